@@ -1,0 +1,42 @@
+# Two commands on a fresh machine:  `make demo`  and  `make test`.
+# Both create .venv when absent and install atomtwin with torch pinned through
+# constraints.txt (a CPU wheel here; see README for a CUDA machine).  A stamp keyed on
+# pyproject.toml + constraints.txt makes a second call a no-op.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.atomtwin-installed
+EXTRAS  ?= test
+PIP_CONSTRAINT ?= constraints.txt
+DEMO_OUT ?= demo-out
+PYTEST_ARGS ?=
+
+export OMP_NUM_THREADS ?= 2
+export MPLBACKEND := Agg
+
+.PHONY: setup demo test lint bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip wheel setuptools
+
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install -c $(PIP_CONSTRAINT) -e ".[$(EXTRAS)]"
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/atomtwin demo --out $(DEMO_OUT) --force
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check toolkit engines tests
+
+bench: $(STAMP)
+	@for b in tests/benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b --small || exit 1; done
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

@@ -1,0 +1,95 @@
+"""The ``atomtwin`` command line: one entry point, thin wrappers over the Python API.
+
+Toolkit commands are registered here; engine commands (``train``, ``md``, ``scha``...) plug
+in through the ``atomtwin.commands`` entry-point group, so the toolkit never imports the
+engines.  Convention for every command: ``--json`` prints machine-readable results on
+stdout (and nothing else there); progress and messages go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from importlib import import_module
+from importlib.metadata import entry_points
+
+#: toolkit command modules, each with ``register(subparsers)``
+TOOLKIT_COMMANDS = (
+    "toolkit.cli.io_commands",
+    "toolkit.dynamics.cli",
+    "toolkit.environments.cli",
+    "toolkit.spectra.cli",
+    "toolkit.phonons.cli",
+    "toolkit.phases.cli",
+)
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+def _load(module: str):
+    try:
+        return import_module(module)
+    except ModuleNotFoundError as err:
+        if err.name and (module == err.name or module.startswith(err.name + ".")):
+            return None  # that part is not in this installation
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from toolkit import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="atomtwin", description="Turn atomistic simulations into findings.",
+    )
+    parser.add_argument("--version", action="version", version=f"atomtwin {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for mod in TOOLKIT_COMMANDS:
+        m = _load(mod)
+        if m is not None:
+            m.register(sub)
+    for ep in sorted(entry_points(group="atomtwin.commands"), key=lambda e: e.name):
+        module, _, attr = ep.value.partition(":")
+        m = _load(module)
+        if m is None or not hasattr(m, attr):
+            continue  # that engine is not part of this installation yet
+        getattr(m, attr)(sub)
+    return parser
+
+
+def emit_json(obj) -> None:
+    """Print a result as JSON on stdout (numpy scalars/arrays converted)."""
+    import numpy as np
+
+    def default(o):
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        return str(o)
+
+    json.dump(obj, sys.stdout, indent=2, default=default)
+    sys.stdout.write("\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except (CLIError, FileNotFoundError, FileExistsError, ValueError, KeyError) as err:
+        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"atomtwin {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"atomtwin {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

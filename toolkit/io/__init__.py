@@ -1,0 +1,118 @@
+"""Read anything into the trajectory schema; write and open netCDF4 / zarr.
+
+``read(path, format=None, **options)`` picks the reader from ``format`` or the file name:
+
+============================  ==========================  ==============================
+format                        files                        through
+============================  ==========================  ==============================
+``netcdf`` / ``zarr``         ``*.nc``, ``*.zarr``         atomtwin (our own stores)
+``lammps-dump``               ``*.lammpstrj``, ``*.dump``  atomtwin (:mod:`.lammps`)
+``lammps-data``               ``*.data``, ``*.lmp``        MDAnalysis
+``dcd``, ``xtc``, ``trr``,    as named                     MDAnalysis (``topology=``)
+``ncdf`` (AMBER), ``pdb``,
+``gro``
+anything ASE reads            ``*.xyz``, ``*.extxyz``,     ASE
+                              ``*.traj``, XDATCAR,
+                              vasprun.xml, OUTCAR, CIF,
+                              POSCAR/CONTCAR ...
+============================  ==========================  ==============================
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import xarray as xr
+
+from toolkit import schema as S
+from toolkit.io.store import TrajectoryWriter, open_store, store_format, write
+
+LAMMPS_DUMP_SUFFIXES = (".lammpstrj", ".dump", ".lammpsdump")
+MDA_FORMATS = {
+    ".dcd": "DCD", ".xtc": "XTC", ".trr": "TRR", ".ncdf": "NCDF", ".nc": None,
+    ".pdb": "PDB", ".gro": "GRO", ".data": "DATA", ".lmp": "DATA",
+}
+ASE_NAMES = ("XDATCAR", "OUTCAR", "POSCAR", "CONTCAR", "vasprun.xml")
+ASE_SUFFIXES = (".xyz", ".extxyz", ".traj", ".cif", ".vasp", ".xml", ".json", ".db", ".res", ".pwo", ".out", ".castep", ".xsf", ".cfg")
+
+
+def _guess_format(path: Path) -> str:
+    name = path.name
+    low = name.lower()
+    if low.endswith(".zarr") or low.endswith(".zarr.partial"):
+        return "zarr"
+    if low.endswith((".nc", ".nc4", ".h5", ".hdf5")):
+        return "netcdf"
+    if low.endswith(LAMMPS_DUMP_SUFFIXES) or ".lammpstrj" in low or ".dump" in low:
+        return "lammps-dump"
+    if any(name.startswith(n) or name.endswith(n) for n in ASE_NAMES):
+        return "ase"
+    for suf, fmt in MDA_FORMATS.items():
+        if low.endswith(suf) and fmt:
+            return fmt.lower() if fmt != "DATA" else "lammps-data"
+    if low.endswith(ASE_SUFFIXES):
+        return "ase"
+    raise ValueError(
+        f"cannot tell the format of '{path}' from its name. Fix: pass format= one of "
+        "'lammps-dump', 'lammps-data', 'dcd', 'xtc', 'trr', 'ncdf', 'pdb', 'gro', 'netcdf', 'zarr', "
+        "or any ASE format name (e.g. 'extxyz', 'vasp-xdatcar', 'vasp-out')."
+    )
+
+
+def read(path: str | os.PathLike, format: str | None = None, *, lazy: bool = False, **options) -> xr.Dataset:
+    """Read a trajectory or structure file into a schema Dataset.
+
+    Parameters
+    ----------
+    path
+        File to read.
+    format
+        Reader name (see module docstring); guessed from the name when omitted.
+    lazy
+        Return dask-backed arrays where the reader supports it (our stores, LAMMPS dumps).
+    options
+        Passed to the reader: ``species_map``/``data_file``/``timestep_ps``/``units`` for
+        LAMMPS dumps, ``topology``/``species`` for MDAnalysis formats, ``index`` /
+        ``timestep_ps`` for ASE formats.
+    """
+    path = Path(path)
+    if not path.exists() and not Path(str(path) + ".partial").exists():
+        raise FileNotFoundError(f"no such file: '{path}'.")
+    fmt = (format or _guess_format(path)).lower()
+    if fmt in ("netcdf", "zarr"):
+        ds = open_store(path)
+        return ds if lazy else ds.load()
+    if fmt in ("lammps-dump", "lammpstrj", "lammps"):
+        from toolkit.io.lammps import read_lammps_dump
+
+        return read_lammps_dump(path, lazy=lazy, **options)
+    if fmt in ("lammps-data",):
+        from toolkit.io.mda_io import read_mda
+
+        options.setdefault("atom_style", options.pop("atom_style", "atomic"))
+        return read_mda(path, format="DATA", **options)
+    if fmt in ("dcd", "xtc", "trr", "ncdf", "pdb", "gro", "amber-netcdf"):
+        from toolkit.io.mda_io import read_mda
+
+        mfmt = {"amber-netcdf": "NCDF"}.get(fmt, fmt.upper())
+        return read_mda(path, format=mfmt, **options)
+    from toolkit.io.ase_io import read_ase
+
+    return read_ase(path, format=None if fmt == "ase" else fmt, **options)
+
+
+def open(path: str | os.PathLike, **options) -> xr.Dataset:  # noqa: A001 - mirrors xarray.open_dataset
+    """Open a trajectory lazily (dask): our netCDF/zarr stores, or any readable file
+    (LAMMPS dumps lazily through their frame index, others read eagerly then chunked)."""
+    path = Path(path)
+    try:
+        fmt = store_format(path)
+    except ValueError:
+        fmt = None
+    if fmt is not None:
+        return open_store(path, **options)
+    return read(path, lazy=True, **options)
+
+
+__all__ = ["TrajectoryWriter", "open", "open_store", "read", "write"]

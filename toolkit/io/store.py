@@ -1,0 +1,358 @@
+"""netCDF4 (h5netcdf) and zarr storage of schema Datasets, lazily opened with dask, and
+a streaming :class:`TrajectoryWriter` that survives being killed.
+
+Atomicity: every writer writes to a temporary name beside the target and renames it into
+place only when complete, so no command leaves a half-written output behind.
+
+Durability: :class:`TrajectoryWriter` appends frames to a zarr store ("<target>.partial"
+until it finishes).  zarr keeps each chunk in its own file and updates an array's shape
+only after its data is written, so a writer killed at any instant leaves every frame that
+was flushed readable (``toolkit.open`` opens the partial store and trims variables to the
+frames they all hold) and the writer can resume from it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+import warnings
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from toolkit import schema as S
+
+NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".h5", ".hdf5")
+ZARR_SUFFIXES = (".zarr",)
+PARTIAL = ".partial"
+
+
+def store_format(path: str | os.PathLike) -> str:
+    """'netcdf' or 'zarr' from the file name; a clear error otherwise."""
+    name = str(path).rstrip("/")
+    if name.endswith(PARTIAL):
+        name = name[: -len(PARTIAL)]
+    low = name.lower()
+    if low.endswith(ZARR_SUFFIXES):
+        return "zarr"
+    if low.endswith(NETCDF_SUFFIXES):
+        return "netcdf"
+    raise ValueError(
+        f"cannot tell the storage format of '{path}'. Fix: name it *.nc (netCDF4) or *.zarr."
+    )
+
+
+def _encoding(ds: xr.Dataset, fmt: str, chunk_frames: int, compress: bool) -> dict:
+    enc = {}
+    for name, da in ds.data_vars.items():
+        if S.FRAME not in da.dims:
+            continue
+        chunks = tuple(
+            min(chunk_frames, max(1, da.sizes[d])) if d == S.FRAME else da.sizes[d] for d in da.dims
+        )
+        if fmt == "netcdf":
+            e = {"chunksizes": chunks}
+            if compress and da.dtype.kind in "fiu":
+                e.update(compression="gzip", compression_opts=1, shuffle=True)
+        else:
+            e = {"chunks": chunks}
+        enc[name] = e
+    return enc
+
+
+def _clean_attrs(ds: xr.Dataset) -> xr.Dataset:
+    """netCDF attributes must be str/number/arrays; drop None, stringify the rest."""
+    ds = ds.copy()
+    attrs = {}
+    for k, v in ds.attrs.items():
+        if v is None:
+            continue
+        if isinstance(v, bool):
+            v = int(v)
+        if isinstance(v, (dict, tuple)) or (isinstance(v, list) and v and isinstance(v[0], (dict, list))):
+            import json
+
+            v = json.dumps(v)
+        attrs[k] = v
+    ds.attrs = attrs
+    # species as fixed strings: object arrays do not round-trip through zarr v3
+    if S.SPECIES in ds.coords and ds[S.SPECIES].dtype.kind == "O":
+        ds = ds.assign_coords({S.SPECIES: ds[S.SPECIES].astype(str)})
+    return ds
+
+
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def _replace(tmp: Path, path: Path) -> None:
+    if path.exists() and path.is_dir():
+        shutil.rmtree(path)
+    os.replace(tmp, path)
+
+
+def write(
+    ds: xr.Dataset,
+    path: str | os.PathLike,
+    *,
+    chunk_frames: int = 64,
+    compress: bool = True,
+    progress: bool = False,
+) -> Path:
+    """Write a schema Dataset to netCDF4 (``*.nc``) or zarr (``*.zarr``), atomically.
+
+    Data are chunked along ``frame`` (``chunk_frames`` frames a chunk) and compressed
+    (gzip level 1 with shuffle for netCDF, zarr's default codec for zarr).  A dask-backed
+    Dataset is streamed chunk by chunk, so writing a trajectory larger than memory works.
+    """
+    S.validate(ds)
+    path = Path(path)
+    fmt = store_format(path)
+    ds = _clean_attrs(ds)
+    enc = _encoding(ds, fmt, chunk_frames, compress)
+    tmp = _tmp_name(path)
+    try:
+        if fmt == "netcdf":
+            job = ds.to_netcdf(tmp, engine="h5netcdf", encoding=enc, compute=False)
+        else:
+            if ds.chunks:  # dask chunks must align with the zarr chunks
+                ds = ds.chunk({S.FRAME: chunk_frames})
+            job = ds.to_zarr(tmp, mode="w", encoding=enc, compute=False, consolidated=True, zarr_format=2)
+        if progress:
+            from dask.diagnostics import ProgressBar
+
+            with ProgressBar():
+                job.compute()
+        else:
+            job.compute()
+        _replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def open_store(path: str | os.PathLike, *, chunks: dict | str | None = "auto") -> xr.Dataset:
+    """Open a netCDF or zarr trajectory lazily (dask arrays, chunked along ``frame``).
+
+    A store that a :class:`TrajectoryWriter` did not finish (``<name>.partial``) is
+    opened with a warning, every variable trimmed to the frames all of them hold.
+    """
+    path = Path(path)
+    partial = Path(str(path) + PARTIAL)
+    if not path.exists():
+        if partial.exists():
+            raise FileNotFoundError(
+                f"'{path}' does not exist but '{partial}' does: the run writing it did not finish. "
+                f"Fix: open the partial store with toolkit.open('{partial}') (every flushed frame "
+                "is there), or resume the run."
+            )
+        raise FileNotFoundError(f"no such file: '{path}'.")
+    fmt = store_format(path)
+    if chunks == "auto":
+        chunks = {S.FRAME: 64}
+    if fmt == "netcdf":
+        ds = xr.open_dataset(path, engine="h5netcdf", chunks=chunks)
+    else:
+        ds = xr.open_zarr(path, chunks=chunks, consolidated=None)
+        if str(path).endswith(PARTIAL):
+            ds = _trim_partial(ds, path)
+    if S.SPECIES in ds.coords:
+        ds = ds.assign_coords({S.SPECIES: ds[S.SPECIES].astype(str).load()})
+    return S.validate(ds)
+
+
+def _trim_partial(ds: xr.Dataset, path: Path) -> xr.Dataset:
+    lengths = {name: v.shape[0] for name, v in ds.variables.items() if S.FRAME in v.dims}
+    n = min(lengths.values()) if lengths else 0
+    warnings.warn(
+        f"'{path}' is an unfinished trajectory store; reading its {n} complete frames.",
+        stacklevel=3,
+    )
+    out = {}
+    for name, v in ds.variables.items():
+        if S.FRAME in v.dims and v.shape[0] != n:
+            v = v[{S.FRAME: slice(0, n)}]
+        out[name] = v
+    coords = {k: out.pop(k) for k in list(out) if k in ds.coords}
+    return xr.Dataset({k: out[k] for k in ds.data_vars}, coords=coords, attrs=ds.attrs)
+
+
+class TrajectoryWriter:
+    """Append frames to a trajectory store; a killed writer loses no flushed frame.
+
+    Parameters
+    ----------
+    path
+        Target ``*.nc`` or ``*.zarr``.  Frames go to ``<path>.partial`` (a zarr store)
+        until :meth:`close`, which writes the target atomically and removes the partial.
+    species
+        Chemical symbols (n_atoms,).
+    masses
+        amu, default from ASE.
+    pbc
+        Periodicity flags (3,).
+    attrs
+        Dataset attributes (provenance: code, parameters...).
+    flush_every
+        Frames buffered in memory before they are written (1 = every frame durable).
+    chunk_frames
+        Frames per chunk on disk.
+    resume
+        Open an existing partial store and append after its last complete frame;
+        :attr:`n_frames` says how many it holds.
+
+    Use as a context manager; on an exception the partial store is kept (flushed) so the
+    run can resume, and the target is not created.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        species,
+        *,
+        masses=None,
+        pbc=(True, True, True),
+        attrs: dict | None = None,
+        flush_every: int = 1,
+        chunk_frames: int = 64,
+        resume: bool = False,
+    ):
+        self.path = Path(path)
+        self.format = store_format(self.path)
+        self.partial = Path(str(self.path) + PARTIAL)
+        self.species = np.asarray([str(s) for s in species])
+        self.masses = masses
+        self.pbc = pbc
+        self.attrs = dict(attrs or {})
+        self.flush_every = max(1, int(flush_every))
+        self.chunk_frames = int(chunk_frames)
+        self._buffer: list[dict] = []
+        self._closed = False
+        self.n_frames = 0
+        if resume and self.partial.exists():
+            ds = self._open_partial()
+            if ds.sizes[S.ATOM] != self.species.size or list(ds[S.SPECIES].values) != list(self.species):
+                raise ValueError(
+                    f"cannot resume '{self.partial}': it holds {ds.sizes[S.ATOM]} atoms of other species "
+                    "than this run. Fix: resume with the same system or write to a new path."
+                )
+            self.n_frames = int(ds.sizes[S.FRAME])
+            self._rewrite_trimmed(ds)
+        else:
+            if self.partial.exists():
+                raise FileExistsError(
+                    f"'{self.partial}' exists (an unfinished run). Fix: pass resume=True to continue "
+                    "it, or delete it to start over."
+                )
+
+    def _open_partial(self) -> xr.Dataset:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return open_store(self.partial)
+
+    def _rewrite_trimmed(self, ds: xr.Dataset) -> None:
+        """After a kill, variables may differ in length by one flush: trim them in place."""
+        import zarr
+
+        root = zarr.open_group(str(self.partial), mode="r+")
+        for name in list(ds.variables):
+            if S.FRAME in ds[name].dims and name in root:
+                arr = root[name]
+                if arr.shape[0] != self.n_frames:
+                    arr.resize((self.n_frames, *arr.shape[1:]))
+
+    # -- appending -----------------------------------------------------------------------
+    def append(
+        self,
+        positions,
+        *,
+        cell=None,
+        time: float | None = None,
+        **variables,
+    ) -> None:
+        """Append one frame: positions (n_atoms, 3) Å; cell (3, 3) Å; time ps; schema
+        variables by name (``velocities=``, ``forces=``, ``energy=``, ``stress=``...)."""
+        if self._closed:
+            raise RuntimeError("this TrajectoryWriter is closed.")
+        positions = np.asarray(positions, dtype=float)
+        if positions.shape != (self.species.size, 3):
+            raise ValueError(
+                f"frame {self.n_frames + len(self._buffer)}: positions have shape {positions.shape}; "
+                f"expected ({self.species.size}, 3)."
+            )
+        frame = {"positions": positions, "cell": cell, "time": time, **variables}
+        self._buffer.append(frame)
+        if len(self._buffer) >= self.flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write buffered frames to the partial store."""
+        if not self._buffer:
+            return
+        frames = self._buffer
+        first = frames[0]
+        cell = None if first["cell"] is None else np.stack([np.asarray(f["cell"], float) for f in frames])
+        time = None if first["time"] is None else np.array([float(f["time"]) for f in frames])
+        extra = {}
+        for k in first:
+            if k in ("positions", "cell", "time") or first[k] is None:
+                continue
+            extra[k] = np.stack([np.asarray(f[k]) for f in frames])
+        chunk = S.make_dataset(
+            np.stack([f["positions"] for f in frames]),
+            self.species,
+            cell=cell,
+            time=time,
+            pbc=self.pbc,
+            masses=self.masses,
+            attrs=self.attrs,
+            **extra,
+        )
+        chunk = _clean_attrs(chunk)
+        chunk.attrs.pop(S.TIMESTEP, None)
+        if self.n_frames == 0 and not self.partial.exists():
+            enc = _encoding(chunk, "zarr", self.chunk_frames, True)
+            for e in enc.values():
+                e["chunks"] = (self.chunk_frames, *e["chunks"][1:])
+            chunk.to_zarr(self.partial, mode="w", encoding=enc, consolidated=False, zarr_format=2)
+        else:
+            chunk.to_zarr(self.partial, append_dim=S.FRAME, consolidated=False)
+        self.n_frames += len(frames)
+        self._buffer = []
+
+    # -- finishing -----------------------------------------------------------------------
+    def close(self) -> Path | None:
+        """Flush, then write the target atomically and remove the partial store."""
+        if self._closed:
+            return self.path
+        self.flush()
+        self._closed = True
+        if self.n_frames == 0:
+            return None
+        ds = self._open_partial()
+        t = ds[S.TIME].values if S.TIME in ds.coords else None
+        if t is not None and t.size > 1:
+            dt = np.diff(t)
+            if np.allclose(dt, dt[0], rtol=1e-6):
+                ds.attrs[S.TIMESTEP] = float(dt[0])
+        if self.format == "zarr":
+            write(ds, self.path, chunk_frames=self.chunk_frames)
+        else:
+            write(ds, self.path, chunk_frames=self.chunk_frames)
+        shutil.rmtree(self.partial, ignore_errors=True)
+        return self.path
+
+    def __enter__(self) -> TrajectoryWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:  # keep what was written, flushed, for a resume
+            try:
+                self.flush()
+            finally:
+                self._closed = True
