@@ -63,3 +63,9 @@ V_PER_A = 1.0
 BOHR = _c.physical_constants["Bohr radius"][0] * 1e10
 #: Hartree in eV
 HARTREE = _c.physical_constants["Hartree energy in eV"][0]
+#: speed of light in Å/ps
+SPEED_OF_LIGHT = _c.c * 1e10 / 1e12
+#: 1 kJ/mol in eV (per particle)
+KJ_MOL_TO_EV = 1e3 / (_c.N_A * _c.e)
+#: 1/Å to 1/cm (absorption coefficients)
+INV_A_TO_INV_CM = 1e8
