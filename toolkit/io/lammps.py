@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import mmap
 import os
-import re
 import warnings
 from pathlib import Path
 
@@ -34,6 +33,44 @@ UNIT_STYLES = {
 }
 
 _HEADER = b"ITEM: TIMESTEP"
+
+
+def _decompress(opener):
+    def read(path):
+        with opener(path, "rb") as fh:
+            return fh.read()
+
+    return read
+
+
+def _compressed_openers():
+    import bz2
+    import gzip
+    import lzma
+
+    return {".bz2": _decompress(bz2.open), ".gz": _decompress(gzip.open), ".xz": _decompress(lzma.open)}
+
+
+_COMPRESSED = _compressed_openers()
+
+
+class _view:
+    """Context manager giving a bytes-like view (mmap of a plain file, or given bytes)."""
+
+    def __init__(self, path, data):
+        self.path, self.data, self._fh, self._mm = path, data, None, None
+
+    def __enter__(self):
+        if self.data is not None:
+            return self.data
+        self._fh = open(self.path, "rb")  # noqa: SIM115
+        self._mm = mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_READ)
+        return self._mm
+
+    def __exit__(self, *exc):
+        if self._mm is not None:
+            self._mm.close()
+            self._fh.close()
 
 
 class DumpFormatError(ValueError):
@@ -61,16 +98,21 @@ def species_from_data_file(path: str | os.PathLike) -> dict[int, str]:
     (``1 6.94 # Li``) when present, else the element whose standard mass is nearest."""
     from ase.data import atomic_masses, chemical_symbols
 
-    text = Path(path).read_text()
-    m = re.search(r"^\s*Masses\s*$(.*?)(?=^\s*[A-Z][A-Za-z ]+\s*$)", text + "\nEnd\n", re.M | re.S)
-    if not m:
-        raise DumpFormatError(f"'{path}' has no Masses section; cannot map atom types to species.")
+    lines = Path(path).read_text().splitlines()
+    try:
+        start = next(i for i, ln in enumerate(lines) if ln.split("#")[0].strip() == "Masses")
+    except StopIteration:
+        raise DumpFormatError(f"'{path}' has no Masses section; cannot map atom types to species.") from None
     out = {}
-    for line in m.group(1).strip().splitlines():
+    for line in lines[start + 1 :]:
         body, _, comment = line.partition("#")
         parts = body.split()
-        if len(parts) < 2:
+        if not parts:
+            if out:
+                break
             continue
+        if not parts[0].isdigit():
+            break
         t, mass = int(parts[0]), float(parts[1])
         sym = comment.strip().split()[0] if comment.strip() else None
         if sym not in chemical_symbols[1:]:
@@ -98,7 +140,7 @@ class LammpsDump:
     """
 
     def __init__(self, path, *, species_map=None, data_file=None, timestep_ps: float | None = None,
-                 units: str = "metal"):
+                 units: str = "metal", species=None):
         self.path = Path(path)
         if not self.path.exists():
             raise FileNotFoundError(f"no such file: '{self.path}'.")
@@ -110,14 +152,22 @@ class LammpsDump:
         if data_file is not None:
             smap = {**species_from_data_file(data_file), **(smap or {})}
         self.species_map = smap
+        self._given_species = None if species is None else np.asarray([str(x) for x in species])
         self._index()
 
     # -- indexing ---------------------------------------------------------------------
     def _index(self) -> None:
-        size = self.path.stat().st_size
+        self._bytes = None
+        suffix = self.path.suffix.lower()
+        if suffix in _COMPRESSED:
+            # compressed dumps have no random access: decompress once into memory
+            self._bytes = _COMPRESSED[suffix](self.path)
+            size = len(self._bytes)
+        else:
+            size = self.path.stat().st_size
         if size == 0:
             raise DumpFormatError(f"'{self.path}' is empty.")
-        with open(self.path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        with _view(self.path, self._bytes) as mm:
             offsets = []
             pos = mm.find(_HEADER)
             if pos != 0:
@@ -151,6 +201,8 @@ class LammpsDump:
             raise DumpFormatError(f"'{self.path}' holds no complete frame.")
 
     def _raw(self, i: int) -> bytes:
+        if self._bytes is not None:
+            return self._bytes[int(self._offsets[i]) : int(self._offsets[i + 1])]
         with open(self.path, "rb") as fh:
             fh.seek(int(self._offsets[i]))
             return fh.read(int(self._offsets[i + 1] - self._offsets[i]))
@@ -182,8 +234,9 @@ class LammpsDump:
             raise DumpFormatError(
                 f"'{self.path}': no coordinate columns (x y z, xs ys zs, xu yu zu or xsu ysu zsu) in {c}."
             )
-        if "element" not in c and "type" not in c:
-            raise DumpFormatError(f"'{self.path}': neither 'type' nor 'element' column in {c}.")
+        if "element" not in c and "type" not in c and getattr(self, "_given_species", None) is None:
+            raise DumpFormatError(f"'{self.path}': neither 'type' nor 'element' column in {c}. Fix: pass species=[...] "
+                "(one symbol per atom, in id order).")
 
     # -- parsing ----------------------------------------------------------------------
     def _parse(self, i: int) -> dict:
@@ -243,6 +296,12 @@ class LammpsDump:
         return out
 
     def _species_of(self, table) -> np.ndarray:
+        if self._given_species is not None:
+            if self._given_species.size != len(table):
+                raise DumpFormatError(
+                    f"{self._given_species.size} species given for {len(table)} atoms in '{self.path}'."
+                )
+            return self._given_species
         if "element" in table:
             return table["element"].astype(str).to_numpy()
         types = table["type"].to_numpy(dtype=int)
@@ -311,6 +370,8 @@ class LammpsDump:
         return np.stack([self._parse(i)[key] for i in idx])
 
     def _step_of(self, i: int) -> int:
+        if self._bytes is not None:
+            return int(self._raw(i).split(b"\n", 2)[1])
         with open(self.path, "rb") as fh:
             fh.seek(int(self._offsets[i]))
             fh.readline()
@@ -337,7 +398,8 @@ def _lazy_dataset(data: dict, species, time, dump: LammpsDump) -> xr.Dataset:
 
 
 def read_lammps_dump(path, *, species_map=None, data_file=None, timestep_ps=None, units="metal",
-                     frames=None, lazy=False, chunk_frames=32) -> xr.Dataset:
+                     species=None, frames=None, lazy=False, chunk_frames=32) -> xr.Dataset:
     """Read a LAMMPS text dump into the schema (see :class:`LammpsDump`)."""
-    dump = LammpsDump(path, species_map=species_map, data_file=data_file, timestep_ps=timestep_ps, units=units)
+    dump = LammpsDump(path, species_map=species_map, data_file=data_file, timestep_ps=timestep_ps,
+                      units=units, species=species)
     return dump.to_dataset(frames, lazy=lazy, chunk_frames=chunk_frames)
