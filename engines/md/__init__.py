@@ -1,0 +1,47 @@
+"""Molecular dynamics: an immutable state, pure integrator steps, force providers,
+multiple time steps (RESPA) and a runner that streams the trajectory schema.
+
+>>> from engines.md import make_state, VelocityVerlet, lj_argon
+>>> # state = VelocityVerlet(0.005).init(state, lj_argon()); state = integ.step(state, provider)
+"""
+
+from __future__ import annotations
+
+from engines.md.forces import (
+    ASEForceProvider,
+    DifferenceProvider,
+    ForceProvider,
+    ForceResult,
+    PairForceProvider,
+    lj_argon,
+)
+from engines.md.integrators import (
+    Langevin,
+    NoseHooverChain,
+    StochasticCellRescaling,
+    VelocityVerlet,
+    evaluate,
+    pressure,
+)
+from engines.md.state import (
+    MDState,
+    kinetic_energy,
+    make_state,
+    state_from_atoms,
+    temperature,
+    volume,
+)
+
+__all__ = [
+    "ASEForceProvider", "DifferenceProvider", "ForceProvider", "ForceResult", "PairForceProvider",
+    "lj_argon", "Langevin", "NoseHooverChain", "StochasticCellRescaling", "VelocityVerlet",
+    "evaluate", "pressure", "MDState", "kinetic_energy", "make_state", "state_from_atoms",
+    "temperature", "volume", "run",
+]
+
+
+def run(config, **kwargs):
+    """Run MD from an :class:`engines.md.config.MDConfig`, a dict or a YAML path (see runner)."""
+    from engines.md.runner import run as _run
+
+    return _run(config, **kwargs)
