@@ -1,0 +1,57 @@
+"""Equivariant machine-learning interatomic potential: NequIP- and Allegro-style models,
+neighbour lists, data, training and an ASE calculator.
+
+The contract (what the MD, TD-SCHA and phonon engines code against)
+-------------------------------------------------------------------
+``load_model(path, device="cpu") -> torch.nn.Module`` (eval mode, EMA weights) with
+``model.species: list[str]`` and ``model.r_max: float`` (Å).
+
+``model(data) -> dict`` where ``data`` holds, for B structures with N atoms and E edges:
+
+=====================  ============  =====  ===================================================
+key                    shape         dtype  meaning
+=====================  ============  =====  ===================================================
+``pos``                (N, 3)        float  positions, Å
+``atom_types``         (N,)          long   index into ``model.species``
+``cell``               (B, 3, 3)     float  lattice vectors as rows, Å (zeros if isolated)
+``pbc``                (B, 3)        bool   periodicity (informational: edges encode it)
+``batch``              (N,)          long   structure of each atom, 0..B-1
+``edge_index``         (2, E)        long   ``[i, j]``: i = centre, j = neighbour
+``edge_cell_shift``    (E, 3)        float  integer image shifts S:
+                                            ``r_ij = pos[j] - pos[i] + S @ cell[batch[i]]``
+=====================  ============  =====  ===================================================
+
+Outputs (always all present, in the model's dtype; inputs are cast to it):
+``energy`` (B,) eV; ``atom_energy`` (N,) eV; ``forces`` (N, 3) eV/Å = -dE/dpos;
+``stress`` (B, 3, 3) eV/Å³ = (1/V) dE/dε, ASE's sign (negative under compression; zero for
+structures whose cell has zero volume); ``virial`` (B, 3, 3) eV = -dE/dε.  A
+``compute_stress`` key is accepted and ignored: the strain derivative costs one extra
+gradient slot and is always returned.  Edges beyond ``r_max`` contribute exactly zero, so
+lists built with a skin (:class:`neighbors.NeighborListCache`) are valid.
+
+``neighbors.neighbor_list(pos, cell, pbc, r_max) -> (edge_index, edge_cell_shift)`` builds the
+edges of one structure; ``data.collate(items, r_max=None, species=None)`` batches graphs,
+frames or ``ase.Atoms``.  ``Calculator.from_checkpoint(path, device=...)`` is the ASE route.
+The model is a plain ``torch.nn.Module`` whose forward uses only tensors, ints and tuples;
+the tensor products live in :mod:`engines.mlip.tp` (reference implementation).
+"""
+
+from __future__ import annotations
+
+from engines.mlip.config import ModelConfig, TrainConfig, load_config
+from engines.mlip.data import collate
+from engines.mlip.model import Potential, build_model, load_model, save_checkpoint
+from engines.mlip.neighbors import NeighborListCache, neighbor_list
+
+__all__ = [
+    "Calculator", "ModelConfig", "TrainConfig", "load_config", "collate", "Potential",
+    "build_model", "load_model", "save_checkpoint", "neighbor_list", "NeighborListCache",
+]
+
+
+def __getattr__(name: str):
+    if name == "Calculator":  # ASE import only when asked for
+        from engines.mlip.calculator import Calculator
+
+        return Calculator
+    raise AttributeError(f"module 'engines.mlip' has no attribute '{name}'")

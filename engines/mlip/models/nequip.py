@@ -1,0 +1,105 @@
+"""NequIP-style message passing (Batzner et al., Nat. Commun. 13, 2453 (2022)).
+
+Per layer: self-interaction (linear), equivariant convolution ``h_j ⊗ Y(r_ij)`` weighted by a
+radial network of the Bessel × cutoff basis, sum over neighbours, linear, species-dependent
+self-connection, gate.  The output head maps the final even scalars to an atomic energy.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from engines.mlip.nn import MLP, EquivariantLinear, Gate, SpeciesLinear, scatter_sum
+from engines.mlip.tp import Irreps, cg_coefficients, make_paths, tp_uvu
+
+
+def hidden_irreps(mul: int, lmax: int, parity: bool) -> Irreps:
+    """``mul`` channels of every ``(ell, p)`` with ``ell <= lmax`` (both parities if ``parity``)."""
+    ps = (1, -1) if parity else (1,)
+    return tuple((mul, ell, p) for ell in range(lmax + 1) for p in ps)
+
+
+def sh_irreps(lmax: int, parity: bool) -> Irreps:
+    return tuple((1, ell, (-1) ** ell if parity else 1) for ell in range(lmax + 1))
+
+
+class Interaction(nn.Module):
+    """One NequIP interaction block: features ``irreps_in`` -> ``irreps_out`` (gated)."""
+
+    def __init__(
+        self, irreps_in: Irreps, irreps_out: Irreps, lmax: int, parity: bool, num_species: int,
+        num_basis: int, radial_hidden: int, radial_layers: int, avg_num_neighbors: float,
+    ) -> None:
+        super().__init__()
+        self.gate = Gate(irreps_out)
+        pre = self.gate.irreps_in
+        self.linear_1 = EquivariantLinear(irreps_in, irreps_in)
+        sh = sh_irreps(lmax, parity)
+        out_ls = tuple((ell, p) for _, ell, p in irreps_out)
+        self.paths, self.tp_out = make_paths(irreps_in, sh, out_ls, parity)
+        for k, c in enumerate(cg_coefficients(self.paths, irreps_in, sh, self.tp_out)):
+            self.register_buffer(f"cg{k}", c.to(torch.get_default_dtype()))
+        self.n_cg = len(self.paths)
+        self.mul = irreps_in[0][0]
+        self.radial = MLP([num_basis] + [radial_hidden] * radial_layers + [len(self.paths) * self.mul])
+        self.linear_2 = EquivariantLinear(self.tp_out, pre)
+        self.self_connection = SpeciesLinear(irreps_in, pre, num_species)
+        self.norm = 1.0 / math.sqrt(avg_num_neighbors)
+
+    def forward(
+        self, x: list[Tensor], atom_types: Tensor, sh: list[Tensor], radial: Tensor,
+        centre: Tensor, neighbour: Tensor,
+    ) -> list[Tensor]:
+        n = x[0].shape[0]
+        sc = self.self_connection(x, atom_types)
+        h = self.linear_1(x)
+        w = self.radial(radial).reshape(radial.shape[0], self.n_cg, self.mul)
+        cgs = [getattr(self, f"cg{k}") for k in range(self.n_cg)]
+        msg = tp_uvu([b[neighbour] for b in h], sh, w, self.paths, cgs, len(self.tp_out))
+        agg = [scatter_sum(m, centre, n) * self.norm for m in msg]
+        y = self.linear_2(agg)
+        return self.gate([a + b for a, b in zip(y, sc, strict=True)])
+
+
+class NequIPCore(nn.Module):
+    """Atomic energies (before per-species scale/shift) from a graph.
+
+    Parameters
+    ----------
+    num_species, r_max, lmax, parity, num_layers, mul, num_basis, radial_hidden,
+    radial_layers, avg_num_neighbors
+        Architecture (see :class:`engines.mlip.config.ModelConfig`).
+    """
+
+    def __init__(
+        self, num_species: int, lmax: int = 2, parity: bool = True, num_layers: int = 3,
+        mul: int = 32, num_basis: int = 8, radial_hidden: int = 64, radial_layers: int = 2,
+        avg_num_neighbors: float = 10.0,
+    ) -> None:
+        super().__init__()
+        self.lmax = lmax
+        self.embed = nn.Parameter(torch.randn(num_species, mul))
+        irreps: Irreps = ((mul, 0, 1),)
+        hidden = hidden_irreps(mul, lmax, parity)
+        layers = []
+        for k in range(num_layers):
+            out = hidden if k < num_layers - 1 else ((mul, 0, 1),)
+            layers.append(Interaction(irreps, out, lmax, parity, num_species, num_basis,
+                                      radial_hidden, radial_layers, avg_num_neighbors))
+            irreps = layers[-1].gate.irreps_out
+        self.layers = nn.ModuleList(layers)
+        self.head = MLP([mul, max(mul // 2, 1), 1])
+
+    def forward(
+        self, atom_types: Tensor, sh: list[Tensor], radial: Tensor, centre: Tensor,
+        neighbour: Tensor,
+    ) -> Tensor:
+        """``sh``: SH blocks (E, 2l+1); ``radial``: (E, num_basis) basis × cutoff.
+        Returns (N,) raw atomic energies."""
+        x = [self.embed[atom_types].unsqueeze(-1)]
+        for layer in self.layers:
+            x = layer(x, atom_types, sh, radial, centre, neighbour)
+        return self.head(x[0].squeeze(-1)).squeeze(-1)
