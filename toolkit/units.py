@@ -69,3 +69,7 @@ SPEED_OF_LIGHT = _c.c * 1e10 / 1e12
 KJ_MOL_TO_EV = 1e3 / (_c.N_A * _c.e)
 #: 1/Å to 1/cm (absorption coefficients)
 INV_A_TO_INV_CM = 1e8
+#: diffusion coefficient Å^2/ps in cm^2/s
+A2_PS_TO_CM2_S = 1e-16 / 1e-12
+#: conductivity e^2 / (eV * Å * ps) (from D e^2 / (V kB T)) in S/cm
+E2_EV_A_PS_TO_S_CM = _c.e / (1e-10 * 1e-12) / 100.0

@@ -1,0 +1,190 @@
+"""Site-based hop analysis: sites (reference or density maxima), site trajectories,
+hop events, residence times and rates.
+
+Assignment uses the "transition-state" rule: an atom belongs to the last site whose
+sphere of radius ``r_site`` it entered, so thermal excursions between sites are not hops
+and a hop is counted once, when the atom arrives in a new site.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from scipy import ndimage
+
+from toolkit import geometry as G
+from toolkit import schema as S
+from toolkit.dynamics.msd import species_indices
+
+
+def _mean_cell(ds) -> np.ndarray:
+    return G.cell_array(ds).mean(axis=0)
+
+
+def find_sites(ds: xr.Dataset, species: str, *, reference=None, grid_spacing: float = 0.2,
+               smoothing: float = 0.3, min_separation: float = 1.0, min_occupancy: float = 0.05) -> xr.DataArray:
+    """Sites visited by ``species``: from a reference structure or the density maxima.
+
+    Parameters
+    ----------
+    reference
+        ``None`` (density maxima), a Dataset (positions of ``species`` in its first frame)
+        or an (n_sites, 3) array in Å.
+    grid_spacing, smoothing
+        Density grid spacing and Gaussian smoothing width (Å).
+    min_separation
+        Maxima closer than this (Å) are merged (the smaller dropped).
+    min_occupancy
+        A maximum is a site only when its smoothed density exceeds this fraction of the
+        highest one.
+
+    Returns
+    -------
+    DataArray (site, xyz) of site positions in Å (inside the mean cell).
+    """
+    S.validate(ds, require=(S.CELL,))
+    if reference is not None:
+        if isinstance(reference, xr.Dataset):
+            idx = species_indices(reference, species)
+            pos = np.asarray(reference[S.POSITIONS].isel({S.FRAME: 0}).values)[idx]
+        else:
+            pos = np.asarray(reference, dtype=float).reshape(-1, 3)
+        return xr.DataArray(pos, dims=("site", S.XYZ), name="sites", attrs={"units": "Å", "source": "reference"})
+    idx = species_indices(ds, species)
+    cell = _mean_cell(ds)
+    s = G.to_fractional(np.asarray(ds[S.POSITIONS].isel({S.ATOM: idx}).values, dtype=float), G.cell_array(ds)[:, None])
+    s = (s - np.floor(s)).reshape(-1, 3)
+    lengths = np.linalg.norm(cell, axis=1)
+    nbins = np.maximum(4, np.ceil(lengths / grid_spacing).astype(int))
+    hist, _ = np.histogramdd(s, bins=nbins, range=[(0, 1)] * 3)
+    dens = ndimage.gaussian_filter(hist, sigma=smoothing / (lengths / nbins), mode="wrap")
+    size = np.maximum(3, 2 * np.ceil(0.5 * min_separation / (lengths / nbins)).astype(int) + 1)
+    peak = (dens == ndimage.maximum_filter(dens, size=tuple(size), mode="wrap")) & (dens >= min_occupancy * dens.max())
+    ijk = np.argwhere(peak)
+    order = np.argsort(-dens[peak])
+    frac = (ijk[order] + 0.5) / nbins
+    kept: list[np.ndarray] = []
+    for f in frac:  # merge maxima closer than min_separation (plateaus)
+        if kept:
+            d = G.minimum_image(np.asarray(kept) @ cell - f @ cell, cell)
+            if np.min(np.linalg.norm(d, axis=1)) < min_separation:
+                continue
+        kept.append(f)
+    return xr.DataArray(np.asarray(kept) @ cell, dims=("site", S.XYZ), name="sites",
+                        attrs={"units": "Å", "source": "density maxima"})
+
+
+def assign_sites(ds: xr.Dataset, species: str, sites, *, r_site: float | None = None,
+                 frame_chunk: int = 256) -> xr.DataArray:
+    """Site of each atom of ``species`` at each frame (transition-state rule).
+
+    Parameters
+    ----------
+    sites
+        (n_sites, 3) Å, e.g. from :func:`find_sites`.
+    r_site
+        Radius (Å) of the sphere that claims an atom; default 0.45 x the shortest
+        site–site distance (spheres do not overlap).
+
+    Returns
+    -------
+    DataArray (frame, atom) of site indices (int; -1 before the atom first enters a site),
+    with ``time`` and the atoms' global indices as coordinates.
+    """
+    S.validate(ds)
+    dt = S.uniform_timestep(ds)
+    idx = species_indices(ds, species)
+    sites = np.asarray(sites, dtype=float).reshape(-1, 3)
+    periodic = S.is_periodic(ds)
+    if sites.shape[0] < 2:
+        raise ValueError(f"{sites.shape[0]} site(s) given; hops need at least 2.")
+    if r_site is None:
+        dd = sites[:, None] - sites[None]
+        if periodic:
+            dd = G.minimum_image(dd, _mean_cell(ds), S.pbc_of(ds))
+        dist = np.linalg.norm(dd, axis=-1) + np.eye(sites.shape[0]) * 1e9
+        r_site = 0.45 * float(dist.min())
+    n = ds.sizes[S.FRAME]
+    near = np.empty((n, idx.size), dtype=np.int64)
+    for f0 in range(0, n, frame_chunk):
+        sl = slice(f0, min(f0 + frame_chunk, n))
+        pos = np.asarray(ds[S.POSITIONS].isel({S.FRAME: sl, S.ATOM: idx}).values, dtype=float)
+        d = pos[:, :, None, :] - sites[None, None]
+        if periodic:
+            d = G.minimum_image(d, G.cell_array(ds.isel({S.FRAME: sl}))[:, None, None], S.pbc_of(ds))
+        r = np.linalg.norm(d, axis=-1)
+        k = np.argmin(r, axis=-1)
+        near[sl] = np.where(np.take_along_axis(r, k[..., None], -1)[..., 0] <= r_site, k, -1)
+    # carry the last claimed site forward through excursions (-1)
+    frame_idx = np.where(near >= 0, np.arange(n)[:, None], -1)
+    last = np.maximum.accumulate(frame_idx, axis=0)
+    traj = np.where(last >= 0, np.take_along_axis(near, np.maximum(last, 0), axis=0), -1)
+    return xr.DataArray(
+        traj, dims=(S.FRAME, S.ATOM),
+        coords={"time": (S.FRAME, np.arange(n) * dt, {"units": "ps"}), "atom_index": (S.ATOM, idx)},
+        name="site", attrs={"species": species, "r_site": r_site, "timestep_ps": dt, "n_sites": sites.shape[0]},
+    )
+
+
+def hops(site_traj: xr.DataArray) -> xr.Dataset:
+    """Hop events (arrival in a new site) from :func:`assign_sites`.
+
+    Returns
+    -------
+    Dataset over ``event``: ``atom`` (global index), ``frame``, ``time`` (ps),
+    ``from_site``, ``to_site``, sorted by time.
+    """
+    st = np.asarray(site_traj.values)
+    dt = float(site_traj.attrs["timestep_ps"])
+    change = (st[1:] != st[:-1]) & (st[:-1] >= 0)
+    f, a = np.nonzero(change)
+    order = np.argsort(f, kind="stable")
+    f, a = f[order] + 1, a[order]
+    atoms = np.asarray(site_traj["atom_index"].values)[a]
+    return xr.Dataset(
+        {"atom": ("event", atoms), "frame": ("event", f), "time": ("event", f * dt, {"units": "ps"}),
+         "from_site": ("event", st[f - 1, a]), "to_site": ("event", st[f, a])},
+        attrs={"n_atoms": st.shape[1], "duration_ps": (st.shape[0] - 1) * dt, "species": site_traj.attrs.get("species", "")},
+    )
+
+
+def residence_times(site_traj: xr.DataArray) -> xr.DataArray:
+    """Durations (ps) of completed site visits: from arriving at a site to leaving it.
+
+    The first visit of each atom (its start is not seen) and the last (its end is not seen)
+    are censored and left out.
+    """
+    st = np.asarray(site_traj.values)
+    dt = float(site_traj.attrs["timestep_ps"])
+    out = []
+    for a in range(st.shape[1]):
+        ch = np.flatnonzero((st[1:, a] != st[:-1, a]) & (st[:-1, a] >= 0)) + 1
+        if ch.size >= 2:
+            out.append(np.diff(ch) * dt)
+    vals = np.concatenate(out) if out else np.empty(0)
+    return xr.DataArray(vals, dims=("visit",), name="residence_time", attrs={"units": "ps"})
+
+
+def hop_rate(site_traj: xr.DataArray) -> xr.Dataset:
+    """Hop rate per atom (1/ps) with its Poisson error, and the mean residence time.
+
+    rate = n_hops / (n_atoms x observed time), error sqrt(n_hops) / (n_atoms x time);
+    only time after an atom's first site assignment counts.
+    """
+    st = np.asarray(site_traj.values)
+    dt = float(site_traj.attrs["timestep_ps"])
+    n_hops = int(((st[1:] != st[:-1]) & (st[:-1] >= 0)).sum())
+    observed = float(((st[:-1] >= 0).sum()) * dt)
+    if observed <= 0:
+        raise ValueError("no atom of the species ever sits in a site; check the sites and r_site.")
+    rt = residence_times(site_traj)
+    mean_res = float(rt.mean()) if rt.size else np.nan
+    res_err = float(rt.std(ddof=1) / np.sqrt(rt.size)) if rt.size > 1 else np.nan
+    return xr.Dataset(
+        {"rate": ((), n_hops / observed, {"units": "1/ps", "long_name": "hop rate per atom"}),
+         "rate_err": ((), np.sqrt(max(n_hops, 1)) / observed, {"units": "1/ps"}),
+         "n_hops": ((), n_hops),
+         "mean_residence": ((), mean_res, {"units": "ps"}),
+         "mean_residence_err": ((), res_err, {"units": "ps"})},
+        attrs={"species": site_traj.attrs.get("species", ""), "observed_atom_ps": observed},
+    )

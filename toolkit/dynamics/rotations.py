@@ -1,0 +1,326 @@
+"""Polyanion rotations: groups by connectivity, orientational correlations C_l(t),
+(stretched-)exponential relaxation times, angle-jump reorientation events and rates.
+
+C_l(t) = < P_l(u(t0) . u(t0 + t)) > over all bond vectors u and all time origins, by FFT:
+P_1 needs the autocorrelation of the three components of u, P_2 = (3 x^2 - 1) / 2 that of
+the nine products u_a u_b, since (u . u')^2 = sum_ab u_a u_b u'_a u'_b.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from scipy import optimize, special
+
+from toolkit import geometry as G
+from toolkit import schema as S
+from toolkit.dynamics._fft import summed_autocorrelation
+from toolkit.dynamics.msd import species_indices
+
+
+def _mic(d: np.ndarray, ds: xr.Dataset, frames=None) -> np.ndarray:
+    if not S.is_periodic(ds):
+        return d
+    cell = G.cell_array(ds if frames is None else ds.isel({S.FRAME: frames}))
+    shape = (cell.shape[0],) + (1,) * (d.ndim - 2) + (3, 3)
+    return G.minimum_image(d, cell.reshape(shape), S.pbc_of(ds))
+
+
+def find_polyanions(ds: xr.Dataset, centre: str, ligand: str, *, n_ligands: int = 4, frame: int = 0) -> xr.DataArray:
+    """Groups made of each ``centre`` atom and its ``n_ligands`` nearest ``ligand`` atoms.
+
+    Returns
+    -------
+    DataArray (group, slot) of global ligand atom indices, coordinate ``centre_index``
+    (group) and attr ``max_bond`` (Å, longest centre–ligand distance in ``frame``).
+
+    Raises
+    ------
+    ValueError
+        When a ligand would belong to two groups (the connectivity is ambiguous: check
+        the species or ``n_ligands``) or there are too few ligands.
+    """
+    S.validate(ds)
+    ci = species_indices(ds, centre)
+    li = species_indices(ds, ligand)
+    if li.size < n_ligands:
+        raise ValueError(f"{li.size} {ligand} atoms cannot give {n_ligands} ligands per {centre}.")
+    pos = np.asarray(ds[S.POSITIONS].isel({S.FRAME: [frame]}).values, dtype=float)
+    d = _mic(pos[:, li][:, None, :, :] - pos[:, ci][:, :, None, :], ds, [frame])[0]
+    r = np.linalg.norm(d, axis=-1)
+    nn = np.argsort(r, axis=1)[:, :n_ligands]
+    groups = li[nn]
+    uniq, cnt = np.unique(groups, return_counts=True)
+    if np.any(cnt > 1):
+        raise ValueError(
+            f"{ligand} atom(s) {uniq[cnt > 1][:5].tolist()} are among the {n_ligands} nearest of more than one "
+            f"{centre}: the {centre}{ligand}{n_ligands} connectivity is ambiguous in frame {frame}. Fix: check "
+            "n_ligands and the species, or choose a frame where the groups are intact."
+        )
+    bonds = np.take_along_axis(r, nn, axis=1)
+    return xr.DataArray(groups, dims=("group", "slot"), coords={"centre_index": ("group", ci)},
+                        name="polyanions", attrs={"centre": centre, "ligand": ligand,
+                                                  "max_bond": float(bonds.max()), "units": ""})
+
+
+def bond_vectors(ds: xr.Dataset, groups: xr.DataArray) -> xr.DataArray:
+    """Unit vectors centre -> ligand (frame, group, slot, xyz), minimum image."""
+    ci = np.asarray(groups["centre_index"].values)
+    li = np.asarray(groups.values)
+    pos = np.asarray(ds[S.POSITIONS].values, dtype=float)
+    d = _mic(pos[:, li] - pos[:, ci][:, :, None, :], ds)
+    u = d / np.linalg.norm(d, axis=-1, keepdims=True)
+    return xr.DataArray(u, dims=(S.FRAME, "group", "slot", S.XYZ), name="bond_vectors",
+                        coords={"time": (S.FRAME, np.asarray(ds[S.TIME].values) if S.TIME in ds.coords
+                                         else np.arange(u.shape[0]) * S.uniform_timestep(ds))},
+                        attrs={"units": "1", "timestep_ps": S.uniform_timestep(ds)})
+
+
+def legendre_correlation(vectors: np.ndarray, ls=(1, 2)) -> np.ndarray:
+    """C_l(m) for unit vectors (F, ..., 3), all origins; returns (len(ls), F)."""
+    F = vectors.shape[0]
+    u = vectors.reshape(F, -1, 3)
+    nvec = u.shape[1]
+    norm = nvec * (F - np.arange(F))
+    out = []
+    for ell in ls:
+        if ell == 1:
+            out.append(summed_autocorrelation(u) / norm)
+        elif ell == 2:
+            x2 = summed_autocorrelation(u[:, :, :, None] * u[:, :, None, :]) / norm
+            out.append(1.5 * x2 - 0.5)
+        else:
+            raise ValueError(f"l={ell}: only l = 1 and 2 are implemented.")
+    return np.asarray(out)
+
+
+def orientational_correlation(ds: xr.Dataset, centre: str, ligand: str, *, n_ligands: int = 4,
+                              ls=(1, 2)) -> xr.DataArray:
+    """C_l(t) = < P_l(u(0) . u(t)) > of the centre->ligand bond vectors of every group.
+
+    Returns
+    -------
+    DataArray (l, lag) (dimensionless), ``lag`` in ps.
+    """
+    S.validate(ds)
+    dt = S.uniform_timestep(ds)
+    u = bond_vectors(ds, find_polyanions(ds, centre, ligand, n_ligands=n_ligands))
+    c = legendre_correlation(u.values, ls)
+    F = c.shape[1]
+    return xr.DataArray(c, dims=("l", "lag"), coords={"l": list(ls), "lag": ("lag", np.arange(F) * dt, {"units": "ps"})},
+                        name="orientational_correlation",
+                        attrs={"units": "1", "centre": centre, "ligand": ligand, "n_groups": u.sizes["group"],
+                               "long_name": "C_l(t) = <P_l(u(0).u(t))>"})
+
+
+def _stretched(t, tau, beta):
+    return np.exp(-((t / tau) ** beta))
+
+
+def fit_relaxation(corr: xr.DataArray, *, model: str = "stretched", t_max: float | None = None,
+                   c_min: float = 0.05) -> xr.Dataset:
+    """Relaxation time of a decaying correlation C(t) (one ``lag`` dim).
+
+    Parameters
+    ----------
+    model
+        ``"exp"``: exp(-t/tau); ``"stretched"``: exp(-(t/tau)^beta) (KWW);
+        ``"biexp"``: a exp(-t/tau1) + (1-a) exp(-t/tau2); ``"auto"``: exp or biexp,
+        whichever has the lower Bayesian information criterion (two rates only when the
+        data say so).
+    t_max, c_min
+        Fit up to ``t_max`` ps (default: half the lags) and while C > ``c_min``.
+
+    Returns
+    -------
+    Dataset with ``tau`` (ps), ``beta``, ``mean_tau`` = tau/beta Gamma(1/beta) (the
+    integral of the fit), and for two rates ``tau2``, ``weight``; attr ``model``.
+    """
+    t = np.asarray(corr["lag"].values, dtype=float)
+    c = np.asarray(corr.values, dtype=float)
+    if t_max is None:
+        t_max = t[-1] / 2
+    below = np.flatnonzero(c < c_min)
+    end = below[0] if below.size else t.size
+    sel = (t > 0) & (t <= t_max) & (np.arange(t.size) < end)
+    if sel.sum() < 4:
+        raise ValueError(f"too few points to fit a relaxation ({int(sel.sum())} with C > {c_min} below {t_max:g} ps): "
+                         "the correlation decays within a few frames; store frames more often.")
+    tt, cc = t[sel], c[sel]
+    tau0 = float(np.interp(np.exp(-1), cc[::-1], tt[::-1])) if cc.min() < np.exp(-1) else tt[-1]
+
+    def fit(name):
+        if name == "exp":
+            p, cov = optimize.curve_fit(lambda x, tau: np.exp(-x / tau), tt, cc, p0=[tau0], bounds=(1e-12, np.inf))
+            return dict(tau=p[0], beta=1.0, tau2=np.nan, weight=1.0), np.exp(-tt / p[0]), 1
+        if name == "stretched":
+            p, cov = optimize.curve_fit(_stretched, tt, cc, p0=[tau0, 1.0], bounds=([1e-12, 0.05], [np.inf, 2.0]))
+            return dict(tau=p[0], beta=p[1], tau2=np.nan, weight=1.0), _stretched(tt, *p), 2
+        if name == "biexp":
+            f = lambda x, a, t1, t2: a * np.exp(-x / t1) + (1 - a) * np.exp(-x / t2)  # noqa: E731
+            p, cov = optimize.curve_fit(f, tt, cc, p0=[0.5, tau0 / 3, tau0 * 3], bounds=([0, 1e-12, 1e-12], [1, np.inf, np.inf]))
+            a, t1, t2 = p
+            if t1 > t2:
+                a, t1, t2 = 1 - a, t2, t1
+            return dict(tau=t1, beta=1.0, tau2=t2, weight=a), f(tt, *p), 3
+        raise ValueError(f"model={name!r}; use 'exp', 'stretched', 'biexp' or 'auto'.")
+
+    if model == "auto":
+        res = {}
+        for name in ("exp", "biexp"):
+            try:
+                pars, pred, k = fit(name)
+            except RuntimeError:
+                continue
+            rss = float(((cc - pred) ** 2).sum())
+            res[name] = (tt.size * np.log(max(rss, 1e-300) / tt.size) + k * np.log(tt.size), pars)
+        chosen = min(res, key=lambda k: res[k][0])
+        pars = res[chosen][1]
+    else:
+        chosen = model
+        pars = fit(model)[0]
+    b = pars["beta"]
+    mean_tau = pars["tau"] / b * special.gamma(1 / b)
+    if chosen == "biexp":
+        mean_tau = pars["weight"] * pars["tau"] + (1 - pars["weight"]) * pars["tau2"]
+    return xr.Dataset({"tau": ((), pars["tau"], {"units": "ps"}), "beta": ((), b),
+                       "tau2": ((), pars["tau2"], {"units": "ps"}), "weight": ((), pars["weight"]),
+                       "mean_tau": ((), mean_tau, {"units": "ps"})},
+                      attrs={"model": chosen, "fit_stop_ps": float(tt[-1])})
+
+
+def jump_events(vectors: np.ndarray, *, threshold_deg: float = 60.0, smooth: int = 5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Angle jumps of unit vectors (F, n, 3): (frames, vector indices, angles in degrees).
+
+    The vectors are first averaged over ``smooth`` frames (removes libration).  Each vector
+    keeps an anchor direction; when the smoothed vector is more than ``threshold_deg`` away
+    from it, a jump is recorded at that frame and the anchor moves to the new direction.
+    """
+    F, n, _ = vectors.shape
+    if smooth > 1:
+        k = np.ones(smooth) / smooth
+        cs = np.cumsum(np.concatenate([np.zeros((1, n, 3)), vectors]), axis=0)
+        v = (cs[smooth:] - cs[:-smooth]) * k[0]
+        v = np.concatenate([np.repeat(v[:1], smooth // 2, 0), v, np.repeat(v[-1:], smooth - 1 - smooth // 2, 0)])
+    else:
+        v = vectors
+    v = v / np.linalg.norm(v, axis=-1, keepdims=True)
+    cos_t = np.cos(np.deg2rad(threshold_deg))
+    anchor = v[0].copy()
+    frames, which, angles = [], [], []
+    for f in range(1, F):  # loop over frames, vectorised over vectors
+        c = np.einsum("ij,ij->i", v[f], anchor)
+        hit = np.flatnonzero(c < cos_t)
+        if hit.size:
+            frames.append(np.full(hit.size, f))
+            which.append(hit)
+            angles.append(np.degrees(np.arccos(np.clip(c[hit], -1, 1))))
+            anchor[hit] = v[f, hit]
+    if not frames:
+        return np.empty(0, int), np.empty(0, int), np.empty(0)
+    return np.concatenate(frames), np.concatenate(which), np.concatenate(angles)
+
+
+def reorientation_events(ds: xr.Dataset, centre: str, ligand: str, *, n_ligands: int = 4,
+                         threshold_deg: float = 60.0, smooth: int = 5, merge: int | None = None) -> xr.Dataset:
+    """Discrete reorientations of polyanions (angle jumps of their bond vectors).
+
+    Jumps of several bond vectors of one group within ``merge`` frames (default
+    ``smooth``) are one group event.
+
+    Returns
+    -------
+    Dataset over ``event``: ``group``, ``centre_index``, ``frame``, ``time`` (ps), ``angle``
+    (largest bond-vector jump, degrees), ``n_bonds`` (bond vectors that jumped), with
+    attrs ``n_groups`` and ``duration_ps`` for :func:`event_rate`.
+    """
+    dt = S.uniform_timestep(ds)
+    groups = find_polyanions(ds, centre, ligand, n_ligands=n_ligands)
+    u = bond_vectors(ds, groups).values
+    F, ng, ns, _ = u.shape
+    fr, vec, ang = jump_events(u.reshape(F, ng * ns, 3), threshold_deg=threshold_deg, smooth=smooth)
+    g = vec // ns
+    merge = smooth if merge is None else merge
+    order = np.lexsort((fr, g))
+    fr, g, ang = fr[order], g[order], ang[order]
+    new = np.ones(fr.size, bool)
+    new[1:] = (g[1:] != g[:-1]) | (fr[1:] - fr[:-1] > merge)
+    start = np.flatnonzero(new)
+    ev_g, ev_f = g[start], fr[start]
+    ev_ang = np.maximum.reduceat(ang, start) if ang.size else ang
+    ev_n = np.diff(np.append(start, fr.size))
+    o = np.argsort(ev_f, kind="stable")
+    ci = np.asarray(groups["centre_index"].values)
+    return xr.Dataset(
+        {"group": ("event", ev_g[o]), "centre_index": ("event", ci[ev_g[o]]), "frame": ("event", ev_f[o]),
+         "time": ("event", ev_f[o] * dt, {"units": "ps"}), "angle": ("event", ev_ang[o], {"units": "deg"}),
+         "n_bonds": ("event", ev_n[o])},
+        attrs={"n_groups": ng, "duration_ps": (F - 1) * dt, "threshold_deg": threshold_deg, "smooth": smooth},
+    )
+
+
+def event_rate(events: xr.Dataset, n_units: int | None = None, duration: float | None = None) -> xr.Dataset:
+    """Events per unit (group, proton...) per ps with the Poisson error sqrt(n) / (units x time)."""
+    n_units = int(events.attrs["n_groups"] if n_units is None else n_units)
+    duration = float(events.attrs["duration_ps"] if duration is None else duration)
+    n = events.sizes["event"]
+    expo = n_units * duration
+    return xr.Dataset({"rate": ((), n / expo, {"units": "1/ps"}),
+                       "rate_err": ((), np.sqrt(max(n, 1)) / expo, {"units": "1/ps"}), "n_events": ((), n)})
+
+
+def waiting_times(events: xr.Dataset, key: str = "group") -> np.ndarray:
+    """Times (ps) between consecutive events of the same unit."""
+    t = np.asarray(events["time"].values)
+    k = np.asarray(events[key].values)
+    o = np.lexsort((t, k))
+    t, k = t[o], k[o]
+    same = k[1:] == k[:-1]
+    return np.diff(t)[same]
+
+
+def rate_components(waits, *, max_components: int = 2) -> xr.Dataset:
+    """Rates behind a set of waiting times: a mixture of 1..``max_components``
+    exponentials fitted by maximum likelihood, the number chosen by BIC.
+
+    A single Poisson process gives exponential waiting times (one rate); units with two
+    distinct mechanisms or populations give a mixture, and BIC keeps the second rate only
+    when the likelihood gain outweighs its two extra parameters.
+
+    Returns
+    -------
+    Dataset over ``component``: ``rate`` (1/ps), ``rate_err`` (from the observed
+    information), ``weight``; attr ``bic`` per number of components.
+    """
+    w = np.asarray(waits, dtype=float)
+    w = w[w > 0]
+    if w.size < 10:
+        raise ValueError(f"{w.size} waiting times are too few to resolve rates (need >= 10).")
+    fits = {}
+    for k in range(1, max_components + 1):
+        if k == 1:
+            lam = np.array([1.0 / w.mean()])
+            wts = np.array([1.0])
+        else:
+            q = np.quantile(w, np.linspace(0.2, 0.8, k))
+            lam, wts = 1.0 / q, np.full(k, 1.0 / k)
+            for _ in range(500):  # EM for an exponential mixture
+                dens = wts * lam * np.exp(-np.outer(w, lam))
+                resp = dens / dens.sum(axis=1, keepdims=True)
+                nk = resp.sum(axis=0)
+                new = nk / (resp * w[:, None]).sum(axis=0)
+                wts = nk / w.size
+                if np.allclose(new, lam, rtol=1e-9):
+                    lam = new
+                    break
+                lam = new
+        ll = float(np.log((wts * lam * np.exp(-np.outer(w, lam))).sum(axis=1)).sum())
+        fits[k] = (-2 * ll + (2 * k - 1) * np.log(w.size), lam, wts)
+    best = min(fits, key=lambda k: fits[k][0])
+    _, lam, wts = fits[best]
+    order = np.argsort(-lam)
+    lam, wts = lam[order], wts[order]
+    err = lam / np.sqrt(np.maximum(wts * w.size, 1))
+    return xr.Dataset({"rate": ("component", lam, {"units": "1/ps"}), "rate_err": ("component", err, {"units": "1/ps"}),
+                       "weight": ("component", wts)},
+                      attrs={"bic": str({k: round(v[0], 3) for k, v in fits.items()}), "n_waits": int(w.size)})
