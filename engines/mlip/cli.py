@@ -1,0 +1,63 @@
+"""``atomtwin train``: train a potential from a YAML config (thin wrapper over
+:func:`engines.mlip.train.train`)."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["register_train"]
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    import torch.distributed as dist
+
+    from engines.mlip.config import load_config
+    from engines.mlip.train import train
+
+    cfg = load_config(args.config)
+    if args.no_progress or args.json:
+        from dataclasses import replace
+
+        cfg = replace(cfg, progress=False)
+    ddp = _maybe_init_distributed()
+    rank = dist.get_rank() if ddp else 0
+    try:
+        result = train(cfg, resume=args.resume)
+    finally:
+        if ddp:
+            dist.destroy_process_group()
+    if args.json and rank == 0:
+        from toolkit.cli import emit_json
+
+        emit_json(result)
+    return 0
+
+
+def _maybe_init_distributed() -> bool:
+    """Join the process group when launched by ``torchrun`` (WORLD_SIZE > 1)."""
+    import os
+
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        import torch
+
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        return True
+    return False
+
+
+def register_train(sub) -> None:
+    """Add ``atomtwin train config.yaml [--resume] [--json]``."""
+    p = sub.add_parser(
+        "train", help="train an equivariant interatomic potential",
+        description="Train a NequIP- or Allegro-style potential from a YAML config "
+                    "(keys: engines.mlip.config.TrainConfig; model keys: ModelConfig). "
+                    "Writes last.ckpt every epoch, best.ckpt and metrics.csv in output_dir. "
+                    "Data-parallel: torchrun --nproc_per_node=K -m toolkit.cli train config.yaml",
+    )
+    p.add_argument("config", help="YAML file with the training config")
+    p.add_argument("--resume", action="store_true", help="continue from output_dir/last.ckpt")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    p.set_defaults(func=_run_train)
