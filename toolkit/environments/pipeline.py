@@ -1,0 +1,344 @@
+"""The classification pipeline: standardise -> reduce -> cluster, fitted on a subsample.
+
+:class:`EnvironmentClassifier` is a compute object (parameters in ``__init__``, ``fit``
+returns ``self``, results as xarray).  It is fitted on a random subsample of environments
+drawn from a few evenly spaced frames, then predicts every environment block by block
+(dask), so millions of environments are labelled with memory bounded by one block.
+Cluster labels are put in a canonical order (largest cluster of the fit sample first), so
+two fits with the same seed give identical labels.  ``-1`` marks noise (HDBSCAN), ``-2``
+an atom that is not a centre (another species).
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from toolkit import schema as S
+from toolkit.environments.descriptors import ENV, FEATURE, as_descriptor, environment_descriptors
+
+NOISE = -1
+NOT_CENTRE = -2
+CLUSTER = "cluster"
+METHODS = ("gmm", "kmeans", "hdbscan")
+
+
+class EnvironmentClassifier:
+    """Unsupervised classifier of local atomic environments.
+
+    Parameters
+    ----------
+    descriptor
+        ``"soap"``, ``"acsf"``, a descriptor object or a callable (see
+        :func:`~toolkit.environments.descriptors.environment_descriptors`).
+    species, neighbours
+        Centre and neighbour species (default: all).  Centres of different species are
+        never put in one cluster: the centre species is appended as a one-hot block
+        weighted to dominate the standardised features.
+    method
+        ``"gmm"`` (Gaussian mixtures, number of components chosen by BIC unless
+        ``n_clusters`` is given), ``"kmeans"`` (needs ``n_clusters``) or ``"hdbscan"``.
+    n_clusters
+        Fixed number of clusters (gmm, kmeans).
+    max_clusters
+        Largest number of mixture components tried by the BIC selection.
+    reducer
+        ``"pca"``, ``"kpca"`` (RBF kernel PCA, fitted on at most ``kpca_max`` points) or None.
+    n_components
+        Dimension of the reduced space.
+    n_fit
+        Environments in the fit subsample (default ``min(20000, available)``); an explicit
+        value larger than the environments available raises.
+    fit_frames
+        Frames (evenly spaced) the subsample is drawn from (default: up to 16).
+    merge_overlap
+        Gaussian components whose overlap (summed ``min`` of the two posterior
+        probabilities over the sample, divided by the smaller component's weight) exceeds
+        this are merged into one cluster: a broad non-Gaussian cluster (a liquid) that BIC
+        splits into several components is reunited, while well separated crystalline
+        components (overlap ~0) stay apart.  None: no merging.
+    min_cluster_size
+        HDBSCAN's minimum cluster size (default 1 % of the subsample, at least 10).
+    noise
+        ``"keep"``: HDBSCAN noise stays ``-1``; ``"nearest"``: assigned to the nearest
+        cluster centre in the reduced space.
+    seed
+        Seed of every random choice (subsample, PCA solver, mixtures, k-means).
+    chunk_frames
+        Frames per dask block of descriptors.
+    """
+
+    def __init__(self, descriptor="soap", *, species=None, neighbours=None, method: str = "gmm",
+                 n_clusters: int | None = None, max_clusters: int = 8, reducer: str | None = "pca",
+                 n_components: int = 16, merge_overlap: float | None = 0.05, n_fit: int | None = None, fit_frames: int | None = 16,
+                 min_cluster_size: int | None = None, noise: str = "keep", seed: int = 0,
+                 chunk_frames: int | None = None, kpca_max: int = 4000):
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}. Fix: use one of {METHODS}.")
+        if method == "kmeans" and n_clusters is None:
+            raise ValueError("method='kmeans' needs n_clusters. Fix: give n_clusters=k, or use 'gmm' (BIC).")
+        if reducer not in ("pca", "kpca", None):
+            raise ValueError(f"unknown reducer {reducer!r}. Fix: use 'pca', 'kpca' or None.")
+        if noise not in ("keep", "nearest"):
+            raise ValueError(f"noise must be 'keep' or 'nearest', got {noise!r}.")
+        if n_clusters is not None and n_clusters < 1:
+            raise ValueError(f"n_clusters must be >= 1, got {n_clusters}.")
+        self.descriptor = as_descriptor(descriptor)
+        self.species, self.neighbours = species, neighbours
+        self.method, self.n_clusters, self.max_clusters = method, n_clusters, max_clusters
+        self.reducer, self.n_components = reducer, n_components
+        self.n_fit, self.fit_frames, self.min_cluster_size = n_fit, fit_frames, min_cluster_size
+        self.noise, self.seed, self.chunk_frames, self.kpca_max = noise, seed, chunk_frames, kpca_max
+        self.merge_overlap = merge_overlap
+        self.fitted_ = False
+
+    # -- features ------------------------------------------------------------------------
+    def descriptors(self, ds: xr.Dataset) -> xr.DataArray:
+        """Lazy descriptors ``(frame, env, feature)`` of ``ds`` with this classifier's settings."""
+        species = self.species_ if self.fitted_ else self.species
+        neighbours = self.neighbours_ if self.fitted_ else self.neighbours
+        if self.fitted_:
+            present = set(np.asarray(ds[S.SPECIES].values).astype(str))
+            missing = sorted(set(neighbours) - present)
+            if missing:
+                import warnings
+
+                warnings.warn(f"the fitted neighbour species {missing} are absent from this trajectory; "
+                              "their density channels are zero.", stacklevel=3)
+                neighbours = [s for s in neighbours if s in present]
+                if not neighbours:
+                    raise ValueError(f"none of the fitted neighbour species {self.neighbours_} is in the trajectory.")
+            species = [s for s in species if s in present]
+            if not species:
+                raise ValueError(f"none of the fitted centre species {self.species_} is in the trajectory "
+                                 f"(it has {sorted(present)}). Fix: reuse the pipeline on a trajectory of the same chemistry.")
+        X = environment_descriptors(ds, self.descriptor, species=species, neighbours=neighbours,
+                                    chunk_frames=self.chunk_frames)
+        if self.fitted_ and list(X.attrs["neighbours"]) != list(self.neighbours_):
+            raise ValueError(f"neighbour species {X.attrs['neighbours']} differ from the fitted "
+                             f"{self.neighbours_}; the descriptor layout would not match. Fix: refit.")
+        return X
+
+    def _augment(self, X: np.ndarray, centre_species: np.ndarray) -> np.ndarray:
+        """Standardised features with the weighted one-hot centre species appended."""
+        Z = (X - self.mean_) / self.scale_
+        if len(self.species_) > 1:
+            w = 10.0 * np.sqrt(Z.shape[1])  # >> typical distance between standardised points
+            onehot = (centre_species[:, None] == np.asarray(self.species_)[None, :]) * w
+            Z = np.hstack([Z, onehot])
+        return Z
+
+    # -- fit -----------------------------------------------------------------------------
+    def _sample(self, X: xr.DataArray, rng: np.random.Generator):
+        nf, ne = X.sizes[S.FRAME], X.sizes[ENV]
+        k = nf if self.fit_frames is None else min(nf, self.fit_frames)
+        frames = np.unique(np.linspace(0, nf - 1, k).round().astype(int))
+        available = frames.size * ne
+        n = min(20000, available) if self.n_fit is None else int(self.n_fit)
+        if n > available:
+            raise ValueError(
+                f"n_fit={n} environments requested but only {available} are available "
+                f"({frames.size} fit frames x {ne} centres). Fix: lower n_fit or raise fit_frames.")
+        if n < 2:
+            raise ValueError(f"n_fit={n}: need at least 2 environments to fit.")
+        flat = np.sort(rng.choice(available, size=n, replace=False))
+        fi, ei = np.divmod(flat, ne)
+        block = np.asarray(X.isel({S.FRAME: frames}).values)
+        return block[fi, ei], frames[fi], ei
+
+    def fit(self, data) -> EnvironmentClassifier:
+        """Fit on a subsample of ``data`` (a trajectory Dataset or descriptors DataArray)."""
+        from sklearn.decomposition import PCA, KernelPCA
+
+        X = self.descriptors(data) if isinstance(data, xr.Dataset) else data
+        if not isinstance(X, xr.DataArray) or X.dims != (S.FRAME, ENV, FEATURE):
+            raise TypeError("fit() takes a trajectory Dataset or a descriptors DataArray (frame, env, feature).")
+        rng = np.random.default_rng(self.seed)
+        self.species_ = list(X.attrs.get("species", sorted(set(X["centre_species"].values.astype(str)))))
+        self.neighbours_ = list(X.attrs.get("neighbours", []))
+        sample, s_frame, s_env = self._sample(X, rng)
+        centre_sp = np.asarray(X["centre_species"].values).astype(str)[s_env]
+        self.mean_ = sample.mean(axis=0)
+        sd = sample.std(axis=0)
+        self.scale_ = np.where(sd > 1e-12 * max(1.0, float(np.abs(sample).max())), sd, 1.0)
+        Z = self._augment(sample, centre_sp)
+        nc = max(1, min(self.n_components, Z.shape[1], Z.shape[0] - 1))
+        if self.reducer == "pca":
+            self.reducer_ = PCA(n_components=nc, random_state=self.seed).fit(Z)
+        elif self.reducer == "kpca":
+            m = min(self.kpca_max, Z.shape[0])
+            idx = rng.choice(Z.shape[0], m, replace=False)
+            gamma = 1.0 / (Z.shape[1] * float(Z[idx].var()) or 1.0)
+            self.reducer_ = KernelPCA(n_components=nc, kernel="rbf", gamma=gamma,
+                                      random_state=self.seed).fit(Z[idx])
+        else:
+            self.reducer_ = None
+        Y = self._reduce(Z)
+        labels = self._fit_cluster(Y)
+        # canonical order: largest cluster first, ties by first coordinate of the centre
+        ids = [c for c in np.unique(labels) if c >= 0]
+        order = sorted(ids, key=lambda c: (-np.sum(labels == c), float(Y[labels == c, 0].mean())))
+        self.relabel_ = {int(c): i for i, c in enumerate(order)}
+        labels = np.array([self.relabel_.get(int(c), NOISE) for c in labels], dtype=np.int16)
+        self.n_clusters_ = len(order)
+        self.centres_ = np.array([Y[labels == k].mean(axis=0) for k in range(self.n_clusters_)])
+        self.feature_centres_ = np.array([Z[labels == k].mean(axis=0) for k in range(self.n_clusters_)])
+        self.sample_features_ = sample
+        self.sample_labels_ = labels
+        self.sample_reduced_ = Y
+        self.sample_frame_, self.sample_atom_ = s_frame, np.asarray(X["atom_index"].values)[s_env]
+        self.sample_species_ = centre_sp
+        self.fitted_ = True
+        return self
+
+    def _reduce(self, Z: np.ndarray) -> np.ndarray:
+        return Z if self.reducer_ is None else self.reducer_.transform(Z)
+
+    def _fit_cluster(self, Y: np.ndarray) -> np.ndarray:
+        from sklearn.cluster import KMeans
+        from sklearn.mixture import GaussianMixture
+
+        self.bic_ = None
+        if self.method == "kmeans":
+            self.model_ = KMeans(self.n_clusters, n_init=4, random_state=self.seed).fit(Y)
+            return self.model_.labels_
+        if self.method == "gmm":
+            ks = [self.n_clusters] if self.n_clusters else list(range(1, self.max_clusters + 1))
+            ks = [k for k in ks if k <= Y.shape[0]]
+            fits = [GaussianMixture(k, covariance_type="full", n_init=2, reg_covar=1e-4,
+                                    random_state=self.seed).fit(Y) for k in ks]
+            bic = np.array([g.bic(Y) for g in fits])
+            self.bic_ = xr.DataArray(bic, dims=("n_clusters",), coords={"n_clusters": ks},
+                                     attrs={"units": "1", "long_name": "Bayesian information criterion"})
+            self.model_ = fits[int(np.argmin(bic))]
+            self.merge_ = np.arange(self.model_.n_components)
+            if self.merge_overlap is not None:
+                self.merge_ = _merge_components(self.model_.predict_proba(Y), self.merge_overlap)
+            return self.merge_[self.model_.predict(Y)]
+        import hdbscan
+
+        mcs = self.min_cluster_size or max(10, Y.shape[0] // 100)
+        self.model_ = hdbscan.HDBSCAN(min_cluster_size=int(mcs), prediction_data=True).fit(Y)
+        return self.model_.labels_
+
+    # -- predict -------------------------------------------------------------------------
+    def _check(self):
+        if not getattr(self, "fitted_", False):
+            raise RuntimeError("the classifier is not fitted. Fix: call fit(ds) first (or load a saved one).")
+
+    def predict_features(self, X: np.ndarray, centre_species: np.ndarray) -> np.ndarray:
+        """Labels (n,) int16 of feature rows ``X`` (n, n_features) with their centre species."""
+        self._check()
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[1] != self.mean_.size:
+            raise ValueError(f"features have shape {X.shape}; the pipeline was fitted on {self.mean_.size} features.")
+        if X.shape[0] == 0:
+            return np.zeros(0, np.int16)
+        Y = self._reduce(self._augment(X, np.asarray(centre_species).astype(str)))
+        if self.method == "hdbscan":
+            import hdbscan
+
+            raw, _ = hdbscan.approximate_predict(self.model_, Y)
+        elif self.method == "gmm":
+            raw = self.merge_[self.model_.predict(Y)]
+        else:
+            raw = self.model_.predict(Y)
+        lab = np.array([self.relabel_.get(int(c), NOISE) for c in raw], dtype=np.int16)
+        if self.noise == "nearest" and self.n_clusters_ and np.any(lab == NOISE):
+            m = lab == NOISE
+            d = ((Y[m, None, :] - self.centres_[None]) ** 2).sum(-1)
+            lab[m] = np.argmin(d, axis=1)
+        return lab
+
+    def transform_features(self, X: np.ndarray, centre_species: np.ndarray) -> np.ndarray:
+        """Reduced coordinates (n, n_components) of feature rows."""
+        self._check()
+        return self._reduce(self._augment(np.asarray(X, float), np.asarray(centre_species).astype(str)))
+
+    def predict(self, data, n_atoms: int | None = None) -> xr.DataArray:
+        """Labels of every environment: DataArray ``(frame, atom)`` int16.
+
+        ``data`` is a trajectory Dataset (descriptors computed block by block) or a
+        descriptors DataArray.  Atoms that are not centres get ``-2``, noise ``-1``.  The
+        computation runs on dask's current scheduler (a distributed ``Client`` when one is
+        active).
+        """
+        self._check()
+        X = self.descriptors(data) if isinstance(data, xr.Dataset) else data
+        if n_atoms is None:
+            n_atoms = int(data.sizes[S.ATOM]) if isinstance(data, xr.Dataset) else int(X["atom_index"].max()) + 1
+        sp = np.asarray(X["centre_species"].values).astype(str)
+        lab = X.data.rechunk({1: -1, 2: -1}).map_blocks(_predict_block, self, sp, drop_axis=2, dtype=np.int16).compute()
+        full = np.full((X.sizes[S.FRAME], n_atoms), NOT_CENTRE, dtype=np.int16)
+        full[:, np.asarray(X["atom_index"].values)] = lab
+        coords = {S.TIME: X[S.TIME]} if S.TIME in X.coords else {}
+        return xr.DataArray(full, dims=(S.FRAME, S.ATOM), coords=coords, name="labels",
+                            attrs={"units": "1", "noise": NOISE, "not_centre": NOT_CENTRE,
+                                   "n_clusters": self.n_clusters_, "method": self.method,
+                                   "long_name": "environment cluster"})
+
+    def fit_predict(self, ds: xr.Dataset) -> xr.DataArray:
+        """``fit(ds)`` then ``predict(ds)``."""
+        X = self.descriptors(ds)
+        return self.fit(X).predict(X, n_atoms=int(ds.sizes[S.ATOM]))
+
+    # -- results -------------------------------------------------------------------------
+    def sample_dataset(self) -> xr.Dataset:
+        """The fit subsample: reduced coordinates, labels, frame/atom of each point."""
+        self._check()
+        return xr.Dataset(
+            {"reduced": (("sample", "component"), self.sample_reduced_, {"units": "1"}),
+             "labels": ("sample", self.sample_labels_, {"units": "1"}),
+             "frame_index": ("sample", self.sample_frame_), "atom_index": ("sample", self.sample_atom_),
+             "centre_species": ("sample", self.sample_species_)},
+            attrs={"method": self.method, "reducer": str(self.reducer), "n_clusters": self.n_clusters_})
+
+    # -- persistence ---------------------------------------------------------------------
+    def save(self, path) -> Path:
+        """Pickle the fitted pipeline (descriptor settings included) to ``path``."""
+        self._check()
+        path = Path(path)
+        with open(path, "wb") as fh:
+            pickle.dump({"format": "atomtwin.EnvironmentClassifier", "version": 1, "object": self}, fh)
+        return path
+
+    @staticmethod
+    def load(path) -> EnvironmentClassifier:
+        """Load a pipeline written by :meth:`save` (only load files you trust: pickle)."""
+        with open(path, "rb") as fh:
+            obj = pickle.load(fh)
+        if not isinstance(obj, dict) or obj.get("format") != "atomtwin.EnvironmentClassifier":
+            raise ValueError(f"'{path}' is not a saved EnvironmentClassifier.")
+        return obj["object"]
+
+    def __repr__(self) -> str:
+        state = f"{self.n_clusters_} clusters" if self.fitted_ else "unfitted"
+        return f"EnvironmentClassifier({self.descriptor.kind}, {self.method}, {state})"
+
+
+def _predict_block(block: np.ndarray, clf: EnvironmentClassifier, species: np.ndarray) -> np.ndarray:
+    nf, ne, nfeat = block.shape
+    lab = clf.predict_features(block.reshape(nf * ne, nfeat), np.tile(species, nf))
+    return lab.reshape(nf, ne)
+
+
+def _merge_components(tau: np.ndarray, threshold: float) -> np.ndarray:
+    """Map of mixture component -> merged component (union of pairs overlapping > threshold)."""
+    k = tau.shape[1]
+    weight = tau.sum(axis=0)
+    parent = list(range(k))
+
+    def find(i):
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i in range(k):
+        for j in range(i + 1, k):
+            overlap = np.minimum(tau[:, i], tau[:, j]).sum() / max(min(weight[i], weight[j]), 1e-12)
+            if overlap > threshold:
+                parent[find(i)] = find(j)
+    return np.array([find(c) for c in range(k)])
