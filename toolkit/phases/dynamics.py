@@ -1,0 +1,178 @@
+"""Thermodynamic, dynamical and chemical order parameters.
+
+- :func:`temperature`, :func:`pressure` — instantaneous T (K) from velocities and P (GPa)
+  from the stress tensor;
+- :func:`self_diffusion` — D (Å^2/ps) from the mean-squared displacement (liquid vs solid);
+- :func:`lindemann` — per-atom RMS vibration about the mean position over the
+  nearest-neighbour distance;
+- :func:`species_clusters` — clusters of one species by connectivity (largest cluster
+  size, number of clusters against time: segregation such as carbon clusters in a
+  decomposing melt).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from toolkit import schema as S
+from toolkit import units as U
+from toolkit.phases.neighbors import pairs
+
+
+def temperature(ds: xr.Dataset, n_constraints: int = 3) -> xr.DataArray:
+    """Kinetic temperature per frame, T = Σ m v² / (k_B (3N − n_constraints)), in K.
+
+    ``n_constraints`` = 3 for a run with fixed total momentum (the usual MD case).
+    """
+    S.validate(ds, require=(S.VELOCITIES,))
+    v = np.asarray(ds[S.VELOCITIES].values, dtype=float)
+    m = np.asarray(ds[S.MASS].values, dtype=float)
+    ke2 = np.einsum("a,fai->f", m, v**2) * U.AMU_A2_PS2_TO_EV
+    dof = 3 * v.shape[1] - n_constraints
+    return xr.DataArray(ke2 / (dof * U.KB), dims=(S.FRAME,), name="temperature", attrs={"units": "K"})
+
+
+def pressure(ds: xr.Dataset) -> xr.DataArray:
+    """Pressure per frame in GPa, P = −tr(stress)/3.
+
+    The stored ``stress`` must include the kinetic (ideal-gas) term; trajectories
+    written by atomtwin engines say so with ``attrs['stress_includes_kinetic'] = 1``.
+    Otherwise the kinetic term N k_B T / V is added from the velocities.
+    """
+    S.validate(ds, require=(S.STRESS, S.CELL))
+    st = np.asarray(ds[S.STRESS].values, dtype=float)
+    p = -np.trace(st, axis1=1, axis2=2) / 3.0
+    if not int(ds.attrs.get("stress_includes_kinetic", 0)):
+        if S.VELOCITIES not in ds:
+            raise S.SchemaError(
+                "the stress may lack its kinetic term and the trajectory has no velocities to add it. "
+                "Fix: set ds.attrs['stress_includes_kinetic'] = 1 if it does include it."
+            )
+        vol = np.abs(np.linalg.det(np.asarray(ds[S.CELL].values)))
+        t = temperature(ds).values
+        p = p + ds.sizes[S.ATOM] * U.KB * t / vol
+    return xr.DataArray(p * U.EV_A3_TO_GPA, dims=(S.FRAME,), name="pressure", attrs={"units": "GPa"})
+
+
+def _unwrapped(ds: xr.Dataset) -> np.ndarray:
+    from toolkit.geometry import unwrap
+
+    if S.is_periodic(ds) and not ds.attrs.get("unwrapped"):
+        ds = unwrap(ds)
+    return np.asarray(ds[S.POSITIONS].values, dtype=float)
+
+
+def msd(ds: xr.Dataset) -> xr.DataArray:
+    """Mean-squared displacement from the first frame (frame,), Å², centre-of-mass drift removed."""
+    S.validate(ds)
+    x = _unwrapped(ds)
+    m = np.asarray(ds[S.MASS].values, dtype=float)
+    com = np.einsum("a,fai->fi", m, x) / m.sum()
+    u = x - com[:, None, :]
+    d2 = np.sum((u - u[0]) ** 2, axis=2).mean(axis=1)
+    coords = {S.TIME: ds[S.TIME]} if S.TIME in ds.coords else {}
+    return xr.DataArray(d2, dims=(S.FRAME,), coords=coords, name="msd", attrs={"units": "Å^2"})
+
+
+def self_diffusion(ds: xr.Dataset, fit_from: float = 0.3) -> float:
+    """Self-diffusion coefficient D (Å^2/ps) from MSD(t) = 6 D t fitted over t > fit_from * t_max.
+
+    A solid gives D ≈ 0 (a bounded MSD); a simple liquid near melting ~ 0.1–1 Å^2/ps.
+    Single time origin: a quick discriminator, not a precision estimate (use
+    toolkit.dynamics for that).
+    """
+    S.validate(ds)
+    if S.TIME not in ds.coords or ds.sizes[S.FRAME] < 3:
+        raise ValueError("self_diffusion needs a 'time' coordinate and at least 3 frames.")
+    t = np.asarray(ds[S.TIME].values, dtype=float)
+    t = t - t[0]
+    d2 = msd(ds).values
+    sel = t >= fit_from * t[-1]
+    if sel.sum() < 2:
+        sel = slice(None)
+    slope = np.polyfit(t[sel], d2[sel], 1)[0]
+    return float(slope / 6.0)
+
+
+def lindemann(ds: xr.Dataset, nn_distance: float | None = None) -> xr.DataArray:
+    """Per-atom Lindemann ratio sqrt(<|u_i − <u_i>|²>) / d_nn over the frames of ``ds``.
+
+    u_i are unwrapped positions with the centre-of-mass drift removed; ``d_nn`` is the
+    nearest-neighbour distance (Å; default the mean nearest distance in frame 0).
+    A crystal stays below ≈ 0.1–0.15 (Lindemann's criterion); in a liquid the ratio grows
+    without bound with the length of the window.
+    """
+    S.validate(ds)
+    x = _unwrapped(ds)
+    m = np.asarray(ds[S.MASS].values, dtype=float)
+    com = np.einsum("a,fai->fi", m, x) / m.sum()
+    u = x - com[:, None, :]
+    var = np.sum(u.var(axis=0), axis=1)
+    if nn_distance is None:
+        pos = np.asarray(ds[S.POSITIONS].isel({S.FRAME: 0}).values)
+        cell = np.asarray(ds[S.CELL].isel({S.FRAME: 0}).values) if S.CELL in ds else None
+        from scipy.spatial import cKDTree
+
+        if cell is not None and np.allclose(cell, np.diag(np.diag(cell))):
+            box = np.diag(cell)
+            tree = cKDTree(np.mod(pos, box) % box, boxsize=box)
+            dist, _ = tree.query(np.mod(pos, box) % box, k=2)
+        else:
+            dist, _ = cKDTree(pos).query(pos, k=2)
+        nn_distance = float(np.mean(dist[:, 1]))
+    return xr.DataArray(np.sqrt(var) / nn_distance, dims=(S.ATOM,), name="lindemann",
+                        attrs={"units": "1", "nn_distance": nn_distance})
+
+
+def species_clusters(ds: xr.Dataset, species: str, cutoff: float, min_size: int = 2) -> xr.Dataset:
+    """Clusters of one species by connectivity, per frame.
+
+    Two atoms of ``species`` are bonded when closer than ``cutoff`` (Å); clusters are
+    the connected components of that graph.
+
+    Returns
+    -------
+    Dataset on dim ``frame``:
+        ``largest_cluster`` — atoms in the largest cluster;
+        ``n_clusters`` — clusters with at least ``min_size`` atoms;
+        ``largest_fraction`` — largest cluster / number of atoms of that species;
+        ``clustered_fraction`` — fraction of that species in clusters >= ``min_size``.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    S.validate(ds)
+    sp = np.asarray(ds[S.SPECIES].values).astype(str)
+    idx = np.flatnonzero(sp == species)
+    if idx.size == 0:
+        raise ValueError(f"species '{species}' is not in the trajectory (it has {sorted(set(sp))}).")
+    sub = ds.isel({S.ATOM: idx})
+    n = idx.size
+    nf = ds.sizes[S.FRAME]
+    largest = np.zeros(nf, int)
+    count = np.zeros(nf, int)
+    clustered = np.zeros(nf)
+    pbc = S.pbc_of(ds)
+    for f in range(nf):
+        pos = np.asarray(sub[S.POSITIONS].isel({S.FRAME: f}).values)
+        cell = np.asarray(sub[S.CELL].isel({S.FRAME: f}).values) if S.CELL in sub else None
+        i, j, _ = pairs(pos, cell, cutoff, pbc)
+        g = coo_matrix((np.ones(i.size), (i, j)), shape=(n, n))
+        _, lab = connected_components(g, directed=False)
+        sizes = np.bincount(lab)
+        largest[f] = sizes.max()
+        big = sizes >= min_size
+        count[f] = int(big.sum())
+        clustered[f] = sizes[big].sum() / n
+    coords = {S.TIME: ds[S.TIME]} if S.TIME in ds.coords else {}
+    return xr.Dataset(
+        {
+            "largest_cluster": ((S.FRAME,), largest, {"units": "1"}),
+            "n_clusters": ((S.FRAME,), count, {"units": "1"}),
+            "largest_fraction": ((S.FRAME,), largest / n, {"units": "1"}),
+            "clustered_fraction": ((S.FRAME,), clustered, {"units": "1"}),
+        },
+        coords=coords,
+        attrs={"species": species, "cutoff": cutoff, "min_size": min_size},
+    )
