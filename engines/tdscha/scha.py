@@ -177,6 +177,8 @@ def scha(system: System, temperature: float, *, model=None, provider=None, n_con
         With an ensemble use a tolerance above its noise (e.g. 1e-2).
     ess_threshold
         Redraw the ensemble when the Kish effective sample size falls below this fraction.
+        When even a step damped 8 times leaves a freshly drawn ensemble below it, the ESS has
+        collapsed (ensemble too small for the dimension): a TDSCHAError says so.
     fix_centroid
         Keep the centroid fixed (e.g. at a high-symmetry position).
 
@@ -244,11 +246,11 @@ def scha(system: System, temperature: float, *, model=None, provider=None, n_con
             if ens.averages(s, R_new, Ln, phi_new)[5] >= ess_threshold * n_configs:
                 break
             alpha *= 0.5
-            if alpha < 1e-3 * mixing:
+            if alpha < mixing / 8:
                 raise TDSCHAError(f"the effective sample size collapsed at iteration {it}: one damped step "
                                   "already leaves less than ess_threshold of the ensemble. Fix: increase "
                                   "n_configs, or start closer to the solution (phi0, R0).", it)
-        phi, R, fresh = phi_new, R_new, False
+        phi, R, fresh, alpha = phi_new, R_new, False, min(mixing, 2 * alpha)
     return SCHAResult(s, temperature, R, phi, hist["free_energy"][-1], hist["free_energy_error"][-1],
                       converged, hist, stress, n_eval if exact is None else exact.n_evaluations)
 

@@ -177,7 +177,10 @@ class CallableProvider:
         self.fn = fn
 
     def evaluate(self, x: np.ndarray):
-        out = self.fn(np.asarray(x, dtype=float))
+        try:
+            out = self.fn(np.asarray(x, dtype=float))
+        except Exception as err:  # noqa: BLE001 - report any provider failure with context
+            raise ProviderError(f"{type(err).__name__}: {err}") from err
         e, f = np.asarray(out[0], dtype=float), np.asarray(out[1], dtype=float)
         s = None if len(out) < 3 or out[2] is None else np.asarray(out[2], dtype=float)
         return e, f.reshape(e.size, -1), s

@@ -1,0 +1,122 @@
+"""``atomtwin scha config.yaml`` and ``atomtwin tdscha config.yaml``: thin wrappers over the API."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from engines.tdscha.config import RunConfig
+
+
+def run_scha_config(cfg: RunConfig):
+    """Static SCHA from a :class:`RunConfig`; returns (system, model, provider, SCHAResult)."""
+    from engines.tdscha.scha import scha
+
+    system, model, provider = cfg.build()
+    o, a = cfg.scha, cfg.averages
+    kw = {"model": model} if a.kind == "exact" else {"provider": provider, "n_configs": a.n_configs,
+                                                      "rng": a.seed}
+    res = scha(system, cfg.temperature, mixing=o.mixing, max_iter=o.max_iter, tol=o.tol,
+               ess_threshold=o.ess_threshold, fix_centroid=o.fix_centroid, min_frequency=o.min_frequency, **kw)
+    return system, model, provider, res
+
+
+def run_tdscha_config(cfg: RunConfig, output: str | None = None):
+    """SCHA equilibrium at T, then TD-SCHA under the pulse (and classical MD when asked).
+
+    Returns (tdscha Dataset, classical Dataset or None).
+    """
+    from engines.tdscha.averages import EnsembleAverager, ExactAverager
+    from engines.tdscha.pulses import make_pulse
+    from engines.tdscha.runner import run_classical, run_tdscha, write_result
+
+    system, model, provider, res = run_scha_config(cfg)
+    a, o = cfg.averages, cfg.tdscha
+    avg = (ExactAverager(model, system) if a.kind == "exact"
+           else EnsembleAverager(provider, system, a.n_configs, a.seed, a.correlated))
+    pulse = make_pulse(cfg.pulse)
+    screening = (cfg.pulse or {}).get("screening")
+    out = output or cfg.output
+    attrs = {"temperature_K": cfg.temperature, "scha_free_energy_eV": res.free_energy,
+             "scha_converged": int(res.converged)}
+    ds = run_tdscha(system, res.state(), avg, o.dt, o.n_steps, pulse=pulse, screening=screening,
+                    output_every=o.output_every, covariances=o.covariances, max_omega_dt=o.max_omega_dt,
+                    output=out, attrs=attrs)
+    classical = None
+    if cfg.classical:
+        classical = run_classical(system, provider, o.dt, o.n_steps, x_init=system.to_cartesian(res.R),
+                                  pulse=pulse, screening=screening, output_every=o.output_every)
+        if out is not None:
+            p = Path(out)
+            write_result(classical, p.with_name(p.stem + ".classical" + p.suffix))
+    return ds, classical
+
+
+def _scha_cmd(args) -> int:
+    from toolkit.cli import emit_json
+
+    cfg = RunConfig.from_yaml(args.config)
+    _, _, _, res = run_scha_config(cfg)
+    out = args.out or cfg.output
+    if out is not None:
+        from engines.tdscha.runner import write_result
+
+        write_result(res.to_dataset(), out)
+    summary = {"free_energy_eV": res.free_energy, "free_energy_error_eV": res.free_energy_error,
+               "converged": res.converged, "iterations": len(res.history["free_energy"]),
+               "frequencies_THz": np.round(res.frequencies, 6).tolist(),
+               "centroid_A": res.system.to_cartesian(res.R).tolist(), "output": out}
+    if args.json:
+        emit_json(summary)
+    else:
+        print(f"SCHA at {cfg.temperature} K: F = {res.free_energy:.6f} +- {res.free_energy_error:.1e} eV "
+              f"({'converged' if res.converged else 'NOT converged'}, {summary['iterations']} iterations)",
+              file=sys.stderr)
+        print("frequencies (THz): " + " ".join(f"{f:.3f}" for f in res.frequencies), file=sys.stderr)
+    return 0
+
+
+def _tdscha_cmd(args) -> int:
+    from engines.tdscha.system import TDSCHAError
+    from toolkit.cli import CLIError, emit_json
+
+    cfg = RunConfig.from_yaml(args.config)
+    out = args.out or cfg.output
+    try:
+        ds, cl = run_tdscha_config(cfg, out)
+    except TDSCHAError as err:
+        kept = f" The trajectory up to that step is in '{out}'." if out and err.partial is not None else ""
+        raise CLIError(f"{err}{kept}") from err
+    e = ds.energy.values - ds.work.values
+    summary = {"frames": int(ds.sizes["frame"]), "time_ps": float(ds.time.values[-1]),
+               "energy_drift_eV": float(np.max(np.abs(e - e[0]))), "output": out,
+               "final_centroid_A": ds.centroid.values[-1].tolist()}
+    if cl is not None:
+        summary["classical_final_A"] = cl.centroid.values[-1].tolist()
+    if args.json:
+        emit_json(summary)
+    else:
+        print(f"TD-SCHA: {summary['frames']} frames to {summary['time_ps']:.4g} ps, max |E - W - E0| = "
+              f"{summary['energy_drift_eV']:.3g} eV -> {out}", file=sys.stderr)
+    return 0
+
+
+def _add(sub, name: str, help_: str, func):
+    p = sub.add_parser(name, help=help_, description=help_)
+    p.add_argument("config", help="YAML configuration (see engines.tdscha.config)")
+    p.add_argument("--out", default=None, help="output file (*.nc or *.zarr); default: the config's 'output'")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.set_defaults(func=func)
+    return p
+
+
+def register_scha(sub) -> None:
+    """``atomtwin scha config.yaml``: static SCHA free energy and frequencies."""
+    _add(sub, "scha", "static SCHA: Gaussian variational free energy and phonons at T", _scha_cmd)
+
+
+def register_tdscha(sub) -> None:
+    """``atomtwin tdscha config.yaml``: TD-SCHA quantum nuclear dynamics under a pulse."""
+    _add(sub, "tdscha", "TD-SCHA quantum nuclear dynamics under a THz pulse", _tdscha_cmd)
