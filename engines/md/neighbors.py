@@ -55,8 +55,9 @@ def half_pairs(positions: torch.Tensor, cell: torch.Tensor, pbc, r: float, max_p
         off = sv @ cell if periodic else torch.zeros(3, dtype=dt, device=dev)
         for start in range(0, n, rows):
             stop = min(n, start + rows)
-            d = wrapped[None, :, :] - wrapped[start:stop, None, :] + off
-            mask = d.square().sum(-1) < r * r
+            d = torch.cdist(wrapped[start:stop], wrapped + off,
+                            compute_mode="use_mm_for_euclid_dist")
+            mask = d < r  # candidate selection only: exact vectors are computed per step
             if s == (0, 0, 0):
                 mask &= ar[None, :] > ar[start:stop, None]
             ii, jj = torch.nonzero(mask, as_tuple=True)
