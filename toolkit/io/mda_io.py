@@ -41,12 +41,25 @@ def _species_of(u, species=None, species_map=None) -> np.ndarray:
             el = np.array([str(e).capitalize() for e in getattr(ag, attr)])
             if all(e in atomic_numbers for e in el):
                 return el
-    if hasattr(ag, "types"):
-        from MDAnalysis.topology.guessers import guess_atom_element
+    try:
+        from MDAnalysis.guesser.default_guesser import DefaultGuesser
 
-        el = np.array([str(guess_atom_element(t)).capitalize() for t in ag.types])
-        if all(e in atomic_numbers for e in el):
-            return el
+        guess = DefaultGuesser(None).guess_atom_element
+    except ImportError:  # MDAnalysis < 2.8
+        from MDAnalysis.topology.guessers import guess_atom_element as guess
+    for attr in ("names", "types"):
+        if hasattr(ag, attr):
+            el = np.array([str(guess(t)).capitalize() for t in getattr(ag, attr)])
+            dummy = np.isin(el, ["Dummy", ""])
+            if dummy.any():  # virtual sites (e.g. TIP4P's MW): ASE's dummy element "X"
+                warnings.warn(
+                    f"{int(dummy.sum())} atoms look like virtual sites (names {sorted(set(getattr(ag, attr)[dummy]))[:5]}); "
+                    "they get species 'X'. Select them out with ds.atoms.select([...]) before analysis.",
+                    stacklevel=4,
+                )
+                el[dummy] = "X"
+            if all(e in atomic_numbers for e in el):
+                return el
     raise ValueError(
         "cannot tell the chemical species of the atoms from this topology. Fix: pass species=[...] "
         "(one symbol per atom) or species_map='1=Li,2=S' for numeric types."
@@ -90,6 +103,11 @@ def universe_to_dataset(u, *, species=None, species_map=None, frames=None, sourc
 def read_mda(path, *, topology=None, format=None, species=None, species_map=None, frames=None, **kw) -> xr.Dataset:
     import MDAnalysis as mda
 
+    if topology is None and species is None and str(format).upper() in ("DCD", "XTC", "TRR", "NCDF"):
+        raise ValueError(
+            f"'{path}' ({format}) stores coordinates only, no atoms. Fix: give topology= (a PDB, GRO, PSF, "
+            "PRMTOP or LAMMPS data file; CLI --topology) or species=[one symbol per atom]."
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         args = (str(topology), str(path)) if topology is not None else (str(path),)

@@ -134,10 +134,10 @@ def write(
     return path
 
 
-def open_store(path: str | os.PathLike, *, chunks: dict | str | None = "auto") -> xr.Dataset:
+def open_store(path: str | os.PathLike, *, chunks: dict | str | None = None) -> xr.Dataset:
     """Open a netCDF or zarr trajectory lazily (dask arrays, chunked along ``frame``).
 
-    A store that a :class:`TrajectoryWriter` did not finish (``<name>.partial``) is
+    ``chunks`` defaults to the chunks on disk.  A store that a :class:`TrajectoryWriter` did not finish (``<name>.partial``) is
     opened with a warning, every variable trimmed to the frames all of them hold.
     """
     path = Path(path)
@@ -150,34 +150,46 @@ def open_store(path: str | os.PathLike, *, chunks: dict | str | None = "auto") -
                 "is there), or resume the run."
             )
         raise FileNotFoundError(f"no such file: '{path}'.")
-    fmt = store_format(path)
-    if chunks == "auto":
-        chunks = {S.FRAME: 64}
+    fmt = "zarr" if str(path).endswith(PARTIAL) else store_format(path)
+    if chunks is None:
+        chunks = {}  # dask chunks = the on-disk chunks (frame blocks)
     if fmt == "netcdf":
         ds = xr.open_dataset(path, engine="h5netcdf", chunks=chunks)
+    elif str(path).endswith(PARTIAL):
+        ds = _open_partial(path)
     else:
         ds = xr.open_zarr(path, chunks=chunks, consolidated=None)
-        if str(path).endswith(PARTIAL):
-            ds = _trim_partial(ds, path)
     if S.SPECIES in ds.coords:
         ds = ds.assign_coords({S.SPECIES: ds[S.SPECIES].astype(str).load()})
     return S.validate(ds)
 
 
-def _trim_partial(ds: xr.Dataset, path: Path) -> xr.Dataset:
-    lengths = {name: v.shape[0] for name, v in ds.variables.items() if S.FRAME in v.dims}
-    n = min(lengths.values()) if lengths else 0
-    warnings.warn(
-        f"'{path}' is an unfinished trajectory store; reading its {n} complete frames.",
-        stacklevel=3,
-    )
-    out = {}
-    for name, v in ds.variables.items():
-        if S.FRAME in v.dims and v.shape[0] != n:
-            v = v[{S.FRAME: slice(0, n)}]
-        out[name] = v
-    coords = {k: out.pop(k) for k in list(out) if k in ds.coords}
-    return xr.Dataset({k: out[k] for k in ds.data_vars}, coords=coords, attrs=ds.attrs)
+def _open_partial(path: Path) -> xr.Dataset:
+    """Open an unfinished writer store at the zarr level: a writer killed between the
+    appends of two variables leaves them one flush apart, which xarray refuses to open,
+    so every frame variable is trimmed to the frames all of them hold."""
+    import dask.array as da
+    import zarr
+
+    root = zarr.open_group(str(path), mode="r")
+    # an array whose attributes are not yet written was being created when the writer died
+    arrays = {name: arr for name, arr in root.arrays() if "_ARRAY_DIMENSIONS" in arr.attrs}
+    if S.POSITIONS not in arrays:
+        raise FileNotFoundError(f"'{path}' holds no complete frame yet (killed while creating it).")
+    dims = {name: tuple(arr.attrs["_ARRAY_DIMENSIONS"]) for name, arr in arrays.items()}
+    lengths = [arr.shape[0] for name, arr in arrays.items() if dims[name][:1] == (S.FRAME,)]
+    n = min(lengths) if lengths else 0
+    warnings.warn(f"'{path}' is an unfinished trajectory store; reading its {n} complete frames.", stacklevel=3)
+    coord_names = {S.SPECIES, S.ATOMIC_NUMBER, S.MASS, S.TIME, S.XYZ, "step"}
+    data_vars, coords = {}, {}
+    for name, arr in arrays.items():
+        d = da.from_zarr(arr)
+        if dims[name][:1] == (S.FRAME,):
+            d = d[:n]
+        attrs = {k: v for k, v in arr.attrs.items() if not k.startswith("_") and k != "coordinates"}
+        target = coords if name in coord_names else data_vars
+        target[name] = (dims[name], d, attrs)
+    return xr.Dataset(data_vars, coords=coords, attrs=dict(root.attrs))
 
 
 class TrajectoryWriter:
@@ -319,7 +331,24 @@ class TrajectoryWriter:
                 e["chunks"] = (self.chunk_frames, *e["chunks"][1:])
             chunk.to_zarr(self.partial, mode="w", encoding=enc, consolidated=False, zarr_format=2)
         else:
-            chunk.to_zarr(self.partial, append_dim=S.FRAME, consolidated=False)
+            # append through zarr directly: xarray's append re-reads and re-validates the
+            # whole store (~0.2 s a call); zarr's append writes the new chunk data and then
+            # the new shape, which keeps a killed writer consistent
+            import zarr
+
+            if getattr(self, "_arrays", None) is None:
+                root = zarr.open_group(str(self.partial), mode="r+")
+                self._arrays = {name: arr for name, arr in root.arrays()}
+            missing = [k for k, v in chunk.variables.items() if S.FRAME in v.dims and k not in self._arrays]
+            if missing:
+                raise ValueError(
+                    f"frame {self.n_frames}: variables {missing} were not in the first frame written; a "
+                    "trajectory store keeps the same variables in every frame."
+                )
+            for name, v in chunk.variables.items():
+                if S.FRAME in v.dims:
+                    arr = self._arrays[name]
+                    arr.append(np.asarray(v.values, dtype=arr.dtype), axis=0)
         self.n_frames += len(frames)
         self._buffer = []
 
