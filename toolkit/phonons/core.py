@@ -102,8 +102,10 @@ def compute_phonons(structure, calculator, *, supercell: Sequence[int] | np.ndar
     sc = np.diag(sc) if sc.shape == (3,) else sc
     if sc.shape != (3, 3) or round(abs(np.linalg.det(sc))) < 1:
         raise ValueError(f"supercell must be three positive integers or a 3x3 integer matrix, got {supercell!r}.")
-    phonon = Phonopy(_phonopy_atoms(atoms), supercell_matrix=sc, primitive_matrix=primitive_matrix,
-                     symprec=symprec)
+    with warnings.catch_warnings():  # phonopy warns that 'auto' is its new default: we ask for it
+        warnings.filterwarnings("ignore", message="primitive_matrix defaulted")
+        phonon = Phonopy(_phonopy_atoms(atoms), supercell_matrix=sc, primitive_matrix=primitive_matrix,
+                         symprec=symprec)
     spc = phonon.supercell
     args = (spc.cell, spc.symbols, spc.masses)
     f0 = _forces(calculator, spc.cell, spc.symbols, spc.positions, spc.masses)
@@ -139,7 +141,15 @@ def set_born_charges(phonon, born_charges: np.ndarray, epsilon_inf: np.ndarray |
         raise ValueError("the non-analytic correction needs epsilon_inf (3x3 or a number) with the Born charges.")
     eps = np.asarray(epsilon_inf, dtype=float)
     eps = eps * np.eye(3) if eps.ndim == 0 else eps
-    phonon.nac_params = {"born": z, "dielectric": eps}
+    # factor: e^2/(4 pi eps0) in eV Å, phonopy's NAC unit factor for eV/Å/amu force constants
+    phonon.nac_params = {"born": z, "dielectric": eps, "factor": 1.0 / (4 * np.pi * U.EPSILON0)}
+
+
+def frequencies_at(phonon, qpoints) -> np.ndarray:
+    """Frequencies (n_q, n_bands) in THz at q-points in reduced coordinates of the primitive cell."""
+    q = np.atleast_2d(np.asarray(qpoints, dtype=float))
+    phonon.run_qpoints(q)
+    return np.asarray(phonon.qpoints.frequencies)
 
 
 def default_path(phonon, npoints: int = 101):
@@ -164,7 +174,7 @@ def band_structure(phonon, *, npoints: int = 101, path: str | None = None) -> xr
     cell = Cell(np.asarray(phonon.primitive.cell))
     bp = cell.bandpath(path, npoints=npoints) if path else cell.bandpath(npoints=npoints)
     q = np.asarray(bp.kpts)
-    freqs = np.array([phonon.get_frequencies(qi) for qi in q])
+    freqs = frequencies_at(phonon, q)
     x, xlab, labels = bp.get_linear_kpoint_axis()
     return xr.Dataset(
         {"frequency": (("q", "band"), freqs, {"units": "THz"})},
@@ -179,9 +189,9 @@ def phonon_dos(phonon, *, mesh: Sequence[int] = (16, 16, 16), sigma: float | Non
     """Total phonon DOS (states/THz per primitive cell; integral 3 n_atoms) on a Γ-centred mesh."""
     phonon.run_mesh(list(mesh), is_gamma_center=True)
     phonon.run_total_dos(sigma=sigma, freq_pitch=frequency_step)
-    d = phonon.get_total_dos_dict()
-    return xr.DataArray(d["total_dos"], dims=("frequency",),
-                        coords={"frequency": ("frequency", d["frequency_points"], {"units": "THz"})},
+    d = phonon.total_dos
+    return xr.DataArray(np.asarray(d.dos), dims=("frequency",),
+                        coords={"frequency": ("frequency", np.asarray(d.frequency_points), {"units": "THz"})},
                         name="dos", attrs={"units": "1/THz", "mesh": list(mesh)})
 
 
@@ -196,13 +206,13 @@ def thermal_properties(phonon, temperatures: Sequence[float] | np.ndarray | None
         raise ValueError("temperatures must be a non-empty 1-D array of non-negative K.")
     phonon.run_mesh(list(mesh), is_gamma_center=True)
     phonon.run_thermal_properties(temperatures=t)
-    d = phonon.get_thermal_properties_dict()
+    d = phonon.thermal_properties
     r = U.KJ_MOL_TO_EV * 1e-3 / U.KB  # J/K/mol -> k_B per cell
     return xr.Dataset(
-        {"free_energy": ("temperature", np.asarray(d["free_energy"]) * U.KJ_MOL_TO_EV, {"units": "eV"}),
-         "entropy": ("temperature", np.asarray(d["entropy"]) * r, {"units": "k_B"}),
-         "heat_capacity": ("temperature", np.asarray(d["heat_capacity"]) * r, {"units": "k_B"})},
-        coords={"temperature": ("temperature", np.asarray(d["temperatures"]), {"units": "K"})},
+        {"free_energy": ("temperature", np.asarray(d.free_energy) * U.KJ_MOL_TO_EV, {"units": "eV"}),
+         "entropy": ("temperature", np.asarray(d.entropy) * r, {"units": "k_B"}),
+         "heat_capacity": ("temperature", np.asarray(d.heat_capacity) * r, {"units": "k_B"})},
+        coords={"temperature": ("temperature", np.asarray(d.temperatures), {"units": "K"})},
         attrs={"per": "primitive cell", "n_atoms": len(phonon.primitive), "mesh": list(mesh)},
     )
 
@@ -262,7 +272,7 @@ def compare_phonons(structure, calculator_a, calculator_b, *, labels: tuple[str,
     diff = freq.sel(calculator=labels[1]) - freq.sel(calculator=labels[0])
     for p in ph:
         p.run_mesh(list(mesh), is_gamma_center=True)
-    fm = [np.asarray(p.get_mesh_dict()["frequencies"]) for p in ph]
+    fm = [np.asarray(p.mesh.frequencies) for p in ph]
     dm = fm[1] - fm[0]
     out = xr.Dataset({"frequency": freq, "difference": diff.assign_attrs(units="THz")},
                      coords={"distance": bands[0]["distance"]}, attrs=dict(bands[0].attrs))
