@@ -22,9 +22,12 @@ the fit itself (iterated to convergence), and the slope's variance is (X^T Sigma
 Linear-regime rule
 ------------------
 The window ends at half the trajectory (every lag then has at least half the origins).
-It starts at the first lag where the local exponent beta = dlnMSD/dlnt, measured between
-points a factor 1.5 apart in time, lies within 1 +- ``beta_tol`` (default 0.15): before it
-the motion is ballistic (beta -> 2) or caged (beta < 1).  ``start``/``stop`` override.
+It starts at the first lag where the local exponent beta = dln(MSD - c)/dlnt, measured
+between points a factor 1.5 apart in time, lies within 1 +- ``beta_tol`` (default 0.15);
+c is the intercept of a straight line through the second half of the window (the
+vibrational offset 2 d s^2 of the model, which would otherwise bend the log-log slope).
+Before that lag the motion is ballistic (beta -> 2) or caged (beta < 1).
+``start``/``stop`` override.
 """
 
 from __future__ import annotations
@@ -109,7 +112,10 @@ def linear_window(lag, values, *, start=None, stop=None, beta_tol: float = 0.15)
         stop = lag[-1] / 2.0 if lag[-1] > 0 else lag[-1]
         rule.append("stop=half the trajectory")
     if start is None:
-        tm, beta = local_exponent(lag[lag <= stop], values[lag <= stop])
+        late = (lag >= stop / 2) & (lag <= stop)
+        icpt = np.polyfit(lag[late], values[late], 1)[1] if late.sum() >= 2 else 0.0
+        w = lag <= stop
+        tm, beta = local_exponent(lag[w], values[w] - icpt)
         hit = np.flatnonzero(np.abs(beta - 1.0) <= beta_tol)
         if hit.size:
             start = max(float(tm[hit[0]]), float(lag[1]))

@@ -23,7 +23,7 @@ def _pair_vectors(ds, pos, a_idx, b_idx, frames) -> np.ndarray:
     """Minimum-image vectors b - a, (f, n_a, n_b, 3)."""
     d = pos[:, b_idx][:, None, :, :] - pos[:, a_idx][:, :, None, :]
     if S.is_periodic(ds):
-        cell = G.cell_array(ds.isel({S.FRAME: frames}))[:, None, None]
+        cell = G.cell_array(ds.isel({S.FRAME: frames}))[:, None]  # (f, 1, 3, 3): matmul batch
         d = G.minimum_image(d, cell, S.pbc_of(ds))
     return d
 
@@ -115,7 +115,7 @@ def oh_reorientations(ds: xr.Dataset, assignment: xr.DataArray, *, threshold_deg
     pos = np.asarray(ds[S.POSITIONS].values, dtype=float)
     d = pos[:, hi] - np.take_along_axis(pos, own[..., None].repeat(3, -1), axis=1)
     if S.is_periodic(ds):
-        d = G.minimum_image(d, G.cell_array(ds)[:, None], S.pbc_of(ds))
+        d = G.minimum_image(d, G.cell_array(ds), S.pbc_of(ds))
     u = d / np.linalg.norm(d, axis=-1, keepdims=True)
     fr, which, ang = jump_events(u, threshold_deg=threshold_deg, smooth=smooth)
     lo, hi_ = np.maximum(fr - smooth, 0), np.minimum(fr + smooth, own.shape[0] - 1)

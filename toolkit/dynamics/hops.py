@@ -22,7 +22,7 @@ def _mean_cell(ds) -> np.ndarray:
 
 
 def find_sites(ds: xr.Dataset, species: str, *, reference=None, grid_spacing: float = 0.2,
-               smoothing: float = 0.3, min_separation: float = 1.0, min_occupancy: float = 0.05) -> xr.DataArray:
+               smoothing: float = 0.3, min_separation: float = 1.0, min_occupancy: float = 0.01) -> xr.DataArray:
     """Sites visited by ``species``: from a reference structure or the density maxima.
 
     Parameters
@@ -52,7 +52,7 @@ def find_sites(ds: xr.Dataset, species: str, *, reference=None, grid_spacing: fl
         return xr.DataArray(pos, dims=("site", S.XYZ), name="sites", attrs={"units": "Å", "source": "reference"})
     idx = species_indices(ds, species)
     cell = _mean_cell(ds)
-    s = G.to_fractional(np.asarray(ds[S.POSITIONS].isel({S.ATOM: idx}).values, dtype=float), G.cell_array(ds)[:, None])
+    s = G.to_fractional(np.asarray(ds[S.POSITIONS].isel({S.ATOM: idx}).values, dtype=float), G.cell_array(ds))
     s = (s - np.floor(s)).reshape(-1, 3)
     lengths = np.linalg.norm(cell, axis=1)
     nbins = np.maximum(4, np.ceil(lengths / grid_spacing).astype(int))
@@ -111,7 +111,7 @@ def assign_sites(ds: xr.Dataset, species: str, sites, *, r_site: float | None = 
         pos = np.asarray(ds[S.POSITIONS].isel({S.FRAME: sl, S.ATOM: idx}).values, dtype=float)
         d = pos[:, :, None, :] - sites[None, None]
         if periodic:
-            d = G.minimum_image(d, G.cell_array(ds.isel({S.FRAME: sl}))[:, None, None], S.pbc_of(ds))
+            d = G.minimum_image(d, G.cell_array(ds.isel({S.FRAME: sl}))[:, None], S.pbc_of(ds))
         r = np.linalg.norm(d, axis=-1)
         k = np.argmin(r, axis=-1)
         near[sl] = np.where(np.take_along_axis(r, k[..., None], -1)[..., 0] <= r_site, k, -1)

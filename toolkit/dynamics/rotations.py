@@ -22,7 +22,7 @@ def _mic(d: np.ndarray, ds: xr.Dataset, frames=None) -> np.ndarray:
     if not S.is_periodic(ds):
         return d
     cell = G.cell_array(ds if frames is None else ds.isel({S.FRAME: frames}))
-    shape = (cell.shape[0],) + (1,) * (d.ndim - 2) + (3, 3)
+    shape = (cell.shape[0],) + (1,) * (d.ndim - 3) + (3, 3)  # row vectors: matmul batch dims
     return G.minimum_image(d, cell.reshape(shape), S.pbc_of(ds))
 
 
