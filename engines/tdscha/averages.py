@@ -102,11 +102,18 @@ class EnsembleAverager:
     correlated
         Reuse the same random vectors at every call (the correlated scheme); False draws
         new ones at each call (uncorrelated sampling, for comparison).
+    phi_ref
+        Harmonic control variate (n_r, n_r), mass-scaled 1/ps²: the sample mean of
+        V - dR.phi_ref.dR/2 plus its exact average tr(phi_ref A)/2 is used, which removes the
+        harmonic part of the noise and keeps E[U] = <V> and the exact-gradient property.
+        It must not depend on this ensemble's random vectors (e.g. the SCHA force constants
+        ``SCHAResult.phi``).  None: no control variate.
     """
 
     exact = False
 
-    def __init__(self, provider, system: System, n_configs: int = 64, rng=None, correlated: bool = True):
+    def __init__(self, provider, system: System, n_configs: int = 64, rng=None, correlated: bool = True,
+                 phi_ref=None):
         if n_configs < 2 or n_configs % 2:
             raise ValueError(f"n_configs={n_configs}: the ensemble is made of antithetic pairs. "
                              "Fix: give an even number >= 2.")
@@ -115,6 +122,7 @@ class EnsembleAverager:
         self.rng = np.random.default_rng(rng)
         self.xi = self._draw()
         self.n_evaluations = 0
+        self.phi_ref = None if phi_ref is None else np.asarray(phi_ref, float)
 
     def _draw(self) -> np.ndarray:
         half = self.rng.standard_normal((self.n_configs // 2, self.system.n_reduced))
@@ -137,6 +145,18 @@ class EnsembleAverager:
         pair = 0.5 * (e[:half] + e[half:])
         err = float(pair.std(ddof=1) / np.sqrt(half)) if half > 1 else float("nan")
         lbar = -(fm @ s.basis).T @ self.xi / S
-        kappa = 2.0 * cholesky_backward(L, lbar)
+        energy = float(e.mean())
+        if self.phi_ref is not None:
+            # U = mean V - tr(phi L Xi L^T)/2 + tr(phi L L^T)/2, Xi = mean xi xi^T
+            phi = self.phi_ref
+            xi_l = self.xi @ L.T
+            harm = 0.5 * np.einsum("si,ij,sj->s", xi_l, phi, xi_l)
+            energy += 0.5 * float(np.sum(phi * (L @ L.T))) - float(harm.mean())
+            pair = pair - 0.5 * (harm[:half] + harm[half:])
+            err = float(pair.std(ddof=1) / np.sqrt(half)) if half > 1 else float("nan")
+            lbar = lbar - phi @ L @ (self.xi.T @ self.xi / S)
+            kappa = 2.0 * cholesky_backward(L, lbar) + phi
+        else:
+            kappa = 2.0 * cholesky_backward(L, lbar)
         st = None if stress is None else np.asarray(stress).reshape(S, 3, 3).mean(axis=0)
-        return Averages(float(e.mean()), err, fm.mean(axis=0), kappa, st)
+        return Averages(energy, err, fm.mean(axis=0), kappa, st)

@@ -206,7 +206,7 @@ def frames_to_dataset(frames: list[dict], system: System, attrs: dict, modes: Mo
         data[k] = (dims, arr, {"units": UNITS.get(k, "")})
     coords = {"time": ("frame", np.array([f["time"] for f in frames]), {"units": "ps"}),
               "dof": np.array(system.names), "xyz": ["x", "y", "z"],
-              "mass": ("dof", system.masses, {"units": "amu"})}
+              "dof_mass": ("dof", system.masses, {"units": "amu"})}
     if covariances == "full":
         coords["dof2"] = np.array(system.names)
     if modes is not None:
@@ -218,7 +218,8 @@ def frames_to_dataset(frames: list[dict], system: System, attrs: dict, modes: Mo
         ds["positions"] = (("frame", "atom", "xyz"), ds["centroid"].values.reshape(-1, na, 3), {"units": "Å"})
         ds["velocities"] = (("frame", "atom", "xyz"), ds["centroid_velocity"].values.reshape(-1, na, 3),
                             {"units": "Å/ps"})
-        ds = ds.assign_coords(species=("atom", np.array(system.species)))
+        ds = ds.assign_coords(species=("atom", np.array(system.species)),
+                              mass=("atom", system.masses[::3], {"units": "amu"}))
         if system.cell is not None:
             ds["cell"] = (("frame", "cell_vector", "xyz"), np.repeat(system.cell[None], ds.sizes["frame"], 0),
                           {"units": "Å"})

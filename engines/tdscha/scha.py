@@ -100,7 +100,7 @@ class SCHAResult:
         if self.stress is not None:
             data["stress"] = (("xyz", "xyz2"), self.stress, {"units": "eV/Å^3"})
         return xr.Dataset(data, coords={"dof": list(s.names), "dof2": list(s.names), "xyz": ["x", "y", "z"],
-                                        "xyz2": ["x", "y", "z"], "mass": ("dof", s.masses, {"units": "amu"})},
+                                        "xyz2": ["x", "y", "z"], "dof_mass": ("dof", s.masses, {"units": "amu"})},
                           attrs={"engine": "atomtwin.scha", "temperature_K": self.temperature,
                                  "converged": int(self.converged), "n_evaluations": self.n_evaluations})
 
@@ -128,9 +128,11 @@ class _Ensemble:
         w /= w.sum()
         ess = 1.0 / np.sum(w**2)
         fbar = w @ self.fm
-        fr = (self.fm - fbar) @ Q
-        g = -(eta * w[:, None]).T @ fr  # -< eta (f - fbar)^T >
-        kappa = np.linalg.solve(L.T, g)
+        # control variate: the harmonic force -phi d has the exact IBP average phi, so only
+        # the anharmonic remainder g = f + phi d is sampled: kappa = phi - L^-T <eta (g - gbar)^T>
+        gr = (self.fm - fbar) @ Q + d @ phi
+        gr -= w @ gr
+        kappa = phi - np.linalg.solve(L.T, (eta * w[:, None]).T @ gr)
         kappa = 0.5 * (kappa + kappa.T)
         y = self.e - 0.5 * np.einsum("si,ij,sj->s", d, phi, d)
         ybar = float(w @ y)

@@ -215,9 +215,7 @@ class ASEProvider:
         f = self.atoms.get_forces().ravel()
         s = None
         if self.want_stress:
-            from ase.constraints import voigt_6_to_full_3x3_stress
-
-            s = voigt_6_to_full_3x3_stress(self.atoms.get_stress())
+            s = self.atoms.get_stress(voigt=False)
         return e, f, s
 
     def evaluate(self, x: np.ndarray):
