@@ -5,10 +5,11 @@ Atomicity: every writer writes to a temporary name beside the target and renames
 place only when complete, so no command leaves a half-written output behind.
 
 Durability: :class:`TrajectoryWriter` appends frames to a zarr store ("<target>.partial"
-until it finishes).  zarr keeps each chunk in its own file and updates an array's shape
-only after its data is written, so a writer killed at any instant leaves every frame that
-was flushed readable (``toolkit.open`` opens the partial store and trims variables to the
-frames they all hold) and the writer can resume from it.
+until it finishes), each chunk in its own file.  zarr grows an array's shape before it
+writes the new data, so after every flush the writer records atomically (write, then
+rename) how many frames all variables hold in full; a writer killed at any instant leaves
+every flushed frame readable (``toolkit.open`` opens the partial store trimmed to that
+count) and the writer can resume from it.
 """
 
 from __future__ import annotations
@@ -164,6 +165,23 @@ def open_store(path: str | os.PathLike, *, chunks: dict | str | None = None) -> 
     return S.validate(ds)
 
 
+COMPLETE_MARKER = "atomtwin_complete_frames"
+
+
+def _mark_complete(store: Path, n: int) -> None:
+    """Record, atomically, how many frames every variable of the store holds in full."""
+    tmp = store / f".{COMPLETE_MARKER}.tmp"
+    tmp.write_text(str(int(n)))
+    os.replace(tmp, store / COMPLETE_MARKER)
+
+
+def _complete_frames(store: Path) -> int:
+    try:
+        return int((store / COMPLETE_MARKER).read_text())
+    except (FileNotFoundError, ValueError):
+        return 0
+
+
 def _open_partial(path: Path) -> xr.Dataset:
     """Open an unfinished writer store at the zarr level: a writer killed between the
     appends of two variables leaves them one flush apart, which xarray refuses to open,
@@ -178,7 +196,11 @@ def _open_partial(path: Path) -> xr.Dataset:
         raise FileNotFoundError(f"'{path}' holds no complete frame yet (killed while creating it).")
     dims = {name: tuple(arr.attrs["_ARRAY_DIMENSIONS"]) for name, arr in arrays.items()}
     lengths = [arr.shape[0] for name, arr in arrays.items() if dims[name][:1] == (S.FRAME,)]
-    n = min(lengths) if lengths else 0
+    # zarr grows an array's shape before it writes the new chunk, so only frames counted
+    # by the marker (written after every variable of a flush) are known to be complete
+    n = min([*lengths, _complete_frames(path)]) if lengths else 0
+    if n == 0:
+        raise FileNotFoundError(f"'{path}' holds no complete frame yet.")
     warnings.warn(f"'{path}' is an unfinished trajectory store; reading its {n} complete frames.", stacklevel=3)
     coord_names = {S.SPECIES, S.ATOMIC_NUMBER, S.MASS, S.TIME, S.XYZ, "step"}
     data_vars, coords = {}, {}
@@ -330,6 +352,7 @@ class TrajectoryWriter:
             for e in enc.values():
                 e["chunks"] = (self.chunk_frames, *e["chunks"][1:])
             chunk.to_zarr(self.partial, mode="w", encoding=enc, consolidated=False, zarr_format=2)
+            self._arrays = None
         else:
             # append through zarr directly: xarray's append re-reads and re-validates the
             # whole store (~0.2 s a call); zarr's append writes the new chunk data and then
@@ -351,6 +374,7 @@ class TrajectoryWriter:
                     arr.append(np.asarray(v.values, dtype=arr.dtype), axis=0)
         self.n_frames += len(frames)
         self._buffer = []
+        _mark_complete(self.partial, self.n_frames)
 
     # -- finishing -----------------------------------------------------------------------
     def close(self) -> Path | None:
