@@ -199,13 +199,15 @@ def thermal_properties(phonon, temperatures: Sequence[float] | np.ndarray | None
                        *, mesh: Sequence[int] = (16, 16, 16)) -> xr.Dataset:
     """Harmonic free energy (eV), entropy and heat capacity (k_B) per primitive cell vs T (K).
 
+    The three acoustic modes at Γ (zero frequency) are left out of the sums.
+
     ``temperatures`` default: 0 to 1000 K by 50 K.
     """
     t = np.arange(0, 1001, 50.0) if temperatures is None else np.asarray(temperatures, dtype=float)
     if t.ndim != 1 or t.size == 0 or np.any(t < 0):
         raise ValueError("temperatures must be a non-empty 1-D array of non-negative K.")
     phonon.run_mesh(list(mesh), is_gamma_center=True)
-    phonon.run_thermal_properties(temperatures=t)
+    phonon.run_thermal_properties(temperatures=t, exclude_gamma_acoustic=True)
     d = phonon.thermal_properties
     r = U.KJ_MOL_TO_EV * 1e-3 / U.KB  # J/K/mol -> k_B per cell
     return xr.Dataset(

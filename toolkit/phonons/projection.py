@@ -83,7 +83,10 @@ def project_modes(ds: xr.Dataset, modes: xr.Dataset, *, reference: np.ndarray | 
             v = np.asarray(ds[S.VELOCITIES].isel({S.FRAME: part}).values, dtype=float)
             qdot[part] = np.einsum("fai,mai->fm", v, proj)
     source = "velocities"
-    if qdot is None:
+    if qdot is None and nf < 2:
+        qdot = np.full_like(q, np.nan)
+        source = "none (a single frame without velocities)"
+    elif qdot is None:
         dt = S.uniform_timestep(ds)
         qdot = np.gradient(q, dt, axis=0)
         source = "central differences of positions"
