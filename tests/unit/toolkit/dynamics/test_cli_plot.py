@@ -44,7 +44,7 @@ def test_hbonds_cli_counts(traj, capsys):
     ds, path = traj
     assert main(["hbonds", str(path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["count"] == hydrogen_bonds(ds).count.values.tolist()
+    assert out["count"] == hydrogen_bonds(ds)["count"].values.tolist()
 
 
 def test_figures_carry_their_data(traj):
