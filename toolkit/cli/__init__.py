@@ -3,7 +3,9 @@
 Toolkit commands are registered here; engine commands (``train``, ``md``, ``scha``...) plug
 in through the ``atomtwin.commands`` entry-point group, so the toolkit never imports the
 engines.  Convention for every command: ``--json`` prints machine-readable results on
-stdout (and nothing else there); progress and messages go to stderr.
+stdout (and nothing else there); progress and messages go to stderr.  Command modules
+import their heavy dependencies inside the command function, so ``atomtwin --help`` and
+toolkit commands start without loading torch.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ def _load(module: str):
         raise
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(engine_commands: bool = True) -> argparse.ArgumentParser:
+    """The full parser; ``engine_commands=False`` skips the engine plug-ins (which import
+    torch), so toolkit commands start fast."""
     from toolkit import __version__
 
     parser = argparse.ArgumentParser(
@@ -50,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         m = _load(mod)
         if m is not None:
             m.register(sub)
-    for ep in sorted(entry_points(group="atomtwin.commands"), key=lambda e: e.name):
+    for ep in sorted(entry_points(group="atomtwin.commands"), key=lambda e: e.name) if engine_commands else ():
         module, _, attr = ep.value.partition(":")
         m = _load(module)
         if m is None or not hasattr(m, attr):
@@ -74,8 +78,16 @@ def emit_json(obj) -> None:
     sys.stdout.write("\n")
 
 
+def _requested_command(argv: list[str]) -> str | None:
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(engine_commands=False)
+    choices = next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
+    if _requested_command(argv) not in choices:  # an engine command, or help: load the plug-ins
+        parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
