@@ -177,7 +177,12 @@ class EnvironmentClassifier:
         else:
             self.reducer_ = None
         Y = self._reduce(Z)
-        labels = self._fit_cluster(Y)
+        # OpenMP inside scikit-learn (k-means) can deadlock after dask worker threads have
+        # run OpenMP code (dscribe); clustering a subsample needs no threads.
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):
+            labels = self._fit_cluster(Y)
         # canonical order: largest cluster first, ties by first coordinate of the centre
         ids = [c for c in np.unique(labels) if c >= 0]
         order = sorted(ids, key=lambda c: (-np.sum(labels == c), float(Y[labels == c, 0].mean())))
@@ -208,7 +213,7 @@ class EnvironmentClassifier:
         if self.method == "gmm":
             ks = [self.n_clusters] if self.n_clusters else list(range(1, self.max_clusters + 1))
             ks = [k for k in ks if k <= Y.shape[0]]
-            fits = [GaussianMixture(k, covariance_type="full", n_init=2, reg_covar=1e-4,
+            fits = [GaussianMixture(k, covariance_type="full", n_init=2, reg_covar=1e-4, init_params="k-means++",
                                     random_state=self.seed).fit(Y) for k in ks]
             bic = np.array([g.bic(Y) for g in fits])
             self.bic_ = xr.DataArray(bic, dims=("n_clusters",), coords={"n_clusters": ks},

@@ -1,0 +1,86 @@
+"""``atomtwin environments TRAJ``: classify local environments, match references, save labels."""
+
+from __future__ import annotations
+
+import sys
+
+
+def register(sub) -> None:
+    from toolkit.cli.io_commands import add_reader_arguments
+
+    p = sub.add_parser("environments", help="unsupervised classification of local atomic environments")
+    p.add_argument("traj")
+    add_reader_arguments(p)
+    p.add_argument("--species", nargs="+", help="centre species (default: all)")
+    p.add_argument("--neighbours", nargs="+", help="neighbour species (default: all)")
+    p.add_argument("--descriptor", default="soap", choices=("soap", "acsf"))
+    p.add_argument("--r-cut", type=float, default=4.5, help="descriptor cutoff in Å")
+    p.add_argument("--method", default="gmm", choices=("gmm", "kmeans", "hdbscan"))
+    p.add_argument("--n-clusters", type=int, help="fixed number of clusters (default: BIC for gmm)")
+    p.add_argument("--n-fit", type=int, help="environments in the fit subsample")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--references", help="extxyz of reference crystals (info 'name' per frame)")
+    p.add_argument("--rattle", type=float, default=0.08, help="reference rattle in Å")
+    p.add_argument("--axis", choices=("x", "y", "z"), help="also compute profiles along this axis")
+    p.add_argument("--out", help="labels and results (*.nc)")
+    p.add_argument("--save-pipeline", help="pickle the fitted pipeline here")
+    p.add_argument("--pipeline", help="reuse a saved pipeline instead of fitting")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_environments)
+
+
+def cmd_environments(args) -> int:
+    import numpy as np
+
+    from toolkit.cli.io_commands import open_input
+    from toolkit.environments import (
+        ACSF,
+        SOAP,
+        EnvironmentClassifier,
+        identify_phases,
+        phase_fractions,
+        spatial_profiles,
+    )
+
+    ds = open_input(args, lazy=True)
+    if args.pipeline:
+        clf = EnvironmentClassifier.load(args.pipeline)
+    else:
+        desc = SOAP(r_cut=args.r_cut) if args.descriptor == "soap" else ACSF(r_cut=args.r_cut)
+        clf = EnvironmentClassifier(desc, species=args.species, neighbours=args.neighbours,
+                                    method=args.method, n_clusters=args.n_clusters,
+                                    n_fit=args.n_fit, seed=args.seed).fit(ds)
+    labels = clf.predict(ds)
+    frac = phase_fractions(labels)
+    out = labels.to_dataset(name="labels")
+    out["fraction"] = frac
+    summary = {"traj": str(args.traj), "frames": int(labels.sizes["frame"]), "n_clusters": clf.n_clusters_,
+               "method": clf.method, "mean_fraction": {int(k): float(v) for k, v in
+                                                       zip(frac.cluster.values, frac.mean("frame").values, strict=True)}}
+    if args.axis:
+        out["profile"] = spatial_profiles(ds, labels, axis=args.axis)
+    if args.references:
+        ph = identify_phases(clf, args.references, rattle=args.rattle, seed=args.seed)
+        out["nearest_reference"] = ph["nearest_reference"]
+        out["is_new"] = ph["is_new"].astype(np.int8)
+        out["distance"] = ph["distance"]
+        summary["phases"] = [{"cluster": int(k), "nearest_reference": str(r), "distance": float(d), "is_new": bool(n)}
+                             for k, r, d, n in zip(ph.cluster.values, ph.nearest_reference.values,
+                                                   ph.distance.values, ph.is_new.values, strict=True)]
+    if args.out:
+        out.to_netcdf(args.out, engine="h5netcdf", invalid_netcdf=True)
+        summary["out"] = str(args.out)
+    if args.save_pipeline:
+        summary["pipeline"] = str(clf.save(args.save_pipeline))
+    if args.json:
+        from toolkit.cli import emit_json
+
+        emit_json(summary)
+    else:
+        print(f"{args.traj}: {clf.n_clusters_} clusters ({clf.method})", file=sys.stderr)
+        for k, v in summary["mean_fraction"].items():
+            print(f"  cluster {k:3d}: mean fraction {v:.3f}")
+        for p in summary.get("phases", []):
+            tag = "NEW?" if p["is_new"] else p["nearest_reference"]
+            print(f"  cluster {p['cluster']:3d}: {tag} (distance {p['distance']:.2f})")
+    return 0
