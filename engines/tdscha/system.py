@@ -88,6 +88,7 @@ class System:
         z = np.asarray(self.born_charges, dtype=float).reshape(n, 3)
         object.__setattr__(self, "x0", x0)
         object.__setattr__(self, "masses", m)
+        object.__setattr__(self, "_sqrt_m", np.sqrt(m * AMU_A2_PS2_TO_EV))
         object.__setattr__(self, "born_charges", z)
         q = np.eye(n) if self.basis is None else np.asarray(self.basis, dtype=float)
         if q.shape[0] != n or not np.allclose(q.T @ q, np.eye(q.shape[1]), atol=1e-10):
@@ -109,7 +110,7 @@ class System:
     @property
     def sqrt_m(self) -> np.ndarray:
         """sqrt of the masses in eV ps²/Å² (n,)."""
-        return np.sqrt(self.masses * AMU_A2_PS2_TO_EV)
+        return self._sqrt_m
 
     @property
     def is_atomistic(self) -> bool:
