@@ -100,7 +100,7 @@ def initial_state(cfg: MDConfig, atoms=None) -> MDState:
     for s in symbols:
         if s in cfg.masses:
             masses.append(float(cfg.masses[s]))
-        elif s in atomic_numbers:
+        elif atomic_numbers.get(s, 0) > 0:  # 'X' (Z = 0) is ASE's dummy: no mass
             masses.append(float(atomic_masses[atomic_numbers[s]]))
         else:
             raise ValueError(f"no mass for species '{s}'. Fix: add `masses: {{{s}: <amu>}}` to the config.")

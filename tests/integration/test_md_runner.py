@@ -1,0 +1,124 @@
+"""The runner end to end: trajectory schema on disk, bit-for-bit restart, SIGKILL survival,
+clean stops and clear errors on bad input."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from ase.build import bulk
+from ase.io import write
+
+from engines.md.config import MDConfig
+from engines.md.runner import MDBlowUp, run
+from toolkit.io import open as open_traj
+
+LJ = {"kind": "lj", "params": {"Ar": [0.0104, 3.405]}, "r_cut": 8.5, "skin": 0.5}
+
+
+def _config(tmp: Path, **kw) -> dict:
+    a = bulk("Ar", "fcc", a=5.9, cubic=True).repeat((2, 2, 2))
+    write(tmp / "ar.xyz", a)
+    d = dict(structure=str(tmp / "ar.xyz"), potential=LJ, ensemble="langevin", timestep=0.01,
+             steps=60, temperature=120.0, output=str(tmp / "t.nc"), stride=5,
+             checkpoint=str(tmp / "run.ckpt"), checkpoint_every=20, progress=False, seed=3)
+    d.update(kw)
+    return d
+
+
+def test_trajectory_schema_and_bitwise_restart(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    full = run(_config(a))
+    ds = open_traj(full.output)
+    assert ds.sizes["frame"] == 13  # steps 0, 5, ..., 60
+    assert {"velocities", "forces", "energy", "cell"} <= set(ds.data_vars)
+    np.testing.assert_allclose(np.diff(ds.time.values), 0.05, rtol=1e-9)
+    # stop at step 40 (a checkpoint), then resume: identical to the uninterrupted run
+    run(_config(b), steps=40)
+    ck = b / "run.ckpt"
+    out = Path(_config(b)["output"])
+    # a finished output is not extended silently
+    with pytest.raises(FileExistsError):
+        run(_config(b))
+    out.unlink()
+    # resume from the step-40 checkpoint into a fresh output
+    cfg = _config(b, output=str(b / "t2.nc"))
+    Path(str(b / "t2.nc") + ".partial")  # none: resume without frames
+    import torch
+    st = torch.load(ck, weights_only=False)
+    st["n_frames"] = 0
+    torch.save(st, ck)
+    res = run(cfg, resume=True)
+    assert res.state.step == 60
+    assert torch.equal(res.state.positions, full.state.positions)
+    assert torch.equal(res.state.momenta, full.state.momenta)
+
+
+def test_sigkill_leaves_readable_trajectory_and_resumes(tmp_path):
+    cfg = _config(tmp_path, steps=4000, checkpoint_every=50, output=str(tmp_path / "t.nc"))
+    (tmp_path / "md.yaml").write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from toolkit.cli import main; sys.exit(main())", "md", str(tmp_path / "md.yaml"),
+                             "--no-progress"], env=env, stderr=subprocess.PIPE)
+    ck = tmp_path / "run.ckpt"
+    deadline = time.time() + 120
+    while not ck.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(0.3)
+    if proc.poll() is not None:
+        pytest.fail(f"md finished or failed before the kill: {proc.stderr.read().decode()[-2000:]}")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = Path(str(tmp_path / "t.nc") + ".partial")
+    with pytest.warns(UserWarning):
+        ds = open_traj(partial).load()
+    assert ds.sizes["frame"] >= 11 and np.isfinite(ds.positions.values).all()
+    res = run(MDConfig.from_dict(cfg), resume=True, steps=int(ds.sizes["frame"]) * 5 + 100)
+    ds2 = open_traj(res.output)
+    assert ds2.sizes["frame"] == res.state.step // 5 + 1
+    # frames before the kill are unchanged by the resume
+    n = ds.sizes["frame"] - 10
+    np.testing.assert_array_equal(ds2.positions.values[:n], ds.positions.values[:n])
+    assert np.all(np.diff(ds.time.values) > 0)
+
+
+def test_blow_up_stops_with_step_and_keeps_frames(tmp_path):
+    # dt = 40 fs in NVE on liquid argon: atoms overlap within ~100 steps
+    cfg = _config(tmp_path, ensemble="nve", timestep=0.05, steps=300, initial_temperature=3000.0,
+                  temperature=None)
+    with pytest.raises(MDBlowUp, match=r"blew up at step \d+.*halve `timestep`"):
+        run(cfg)
+    ds = open_traj(cfg["output"])
+    assert ds.sizes["frame"] >= 1 and np.isfinite(ds.positions.values).all()
+
+
+def test_bad_input_errors(tmp_path):
+    from ase import Atoms
+
+    cfg = _config(tmp_path)
+    with pytest.raises(ValueError, match="needs a structure periodic"):
+        run({**cfg, "ensemble": "npt"}, atoms=Atoms("Ar2", positions=[[0, 0, 0], [3.8, 0, 0]]))
+    with pytest.raises(ValueError, match=r"no mass for species 'X'"):
+        run(cfg, atoms=Atoms("X2", positions=[[0, 0, 0], [3.8, 0, 0]], cell=[9, 9, 9], pbc=True))
+    from engines.md.state import make_state
+
+    with pytest.raises(ValueError, match=r"no mass for species \['Xx'\]"):
+        make_state(np.zeros((1, 3)), ["Xx"])
+    with pytest.raises(ValueError, match=r"does not know species \['Cu'\]"):
+        run({**cfg, "output": str(tmp_path / "cu.nc")},
+            atoms=bulk("Cu", "fcc", a=3.6, cubic=True))
+    with pytest.raises(ValueError, match="unknown config keys"):
+        MDConfig.from_dict({**cfg, "temprature": 3})
+    with pytest.raises(ValueError, match="timestep"):
+        MDConfig.from_dict({**cfg, "timestep": 2.0})
+    run({**cfg, "steps": 20, "output": str(tmp_path / "x.nc")})
+    with pytest.raises(ValueError, match=r"does not match the config \(temperature"):
+        run({**cfg, "temperature": 300.0, "output": str(tmp_path / "y.nc")}, resume=True)
