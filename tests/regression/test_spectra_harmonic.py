@@ -211,3 +211,15 @@ def test_static_dielectric_constant_equals_lorentz_oscillators(crystal):
     nu = res["frequency"].values
     assert res["eps_real"].values[np.argmin(np.abs(nu - 15.0))] < eps_inf
     assert res["eps_imag"].values[np.argmin(np.abs(nu - 7.0))] > 0
+
+
+def test_dielectric_from_integrated_born_current_matches_polarization(crystal):
+    ds, _, _, _ = crystal
+    kw = dict(eps_inf=2.5, temperature=KT_TEMPERATURE, max_lag=2.0, n_blocks=8, max_frequency=15.0)
+    ref = dielectric_function(ds, **kw)
+    born = dielectric_function(ds.drop_vars("polarization"), **kw)
+    # M(t) rebuilt as the trapezoid integral of sum Z*.v: amplitude error (omega dt)^2/12 = 0.6 % at
+    # 11 THz with 4 fs frames, so 1 % of the ionic part and of the eps'' peak
+    chi = float(ref["eps_static"]) - 2.5
+    assert float(born["eps_static"]) - 2.5 == pytest.approx(chi, rel=0.01)
+    assert np.abs(born["eps_imag"] - ref["eps_imag"]).max() < 0.01 * float(ref["eps_imag"].max())
