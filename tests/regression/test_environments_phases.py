@@ -32,7 +32,7 @@ def metals():
 @pytest.fixture(scope="module")
 def lis():
     ds, truth = li_li2s_cell(n_frames=2, seed=2, rattle=0.08)
-    clf = EnvironmentClassifier(SOAP(r_cut=R_CUT, n_max=6, l_max=6), seed=0, n_fit=2500)
+    clf = EnvironmentClassifier(SOAP(r_cut=R_CUT, n_max=6, l_max=6), seed=0)
     labels = clf.fit_predict(ds)
     return ds, truth, clf, labels
 
