@@ -224,6 +224,7 @@ def run_ensemble(
     """
     import dask
 
+    resolve(spec.point_function)  # a clear error now rather than one failure per point
     workdir = Path(spec.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     phash = protocol_hash(spec.protocol, spec.point_function)

@@ -9,7 +9,13 @@ import pytest
 import xarray as xr
 
 from toolkit import units as U
-from toolkit.phases import clapeyron_slope, clausius_clapeyron, classify_phases, hysteresis, phase_boundary
+from toolkit.phases import (
+    clapeyron_slope,
+    classify_phases,
+    clausius_clapeyron,
+    hysteresis,
+    phase_boundary,
+)
 
 T0, SLOPE = 100.0, 200.0  # known boundary T_b(P) = T0 + SLOPE * P  (K, K/GPa)
 
