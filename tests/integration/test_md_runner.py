@@ -51,7 +51,6 @@ def test_trajectory_schema_and_bitwise_restart(tmp_path):
     out.unlink()
     # resume from the step-40 checkpoint into a fresh output
     cfg = _config(b, output=str(b / "t2.nc"))
-    Path(str(b / "t2.nc") + ".partial")  # none: resume without frames
     import torch
     st = torch.load(ck, weights_only=False)
     st["n_frames"] = 0

@@ -108,9 +108,6 @@ def test_canonical_kinetic_energy_distribution(integ):
     assert abs(k.mean() - mean) < 4 * _block_error(k), (k.mean(), mean)
     dev = (k - k.mean()) ** 2
     assert abs(dev.mean() - var) < 4 * _block_error(dev), (dev.mean(), var)
-    # the effective energy H - Q (or the NHC extended energy) holds: drift bound as NVE
-    e = np.array([0.0])
-    assert np.isfinite(integ.conserved_energy(s)) and e.size
 
 
 @pytest.mark.slow
