@@ -106,11 +106,12 @@ class PolynomialModel:
         grad = self.g + x @ self.K
         e = self.v0 + x @ self.g + 0.5 * np.einsum("si,ij,sj->s", x, self.K, x)
         if self.T3 is not None:
-            t3x = np.einsum("ijk,sk->sij", self.T3, x)
+            t3x = np.tensordot(x, self.T3, axes=(1, 2))  # (S, n, n)
             grad = grad + 0.5 * np.einsum("sij,sj->si", t3x, x)
             e = e + np.einsum("sij,si,sj->s", t3x, x, x) / 6.0
         if self.T4 is not None:
-            t4xx = np.einsum("ijkl,sk,sl->sij", self.T4, x, x)
+            t4x = np.tensordot(x, self.T4, axes=(1, 3))  # (S, n, n, n)
+            t4xx = np.einsum("sijk,sk->sij", t4x, x)
             grad = grad + np.einsum("sij,sj->si", t4xx, x) / 6.0
             e = e + np.einsum("sij,si,sj->s", t4xx, x, x) / 24.0
         return e, -grad, None

@@ -212,11 +212,10 @@ class ASEProvider:
 
     def _one(self, xi: np.ndarray):
         self.atoms.set_positions(xi.reshape(-1, 3))
+        # stress first: calculators compute energy and forces with it, so they are reused
+        s = self.atoms.get_stress(voigt=False) if self.want_stress else None
         e = self.atoms.get_potential_energy()
         f = self.atoms.get_forces().ravel()
-        s = None
-        if self.want_stress:
-            s = self.atoms.get_stress(voigt=False)
         return e, f, s
 
     def evaluate(self, x: np.ndarray):
