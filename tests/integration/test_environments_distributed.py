@@ -56,7 +56,11 @@ def test_cli_end_to_end(tmp_path, capsys):
 def test_figures(tmp_path):
     pytest.importorskip("matplotlib")
     from toolkit.environments import phase_fractions, spatial_profiles
-    from toolkit.plot.environments import plot_phase_fractions, plot_profile_heatmap, plot_reduced_map
+    from toolkit.plot.environments import (
+        plot_phase_fractions,
+        plot_profile_heatmap,
+        plot_reduced_map,
+    )
     from toolkit.plot.style import save
 
     ds, _ = li_li2s_cell(n_frames=2, seed=10, thickness=12.0)
