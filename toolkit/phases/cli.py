@@ -41,8 +41,15 @@ def build_diagram(result, options: dict) -> dict:
         opts.setdefault("names", {"q6_bar": [high, low]})
     grid = result.grid
     if grid is not None and np.isfinite(grid.get("q6_bar", grid[next(iter(grid.data_vars))])).sum() >= 2:
-        phase = classify_phases(grid, **opts)
+        try:
+            phase = classify_phases(grid, **opts)
+        except ValueError as err:  # too few usable runs: the results are still written
+            out["classification_note"] = str(err)
+            return out
         out["phase"] = phase
+        if grid.sizes["pressure"] < 2:
+            out["boundary_note"] = "a boundary in (P, T) needs at least two pressures"
+            return out
         try:
             b = phase_boundary(None, None, phase, **bopts)
             out["boundary"] = b

@@ -120,11 +120,14 @@ def test_species_clusters_counts_connected_components(rng):
     pos, sp = [], []
     for c, size in zip(centres, (10, 6, 3), strict=True):
         for k in range(size):  # a chain with 1.4 Å bonds: connected at cutoff 1.9 Å
-            pos.append(c + [1.4 * k, 0, 0]); sp.append("C")
-    pos += [[35, 5, 20.0], [35, 35, 5.0]]; sp += ["C", "C"]
+            pos.append(c + [1.4 * k, 0, 0])
+            sp.append("C")
+    pos += [[35, 5, 20.0], [35, 35, 5.0]]
+    sp += ["C", "C"]
     si = rng.uniform(0, 40, (50, 3))
     si = si[np.min(np.linalg.norm(si[:, None] - np.array(pos)[None], axis=2), axis=1) > 2.5]
-    pos = np.vstack([pos, si]); sp += ["Si"] * len(si)
+    pos = np.vstack([pos, si])
+    sp += ["Si"] * len(si)
     ds = make_dataset(pos[None], sp, cell=np.eye(3) * 40.0)
     cl = species_clusters(ds, "C", cutoff=1.9, min_size=2)
     assert int(cl.largest_cluster[0]) == 10
