@@ -24,8 +24,9 @@ Linear-regime rule
 The window ends at half the trajectory (every lag then has at least half the origins).
 It starts at the first lag where the local exponent beta = dln(MSD - c)/dlnt, measured
 between points a factor 1.5 apart in time, lies within 1 +- ``beta_tol`` (default 0.15);
-c is the intercept of a straight line through the second half of the window (the
-vibrational offset 2 d s^2 of the model, which would otherwise bend the log-log slope).
+c = max(0, 2 MSD(dt) - MSD(2 dt)) is the vibrational offset 2 d s^2 of the model
+extrapolated from the two shortest lags (it would otherwise bend the log-log slope; for
+ballistic motion it is negative and clipped to 0).
 Before that lag the motion is ballistic (beta -> 2) or caged (beta < 1).
 ``start``/``stop`` override.
 """
@@ -112,8 +113,8 @@ def linear_window(lag, values, *, start=None, stop=None, beta_tol: float = 0.15)
         stop = lag[-1] / 2.0 if lag[-1] > 0 else lag[-1]
         rule.append("stop=half the trajectory")
     if start is None:
-        late = (lag >= stop / 2) & (lag <= stop)
-        icpt = np.polyfit(lag[late], values[late], 1)[1] if late.sum() >= 2 else 0.0
+        # vibrational offset from the two shortest lags (exact for walk + noise), >= 0
+        icpt = max(0.0, 2 * values[1] - values[2]) if values.size > 2 else 0.0
         w = lag <= stop
         tm, beta = local_exponent(lag[w], values[w] - icpt)
         hit = np.flatnonzero(np.abs(beta - 1.0) <= beta_tol)
