@@ -82,18 +82,19 @@ def velocity_chunk(ds: xr.Dataset, frames: slice, atoms: np.ndarray | slice, dt:
     """Velocities (n, n_atoms_chunk, 3) in Å/ps for a frame range.
 
     From ``velocities`` when stored; otherwise forward differences of the positions,
-    minimum-imaged in the later cell (midpoint velocities; one frame fewer).
+    minimum-imaged in the later cell: difference k of the range is r[k+1] - r[k] (midpoint
+    velocities; the trajectory has one fewer of them than frames).
     """
     if S.VELOCITIES in ds:
         return np.asarray(ds[S.VELOCITIES].isel({S.FRAME: frames, S.ATOM: atoms}).values, dtype=float)
-    stop = frames.stop
-    r = np.asarray(ds[S.POSITIONS].isel({S.FRAME: slice(frames.start, None if stop is None else stop),
-                                          S.ATOM: atoms}).values, dtype=float)
+    start = frames.start or 0
+    stop = ds.sizes[S.FRAME] - 1 if frames.stop is None else frames.stop
+    r = np.asarray(ds[S.POSITIONS].isel({S.FRAME: slice(start, stop + 1), S.ATOM: atoms}).values, dtype=float)
     d = np.diff(r, axis=0)
     if S.is_periodic(ds):
         from toolkit.geometry import minimum_image
 
-        cell = np.asarray(ds[S.CELL].isel({S.FRAME: frames}).values, dtype=float)[1:]
+        cell = np.asarray(ds[S.CELL].isel({S.FRAME: slice(start + 1, stop + 1)}).values, dtype=float)
         d = minimum_image(d, cell, S.pbc_of(ds))
     return d / dt
 

@@ -124,7 +124,7 @@ def _born_current(ds: xr.Dataset, born, dt: float) -> tuple[np.ndarray, bool]:
     size = max(1, CHUNK_BYTES // (ds.sizes[S.ATOM] * 8 * (3 if static else 12)))
     out = np.empty((n_frames, 3))
     for part in C.iter_chunks(n_frames, size):
-        v = D.velocity_chunk(ds, part if not midpoint else slice(part.start, part.stop + 1), slice(None), dt)
+        v = D.velocity_chunk(ds, part, slice(None), dt)
         if static:
             out[part] = np.einsum("aij,faj->fi", born, v)
         else:
