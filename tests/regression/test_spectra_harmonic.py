@@ -239,3 +239,17 @@ def test_vdos_from_wrapped_positions_equals_vdos_from_velocities(crystal):
     # the sinc transfer of the midpoint difference is divided out; the rest is the half-frame shift
     # at the block edges: 1 % of the tallest line
     assert np.abs(a["vdos_total"].values - b["vdos_total"].values).max() < 0.01 * a["vdos_total"].values.max()
+
+
+def test_vacf_at_zero_lag_is_equipartition(crystal):
+    from toolkit.spectra import vacf
+
+    ds, _, _, _ = crystal
+    res = vacf(ds, max_lag=1.0, n_blocks=8)
+    n = ds.sizes["atom"]
+    # <m v.v> per atom = (3N - 6) k_B T / N: every live mode holds k_B T, half of it kinetic on
+    # average (so m v^2 sums to k_B T per mode); cross terms between modes of different frequency
+    # average out over 8 ps blocks to ~1/(2 pi 0.2 THz 8 ps) of one mode's share, i.e. < 1e-3 in total
+    expect = (3 * n - 6) / n * U.KB * KT_TEMPERATURE
+    assert float(res["vacf_total"][0]) == pytest.approx(expect, rel=2e-3)
+    assert res["vacf"].attrs["units"] == "eV" and res["lag"].attrs["units"] == "ps"
