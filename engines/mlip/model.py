@@ -101,6 +101,9 @@ class Potential(nn.Module):
         batch = data["batch"]
         nb = cell.shape[0]
         strain = torch.zeros(nb, 3, 3, dtype=dtype, device=pos.device, requires_grad=True)
+        # keep the graph (higher derivatives, e.g. Hessians or force training) in training
+        # mode or when the caller's positions require grad; otherwise return plain tensors
+        keep_graph = self.training or data["pos"].requires_grad
         with torch.enable_grad():
             sym = 0.5 * (strain + strain.transpose(1, 2))
             if not pos.requires_grad:
@@ -110,7 +113,7 @@ class Potential(nn.Module):
             atom_e = self.atom_energies(pos_s, cell_s, data)
             energy = scatter_sum(atom_e, batch, nb)
             grads = torch.autograd.grad(
-                energy.sum(), [pos, strain], create_graph=self.training, allow_unused=True
+                energy.sum(), [pos, strain], create_graph=keep_graph, allow_unused=True
             )
         dpos = grads[0] if grads[0] is not None else torch.zeros_like(pos)
         dstrain = grads[1] if grads[1] is not None else torch.zeros_like(strain)
@@ -118,6 +121,8 @@ class Potential(nn.Module):
         has_vol = vol > 1e-12
         stress = torch.where(has_vol[:, None, None], dstrain / torch.where(has_vol, vol, 1.0)[:, None, None],
                              torch.zeros_like(dstrain))
+        if not keep_graph:
+            energy, atom_e = energy.detach(), atom_e.detach()
         return {
             "energy": energy,
             "atom_energy": atom_e,
@@ -128,11 +133,13 @@ class Potential(nn.Module):
 
 
 def build_model(config: ModelConfig) -> Potential:
-    """A freshly initialised :class:`Potential` in ``config.dtype``."""
+    """A freshly initialised :class:`Potential` in ``config.dtype``, in eval mode (outputs
+    without autograd graph unless ``data["pos"].requires_grad``; training switches to
+    ``train()``, which keeps the graph for force/stress losses)."""
     old = torch.get_default_dtype()
     torch.set_default_dtype(_dtype(config.dtype))
     try:
-        return Potential(config)
+        return Potential(config).eval()
     finally:
         torch.set_default_dtype(old)
 

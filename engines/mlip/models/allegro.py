@@ -40,7 +40,7 @@ class AllegroLayer(nn.Module):
         self, x: Tensor, v: list[Tensor], sh: list[Tensor], cutoff: Tensor, centre: Tensor, n: int,
     ) -> tuple[Tensor, list[Tensor]]:
         e = x.shape[0]
-        w = self.env_weights(x).reshape(e, -1, self.mul)  # (E, lmax+1, mul)
+        w = self.env_weights(x).reshape(e, len(sh), self.mul)  # (E, lmax+1, mul)
         env = [
             scatter_sum(w[:, ell, :, None] * y[:, None, :], centre, n)[centre] * self.norm
             for ell, y in enumerate(sh)

@@ -1,0 +1,229 @@
+"""Physics of the potential in float64: symmetry, forces and stress as derivatives,
+smoothness at the cutoff, batching, and the contract's error messages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from scipy.spatial.transform import Rotation
+
+from engines.mlip import ModelConfig, build_model, collate
+from engines.mlip.neighbors import neighbor_list
+
+ARCHS = ("nequip", "allegro")
+
+
+def _model(arch, dtype="float64", **kw):
+    torch.manual_seed(0)
+    opts = dict(architecture=arch, species=("Cu", "Au"), r_max=3.5, num_layers=2, lmax=2, mul=6,
+                radial_hidden=16, latent=16, mlp_hidden=16, dtype=dtype, avg_num_neighbors=8.0)
+    opts.update(kw)
+    m = build_model(ModelConfig(**opts))
+    # non-trivial per-species scale/shift so they are exercised by every check
+    m.set_statistics(torch.tensor([-3.5, -4.1]), torch.tensor([0.7, 1.3]))
+    return m
+
+
+def _structure(seed=0, n=6):
+    # a small skewed periodic cell (thinner than 2 r_max: several images) with two species;
+    # atoms on n of the 8 sites of a 2x2x2 grid, rattled: no contact under ~1.5 Å
+    rng = np.random.default_rng(seed)
+    cell = np.eye(3) * 3.9 + rng.normal(scale=0.3, size=(3, 3))
+    grid = np.array([[i, j, k] for i in range(2) for j in range(2) for k in range(2)]) / 2.0
+    frac = grid[rng.permutation(8)[:n]] + rng.normal(scale=0.03, size=(n, 3))
+    numbers = np.where(rng.random(n) < 0.5, 29, 79)
+    numbers[:2] = (29, 79)
+    return Atoms(numbers=numbers, positions=frac @ cell, cell=cell, pbc=True)
+
+
+def _eval(m, atoms):
+    return m(collate([atoms], r_max=m.r_max, species=m.species))
+
+
+def _rel(a, b):
+    a, b = torch.as_tensor(a), torch.as_tensor(b)
+    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-300))
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_invariance_and_equivariance(arch):
+    # E(3) symmetry is exact in the construction (CG coefficients, scalar gates), so only
+    # float64 rounding remains: ~1e-15 relative per operation, 1e-10 leaves 5 digits margin.
+    m = _model(arch)
+    atoms = _structure()
+    ref = _eval(m, atoms)
+    rng = np.random.default_rng(7)
+    for k in range(3):
+        rot = Rotation.random(random_state=k).as_matrix()
+        if k == 1:
+            rot = -rot  # improper: rotation times inversion (parity)
+        if k == 2:
+            rot = np.diag([1.0, 1.0, -1.0])  # a mirror
+        a = atoms.copy()
+        a.set_cell(atoms.cell.array @ rot.T, scale_atoms=True)
+        a.positions += rng.normal(size=3) * 5.0  # and a translation
+        out = _eval(m, a)
+        r = torch.tensor(rot)
+        assert _rel(out["energy"], ref["energy"]) < 1e-10
+        assert _rel(out["atom_energy"], ref["atom_energy"]) < 1e-10
+        assert _rel(out["forces"], ref["forces"] @ r.T) < 1e-10
+        assert _rel(out["stress"][0], r @ ref["stress"][0] @ r.T) < 1e-10
+    perm = rng.permutation(len(atoms))
+    out = _eval(m, atoms[perm])
+    assert _rel(out["energy"], ref["energy"]) < 1e-10
+    assert _rel(out["forces"], ref["forces"][perm]) < 1e-10
+    assert _rel(out["atom_energy"], ref["atom_energy"][perm]) < 1e-10
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_forces_are_minus_energy_gradient(arch):
+    # central differences: truncation ~ h^2 E''' ~ 1e-10 eV/Å with h = 1e-5 Å, rounding
+    # ~ 1e-16 * |E| / h ~ 1e-10 eV/Å: a 1e-7 absolute tolerance is 1000x those.
+    m = _model(arch, zbl=True)
+    atoms = _structure(1)
+    f = _eval(m, atoms)["forces"].numpy()
+    h = 1e-5
+    for a, x in [(0, 0), (3, 1), (5, 2)]:
+        e = []
+        for d in (h, -h):
+            b = atoms.copy()
+            b.positions[a, x] += d
+            e.append(float(_eval(m, b)["energy"][0]))
+        assert abs(-(e[0] - e[1]) / (2 * h) - f[a, x]) < 1e-7
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_stress_is_strain_derivative(arch):
+    # sigma_ij = (1/V) dE/d eps_ij for the symmetric strain x -> (1 + eps) x of cell and atoms;
+    # central differences with h = 1e-6, same error argument as for the forces.
+    m = _model(arch)
+    atoms = _structure(2)
+    s = _eval(m, atoms)["stress"][0].numpy()
+    vol = atoms.get_volume()
+    h = 1e-6
+    for i, j in [(0, 0), (1, 2), (2, 2), (0, 1)]:
+        e = []
+        for d in (h, -h):
+            eps = np.zeros((3, 3))
+            eps[i, j] += d / 2
+            eps[j, i] += d / 2
+            b = atoms.copy()
+            b.set_cell(atoms.cell.array @ (np.eye(3) + eps), scale_atoms=True)
+            e.append(float(_eval(m, b)["energy"][0]))
+        assert abs((e[0] - e[1]) / (2 * h) / vol - s[i, j]) < 1e-7
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_smooth_at_cutoff(arch):
+    # dimer: the polynomial envelope has zero value, slope and curvature at r_max, so
+    # E(r) - E(inf) = O((r_max - r)^3) and F = O((r_max - r)^2): halving the distance to the
+    # cutoff divides them by at least 8 and 4 (up to O(delta) corrections, < 10% here).
+    # (NequIP's radial input is Bessel x envelope and the Bessel functions vanish linearly
+    # at r_max, one power more: 16 and 8; Allegro's pair latent sees the envelope alone.)
+    m = _model(arch)
+
+    def dimer(r):
+        return Atoms("CuAu", positions=[[0, 0, 0], [r, 0, 0]])
+
+    e_inf = float(_eval(m, dimer(10.0))["energy"][0])
+    vals = []
+    for delta in (4e-3, 2e-3):
+        out = _eval(m, dimer(m.r_max - delta))
+        vals.append((float(out["energy"][0]) - e_inf, float(out["forces"][0, 0])))
+    expected = (16, 8) if arch == "nequip" else (8, 4)
+    assert abs(vals[0][0] / vals[1][0] - expected[0]) < 0.1 * expected[0]
+    assert abs(vals[0][1] / vals[1][1] - expected[1]) < 0.1 * expected[1]
+    # beyond the cutoff the pair contributes exactly nothing, even when listed (skin)
+    a = dimer(m.r_max + 0.05)
+    pos = torch.tensor(a.positions)
+    ei, sh = neighbor_list(pos, None, None, m.r_max + 0.5)
+    assert ei.shape[1] == 2
+    data = {"pos": pos, "atom_types": torch.tensor([0, 1]), "cell": torch.zeros(1, 3, 3, dtype=torch.float64),
+            "pbc": torch.zeros(1, 3, dtype=torch.bool), "batch": torch.zeros(2, dtype=torch.long),
+            "edge_index": ei, "edge_cell_shift": sh}
+    out = m(data)
+    assert float(out["energy"][0]) == e_inf
+    assert float(out["forces"].abs().max()) == 0.0
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_batch_of_different_sizes_equals_single_evaluations(arch):
+    # structures in a batch do not interact: identical to one-by-one up to float64 rounding
+    m = _model(arch)
+    structs = [_structure(3, 4), _structure(4, 7), Atoms("CuAuCu", positions=[[0, 0, 0], [2.4, 0, 0], [0, 2.5, 0.3]])]
+    out = m(collate(structs, r_max=m.r_max, species=m.species))
+    n0 = 0
+    for b, a in enumerate(structs):
+        single = _eval(m, a)
+        n = len(a)
+        assert _rel(out["energy"][b], single["energy"][0]) < 1e-12
+        assert _rel(out["forces"][n0:n0 + n], single["forces"]) < 1e-12
+        assert _rel(out["stress"][b], single["stress"][0]) < 1e-12 or b == 2
+        n0 += n
+    # the isolated molecule has no volume: its stress is defined as zero
+    assert float(out["stress"][2].abs().max()) == 0.0
+    assert out["atom_energy"].shape == (14,)
+    torch.testing.assert_close(out["energy"], torch.zeros(3, dtype=torch.float64).index_add(
+        0, collate(structs, r_max=m.r_max, species=m.species)["batch"], out["atom_energy"]))
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_float32_matches_float64(arch):
+    # the same weights in single precision: relative agreement ~1e-6 (24-bit mantissa,
+    # a few hundred operations deep); 1e-4 on forces leaves margin for cancellations.
+    m64 = _model(arch)
+    m32 = _model(arch, dtype="float32")
+    m32.load_state_dict({k: v.float() for k, v in m64.state_dict().items()})
+    atoms = _structure(5)
+    o64, o32 = _eval(m64, atoms), _eval(m32, atoms)
+    assert o32["forces"].dtype == torch.float32
+    assert _rel(o32["energy"].double(), o64["energy"]) < 1e-5
+    assert _rel(o32["forces"].double(), o64["forces"]) < 1e-4
+
+
+def test_parity_off_is_rotation_but_not_mirror_equivariant_in_general():
+    # SO(3) model (parity=False): rotations are exact symmetries; mirrors need not be
+    # (it can tell chiral structures apart).  Fact checked: rotation invariant to 1e-10,
+    # and the energy of a chiral structure differs from its mirror image by > 1e-8.
+    m = _model("nequip", parity=False, lmax=2, num_layers=3)
+    atoms = Atoms("CuAuCuAu", positions=[[0, 0, 0], [2.3, 0, 0], [0, 2.2, 0], [0.3, 0.4, 2.5]])
+    e = float(_eval(m, atoms)["energy"][0])
+    rot = Rotation.random(random_state=1).as_matrix()
+    b = atoms.copy()
+    b.positions = atoms.positions @ rot.T
+    assert abs(float(_eval(m, b)["energy"][0]) - e) < 1e-10 * abs(e)
+    b.positions = atoms.positions * np.array([1, 1, -1])
+    assert abs(float(_eval(m, b)["energy"][0]) - e) > 1e-8
+
+
+def test_unknown_species_is_named():
+    m = _model("nequip")
+    with pytest.raises(ValueError, match=r"\['Ag'\].*\['Cu', 'Au'\]"):
+        collate([Atoms("CuAg", positions=[[0, 0, 0], [2, 0, 0]])], r_max=m.r_max, species=m.species)
+    data = collate([Atoms("CuAu", positions=[[0, 0, 0], [2, 0, 0]])], r_max=m.r_max, species=m.species)
+    data["atom_types"] = torch.tensor([0, 2])
+    with pytest.raises(ValueError, match="Cu', 'Au"):
+        m(data)
+
+
+def test_zbl_dominates_at_short_range():
+    # two Cu nuclei 0.3 Å apart: the screened Coulomb repulsion k Z^2/r phi(r/a) is ~1 keV;
+    # with ZBL on the energy is positive and the force repulsive, whatever the network says.
+    m = _model("nequip", zbl=True)
+    out = _eval(m, Atoms("Cu2", positions=[[0, 0, 0], [0.3, 0, 0]]))
+    z, r = 29.0, 0.3
+    a = 0.46850 / (2 * z**0.23)
+    phi = sum(c * np.exp(-d * r / a) for c, d in zip((0.18175, 0.50986, 0.28022, 0.02817),
+                                                     (3.19980, 0.94229, 0.40290, 0.20162), strict=True))
+    e_zbl = 14.399645 * z * z / r * phi
+    assert e_zbl > 500
+    no_zbl = _model("nequip")
+    e_net = float(_eval(no_zbl, Atoms("Cu2", positions=[[0, 0, 0], [0.3, 0, 0]]))["energy"][0])
+    # same weights (same seed): the difference is the ZBL energy times the envelope u(0.3)
+    from engines.mlip.nn import polynomial_cutoff
+
+    u = float(polynomial_cutoff(torch.tensor(r, dtype=torch.float64), m.r_max))
+    assert abs(float(out["energy"][0]) - e_net - e_zbl * u) < 1e-6 * e_zbl
+    assert float(out["forces"][0, 0]) < 0  # atom 0 pushed away from atom 1 (towards -x)
