@@ -1,0 +1,139 @@
+"""AOTInductor package of a potential: same numbers as the eager model on sizes it was not
+traced with, metadata inside, clear refusals.  One tiny model is compiled once per module
+(the inductor compile dominates: ~30 s cold on 2 cores, cached in TORCHINDUCTOR_CACHE_DIR).
+
+Tolerance: the package runs the same float64 operations as the eager model, fused and
+reassociated by inductor; sums over <= ~50 edges per atom and a few hundred atoms give
+differences of a few hundred ulp of the summed magnitudes, so 1e-9 relative to each
+output's largest entry leaves 1000x margin while a wrong sign, missing term or wrong shape
+would be O(1).
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+import engines
+from engines.mlip.compile import compile_model, example_graph, model_hash
+from engines.mlip.compiled import CompiledCalculator, load_compiled, read_metadata
+from engines.mlip.config import ModelConfig
+from engines.mlip.model import build_model, save_checkpoint
+
+TOL = 1e-9
+
+
+def _tiny():
+    torch.manual_seed(0)
+    cfg = ModelConfig(architecture="allegro", species=("Si", "O"), r_max=3.0, num_layers=2, lmax=1,
+                      mul=4, latent=8, mlp_hidden=8, num_basis=4, dtype="float64")
+    m = build_model(cfg)
+    m.set_statistics(torch.tensor([-3.0, -1.5]), torch.tensor([0.7, 1.3]))
+    return m
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory):
+    model = _tiny()
+    path = tmp_path_factory.mktemp("aoti") / "tiny.pt2"
+    # --kernel without CUDA: documented fallback with a warning, reference numbers
+    with pytest.warns(UserWarning, match="needs CUDA"):
+        info = compile_model(model, path, device="cpu", kernel=True)
+    return model, path, info
+
+
+@pytest.mark.slow
+def test_package_matches_eager_on_unseen_sizes(package):
+    model, path, info = package
+    assert max(info["self_check"].values()) <= TOL
+    pot = load_compiled(path)
+    for n, nstruct, seed in ((3, 1, 5), (17, 1, 6), (40, 3, 7)):  # traced with 12+13 atoms
+        b = example_graph(model, n, seed=seed, n_struct=nstruct)
+        ref = model(b)
+        got = pot(b)
+        for key in ("energy", "atom_energy", "forces", "stress", "virial"):
+            assert got[key].shape == ref[key].shape, key
+            scale = float(ref[key].abs().max())
+            assert float((got[key] - ref[key]).abs().max()) <= TOL * scale, (key, n)
+
+
+@pytest.mark.slow
+def test_metadata_in_package(package):
+    model, path, _ = package
+    meta = read_metadata(path)
+    assert meta["species"] == ["Si", "O"] and meta["r_max"] == 3.0
+    assert meta["model_hash"] == model_hash(model)
+    assert meta["atomtwin_version"] == engines.__version__
+    assert meta["units"]["forces"] == "eV/Angstrom" and meta["units"]["stress"] == "eV/Angstrom^3"
+    assert meta["device"] == "cpu" and meta["kernel"] is False and meta["dtype"] == "float64"
+    # the hash sees the weights: a perturbed model hashes differently
+    other = _tiny()
+    with torch.no_grad():
+        next(other.parameters()).add_(1e-12)
+    assert model_hash(other) != meta["model_hash"]
+
+
+@pytest.mark.slow
+def test_refuses_other_device_and_version(package, tmp_path):
+    _, path, _ = package
+    with pytest.raises(ValueError, match="compiled for 'cpu' and cannot run on 'cuda'"):
+        load_compiled(path, device="cuda")
+    bad = tmp_path / "old.pt2"
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(bad, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.endswith("metadata.json"):
+                raw = json.loads(data)
+                meta = json.loads(raw["atomtwin"])
+                meta["atomtwin_version"] = "0.0.1"
+                raw["atomtwin"] = json.dumps(meta)
+                data = json.dumps(raw).encode()
+            zout.writestr(item, data)
+    with pytest.raises(ValueError, match="compiled by atomtwin 0.0.1"):
+        load_compiled(bad)
+
+
+def test_refuses_files_that_are_not_packages(tmp_path):
+    f = tmp_path / "x.pt2"
+    f.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not an AOTInductor package"):
+        load_compiled(f)
+    with pytest.raises(FileNotFoundError):
+        load_compiled(tmp_path / "missing.pt2")
+
+
+def test_cli_refuses_cuda_without_cuda(tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    from toolkit.cli import main
+
+    ck = tmp_path / "m.ckpt"
+    save_checkpoint(ck, _tiny())
+    assert main(["compile", str(ck), str(tmp_path / "m.pt2"), "--device", "cuda"]) == 2
+    assert "no CUDA device" in capsys.readouterr().err
+    assert not (tmp_path / "m.pt2").exists()
+
+
+@pytest.mark.slow
+def test_compiled_calculator_matches_eager_calculator(package):
+    from ase import Atoms
+
+    from engines.mlip.calculator import Calculator
+
+    model, path, _ = package
+    rng = np.random.default_rng(3)
+    b = example_graph(model, 21, seed=9)
+    sym = ["Si" if t == 0 else "O" for t in b["atom_types"].tolist()]
+    atoms = Atoms(sym, positions=b["pos"].numpy() + rng.normal(0, 0.02, (21, 3)),
+                  cell=b["cell"][0].numpy(), pbc=True)
+    atoms.calc = Calculator(model)
+    e_ref, f_ref, s_ref = atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
+    atoms.calc = CompiledCalculator(path)
+    e, f, s = atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
+    assert abs(e - e_ref) <= TOL * abs(e_ref)
+    assert np.abs(f - f_ref).max() <= TOL * np.abs(f_ref).max()
+    assert np.abs(s - s_ref).max() <= TOL * np.abs(s_ref).max()

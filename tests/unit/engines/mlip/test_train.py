@@ -1,0 +1,187 @@
+"""Data reading, statistics, training mechanics (resume, checkpoints, CLI, residual
+labels) and the ASE calculator, on tiny EMT-labelled Cu data."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import replace
+
+import ase.io
+import numpy as np
+import pytest
+import torch
+from ase.build import bulk
+from ase.calculators.emt import EMT
+
+from engines.mlip import Calculator, ModelConfig, TrainConfig, build_model, load_model
+from engines.mlip.data import FrameDataset, read_frames, statistics
+from engines.mlip.model import save_checkpoint
+from engines.mlip.train import train
+
+TINY = dict(architecture="nequip", r_max=3.0, num_layers=1, lmax=1, mul=4, radial_hidden=8, dtype="float64")
+
+
+def _frames(n, seed, rattle=0.08):
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        a = bulk("Cu", "fcc", a=3.61)  # 1-atom primitive cell: cheap, many images
+        a = a.repeat((2, 1, 1))
+        eps = rng.normal(scale=0.01, size=(3, 3))
+        a.set_cell(a.cell.array @ (np.eye(3) + (eps + eps.T) / 2), scale_atoms=True)
+        a.positions += rng.normal(scale=rattle, size=a.positions.shape)
+        a.calc = EMT()
+        a.get_potential_energy()
+        a.get_stress()
+        out.append(a)
+    return out
+
+
+@pytest.fixture(scope="module")
+def cu_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cu") / "cu.extxyz"
+    ase.io.write(path, _frames(12, 0))
+    return path
+
+
+def _cfg(cu_file, out, **kw):
+    base = dict(model=ModelConfig(**TINY), train_files=(str(cu_file),), output_dir=str(out),
+                batch_size=3, max_epochs=2, lr=5e-3, val_fraction=0.25, stress_weight=1.0,
+                progress=False, ema_decay=0.9)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_read_frames_labels_match_emt(cu_file):
+    frames = read_frames(cu_file)
+    atoms = ase.io.read(cu_file, index=":")
+    assert len(frames) == 12
+    a = atoms[3]
+    a.calc = EMT()
+    np.testing.assert_allclose(frames[3]["forces"], a.get_forces(), atol=1e-6)
+    s = a.get_stress(voigt=False)
+    np.testing.assert_allclose(frames[3]["stress"], s, atol=1e-8)
+    assert abs(frames[3]["energy"] - a.get_potential_energy()) < 1e-6
+
+
+def test_nan_label_names_file_and_frame(tmp_path):
+    frames = _frames(3, 1)
+    f = frames[2].get_forces().copy()
+    f[1, 0] = np.nan
+    frames[2].calc.results["forces"] = f
+    path = tmp_path / "bad.extxyz"
+    ase.io.write(path, frames)
+    with pytest.raises(ValueError, match=r"bad\.extxyz: frame 2: 'forces'"):
+        read_frames(path)
+
+
+def test_statistics_recover_per_species_energies():
+    # energies that are exactly linear in the composition: the least-squares shift must
+    # return the per-species energies to rounding
+    from ase import Atoms
+
+    rng = np.random.default_rng(0)
+    mu = {"Cu": -3.7, "Au": -2.2}
+    frames = []
+    for k in range(6):
+        n = 2 + k
+        sym = rng.choice(["Cu", "Au"], size=n)
+        a = Atoms(list(sym), positions=rng.uniform(0, 8, size=(n, 3)))
+        frames.append({"numbers": a.numbers, "pos": a.positions, "cell": np.zeros((3, 3)),
+                       "pbc": np.zeros(3, bool), "energy": sum(mu[s] for s in sym),
+                       "source": "mem", "index": k})
+    ds = FrameDataset(frames, ["Cu", "Au"], 3.0)
+    st = statistics(ds)
+    np.testing.assert_allclose(st["shift"], [mu["Cu"], mu["Au"]], atol=1e-10)
+
+
+def test_resume_continues_exactly(cu_file, tmp_path):
+    # 3 epochs in one go == 2 epochs, stop, resume for the third: the shuffling of an epoch
+    # depends on (seed, epoch) only, and optimizer/EMA/scheduler state is checkpointed, so
+    # the weights agree to the last bit (same operations in the same order).
+    full = train(_cfg(cu_file, tmp_path / "a", max_epochs=3))
+    train(_cfg(cu_file, tmp_path / "b", max_epochs=2))
+    resumed = train(_cfg(cu_file, tmp_path / "b", max_epochs=3), resume=True)
+    sa = torch.load(full["last_checkpoint"], weights_only=False)
+    sb = torch.load(resumed["last_checkpoint"], weights_only=False)
+    for k in sa["state_dict"]:
+        assert torch.equal(sa["state_dict"][k], sb["state_dict"][k]), k
+        assert torch.equal(sa["ema_state_dict"][k], sb["ema_state_dict"][k]), k
+    with open(tmp_path / "b" / "metrics.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    with open(tmp_path / "a" / "metrics.csv") as fh:
+        rows_a = list(csv.DictReader(fh))
+    assert rows_a[2]["val_forces_mae"] == rows[2]["val_forces_mae"]
+    # a different training config is refused
+    with pytest.raises(ValueError, match="config differs"):
+        train(_cfg(cu_file, tmp_path / "b", max_epochs=4, lr=1e-2), resume=True)
+
+
+def test_checkpoint_incompatible_errors(cu_file, tmp_path):
+    m = build_model(ModelConfig(species=("Cu",), **TINY))
+    good = tmp_path / "m.ckpt"
+    save_checkpoint(good, m)
+    assert load_model(good).species == ["Cu"]
+    payload = torch.load(good, weights_only=False)
+    payload["version"] = 999
+    torch.save(payload, tmp_path / "v.ckpt")
+    with pytest.raises(ValueError, match="version 999"):
+        load_model(tmp_path / "v.ckpt")
+    payload = torch.load(good, weights_only=False)
+    payload["model_config"]["mul"] = 8  # weights no longer fit the described model
+    torch.save(payload, tmp_path / "c.ckpt")
+    with pytest.raises(ValueError, match="does not match"):
+        load_model(tmp_path / "c.ckpt")
+    torch.save({"weights": 1}, tmp_path / "x.ckpt")
+    with pytest.raises(ValueError, match="not an atomtwin MLIP checkpoint"):
+        load_model(tmp_path / "x.ckpt")
+
+
+def test_calculator_matches_model_and_ase_conventions(cu_file, tmp_path):
+    res = train(_cfg(cu_file, tmp_path / "r", max_epochs=1))
+    calc = Calculator.from_checkpoint(res["best_checkpoint"])
+    atoms = _frames(1, 5)[0]
+    atoms.calc = calc
+    e = atoms.get_potential_energy()
+    assert abs(e - atoms.get_potential_energy(force_consistent=True)) == 0
+    assert abs(atoms.get_potential_energies().sum() - e) < 1e-10 * abs(e)
+    # ASE's own finite-difference checks of forces and stress (float64 model)
+    # (central differences, d = 1e-4 Å / 1e-6 strain: errors ~1e-8, tolerance 1e-6)
+    from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_stress
+
+    np.testing.assert_allclose(calculate_numerical_forces(atoms, 1e-4), atoms.get_forces(), atol=1e-6)
+    np.testing.assert_allclose(calculate_numerical_stress(atoms, 1e-6, voigt=False),
+                               atoms.get_stress(voigt=False), atol=1e-6)
+
+
+def test_cli_train_and_residual_labels(cu_file, tmp_path, capsys):
+    import yaml
+
+    from toolkit.cli import main
+
+    cfg = _cfg(cu_file, tmp_path / "small", max_epochs=1)
+    d = cfg.to_dict()
+    (tmp_path / "small.yaml").write_text(yaml.safe_dump(d))
+    assert main(["train", str(tmp_path / "small.yaml"), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["epochs"] == 1 and np.isfinite(res["val_forces_mae"])
+    # residual training: labels become reference minus the small model (MTS co-training)
+    from engines.mlip.train import _residual_frames
+
+    frames = read_frames(cu_file)[:2]
+    small = load_model(res["best_checkpoint"])
+    resid = _residual_frames(frames, res["best_checkpoint"])
+    from engines.mlip.data import collate
+
+    out = small(collate(frames, r_max=small.r_max, species=small.species))
+    np.testing.assert_allclose(np.concatenate([r["forces"] for r in resid]),
+                               np.concatenate([f["forces"] for f in frames]) - out["forces"].numpy(), atol=1e-12)
+    big = replace(_cfg(cu_file, tmp_path / "big", max_epochs=1), residual_of=res["best_checkpoint"])
+    out_big = train(big)
+    assert torch.load(out_big["last_checkpoint"], weights_only=False)["residual_of"] == res["best_checkpoint"]
+    # bad config keys are named
+    (tmp_path / "bad.yaml").write_text("model: {archi: nequip}\n")
+    assert main(["train", str(tmp_path / "bad.yaml")]) == 2
+    assert "archi" in capsys.readouterr().err
