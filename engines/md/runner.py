@@ -161,13 +161,9 @@ def load_checkpoint(path: Path, cfg: MDConfig) -> tuple[MDState, int]:
 
 def _truncate_partial(partial: Path, n: int) -> None:
     """Drop frames a killed run wrote after its last checkpoint (they are re-made identically)."""
-    import zarr
+    from toolkit.io.store import truncate_partial
 
-    root = zarr.open_group(str(partial), mode="r+")
-    for _name, arr in root.arrays():
-        dims = arr.attrs.get("_ARRAY_DIMENSIONS", [])
-        if dims and dims[0] == "frame" and arr.shape[0] > n:
-            arr.resize((n, *arr.shape[1:]))
+    truncate_partial(partial, n)
 
 
 # -- the run ----------------------------------------------------------------------------

@@ -118,7 +118,9 @@ def write(
         if fmt == "netcdf":
             job = ds.to_netcdf(tmp, engine="h5netcdf", encoding=enc, compute=False)
         else:
-            if ds.chunks:  # dask chunks must align with the zarr chunks
+            if any(v.chunks for v in ds.variables.values()):
+                # dask chunks must align with the zarr chunks (a writer's store may hold
+                # flush-sized chunks in some variables and chunk-sized ones in others)
                 ds = ds.chunk({S.FRAME: chunk_frames})
             job = ds.to_zarr(tmp, mode="w", encoding=enc, compute=False, consolidated=True, zarr_format=2)
         if progress:
@@ -165,21 +167,40 @@ def open_store(path: str | os.PathLike, *, chunks: dict | str | None = None) -> 
     return S.validate(ds)
 
 
-COMPLETE_MARKER = "atomtwin_complete_frames"
+def _marker(store: Path) -> Path:
+    """File beside a partial store that counts its complete frames (zarr lists anything
+    inside the store as a member, so the count lives next to it)."""
+    return Path(str(store) + ".frames")
 
 
 def _mark_complete(store: Path, n: int) -> None:
     """Record, atomically, how many frames every variable of the store holds in full."""
-    tmp = store / f".{COMPLETE_MARKER}.tmp"
+    marker = _marker(store)
+    tmp = marker.with_name(f".{marker.name}.tmp")
     tmp.write_text(str(int(n)))
-    os.replace(tmp, store / COMPLETE_MARKER)
+    os.replace(tmp, marker)
 
 
 def _complete_frames(store: Path) -> int:
     try:
-        return int((store / COMPLETE_MARKER).read_text())
+        return int(_marker(store).read_text())
     except (FileNotFoundError, ValueError):
         return 0
+
+
+def truncate_partial(store: str | os.PathLike, n: int) -> None:
+    """Cut an unfinished writer store to its first ``n`` frames (e.g. frames a killed run
+    wrote after its last checkpoint, which a resumed run writes again)."""
+    import zarr
+
+    store = Path(store)
+    _mark_complete(store, min(n, _complete_frames(store)))  # first lower the count, then cut
+    root = zarr.open_group(str(store), mode="r+")
+    for _name, arr in root.arrays():
+        dims = arr.attrs.get("_ARRAY_DIMENSIONS", [])
+        if dims and dims[0] == S.FRAME and arr.shape[0] > n:
+            arr.resize((n, *arr.shape[1:]))
+    _mark_complete(store, n)
 
 
 def _open_partial(path: Path) -> xr.Dataset:
@@ -396,6 +417,7 @@ class TrajectoryWriter:
         else:
             write(ds, self.path, chunk_frames=self.chunk_frames)
         shutil.rmtree(self.partial, ignore_errors=True)
+        _marker(self.partial).unlink(missing_ok=True)
         return self.path
 
     def __enter__(self) -> TrajectoryWriter:
