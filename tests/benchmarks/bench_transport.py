@@ -109,7 +109,7 @@ def main() -> int:
         del big
         gc.collect()
         lazy = topen(path)
-        chunk = max(1, int(budget / 10 / (nf * 3 * 8)))  # chunk + copies + FFT work space ~ 6x chunk
+        chunk = max(1, int(budget / 8 / (nf * 3 * 8)))  # chunk + scratch frame block + FFT work space ~ 6x chunk
         res, t, m = measure(lambda: msd(lazy, "Li", remove_drift=False, unwrap=False, atom_chunk=chunk).values)
         sub, _, _ = measure(lambda: msd(lazy.isel(atom=slice(0, 64)), "Li", remove_drift=False, unwrap=False).values)
         print(f"\nout of core: {size / 1e6:.0f} MB trajectory ({size / budget:.1f}x the {budget / 1e6:.0f} MB budget), "

@@ -10,12 +10,43 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft as sfft
 
+_TRANSPOSE_BLOCK = 128
+
 
 def _nfft(n_frames: int) -> int:
-    return sfft.next_fast_len(2 * n_frames, real=True)
+    # a linear (not circular) correlation of F samples needs at least 2F - 1 points
+    return sfft.next_fast_len(2 * n_frames - 1, real=True)
 
 
-def summed_autocorrelation(x: np.ndarray) -> np.ndarray:
+def _padded_columns(x: np.ndarray, center: bool) -> tuple[np.ndarray, int]:
+    """(F, ...) -> zero-padded float64 work array (columns, nfft), one contiguous row per
+    column, so every FFT runs along contiguous memory (about twice as fast as a strided
+    FFT along the frame axis); the data are optionally centred per column."""
+    n = x.shape[0]
+    nfft = _nfft(n)
+    xc = np.asarray(x).reshape(n, -1)
+    work = np.empty((xc.shape[1], nfft))
+    work[:, n:] = 0.0
+    data = work[:, :n]
+    # transpose in blocks of frames: a plain ``xc.T`` copy strides through memory and is
+    # ~3x slower on (10^4 frames x 768 columns)
+    for f in range(0, n, _TRANSPOSE_BLOCK):
+        data[:, f:f + _TRANSPOSE_BLOCK] = xc[f:f + _TRANSPOSE_BLOCK].T
+    if center:
+        data -= data.mean(axis=1, keepdims=True)
+    return work, nfft
+
+
+def _summed_power_inverse(work: np.ndarray, nfft: int, n: int, workers: int | None) -> np.ndarray:
+    """irfft of sum_columns |rfft(row)|^2, the first n lags (the summed autocorrelation)."""
+    f = sfft.rfft(work, axis=1, overwrite_x=True, workers=workers)
+    v = f.view(np.float64)  # (columns, 2 K): re, im interleaved
+    np.multiply(v, v, out=v)
+    power = v.sum(axis=0).reshape(-1, 2).sum(axis=1)
+    return sfft.irfft(power, n=nfft, workers=workers)[:n]
+
+
+def summed_autocorrelation(x: np.ndarray, workers: int | None = None) -> np.ndarray:
     """sum_{k=0}^{F-1-m} sum_cols x[k] * x[k+m] for every lag m.
 
     Parameters
@@ -23,43 +54,51 @@ def summed_autocorrelation(x: np.ndarray) -> np.ndarray:
     x
         (F, ...) real array; every trailing column is correlated with itself and the
         results summed (one inverse FFT for all columns).
+    workers
+        Threads for :mod:`scipy.fft` (``None``: one; ``-1``: all cores).
 
     Returns
     -------
     (F,) float64 array of origin-summed products (not divided by F - m).
     """
     n = x.shape[0]
-    x = x.reshape(n, -1)
-    f = sfft.rfft(x, n=_nfft(n), axis=0)
-    power = (f.real**2 + f.imag**2).sum(axis=1)
-    return sfft.irfft(power, n=_nfft(n))[:n]
+    work, nfft = _padded_columns(x, center=False)
+    return _summed_power_inverse(work, nfft, n, workers)
 
 
-def msd_sums(x: np.ndarray) -> np.ndarray:
+def msd_sums(x: np.ndarray, workers: int | None = None) -> np.ndarray:
     """Origin-summed squared displacements S(m) = sum_k sum_cols (x[k+m] - x[k])^2.
 
     Uses |a - b|^2 = a^2 + b^2 - 2ab with the cross term from one FFT; the per-column mean
     is removed first, which leaves displacements unchanged and keeps the cancellation
     between the terms harmless in float64.
 
+    Precision: the FFT runs in float64 on purpose.  The cross term is of order
+    F * <x^2> with x the centred coordinate (a random walk spans ~sqrt(F) steps), while
+    S(1) is of order one step squared, so the rounding error relative to the
+    shortest-lag MSD is ~eps * F: 1e-12 in float64 but ~1e-3 in float32 at F = 10^4,
+    which would break the 1e-6 agreement with the direct double sum.
+
     Parameters
     ----------
     x
         (F, ...) real array (frames first), e.g. (F, n_atoms, n_components) in Å.
+    workers
+        Threads for :mod:`scipy.fft` (``None``: one; ``-1``: all cores).
 
     Returns
     -------
     (F,) float64 array; divide by (F - m) * n_atoms for the mean.
     """
     n = x.shape[0]
-    x = np.asarray(x, dtype=np.float64).reshape(n, -1)
-    x = x - x.mean(axis=0)
-    sq = (x * x).sum(axis=1)
+    work, nfft = _padded_columns(x, center=True)
+    data = work[:, :n]
+    sq = np.einsum("cf,cf->f", data, data)
     cs = np.concatenate([[0.0], np.cumsum(sq)])
     m = np.arange(n)
     # sum_{k=0}^{F-m-1} sq[k] + sum_{k=m}^{F-1} sq[k]
     s1 = cs[n - m] + (cs[n] - cs[m])
-    out = s1 - 2.0 * summed_autocorrelation(x)
+    out = s1 - 2.0 * _summed_power_inverse(work, nfft, n, workers)
     out[0] = 0.0
     return np.maximum(out, 0.0)
 
