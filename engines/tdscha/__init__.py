@@ -3,7 +3,8 @@
 Static SCHA (:func:`scha`) minimises the Gaussian variational free energy at a temperature;
 TD-SCHA (:func:`run_tdscha`) integrates the centroid and covariances under a pulse with a
 correlated, energy-conserving velocity-Verlet scheme.  Energies and forces come from any ASE
-calculator (:class:`ASEProvider`), any batched callable (:class:`CallableProvider`), or a
+calculator (:class:`ASEProvider`), an atomtwin MLIP evaluating the whole ensemble in one
+batched call (:class:`MLIPProvider`, imported on first use: it needs torch), any batched callable (:class:`CallableProvider`), or a
 polynomial model with exact Gaussian averages (:class:`PolynomialModel`).  Exact 1D quantum
 references are in :mod:`engines.tdscha.exact1d`.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 from engines.tdscha.averages import Averages, EnsembleAverager, ExactAverager, cholesky_backward
 from engines.tdscha.dynamics import Modes, TDSCHAState, tdscha_energy, verlet_step
 from engines.tdscha.exact1d import Grid1D, grid_for_model
+from engines.tdscha.hessian import free_energy_hessian
 from engines.tdscha.models import (
     PolynomialModel,
     double_well_1d,
@@ -30,5 +32,13 @@ __all__ = [
     "Grid1D", "Modes", "PolynomialModel", "ProviderError", "SCHAResult", "SingleCyclePulse", "System",
     "TDSCHAError", "TDSCHAState", "UserPulse", "cholesky_backward", "double_well_1d", "external_force",
     "grid_for_model", "harmonic_1d", "harmonic_free_energy", "harmonic_variance", "polar_lattice",
-    "quartic_1d", "run_classical", "run_tdscha", "scha", "tdscha_energy", "verlet_step", "write_result",
+    "quartic_1d", "run_classical", "MLIPProvider", "free_energy_hessian", "run_tdscha", "scha", "tdscha_energy", "verlet_step", "write_result",
 ]
+
+
+def __getattr__(name: str):
+    if name == "MLIPProvider":  # torch is imported only when the MLIP route is asked for
+        from engines.tdscha.mlip_provider import MLIPProvider
+
+        return MLIPProvider
+    raise AttributeError(f"module 'engines.tdscha' has no attribute '{name}'")

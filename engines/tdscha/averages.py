@@ -150,7 +150,7 @@ class EnsembleAverager:
             # U = mean V - tr(phi L Xi L^T)/2 + tr(phi L L^T)/2, Xi = mean xi xi^T
             phi = self.phi_ref
             xi_l = self.xi @ L.T
-            harm = 0.5 * np.einsum("si,ij,sj->s", xi_l, phi, xi_l)
+            harm = 0.5 * np.sum((xi_l @ phi) * xi_l, axis=1)
             energy += 0.5 * float(np.sum(phi * (L @ L.T))) - float(harm.mean())
             pair = pair - 0.5 * (harm[:half] + harm[half:])
             err = float(pair.std(ddof=1) / np.sqrt(half)) if half > 1 else float("nan")

@@ -7,6 +7,7 @@ Example (every section but ``model`` is optional)::
       k: 0.6          # the constructor's keyword arguments (engines.tdscha.models)
       quartic: 0.5
     # model: {kind: ase, structure: cell.xyz, calculator: emt, born_charges: {Sr: 2.5, Ti: 7.1, O: -3.2}}
+    # model: {kind: mlip, structure: cell.xyz, checkpoint: best.ckpt, device: cpu, batch_size: null}
     temperature: 0            # K
     averages: {kind: exact, n_configs: 64, seed: 0, correlated: true}   # exact | ensemble
     scha: {mixing: 0.5, max_iter: 200, tol: 1.0e-8, ess_threshold: 0.5, fix_centroid: false}
@@ -93,11 +94,11 @@ class RunConfig:
 
     def __post_init__(self):
         kind = self.model.get("kind")
-        if kind not in (*MODEL_KINDS, "ase"):
-            raise ValueError(f"model.kind '{kind}' unknown. Fix: one of {[*MODEL_KINDS, 'ase']}.")
+        if kind not in (*MODEL_KINDS, "ase", "mlip"):
+            raise ValueError(f"model.kind '{kind}' unknown. Fix: one of {[*MODEL_KINDS, 'ase', 'mlip']}.")
         if self.temperature < 0:
             raise ValueError("temperature must be >= 0 K.")
-        if kind == "ase" and self.averages.kind == "exact":
+        if kind in ("ase", "mlip") and self.averages.kind == "exact":
             raise ValueError("exact averages need a polynomial model. Fix: set averages.kind: ensemble.")
 
     @classmethod
@@ -144,13 +145,26 @@ class RunConfig:
             return System.from_model(model), model, model
         from ase.io import read
 
+        if kind not in ("ase", "mlip"):
+            raise ValueError(f"model.kind '{kind}' unknown. Fix: one of {sorted(MODEL_KINDS)}, ase or mlip.")
         struct = spec.pop("structure", None)
         if struct is None:
-            raise ValueError("model.kind ase needs 'structure' (any file ASE reads).")
+            raise ValueError(f"model.kind {kind} needs 'structure' (any file ASE reads).")
         p = Path(struct) if Path(struct).is_absolute() else Path(self.base_dir) / struct
         atoms = read(p)
-        calc = make_calculator(spec.pop("calculator", "emt"))
         z = _born_charges(spec.pop("born_charges", None), atoms, self.base_dir)
+        if kind == "mlip":
+            from engines.tdscha.mlip_provider import MLIPProvider
+
+            ck = spec.pop("checkpoint", None)
+            if ck is None:
+                raise ValueError("model.kind mlip needs 'checkpoint' (a trained engines.mlip checkpoint).")
+            ck = Path(ck) if Path(ck).is_absolute() else Path(self.base_dir) / ck
+            kw = {k: spec.pop(k) for k in ("device", "batch_size", "skin") if k in spec}
+            if spec:
+                raise ValueError(f"unknown key(s) {sorted(spec)} in model (kind mlip).")
+            return System.from_atoms(atoms, z), None, MLIPProvider(str(ck), atoms, **kw)
+        calc = make_calculator(spec.pop("calculator", "emt"))
         if spec:
             raise ValueError(f"unknown key(s) {sorted(spec)} in model (kind ase).")
         return System.from_atoms(atoms, z), None, ASEProvider(atoms, calc)

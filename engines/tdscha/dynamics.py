@@ -173,11 +173,11 @@ def _frame(system: System, state: TDSCHAState, avg, energy: float, work: float, 
           "energy": energy, "potential_energy": avg.energy, "potential_energy_error": avg.energy_error,
           "work": work, "field": field}
     A, B, C = state.A, state.B, state.C
-    fr["position_variance"] = np.einsum("ij,jk,ik->i", Q, A, Q) * d**2
+    fr["position_variance"] = np.sum((Q @ A) * Q, axis=1) * d**2
     if covariances == "full":
         fr["A"], fr["B"], fr["C"] = Q @ A @ Q.T, Q @ B @ Q.T, Q @ C @ Q.T
     elif covariances == "diagonal":
-        fr["A"], fr["B"], fr["C"] = (np.einsum("ij,jk,ik->i", Q, M, Q) for M in (A, B, C))
+        fr["A"], fr["B"], fr["C"] = (np.sum((Q @ M) * Q, axis=1) for M in (A, B, C))
     if modes is not None:
         fr["mode_energy"], fr["mode_occupation"] = modes.energies(state, Q)
     if avg.stress is not None:

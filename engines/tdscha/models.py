@@ -104,16 +104,18 @@ class PolynomialModel:
         """Energies (S,) eV and forces (S, n) eV/Å for configurations ``x`` (S, n) Å."""
         x = np.asarray(x, dtype=float).reshape(-1, self.n)
         grad = self.g + x @ self.K
-        e = self.v0 + x @ self.g + 0.5 * np.einsum("si,ij,sj->s", x, self.K, x)
+        e = self.v0 + x @ self.g + 0.5 * np.sum((x @ self.K) * x, axis=1)
         if self.T3 is not None:
             t3x = np.tensordot(x, self.T3, axes=(1, 2))  # (S, n, n)
-            grad = grad + 0.5 * np.einsum("sij,sj->si", t3x, x)
-            e = e + np.einsum("sij,si,sj->s", t3x, x, x) / 6.0
+            g3 = 0.5 * np.einsum("sij,sj->si", t3x, x)
+            grad = grad + g3
+            e = e + np.sum(g3 * x, axis=1) / 3.0  # homogeneous of degree 3: x.grad = 3 V3
         if self.T4 is not None:
             t4x = np.tensordot(x, self.T4, axes=(1, 3))  # (S, n, n, n)
             t4xx = np.einsum("sijk,sk->sij", t4x, x)
-            grad = grad + np.einsum("sij,sj->si", t4xx, x) / 6.0
-            e = e + np.einsum("sij,si,sj->s", t4xx, x, x) / 24.0
+            g4 = np.einsum("sij,sj->si", t4xx, x) / 6.0
+            grad = grad + g4
+            e = e + np.sum(g4 * x, axis=1) / 4.0
         return e, -grad, None
 
     def derivatives(self, mu: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

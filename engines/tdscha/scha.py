@@ -134,7 +134,7 @@ class _Ensemble:
         gr -= w @ gr
         kappa = phi - np.linalg.solve(L.T, (eta * w[:, None]).T @ gr)
         kappa = 0.5 * (kappa + kappa.T)
-        y = self.e - 0.5 * np.einsum("si,ij,sj->s", d, phi, d)
+        y = self.e - 0.5 * np.sum((d @ phi) * d, axis=1)
         ybar = float(w @ y)
         err = float(np.sqrt(np.sum(w**2 * (y - ybar) ** 2)))
         st = None

@@ -1,0 +1,123 @@
+"""The free-energy Hessian of SCHA: the physical (static) phonons at temperature T.
+
+The SCHA auxiliary force constants Phi = <d²V> describe the fluctuations of the trial
+Gaussian; the *physical* static response of the crystal to a centroid displacement is the
+curvature of the minimised free energy F*(R) = min_Phi F(R, Phi), which is what softens to
+zero at a displacive (e.g. ferroelectric or charge-density-wave) transition.
+
+Derivation (mass-scaled coordinates, all indices in the system's basis).  With
+dF*/dR = <dV/dR> at the optimum (stationarity in Phi),
+
+    d²F*/dR_a dR_b = kappa_ab + 1/2 sum_cd D3_acd dA_cd/dR_b,
+
+where kappa = <d²V>, D3 = <d³V>, D4 = <d⁴V> (Gaussian averages at the optimum), and A the
+position covariance.  Differentiating the self-consistency kappa(R, A) = Phi(A) gives
+(Lambda^-1 - D4/2) dA/dR = D3 with Lambda = dA/dPhi, so
+
+    d²F*/dR² = kappa + 1/2 D3 . (Lambda^-1 - D4/2)^-1 . D3.
+
+In the eigenbasis of Phi (frequencies w_i) Lambda acts elementwise (Daleckii-Krein):
+Lambda_ij = (a_i - a_j)/(w_i² - w_j²), and a'(w_i)/(2 w_i) when w_i = w_j, with
+a(w) = hbar/(2w) coth(hbar w/2kT).  Lambda < 0 (stiffer modes fluctuate less), so the
+correction is negative semi-definite: the physical phonons are softer than the auxiliary
+ones.  Dropping D4 gives the widely used "bubble" approximation.
+
+For polynomial models of degree <= 4 the averages D3 = D3(R) and D4 = T4 are exact.  For
+ensemble (ASE / MLIP) providers D3 would need the third-order stochastic estimator
+<dR dR f> (noise growing like A^-3/2) and D4 a fourth-order one; we do not estimate them:
+this function takes a polynomial model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from toolkit.units import HBAR, KB
+
+
+def _dvariance_domega2(omega: np.ndarray, T: float) -> np.ndarray:
+    """d a / d(w²) of the harmonic variance a(w) = hbar/(2w) coth(hbar w/2kT) (eV ps⁴)."""
+    w = np.asarray(omega, float)
+    if T <= 0:
+        da = -HBAR / (2 * w**2)
+    else:
+        x = HBAR * w / (2 * KB * T)
+        da = -HBAR / (2 * w**2) / np.tanh(x) - HBAR / (2 * w) / np.sinh(x) ** 2 * HBAR / (2 * KB * T)
+    return da / (2 * w)
+
+
+def response_lambda(omega: np.ndarray, T: float, rtol: float = 1e-6) -> np.ndarray:
+    """Lambda_ij = dA_ij/dPhi_ij in the eigenbasis of Phi (n_r, n_r), mass-scaled eV ps⁴."""
+    from engines.tdscha.scha import harmonic_variance
+
+    w = np.asarray(omega, float)
+    a = harmonic_variance(w, T)
+    w2 = w**2
+    num = a[:, None] - a[None, :]
+    den = w2[:, None] - w2[None, :]
+    deriv = _dvariance_domega2(w, T)
+    close = np.abs(den) <= rtol * np.maximum(w2[:, None], w2[None, :])
+    mid = 0.5 * (deriv[:, None] + deriv[None, :])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(close, mid, num / np.where(close, 1.0, den))
+
+
+def free_energy_hessian(result, model, *, include_d4: bool = True) -> xr.Dataset:
+    """Physical SCHA phonons: the Hessian of the minimised free energy at the SCHA centroid.
+
+    Parameters
+    ----------
+    result
+        A converged :class:`~engines.tdscha.scha.SCHAResult` (its centroid, Phi and T).
+    model
+        The :class:`~engines.tdscha.models.PolynomialModel` it was computed with.
+    include_d4
+        Keep the fourth-order term (exact); False gives the bubble approximation.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``hessian`` (dof, dof2) eV/Å² (Cartesian), ``frequency`` (mode) THz of the physical
+        phonons (negative = imaginary: the centroid is unstable there),
+        ``auxiliary_frequency`` (mode) THz of the SCHA auxiliary phonons, ``eigenvector``
+        (dof, mode) mass-scaled displacement patterns.
+    """
+    s = result.system
+    if model.n != s.n:
+        raise ValueError(f"model has {model.n} coordinates, the SCHA system {s.n}. Fix: pass the model "
+                         "the SCHA run used.")
+    if not result.converged:
+        raise ValueError("the SCHA run did not converge; the free-energy Hessian is defined at the optimum. "
+                         "Fix: raise max_iter or loosen tol and rerun scha().")
+    Q, d = s.basis, 1.0 / s.sqrt_m
+    w2, E = np.linalg.eigh(result.phi)
+    w = np.sqrt(w2)
+    A, _ = result.covariances()
+    mu = s.to_cartesian(result.R)
+    _, _, kappa_c = model.gaussian_averages(mu, d[:, None] * (Q @ A @ Q.T) * d[None, :])
+    _, _, _, d3c, d4c = model.derivatives(mu)
+    U = d[:, None] * (Q @ E)  # mode coordinates -> Cartesian displacements (n, n_r)
+    kappa = U.T @ kappa_c @ U
+    d3 = np.einsum("abc,ai,bj,ck->ijk", d3c, U, U, U, optimize=True)
+    m = w.size
+    lam = response_lambda(w, result.temperature)
+    M = np.diag(1.0 / lam.ravel())
+    if include_d4:
+        M = M - 0.5 * np.einsum("abcd,ai,bj,ck,dl->ijkl", d4c, U, U, U, U, optimize=True).reshape(m * m, m * m)
+    D3 = d3.reshape(m * m, m)
+    H = kappa + 0.5 * D3.T @ np.linalg.solve(M, D3)
+    H = 0.5 * (H + H.T)
+    ev, vec = np.linalg.eigh(H)
+    omega = np.sign(ev) * np.sqrt(np.abs(ev))
+    sm = s.sqrt_m
+    cart = sm[:, None] * (Q @ E @ H @ E.T @ Q.T) * sm[None, :]
+    names = list(s.names)
+    return xr.Dataset(
+        {"hessian": (("dof", "dof2"), cart, {"units": "eV/Å^2"}),
+         "frequency": ("mode", omega / (2 * np.pi), {"units": "THz",
+                       "description": "physical SCHA phonons, d2F/dR2 (negative = imaginary)"}),
+         "auxiliary_frequency": ("mode", w / (2 * np.pi), {"units": "THz"}),
+         "eigenvector": (("dof", "mode"), Q @ E @ vec, {"units": "1"})},
+        coords={"dof": names, "dof2": names},
+        attrs={"temperature_K": result.temperature, "approximation": "full" if include_d4 else "bubble"})
