@@ -194,7 +194,12 @@ def jump_events(vectors: np.ndarray, *, threshold_deg: float = 60.0, smooth: int
 
     The vectors are first averaged over ``smooth`` frames (removes libration).  Each vector
     keeps an anchor direction; when the smoothed vector is more than ``threshold_deg`` away
-    from it, a jump is recorded at that frame and the anchor moves to the new direction.
+    from it, a jump is recorded at that frame and the anchor moves to the *settled* new
+    direction, the smoothed vector ``smooth`` frames later (once the averaging window lies
+    wholly after the jump).  The reported angle is between the old and the settled
+    direction.  (Moving the anchor to the first smoothed vector past the threshold would
+    leave it on a blend of the old and new directions, ~70° into a 109° tetrahedral jump:
+    the angle would be under-reported and the next jump could be counted twice.)
     """
     F, n, _ = vectors.shape
     if smooth > 1:
@@ -212,10 +217,12 @@ def jump_events(vectors: np.ndarray, *, threshold_deg: float = 60.0, smooth: int
         c = np.einsum("ij,ij->i", v[f], anchor)
         hit = np.flatnonzero(c < cos_t)
         if hit.size:
+            settled = v[min(f + max(smooth, 1), F - 1), hit]
             frames.append(np.full(hit.size, f))
             which.append(hit)
-            angles.append(np.degrees(np.arccos(np.clip(c[hit], -1, 1))))
-            anchor[hit] = v[f, hit]
+            c_new = np.einsum("ij,ij->i", settled, anchor[hit])
+            angles.append(np.degrees(np.arccos(np.clip(c_new, -1, 1))))
+            anchor[hit] = settled
     if not frames:
         return np.empty(0, int), np.empty(0, int), np.empty(0)
     return np.concatenate(frames), np.concatenate(which), np.concatenate(angles)

@@ -58,3 +58,56 @@ def test_figures_carry_their_data(traj):
     r = arrhenius(T, [1e-3, 1e-2, 4e-2], [1e-4, 1e-3, 4e-3])
     fig, ax = plot_arrhenius(r)
     np.testing.assert_allclose(ax.lines[-1].get_xdata(), 1000 / T)
+
+
+def test_every_other_figure_carries_its_data(traj):
+    import xarray as xr
+
+    from toolkit.dynamics import (
+        conductivity,
+        event_cross_correlation,
+        hbond_lifetime,
+        van_hove_self,
+    )
+    from toolkit.plot import dynamics as P
+
+    ds, _ = traj
+    g = van_hove_self(ds, "Li", [0.5, 2.0], r_max=5.0, n_bins=40)
+    _, ax = P.plot_van_hove(g)
+    r = g["r"].values
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), 4 * np.pi * r**2 * g.isel(lag=1).values)
+
+    t = np.arange(100) * 0.1
+    c = xr.DataArray(np.stack([np.exp(-t / 2.0), np.exp(-t / 0.7)]), dims=("l", "lag"),
+                     coords={"l": [1, 2], "lag": t})
+    fit = xr.Dataset({"tau": ((), 2.0), "beta": ((), 0.8)})
+    _, ax = P.plot_orientational_correlation(c, fits={1: fit})
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), c.sel(l=1).values)
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), np.exp(-((t / 2.0) ** 0.8)))  # the fitted curve
+
+    rt = xr.DataArray(np.random.default_rng(1).exponential(2.0, 500), dims="visit")
+    _, ax = P.plot_residence_times(rt, bins=20)
+    assert sum(p.get_height() for p in ax.patches) == 500  # every visit in one bar
+
+    ev = xr.Dataset({"time": ("event", [0.5, 1.0, 3.0]), "group": ("event", [2, 0, 2])})
+    _, ax = P.plot_events(ev)
+    np.testing.assert_array_equal(ax.lines[0].get_xdata(), [0.5, 1.0, 3.0])
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), [2, 0, 2])
+
+    hb = hydrogen_bonds(ds, d_da=3.5, angle=90.0, d_dh=3.0)  # loose criteria: random walkers form some
+    assert hb.sizes["bond"] > 5
+    _, ax = P.plot_hbond_counts(hb)
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), hb["count"].values)
+    lt = hbond_lifetime(hb)
+    _, ax = P.plot_hbond_lifetime(lt)
+    np.testing.assert_array_equal(ax.lines[1].get_ydata(), lt["continuous"].values)
+
+    cc = event_cross_correlation([1.0, 5.0], [0, 1], [1.2, 9.0], [0, 1], [0.5, 1.0], duration=10.0,
+                                 n_shuffles=20, seed=0)
+    _, ax = P.plot_event_correlation(cc)
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), cc["p_observed"].values)
+
+    cond = conductivity(ds, {"Li": 1.0}, 300.0)
+    _, ax = P.plot_charge_msd(cond)
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), cond["charge_msd"].values)
+    assert f"{float(cond.sigma):.3g}" in ax.get_title()
