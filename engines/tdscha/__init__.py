@@ -24,6 +24,7 @@ from engines.tdscha.models import (
 )
 from engines.tdscha.pulses import GaussianPulse, SingleCyclePulse, UserPulse, external_force
 from engines.tdscha.runner import run_classical, run_tdscha, write_result
+from engines.tdscha.scan import scha_temperature_scan
 from engines.tdscha.scha import SCHAResult, harmonic_free_energy, harmonic_variance, scha
 from engines.tdscha.system import ASEProvider, CallableProvider, ProviderError, System, TDSCHAError
 
@@ -32,7 +33,7 @@ __all__ = [
     "Grid1D", "Modes", "PolynomialModel", "ProviderError", "SCHAResult", "SingleCyclePulse", "System",
     "TDSCHAError", "TDSCHAState", "UserPulse", "cholesky_backward", "double_well_1d", "external_force",
     "grid_for_model", "harmonic_1d", "harmonic_free_energy", "harmonic_variance", "polar_lattice",
-    "quartic_1d", "run_classical", "MLIPProvider", "free_energy_hessian", "run_tdscha", "scha", "tdscha_energy", "verlet_step", "write_result",
+    "quartic_1d", "run_classical", "MLIPProvider", "free_energy_hessian", "scha_temperature_scan", "run_tdscha", "scha", "tdscha_energy", "verlet_step", "write_result",
 ]
 
 
