@@ -1,16 +1,15 @@
-"""Run one (P, T) state point of a phase diagram with an MD engine, writing our schema.
+"""Run one (P, T) state point of a phase diagram with the project's MD engine, writing our schema.
 
 ``run_point(P, T, protocol, seed) -> xarray.Dataset`` is the *point function* the phase
 ensemble driver (:mod:`toolkit.phases.ensemble`) calls; name it in a spec as
 ``engines.phaserun:run_point``.  The toolkit never imports this module.
 
-Engine: ASE's integrators (Langevin-BAOAB NPT/NVT, velocity Verlet NVE) on a
-Lennard-Jones potential; units are argon's by default (σ = 3.405 Å, ε = 119.8 K·k_B,
-m = 39.948 amu) so reduced LJ values convert as T* = k_B T/ε, P* = P σ³/ε.
-``calculator="ase"`` uses ASE's own :class:`~ase.calculators.lj.LennardJones`;
-the default ``"fast"`` is :class:`FastLJ` below — the same potential (energy shifted to
-zero at r_c, forces truncated, as ASE's with ``smooth=False``), vectorised with a
-Verlet list, which the unit tests check against ASE's to 1e-10.
+Engine: :mod:`engines.md` — :class:`~engines.md.PairForceProvider` (Lennard-Jones with
+the engine's C2 quintic switch from ``r_on`` to ``r_cut``), :class:`~engines.md.Langevin`
+(NVT), :class:`~engines.md.StochasticCellRescaling` (NPT, isotropic or anisotropic) and
+:class:`~engines.md.VelocityVerlet` (NVE).  Units are argon's by default (σ = 3.405 Å,
+ε = 119.8 K·k_B, m = 39.948 amu), so reduced LJ values convert as T* = k_B T/ε,
+P* = P σ³/ε (:func:`reduced`, :func:`physical`).
 
 Protocols (``protocol["kind"]``):
 
@@ -20,9 +19,14 @@ Protocols (``protocol["kind"]``):
 ``"nvt"``
     as ``"npt"`` at fixed cell.
 ``"coexistence"``
-    crystal equilibrated in NPT at (P, T); its upper half melted at ``melt_factor`` x T
-    with the lower half frozen; both relaxed at (P, T) (anisotropic NPT); then NVE
-    production: the interfaces move until the system sits on the melting line.
+    an fcc slab elongated along z (``cells``) equilibrated in anisotropic NPT at (P, T);
+    its upper half is melted at ``melt_factor`` x T and brought back to T while the lower
+    half is pinned (its masses multiplied by ``pin_mass``, so it neither moves nor takes
+    heat); both relaxed in anisotropic NPT for ``relax_steps``; then NVE production: the
+    interfaces move, exchanging latent heat, until the system sits on the melting line.
+
+The potential is not the full Lennard-Jones one: :func:`mean_field_tail` gives the
+first-order (g = 1) correction to compare with full-potential literature.
 
 A run that blows up (non-finite or huge forces) raises :class:`RuntimeError`; frames
 written so far stay in ``<output>.partial``.
@@ -30,15 +34,12 @@ written so far stay in ``<output>.partial``.
 
 from __future__ import annotations
 
-import warnings
+import math
 from pathlib import Path
 
 import numpy as np
-from ase.calculators.calculator import Calculator, all_changes
-from ase.stress import full_3x3_to_voigt_6_stress, voigt_6_to_full_3x3_stress
 
 from toolkit import units as U
-from toolkit.io import TrajectoryWriter
 
 ARGON = {"species": "Ar", "sigma": 3.405, "epsilon_K": 119.8, "mass": 39.948}
 
@@ -46,89 +47,28 @@ DEFAULTS = {
     "kind": "npt",
     "cells": (4, 4, 4),
     "density": 1.0,  # reduced, initial fcc density guess
-    "rc": 2.5,  # in sigma
-    "dt": 0.005,  # in LJ time units tau
+    "rc": 2.5,  # cutoff, σ
+    "r_on": 0.9,  # switch start, fraction of rc
+    "dt": 0.005,  # τ
     "equil_steps": 500,
     "steps": 1000,
     "sample_every": 20,
-    "T_tau": 0.5,  # tau
-    "P_tau": 5.0,  # tau
-    "melt_factor": 1.8,
-    "melt_steps": 600,
-    "relax_steps": 300,
-    "calculator": "fast",
-    "max_force": 1e3,  # epsilon/sigma: beyond this the run has blown up
+    "friction": 1.0,  # Langevin γ, 1/τ
+    "melt_friction": 5.0,  # γ while melting/cooling the liquid half of a coexistence run, 1/τ
+    "tau_p": 1.0,  # barostat relaxation time, τ
+    "compressibility": 0.03,  # β_T guess, σ³/ε (only sets how fast the volume relaxes)
+    "anisotropic": False,  # NPT cell: isotropic (default) or each axis on its own
+    "melt_factor": 2.5,
+    "melt_steps": 300,
+    "cool_steps": 200,
+    "relax_steps": 200,
+    "pin_mass": 1e6,
+    "liquid_removed": 0.09,  # fraction of the upper half's atoms removed before melting it
+    "max_force": 1e3,  # ε/σ: beyond this the run has blown up
     "output": None,
     "initial": None,
     **ARGON,
 }
-
-
-class FastLJ(Calculator):
-    """Lennard-Jones pair potential with a Verlet neighbour list (energy, forces, stress).
-
-    V(r) = 4ε[(σ/r)^12 − (σ/r)^6] − V(r_c) for r < r_c, forces truncated at r_c
-    (ASE's ``LennardJones(smooth=False)`` convention).  Units: eV, Å.
-    """
-
-    implemented_properties = ("energy", "energies", "forces", "free_energy", "stress")
-
-    def __init__(self, sigma: float = 1.0, epsilon: float = 1.0, rc: float | None = None,
-                 skin: float | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.sigma, self.epsilon = float(sigma), float(epsilon)
-        self.rc = 3.0 * self.sigma if rc is None else float(rc)
-        self.skin = 0.3 * self.sigma if skin is None else float(skin)
-        self._ref = None
-
-    def _build(self, pos, cell):
-        from toolkit.phases.neighbors import pairs
-
-        i, j, _ = pairs(pos, cell, self.rc + self.skin)
-        self._ref = (i, j, pos.copy(), cell.copy())
-
-    def _need_rebuild(self, pos, cell) -> bool:
-        if self._ref is None:
-            return True
-        _, _, p0, c0 = self._ref
-        strain = np.abs(np.linalg.solve(c0, cell) - np.eye(3)).max()
-        if strain * np.abs(cell).max() > 0.1 * self.skin:
-            return True
-        disp = np.linalg.norm(pos - p0 @ np.linalg.solve(c0, cell), axis=1).max()
-        return disp > 0.4 * self.skin
-
-    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
-        super().calculate(atoms, properties, system_changes)
-        pos = self.atoms.positions
-        cell = np.asarray(self.atoms.cell[:], dtype=float)
-        if self._need_rebuild(pos, cell):
-            self._build(pos, cell)
-        i, j, _, _ = self._ref
-        d = pos[j] - pos[i]
-        s = d @ np.linalg.inv(cell)
-        d = (s - np.round(s)) @ cell
-        r2 = np.einsum("ij,ij->i", d, d)
-        m = r2 < self.rc**2
-        i, j, d, r2 = i[m], j[m], d[m], r2[m]
-        sr6 = (self.sigma**2 / r2) ** 3
-        sr6c = (self.sigma / self.rc) ** 6
-        e_pair = 4 * self.epsilon * (sr6 * sr6 - sr6) - 4 * self.epsilon * (sr6c * sr6c - sr6c)
-        # f_ij on j along d: -dV/dr * d/r = 24ε(2 sr12 - sr6)/r² * d
-        fmag = 24 * self.epsilon * (2 * sr6 * sr6 - sr6) / r2
-        fvec = fmag[:, None] * d
-        n = len(pos)
-        forces = np.zeros((n, 3))
-        for k in range(3):
-            forces[:, k] = np.bincount(j, weights=fvec[:, k], minlength=n) - np.bincount(
-                i, weights=fvec[:, k], minlength=n)
-        energies = 0.5 * (np.bincount(i, weights=e_pair, minlength=n) + np.bincount(j, weights=e_pair, minlength=n))
-        vol = abs(np.linalg.det(cell))
-        virial = -np.einsum("pi,pj->ij", d, fvec) / vol  # ASE sign: positive = tensile
-        self.results["energy"] = float(e_pair.sum())
-        self.results["free_energy"] = self.results["energy"]
-        self.results["energies"] = energies
-        self.results["forces"] = forces
-        self.results["stress"] = full_3x3_to_voigt_6_stress(virial)
 
 
 def _protocol(protocol: dict | None) -> dict:
@@ -139,51 +79,52 @@ def _protocol(protocol: dict | None) -> dict:
     p.update(protocol or {})
     if p["kind"] not in ("npt", "nvt", "coexistence"):
         raise ValueError(f"protocol kind {p['kind']!r} unknown; use 'npt', 'nvt' or 'coexistence'.")
+    if not 0 < p["r_on"] <= 1:
+        raise ValueError(f"r_on is a fraction of rc in (0, 1], got {p['r_on']}.")
     return p
 
 
 def _units(p: dict) -> dict:
     eps = p["epsilon_K"] * U.KB  # eV
     sig = p["sigma"]
-    tau_ase = sig * np.sqrt(p["mass"] / eps)  # ASE time units
-    return {"eps": eps, "sigma": sig, "tau_ase": tau_ase, "tau_ps": tau_ase * U.ASE_TIME_TO_PS}
+    tau_ps = sig * math.sqrt(p["mass"] / eps) * U.ASE_TIME_TO_PS  # Å sqrt(amu/eV) -> ps
+    return {"eps": eps, "sigma": sig, "tau": tau_ps, "pressure": eps / sig**3}  # pressure: eV/Å^3
 
 
-def _crystal(p: dict):
+def _provider(p: dict, u: dict):
+    from engines.md import PairForceProvider
+
+    rc = p["rc"] * u["sigma"]
+    return PairForceProvider("lj", {p["species"]: (u["eps"], u["sigma"])}, r_cut=rc, r_on=p["r_on"] * rc,
+                             skin=0.3 * u["sigma"])
+
+
+def _crystal(p: dict, u: dict):
     from ase.lattice.cubic import FaceCenteredCubic
 
-    a = p["sigma"] * (4.0 / p["density"]) ** (1.0 / 3.0)
-    atoms = FaceCenteredCubic(p["species"], latticeconstant=a, size=tuple(p["cells"]), pbc=True)
-    atoms.set_masses(np.full(len(atoms), p["mass"]))
-    return atoms
+    a = u["sigma"] * (4.0 / p["density"]) ** (1.0 / 3.0)
+    return FaceCenteredCubic(p["species"], latticeconstant=a, size=tuple(p["cells"]), pbc=True)
 
 
-def _from_initial(path, p: dict):
-    from ase import Atoms
+def _state(positions, species, masses, cell, *, T=None, velocities=None, seed=0):
+    from engines.md import make_state
 
+    return make_state(positions, species, masses=masses, cell=cell, velocities=velocities,
+                      temperature_K=T, seed=seed)
+
+
+def _from_initial(path, p: dict, seed: int):
     from toolkit.io import read
 
     ds = read(path)
     last = ds.isel(frame=-1)
-    atoms = Atoms(symbols=list(ds.species.values), positions=last.positions.values,
-                  cell=last.cell.values, pbc=True, masses=ds.mass.values)
-    if "velocities" in ds:
-        atoms.set_velocities(last.velocities.values / U.PS_TO_ASE_TIME)
-    return atoms
+    v = last.velocities.values if "velocities" in ds else None
+    return _state(last.positions.values, list(ds.species.values), ds.mass.values, last.cell.values,
+                  velocities=v, seed=seed)
 
 
-def _calculator(p: dict, u: dict):
-    if p["calculator"] == "ase":
-        from ase.calculators.lj import LennardJones
-
-        return LennardJones(sigma=u["sigma"], epsilon=u["eps"], rc=p["rc"] * u["sigma"], smooth=False)
-    if p["calculator"] != "fast":
-        raise ValueError(f"calculator {p['calculator']!r} unknown; use 'fast' or 'ase'.")
-    return FastLJ(sigma=u["sigma"], epsilon=u["eps"], rc=p["rc"] * u["sigma"])
-
-
-def _check(atoms, p, u, where: str) -> None:
-    f = atoms.get_forces()
+def _check(state, p, u, where: str) -> None:
+    f = state.forces.detach().cpu().numpy()
     fmax = np.abs(f).max() if f.size else 0.0
     if not np.all(np.isfinite(f)) or fmax > p["max_force"] * u["eps"] / u["sigma"]:
         raise RuntimeError(
@@ -192,36 +133,81 @@ def _check(atoms, p, u, where: str) -> None:
         )
 
 
-def _md(atoms, p, u, T, P, steps, *, ensemble, rng, writer=None, t0_ps=0.0, where="MD"):
-    from ase.md.langevinbaoab import LangevinBAOAB
-    from ase.md.verlet import VelocityVerlet
+def _integrator(ensemble: str, p: dict, u: dict, T: float, P: float | None, friction: float | None = None):
+    from engines.md import Langevin, StochasticCellRescaling, VelocityVerlet
 
-    dt = p["dt"] * u["tau_ase"]
+    dt = p["dt"] * u["tau"]
+    gamma = (p["friction"] if friction is None else friction) / u["tau"]
     if ensemble == "nve":
-        dyn = VelocityVerlet(atoms, timestep=dt)
-    else:
-        kw = dict(temperature_K=T, T_tau=p["T_tau"] * u["tau_ase"], rng=rng)
-        if ensemble in ("npt", "npt-aniso"):
-            kw.update(externalstress=-P * U.GPA_TO_EV_A3, hydrostatic=ensemble == "npt",
-                      P_tau=p["P_tau"] * u["tau_ase"])
-        with warnings.catch_warnings():  # ASE reports its heuristic barostat mass
-            warnings.simplefilter("ignore", UserWarning)
-            dyn = LangevinBAOAB(atoms, timestep=dt, **kw)
+        return VelocityVerlet(dt)
+    if ensemble == "nvt":
+        return Langevin(dt, T, gamma)
+    return StochasticCellRescaling(
+        dt, T, pressure=P * U.GPA_TO_EV_A3, compressibility=p["compressibility"] / u["pressure"],
+        tau_p=p["tau_p"] * u["tau"], friction=gamma, anisotropic=ensemble == "npt-aniso")
+
+
+def _frame(state, provider):
+    """Positions, cell, velocities, energy and the full stress (virial + kinetic, ASE sign)."""
+    from engines.md.state import kinetic_tensor
+
+    st = state.stress
+    if st is None:
+        st = provider.compute(state.positions, state.cell, state.pbc, state.species, stress=True).stress
+    vol = float(abs(np.linalg.det(state.cell.cpu().numpy())))
+    stress = (st - kinetic_tensor(state) / vol).cpu().numpy()
+    return dict(positions=state.positions.cpu().numpy(), cell=state.cell.cpu().numpy(),
+                velocities=state.velocities.cpu().numpy(), energy=float(state.energy), stress=stress)
+
+
+def _md(state, provider, integ, steps: int, p, u, *, where: str, writer=None, frames=None, t0=0.0):
     every = int(p["sample_every"])
-    done = 0
-    while done < steps:
-        n = min(every, steps - done)
-        dyn.run(n)
-        done += n
-        _check(atoms, p, u, where)
-        if writer is not None and done % every == 0:
-            stress = voigt_6_to_full_3x3_stress(atoms.get_stress(include_ideal_gas=True))
-            writer.append(
-                atoms.positions.copy(), cell=np.array(atoms.cell[:]), time=t0_ps + done * p["dt"] * u["tau_ps"],
-                velocities=atoms.get_velocities() * U.PS_TO_ASE_TIME,
-                energy=atoms.get_potential_energy(), stress=stress,
-            )
-    return atoms
+    state = integ.init(state, provider)
+    for k in range(1, int(steps) + 1):
+        state = integ.step(state, provider)
+        if k % every == 0 or k == steps:
+            _check(state, p, u, where)
+        if (writer is not None or frames is not None) and k % every == 0:
+            fr = _frame(state, provider)
+            fr["time"] = t0 + k * p["dt"] * u["tau"]
+            if writer is not None:
+                writer.append(fr.pop("positions"), **fr)
+            else:
+                frames.append(fr)
+    return state
+
+
+def _coexistence_start(p, u, T, P, seed, provider):
+    """Anisotropic-NPT crystal, upper half melted with the lower half pinned, relaxed together."""
+    atoms = _crystal(p, u)
+    m = np.full(len(atoms), float(p["mass"]))
+    state = _state(atoms.positions, atoms.get_chemical_symbols(), m, atoms.cell[:], T=2 * T, seed=seed)
+    state = _md(state, provider, _integrator("npt-aniso", p, u, T, P), p["equil_steps"], p, u, where="crystal NPT")
+    x = state.positions.cpu().numpy()
+    cell = state.cell.cpu().numpy()
+    v = state.velocities.cpu().numpy()
+    lower = ((x @ np.linalg.inv(cell))[:, 2] % 1.0) < 0.5
+    # the liquid is less dense than the crystal: remove a fraction of the upper half first,
+    # or the cooled liquid sits far above the melting pressure and recrystallises at once
+    rng = np.random.default_rng(seed + 2)
+    upper = np.flatnonzero(~lower)
+    drop = rng.choice(upper, int(round(p["liquid_removed"] * upper.size)), replace=False)
+    keep = np.setdiff1d(np.arange(x.shape[0]), drop)
+    x, v, m, lower = x[keep], v[keep], m[keep], lower[keep]
+    pinned = np.where(lower, m * p["pin_mass"], m)
+    v[lower] = 0.0
+    species = [state.species[k] for k in keep]
+    st = _state(x, species, pinned, cell, velocities=v, seed=seed + 1)
+    st = _md(st, provider, _integrator("nvt", p, u, p["melt_factor"] * T, None, p["melt_friction"]), p["melt_steps"], p, u,
+             where="melting the upper half")
+    st = _md(st, provider, _integrator("nvt", p, u, T, None, p["melt_friction"]), p["cool_steps"], p, u, where="cooling the liquid")
+    # unpin: the solid gets Maxwell-Boltzmann velocities at T, the liquid keeps its own
+    v = st.velocities.cpu().numpy()
+    v[lower] = rng.normal(size=(lower.sum(), 3)) * np.sqrt(U.KB * T / (m[lower] * U.AMU_A2_PS2_TO_EV))[:, None]
+    v -= (m[:, None] * v).sum(0) / m.sum()
+    st = _state(st.positions.cpu().numpy(), st.species, m, st.cell.cpu().numpy(), velocities=v, seed=seed + 3)
+    return _md(st, provider, _integrator("npt-aniso", p, u, T, P), p["relax_steps"], p, u,
+               where="coexistence NPT relaxation")
 
 
 def run_point(P: float, T: float, protocol: dict | None = None, seed: int = 0):
@@ -234,25 +220,30 @@ def run_point(P: float, T: float, protocol: dict | None = None, seed: int = 0):
     T
         Temperature in K.
     protocol
-        Overrides of :data:`DEFAULTS` (see the module docstring).  ``output``: the
-        ``*.zarr`` store to stream frames to (default: a temporary one).  (A ``*.nc``
-        target does not work with the current TrajectoryWriter, whose partial store is
-        zarr but is reopened as netCDF.)
+        Overrides of :data:`DEFAULTS` (see the module docstring).  ``output``: a ``*.zarr``
+        store to stream frames to (default: frames kept in memory).
     seed
-        Seeds the velocities and the Langevin noise.
+        Seeds the velocities and every stochastic step.
 
     Returns
     -------
     xarray.Dataset
-        Production frames with positions, cell, velocities, energy and stress (the
-        stress includes the kinetic term: ``attrs['stress_includes_kinetic'] = 1``).
+        Production frames with positions (Å), cell, velocities (Å/ps), energy (eV) and
+        stress (eV/Å^3, including the kinetic term: ``attrs['stress_includes_kinetic'] = 1``).
     """
-    import tempfile
+    import torch
 
-    from ase.constraints import FixAtoms
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small systems: one thread is fastest, and the sums' order fixed
+    try:
+        return _run_point(P, T, protocol, seed)
+    finally:
+        torch.set_num_threads(threads)
 
-    from toolkit.io import read
+
+def _run_point(P, T, protocol, seed):
+    from toolkit.io import TrajectoryWriter, read
+    from toolkit.schema import make_dataset
 
     p = _protocol(protocol)
     if not (np.isfinite(T) and T > 0):
@@ -260,53 +251,85 @@ def run_point(P: float, T: float, protocol: dict | None = None, seed: int = 0):
     if p["kind"] != "nvt" and (P is None or not np.isfinite(P)):
         raise ValueError(f"protocol {p['kind']!r} needs a pressure (GPa), got {P}.")
     u = _units(p)
-    rng = np.random.default_rng(seed)
-    atoms = _from_initial(p["initial"], p) if p["initial"] else _crystal(p)
-    atoms.calc = _calculator(p, u)
-    if not p["initial"]:
-        # a perfect lattice takes half the kinetic energy into potential energy
-        # (equipartition): start at 2T to reach T quickly
-        MaxwellBoltzmannDistribution(atoms, temperature_K=2 * T, rng=rng)
-        Stationary(atoms)
-    out = p["output"]
-    tmpdir = None
-    if out is None:
-        tmpdir = tempfile.mkdtemp(prefix="phaserun-")
-        out = str(Path(tmpdir) / "traj.zarr")
+    provider = _provider(p, u)
     attrs = {
-        "source": "engines.phaserun (ASE MD, Lennard-Jones)",
+        "source": "engines.phaserun (engines.md, Lennard-Jones)",
         "stress_includes_kinetic": 1,
         "pressure_target_GPa": float(P) if P is not None else np.nan,
         "temperature_target_K": float(T),
         "seed": int(seed),
         "lj_sigma_A": u["sigma"], "lj_epsilon_eV": u["eps"], "lj_rc_sigma": p["rc"],
-        "protocol_kind": p["kind"],
+        "lj_r_on_sigma": p["r_on"] * p["rc"], "protocol_kind": p["kind"],
     }
-    ensemble = "nvt" if p["kind"] == "nvt" else "npt"
     if p["kind"] == "coexistence":
-        _md(atoms, p, u, T, P, p["equil_steps"], ensemble="npt", rng=rng, where="crystal NPT")
-        z = atoms.get_scaled_positions()[:, 2]
-        lower = z < 0.5
-        atoms.set_constraint(FixAtoms(mask=lower))
-        _md(atoms, p, u, p["melt_factor"] * T, P, p["melt_steps"], ensemble="nvt", rng=rng, where="melting")
-        _md(atoms, p, u, T, P, p["relax_steps"], ensemble="nvt", rng=rng, where="liquid relaxation")
-        atoms.set_constraint()
-        _md(atoms, p, u, T, P, p["relax_steps"], ensemble="npt-aniso", rng=rng, where="coexistence NPT")
-        Stationary(atoms)
-        with TrajectoryWriter(out, atoms.get_chemical_symbols(), masses=atoms.get_masses(), attrs=attrs,
-                              flush_every=25, chunk_frames=25) as w:  # equal: see report (store chunks)
-            _md(atoms, p, u, T, P, p["steps"], ensemble="nve", rng=rng, writer=w, where="NVE coexistence")
+        state = _coexistence_start(p, u, T, P, seed, provider)
+        prod = _integrator("nve", p, u, T, P)
     else:
-        _md(atoms, p, u, T, P, p["equil_steps"], ensemble=ensemble, rng=rng, where="equilibration")
-        with TrajectoryWriter(out, atoms.get_chemical_symbols(), masses=atoms.get_masses(), attrs=attrs,
-                              flush_every=25, chunk_frames=25) as w:  # equal: see report (store chunks)
-            _md(atoms, p, u, T, P, p["steps"], ensemble=ensemble, rng=rng, writer=w, where="production")
-    ds = read(out)
-    if tmpdir is not None:
-        import shutil
+        if p["initial"]:
+            state = _from_initial(p["initial"], p, seed)
+        else:
+            atoms = _crystal(p, u)
+            # a perfect lattice takes half the kinetic energy into potential energy
+            # (equipartition): start at 2T to reach T quickly
+            state = _state(atoms.positions, atoms.get_chemical_symbols(), np.full(len(atoms), p["mass"]),
+                           atoms.cell[:], T=2 * T, seed=seed)
+        ens = "nvt" if p["kind"] == "nvt" else ("npt-aniso" if p["anisotropic"] else "npt")
+        state = _md(state, provider, _integrator(ens, p, u, T, P), p["equil_steps"], p, u, where="equilibration")
+        prod = _integrator(ens, p, u, T, P)
+    species = list(state.species)
+    masses = state.masses.cpu().numpy()
+    if p["output"] is None:
+        frames: list[dict] = []
+        _md(state, provider, prod, p["steps"], p, u, where="production", frames=frames)
+        if not frames:
+            raise ValueError(f"steps={p['steps']} < sample_every={p['sample_every']}: no frame to return.")
+        stack = {k: np.stack([f[k] for f in frames]) for k in frames[0]}
+        return make_dataset(stack.pop("positions"), species, masses=masses, pbc=(True, True, True),
+                            attrs=attrs, **stack)
+    out = str(p["output"])
+    with TrajectoryWriter(out, species, masses=masses, attrs=attrs, flush_every=25, chunk_frames=25) as w:
+        _md(state, provider, prod, p["steps"], p, u, where="production", writer=w)
+    return read(Path(out))
 
-        shutil.rmtree(tmpdir, ignore_errors=True)
-    return ds
+
+def mean_field_tail(rc: float = 2.5, r_on: float = 0.9, n: int = 20001) -> float:
+    """The constant a (ε σ³) of the first-order correction to the full LJ potential.
+
+    The engine's potential is u(r) S(r), S the switch from ``r_on``·``rc`` to ``rc`` (σ).
+    To first order in W = u (1 − S), with g(r) = 1 where W ≠ 0, the full potential adds
+    a ρ to the free energy per atom, a = 2π ∫ r² W(r) dr.  Then (see
+    :func:`full_potential_pressure`) a coexistence point (T, P) of the model is one of the
+    full potential at (T, P + a ρ_s ρ_l).  For a sharp cut (``r_on`` = 1):
+    a = 8π [(1/9) rc⁻⁹ − (1/3) rc⁻³] exactly.
+    """
+    from scipy.integrate import quad
+
+    def u(r):
+        return 4.0 * (r**-12 - r**-6)
+
+    ron = r_on * rc
+    tail = 8 * np.pi * (rc**-9 / 9 - rc**-3 / 3)  # ∫_rc^∞ 2π r² u dr
+    if ron >= rc:
+        return float(tail)
+
+    def w(r):
+        x = (r - ron) / (rc - ron)
+        s = 1 - x**3 * (10 - 15 * x + 6 * x * x)
+        return 2 * np.pi * r * r * u(r) * (1 - s)
+
+    return float(tail + quad(w, ron, rc, epsabs=1e-12)[0])
+
+
+def full_potential_pressure(P_red: float, rho_solid: float, rho_liquid: float, rc: float = 2.5,
+                            r_on: float = 0.9) -> float:
+    """Reduced coexistence pressure of the full LJ potential at the temperature where the
+    cut model coexists at ``P_red`` with reduced densities ``rho_solid``, ``rho_liquid``.
+
+    First-order perturbation at fixed (P, T): g_full = g_model + a ρ per atom, so equal
+    Gibbs energies of the two phases move the coexistence pressure by δP = a ρ_s ρ_l
+    (v_s δP + a ρ_s = v_l δP + a ρ_l).
+    """
+    return float(P_red + mean_field_tail(rc, r_on) * rho_solid * rho_liquid)
 
 
 def reduced(P_GPa: float | None = None, T_K: float | None = None, params: dict | None = None) -> dict:

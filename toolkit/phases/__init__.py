@@ -1,7 +1,8 @@
 """Order parameters and phase-diagram construction from many simulations.
 
 - per frame / per atom order parameters (:mod:`.order`, :mod:`.dynamics`): density, g(r),
-  S(q), coordination, Steinhardt q4/q6 with Lechner–Dellago averaging, self-diffusion,
+  S(q), coordination, Steinhardt q4/q6 with Lechner–Dellago averaging, self-diffusion
+  (through :mod:`toolkit.dynamics`), environment cluster fractions,
   Lindemann ratio, clusters of one species (segregation);
 - one feature vector per run (:func:`summarize`) and the analysis of a solid–liquid
   coexistence run (:func:`coexistence`);
@@ -25,7 +26,6 @@ from toolkit.phases.classify import (
 )
 from toolkit.phases.dynamics import (
     lindemann,
-    msd,
     pressure,
     self_diffusion,
     species_clusters,
@@ -69,7 +69,6 @@ __all__ = [
     "first_minimum",
     "hysteresis",
     "lindemann",
-    "msd",
     "phase_boundary",
     "pressure",
     "rdf",

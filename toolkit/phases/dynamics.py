@@ -2,7 +2,7 @@
 
 - :func:`temperature`, :func:`pressure` — instantaneous T (K) from velocities and P (GPa)
   from the stress tensor;
-- :func:`self_diffusion` — D (Å^2/ps) from the mean-squared displacement (liquid vs solid);
+- :func:`self_diffusion` — D (Å^2/ps) through :mod:`toolkit.dynamics` (liquid vs solid);
 - :func:`lindemann` — per-atom RMS vibration about the mean position over the
   nearest-neighbour distance;
 - :func:`species_clusters` — clusters of one species by connectivity (largest cluster
@@ -63,36 +63,39 @@ def _unwrapped(ds: xr.Dataset) -> np.ndarray:
     return np.asarray(ds[S.POSITIONS].values, dtype=float)
 
 
-def msd(ds: xr.Dataset) -> xr.DataArray:
-    """Mean-squared displacement from the first frame (frame,), Å², centre-of-mass drift removed."""
-    S.validate(ds)
-    x = _unwrapped(ds)
-    m = np.asarray(ds[S.MASS].values, dtype=float)
-    com = np.einsum("a,fai->fi", m, x) / m.sum()
-    u = x - com[:, None, :]
-    d2 = np.sum((u - u[0]) ** 2, axis=2).mean(axis=1)
-    coords = {S.TIME: ds[S.TIME]} if S.TIME in ds.coords else {}
-    return xr.DataArray(d2, dims=(S.FRAME,), coords=coords, name="msd", attrs={"units": "Å^2"})
+def self_diffusion(ds: xr.Dataset, species: str | None = None, fit_from: float | None = None) -> float:
+    """Self-diffusion coefficient D (Å^2/ps): liquid (D > 0) against solid (D ≈ 0).
 
-
-def self_diffusion(ds: xr.Dataset, fit_from: float = 0.3) -> float:
-    """Self-diffusion coefficient D (Å^2/ps) from MSD(t) = 6 D t fitted over t > fit_from * t_max.
-
-    A solid gives D ≈ 0 (a bounded MSD); a simple liquid near melting ~ 0.1–1 Å^2/ps.
-    Single time origin: a quick discriminator, not a precision estimate (use
-    toolkit.dynamics for that).
+    The MSD and its fit are :func:`toolkit.dynamics.msd` (all time origins, centre-of-mass
+    drift removed) and :func:`toolkit.dynamics.fit_diffusion` (covariance-aware GLS) —
+    one implementation for the whole toolkit.  ``species``: one species, or None for the
+    atom-weighted mean over all species.  ``fit_from``: start the fit at this fraction of
+    the longest lag (default: that module's linear-regime rule).  Runs too short for that
+    fit (fewer than 5 lags in the window) fall back to the ordinary least-squares slope of
+    the same MSD over its lags >= ``fit_from`` (default 0.3) of the longest.
     """
+    from toolkit.dynamics import fit_diffusion
+    from toolkit.dynamics import msd as _msd
+
     S.validate(ds)
     if S.TIME not in ds.coords or ds.sizes[S.FRAME] < 3:
         raise ValueError("self_diffusion needs a 'time' coordinate and at least 3 frames.")
-    t = np.asarray(ds[S.TIME].values, dtype=float)
-    t = t - t[0]
-    d2 = msd(ds).values
-    sel = t >= fit_from * t[-1]
-    if sel.sum() < 2:
-        sel = slice(None)
-    slope = np.polyfit(t[sel], d2[sel], 1)[0]
-    return float(slope / 6.0)
+    names = [species] if species is not None else list(dict.fromkeys(np.asarray(ds[S.SPECIES].values).astype(str)))
+    ds_, weights = [], []
+    for sp in names:
+        m = _msd(ds, sp)
+        lag = np.asarray(m["lag"].values, dtype=float)
+        start = None if fit_from is None else fit_from * lag[-1]
+        try:
+            d = float(fit_diffusion(m, start=start, stop=lag[-1] if start is not None else None).D)
+        except ValueError:
+            sel = lag >= (0.3 if fit_from is None else fit_from) * lag[-1]
+            if sel.sum() < 2:
+                sel = lag > 0
+            d = float(np.polyfit(lag[sel], np.asarray(m.values)[sel], 1)[0] / (2 * int(m.attrs["n_dims"])))
+        ds_.append(d)
+        weights.append(int(m.attrs["n_atoms"]))
+    return float(np.average(ds_, weights=weights))
 
 
 def lindemann(ds: xr.Dataset, nn_distance: float | None = None) -> xr.DataArray:

@@ -332,6 +332,9 @@ def gather(tasks: list[Task], results: dict[str, dict], spec: PhaseSpec, *, n_ru
     def rename(row: dict) -> dict:
         return {f"{k}_measured" if k in ("pressure", "temperature") else k: v for k, v in row.items()}
 
+    extra = sorted({k for r in results.values() if r.get("status") == "ok"
+                    for k in rename(_row(r)) if k not in units})
+    units.update(dict.fromkeys(extra, "1"))  # e.g. env_fraction_<k> from summarize(environments=)
     grid = None
     gt = [t for t in tasks if t.kind == "grid"]
     if gt:
@@ -370,9 +373,11 @@ def gather(tasks: list[Task], results: dict[str, dict], spec: PhaseSpec, *, n_ru
     ct = [t for t in tasks if t.kind == "coexistence"]
     if ct:
         rows = [_row(results.get(t.key)) for t in ct]
-        names = ["temperature", "temperature_sem", "pressure", "pressure_sem", "liquid_density",
+        names = ["temperature", "temperature_sem", "pressure", "pressure_sem", "pressure_normal",
+                 "pressure_normal_sem", "liquid_density",
                  "solid_density", "solid_fraction_first", "solid_fraction_last", "coexisting"]
         cunits = {"temperature": "K", "temperature_sem": "K", "pressure": "GPa", "pressure_sem": "GPa",
+                  "pressure_normal": "GPa", "pressure_normal_sem": "GPa",
                   "liquid_density": "1/Å^3", "solid_density": "1/Å^3"}
         coex = xr.Dataset(
             {k: (("point",), np.array([r.get(k, np.nan) for r in rows]), {"units": cunits.get(k, "1")})

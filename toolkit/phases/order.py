@@ -89,9 +89,10 @@ def rdf(
         g(r) on dim ``r`` (bin centres, Å); dimensionless, tends to 1 in a fluid.
     """
     S.validate(ds, require=(S.CELL,))
-    cell0 = np.asarray(ds[S.CELL].isel({S.FRAME: 0}).values)
-    half = 0.5 * np.min(np.abs(np.linalg.det(cell0)) / np.linalg.norm(
-        np.cross(cell0[[1, 2, 0]], cell0[[2, 0, 1]]), axis=1))
+    # the narrowest cell of all frames bounds r_max (an NPT box shrinks and grows)
+    cells = np.asarray(ds[S.CELL].values, dtype=float).reshape(-1, 3, 3)
+    half = 0.5 * min(np.min(np.abs(np.linalg.det(c)) / np.linalg.norm(
+        np.cross(c[[1, 2, 0]], c[[2, 0, 1]]), axis=1)) for c in cells)
     r_max = float(r_max) if r_max is not None else 0.999 * half
     if r_max >= half:
         raise ValueError(f"r_max={r_max:.3g} Å must be below half the cell width ({half:.3g} Å).")

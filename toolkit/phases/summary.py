@@ -38,6 +38,7 @@ def summarize(
     cutoff: float | None = None,
     solid_threshold: float = 0.3,
     segregation: dict | None = None,
+    environments=None,
     max_frames: int = 20,
 ) -> xr.Dataset:
     """Order parameters of one run, averaged over its last ``window`` fraction of frames.
@@ -54,6 +55,12 @@ def summarize(
         q̄6 above which an atom counts as solid-like.
     segregation
         ``{"species": "C", "cutoff": 1.9, "min_size": 2}`` to track clusters of a species.
+    environments
+        A fitted :class:`toolkit.environments.EnvironmentClassifier` or the path of one
+        saved with its ``save`` (a spec's ``summary: {environments: clf.pkl}``), or anything whose
+        ``predict(ds)`` gives ``(frame, atom)`` cluster labels): adds the mean fraction of
+        atoms in each environment cluster k as ``env_fraction_<k>`` (noise: ``_noise``),
+        from :func:`toolkit.environments.phase_fractions`.
     max_frames
         Structural order parameters use at most this many frames of the window (evenly
         strided); dynamics (diffusion, Lindemann) use all of them.
@@ -87,13 +94,22 @@ def summarize(
     out["solid_fraction"] = float(O.solid_fraction(st.q6_bar, solid_threshold).mean())
     out["coordination"] = float(O.coordination(few, cutoff=rc).mean())
     if S.TIME in tail.coords and tail.sizes[S.FRAME] >= 3:
-        out["diffusion"] = D.self_diffusion(tail)
+        out["diffusion"] = D.self_diffusion(tail, fit_from=0.3)  # a discriminator: fixed window, no rule
         out["lindemann"] = float(D.lindemann(tail).mean())
     if segregation:
         cl = D.species_clusters(few, **segregation)
         out["largest_cluster_fraction"] = float(cl.largest_fraction.mean())
         out["n_clusters"] = float(cl.n_clusters.mean())
     res = xr.Dataset({k: ((), v, {"units": FEATURES[k]}) for k, v in out.items()})
+    if environments is not None:
+        from toolkit.environments import EnvironmentClassifier, phase_fractions
+
+        if isinstance(environments, (str, bytes)) or hasattr(environments, "__fspath__"):
+            environments = EnvironmentClassifier.load(environments)  # a spec names a saved pipeline
+        frac = phase_fractions(environments.predict(few)).mean(S.FRAME)
+        for k, v in zip(frac["cluster"].values, frac.values, strict=True):
+            name = "env_fraction_noise" if int(k) < 0 else f"env_fraction_{int(k)}"
+            res[name] = ((), float(v), {"units": "1"})
     res.attrs.update(n_frames=int(tail.sizes[S.FRAME]), cutoff=rc, solid_threshold=solid_threshold)
     return res
 
@@ -107,18 +123,24 @@ def coexistence(
     cutoff: float | None = None,
     solid_threshold: float = 0.3,
     max_frames: int = 40,
+    pure: float = 0.15,
 ) -> xr.Dataset:
     """State point of a solid–liquid coexistence run (slab geometry, interfaces normal to ``axis``).
 
     In a microcanonical (NVE) or NPH coexistence run the moving interfaces exchange
     latent heat until the system sits on the melting line; the run's mean T and P over
     its last ``window`` fraction are then a melting point.  The liquid density is
-    measured in the slabs (of ``n_slabs`` along ``axis``) that hold no solid-like atom.
+    measured in the slabs (of ``n_slabs`` along ``axis``) where at most a fraction ``pure``
+    of the atoms is solid-like (q̄6 misclassifies a few atoms of either phase), the solid's
+    where at least 1 − ``pure`` is.  The pressure normal to the interfaces, −σ_aa, is the
+    one both phases share at mechanical equilibrium (``pressure_normal``); the mean
+    −tr(σ)/3 also carries the solid's lateral stress.
 
     Returns
     -------
-    Dataset of scalars: ``temperature`` (K), ``pressure`` (GPa), ``liquid_density`` and
-    ``solid_density`` (1/Å^3, solid from slabs that are all solid-like), ``solid_fraction``
+    Dataset of scalars: ``temperature`` (K), ``pressure`` and ``pressure_normal`` (GPa, with
+    ``_sem`` block-averaged standard errors), ``liquid_density`` and ``solid_density``
+    (1/Å^3), ``solid_fraction``
     start/end (``solid_fraction_first``, ``solid_fraction_last``) and the per-frame
     ``solid_fraction_t`` (frame) — a run where one phase vanished is no coexistence
     (``coexisting`` = False).
@@ -144,10 +166,15 @@ def coexistence(
         n_in = np.bincount(b, minlength=n_slabs)
         n_sol = np.bincount(b, weights=solid[f], minlength=n_slabs)
         lf = n_sol / np.maximum(n_in, 1)
-        liq.extend(n_in[lf == 0] / vol)
-        sol.extend(n_in[lf == 1] / vol)
+        liq.extend(n_in[lf <= pure] / vol)
+        sol.extend(n_in[lf >= 1 - pure] / vol)
     t = D.temperature(tail).values
     p = D.pressure(tail).values if S.STRESS in tail else np.full(1, np.nan)
+    pn = np.full(1, np.nan)
+    if S.STRESS in tail and int(tail.attrs.get("stress_includes_kinetic", 0)):
+        from toolkit import units as U
+
+        pn = -np.asarray(tail[S.STRESS].values)[:, axis, axis] * U.EV_A3_TO_GPA
     half = frac[frac.size // 2:]
     res = xr.Dataset(
         {
@@ -155,6 +182,8 @@ def coexistence(
             "temperature_sem": ((), _sem(t), {"units": "K"}),
             "pressure": ((), float(p.mean()), {"units": "GPa"}),
             "pressure_sem": ((), _sem(p), {"units": "GPa"}),
+            "pressure_normal": ((), float(pn.mean()), {"units": "GPa"}),
+            "pressure_normal_sem": ((), _sem(pn), {"units": "GPa"}),
             "liquid_density": ((), float(np.mean(liq)) if liq else np.nan, {"units": "1/Å^3"}),
             "solid_density": ((), float(np.mean(sol)) if sol else np.nan, {"units": "1/Å^3"}),
             "solid_fraction_first": ((), float(frac[0]), {"units": "1"}),
