@@ -23,7 +23,7 @@ import xarray as xr
 
 from toolkit import geometry as G
 from toolkit import schema as S
-from toolkit.dynamics._fft import msd_sums, segment_msd_sums
+from toolkit.dynamics._fft import Buffers, msd_sums, segment_msd_sums
 from toolkit.dynamics._outofcore import atom_major, needs_atom_major
 
 AXES = {"x": 0, "y": 1, "z": 2}
@@ -193,7 +193,8 @@ def _all_species_msd(ds, groups, comps, remove_drift, unwrap, atom_chunk, worker
 
     Each atom chunk is loaded and unwrapped once; it feeds the centre-of-mass sum (all
     atoms, when the drift is removed) and, per species, the FFT sums S_s(m) and the
-    species' position sum X_s(t).  The drift d(t) is removed exactly afterwards: with
+    species' position sum X_s(t) (up to a constant, which no MSD sees).  The drift d(t)
+    is removed exactly afterwards: with
     y_i = x_i - d and the species mean xbar = X_s / n_s,
 
         sum_i sum_k |dy_i|^2 = S_s(m) + n_s (S[xbar - d](m) - S[xbar](m)),
@@ -211,6 +212,7 @@ def _all_species_msd(ds, groups, comps, remove_drift, unwrap, atom_chunk, worker
     sums = np.zeros((len(groups), n))
     xsum = np.zeros((len(groups), n, len(comps)))
     com = np.zeros((n, 3))
+    buffers = Buffers()  # FFT work arrays shared by all chunks, freed on return
     for a in range(0, load.size, atom_chunk):
         chunk = load[a:a + atom_chunk]
         pos = load_positions(ds, chunk, unwrap)
@@ -221,8 +223,12 @@ def _all_species_msd(ds, groups, comps, remove_drift, unwrap, atom_chunk, worker
             sel = who == g
             x = pos if sel.all() else pos[:, sel]
             x = x if len(comps) == 3 else x[:, :, comps]
-            sums[g] += msd_sums(x, workers=workers)
-            xsum[g] += np.einsum("fai->fi", x)  # (3x faster than x.sum(axis=1) here)
+            if remove_drift:
+                s_, path = msd_sums(x, workers=workers, return_sum=True, buffers=buffers)
+                sums[g] += s_
+                xsum[g] += path  # sum of x_i(t) - x_i(0): X_s(t) up to a constant shift
+            else:
+                sums[g] += msd_sums(x, workers=workers, buffers=buffers)
     if remove_drift:
         com /= mass.sum()
         d = (com - com[0])[:, comps]
