@@ -45,9 +45,10 @@ class EnergyAndGradients(nn.Module):
     stress (B,3,3), virial (B,3,3))`` in eV, eV, eV/Å, eV/Å³, eV.
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, create_graph: bool = False) -> None:
         super().__init__()
         self.model = model
+        self.create_graph = create_graph  # keep the graph of the forces (force training)
 
     def forward(self, pos: Tensor, atom_types: Tensor, cell: Tensor, batch: Tensor,
                 edge_index: Tensor, edge_cell_shift: Tensor) -> tuple[Tensor, ...]:
@@ -65,13 +66,15 @@ class EnergyAndGradients(nn.Module):
             cell_s = cell + torch.bmm(cell, sym)
             atom_e = self.model.atom_energies(pos_s, cell_s, data)
             energy = torch.zeros(nb, dtype=dtype, device=pos.device).index_add(0, batch, atom_e)
-            dpos, dstrain = torch.autograd.grad(energy.sum(), [pos, strain])
+            dpos, dstrain = torch.autograd.grad(energy.sum(), [pos, strain], create_graph=self.create_graph)
         # |det| by the triple product (no LAPACK call: AOTInductor has no C shim for det)
         vol = torch.linalg.cross(cell[:, 0], cell[:, 1], dim=-1).mul(cell[:, 2]).sum(-1).abs()
         has_vol = vol > 1e-12
         stress = torch.where(has_vol[:, None, None], dstrain / torch.where(has_vol, vol, 1.0)[:, None, None],
                              torch.zeros_like(dstrain))
-        return energy.detach(), atom_e.detach(), -dpos, stress, -dstrain
+        if not self.create_graph:
+            energy, atom_e = energy.detach(), atom_e.detach()
+        return energy, atom_e, -dpos, stress, -dstrain
 
 
 def model_hash(model: nn.Module) -> str:

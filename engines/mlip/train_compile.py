@@ -49,11 +49,16 @@ def make_train_step(model: nn.Module, compile: bool = True, energy_weight: float
     ``step(batch) -> (loss (), grads tuple aligned with trainable parameters)``; use
     :func:`apply_grads` or set ``p.grad`` yourself before ``optimizer.step()``.
     """
+    from engines.mlip.compile import OUTPUT_NAMES, EnergyAndGradients, _inputs
+
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
+    # the flat forward without Potential.forward's data-dependent input check, which
+    # would break the graph (and aot_autograd cannot double-backward across a break)
+    flat = EnergyAndGradients(model, create_graph=True)
 
     def loss_and_grads(batch: dict[str, Tensor]):
-        out = model(batch)
+        out = dict(zip(OUTPUT_NAMES, flat(*_inputs(batch, model.shift.dtype)), strict=True))
         loss = force_matching_loss(out, batch, energy_weight, force_weight)
         grads = torch.autograd.grad(loss, params, allow_unused=True)
         return loss.detach(), grads
@@ -63,7 +68,11 @@ def make_train_step(model: nn.Module, compile: bool = True, energy_weight: float
     compiled = torch.compile(loss_and_grads, dynamic=dynamic)
 
     def step(batch: dict[str, Tensor]):
-        with torch._dynamo.config.patch(trace_autograd_ops=True):
+        # specialize_float: Python-float hyperparameters (cutoff exponent) stay constants;
+        # as symbolic floats inductor fails to lower ``x ** p`` (torch 2.13)
+        # donated_buffer off: the force backward runs with create_graph=True
+        with torch._dynamo.config.patch(trace_autograd_ops=True, specialize_float=True), \
+                torch._functorch.config.patch(donated_buffer=False):
             return compiled(batch)
 
     return step
