@@ -145,19 +145,24 @@ def _frame_of(system, state, avg, work, field, modes, covariances):
 
 def run_classical(system: System, provider, dt: float, n_steps: int, *, x_init: np.ndarray | None = None,
                   v_init: np.ndarray | None = None, pulse=None, screening: float | None = None,
-                  output_every: int = 1) -> xr.Dataset:
+                  output_every: int = 1, modes: Modes | None = None) -> xr.Dataset:
     """Classical velocity-Verlet MD of the same system under the same pulse (for comparison).
 
     Parameters
     ----------
     x_init, v_init
         Initial Cartesian positions (n,) Å (default ``system.x0``) and velocities (n,) Å/ps (0).
+    modes
+        Reference modes (e.g. those of a TD-SCHA run, ``Modes(ds.mode_frequency...)`` or the
+        :class:`Modes` given to it): ``mode_energy`` (frame, mode) eV = p²/2 + w² q²/2 of
+        the classical displacement projected on them, comparable with TD-SCHA's.
 
     Returns
     -------
     xarray.Dataset
         ``centroid`` (frame, dof) Å (the classical position), ``centroid_velocity`` Å/ps,
-        ``energy`` (kinetic + potential, eV), ``potential_energy``, ``work``, ``field``.
+        ``energy`` (kinetic + potential, eV), ``potential_energy``, ``work``, ``field``, and
+        ``mode_energy``/``mode_frequency`` with ``modes``.
     """
     fext = external_force(system, pulse, screening)
     sm = system.sqrt_m
@@ -187,13 +192,21 @@ def run_classical(system: System, provider, dt: float, n_steps: int, *, x_init: 
         if step % output_every == 0:
             rec()
     cols = list(zip(*out, strict=True))
+    extra = {}
+    if modes is not None:
+        nr = system.n_reduced
+        zero = np.zeros((nr, 2 * nr))
+        em = [modes.energies(TDSCHAState(0.0, system.to_mass_scaled(x), v * sm, zero, zero), system.basis)[0]
+              for x, v in zip(cols[1], cols[2], strict=True)]
+        extra = {"mode_energy": (("frame", "mode"), np.array(em), {"units": "eV"}),
+                 "mode_frequency": ("mode", modes.omega / (2 * np.pi), {"units": "THz"})}
     return xr.Dataset(
         {"centroid": (("frame", "dof"), np.array(cols[1]), {"units": "Å"}),
          "centroid_velocity": (("frame", "dof"), np.array(cols[2]), {"units": "Å/ps"}),
          "energy": ("frame", np.array(cols[3]), {"units": "eV"}),
          "potential_energy": ("frame", np.array(cols[4]), {"units": "eV"}),
          "work": ("frame", np.array(cols[5]), {"units": "eV"}),
-         "field": (("frame", "xyz"), np.array(cols[6]), {"units": "V/Å"})},
+         "field": (("frame", "xyz"), np.array(cols[6]), {"units": "V/Å"}), **extra},
         coords={"time": ("frame", np.array(cols[0]), {"units": "ps"}), "dof": np.array(system.names),
                 "xyz": ["x", "y", "z"]},
         attrs={"engine": "atomtwin.tdscha.classical", "dt_ps": dt, "timestep_ps": dt * output_every},

@@ -12,7 +12,8 @@ from engines.tdscha.system import System
 
 
 def scha_temperature_scan(system: System, temperatures: Sequence[float], *, model=None, provider=None,
-                          exact_1d=None, **scha_kwargs) -> xr.Dataset:
+                          exact_1d=None, harmonic_reference: np.ndarray | None = None,
+                          **scha_kwargs) -> xr.Dataset:
     """Static SCHA at each temperature, each run started from the previous solution.
 
     Parameters
@@ -27,15 +28,19 @@ def scha_temperature_scan(system: System, temperatures: Sequence[float], *, mode
     exact_1d
         Optional :class:`~engines.tdscha.exact1d.Grid1D` of a 1D model: exact free energy and
         <x²> added for comparison.
+    harmonic_reference
+        Cartesian configuration (n,) Å about which the harmonic crystal is taken (default the
+        system's reference ``x0``; e.g. the classical minimum of a double well).
     scha_kwargs
-        Passed to :func:`~engines.tdscha.scha.scha` (``tol``, ``n_configs``, ``rng``...).
+        Passed to :func:`~engines.tdscha.scha.scha` (``tol``, ``n_configs``, ``rng``...);
+        ``R0``/``phi0`` start the first temperature only.
 
     Returns
     -------
     xarray.Dataset
         Over ``temperature`` (K): ``free_energy`` and ``free_energy_error`` (eV),
-        ``harmonic_free_energy`` (eV; the quantum harmonic crystal about the reference
-        configuration, NaN when that is unstable), ``frequency`` (temperature, mode) THz of
+        ``harmonic_free_energy`` (eV; the quantum harmonic crystal about
+        ``harmonic_reference``, NaN when that configuration is unstable), ``frequency`` (temperature, mode) THz of
         the SCHA auxiliary phonons, ``physical_frequency`` (model only, negative =
         imaginary), ``centroid`` (temperature, dof) Å, ``position_variance`` (temperature,
         dof) Å², ``converged``; ``exact_free_energy`` and ``exact_x2`` with ``exact_1d``.
@@ -43,19 +48,20 @@ def scha_temperature_scan(system: System, temperatures: Sequence[float], *, mode
     from engines.tdscha.hessian import free_energy_hessian
 
     s = system
-    phi_h = _harmonic_phi(s, np.zeros(s.n), model, provider)
+    x_ref = s.x0 if harmonic_reference is None else np.asarray(harmonic_reference, float).reshape(s.n)
+    phi_h = _harmonic_phi(s, s.to_mass_scaled(x_ref), model, provider)
     w2h = np.linalg.eigvalsh(phi_h)
-    v0 = (model.evaluate(s.x0[None])[0][0] if model is not None
-          else provider.evaluate(s.x0[None])[0][0])
+    v0 = (model.evaluate(x_ref[None])[0][0] if model is not None
+          else provider.evaluate(x_ref[None])[0][0])
     rows = []
-    phi, R = None, None
+    phi, R = scha_kwargs.pop("phi0", None), scha_kwargs.pop("R0", None)  # the first run's start
     for T in temperatures:
         res = scha(s, float(T), model=model, provider=provider, phi0=phi, R0=R, **scha_kwargs)
         phi, R = res.phi, res.R
         A, _ = res.covariances()
         Q, d = s.basis, 1.0 / s.sqrt_m
         row = {"free_energy": res.free_energy, "free_energy_error": res.free_energy_error,
-               "harmonic_free_energy": float(v0) + harmonic_free_energy(np.sqrt(w2h), T) if w2h.min() > 0 else np.nan,
+               "harmonic_free_energy": (float(v0) + harmonic_free_energy(np.sqrt(w2h), T)) if w2h.min() > 0 else np.nan,
                "frequency": res.frequencies, "centroid": s.to_cartesian(res.R),
                "position_variance": np.sum((Q @ A) * Q, axis=1) * d**2, "converged": res.converged}
         if model is not None:

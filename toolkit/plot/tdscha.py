@@ -85,7 +85,8 @@ def plot_centroid_and_variance(tdscha: xr.Dataset, *, exact: xr.Dataset | None =
     return fig, axes
 
 
-def plot_mode_energies(tdscha: xr.Dataset, *, modes=None, occupation: bool = False, total: bool = True, ax=None):
+def plot_mode_energies(tdscha: xr.Dataset, *, modes=None, occupation: bool = False, total: bool = True,
+                       subtract_initial: bool = False, ax=None, linestyle: str = "-", label_suffix: str = ""):
     """Energy (eV) or occupation of each reference phonon mode against time: the energy flow
     from the pumped (infrared-active) modes into the others.
 
@@ -100,6 +101,10 @@ def plot_mode_energies(tdscha: xr.Dataset, *, modes=None, occupation: bool = Fal
         Plot occupations n (E = hbar w (n + 1/2)) instead of energies.
     total
         Also draw the sum over all modes (energies only).
+    subtract_initial
+        Draw E(t) - E(0): the energy each mode gained (removes the zero-point energy).
+    ax, linestyle, label_suffix
+        Draw into an existing Axes (e.g. classical MD dashed beside TD-SCHA).
     """
     key = "mode_occupation" if occupation else "mode_energy"
     if key not in tdscha:
@@ -107,17 +112,20 @@ def plot_mode_energies(tdscha: xr.Dataset, *, modes=None, occupation: bool = Fal
     fig, ax = new_figure() if ax is None else (ax.figure, ax)
     t = _time(tdscha)
     e = tdscha[key].values
+    if subtract_initial:
+        e = e - e[:1]
     if modes is None:
         gain = np.nanmax(e, axis=0) - e[0]
         modes = np.argsort(np.nan_to_num(gain, nan=-np.inf))[::-1][: min(8, e.shape[1])]
     freq = tdscha["mode_frequency"].values if "mode_frequency" in tdscha else None
     for k, m in enumerate(modes):
-        lab = f"mode {int(m)}" + (f" ({freq[m]:.2f} THz)" if freq is not None else "")
-        ax.plot(t, e[:, m], color=PALETTE[k % len(PALETTE)], lw=0.8, label=lab)
+        lab = f"mode {int(m)}" + (f" ({freq[m]:.2f} THz)" if freq is not None else "") + label_suffix
+        ax.plot(t, e[:, m], color=PALETTE[k % len(PALETTE)], lw=0.8, ls=linestyle, label=lab)
     if total and not occupation:
-        ax.plot(t, e.sum(axis=1), color="0.4", lw=0.8, ls=":", label="all modes")
+        ax.plot(t, e.sum(axis=1), color="0.4", lw=0.8, ls=":", label="all modes" + label_suffix)
     ax.set_xlabel(axis_label("Time", "ps"))
-    ax.set_ylabel("Occupation" if occupation else axis_label("Mode energy", "eV"))
+    ylab = "Occupation" if occupation else ("Mode energy gained" if subtract_initial else "Mode energy")
+    ax.set_ylabel(ylab if occupation else axis_label(ylab, "eV"))
     ax.legend(frameon=False, fontsize=5.5)
     return fig, ax
 
