@@ -145,3 +145,21 @@ def test_auto_fit_keeps_a_second_rate_only_when_the_data_have_one():
     # the mean time of a bi-exponential is the weighted mean of the two
     assert float(f2.mean_tau) == pytest.approx(float(f2.weight) * float(f2.tau)
                                                + (1 - float(f2.weight)) * float(f2.tau2), rel=1e-12)
+
+
+def test_kdtree_assignment_equals_dense_minimum_image(monkeypatch):
+    # the periodic k-d tree (orthorhombic boxes) and the dense minimum-image distance matrix
+    # (any cell) must give the same nearest O and distance for every H, including atoms
+    # across the cell faces and coordinates slightly outside [0, L)
+    from toolkit.dynamics import hbonds
+
+    rng = np.random.default_rng(2)
+    L = np.array([7.0, 8.0, 9.5])
+    pos = rng.uniform(-0.5, 1.05, (6, 40, 3)) * L
+    ds = make_dataset(pos, ["O"] * 25 + ["H"] * 15, cell=np.diag(L), time=np.arange(6) * 0.1)
+    assert hbonds._orthorhombic_box(ds) is not None
+    fast = assign_hydrogens(ds, "H", "O", frame_chunk=4)
+    monkeypatch.setattr(hbonds, "_orthorhombic_box", lambda ds: None)
+    dense = assign_hydrogens(ds, "H", "O", frame_chunk=4)
+    np.testing.assert_array_equal(fast.values, dense.values)
+    np.testing.assert_allclose(fast["distance"].values, dense["distance"].values, rtol=1e-12, atol=1e-12)
