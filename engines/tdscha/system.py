@@ -207,7 +207,7 @@ class ASEProvider:
         calculator that caches neighbour lists (EMT, LJ, most ASE potentials) rebuilds its
         list only when that member has moved by the skin; one shared calculator instead
         jumps between configurations spread by the whole quantum width and rebuilds its
-        list at nearly every call (measured: 65 % of a 40-atom EMT step).  Set False for
+        list at nearly every call (measured: ~60 % of a 40-atom EMT step at 300 K).  Set False for
         calculators that are heavy or cannot be copied (external codes); a calculator whose
         deepcopy fails falls back to the shared one.
     """

@@ -98,3 +98,26 @@ def test_mlip_provider_drives_an_ensemble_average(mlip_model):
     assert np.abs(a1.force * s.sqrt_m).max() < 0.2 * np.abs(f).max()
     with pytest.raises(ValueError, match="unknown to the model"):
         MLIPProvider(mlip_model, bulk("Al", "fcc", a=4.05, cubic=True))
+
+
+def test_config_kind_mlip_builds_the_batched_provider(mlip_model, tmp_path):
+    from ase.io import write
+
+    from engines.mlip import save_checkpoint
+    from engines.tdscha import MLIPProvider
+    from engines.tdscha.config import RunConfig
+
+    atoms = bulk("Cu", "fcc", a=3.61, cubic=True)
+    write(tmp_path / "cu.xyz", atoms)
+    save_checkpoint(tmp_path / "m.ckpt", mlip_model)
+    cfg = RunConfig.from_dict({"model": {"kind": "mlip", "structure": "cu.xyz", "checkpoint": "m.ckpt",
+                                         "batch_size": 2, "born_charges": {"Cu": 0.0}},
+                               "averages": {"kind": "ensemble", "n_configs": 4}}, base_dir=str(tmp_path))
+    system, model, prov = cfg.build()
+    assert model is None and isinstance(prov, MLIPProvider) and system.n == 12
+    x = _ensemble(atoms, 4, 0.05, 4)
+    # the checkpoint round trip keeps the weights: the same numbers as the in-memory model
+    np.testing.assert_allclose(prov.evaluate(x)[1], MLIPProvider(mlip_model, atoms).evaluate(x)[1], atol=1e-12)
+    with pytest.raises(ValueError, match="checkpoint"):
+        RunConfig.from_dict({"model": {"kind": "mlip", "structure": "cu.xyz"},
+                             "averages": {"kind": "ensemble"}}, base_dir=str(tmp_path)).build()

@@ -103,3 +103,17 @@ def test_scha_temperature_figure():
     np.testing.assert_allclose(by_label["harmonic"].get_ydata(), scan["harmonic_free_energy"].values)
     assert {ln.get_label() for ln in axes[1].lines} >= {"SCHA auxiliary", "physical (Hessian)"}
     matplotlib.pyplot.close("all")
+
+
+def test_classical_mode_energies_sum_to_the_energy_of_a_harmonic_lattice():
+    # V = x.K.x/2 exactly, and the modes diagonalise the mass-scaled K: the sum of the mode
+    # energies p²/2 + w² q²/2 is the classical energy itself, to rounding (1e-12 eV)
+    from engines.tdscha import Modes, polar_lattice
+
+    m = polar_lattice(n_cells=3, quartic=0.0, cubic=0.0, k_polar=0.4)
+    s = System.from_model(m)
+    kappa = m.K / np.outer(s.sqrt_m, s.sqrt_m)
+    cl = run_classical(s, m, 2e-3, 200, pulse=GaussianPulse(0.01, 1.5, 0.2, 0.1), modes=Modes.from_kappa(kappa, np.zeros(s.n)),
+                       output_every=20)
+    np.testing.assert_allclose(cl["mode_energy"].sum("mode"), cl["energy"], atol=1e-12)
+    assert cl["energy"].values[-1] > 1e-4  # the pulse did pump the lattice
