@@ -208,11 +208,16 @@ class ASEProvider:
         list only when that member has moved by the skin; one shared calculator instead
         jumps between configurations spread by the whole quantum width and rebuilds its
         list at nearly every call (measured: ~60 % of a 40-atom EMT step at 300 K).  Set False for
-        calculators that are heavy or cannot be copied (external codes); a calculator whose
-        deepcopy fails falls back to the shared one.
+        calculators that are heavy or cannot be copied (external codes, or a torch model:
+        use :class:`~engines.tdscha.mlip_provider.MLIPProvider` for atomtwin MLIPs); a
+        calculator whose deepcopy fails falls back to the shared one.
+    max_copies
+        At most this many copies; member s uses copy ``s % max_copies`` (finite-difference
+        Hessians evaluate 6 n_atoms configurations once and need no copy each).
     """
 
-    def __init__(self, atoms, calculator, *, stress: bool = True, batch_size: int = 64, copies: bool = True):
+    def __init__(self, atoms, calculator, *, stress: bool = True, batch_size: int = 64, copies: bool = True,
+                 max_copies: int = 128):
         self.atoms = atoms.copy()
         self.atoms.calc = calculator
         self.calculator = calculator
@@ -220,12 +225,14 @@ class ASEProvider:
             calculator, "implemented_properties", ())
         self.batch_size = batch_size
         self.copies = copies
+        self.max_copies = max(1, int(max_copies))
         self._slots: list = []  # one Atoms (with its own calculator) per ensemble member
 
     def _slot(self, s: int):
         """The Atoms object that evaluates ensemble member ``s``."""
         if not self.copies:
             return self.atoms
+        s = s % self.max_copies
         while len(self._slots) <= s:
             a = self.atoms.copy()
             try:

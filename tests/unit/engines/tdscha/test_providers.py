@@ -34,6 +34,9 @@ def test_ase_copies_give_the_same_numbers_and_fewer_neighbour_list_builds():
     # switch of member rebuilds it (32 calls); each copy builds once, its member drifting 5e-3 Å
     assert builds_copies == 8
     assert builds_shared >= 24
+    capped = ASEProvider(atoms, EMT(), max_copies=3)
+    np.testing.assert_allclose(capped.evaluate(x)[1], shared.evaluate(x)[1], rtol=0, atol=1e-10)
+    assert len(capped._slots) == 3  # members share copies cyclically beyond max_copies
 
 
 class _Uncopyable(EMT):
