@@ -1,45 +1,76 @@
 """SCHA and TD-SCHA: quantum nuclear statics and dynamics in the Gaussian approximation.
 
 Static SCHA (:func:`scha`) minimises the Gaussian variational free energy at a temperature;
-TD-SCHA (:func:`run_tdscha`) integrates the centroid and covariances under a pulse with a
-correlated, energy-conserving velocity-Verlet scheme.  Energies and forces come from any ASE
-calculator (:class:`ASEProvider`), an atomtwin MLIP evaluating the whole ensemble in one
-batched call (:class:`MLIPProvider`, imported on first use: it needs torch), any batched callable (:class:`CallableProvider`), or a
-polynomial model with exact Gaussian averages (:class:`PolynomialModel`).  Exact 1D quantum
-references are in :mod:`engines.tdscha.exact1d`.
+:func:`scha_temperature_scan` repeats it over temperatures and :func:`free_energy_hessian`
+gives the physical (free-energy Hessian) phonons.  TD-SCHA (:func:`run_tdscha`) integrates
+the centroid and covariances under a pulse with a correlated, energy-conserving
+velocity-Verlet scheme; :func:`run_classical` is classical MD under the same pulse.
+Energies and forces come from any ASE calculator (:class:`ASEProvider`, one calculator copy
+per ensemble member), an atomtwin MLIP evaluating the whole ensemble in one batched call
+(:class:`MLIPProvider`), any batched callable (:class:`CallableProvider`), or a polynomial
+model with exact Gaussian averages (:class:`PolynomialModel`).  Exact 1D quantum references
+are in :mod:`engines.tdscha.exact1d`.
+
+Names are imported on first use, so ``atomtwin --help`` (which imports the CLI module) does
+not pay for scipy, xarray or torch.
 """
 
 from __future__ import annotations
 
-from engines.tdscha.averages import Averages, EnsembleAverager, ExactAverager, cholesky_backward
-from engines.tdscha.dynamics import Modes, TDSCHAState, tdscha_energy, verlet_step
-from engines.tdscha.exact1d import Grid1D, grid_for_model
-from engines.tdscha.hessian import free_energy_hessian
-from engines.tdscha.models import (
-    PolynomialModel,
-    double_well_1d,
-    harmonic_1d,
-    polar_lattice,
-    quartic_1d,
-)
-from engines.tdscha.pulses import GaussianPulse, SingleCyclePulse, UserPulse, external_force
-from engines.tdscha.runner import run_classical, run_tdscha, write_result
-from engines.tdscha.scan import scha_temperature_scan
-from engines.tdscha.scha import SCHAResult, harmonic_free_energy, harmonic_variance, scha
-from engines.tdscha.system import ASEProvider, CallableProvider, ProviderError, System, TDSCHAError
+from importlib import import_module
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "ASEProvider", "Averages", "CallableProvider", "EnsembleAverager", "ExactAverager", "GaussianPulse",
-    "Grid1D", "Modes", "PolynomialModel", "ProviderError", "SCHAResult", "SingleCyclePulse", "System",
-    "TDSCHAError", "TDSCHAState", "UserPulse", "cholesky_backward", "double_well_1d", "external_force",
-    "grid_for_model", "harmonic_1d", "harmonic_free_energy", "harmonic_variance", "polar_lattice",
-    "quartic_1d", "run_classical", "MLIPProvider", "free_energy_hessian", "scha_temperature_scan", "run_tdscha", "scha", "tdscha_energy", "verlet_step", "write_result",
-]
+_EXPORTS = {
+    "averages": ("Averages", "EnsembleAverager", "ExactAverager", "cholesky_backward"),
+    "dynamics": ("Modes", "TDSCHAState", "tdscha_energy", "verlet_step"),
+    "exact1d": ("Grid1D", "grid_for_model"),
+    "hessian": ("free_energy_hessian",),
+    "mlip_provider": ("MLIPProvider",),
+    "models": ("PolynomialModel", "double_well_1d", "harmonic_1d", "polar_lattice", "quartic_1d"),
+    "pulses": ("GaussianPulse", "SingleCyclePulse", "UserPulse", "external_force"),
+    "runner": ("run_classical", "run_tdscha", "write_result"),
+    "scan": ("scha_temperature_scan",),
+    "scha": ("SCHAResult", "harmonic_free_energy", "harmonic_variance", "scha"),
+    "system": ("ASEProvider", "CallableProvider", "ProviderError", "System", "TDSCHAError"),
+}
+_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
 
 
 def __getattr__(name: str):
-    if name == "MLIPProvider":  # torch is imported only when the MLIP route is asked for
-        from engines.tdscha.mlip_provider import MLIPProvider
+    mod = _WHERE.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'engines.tdscha' has no attribute '{name}'")
+    value = getattr(import_module(f"engines.tdscha.{mod}"), name)
+    globals()[name] = value
+    return value
 
-        return MLIPProvider
-    raise AttributeError(f"module 'engines.tdscha' has no attribute '{name}'")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # static analysers see the eager imports
+    from engines.tdscha.averages import Averages, EnsembleAverager, ExactAverager, cholesky_backward  # noqa: F401
+    from engines.tdscha.dynamics import Modes, TDSCHAState, tdscha_energy, verlet_step  # noqa: F401
+    from engines.tdscha.exact1d import Grid1D, grid_for_model  # noqa: F401
+    from engines.tdscha.hessian import free_energy_hessian  # noqa: F401
+    from engines.tdscha.mlip_provider import MLIPProvider  # noqa: F401
+    from engines.tdscha.models import (  # noqa: F401
+        PolynomialModel,
+        double_well_1d,
+        harmonic_1d,
+        polar_lattice,
+        quartic_1d,
+    )
+    from engines.tdscha.pulses import GaussianPulse, SingleCyclePulse, UserPulse, external_force  # noqa: F401
+    from engines.tdscha.runner import run_classical, run_tdscha, write_result  # noqa: F401
+    from engines.tdscha.scan import scha_temperature_scan  # noqa: F401
+    from engines.tdscha.scha import SCHAResult, harmonic_free_energy, harmonic_variance, scha  # noqa: F401
+    from engines.tdscha.system import (  # noqa: F401
+        ASEProvider,
+        CallableProvider,
+        ProviderError,
+        System,
+        TDSCHAError,
+    )
