@@ -27,14 +27,20 @@ def plot_msd(msd, fit=None, ax=None):
     return fig, ax
 
 
-def plot_arrhenius(result, ax=None, label: str = ""):
-    """ln(value) against 1000/T with error bars and the weighted fit (Ea ± σ in the legend)."""
+def plot_arrhenius(result, ax=None, label: str = "", color=None):
+    """ln(value) against 1000/T with error bars and the weighted fit (Ea ± σ in the legend).
+
+    ``color``: one colour for points and fit (to overlay several series on one ``ax``);
+    default: points and fit in the first two palette colours.
+    """
     fig, ax = new_figure() if ax is None else (ax.figure, ax)
     T = result["temperature"].values
     v, e = result["values"].values, result["errors"].values
-    ax.errorbar(1000 / T, v, yerr=None if np.all(np.isnan(e)) else e, fmt="o", color=PALETTE[0], label=label)
-    ax.plot(1000 / T, result["fit"].values, "-", color=PALETTE[1],
-            label=f"Ea = {float(result.Ea):.3f} ± {float(result.Ea_err):.3f} eV")
+    ax.errorbar(1000 / T, v, yerr=None if np.all(np.isnan(e)) else e, fmt="o",
+                color=PALETTE[0] if color is None else color, label=label)
+    ax.plot(1000 / T, result["fit"].values, "-", color=PALETTE[1] if color is None else color,
+            label=f"{label + ': ' if label and color is not None else ''}"
+                  f"Ea = {float(result.Ea):.3f} ± {float(result.Ea_err):.3f} eV")
     ax.set_yscale("log")
     ax.set_xlabel(axis_label("1000 / T", "K^-1"))
     ax.set_ylabel("value")
