@@ -165,8 +165,7 @@ def _md(state, provider, integ, steps: int, p, u, *, where: str, writer=None, fr
     state = integ.init(state, provider)
     for k in range(1, int(steps) + 1):
         state = integ.step(state, provider)
-        if k % every == 0 or k == steps:
-            _check(state, p, u, where)
+        _check(state, p, u, where)
         if (writer is not None or frames is not None) and k % every == 0:
             fr = _frame(state, provider)
             fr["time"] = t0 + k * p["dt"] * u["tau"]

@@ -43,12 +43,15 @@ def plot_phase_diagram(
     colors = colors or {lab: PALETTE[k % len(PALETTE)] for k, lab in enumerate(sorted(labels))}
     P, T = xr.broadcast(phase["pressure"], phase["temperature"])
     p, t, lab = P.values.ravel(), T.values.ravel(), np.asarray(phase.values).astype(str).ravel()
+    # 5 % margins so that the runs on the edge of the grid are drawn whole
+    dt_, dp_ = 0.05 * ((t.max() - t.min()) or 1.0), 0.05 * ((p.max() - p.min()) or 1.0)
+    t0, t1, p0, p1 = t.min() - dt_, t.max() + dt_, p.min() - dp_, p.max() + dp_
     if regions and len(labels) > 1 and p.size > 3:
         from scipy.interpolate import NearestNDInterpolator
 
         ok = lab != ""
         codes = np.array([labels.index(x) if x else -1 for x in lab])
-        tt, pp = np.meshgrid(np.linspace(t.min(), t.max(), 200), np.linspace(p.min(), p.max(), 200))
+        tt, pp = np.meshgrid(np.linspace(t0, t1, 200), np.linspace(p0, p1, 200))
         sx, sy = (t.max() - t.min()) or 1.0, (p.max() - p.min()) or 1.0
         f = NearestNDInterpolator(np.c_[t[ok] / sx, p[ok] / sy], codes[ok])
         from matplotlib.colors import ListedColormap
@@ -71,6 +74,8 @@ def plot_phase_diagram(
         ax.errorbar(coexistence["temperature"].values[ok], coexistence["pressure"].values[ok],
                     xerr=coexistence["temperature_sem"].values[ok], yerr=coexistence["pressure_sem"].values[ok],
                     fmt="D", ms=4, color="k", mfc="w", label="coexistence", zorder=4)
+    ax.set_xlim(t0, t1)
+    ax.set_ylim(p0, p1)
     ax.set_xlabel(axis_label("Temperature", "K"))
     ax.set_ylabel(axis_label("Pressure", "GPa"))
     ax.legend(loc="best", fontsize=6, frameon=False)
