@@ -51,7 +51,10 @@ class EnergyAndGradients(nn.Module):
         self.create_graph = create_graph  # keep the graph of the forces (force training)
 
     def forward(self, pos: Tensor, atom_types: Tensor, cell: Tensor, batch: Tensor,
-                edge_index: Tensor, edge_cell_shift: Tensor) -> tuple[Tensor, ...]:
+                edge_index: Tensor, edge_cell_shift: Tensor, strain: Tensor | None = None) -> tuple[Tensor, ...]:
+        """``strain``: optional (B,3,3) zero leaf requiring grad; with it, ``pos`` is used as
+        given (a leaf requiring grad): both made outside a compiled region (dynamo cannot
+        create leaves that require grad inside one)."""
         dtype = self.model.shift.dtype
         pos = pos.to(dtype)
         cell = cell.to(dtype)
@@ -59,8 +62,9 @@ class EnergyAndGradients(nn.Module):
         data = {"atom_types": atom_types, "batch": batch, "edge_index": edge_index,
                 "edge_cell_shift": edge_cell_shift}
         with torch.enable_grad():
-            pos = pos.detach().requires_grad_(True)
-            strain = torch.zeros(nb, 3, 3, dtype=dtype, device=pos.device, requires_grad=True)
+            if strain is None:
+                pos = pos.detach().requires_grad_(True)
+                strain = torch.zeros(nb, 3, 3, dtype=dtype, device=pos.device, requires_grad=True)
             sym = 0.5 * (strain + strain.transpose(1, 2))
             pos_s = pos + torch.einsum("nx,nxy->ny", pos, sym[batch])
             cell_s = cell + torch.bmm(cell, sym)

@@ -30,7 +30,7 @@ def force_matching_loss(out: dict[str, Tensor], batch: dict[str, Tensor], energy
 
 
 def make_train_step(model: nn.Module, compile: bool = True, energy_weight: float = 1.0,
-                    force_weight: float = 10.0, dynamic: bool = True) -> Callable:
+                    force_weight: float = 10.0, dynamic: bool = True, backend: str = "inductor") -> Callable:
     """A function ``step(batch) -> (loss, grads)`` (no optimiser update).
 
     Parameters
@@ -43,6 +43,9 @@ def make_train_step(model: nn.Module, compile: bool = True, energy_weight: float
         run eagerly (the baseline).
     dynamic
         Compile for varying atom/edge counts (no recompilation per batch size).
+    backend
+        ``torch.compile`` backend: ``"inductor"`` (fused code, the point) or ``"aot_eager"``
+        (same traced graph run op by op: a cheap check of the tracing).
 
     Returns
     -------
@@ -57,15 +60,23 @@ def make_train_step(model: nn.Module, compile: bool = True, energy_weight: float
     # would break the graph (and aot_autograd cannot double-backward across a break)
     flat = EnergyAndGradients(model, create_graph=True)
 
-    def loss_and_grads(batch: dict[str, Tensor]):
-        out = dict(zip(OUTPUT_NAMES, flat(*_inputs(batch, model.shift.dtype)), strict=True))
+    dtype = model.shift.dtype
+
+    def loss_and_grads(batch: dict[str, Tensor], pos: Tensor, strain: Tensor):
+        x = _inputs(batch, dtype)
+        out = dict(zip(OUTPUT_NAMES, flat(pos, *x[1:], strain=strain), strict=True))
         loss = force_matching_loss(out, batch, energy_weight, force_weight)
         grads = torch.autograd.grad(loss, params, allow_unused=True)
         return loss.detach(), grads
 
+    def leaves(batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        pos = batch["pos"].detach().to(dtype).requires_grad_(True)
+        nb = batch["cell"].reshape(-1, 3, 3).shape[0]
+        return pos, torch.zeros(nb, 3, 3, dtype=dtype, device=pos.device, requires_grad=True)
+
     if not compile:
-        return loss_and_grads
-    compiled = torch.compile(loss_and_grads, dynamic=dynamic)
+        return lambda batch: loss_and_grads(batch, *leaves(batch))
+    compiled = torch.compile(loss_and_grads, dynamic=dynamic, backend=backend)
 
     def step(batch: dict[str, Tensor]):
         # specialize_float: Python-float hyperparameters (cutoff exponent) stay constants;
@@ -73,7 +84,7 @@ def make_train_step(model: nn.Module, compile: bool = True, energy_weight: float
         # donated_buffer off: the force backward runs with create_graph=True
         with torch._dynamo.config.patch(trace_autograd_ops=True, specialize_float=True), \
                 torch._functorch.config.patch(donated_buffer=False):
-            return compiled(batch)
+            return compiled(batch, *leaves(batch))
 
     return step
 

@@ -1,13 +1,18 @@
 """torch.compile of a full force-matching training step (forward, force backward and the
-double backward for the weight gradients) gives the eager loss and gradients.
+double backward for the weight gradients) is ONE graph and gives the eager loss and
+gradients.
 
-Tolerance: float64, same operations reassociated by inductor: 1e-9 relative to the
-largest gradient entry (rounding is ~1e-14; a missing double-backward term would be O(1)).
+CI runs the dynamo + aot_autograd trace with the ``aot_eager`` backend (seconds); the
+inductor backend (a cold compile of the double-backward graph takes minutes on 2 cores)
+is checked by ``measure_speedup`` in tests/benchmarks/bench_inference.py --train, which
+reports the gradient difference next to the speedup.
+
+Tolerance: float64; the traced graph runs decomposed ops in possibly another order:
+1e-10 relative to the largest entry (rounding ~1e-14; a missing term would be O(1)).
 """
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from engines.mlip.compile import example_graph
@@ -16,22 +21,30 @@ from engines.mlip.model import build_model
 from engines.mlip.train_compile import make_train_step
 
 
-@pytest.mark.slow
-def test_compiled_train_step_equals_eager():
+def test_compiled_train_step_is_one_graph_and_equals_eager():
     torch.manual_seed(0)
-    m = build_model(ModelConfig(architecture="allegro", species=("Si", "O"), r_max=3.0, num_layers=1,
+    m = build_model(ModelConfig(architecture="allegro", species=("Si", "O"), r_max=3.0, num_layers=2,
                                 lmax=1, mul=4, latent=8, mlp_hidden=8, num_basis=4, dtype="float64"))
     batches = []
-    for n, seed in ((9, 1),):
+    for n, seed in ((9, 1), (14, 2)):  # two sizes: the dynamic graph is reused
         b = example_graph(m, n, seed=seed, n_struct=2)
         g = torch.Generator().manual_seed(seed)
         b["ref_energy"] = torch.randn(2, generator=g, dtype=torch.float64)
         b["ref_forces"] = torch.randn(b["pos"].shape, generator=g, dtype=torch.float64)
         batches.append(b)
-    eager, comp = make_train_step(m, compile=False), make_train_step(m, compile=True)
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    eager = make_train_step(m, compile=False)
+    comp = make_train_step(m, compile=True, backend="aot_eager")
     for b in batches:
         (le, ge), (lc, gc) = eager(b), comp(b)
-        assert abs(float(le - lc)) <= 1e-12 * abs(float(le))
+        assert abs(float(le - lc)) <= 1e-10 * abs(float(le))
+        n_grads = 0
         for a, c in zip(ge, gc, strict=True):
             if a is not None:
-                assert (a - c).abs().max() <= 1e-9 * a.abs().max()
+                assert (a - c).abs().max() <= 1e-10 * a.abs().max()
+                n_grads += 1
+        assert n_grads >= 10  # the weights of every MLP got a gradient
+    counters = torch._dynamo.utils.counters
+    assert sum(counters["graph_break"].values()) == 0, dict(counters["graph_break"])
+    assert counters["stats"]["unique_graphs"] == 1  # one graph for both sizes
