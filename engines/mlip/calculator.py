@@ -33,6 +33,9 @@ class Calculator(_AseCalculator):
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
+    #: closest approach (Å) accepted without ZBL; nearer pairs raise (the network was never
+    #: trained there and its energy would be meaningless)
+    min_distance = 0.5
 
     def __init__(self, model: Potential, device: str | torch.device = "cpu", **kwargs) -> None:
         super().__init__(**kwargs)
@@ -44,12 +47,26 @@ class Calculator(_AseCalculator):
         """Load ``path`` (a training checkpoint) onto ``device``."""
         return cls(load_model(path, device=device), device=device)
 
+    def _check_contacts(self, g: dict) -> None:
+        if self.model.zbl is not None or g["edge_index"].shape[1] == 0:
+            return
+        i, j = g["edge_index"]
+        r = (g["pos"][j] - g["pos"][i] + g["edge_cell_shift"] @ g["cell"]).norm(dim=1)
+        k = int(torch.argmin(r))
+        if float(r[k]) < self.min_distance:
+            raise ValueError(
+                f"atoms {int(i[k])} and {int(j[k])} are {float(r[k]):.3f} Å apart, closer than "
+                f"{self.min_distance} Å. Fix: check the structure, or use a model trained with "
+                "zbl: true for short-range collisions."
+            )
+
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
         super().calculate(atoms, properties, system_changes)
         fr = frame_from_atoms(self.atoms, source="atoms")
         for key in ("energy", "forces", "stress"):
             fr.pop(key, None)
         g = to_graph(fr, self.model.species, self.model.r_max)
+        self._check_contacts(g)
         batch = {k: v.to(self.device) for k, v in collate([g]).items()}
         out = self.model(batch)
         e = float(out["energy"][0])

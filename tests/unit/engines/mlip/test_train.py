@@ -185,3 +185,18 @@ def test_cli_train_and_residual_labels(cu_file, tmp_path, capsys):
     (tmp_path / "bad.yaml").write_text("model: {archi: nequip}\n")
     assert main(["train", str(tmp_path / "bad.yaml")]) == 2
     assert "archi" in capsys.readouterr().err
+
+
+def test_calculator_refuses_overlapping_atoms(tmp_path):
+    from ase import Atoms
+
+    m = build_model(ModelConfig(species=("Cu",), **TINY))
+    save_checkpoint(tmp_path / "m.ckpt", m)
+    atoms = Atoms("Cu2", positions=[[0, 0, 0], [0.2, 0, 0]])
+    atoms.calc = Calculator.from_checkpoint(tmp_path / "m.ckpt")
+    with pytest.raises(ValueError, match=r"atoms 0 and 1 are 0\.200 Å apart"):
+        atoms.get_potential_energy()
+    # with ZBL the same geometry is evaluated (and strongly repulsive)
+    mz = build_model(ModelConfig(species=("Cu",), zbl=True, **TINY))
+    atoms.calc = Calculator(mz)
+    assert atoms.get_potential_energy() > 100.0
