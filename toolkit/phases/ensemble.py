@@ -245,6 +245,12 @@ def run_ensemble(
 
     delayed: dict[str, object] = {}
     fn = spec.point_function
+    # task keys unique to this call: a distributed scheduler keeps results by key, and a
+    # second ensemble on the same client (another workdir or protocol) must never receive
+    # the first one's result for an equal point key
+    import uuid
+
+    tag = uuid.uuid4().hex[:10]
     for t in todo:
         prev = None
         if t.kind == "ramp" and t.step > 0:
@@ -254,7 +260,7 @@ def run_ensemble(
                 prev = {k: v for k, v in results[pkey].items() if k != "summary"}
         delayed[t.key] = dask.delayed(run_task, pure=False)(
             fn, t, spec.protocol, str(workdir / t.key), analysis, phash, prev,
-            dask_key_name=f"phasepoint-{t.key}",
+            dask_key_name=f"phasepoint-{tag}-{t.key}",
         )
     if todo:
         if client is None and spec.scheduler == "distributed":
@@ -302,7 +308,7 @@ def _execute(delayed: dict, client, spec: PhaseSpec, report) -> dict[str, dict]:
         def _posttask(self, key, result, dsk, state, worker_id):
             name = key[0] if isinstance(key, tuple) else key
             if report and isinstance(name, str) and name.startswith("phasepoint-"):
-                report(name[len("phasepoint-"):], result["status"])
+                report(name.split("-", 2)[2], result["status"])
 
     scheduler = {"serial": "sync", "threads": "threads", "processes": "processes"}[spec.scheduler]
     kw = {"num_workers": spec.n_workers} if scheduler != "sync" else {}
