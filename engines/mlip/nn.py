@@ -155,7 +155,9 @@ class SpeciesLinear(nn.Module):
             if j < len(self.pairs) and self.pairs[j][1] == k:
                 i = self.pairs[j][0]
                 w = self.weights[j]
-                y = torch.bmm(w[atom_types].transpose(1, 2), x[i]) / math.sqrt(w.shape[1])
+                # all species' outputs, then pick each atom's: S small, no (N, u, v) gather
+                ys = torch.einsum("nud,suv->snvd", x[i], w) / math.sqrt(w.shape[1])
+                y = ys[0] if w.shape[0] == 1 else ys[atom_types, torch.arange(n, device=ys.device)]
                 j += 1
             else:
                 y = x[0].new_zeros((n, m, 2 * ell + 1))
