@@ -8,8 +8,8 @@ time per step, atom-steps per second and the ratio to eager.
     python tests/benchmarks/bench_inference.py            # 250, 1000, 4000 atoms
     python tests/benchmarks/bench_inference.py --small    # one small size, tiny model
 
-The peer (nequip-allegro with its own compile path) is reported as not run: see the note
-printed at the end.
+The peer is nequip-allegro's model at the same sizes, eager (its own compile route through
+``nequip-compile`` is not driven by this script).
 """
 
 from __future__ import annotations
@@ -43,6 +43,41 @@ def _time(fn, repeats: int) -> float:
     return statistics.median(ts)
 
 
+def _peer(hp: dict, dtype: str, device: str):
+    """nequip-allegro's AllegroModel at the same sizes (l_max, layers, tensor channels = mul,
+    scalar features = latent, MLP width, Bessel count, cutoff, neighbour normalisation),
+    or None when the peer is not installed.  Its remaining choices (path-channel coupling
+    weights, readout) are its defaults, so parameter counts differ (printed)."""
+    try:
+        from nequip.utils.global_state import set_global_state
+
+        set_global_state()
+        from allegro.model import AllegroModel
+    except ImportError:
+        return None
+    m = AllegroModel(seed=0, model_dtype=dtype, type_names=["Si", "O"], r_max=4.0, l_max=hp["lmax"],
+                     num_layers=hp["num_layers"], num_scalar_features=hp["latent"],
+                     num_tensor_features=hp["mul"], allegro_mlp_hidden_layers_width=hp["mlp_hidden"],
+                     allegro_mlp_hidden_layers_depth=1, readout_mlp_hidden_layers_width=hp["mlp_hidden"],
+                     radial_chemical_embed={"_target_": "allegro.nn.TwoBodyBesselScalarEmbed",
+                                            "num_bessels": hp["num_basis"]},
+                     avg_num_neighbors=20.0)
+    return m.to(device)
+
+
+def _peer_input(b: dict, device: str):
+    import ase
+    from nequip.data import compute_neighborlist_, from_ase
+    from nequip.data.transforms import ChemicalSpeciesToAtomTypeMapper
+
+    at = ase.Atoms(numbers=[14 if t == 0 else 8 for t in b["atom_types"].tolist()],
+                   positions=b["pos"].cpu().numpy(), cell=b["cell"][0].cpu().numpy(), pbc=True)
+    d = compute_neighborlist_(from_ase(at), r_max=4.0)
+    d = ChemicalSpeciesToAtomTypeMapper(model_type_names=["Si", "O"],
+                                        chemical_species_to_atom_type_map={"Si": "Si", "O": "O"})(d)
+    return {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in d.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--small", action="store_true", help="one small size, tiny model (smoke run)")
@@ -50,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--train", action="store_true",
+                    help="also time a compiled training step (forces + double backward) vs eager")
     args = ap.parse_args(argv)
     torch.manual_seed(0)
     if args.small:
@@ -82,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings():
             compile_model(model, tmp / "mk.pt2", device="cuda", kernel=True, check_sizes=(7,))
         aoti_k = load_compiled(tmp / "mk.pt2", device="cuda")
+    peer = _peer(hp, args.dtype, args.device)
+    if peer is not None:
+        print(f"# parameters: ours {sum(p.numel() for p in model.parameters())}, nequip-allegro "
+              f"{sum(p.numel() for p in peer.parameters())}")
     sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
 
     header = f"{'atoms':>6} {'edges':>8} {'path':<22} {'ms/step':>10} {'atom-steps/s':>13} {'vs eager':>9}"
@@ -97,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
         }
         if aoti_k is not None:
             paths["AOTInductor+kernel"] = lambda b=b: aoti_k(b)
+        if peer is not None:
+            pd = _peer_input(b, args.device)
+            paths["nequip-allegro eager"] = lambda pd=pd: peer(dict(pd))
         base = None
         for name, fn in paths.items():
             def run(fn=fn):
@@ -109,8 +153,22 @@ def main(argv: list[str] | None = None) -> int:
                   f"{base / t:>8.2f}x", flush=True)
         if aoti_k is None:
             print(f"{n:>6} {'':>8} {'AOTInductor+kernel':<22} {'n/a (needs CUDA)':>34}")
-    print("# peer nequip-allegro: not run (see README: building the peer at identical "
-          "hyperparameters is left open)")
+    if args.train:
+        from engines.mlip.train_compile import measure_speedup
+
+        tm = build_model(cfg).to(args.device)
+        batches = []
+        for k, n in enumerate((sizes[0], sizes[0] + 4)):
+            b = example_graph(tm, n, seed=10 + k, n_struct=2, device=args.device)
+            b["ref_energy"] = torch.zeros(2, dtype=torch.float64, device=args.device)
+            b["ref_forces"] = torch.zeros(b["pos"].shape, dtype=torch.float64, device=args.device)
+            batches.append(b)
+        r = measure_speedup(tm, batches, repeats=args.repeats)
+        print(f"# training step, 2 x ~{sizes[0]} atoms: eager {1e3 * r['eager_s']:.1f} ms, compiled "
+              f"{1e3 * r['compiled_s']:.1f} ms, speedup {r['speedup']:.2f}x (compile {r['compile_s']:.0f} s, "
+              f"graph breaks {r['graph_breaks']:.0f}, max relative gradient difference {r['grad_rel_diff']:.1e})")
+    print("# peer: nequip-allegro eager only; its own compile path (nequip-compile, AOTI) "
+          "is not run here")
     return 0
 
 
