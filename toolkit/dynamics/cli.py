@@ -115,6 +115,17 @@ def cmd_rotations(args) -> int:
     r = event_rate(ev)
     res["reorientation"] = {"rate_per_ps": float(r.rate), "rate_err": float(r.rate_err), "n_events": int(r.n_events)}
     lines.append(f"reorientations: {int(r.n_events)} events, rate {float(r.rate):.4g} ± {float(r.rate_err):.2g} /ps per group")
+    # mechanisms by the number of bonds that move in one event (for a tetrahedron: 3 for a
+    # C3 about a bond, 4 for a C2), each with its own rate
+    by = {}
+    nb = np.asarray(ev["n_bonds"].values)
+    for k in np.unique(nb):
+        rk = event_rate(ev.isel(event=np.flatnonzero(nb == k)), n_units=ev.attrs["n_groups"],
+                        duration=ev.attrs["duration_ps"])
+        by[str(int(k))] = {"rate_per_ps": float(rk.rate), "rate_err": float(rk.rate_err), "n_events": int(rk.n_events)}
+        lines.append(f"  {int(k)} bond(s) moved: {int(rk.n_events)} events, rate {float(rk.rate):.4g} ± "
+                     f"{float(rk.rate_err):.2g} /ps per group")
+    res["reorientation"]["by_n_bonds"] = by
     if args.plot:
         from toolkit.plot.dynamics import plot_orientational_correlation
         from toolkit.plot.style import save

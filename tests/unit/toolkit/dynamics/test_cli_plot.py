@@ -111,3 +111,31 @@ def test_every_other_figure_carries_its_data(traj):
     _, ax = P.plot_charge_msd(cond)
     np.testing.assert_array_equal(ax.lines[0].get_ydata(), cond["charge_msd"].values)
     assert f"{float(cond.sigma):.3g}" in ax.get_title()
+
+
+def test_rotations_cli_separates_mechanisms_by_bonds_moved(tmp_path, capsys):
+    # 12 rigid PO4 groups; each makes one C3 (+-120° about a P-O bond: 3 bonds move) and
+    # one C2 (180° about x, y or z: all 4 move) at known, well separated frames
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(9)
+    tet = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]) / np.sqrt(3)
+    ng, F = 12, 300
+    R = Rotation.random(ng, random_state=3).as_matrix()
+    centres = np.array([[i % 4, i // 4, 0] for i in range(ng)], float) * 6.0 + 3.0
+    pos = np.empty((F, 5 * ng, 3))
+    for f in range(F):
+        for g in range(ng):
+            if f == 60 + 10 * g:
+                R[g] = R[g] @ Rotation.from_rotvec(tet[g % 4] * 2 * np.pi / 3).as_matrix()
+            if f == 200 + 5 * g:
+                R[g] = R[g] @ Rotation.from_rotvec(np.eye(3)[g % 3] * np.pi).as_matrix()
+        bonds = np.einsum("gij,vj->gvi", R, tet) * 1.54 + rng.normal(0, 0.02, (ng, 4, 3))
+        pos[f] = np.concatenate([centres, (centres[:, None] + bonds).reshape(-1, 3)])
+    ds = make_dataset(pos, ["P"] * ng + ["O"] * (4 * ng), cell=np.eye(3) * 24.0, time=np.arange(F) * 0.05)
+    path = write(ds, tmp_path / "rot.nc")
+    assert main(["rotations", str(path), "--centre", "P", "--ligand", "O", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    by = out["reorientation"]["by_n_bonds"]
+    assert set(by) == {"3", "4"} and by["3"]["n_events"] == ng and by["4"]["n_events"] == ng
+    assert out["reorientation"]["n_events"] == 2 * ng
