@@ -200,15 +200,20 @@ ax.set_title("PO$_4$ reorientation, 500 K")
 save(fig, os.path.join(work, "c1_c2"))"""),
     md("""## 3 · Reorientation events, two mechanisms, activation energies
 
-`reorientation_events` smooths each bond vector over a few frames (removing libration) and
-records a jump when it leaves its anchor direction by more than 60°; jumps of several
-bonds of one group within 2 frames are one event, and `n_bonds` says how many bonds moved.
+`reorientation_events` records a jump when a bond vector leaves its anchor direction by
+more than 60°; jumps of several bonds of one group in the same frame are one event, and
+`n_bonds` says how many bonds moved.  It can first average each vector over a few frames
+(`smooth`) to suppress libration, at the cost of time resolution: two rotations of a group
+closer than the window then blur into one or cancel (at 600 K, 7% of the model's
+rotations follow the previous one of their group within 3 frames).  Here the libration
+(4°) is far below the 60° threshold, so no smoothing is needed (`smooth=1`) and every
+rotation is resolved to its frame.
 That number **separates the mechanisms**: 3 for a C₃, 4 for a C₂.  The waiting times
 between events of a group, in contrast, are a single exponential — `rate_components` (a
 maximum-likelihood mixture of exponentials, the number of rates chosen by BIC) must find
 *one* rate, k₃ + k₂: two simultaneous Poisson processes cannot be told apart by timing alone.
 
-Detections are matched with the model's rotations (same group, within 3 frames)."""),
+Detections are matched with the model's rotations (same group, same frame)."""),
     code("""def match(det_frames, det_groups, true_frames, true_groups, tol):
     hit = np.zeros(len(true_frames), bool)
     for f, g in zip(det_frames, det_groups, strict=True):
@@ -219,9 +224,9 @@ Detections are matched with the model's rotations (same group, within 3 frames).
 
 events, meas = {}, []
 for T, (d, tr) in runs.items():
-    ev = reorientation_events(d, "P", "O", smooth=3, merge=2)
+    ev = reorientation_events(d, "P", "O", smooth=1, merge=0)
     events[T] = ev
-    hit = match(ev.frame.values, ev.group.values, tr["rotations"][:, 0], tr["rotations"][:, 1], 3)
+    hit = match(ev.frame.values, ev.group.values, tr["rotations"][:, 0], tr["rotations"][:, 1], 0)
     c3 = event_rate(ev.where(ev.n_bonds == 3, drop=True), n_units=tr["G"], duration=tr["duration"])
     c2 = event_rate(ev.where(ev.n_bonds == 4, drop=True), n_units=tr["G"], duration=tr["duration"])
     comp = rate_components(waiting_times(ev))
@@ -231,28 +236,28 @@ for T, (d, tr) in runs.items():
           f"k3 = {c3.rate.item():.4f} ± {c3.rate_err.item():.4f} (true {tr['k3']:.4f}) | "
           f"k2 = {c2.rate.item():.4f} ± {c2.rate_err.item():.4f} (true {tr['k2']:.4f}) | "
           f"waiting-time rates: {comp.sizes['component']} ({comp.rate.values.round(4)}, true {tr['k3'] + tr['k2']:.4f}) /ps")
-    assert hit.mean() > 0.9                                     # time resolution: two rotations of one
-                                                                # group within ~3 frames merge or cancel
+    assert hit.mean() > 0.99 and ev.sizes["event"] == len(tr["rotations"])   # every rotation, nothing else
+    assert set(np.unique(ev.n_bonds.values)) <= {3, 4}
     assert comp.sizes["component"] == 1                         # one rate in the timing, as argued
 meas = np.array(meas)
 true_tot = np.array([runs[T][1]["k3"] + runs[T][1]["k2"] for T in TEMPERATURES])
-# merged / cancelled close pairs (a few %) bias the counted rates low: allow 4 sigma + 8%
-assert np.all(np.abs(meas[:, 6] - true_tot) < 4 * meas[:, 7] + 0.08 * true_tot)
+# the maximum-likelihood rate of the waiting times (the first and last, censored, intervals
+# of each group are not waits): within 4 sigma of k3 + k2
+assert np.all(np.abs(meas[:, 6] - true_tot) < 4 * meas[:, 7])
 
 fig, ax = plot_events(events[500.0].where(events[500.0].group < 16, drop=True))
 ax.set_title("reorientation events of 16 groups, 500 K")
 save(fig, os.path.join(work, "events"))"""),
     md("""The two mechanisms give two Arrhenius lines.  `arrhenius` fits ln k against 1/k_BT,
 weighted by the Poisson errors, and returns E_a ± σ; the model's activation energies must
-lie within the error bars (3σ, plus 0.02 eV for the few-% counting bias of merged events,
-which grows with the rate)."""),
+lie within 3σ."""),
     code("""T = np.array(TEMPERATURES)
 a3 = arrhenius(T, meas[:, 1], meas[:, 2])
 a2 = arrhenius(T, meas[:, 3], meas[:, 4])
 print(f"C3: Ea = {a3.Ea.item():.3f} ± {a3.Ea_err.item():.3f} eV (truth {TRUTH['E3']})")
 print(f"C2: Ea = {a2.Ea.item():.3f} ± {a2.Ea_err.item():.3f} eV (truth {TRUTH['E2']})")
-assert abs(a3.Ea.item() - TRUTH["E3"]) < 3 * a3.Ea_err.item() + 0.02
-assert abs(a2.Ea.item() - TRUTH["E2"]) < 3 * a2.Ea_err.item() + 0.02
+assert abs(a3.Ea.item() - TRUTH["E3"]) < 3 * a3.Ea_err.item()
+assert abs(a2.Ea.item() - TRUTH["E2"]) < 3 * a2.Ea_err.item()
 assert a2.Ea.item() - a3.Ea.item() > 3 * np.hypot(a2.Ea_err.item(), a3.Ea_err.item())   # two distinct energies
 
 fig, ax = plot_arrhenius(a3, label="C$_3$ (3 bonds)", color=PALETTE[0])
@@ -292,7 +297,7 @@ def hop_rotation_cc(d, tr, ev, seed=0):
 
 cc = hop_rotation_cc(ds, truth, events[500.0])
 d0, tr0 = build(500.0, boost=1.0, seed=7)                             # control: no coupling
-cc0 = hop_rotation_cc(d0, tr0, reorientation_events(d0, "P", "O", smooth=3, merge=2))
+cc0 = hop_rotation_cc(d0, tr0, reorientation_events(d0, "P", "O", smooth=1, merge=0))
 print(cc[["p_observed", "p_shuffled", "p_poisson", "enhancement", "z"]].to_dataframe().round(3))
 print("control:", cc0.enhancement.values.round(2), "z:", cc0.z.values.round(1))
 short = cc.window <= 1.0

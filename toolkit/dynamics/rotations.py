@@ -217,7 +217,7 @@ def jump_events(vectors: np.ndarray, *, threshold_deg: float = 60.0, smooth: int
         c = np.einsum("ij,ij->i", v[f], anchor)
         hit = np.flatnonzero(c < cos_t)
         if hit.size:
-            settled = v[min(f + max(smooth, 1), F - 1), hit]
+            settled = v[min(f + (smooth if smooth > 1 else 0), F - 1), hit]
             frames.append(np.full(hit.size, f))
             which.append(hit)
             c_new = np.einsum("ij,ij->i", settled, anchor[hit])
