@@ -280,7 +280,8 @@ def msd(
     atom_chunk
         Atoms loaded at a time (bounds memory; time correlations chunk along ``atom``);
         ``None`` picks :func:`auto_atom_chunk`.  A dask-backed trajectory chunked along
-        ``frame`` (a store from ``toolkit.open``) is first copied, in one streaming pass,
+        ``frame`` (a store from ``toolkit.open``) is first copied (without ``region``; the
+        region path reads each atom chunk from the store), in one streaming pass,
         into an atom-major scratch file (see ``toolkit.dynamics._outofcore``) so that
         each atom chunk is one contiguous read.
     workers
