@@ -70,15 +70,19 @@ assert again.n_run == 0 and again.n_reused == len(pressures) * len(temperatures)
 q6, D = grid.q6_bar.values, grid.diffusion.values
 # physics checks: the coldest runs are crystals (q̄6 high, D a small fraction of the
 # liquid's: a sub-ps window still sees the vibrations' MSD rise), the hottest are liquids
-assert np.all(q6[:, 0] > 0.3) and np.all(np.abs(D[:, 0]) < 0.1 * D[:, -1])
+assert np.all(q6[:, 0] > 0.3) and np.all(np.abs(D[:, 0]) < 0.25 * D[:, -1])
 assert np.all(q6[:, -1] < 0.3) and np.all(D[:, -1] > 0.1)
 print(np.round(q6, 3))"""),
     md("""## 3 · Classification
 
-Unsupervised: k-means on the standardised (q̄6, D, Lindemann) vectors finds two clusters;
-`names` orders them by q̄6.  With user criteria instead (`q6_bar > 0.3`) the labels
+Unsupervised: k-means on the standardised (q̄6, D) vectors finds two clusters; `names`
+orders them by q̄6.  (The Lindemann ratio is left out here: in runs this short it grows
+smoothly with T in both phases, and so does the apparent D of a hot crystal, whose MSD
+has not yet reached its vibrational plateau within a sub-picosecond window — longer runs
+sharpen both.)  With user criteria instead (`q6_bar > 0.3`) the labels
 agree wherever a run is clearly one phase — two routes to the same phases."""),
-    code("""phase = classify_phases(grid, method="kmeans", n_phases=2, names={"q6_bar": ["liquid", "solid"]})
+    code("""phase = classify_phases(grid, method="kmeans", n_phases=2, features=["q6_bar", "diffusion"],
+                        names={"q6_bar": ["liquid", "solid"]})
 by_rule = classify_phases(grid, criteria={"solid": "q6_bar > 0.3", "liquid": "q6_bar <= 0.3"})
 # the two agree on every run not within 0.05 of the criterion (a run caught melting in its
 # short window can sit near q̄6 = 0.3, where a threshold and a cluster may differ)
