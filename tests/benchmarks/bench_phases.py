@@ -1,10 +1,12 @@
 """Benchmark: a 4x4 (P, T) grid of short LJ runs, serial against 2 dask workers.
 
-    python tests/benchmarks/bench_phases.py            # 4x4 grid, 256 atoms, 600 steps a point
-    python tests/benchmarks/bench_phases.py --small    # 2x2 grid, 100 steps a point (smoke run)
+    python tests/benchmarks/bench_phases.py            # 4x4 grid, 256 atoms, 300 + 300 MD steps a point
+    python tests/benchmarks/bench_phases.py --small    # 2x2 grid, 50 + 50 steps a point (smoke run)
 
-Prints wall times, the speed-up and the parallel efficiency = speed-up / workers.  Each
-mode writes to its own fresh workdir so nothing is reused.
+Each point is an engines.md NPT run (engines.phaserun).  Prints wall times, the speed-up
+and the parallel efficiency = speed-up / workers, and the CPUs this process may use (an
+efficiency above 1/CPUs needs that many free cores).  Each mode writes to its own fresh
+workdir so nothing is reused.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ def main() -> None:
             res = run_ensemble(spec, progress=False)
             rows.append((mode, time.perf_counter() - t0, res.n_run, len(res.failed)))
     t_serial = rows[0][1]
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"usable CPUs: {cpus}; load average: {os.getloadavg()[0]:.1f}")
     print(f"{'mode':<22}{'points':>7}{'failed':>7}{'wall (s)':>10}{'speed-up':>10}{'efficiency':>11}")
     for mode, wall, npts, nf in rows:
         workers = 1 if mode == "serial" else args.workers
