@@ -20,9 +20,8 @@ from toolkit import units as U
 from toolkit.dynamics._fft import msd_sums
 from toolkit.dynamics.diffusion import fit_diffusion
 from toolkit.dynamics.msd import (
-    ATOM_CHUNK,
-    com_drift,
-    continuous_positions,
+    auto_atom_chunk,
+    load_positions,
     parse_axes,
     species_indices,
 )
@@ -34,7 +33,7 @@ def _volume(ds: xr.Dataset) -> float:
 
 
 def charge_msd(ds: xr.Dataset, charges: dict[str, float], *, axes: str = "xyz", remove_drift: bool = True,
-               unwrap="auto", atom_chunk: int = ATOM_CHUNK) -> xr.DataArray:
+               unwrap="auto", atom_chunk: int | None = None) -> xr.DataArray:
     """MSD of the charge displacement sum_i q_i r_i over all time origins, in e^2 Å^2.
 
     Parameters
@@ -42,6 +41,11 @@ def charge_msd(ds: xr.Dataset, charges: dict[str, float], *, axes: str = "xyz", 
     charges
         Formal (or effective) charge in e per species, e.g. ``{"Li": 1, "Cl": -1}``; species
         not listed carry no charge.  Every listed species must be present.
+    remove_drift
+        Subtract the mass-weighted centre-of-mass path of all atoms (exactly, in the same
+        pass over the atoms: the charge sum of x_i - d(t) is Q(t) - (sum_i q_i) d(t)).
+    atom_chunk
+        Atoms loaded at a time (``None``: :func:`toolkit.dynamics.msd.auto_atom_chunk`).
 
     Returns
     -------
@@ -52,15 +56,26 @@ def charge_msd(ds: xr.Dataset, charges: dict[str, float], *, axes: str = "xyz", 
     dt = S.uniform_timestep(ds)
     comps = parse_axes(axes)
     n = ds.sizes[S.FRAME]
-    drift = com_drift(ds, unwrap, atom_chunk) if remove_drift else None
+    n_atoms = ds.sizes[S.ATOM]
+    q = np.zeros(n_atoms)
+    for sp, qs in charges.items():
+        q[species_indices(ds, sp)] = float(qs)
+    # one pass: each atom chunk is loaded and unwrapped once; with drift removal the
+    # charge sum of y_i = x_i - d(t) is Q(t) - (sum_i q_i) d(t), exactly
+    load = np.arange(n_atoms) if remove_drift else np.flatnonzero(q != 0)
+    mass = (np.asarray(ds[S.MASS].values, dtype=float) if S.MASS in ds.coords else np.ones(n_atoms))
     X = np.zeros((n, 3))
-    for sp, q in charges.items():
-        idx = species_indices(ds, sp)
-        for a in range(0, idx.size, atom_chunk):
-            pos = continuous_positions(ds.isel({S.ATOM: idx[a:a + atom_chunk]}), unwrap)
-            if drift is not None:
-                pos = pos - drift[:, None, :]
-            X += float(q) * pos.sum(axis=1)
+    com = np.zeros((n, 3))
+    chunk = atom_chunk or auto_atom_chunk(n, load.size)
+    for a in range(0, load.size, chunk):
+        idx = load[a:a + chunk]
+        pos = load_positions(ds, idx, unwrap)
+        X += np.einsum("fai,a->fi", pos, q[idx])
+        if remove_drift:
+            com += np.einsum("fai,a->fi", pos, mass[idx])
+    if remove_drift:
+        com /= mass.sum()
+        X -= q.sum() * (com - com[0])
     sums = msd_sums(X[:, None, comps])
     counts = n - np.arange(n)
     return xr.DataArray(

@@ -75,6 +75,14 @@ def test_charge_msd_is_the_msd_of_the_summed_charge_displacement():
     zero = charge_msd(make_dataset(pair, sp, time=np.arange(F) * 0.1), {"Li": 1, "Cl": -1},
                       remove_drift=False, unwrap=False)
     assert np.max(np.abs(zero.values)) < 1e-9 * np.max(direct)
+    # drift removal: the charge path of x_i - d(t), d the mass-weighted centre of mass of all
+    # atoms; a net charge (Li only) makes the drift term count
+    mass = ds["mass"].values
+    y = x - (np.einsum("fai,a->fi", x, mass) / mass.sum())[:, None, :]
+    Py = y[:, :6].sum(axis=1)
+    want = np.array([np.mean(np.sum((Py[m:] - Py[:F - m]) ** 2, -1)) for m in range(F)])
+    got_d = charge_msd(ds, {"Li": 1}, remove_drift=True, unwrap=False, atom_chunk=5)
+    np.testing.assert_allclose(got_d.values, want, rtol=1e-9, atol=1e-9)
     # directional: the xy charge MSD plus the z one is the total
     xy = charge_msd(ds, {"Li": 1, "Cl": -1}, axes="xy", remove_drift=False, unwrap=False)
     z = charge_msd(ds, {"Li": 1, "Cl": -1}, axes="z", remove_drift=False, unwrap=False)
