@@ -11,6 +11,8 @@ import numpy as np
 import scipy.fft as sfft
 
 _TRANSPOSE_BLOCK = 128
+#: numpy >= 2 transforms into a given output buffer (``out=``); older numpy: scipy allocates
+_NUMPY_RFFT_OUT = int(np.__version__.split(".")[0]) >= 2
 
 
 def _nfft(n_frames: int) -> int:
@@ -65,7 +67,7 @@ def _summed_power_inverse(work: np.ndarray, nfft: int, n: int, workers: int | No
                           buffers: Buffers) -> np.ndarray:
     """irfft of sum_columns |rfft(row)|^2, the first n lags (the summed autocorrelation)."""
     spec = buffers.get(work.shape[0], nfft)[1]
-    if workers in (None, 1):
+    if workers in (None, 1) and _NUMPY_RFFT_OUT:
         f = np.fft.rfft(work, axis=1, out=spec)  # numpy >= 2: into the kept buffer
     else:
         f = sfft.rfft(work, axis=1, workers=workers)
