@@ -47,6 +47,14 @@ class Calculator(_AseCalculator):
         """Load ``path`` (a training checkpoint) onto ``device``."""
         return cls(load_model(path, device=device), device=device)
 
+    @staticmethod
+    def from_compiled(path: str | Path, device: str | torch.device | None = None):
+        """An ASE calculator on an AOTInductor package made by ``atomtwin compile``
+        (loaded without the training code; see :mod:`engines.mlip.compiled`)."""
+        from engines.mlip.compiled import CompiledCalculator
+
+        return CompiledCalculator(path, device)
+
     def _check_contacts(self, g: dict) -> None:
         if self.model.zbl is not None or g["edge_index"].shape[1] == 0:
             return

@@ -35,6 +35,8 @@ class AllegroLayer(nn.Module):
         self.scalar_index = [k for k, (_, ell, p) in enumerate(self.tp_out) if ell == 0 and p == 1][0]
         self.latent_mlp = MLP([latent + mul, mlp_hidden, latent])
         self.norm = 1.0 / math.sqrt(avg_num_neighbors)
+        #: the contraction; ``engines.mlip.kernels.use_kernel`` swaps in the fused op
+        self.contract = tp_uuu
 
     def forward(
         self, x: Tensor, v: list[Tensor], sh: list[Tensor], cutoff: Tensor, centre: Tensor, n: int,
@@ -46,7 +48,7 @@ class AllegroLayer(nn.Module):
             for ell, y in enumerate(sh)
         ]
         cgs = [getattr(self, f"cg{k}") for k in range(self.n_cg)]
-        t = tp_uuu(v, env, self.paths, cgs, len(self.tp_out))
+        t = self.contract(v, env, self.paths, cgs, len(self.tp_out))
         scal = t[self.scalar_index].squeeze(-1)
         x_new = (x + self.latent_mlp(torch.cat([x, scal], dim=-1)) * cutoff[:, None]) / math.sqrt(2.0)
         return x_new, t
