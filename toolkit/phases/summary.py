@@ -123,16 +123,15 @@ def coexistence(
     cutoff: float | None = None,
     solid_threshold: float = 0.3,
     max_frames: int = 40,
-    pure: float = 0.15,
 ) -> xr.Dataset:
     """State point of a solid–liquid coexistence run (slab geometry, interfaces normal to ``axis``).
 
     In a microcanonical (NVE) or NPH coexistence run the moving interfaces exchange
     latent heat until the system sits on the melting line; the run's mean T and P over
-    its last ``window`` fraction are then a melting point.  The liquid density is
-    measured in the slabs (of ``n_slabs`` along ``axis``) where at most a fraction ``pure``
-    of the atoms is solid-like (q̄6 misclassifies a few atoms of either phase), the solid's
-    where at least 1 − ``pure`` is.  The pressure normal to the interfaces, −σ_aa, is the
+    its last ``window`` fraction are then a melting point.  The phase densities come from
+    slabs (``n_slabs`` along ``axis``) classified by their mean q̄6 against
+    ``solid_threshold``: atoms over volume of the interior slabs of each phase (a slab
+    whose two neighbours are of its own phase), so that the interfaces are left out.  The pressure normal to the interfaces, −σ_aa, is the
     one both phases share at mechanical equilibrium (``pressure_normal``); the mean
     −tr(σ)/3 also carries the solid's lateral stress.
 
@@ -154,9 +153,9 @@ def coexistence(
     st = O.steinhardt(few, cutoff=O._auto_cutoff(few, cutoff))
     solid = st.q6_bar.values > solid_threshold
     frac = solid.mean(axis=1)
-    liq, sol = [], []
+    n_s = n_l = v_s = v_l = 0.0
     for f in range(few.sizes[S.FRAME]):
-        if few[S.FRAME].size and f < (few.sizes[S.FRAME] * (1 - window)):
+        if f < few.sizes[S.FRAME] * (1 - window):
             continue
         pos = np.asarray(few[S.POSITIONS].isel({S.FRAME: f}).values)
         cell = np.asarray(few[S.CELL].isel({S.FRAME: f}).values)
@@ -164,10 +163,18 @@ def coexistence(
         b = np.minimum((s * n_slabs).astype(int), n_slabs - 1)
         vol = abs(np.linalg.det(cell)) / n_slabs
         n_in = np.bincount(b, minlength=n_slabs)
-        n_sol = np.bincount(b, weights=solid[f], minlength=n_slabs)
-        lf = n_sol / np.maximum(n_in, 1)
-        liq.extend(n_in[lf <= pure] / vol)
-        sol.extend(n_in[lf >= 1 - pure] / vol)
+        qbar = np.bincount(b, weights=st.q6_bar.values[f], minlength=n_slabs) / np.maximum(n_in, 1)
+        # interior slabs: this one and both neighbours (periodic) on the same side of the
+        # threshold, so that the interfaces are left out; whole slabs summed, so that the
+        # crystal's layering averages out
+        side = qbar > solid_threshold
+        interior = (side == np.roll(side, 1)) & (side == np.roll(side, -1))
+        n_s += n_in[interior & side].sum()
+        v_s += vol * (interior & side).sum()
+        n_l += n_in[interior & ~side].sum()
+        v_l += vol * (interior & ~side).sum()
+    rho_s = float(n_s / v_s) if v_s > 0 else np.nan
+    rho_l = float(n_l / v_l) if v_l > 0 else np.nan
     t = D.temperature(tail).values
     p = D.pressure(tail).values if S.STRESS in tail else np.full(1, np.nan)
     pn = np.full(1, np.nan)
@@ -184,8 +191,8 @@ def coexistence(
             "pressure_sem": ((), _sem(p), {"units": "GPa"}),
             "pressure_normal": ((), float(pn.mean()), {"units": "GPa"}),
             "pressure_normal_sem": ((), _sem(pn), {"units": "GPa"}),
-            "liquid_density": ((), float(np.mean(liq)) if liq else np.nan, {"units": "1/Å^3"}),
-            "solid_density": ((), float(np.mean(sol)) if sol else np.nan, {"units": "1/Å^3"}),
+            "liquid_density": ((), rho_l, {"units": "1/Å^3"}),
+            "solid_density": ((), rho_s, {"units": "1/Å^3"}),
             "solid_fraction_first": ((), float(frac[0]), {"units": "1"}),
             "solid_fraction_last": ((), float(frac[-1]), {"units": "1"}),
             "coexisting": ((), bool(half.min() > 0.1 and half.max() < 0.9)),
