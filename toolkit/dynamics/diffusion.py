@@ -22,12 +22,17 @@ the fit itself (iterated to convergence), and the slope's variance is (X^T Sigma
 Linear-regime rule
 ------------------
 The window ends at half the trajectory (every lag then has at least half the origins).
-It starts at the first lag where the local exponent beta = dln(MSD - c)/dlnt, measured
-between points a factor 1.5 apart in time, lies within 1 +- ``beta_tol`` (default 0.15);
+It starts at the first lag from which on the local exponent beta = dln(MSD - c)/dlnt, measured
+between points a factor 1.5 apart in time, lies within 1 +- ``beta_tol`` (default 0.15)
+and the local slope dMSD/dt (same pairs of points) stays within ``beta_tol`` (relative) of its
+median over the second half of the window, up to the end of the window;
 c = max(0, 2 MSD(dt) - MSD(2 dt)) is the vibrational offset 2 d s^2 of the model
 extrapolated from the two shortest lags (it would otherwise bend the log-log slope; for
 ballistic motion it is negative and clipped to 0).
-Before that lag the motion is ballistic (beta -> 2) or caged (beta < 1).
+Before that lag the motion is ballistic (beta -> 2) or caged (beta < 1).  Both conditions
+matter in a liquid: after the ballistic regime the slope keeps falling while beta already
+crosses 1 (liquid argon: starting at the first beta crossing biases D by +25 %), and the cage
+offset keeps beta below 1 while the slope is already constant.
 ``start``/``stop`` override.
 """
 
@@ -104,6 +109,17 @@ def local_exponent(lag: np.ndarray, values: np.ndarray, factor: float = 1.5) -> 
     return np.sqrt(t[i] * t[j]), beta
 
 
+def local_slope(lag: np.ndarray, values: np.ndarray, factor: float = 1.5) -> tuple[np.ndarray, np.ndarray]:
+    """dMSD/dt between points ``factor`` apart in time: (t_mid, slope) in Å^2/ps."""
+    ok = lag > 0
+    t, v = lag[ok], values[ok]
+    j = np.searchsorted(t, t * factor)
+    good = j < t.size
+    i = np.flatnonzero(good)
+    j = j[good]
+    return np.sqrt(t[i] * t[j]), (v[j] - v[i]) / (t[j] - t[i])
+
+
 def linear_window(lag, values, *, start=None, stop=None, beta_tol: float = 0.15) -> tuple[float, float, str]:
     """The fit window (ps) by the rule of the module docstring, and the rule used."""
     lag = np.asarray(lag, dtype=float)
@@ -117,10 +133,24 @@ def linear_window(lag, values, *, start=None, stop=None, beta_tol: float = 0.15)
         icpt = max(0.0, 2 * values[1] - values[2]) if values.size > 2 else 0.0
         w = lag <= stop
         tm, beta = local_exponent(lag[w], values[w] - icpt)
-        hit = np.flatnonzero(np.abs(beta - 1.0) <= beta_tol)
-        if hit.size:
-            start = max(float(tm[hit[0]]), float(lag[1]))
-            rule.append(f"start=first lag with |beta-1|<={beta_tol}")
+        # the diffusive regime is where beta STAYS near 1: in a liquid beta falls from 2
+        # (ballistic) through 1 into a sub-diffusive cage dip before it settles, so the first
+        # crossing of the band would start the fit inside the transient and bias D upward
+        bad = np.flatnonzero(np.abs(beta - 1.0) > beta_tol)
+        first_ok = 0 if bad.size == 0 else int(bad[-1]) + 1
+        if beta.size and first_ok < beta.size:
+            start = max(float(tm[first_ok]), float(lag[1]))
+            # ... and where the local slope dMSD/dt has settled: a cage offset keeps beta
+            # below 1 while the slope is already constant, and the end of the ballistic
+            # transient keeps the slope high while beta already passes 1
+            ts, slope = local_slope(lag[w], values[w])
+            ref = np.median(slope[ts >= stop / 2]) if np.any(ts >= stop / 2) else np.nan
+            if np.isfinite(ref) and ref > 0:
+                off = np.flatnonzero(np.abs(slope / ref - 1.0) > beta_tol)
+                if off.size and int(off[-1]) + 1 < ts.size:
+                    start = max(start, float(ts[int(off[-1]) + 1]))
+            rule.append(f"start=first lag from which |beta-1|<={beta_tol} and the local slope stays within "
+                        f"{beta_tol:.0%} of its late-time median, up to stop")
         else:
             start = stop / 5.0
             warnings.warn(
