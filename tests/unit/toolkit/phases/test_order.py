@@ -111,7 +111,10 @@ def test_self_diffusion_of_a_random_walk(rng):
     base = _lattice("fcc", 5.26)
     vib = base.positions.values[0] + rng.normal(0, 0.1, (nf, base.sizes["atom"], 3))
     ds2 = make_dataset(vib, base.species.values, cell=base.cell.values[0], time=np.arange(nf) * dt)
-    assert abs(self_diffusion(ds2)) < 1e-3 * D
+    # (toolkit.dynamics says so: the MSD of a vibrating crystal has no diffusive regime)
+    with pytest.warns(UserWarning, match="no diffusive regime"):
+        d_solid = self_diffusion(ds2)
+    assert abs(d_solid) < 1e-3 * D
 
 
 def test_species_clusters_counts_connected_components(rng):
