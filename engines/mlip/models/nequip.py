@@ -72,21 +72,29 @@ class NequIPCore(nn.Module):
     num_species, r_max, lmax, parity, num_layers, mul, num_basis, radial_hidden,
     radial_layers, avg_num_neighbors
         Architecture (see :class:`engines.mlip.config.ModelConfig`).
+    final_irreps
+        Irreps of the last layer's output (default: ``mul`` even scalars, all the energy head
+        reads).  Models with tensor outputs (e.g. :mod:`engines.mlip.electric`) ask for
+        vectors and rank-2 blocks too and read them with :meth:`features`; the first block
+        must stay ``(mul, 0, 1)``.
     """
 
     def __init__(
         self, num_species: int, lmax: int = 2, parity: bool = True, num_layers: int = 3,
         mul: int = 32, num_basis: int = 8, radial_hidden: int = 64, radial_layers: int = 2,
-        avg_num_neighbors: float = 10.0,
+        avg_num_neighbors: float = 10.0, final_irreps: Irreps | None = None,
     ) -> None:
         super().__init__()
         self.lmax = lmax
+        last: Irreps = tuple(final_irreps) if final_irreps else ((mul, 0, 1),)
+        if last[0] != (mul, 0, 1):
+            raise ValueError(f"final_irreps must start with ({mul}, 0, 1) (the energy head's scalars), got {last}.")
         self.embed = nn.Parameter(torch.randn(num_species, mul))
         irreps: Irreps = ((mul, 0, 1),)
         hidden = hidden_irreps(mul, lmax, parity)
         layers = []
         for k in range(num_layers):
-            out = hidden if k < num_layers - 1 else ((mul, 0, 1),)
+            out = hidden if k < num_layers - 1 else last
             layers.append(Interaction(irreps, out, lmax, parity, num_species, num_basis,
                                       radial_hidden, radial_layers, avg_num_neighbors))
             irreps = layers[-1].gate.irreps_out
@@ -99,7 +107,15 @@ class NequIPCore(nn.Module):
     ) -> Tensor:
         """``sh``: SH blocks (E, 2l+1); ``radial``: (E, num_basis) basis × cutoff.
         Returns (N,) raw atomic energies."""
+        x = self.features(atom_types, sh, radial, centre, neighbour)
+        return self.head(x[0].squeeze(-1)).squeeze(-1)
+
+    def features(
+        self, atom_types: Tensor, sh: list[Tensor], radial: Tensor, centre: Tensor,
+        neighbour: Tensor,
+    ) -> list[Tensor]:
+        """The last layer's node features: blocks ``(N, mul, 2l+1)`` of ``final_irreps``."""
         x = [self.embed[atom_types].unsqueeze(-1)]
         for layer in self.layers:
             x = layer(x, atom_types, sh, radial, centre, neighbour)
-        return self.head(x[0].squeeze(-1)).squeeze(-1)
+        return x
