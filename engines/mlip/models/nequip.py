@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from engines.mlip.nn import MLP, EquivariantLinear, Gate, SpeciesLinear, scatter_sum
-from engines.mlip.tp import Irreps, cg_coefficients, make_paths, tp_uvu
+from engines.mlip.tp import Irreps, UVUPlan, cg_coefficients, conv_uvu, make_paths, uvu_plan
 
 
 def hidden_irreps(mul: int, lmax: int, parity: bool) -> Irreps:
@@ -40,9 +40,15 @@ class Interaction(nn.Module):
         sh = sh_irreps(lmax, parity)
         out_ls = tuple((ell, p) for _, ell, p in irreps_out)
         self.paths, self.tp_out = make_paths(irreps_in, sh, out_ls, parity)
-        for k, c in enumerate(cg_coefficients(self.paths, irreps_in, sh, self.tp_out)):
+        cgs = cg_coefficients(self.paths, irreps_in, sh, self.tp_out)
+        for k, c in enumerate(cgs):
             self.register_buffer(f"cg{k}", c.to(torch.get_default_dtype()))
         self.n_cg = len(self.paths)
+        # grouped couplings of the fast convolution: derived from the CG buffers, not saved
+        plan = uvu_plan(self.paths, cgs, irreps_in, sh)
+        self.plan_groups = plan.groups
+        for g, cd in enumerate(plan.couplings):
+            self.register_buffer(f"plan_c{g}", cd.to(torch.get_default_dtype()), persistent=False)
         self.mul = irreps_in[0][0]
         self.radial = MLP([num_basis] + [radial_hidden] * radial_layers + [len(self.paths) * self.mul])
         self.linear_2 = EquivariantLinear(self.tp_out, pre)
@@ -58,8 +64,12 @@ class Interaction(nn.Module):
         h = self.linear_1(x)
         w = self.radial(radial).reshape(radial.shape[0], self.n_cg, self.mul)
         cgs = [getattr(self, f"cg{k}") for k in range(self.n_cg)]
-        msg = tp_uvu([b[neighbour] for b in h], sh, w, self.paths, cgs, len(self.tp_out))
-        agg = [scatter_sum(m, centre, n) * self.norm for m in msg]
+        ng = len(self.plan_groups)
+        plan = UVUPlan(self.plan_groups, [getattr(self, f"plan_c{g}") for g in range(ng)])
+        # channels-last edge messages (see tp.conv_uvu); node-level transposes are cheap
+        msg = conv_uvu([b.transpose(1, 2).contiguous() for b in h], neighbour, sh, w, self.paths,
+                       cgs, len(self.tp_out), plan)
+        agg = [(scatter_sum(m, centre, n) * self.norm).transpose(1, 2) for m in msg]
         y = self.linear_2(agg)
         return self.gate([a + b for a, b in zip(y, sc, strict=True)])
 
