@@ -13,6 +13,7 @@ from engines.md.forces import (
     ForceProvider,
     ForceResult,
     PairForceProvider,
+    SumProvider,
     lj_argon,
 )
 from engines.md.integrators import (
@@ -34,10 +35,22 @@ from engines.md.state import (
 
 __all__ = [
     "ASEForceProvider", "DifferenceProvider", "ForceProvider", "ForceResult", "PairForceProvider",
-    "lj_argon", "Langevin", "NoseHooverChain", "StochasticCellRescaling", "VelocityVerlet",
+    "SumProvider", "RESPA", "MLIPForceProvider", "lj_argon", "Langevin", "NoseHooverChain", "StochasticCellRescaling", "VelocityVerlet",
     "evaluate", "pressure", "MDState", "kinetic_energy", "make_state", "state_from_atoms",
     "temperature", "volume", "run",
 ]
+
+
+def __getattr__(name: str):
+    if name == "RESPA":
+        from engines.md.mts import RESPA
+
+        return RESPA
+    if name == "MLIPForceProvider":  # imports engines.mlip only when asked for
+        from engines.md.mlip_provider import MLIPForceProvider
+
+        return MLIPForceProvider
+    raise AttributeError(f"module 'engines.md' has no attribute '{name}'")
 
 
 def run(config, **kwargs):

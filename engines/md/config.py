@@ -81,7 +81,7 @@ class MDConfig:
     output : ``*.zarr`` or ``*.nc``.  stride : steps between frames.  write : stored fields.
     checkpoint : path; ``checkpoint_every`` steps between checkpoints.
     max_force : eV/Å, blow-up threshold.  max_temperature : K, runaway threshold (default
-        10x the target or initial temperature, at least 1000 K).
+        10x the target, initial or starting temperature, at least 1000 K).
     masses : {symbol: amu} overrides.  seed : random seed.  progress : show a progress bar.
     """
 
@@ -139,7 +139,9 @@ class MDConfig:
             if self.ensemble not in ("nve", "langevin"):
                 raise ValueError("MTS (RESPA) runs NVE or Langevin NVT. Fix: ensemble: nve or langevin.")
             k = mts["k"]
-            for name in ("stride", "checkpoint_every", "steps"):
+            # checkpoint_every matters only when checkpoints are written
+            names = ("stride", "checkpoint_every", "steps") if self.checkpoint else ("stride", "steps")
+            for name in names:
                 if int(getattr(self, name)) % k:
                     raise ValueError(f"with mts.k = {k}, `{name}` ({getattr(self, name)}) must be a multiple of k.")
 

@@ -6,7 +6,9 @@ A provider maps (positions, cell, pbc) to a :class:`ForceResult`.  Three kinds s
 * :class:`PairForceProvider` is an analytic Lennard-Jones / Morse pair potential in torch,
   optionally split smoothly into a short- and a long-range part (a known scale separation
   for multiple-time-step tests);
-* :class:`DifferenceProvider` is ``a - b`` (the slow correction "large minus small").
+* :class:`DifferenceProvider` is ``a - b`` (the slow correction "large minus small");
+* :class:`SumProvider` is ``a + b + ...`` (a co-trained pair evaluated as one potential:
+  the single-time-step reference of a multiple-time-step run).
 
 The native provider for ``engines.mlip`` models is in :mod:`engines.md.mlip_provider`.
 """
@@ -251,6 +253,37 @@ class DifferenceProvider:
         rb = self.b.compute(positions, cell, pbc, species, stress=stress)
         st = None if ra.stress is None or rb.stress is None else ra.stress - rb.stress
         return ForceResult(ra.energy - rb.energy, ra.forces - rb.forces, st)
+
+
+class SumProvider:
+    """``a + b + ...``: several providers as one potential (e.g. small + residual model).
+
+    Each part keeps its own neighbour list; ``n_calls`` counts calls of the sum (each part
+    counts its own evaluations too).
+    """
+
+    def __init__(self, *parts: ForceProvider):
+        if not parts:
+            raise ValueError("SumProvider needs at least one force provider.")
+        self.parts = parts
+        known = [set(p.species) for p in parts if getattr(p, "species", None) is not None]
+        self.species = tuple(sorted(set.intersection(*known))) if known else None
+        self.n_calls = 0
+
+    def reset(self) -> None:
+        for p in self.parts:
+            p.reset()
+
+    def compute(self, positions, cell, pbc, species, *, stress=False) -> ForceResult:
+        self.n_calls += 1
+        rs = [p.compute(positions, cell, pbc, species, stress=stress) for p in self.parts]
+        st = None
+        if stress and all(r.stress is not None for r in rs):
+            st = sum(r.stress for r in rs[1:]) + rs[0].stress
+        forces = rs[0].forces
+        for r in rs[1:]:
+            forces = forces + r.forces
+        return ForceResult(sum(r.energy for r in rs), forces, st)
 
 
 def lj_argon(r_cut_sigma: float = 2.5, **kw) -> PairForceProvider:

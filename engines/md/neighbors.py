@@ -1,5 +1,10 @@
 """A Verlet neighbour list in torch, rebuilt only when atoms (or the cell) moved enough.
 
+Builds: :func:`half_pairs` picks a dense all-pairs distance matrix for small systems
+(fewer than :data:`CELL_LIST_MIN_ATOMS` atoms, where its few large tensor operations beat
+the bookkeeping of a cell list) and the linear-cost cell list of
+:func:`engines.mlip.neighbors.neighbor_list` above (:func:`cell_list_half_pairs`).
+
 The list holds every pair within ``r_cut + skin`` at the last build.  Between builds a pair
 distance can change by at most ``2 max|u| + |E| (r_cut + skin)``, with ``u`` the atomic
 displacements at fixed cell and ``E = C0^-1 C - 1`` the cell strain since the build; the
@@ -23,13 +28,45 @@ def plane_spacings(cell: torch.Tensor) -> torch.Tensor:
     return vol / cross.norm(dim=1)
 
 
-def half_pairs(positions: torch.Tensor, cell: torch.Tensor, pbc, r: float, max_pairs: int = 2_000_000):
+#: systems with at least this many atoms get the O(N) cell list (measured crossover on CPU:
+#: the dense O(N^2) build is as fast or faster below ~1,000 atoms, see tests/benchmarks/bench_md.py)
+CELL_LIST_MIN_ATOMS = 1000
+
+
+def cell_list_half_pairs(positions: torch.Tensor, cell: torch.Tensor, pbc, r: float):
+    """:func:`half_pairs` through the linear-cost cell list of ``engines.mlip.neighbors``.
+
+    That list holds every ordered pair; this keeps ``i < j``, and for an atom's own periodic
+    images (``i == j``) the shifts that are lexicographically positive, so each unordered
+    pair (with its image) appears once, as in :func:`half_pairs`.
+    """
+    from engines.mlip.neighbors import neighbor_list
+
+    periodic = any(pbc)
+    ei, shift = neighbor_list(positions, cell if periodic else None,
+                              torch.tensor(pbc, dtype=torch.bool), float(r))
+    i, j = ei[0], ei[1]
+    s = shift
+    pos_shift = (s[:, 0] > 0) | ((s[:, 0] == 0) & ((s[:, 1] > 0) | ((s[:, 1] == 0) & (s[:, 2] > 0))))
+    keep = (i < j) | ((i == j) & pos_shift)
+    return i[keep], j[keep], shift[keep].to(positions.dtype)
+
+
+def half_pairs(positions: torch.Tensor, cell: torch.Tensor, pbc, r: float, max_pairs: int = 2_000_000,
+               method: str = "auto"):
     """All pairs i<j (and each periodic image once) closer than ``r``.
 
     Returns ``(i, j, shift)`` with ``positions[j] - positions[i] + shift @ cell`` the pair
     vector; ``shift`` (n_pairs, 3) integer-valued floats.  Positions may be unwrapped.
+    ``method``: ``"dense"`` (all-pairs distances in chunks of ``max_pairs``), ``"cells"``
+    (:func:`cell_list_half_pairs`, linear cost) or ``"auto"`` (cells from
+    :data:`CELL_LIST_MIN_ATOMS` atoms on).
     """
     n = positions.shape[0]
+    if method not in ("auto", "dense", "cells"):
+        raise ValueError(f"method must be 'auto', 'dense' or 'cells', not '{method}'.")
+    if method == "cells" or (method == "auto" and n >= CELL_LIST_MIN_ATOMS):
+        return cell_list_half_pairs(positions, cell, pbc, r)
     dev, dt = positions.device, positions.dtype
     periodic = any(pbc)
     if periodic:

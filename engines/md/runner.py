@@ -253,7 +253,9 @@ def run(config, *, atoms=None, resume: bool | None = None, steps: int | None = N
         if out.exists():
             raise FileExistsError(f"'{out}' exists. Fix: choose another `output:` or delete it.")
         state = integ.init(state, fast)
-    t_ref = max(cfg.temperature or 0.0, cfg.initial_temperature or 0.0, 100.0)
+    # the runaway threshold scales with the hottest of target, initial draw and the start
+    # (an NVE run from a structure with velocities, e.g. a 2000 K liquid, has no target)
+    t_ref = max(cfg.temperature or 0.0, cfg.initial_temperature or 0.0, temperature(state), 100.0)
     t_max = cfg.max_temperature or max(10.0 * t_ref, 1000.0)
     writer = TrajectoryWriter(
         out, state.species, masses=state.masses.cpu().numpy(), pbc=state.pbc,

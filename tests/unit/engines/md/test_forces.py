@@ -82,11 +82,13 @@ def test_short_plus_long_is_full():
     torch.testing.assert_close(d.forces, res["long"].forces, atol=1e-13, rtol=0)
 
 
-def test_half_pairs_match_ase_neighbor_list():
-    # every unordered pair (with its image) exactly once: ASE's full list has each twice
+@pytest.mark.parametrize("method", ["dense", "cells"])
+def test_half_pairs_match_ase_neighbor_list(method):
+    # every unordered pair (with its image) exactly once: ASE's full list has each twice.
+    # r = 7 Å exceeds half the 10.6 Å cell: atoms see their own images (i == j pairs)
     s = _argon(seed=7, shear=1.3)
     r = 7.0
-    i, j, shift = half_pairs(s.positions + 20.0, s.cell, s.pbc, r)  # unwrapped positions
+    i, j, shift = half_pairs(s.positions + 20.0, s.cell, s.pbc, r, method=method)  # unwrapped
     vec = (s.positions[j] - s.positions[i] + shift @ s.cell).norm(dim=1)
     ii, _, dd = primitive_neighbor_list("ijd", s.pbc, s.cell.numpy(), s.positions.numpy(), r)
     assert len(i) * 2 == len(ii)
