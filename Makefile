@@ -29,8 +29,10 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/atomtwin demo --out $(DEMO_OUT) --force
 
+# two pytest workers, one thread each: most of the suite is Python-bound, so two single-
+# threaded workers use the two cores better than one worker with two threads
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check toolkit engines tests

@@ -38,20 +38,27 @@ the tensor products live in :mod:`engines.mlip.tp` (reference implementation).
 
 from __future__ import annotations
 
-from engines.mlip.config import ModelConfig, TrainConfig, load_config
-from engines.mlip.data import collate
-from engines.mlip.model import Potential, build_model, load_model, save_checkpoint
-from engines.mlip.neighbors import NeighborListCache, neighbor_list
+from importlib import import_module
 
-__all__ = [
-    "Calculator", "ModelConfig", "TrainConfig", "load_config", "collate", "Potential",
-    "build_model", "load_model", "save_checkpoint", "neighbor_list", "NeighborListCache",
-]
+#: public name -> module; imported on first use, so ``import engines.mlip.cli`` (the CLI
+#: plug-in) does not load torch
+_EXPORTS = {
+    "ModelConfig": "engines.mlip.config", "TrainConfig": "engines.mlip.config",
+    "load_config": "engines.mlip.config", "collate": "engines.mlip.data",
+    "Potential": "engines.mlip.model", "build_model": "engines.mlip.model",
+    "load_model": "engines.mlip.model", "save_checkpoint": "engines.mlip.model",
+    "neighbor_list": "engines.mlip.neighbors", "NeighborListCache": "engines.mlip.neighbors",
+    "Calculator": "engines.mlip.calculator",
+}
+
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str):
-    if name == "Calculator":  # ASE import only when asked for
-        from engines.mlip.calculator import Calculator
-
-        return Calculator
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'engines.mlip' has no attribute '{name}'")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["register_train"]
+__all__ = ["register_compile", "register_train"]
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -61,3 +61,30 @@ def register_train(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.set_defaults(func=_run_train)
+
+
+def register_compile(sub) -> None:
+    """Add ``atomtwin compile CHECKPOINT OUT.pt2 [--device cpu|cuda] [--kernel] [--json]``
+    (the work is in :mod:`engines.mlip.compile`, imported only when the command runs)."""
+    p = sub.add_parser(
+        "compile", help="export a trained potential to an AOTInductor package (.pt2)",
+        description="Export energy, per-atom energy, forces and stress of a trained potential "
+                    "with torch.export + AOTInductor (any number of atoms/edges), embed its "
+                    "metadata and check it against the eager model. Load with "
+                    "engines.mlip.compiled.load_compiled or Calculator.from_compiled.",
+    )
+    p.add_argument("checkpoint", help="training checkpoint (best.ckpt / last.ckpt)")
+    p.add_argument("out", help="output package, e.g. model.pt2")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="device type the package runs on (default cpu)")
+    p.add_argument("--kernel", action="store_true",
+                   help="fused Triton tensor product (Allegro, CUDA only; without CUDA: "
+                        "reference with a warning)")
+    p.add_argument("--json", action="store_true", help="print the metadata as JSON")
+    p.set_defaults(func=_run_compile)
+
+
+def _run_compile(args: argparse.Namespace) -> int:
+    from engines.mlip.compile import _run
+
+    return _run(args)
