@@ -20,6 +20,7 @@ dipole             (frame, xyz)                   e*Å       optional
 polarization       (frame, xyz)                   e*Å       optional (cell dipole)
 born_charges       (frame, atom, xyz, xyz2)       e         optional; [a, i, j] = dP_i / dr_aj
 image              (frame, atom, xyz)             1         optional integer image flags
+electric_field     (frame, xyz)                   V/Å       optional applied field (1 V/Å = 1 eV/(e Å))
 =================  =============================  ========  =================================
 
 Coordinates: ``time`` (frame, ps), ``species`` (atom, str), ``atomic_number`` (atom),
@@ -52,6 +53,7 @@ DIPOLE = "dipole"
 POLARIZATION = "polarization"
 BORN_CHARGES = "born_charges"
 IMAGE = "image"
+ELECTRIC_FIELD = "electric_field"
 ATOM_ENERGIES = "atom_energies"
 
 # --- coordinate names --------------------------------------------------------------
@@ -93,6 +95,7 @@ VARIABLES: dict[str, Field] = {
         Field(POLARIZATION, (FRAME, XYZ), "e*Å", False, "f", "cell dipole (polarization x volume)"),
         Field(BORN_CHARGES, (FRAME, ATOM, XYZ, XYZ2), "e", False, "f", "Born effective charges"),
         Field(IMAGE, (FRAME, ATOM, XYZ), "1", False, "iu", "periodic image flags"),
+        Field(ELECTRIC_FIELD, (FRAME, XYZ), "V/Å", False, "f", "applied electric field"),
     ]
 }
 

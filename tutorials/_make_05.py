@@ -219,7 +219,7 @@ t = drive["time"].values
 fig, ax = new_figure()
 ax.plot(t, drive["polarization"].values[:, 0], color=PALETTE[0], label="P_x")
 ax2 = ax.twinx()
-ax2.plot(t, drive["field"].values[:, 0], color=PALETTE[1], lw=0.7, label="E_x")
+ax2.plot(t, drive["electric_field"].values[:, 0], color=PALETTE[1], lw=0.7, label="E_x")
 ax.set_xlabel(axis_label("Time", "ps")); ax.set_ylabel(axis_label("P_x", "e Å")); ax2.set_ylabel(axis_label("E_x", "V/Å"))
 save(fig, os.path.join(work, "pulse"), formats=("png",))
 after = t > pulse.t0 + 3 * pulse.width           # the field is off (< 1 % of its peak)

@@ -249,7 +249,7 @@ def run_field_md(model: EnthalpyModel, atoms, *, field: FieldLike = None, dt: fl
                       born_charges=np.array(rec["born"]) if born_every > 0 else None,
                       attrs={"integrator": type(integ).__name__, "dt_ps": dt, "temperature_K": temperature or 0.0,
                              "friction_per_ps": friction, "model": type(model).__name__})
-    ds["field"] = (("frame", "xyz"), np.array(rec["field"]), {"units": "V/Å"})
+    ds["electric_field"] = (("frame", "xyz"), np.array(rec["field"]), {"units": "V/Å"})
     if path is not None:
         from toolkit.io import write
 

@@ -212,5 +212,5 @@ def test_md_in_fields_stores_dielectric_observables():
     f = SineField((0.0, 0.01, 0.0), 2.0)
     ds = run_field_md(c, c.ideal_structure(), field=f, dt=0.002, n_steps=50, every=5, temperature=None)
     expect = np.array([f(t) for t in ds["time"].values])
-    np.testing.assert_allclose(ds["field"].values, expect, atol=1e-15)
+    np.testing.assert_allclose(ds["electric_field"].values, expect, atol=1e-15)
     assert np.abs(ds["polarization"].values[-1, 1]) > 0  # the crystal responds along y
