@@ -1,7 +1,12 @@
 """Engine overhead per MD step beyond the force evaluation: atomtwin vs ASE VelocityVerlet,
 same ASE calculator (EMT copper), 1,000 and 10,000 atoms (``--small``: 1,000 only).
 
-overhead = (time per step) - (time spent inside the calculator), both measured in one run.
+overhead = (time per step) - (time spent inside the calculator), both measured in one run,
+in CPU seconds of this process (robust to other jobs sharing the machine).
+
+A second table times the Verlet-list build of the torch providers: the dense O(N^2)
+all-pairs search against the linear-cost cell list (``engines.mlip.neighbors``) that
+``engines.md.neighbors.half_pairs`` switches to from ``CELL_LIST_MIN_ATOMS`` atoms on.
 """
 
 from __future__ import annotations
@@ -21,9 +26,9 @@ class Timed(EMT):
     spent = 0.0
 
     def calculate(self, *a, **k):
-        t = time.perf_counter()
+        t = time.process_time()
         super().calculate(*a, **k)
-        Timed.spent += time.perf_counter() - t
+        Timed.spent += time.process_time() - t
 
 
 def bench(n_cells: int, steps: int, dt: float = 0.002):
@@ -33,20 +38,37 @@ def bench(n_cells: int, steps: int, dt: float = 0.002):
     integ = VelocityVerlet(dt)
     s = integ.init(s, prov)
     Timed.spent = 0.0
-    t = time.perf_counter()
+    t = time.process_time()
     for _ in range(steps):
         s = integ.step(s, prov)
-    ours = (time.perf_counter() - t) / steps, Timed.spent / steps
+    ours = (time.process_time() - t) / steps, Timed.spent / steps
     b = atoms.copy()
     b.set_velocities(s.velocities.numpy() * U.ASE_TIME_TO_PS)
     b.calc = Timed()
     md = AseVV(b, timestep=dt * U.PS_TO_ASE_TIME)
     md.run(1)
     Timed.spent = 0.0
-    t = time.perf_counter()
+    t = time.process_time()
     md.run(steps)
-    ase = (time.perf_counter() - t) / steps, Timed.spent / steps
+    ase = (time.process_time() - t) / steps, Timed.spent / steps
     return len(atoms), ours, ase
+
+
+def bench_lists(n_cells: int, r: float = 6.0, dense: bool = True):
+    import torch
+
+    from engines.md.neighbors import half_pairs
+
+    atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((n_cells,) * 3)
+    atoms.rattle(0.1, seed=0)
+    x, c = torch.tensor(atoms.positions), torch.tensor(atoms.cell[:])
+    out = {}
+    for method in (("dense", "cells") if dense else ("cells",)):
+        half_pairs(x, c, (True,) * 3, r, method=method)  # warm-up
+        t = time.process_time()
+        i, _, _ = half_pairs(x, c, (True,) * 3, r, method=method)
+        out[method] = (time.process_time() - t, len(i))
+    return len(atoms), out
 
 
 def main() -> None:
@@ -62,6 +84,12 @@ def main() -> None:
         oo, ao = o_step - o_calc, a_step - a_calc
         print(f"{n:>7} {o_step * 1e3:>13.2f} {oo * 1e3:>12.3f} {100 * oo / o_step:>10.2f} "
               f"{a_step * 1e3:>12.2f} {ao * 1e3:>11.3f} {100 * ao / a_step:>9.2f} {oo / ao:>9.2f}")
+    print(f"\n{'atoms':>7} {'pairs':>9} {'dense build s':>13} {'cell-list build s':>17} {'dense/cells':>11}")
+    for n_cells, _ in sizes:
+        n, res = bench_lists(n_cells)
+        d, cl = res["dense"][0], res["cells"][0]
+        assert res["dense"][1] == res["cells"][1]
+        print(f"{n:>7} {res['cells'][1]:>9} {d:>13.3f} {cl:>17.3f} {d / cl:>11.2f}")
 
 
 if __name__ == "__main__":
