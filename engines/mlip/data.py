@@ -21,8 +21,8 @@ from torch import Tensor
 from engines.mlip.neighbors import neighbor_list
 
 __all__ = [
-    "frame_from_atoms", "read_frames", "to_graph", "collate", "FrameDataset", "split_indices",
-    "statistics",
+    "frame_from_atoms", "read_frames", "lazy_frames", "ExtxyzFrames", "TrajectoryFrames", "to_graph",
+    "collate", "FrameDataset", "split_indices", "statistics",
 ]
 
 LABELS = ("energy", "forces", "stress")
@@ -76,31 +76,207 @@ def _check_finite(fr: dict[str, Any]) -> None:
             )
 
 
-def _frames_from_dataset(ds, source: str) -> Iterable[dict[str, Any]]:
+def _numbers_pbc(ds) -> tuple[np.ndarray, np.ndarray]:
     from toolkit import schema as S
 
-    numbers = (np.asarray(ds[S.ATOMIC_NUMBER].values, dtype=np.int64) if S.ATOMIC_NUMBER in ds.coords
-               else None)
-    if numbers is None:
+    if S.ATOMIC_NUMBER in ds.coords:
+        numbers = np.asarray(ds[S.ATOMIC_NUMBER].values, dtype=np.int64)
+    else:
         from ase.data import atomic_numbers
 
         numbers = np.array([atomic_numbers[str(s)] for s in ds[S.SPECIES].values], dtype=np.int64)
-    pbc = np.asarray(ds.attrs.get(S.PBC, (0, 0, 0)), dtype=bool).reshape(3)
+    return numbers, np.asarray(ds.attrs.get(S.PBC, (0, 0, 0)), dtype=bool).reshape(3)
+
+
+def _frame_of_dataset(ds, k: int, numbers: np.ndarray, pbc: np.ndarray, source: str) -> dict[str, Any]:
+    """Frame ``k`` of a schema Dataset; with a dask-backed one only that frame's chunk is read."""
+    from toolkit import schema as S
+
+    f = ds.isel({S.FRAME: k})
+    fr: dict[str, Any] = {
+        "numbers": numbers, "pos": np.asarray(f[S.POSITIONS].values, dtype=float),
+        "cell": (np.asarray(f[S.CELL].values, dtype=float) if S.CELL in f else np.zeros((3, 3))),
+        "pbc": pbc, "source": source, "index": k,
+    }
+    if S.ENERGY in f:
+        fr["energy"] = float(f[S.ENERGY].values)
+    if S.FORCES in f:
+        fr["forces"] = np.asarray(f[S.FORCES].values, dtype=float)
+    if S.STRESS in f:
+        fr["stress"] = np.asarray(f[S.STRESS].values, dtype=float)
+    _check_finite(fr)
+    return fr
+
+
+def _frames_from_dataset(ds, source: str) -> Iterable[dict[str, Any]]:
+    from toolkit import schema as S
+
+    numbers, pbc = _numbers_pbc(ds)
     for k in range(ds.sizes[S.FRAME]):
-        f = ds.isel({S.FRAME: k})
-        fr: dict[str, Any] = {
-            "numbers": numbers, "pos": np.asarray(f[S.POSITIONS].values, dtype=float),
-            "cell": (np.asarray(f[S.CELL].values, dtype=float) if S.CELL in f else np.zeros((3, 3))),
-            "pbc": pbc, "source": source, "index": k,
-        }
-        if S.ENERGY in f:
-            fr["energy"] = float(f[S.ENERGY].values)
-        if S.FORCES in f:
-            fr["forces"] = np.asarray(f[S.FORCES].values, dtype=float)
-        if S.STRESS in f:
-            fr["stress"] = np.asarray(f[S.STRESS].values, dtype=float)
+        yield _frame_of_dataset(ds, k, numbers, pbc, source)
+
+
+class _LazyFrames(Sequence):
+    """A read-only sequence of frames read from a file on access (nothing cached)."""
+
+    #: chemical symbols present (known without reading the frames)
+    chemical_symbols: list[str]
+
+    def __getitem__(self, k):  # type: ignore[override]
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        k = int(k)
+        if k < 0:
+            k += len(self)
+        if not 0 <= k < len(self):
+            raise IndexError(f"frame {k} out of range for {len(self)} frames of {self.path}.")
+        return self._read(k)
+
+
+class TrajectoryFrames(_LazyFrames):
+    """Frames of a netCDF/zarr trajectory (our schema), read one frame at a time.
+
+    The store is opened (and validated) by :func:`toolkit.io.open`; frames are then read
+    through xarray's lazily indexed backend arrays (``h5netcdf`` / ``zarr`` without dask):
+    asking for frame ``k`` reads that frame's slice from the file and nothing else, so
+    memory holds one frame however long the trajectory.  (A dask graph per frame would be
+    ~50 ms and a few kB of bookkeeping per access; plain backend indexing is ~1 ms.)
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        import xarray as xr
+        from ase.data import chemical_symbols
+
+        from toolkit import schema as S
+        from toolkit.io import open as open_traj
+
+        self.path = str(path)
+        ds = open_traj(path)
+        self._numbers, self._pbc = _numbers_pbc(ds)
+        self._n = int(ds.sizes[S.FRAME])
+        self.chemical_symbols = [chemical_symbols[z] for z in sorted(set(self._numbers.tolist()))]
+        if str(path).rstrip("/").lower().endswith(".zarr"):
+            self._raw = xr.open_zarr(path, chunks=None, consolidated=None)
+        else:
+            self._raw = xr.open_dataset(path, engine="h5netcdf")
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _read(self, k: int) -> dict[str, Any]:
+        from toolkit import schema as S
+
+        fr: dict[str, Any] = {"numbers": self._numbers, "pbc": self._pbc, "source": self.path, "index": k}
+        for key, var in (("pos", S.POSITIONS), ("cell", S.CELL), ("energy", S.ENERGY),
+                         ("forces", S.FORCES), ("stress", S.STRESS)):
+            if var in self._raw:
+                v = self._raw[var].variable
+                val = np.asarray((v[k] if S.FRAME in v.dims else v).values, dtype=float)
+                fr[key] = float(val) if key == "energy" else val
+        fr.setdefault("cell", np.zeros((3, 3)))
         _check_finite(fr)
-        yield fr
+        return fr
+
+
+class ExtxyzFrames(_LazyFrames):
+    """Frames of an (extended) XYZ file through a byte-offset index.
+
+    One streaming pass at construction records where each frame starts (and the chemical
+    symbols present); a frame is parsed by ASE from its own bytes when asked for.  Memory:
+    the index (8 bytes per frame) plus one frame.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = str(path)
+        offsets: list[int] = []
+        symbols: set[str] = set()
+        with open(path, "rb") as f:
+            while True:
+                pos = f.tell()
+                line = f.readline()
+                if not line:
+                    break
+                if not line.strip():
+                    continue
+                try:
+                    n = int(line)
+                except ValueError as err:
+                    raise ValueError(f"{path}: expected an atom count at byte {pos}, got {line[:40]!r}. "
+                                     "Fix: check that the file is (extended) XYZ.") from err
+                offsets.append(pos)
+                f.readline()  # comment line (lattice, labels)
+                for _ in range(n):
+                    symbols.add(f.readline().split(None, 1)[0].decode())
+            offsets.append(f.tell())
+        self._offsets = np.asarray(offsets, dtype=np.int64)
+        from ase.data import atomic_numbers, chemical_symbols
+
+        self.chemical_symbols = [chemical_symbols[z] for z in sorted(atomic_numbers[s] for s in symbols)]
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def _read(self, k: int) -> dict[str, Any]:
+        import io
+
+        import ase.io
+
+        with open(self.path, "rb") as f:
+            f.seek(int(self._offsets[k]))
+            text = f.read(int(self._offsets[k + 1] - self._offsets[k])).decode()
+        atoms = ase.io.read(io.StringIO(text), format="extxyz")
+        fr = frame_from_atoms(atoms, self.path, k)
+        calc = atoms.calc
+        if calc is not None:  # ASE's single-point calculator sits in a reference cycle that
+            calc.atoms, calc.results = None, {}  # would keep a copy of the frame and its labels
+            atoms.calc = None  # until the cyclic collector runs: let them go now
+        return fr
+
+
+class _Concat(_LazyFrames):
+    def __init__(self, parts: Sequence[Sequence[dict[str, Any]]]) -> None:
+        self.parts = list(parts)
+        self.path = ", ".join(str(getattr(p, "path", "<frames>")) for p in self.parts)
+        self._ends = np.cumsum([len(p) for p in self.parts])
+        syms = {s for p in self.parts for s in getattr(p, "chemical_symbols", None) or species_of(p)}
+        from ase.data import atomic_numbers
+
+        self.chemical_symbols = sorted(syms, key=lambda x: atomic_numbers[x])
+
+    def __len__(self) -> int:
+        return int(self._ends[-1]) if len(self._ends) else 0
+
+    def _read(self, k: int) -> dict[str, Any]:
+        i = int(np.searchsorted(self._ends, k, side="right"))
+        return self.parts[i][k - (int(self._ends[i - 1]) if i else 0)]
+
+
+class _Subset(_LazyFrames):
+    def __init__(self, base: Sequence[dict[str, Any]], idx: Sequence[int]) -> None:
+        self.base, self.idx = base, [int(i) for i in idx]
+        self.path = getattr(base, "path", "<frames>")
+        self.chemical_symbols = list(getattr(base, "chemical_symbols", []))
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+    def _read(self, k: int) -> dict[str, Any]:
+        return self.base[self.idx[k]]
+
+
+def lazy_frames(path: str | os.PathLike) -> Sequence[dict[str, Any]]:
+    """Frames of a file as a sequence read on access: :class:`TrajectoryFrames` for our
+    netCDF/zarr stores, :class:`ExtxyzFrames` for ``.xyz``/``.extxyz``; other formats are
+    read eagerly (:func:`read_frames`)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"training file '{path}' does not exist.")
+    low = path.name.lower()
+    if low.endswith((".nc", ".zarr", ".nc4", ".h5")):
+        return TrajectoryFrames(path)
+    if low.endswith((".xyz", ".extxyz")):
+        return ExtxyzFrames(path)
+    return read_frames(path)
 
 
 def read_frames(path: str | os.PathLike, index: str | int | slice = ":") -> list[dict[str, Any]]:
@@ -204,30 +380,38 @@ def collate(
 
 
 class FrameDataset(torch.utils.data.Dataset):
-    """Frames held as compact numpy arrays; neighbour graphs built on access.
+    """Frames and their neighbour graphs, built on access.
 
     Graphs (the largest objects, ~E×5 numbers per frame) are not kept unless
-    ``cache_graphs``; the frames themselves are ~N×7 numbers each.
+    ``cache_graphs``.  The frames are either a list in memory (~N×7 numbers each) or a
+    lazy sequence (:func:`lazy_frames`: netCDF/zarr through dask, extxyz through a byte
+    index) read frame by frame, so that a dataset larger than memory holds only the
+    frames of the batch being built (``from_files(..., lazy=True)``).
 
     Parameters
     ----------
     frames
-        Frame dicts (see :func:`read_frames`).
+        Frame dicts (see :func:`read_frames`) or a lazy sequence of them.
     species, r_max
         The model's species and cutoff.
     """
 
     def __init__(self, frames: Sequence[dict[str, Any]], species: Sequence[str], r_max: float,
                  cache_graphs: bool = False) -> None:
-        self.frames = list(frames)
+        self.frames = frames if isinstance(frames, _LazyFrames) else list(frames)
         self.species = list(species)
         self.r_max = float(r_max)
         self._cache: dict[int, dict[str, Tensor]] | None = {} if cache_graphs else None
 
     @classmethod
     def from_files(cls, paths: Sequence[str | os.PathLike], species: Sequence[str] | None,
-                   r_max: float, cache_graphs: bool = False) -> FrameDataset:
-        frames = [fr for p in paths for fr in read_frames(p)]
+                   r_max: float, cache_graphs: bool = False, lazy: bool = False) -> FrameDataset:
+        """Dataset of the frames of ``paths``; ``lazy``: read each frame when asked for
+        (:func:`lazy_frames`) instead of all at once."""
+        if lazy:
+            frames: Sequence[dict[str, Any]] = _Concat([lazy_frames(p) for p in paths])
+        else:
+            frames = [fr for p in paths for fr in read_frames(p)]
         if species is None or not len(species):
             species = species_of(frames)
         return cls(frames, species, r_max, cache_graphs)
@@ -244,13 +428,18 @@ class FrameDataset(torch.utils.data.Dataset):
         return g
 
     def subset(self, idx: Sequence[int]) -> FrameDataset:
-        return FrameDataset([self.frames[i] for i in idx], self.species, self.r_max, self._cache is not None)
+        frames = (_Subset(self.frames, idx) if isinstance(self.frames, _LazyFrames)
+                  else [self.frames[i] for i in idx])
+        return FrameDataset(frames, self.species, self.r_max, self._cache is not None)
 
 
 def species_of(frames: Sequence[dict[str, Any]]) -> list[str]:
     """Sorted (by atomic number) chemical symbols present in the frames."""
     from ase.data import chemical_symbols
 
+    known = getattr(frames, "chemical_symbols", None)
+    if known:
+        return list(known)
     zs = sorted({int(z) for fr in frames for z in fr["numbers"]})
     return [chemical_symbols[z] for z in zs]
 
@@ -280,7 +469,8 @@ def statistics(dataset: FrameDataset, max_frames: int = 1000) -> dict[str, Any]:
     s = len(dataset.species)
     lookup = {x: k for k, x in enumerate(dataset.species)}
     counts, energies, f2, nf, neigh, nat = [], [], 0.0, 0, 0, 0
-    for k, fr in enumerate(dataset.frames[:max_frames]):
+    for k in range(min(len(dataset.frames), max_frames)):
+        fr = dataset.frames[k]  # one at a time: lazy datasets stay lazy
         c = np.zeros(s)
         for z in fr["numbers"]:
             c[lookup[chemical_symbols[z]]] += 1
