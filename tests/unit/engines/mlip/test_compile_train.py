@@ -23,8 +23,10 @@ from engines.mlip.train_compile import make_train_step
 
 def test_compiled_train_step_is_one_graph_and_equals_eager():
     torch.manual_seed(0)
-    m = build_model(ModelConfig(architecture="allegro", species=("Si", "O"), r_max=3.0, num_layers=2,
-                                lmax=1, mul=4, latent=8, mlp_hidden=8, num_basis=4, dtype="float64"))
+    # one layer, minimal widths: the traced graph (what dynamo/aot_autograd spend their time
+    # on) still holds the pair track, the tensor contraction and the double backward
+    m = build_model(ModelConfig(architecture="allegro", species=("Si", "O"), r_max=3.0, num_layers=1,
+                                lmax=1, mul=2, latent=4, mlp_hidden=4, num_basis=2, dtype="float64"))
     batches = []
     for n, seed in ((9, 1), (14, 2)):  # two sizes: the dynamic graph is reused
         b = example_graph(m, n, seed=seed, n_struct=2)
@@ -44,7 +46,7 @@ def test_compiled_train_step_is_one_graph_and_equals_eager():
             if a is not None:
                 assert (a - c).abs().max() <= 1e-10 * a.abs().max()
                 n_grads += 1
-        assert n_grads >= 10  # the weights of every MLP got a gradient
+        assert n_grads == len(list(m.parameters()))  # every weight got a gradient
     counters = torch._dynamo.utils.counters
     assert sum(counters["graph_break"].values()) == 0, dict(counters["graph_break"])
     assert counters["stats"]["unique_graphs"] == 1  # one graph for both sizes
