@@ -11,6 +11,18 @@ step of length ``k dt`` is
 which is symplectic and time reversible, so the total energy ``K + U_fast + U_slow``
 fluctuates without drift as long as ``k dt`` stays clear of the fast-motion resonances.
 An optional Langevin O step per inner step (BAOAB) makes it an NVT integrator.
+
+With a co-trained pair (``atomtwin train`` with ``residual_of: small.ckpt`` for the large
+model) the large model *is* the slow correction: the potential is small + large.
+
+>>> from engines.md import MLIPForceProvider, RESPA                     # doctest: +SKIP
+>>> small, large = MLIPForceProvider("small.ckpt"), MLIPForceProvider("large.ckpt")
+>>> integ = RESPA(0.001, 3, slow=large)         # large every 3 fs, small every 1 fs
+>>> state = integ.init(state, small); state = integ.step(state, small)  # 3 inner steps
+
+Its single-time-step reference is ``VelocityVerlet(dt)`` with ``SumProvider(small, large)``;
+with ``k = 1`` RESPA equals it to rounding (tests/regression/test_md_mts_mlip.py).  Measured
+on liquid copper (tests/benchmarks/bench_mts.py): see that script's table.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from ase.calculators.lj import LennardJones
 from ase.neighborlist import primitive_neighbor_list
 from ase.stress import voigt_6_to_full_3x3_stress
 
-from engines.md.forces import ASEForceProvider, DifferenceProvider, PairForceProvider
+from engines.md.forces import ASEForceProvider, DifferenceProvider, PairForceProvider, SumProvider
 from engines.md.neighbors import half_pairs
 from engines.md.state import state_from_atoms
 
@@ -80,6 +80,12 @@ def test_short_plus_long_is_full():
     torch.testing.assert_close(res["short"].forces + res["long"].forces, res["full"].forces, atol=1e-13, rtol=0)
     d = DifferenceProvider(parts["full"], parts["short"]).compute(s.positions, s.cell, s.pbc, s.species)
     torch.testing.assert_close(d.forces, res["long"].forces, atol=1e-13, rtol=0)
+    sp = SumProvider(parts["short"], parts["long"])
+    r = sp.compute(s.positions, s.cell, s.pbc, s.species, stress=True)
+    full = parts["full"].compute(s.positions, s.cell, s.pbc, s.species, stress=True)
+    assert abs(r.energy - full.energy) < 1e-12 and sp.species == ("Ar",)
+    torch.testing.assert_close(r.forces, full.forces, atol=1e-13, rtol=0)
+    torch.testing.assert_close(r.stress, full.stress, atol=1e-15, rtol=0)
 
 
 @pytest.mark.parametrize("method", ["dense", "cells"])
