@@ -257,8 +257,8 @@ def test_fast_convolution_equals_reference_tensor_product(lmax, parity, mul):
                                                          cgs, len(out), plan)]
             assert [t.shape for t in got] == [t.shape for t in ref]
             probe = [torch.randn(t.shape, generator=g, dtype=torch.float64) for t in ref]
-            gr = torch.autograd.grad(sum((t * q).sum() for t, q in zip(ref, probe)), [vec, w, *h], allow_unused=True)
-            gg = torch.autograd.grad(sum((t * q).sum() for t, q in zip(got, probe)), [vec, w, *h], allow_unused=True)
+            gr = torch.autograd.grad(sum((t * q).sum() for t, q in zip(ref, probe, strict=True)), [vec, w, *h], allow_unused=True)
+            gg = torch.autograd.grad(sum((t * q).sum() for t, q in zip(got, probe, strict=True)), [vec, w, *h], allow_unused=True)
             for a, b in zip(got + list(gg), ref + list(gr), strict=True):
                 if b is None or not b.numel():
                     assert a is None or not a.abs().sum()
