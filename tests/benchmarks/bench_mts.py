@@ -17,6 +17,20 @@ of the reference's block standard error), and the self-diffusion coefficient
 of the two models (time per evaluation at this size).
 
     OMP_NUM_THREADS=1 python tests/benchmarks/bench_mts.py [--small] [--ps 4] [--dt 0.001]
+
+Measured (default run: 108 atoms, 1.5 ps NVE per run, 1 CPU thread; cost ratio 18.2):
+
+==========  ========  =========  =======  ==========  ======  ==============  ============
+run         large ev  ev ratio   speedup  dE rms      D z     RDF max|dg|/σ   drift
+==========  ========  =========  =======  ==========  ======  ==============  ============
+reference   1500      1          1        6.7e-6 eV   0       0               2.3±1.1e-6
+RESPA k=3   500       3.0        2.91     7.5e-6 eV   -0.9    1.50            0.5±1.2e-6
+RESPA k=4   375       4.0        3.88     8.8e-6 eV   -0.6    1.29            0.5±0.8e-6
+RESPA k=6   250       6.0        5.47     1.26e-5 eV  -2.7    2.04            1.1±1.0e-6
+==========  ========  =========  =======  ==========  ======  ==============  ============
+
+(dE rms per atom; drift eV/atom/ps; D_ref = 0.667 ± 0.020 Å²/ps.)  Up to k = 4 the
+observables agree with the reference within errors; at k = 6 D departs by 2.7 σ.
 """
 
 from __future__ import annotations
