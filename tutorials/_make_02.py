@@ -72,7 +72,7 @@ frame).  Training and validation structures come from different random seeds."""
         out.append(a)
     return out
 
-n_train, n_val = (24, 10) if SMALL else (80, 30)
+n_train, n_val = (16, 6) if SMALL else (80, 30)
 train_atoms, val_atoms = frames(n_train, 1), frames(n_val, 2)
 ase.io.write(f"{work}/train.extxyz", train_atoms)
 ase.io.write(f"{work}/val.extxyz", val_atoms)
@@ -93,8 +93,8 @@ shell: `atomtwin train config.yaml`."""),
     model=ModelConfig(architecture="nequip", r_max=4.0, num_layers=2, lmax=1, mul=8,
                       radial_hidden=16, num_basis=8, dtype="float32"),
     train_files=(f"{work}/train.extxyz",), val_files=(f"{work}/val.extxyz",),
-    output_dir=f"{work}/run", batch_size=4, lr=1e-2, max_epochs=12 if SMALL else 60,
-    max_time_s=20 if SMALL else 120, ema_decay=0.9, progress=False, seed=0)
+    output_dir=f"{work}/run", batch_size=2 if SMALL else 4, lr=1e-2, max_epochs=6 if SMALL else 60,
+    max_time_s=30 if SMALL else 120, ema_decay=0.9, progress=False, seed=0)
 t0 = time.perf_counter()
 res = train(cfg)
 print(f"{res['epochs']} epochs in {time.perf_counter() - t0:.0f} s; validation force MAE "
@@ -176,7 +176,7 @@ state = state_from_atoms(atoms, temperature_K=300.0, seed=1)
 provider = MLIPForceProvider(model)
 integ = VelocityVerlet(0.002)
 state = integ.init(state, provider)
-n_steps = 100 if SMALL else 1000
+n_steps = 60 if SMALL else 1000
 epot, etot, temp = [], [], []
 for step in range(n_steps):
     state = integ.step(state, provider)
