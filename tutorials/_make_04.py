@@ -315,9 +315,11 @@ save(fig, os.path.join(work, "hop_rotation"))"""),
 
 The proton MSD has two parts: a **bounded** one from riding rotations (it saturates at
 ≈ 2 × (1.54 + 1.0)² ≈ 13 Å² after a few τ_rot) and the **diffusive** one from hops.  At
-t ≪ τ_rot the bounded part also grows linearly, so the default window rule (local exponent
-≈ 1) starts too early and overestimates D — a real trap in solid acids.  We start the
-fit after 4 rotational times instead.
+t ≪ τ_rot the bounded part also grows linearly, so a window that starts where the local
+exponent first reaches 1 would start too early and overestimate D — a real trap in solid
+acids.  The default rule also waits for the local slope dMSD/dt to settle, which mostly
+avoids it; here we go further and start the fit after 4 rotational times, where the
+bounded part has certainly saturated.
 
 The error bar comes from the generalised least-squares fit with the MSD's covariance,
 computed for *Gaussian* displacements.  Hopping protons are not Gaussian: the variance of
@@ -365,7 +367,7 @@ for T, (d, tr) in runs.items():
         save(fig, os.path.join(work, "proton_msd"))
 res = np.array(res)
 assert np.all(np.abs(res[:, 1] - res[:, 3]) < 3 * res[:, 2])           # D within 3 sigma of the truth
-assert np.all(res[:, 4] > 1.3 * res[:, 3])                             # the early window overestimates
+print("default-window D / truth:", np.round(res[:, 4] / res[:, 3], 2))
 aD = arrhenius(res[:, 0], res[:, 1], res[:, 2])
 print(f"proton diffusion: Ea = {aD.Ea.item():.3f} ± {aD.Ea_err.item():.3f} eV "
       f"(between the bare hop 0.30 eV and the rotation-assisted path)")"""),
