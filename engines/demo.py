@@ -47,8 +47,8 @@ class DemoConfig:
     n_au: int = 5  # Au layers
     a: float = 4.0  # Å, common in-plane lattice constant (EMT: Pd 3.94, Au 4.07)
     vacuum: float = 10.0  # Å of vacuum above the slab
-    temperature: float = 1100.0  # K
-    ref_temperatures: tuple[float, ...] = (700.0, 1100.0, 1400.0)
+    temperature: float = 1250.0  # K: the Au side disorders from its surface, Pd stays crystalline
+    ref_temperatures: tuple[float, ...] = (800.0, 1250.0, 1500.0)
     ref_steps: int = 600  # EMT MD steps per reference temperature
     ref_every: int = 20  # keep every n-th frame as training data
     timestep: float = 0.004  # ps
@@ -260,7 +260,7 @@ def run_demo(out: str | Path = "demo-out", *, small: bool = False, force: bool =
         st.finish("structure", {"atoms": len(slab), "cell_A": slab.cell.lengths().tolist()})
     slab = read(structure)
 
-    shipped = DATA_DIR / ("model_small.ckpt" if small else "model.ckpt")
+    shipped = DATA_DIR / "model.ckpt"  # one local potential for both slab sizes
     use_shipped = shipped.exists() and not retrain and config is None
     ref_file = out / "reference.extxyz"
     if begin("reference"):
