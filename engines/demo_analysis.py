@@ -127,14 +127,25 @@ def write_report(out: Path, cfg, done: dict) -> dict:
     res = xr.open_dataset(out / "results.nc", engine="h5netcdf").load()
     figs = []
     # 1 phase fractions and profile heat maps
+    names = None
+    if "nearest_reference" in res:
+        names = {int(c): f"{c}: {str(res['centre_species'].values[i])}, "
+                         f"{'not bulk (new)' if bool(res['is_new'].values[i]) else str(res['nearest_reference'].values[i]).split(':')[0]}"
+                 for i, c in enumerate(res["cluster"].values)}
     fig, ax = new_figure("single")
-    plot_phase_fractions(res["fraction"], ax=ax)
+    plot_phase_fractions(res["fraction"], names=names, ax=ax)
     figs += save(fig, out / "fig_phase_fractions", formats=("png", "pdf"))
     clusters = [int(c) for c in res["profile"]["cluster"].values]
     fig, axes = new_figure("double", aspect=0.32, ncols=len(clusters), sharey=True)
-    for ax, c in zip(np.atleast_1d(axes), clusters, strict=True):
+    for i, (ax, c) in enumerate(zip(np.atleast_1d(axes), clusters, strict=True)):
         plot_profile_heatmap(res["profile"], c, ax=ax)
-        ax.set_title(f"cluster {c}")
+        if "nearest_reference" in res:
+            ref = str(res["nearest_reference"].values[i]).split(":")[0]
+            new = bool(res["is_new"].values[i])
+            sp = str(res["centre_species"].values[i]) if "centre_species" in res else ""
+            ax.set_title(f"{c}: {sp}, {'not bulk (new)' if new else ref}", fontsize=7)
+        else:
+            ax.set_title(f"cluster {c}")
     figs += save(fig, out / "fig_profiles", formats=("png", "pdf"))
     # 2 MSD in plane against across
     fig, ax = new_figure("single")
@@ -170,11 +181,12 @@ def write_report(out: Path, cfg, done: dict) -> dict:
 
     ke = 0.5 * np.einsum("a,fai->f", nve["mass"].values, nve["velocities"].values ** 2) * U.AMU_A2_PS2_TO_EV
     etot = (nve["energy"].values + ke) / nve.sizes["atom"]
-    a2.plot(nve["time"] - nve["time"][0], (etot - etot[0]) * 1e3, label="total")
-    a2.plot(nve["time"] - nve["time"][0], (nve["energy"].values / nve.sizes["atom"] - etot[0]) * 1e3, alpha=0.6,
-            label="potential")
+    a2.plot(nve["time"] - nve["time"][0], (etot - etot[0]) * 1e3, label="total − initial (NVE)")
+    epot = nve["energy"].values / nve.sizes["atom"]
+    a2.plot(nve["time"] - nve["time"][0], (epot - epot.mean()) * 1e3, alpha=0.6,
+            label="potential − its mean")
     a2.set_xlabel(axis_label("time", "ps"))
-    a2.set_ylabel(axis_label("energy − E$_0$", "meV/atom"))
+    a2.set_ylabel(axis_label("energy change", "meV/atom"))
     a2.legend()
     figs += save(fig, out / "fig_model_checks", formats=("png", "pdf"))
     del energy_drift
@@ -244,7 +256,7 @@ def _markdown(s: dict, pngs: list[str]) -> str:
     body += [
         "## What was done",
         "",
-        "A Pd | Au fcc(100) slab with free surfaces was simulated with a NequIP-style equivariant",
+        "A Pd | Au fcc(100) slab with free surfaces was simulated with an Allegro-style equivariant",
         "potential trained on EMT energies and forces (EMT: Jacobsen, Stoltze & Nørskov 1996), by",
         "Langevin MD.  The model was checked against EMT on frames of its own trajectory, and its",
         "energy conservation in NVE.  Local environments (SOAP) were clustered (Gaussian mixture, BIC)",
