@@ -9,10 +9,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from toolkit.schema import SchemaError, make_dataset, validate  # noqa: E402
+from toolkit import accessor as _accessor  # noqa: E402,F401  (registers ds.atoms)
 from toolkit.geometry import unwrap, wrap  # noqa: E402
 from toolkit.io import TrajectoryWriter, open, read, write  # noqa: E402,A004
-from toolkit import accessor as _accessor  # noqa: E402,F401  (registers ds.atoms)
+from toolkit.schema import SchemaError, make_dataset, validate  # noqa: E402
 
 __all__ = [
     "SchemaError",

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import xarray as xr
 
-from toolkit import schema as S
 from toolkit.io.store import TrajectoryWriter, open_store, store_format, write
 
 LAMMPS_DUMP_SUFFIXES = (".lammpstrj", ".dump", ".lammpsdump")

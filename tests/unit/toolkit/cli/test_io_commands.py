@@ -71,7 +71,10 @@ def test_interrupted_convert_leaves_nothing(tmp_path):
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=60)
     leftovers = sorted(p.name for p in tmp_path.iterdir())
-    if proc.returncode == 0:  # machine fast enough to finish: then the output must be complete
+    # never a temporary or partial file; the target either absent or complete (the signal
+    # may land after the atomic rename, while the process is exiting)
+    assert set(leftovers) <= {"big.lammpstrj", "big.nc"}, leftovers
+    if out.exists():
         assert toolkit.open(out).sizes["frame"] == frames
     else:
-        assert leftovers == ["big.lammpstrj"], leftovers
+        assert proc.returncode != 0

@@ -58,7 +58,7 @@ def test_extxyz_round_trip_carries_labels(tmp_path, rng):
     from ase.io import write
 
     frames = []
-    for k in range(3):
+    for _k in range(3):
         a = Atoms("Cu4", positions=rng.random((4, 3)) * 3.6, cell=np.eye(3) * 3.6, pbc=True)
         a.calc = EMT()
         a.get_potential_energy()
