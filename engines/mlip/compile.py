@@ -271,23 +271,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub) -> None:
-    """Add ``atomtwin compile CHECKPOINT OUT.pt2 [--device cpu|cuda] [--kernel] [--json]``."""
-    p = sub.add_parser(
-        "compile", help="export a trained potential to an AOTInductor package (.pt2)",
-        description="Export energy, per-atom energy, forces and stress of a trained potential "
-                    "with torch.export + AOTInductor (any number of atoms/edges), embed its "
-                    "metadata and check it against the eager model. Load with "
-                    "engines.mlip.compiled.load_compiled or Calculator.from_compiled.",
-    )
-    p.add_argument("checkpoint", help="training checkpoint (best.ckpt / last.ckpt)")
-    p.add_argument("out", help="output package, e.g. model.pt2")
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
-                   help="device type the package runs on (default cpu)")
-    p.add_argument("--kernel", action="store_true",
-                   help="fused Triton tensor product (Allegro, CUDA only; without CUDA: "
-                        "reference with a warning)")
-    p.add_argument("--json", action="store_true", help="print the metadata as JSON")
-    p.set_defaults(func=_run)
+# the ``atomtwin compile`` parser lives in engines.mlip.cli (register_compile), so the CLI
+# can list the command without importing torch; it calls _run below
 
 
