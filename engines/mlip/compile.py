@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["compile_model", "EnergyAndGradients", "model_hash", "example_graph", "register",
+__all__ = ["compile_model", "EnergyAndGradients", "model_hash", "example_graph",
            "PACKAGE_FORMAT", "INPUT_NAMES", "OUTPUT_NAMES"]
 
 PACKAGE_FORMAT = "atomtwin-mlip-aoti/1"
