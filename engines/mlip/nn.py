@@ -48,6 +48,12 @@ def polynomial_cutoff(r: Tensor, r_max: float, p: float = 6.0) -> Tensor:
     return u * (x < 1.0)
 
 
+
+def irrep_pairs(irreps_in: Irreps, irreps_out: Irreps) -> tuple[tuple[int, int], ...]:
+    """``(i_in, k_out)`` block pairs of equal ``(l, p)``: the blocks a linear map may connect."""
+    lp_in = [(ell, p) for _, ell, p in irreps_in]
+    return tuple((lp_in.index((ell, p)), k) for k, (_, ell, p) in enumerate(irreps_out) if (ell, p) in lp_in)
+
 class BesselBasis(nn.Module):
     """``b_n(r) = sqrt(2/r_max) sin(n pi r / r_max) / r``, ``n = 1..num_basis`` (E, num_basis)."""
 
@@ -99,10 +105,7 @@ class EquivariantLinear(nn.Module):
     def __init__(self, irreps_in: Irreps, irreps_out: Irreps, bias: bool = False) -> None:
         super().__init__()
         self.irreps_in, self.irreps_out = tuple(irreps_in), tuple(irreps_out)
-        lp_in = [(ell, p) for _, ell, p in self.irreps_in]
-        self.pairs: tuple[tuple[int, int], ...] = tuple(
-            (lp_in.index((ell, p)), k) for k, (_, ell, p) in enumerate(self.irreps_out) if (ell, p) in lp_in
-        )
+        self.pairs: tuple[tuple[int, int], ...] = irrep_pairs(self.irreps_in, self.irreps_out)
         self.weights = nn.ParameterList(
             [nn.Parameter(torch.randn(self.irreps_in[i][0], self.irreps_out[k][0])) for i, k in self.pairs]
         )
@@ -138,10 +141,7 @@ class SpeciesLinear(nn.Module):
     def __init__(self, irreps_in: Irreps, irreps_out: Irreps, num_species: int) -> None:
         super().__init__()
         self.irreps_in, self.irreps_out = tuple(irreps_in), tuple(irreps_out)
-        lp_in = [(ell, p) for _, ell, p in self.irreps_in]
-        self.pairs: tuple[tuple[int, int], ...] = tuple(
-            (lp_in.index((ell, p)), k) for k, (_, ell, p) in enumerate(self.irreps_out) if (ell, p) in lp_in
-        )
+        self.pairs: tuple[tuple[int, int], ...] = irrep_pairs(self.irreps_in, self.irreps_out)
         self.weights = nn.ParameterList(
             [nn.Parameter(torch.randn(num_species, self.irreps_in[i][0], self.irreps_out[k][0]))
              for i, k in self.pairs]
