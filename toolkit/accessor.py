@@ -1,6 +1,6 @@
 """``ds.atoms``: a thin accessor that delegates to toolkit functions.
 
-``ds.atoms.msd(species="Li")`` is ``toolkit.dynamics.msd(ds, species="Li")``.  Each analysis
+``ds.atoms.msd(species="Li")`` is ``atomtwin.toolkit.dynamics.msd(ds, species="Li")``.  Each analysis
 subpackage lists the functions it exposes here in a module-level ``__accessor__`` tuple;
 the accessor finds them lazily, so importing the toolkit stays cheap and no subpackage
 has to edit this file.
@@ -13,17 +13,16 @@ from functools import partial
 
 import numpy as np
 import xarray as xr
-
-from toolkit import schema as S
+from atomtwin.toolkit import schema as S
 
 #: analysis subpackages searched for ``__accessor__`` names, in this order
 SUBPACKAGES = (
-    "toolkit.dynamics",
-    "toolkit.environments",
-    "toolkit.spectra",
-    "toolkit.phonons",
-    "toolkit.phases",
-    "toolkit.plot",
+    "atomtwin.toolkit.dynamics",
+    "atomtwin.toolkit.environments",
+    "atomtwin.toolkit.spectra",
+    "atomtwin.toolkit.phonons",
+    "atomtwin.toolkit.phases",
+    "atomtwin.toolkit.plot",
 )
 
 
@@ -72,17 +71,17 @@ class AtomsAccessor:
         return select_species(self._ds, species)
 
     def unwrap(self, **kwargs) -> xr.Dataset:
-        from toolkit.geometry import unwrap
+        from atomtwin.toolkit.geometry import unwrap
 
         return unwrap(self._ds, **kwargs)
 
     def wrap(self) -> xr.Dataset:
-        from toolkit.geometry import wrap
+        from atomtwin.toolkit.geometry import wrap
 
         return wrap(self._ds)
 
     def write(self, path, **kwargs):
-        from toolkit.io import write
+        from atomtwin.toolkit.io import write
 
         return write(self._ds, path, **kwargs)
 

@@ -15,8 +15,7 @@ import warnings
 
 import numpy as np
 import xarray as xr
-
-from toolkit import schema as S
+from atomtwin.toolkit import schema as S
 
 
 def cell_array(ds: xr.Dataset) -> np.ndarray:

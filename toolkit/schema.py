@@ -140,7 +140,7 @@ def validate(ds: xr.Dataset, *, require: tuple[str, ...] = (), check_finite: boo
     """
     if not isinstance(ds, xr.Dataset):
         _fail(f"expected an xarray.Dataset, got {type(ds).__name__}.",
-              "read the trajectory with toolkit.read(path) or toolkit.open(path).")
+              "read the trajectory with atomtwin.toolkit.read(path) or atomtwin.toolkit.open(path).")
     for name in (POSITIONS, *require):
         if name not in ds.variables:
             _fail(f"the trajectory has no '{name}' (it has: {sorted(ds.variables)}).",
@@ -273,7 +273,7 @@ def make_dataset(
         dt = np.diff(np.asarray(time, dtype=float))
         if np.allclose(dt, dt[0], rtol=1e-6):
             ds.attrs[TIMESTEP] = float(dt[0])
-    from toolkit import __version__
+    from atomtwin.toolkit import __version__
 
     ds.attrs.setdefault(VERSION, __version__)
     return validate(ds)

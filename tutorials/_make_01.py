@@ -28,8 +28,8 @@ import os
 from pathlib import Path
 
 import numpy as np
-import toolkit
-from toolkit import units as U
+import atomtwin
+from atomtwin.toolkit import units as U
 
 DATA = Path(os.environ.get("ATOMTWIN_DATA", "../data"))
 SMALL = os.environ.get("ATOMTWIN_SMALL") == "1"
@@ -43,37 +43,37 @@ MD time step (here 5 fs = 0.005 ps); LAMMPS `units metal` is the default (`units
 fs and kcal/mol).  A truncated last frame would give a warning and every complete frame.
 """)
 code("""
-ds = toolkit.read(dump, species_map="1=Ar", timestep_ps=0.005)
+ds = atomtwin.toolkit.read(dump, species_map="1=Ar", timestep_ps=0.005)
 ds
 """)
 code("""
-from toolkit.cli.io_commands import summarize
+from atomtwin.toolkit.cli.io_commands import summarize
 summarize(ds)
 """)
 md("""
 ## Writing and reopening lazily
 
-`toolkit.write` stores compressed netCDF4 chunked along `frame`, written under a temporary name
-and renamed, so a crash never leaves a half-written file.  `toolkit.open` reopens it with dask:
+`atomtwin.toolkit.write` stores compressed netCDF4 chunked along `frame`, written under a temporary name
+and renamed, so a crash never leaves a half-written file.  `atomtwin.toolkit.open` reopens it with dask:
 nothing is read until a number is needed, so a trajectory larger than memory is analysed the
 same way.  The round trip is exact.
 """)
 code("""
-toolkit.write(ds, "argon.nc")
-lazy = toolkit.open("argon.nc")
+atomtwin.toolkit.write(ds, "argon.nc")
+lazy = atomtwin.toolkit.open("argon.nc")
 print(lazy.positions.data)          # a dask array, chunked along frames
 assert np.array_equal(lazy.positions.values, ds.positions.values)
 """)
 md("""
 ## Unwrapping
 
-The dump's coordinates are wrapped into the box.  `toolkit.unwrap` uses the image flags when the
+The dump's coordinates are wrapped into the box.  `atomtwin.toolkit.unwrap` uses the image flags when the
 file has them (exact), otherwise it reconstructs them from jumps of the fractional coordinates
 (also correct under NPT as long as no atom moves half a box between frames).  Both agree here:
 """)
 code("""
-by_flags = toolkit.unwrap(ds)                                   # image flags
-by_jumps = toolkit.unwrap(ds.drop_vars("image"), method="jump") # no flags
+by_flags = atomtwin.toolkit.unwrap(ds)                                   # image flags
+by_jumps = atomtwin.toolkit.unwrap(ds.drop_vars("image"), method="jump") # no flags
 shift = np.einsum("ai,ij->aj", ds.image.values[0], ds.cell.values[0])
 print("max difference (Å):", np.abs(by_flags.positions.values - by_jumps.positions.values - shift).max())
 assert np.allclose(by_flags.positions.values, by_jumps.positions.values + shift, atol=1e-9)
@@ -87,7 +87,7 @@ share most of their data, so an ordinary fit underestimates the error several-fo
 window starts where the log–log slope of the MSD reaches 1 and ends at half the run.
 """)
 code("""
-from toolkit.dynamics import diffusion, msd
+from atomtwin.toolkit.dynamics import diffusion, msd
 m = msd(lazy, "Ar")
 fit = diffusion(lazy, "Ar")
 D, dD = float(fit["D"]), float(fit["D_err"])
@@ -105,7 +105,7 @@ The first peak of liquid argon sits near 3.7 Å with a height of about 3 (Rahman
 et al., Phys. Rev. A 7, 2130 (1973) measured 2.9 at 85 K by neutron diffraction).
 """)
 code("""
-from toolkit.phases import rdf
+from atomtwin.toolkit.phases import rdf
 g = rdf(lazy)
 r_peak = float(g["r"][int(g.argmax())])
 print(f"first peak at {r_peak:.2f} Å, height {float(g.max()):.2f}")
@@ -118,8 +118,8 @@ Every analysis has a figure function returning the Figure and Axes (one- or two-
 colour-blind-safe palette, units on every axis).
 """)
 code("""
-from toolkit.plot import new_figure, axis_label, save
-from toolkit.plot.dynamics import plot_msd
+from atomtwin.toolkit.plot import new_figure, axis_label, save
+from atomtwin.toolkit.plot.dynamics import plot_msd
 
 fig, axes = new_figure("double", aspect=0.35, ncols=2)
 plot_msd(m, fit=fit, ax=axes[0])

@@ -29,7 +29,7 @@ The workflow of this notebook, on copper labelled by the EMT potential (a cheap 
 for DFT, so the notebook runs in a minute): generate rattled, strained and "hot" structures
 → train a small NequIP-style model → validate it on held-out structures (parity plot,
 force MAE) → compile it to an AOTInductor package and check it reproduces the eager model
-→ run NVE molecular dynamics with it through `engines.md` and check energy conservation →
+→ run NVE molecular dynamics with it through `atomtwin.engines.md` and check energy conservation →
 use it as an ASE calculator.  `ATOMTWIN_SMALL=1` (as in CI) shrinks every size."""),
     code("""import os, tempfile, time
 import numpy as np
@@ -40,9 +40,9 @@ import ase.io
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from engines.mlip import ModelConfig, TrainConfig, load_model, collate
-from engines.mlip.train import train
-from toolkit.plot.style import use_style, new_figure, axis_label, save
+from atomtwin.engines.mlip import ModelConfig, TrainConfig, load_model, collate
+from atomtwin.engines.mlip.train import train
+from atomtwin.toolkit.plot.style import use_style, new_figure, axis_label, save
 
 SMALL = os.environ.get("ATOMTWIN_SMALL") == "1"
 work = tempfile.mkdtemp(prefix="tutorial02-", dir=".")
@@ -141,12 +141,12 @@ and the two compiled-model checks below use the eager model instead** (the packa
 in `tests/unit/engines/mlip/test_compile.py`)."""),
     code("""pkg = None
 if not SMALL:
-    from engines.mlip.compile import compile_model
+    from atomtwin.engines.mlip.compile import compile_model
     info = compile_model(res["best_checkpoint"], f"{work}/model.pt2")
     pkg = info["path"]
     print(f"compiled in {info['compile_time_s']:.0f} s, self-check max relative error "
           f"{max(info['self_check'].values()):.1e}")
-    from engines.mlip.compiled import load_compiled
+    from atomtwin.engines.mlip.compiled import load_compiled
     test = frames(1, 7)[0].repeat((2, 1, 1))  # 64 atoms: a size it was not traced with
     b = collate([test], r_max=model.r_max, species=model.species)
     b = {k: (v.float() if v.is_floating_point() else v) for k, v in b.items()}
@@ -159,7 +159,7 @@ else:
     print("small run: compile skipped (AOTInductor build too slow for CI); see the note above")"""),
     md("""## 5 · Molecular dynamics with the potential
 
-`engines.md` integrates Newton's equations with the potential as a force provider
+`atomtwin.engines.md` integrates Newton's equations with the potential as a force provider
 (`MLIPForceProvider`, with a Verlet neighbour list and a 1 Å skin).  In the micro-canonical
 (NVE) ensemble velocity Verlet conserves a shadow Hamiltonian, so the total energy
 fluctuates by O(dt²) around a constant without drifting — *if* the forces are the exact
@@ -169,7 +169,7 @@ energy flows into the potential energy, equipartition, so it settles near 150 K)
 dt = 2 fs and require the
 fluctuation of the total energy to stay below 5 % of that of the potential energy (which
 exchanges energy with the kinetic energy), and the drift below 1 meV/atom."""),
-    code("""from engines.md import MLIPForceProvider, VelocityVerlet, state_from_atoms, kinetic_energy, temperature
+    code("""from atomtwin.engines.md import MLIPForceProvider, VelocityVerlet, state_from_atoms, kinetic_energy, temperature
 
 atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((3, 3, 3))
 state = state_from_atoms(atoms, temperature_K=300.0, seed=1)
@@ -204,7 +204,7 @@ and compare the vacancy-formation energy with EMT's; the model never saw a vacan
 this is an extrapolation test — expect qualitative agreement at best after a minute of
 training on bulk frames."""),
     code("""from ase.optimize import BFGS
-from engines.mlip import Calculator
+from atomtwin.engines.mlip import Calculator
 
 calc_model = Calculator.from_compiled(pkg) if pkg else Calculator.from_checkpoint(res["best_checkpoint"])
 
@@ -231,7 +231,7 @@ print(f"vacancy formation energy: EMT {ev_emt:.2f} eV, model {ev_model:.2f} eV "
   training distribution (the vacancy of section 6) need their own checks, and usually
   training data that contain them.
 * For production, train longer on more (DFT) data, compile once per machine
-  (`atomtwin compile`), and use the package in MD (`engines.md`) or ASE."""),
+  (`atomtwin compile`), and use the package in MD (`atomtwin.engines.md`) or ASE."""),
 ]
 
 nb = nbf.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",

@@ -26,11 +26,10 @@ code("""
 import os, json
 from pathlib import Path
 import numpy as np
-import toolkit
-
+import atomtwin
 DATA = Path(os.environ.get("ATOMTWIN_DATA", "../data"))
 SMALL = os.environ.get("ATOMTWIN_SMALL") == "1"
-from engines.demo import DemoConfig, build_slab
+from atomtwin.engines.studies.demo import DemoConfig, build_slab
 cfg = DemoConfig.small() if SMALL else DemoConfig()
 model = DATA / "demo" / "model.ckpt"
 print(json.loads(model.with_suffix(".json").read_text())["val_forces_mae"], "eV/Å validation force MAE")
@@ -45,12 +44,12 @@ Langevin MD at the demo's temperature with the trained potential, streamed to ne
 engine (a killed run resumes from its checkpoint; every frame written is kept).
 """)
 code("""
-from engines.md import run
+from atomtwin.engines.md import run
 res = run({"structure": "slab.extxyz", "potential": {"kind": "mlip", "model": str(model)},
            "ensemble": "langevin", "temperature": cfg.temperature, "friction": 2.0,
            "timestep": cfg.timestep, "steps": 120 if SMALL else cfg.md_steps, "stride": cfg.stride,
            "output": "interface.nc", "seed": 1, "progress": False})
-ds = toolkit.read("interface.nc")
+ds = atomtwin.toolkit.read("interface.nc")
 print(ds.sizes["frame"], "frames;", f"{res.ns_per_day:.3f} ns/day")
 """)
 md("""
@@ -62,7 +61,7 @@ information criterion.  The fit uses a subsample; every environment of every fra
 labelled by `predict`, chunk by chunk, so the same code runs on millions of atoms.
 """)
 code("""
-from toolkit.environments import EnvironmentClassifier, identify_phases
+from atomtwin.toolkit.environments import EnvironmentClassifier, identify_phases
 n_fit = min(4000, min(16, ds.sizes["frame"]) * ds.sizes["atom"])
 clf = EnvironmentClassifier("soap", n_fit=n_fit, max_clusters=6, seed=0).fit(ds)
 labels = clf.predict(ds)
@@ -100,7 +99,7 @@ environments (the sampled atoms nearest each cluster centre) go to an extxyz fil
 OVITO or ASE's viewer.
 """)
 code("""
-from toolkit.environments import neighbour_composition, representative_environments, bootstrap_stability
+from atomtwin.toolkit.environments import neighbour_composition, representative_environments, bootstrap_stability
 comp = neighbour_composition(ds, labels, r_cut=3.3)
 print(comp.to_pandas().round(2))
 reps = representative_environments(ds, clf, n_per_cluster=2, path="representatives.extxyz")
@@ -117,7 +116,7 @@ normal, and the thickness of the region the non-bulk clusters occupy, with a gro
 h ∝ tⁿ (n = ½: diffusion-limited; n = 1: interface-reaction-limited).
 """)
 code("""
-from toolkit.environments import phase_fractions, spatial_profiles, interphase_thickness, fit_growth_law
+from atomtwin.toolkit.environments import phase_fractions, spatial_profiles, interphase_thickness, fit_growth_law
 frac = phase_fractions(labels)
 prof = spatial_profiles(ds, labels, axis="z", n_bins=40)
 h = interphase_thickness(prof, new, n_interfaces=1)
@@ -137,7 +136,7 @@ it stays in the slab), in the plane (xy) and along the normal (z), per dimension
 the interface that exceeds motion through it is the creep mechanism of the SEI study.
 """)
 code("""
-from toolkit.dynamics import msd
+from atomtwin.toolkit.dynamics import msd
 z = ds.positions.isel(frame=0).values[:, 2]
 sp = ds.species.values
 z_if = 0.5 * (z[sp == "Pd"].max() + z[sp == "Au"].min())
@@ -153,8 +152,8 @@ md("""
 ## Figures
 """)
 code("""
-from toolkit.plot import new_figure, save
-from toolkit.plot.environments import plot_phase_fractions, plot_profile_heatmap, plot_reduced_map
+from atomtwin.toolkit.plot import new_figure, save
+from atomtwin.toolkit.plot.environments import plot_phase_fractions, plot_profile_heatmap, plot_reduced_map
 fig, axes = new_figure("double", aspect=0.33, ncols=3)
 plot_reduced_map(clf.sample_reduced_, clf.sample_labels_, ax=axes[0])
 plot_phase_fractions(frac, ax=axes[1])

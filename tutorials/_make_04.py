@@ -14,7 +14,7 @@ In the solid acids CsH₂PO₄ and CsHSO₄ protons sit on O atoms of PO₄ / SO
 Machine-learned MD (arXiv:2503.15389) showed a **proton slingshot**: a polyanion rotates and
 carries its protons along, the O–H bond reorients, and the proton then **hops** to a
 neighbouring group; CsH₂PO₄ shows **two rotation rates with different activation energies**.
-This notebook walks through the measurements behind such a claim with `toolkit.dynamics`:
+This notebook walks through the measurements behind such a claim with `atomtwin.toolkit.dynamics`:
 
 1. find the polyanions by connectivity;
 2. orientational correlations C₁(t), C₂(t) and relaxation times;
@@ -40,8 +40,8 @@ from scipy.spatial.transform import Rotation
 
 matplotlib.use("Agg")
 
-from toolkit import units as U
-from toolkit.dynamics import (
+from atomtwin.toolkit import units as U
+from atomtwin.toolkit.dynamics import (
     arrhenius,
     assign_hydrogens,
     event_cross_correlation,
@@ -56,15 +56,15 @@ from toolkit.dynamics import (
     reorientation_events,
     waiting_times,
 )
-from toolkit.plot.dynamics import (
+from atomtwin.toolkit.plot.dynamics import (
     plot_arrhenius,
     plot_event_correlation,
     plot_events,
     plot_msd,
     plot_orientational_correlation,
 )
-from toolkit.plot.style import PALETTE, new_figure, save, use_style
-from toolkit.schema import make_dataset
+from atomtwin.toolkit.plot.style import PALETTE, new_figure, save, use_style
+from atomtwin.toolkit.schema import make_dataset
 
 use_style()
 SMALL = os.environ.get("ATOMTWIN_SMALL") == "1"
@@ -335,7 +335,7 @@ The truth: hops go to random neighbours, so D = Γa²/6 with Γ the model's hop 
 proton per ps."""),
     code("""import warnings
 
-from toolkit.geometry import unwrap
+from atomtwin.toolkit.geometry import unwrap
 
 
 def non_gaussian(d, species, lag_ps):
@@ -384,7 +384,7 @@ print(f"proton diffusion: Ea = {aD.Ea.item():.3f} ± {aD.Ea_err.item():.3f} eV "
   2. **the fit window of the proton MSD must start after the rotational time**, or the
      bounded rotational motion inflates D.
 * On your data: `atomtwin rotations TRAJ --centre P --ligand O --json` prints the rotation
-  statistics; the Python calls above work unchanged on a `toolkit.open` store."""),
+  statistics; the Python calls above work unchanged on a `atomtwin.toolkit.open` store."""),
 ]
 
 nb = nbf.v4.new_notebook()

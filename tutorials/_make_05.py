@@ -35,7 +35,7 @@ at every frame, which is what the IR and dielectric analyses need.
 **The material.** To be able to check every number we use a *model crystal* whose answers are
 known in closed form: rock-salt "NaCl" with Morse bonds, rigid ions of charge ±1 e plus a
 bond-charge term that raises the Born charge to 1.2 e, and an electronic polarizability
-(`engines.mlip.electric_crystal.RockSaltCrystal`).  An `ElectricPotential` (a NequIP-style
+(`atomtwin.engines.mlip.electric_crystal.RockSaltCrystal`).  An `ElectricPotential` (a NequIP-style
 equivariant network) was trained on its energies, forces, polarizations and Born charges
 (`data/electric/make_model.py`).  For a real material, replace the model crystal with DFT
 (or DFPT) labels: the rest of the notebook is unchanged.
@@ -49,16 +49,16 @@ matplotlib.use("Agg")
 import torch
 torch.set_num_threads(1)
 
-from engines.mlip.data import collate
-from engines.mlip.electric import load_electric
-from engines.mlip.electric_crystal import RockSaltCrystal, random_frames
-from engines.mlip.electric_md import ElectricCalculator, GaussianPulse, run_field_md
-from toolkit import units as U
-from toolkit.spectra import vdos, ir_spectrum, dielectric_function
-from toolkit.phonons import compute_phonons, band_structure, frequencies_at
-from toolkit.plot.style import use_style, new_figure, save, PALETTE, axis_label
-from toolkit.plot.spectra import plot_vdos, plot_ir, plot_dielectric
-from toolkit.plot.phonons import plot_band_structure
+from atomtwin.engines.mlip.data import collate
+from atomtwin.engines.mlip.electric import load_electric
+from atomtwin.engines.mlip.electric_crystal import RockSaltCrystal, random_frames
+from atomtwin.engines.mlip.electric_md import ElectricCalculator, GaussianPulse, run_field_md
+from atomtwin.toolkit import units as U
+from atomtwin.toolkit.spectra import vdos, ir_spectrum, dielectric_function
+from atomtwin.toolkit.phonons import compute_phonons, band_structure, frequencies_at
+from atomtwin.toolkit.plot.style import use_style, new_figure, save, PALETTE, axis_label
+from atomtwin.toolkit.plot.spectra import plot_vdos, plot_ir, plot_dielectric
+from atomtwin.toolkit.plot.phonons import plot_band_structure
 
 SMALL = os.environ.get("ATOMTWIN_SMALL") == "1"
 DATA = os.environ.get("ATOMTWIN_DATA", "data")
@@ -182,7 +182,7 @@ assert abs(e0 - exact.eps_static()) < 3 * e0_err + 0.1 * exact.eps_static()"""),
     md("""## 6 · Phonons at Γ and the LO–TO splitting
 
 The same learned model is an ASE calculator (`ElectricCalculator`), so phonopy computes its
-force constants by finite displacements (`toolkit.phonons.compute_phonons`).  A short-range
+force constants by finite displacements (`atomtwin.toolkit.phonons.compute_phonons`).  A short-range
 model has no macroscopic field, so its Γ optical modes are all TO.  The **non-analytic
 correction** with the learned Born charges and ε∞ restores the long-range Coulomb field of a
 longitudinal wave and lifts the LO mode: near Γ, ω_LO² = ω_TO² + Z*²/(ε₀ ε∞ V μ), the

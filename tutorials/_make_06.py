@@ -17,7 +17,7 @@ uncertainty band, and its slope is the **Clausius–Clapeyron** dT/dP = T Δv/Δ
 
 Here the material is the Lennard-Jones (LJ) model of argon (σ = 3.405 Å, ε/k_B = 119.8 K),
 small enough to run a whole grid in seconds, with a well-known melting line to compare with.
-The same steps apply to your own runs: `engines.phaserun:run_point` is only the default
+The same steps apply to your own runs: `atomtwin.engines.studies.phase_points:run_point` is only the default
 *point function*; any `f(P, T, protocol, seed) -> trajectory` can take its place.
 
 `ATOMTWIN_SMALL=1` shrinks the grid and the runs (as in CI)."""),
@@ -26,8 +26,8 @@ import numpy as np
 import matplotlib
 matplotlib.use("Agg")
 
-from engines.phaserun import physical, reduced
-from toolkit.phases import PhaseSpec, run_ensemble, classify_phases, phase_boundary, clausius_clapeyron
+from atomtwin.engines.studies.phase_points import physical, reduced
+from atomtwin.toolkit.phases import PhaseSpec, run_ensemble, classify_phases, phase_boundary, clausius_clapeyron
 
 SMALL = os.environ.get("ATOMTWIN_SMALL") == "1"
 work = tempfile.mkdtemp(prefix="tutorial06-", dir=".")
@@ -41,13 +41,13 @@ print("temperatures (K):", np.round(temperatures, 1))"""),
 
 A `PhaseSpec` lists the state points and how to run each one: an fcc crystal is
 equilibrated and sampled in NPT (stochastic cell rescaling with a Langevin thermostat,
-`engines.md`).  The driver runs the points with dask (here on local processes; a
+`atomtwin.engines.md`).  The driver runs the points with dask (here on local processes; a
 `dask.distributed` address works the same), stores each finished point on disk — so a
 killed ensemble resumes without rerunning anything — and gathers the order parameters
 into one Dataset indexed by pressure and temperature."""),
     code("""protocol = {"cells": [3, 3, 3] if SMALL else [4, 4, 4],
             "equil_steps": 150 if SMALL else 600, "steps": 150 if SMALL else 1000, "sample_every": 10}
-spec = PhaseSpec(point_function="engines.phaserun:run_point", pressures=pressures,
+spec = PhaseSpec(point_function="atomtwin.engines.studies.phase_points:run_point", pressures=pressures,
                  temperatures=temperatures, protocol=protocol, seed=1,
                  workdir=os.path.join(work, "runs"), scheduler="processes", n_workers=2)
 result = run_ensemble(spec, progress=False)
@@ -60,7 +60,7 @@ Per run, over the second half of its frames:
 
 * **q̄6** — Steinhardt bond order averaged over neighbours (Lechner & Dellago 2008):
   ≈ 0.35–0.5 in a hot fcc crystal, ≈ 0.15–0.25 in a liquid;
-* **D** — self-diffusion from the mean-squared displacement (`toolkit.dynamics`):
+* **D** — self-diffusion from the mean-squared displacement (`atomtwin.toolkit.dynamics`):
   zero in a crystal, ~0.1–1 Å²/ps in a liquid near melting;
 * **Lindemann ratio** — vibration amplitude over the neighbour distance: ≲ 0.1 in a crystal.
 
@@ -125,8 +125,8 @@ print(f"reference melting-line slope: {ref_slope:.0f} K/GPa")"""),
 
 Phase regions (nearest run), the runs coloured by phase, the boundary with its band, and the
 reference melting line."""),
-    code("""from toolkit.plot.phases import plot_phase_diagram
-from toolkit.plot.style import save, use_style
+    code("""from atomtwin.toolkit.plot.phases import plot_phase_diagram
+from atomtwin.toolkit.plot.style import save, use_style
 use_style()
 fig, ax = plot_phase_diagram(phase, b)
 ax.plot(Tref, b.pressure.values, "--", color="0.3", lw=1, label="LJ melting (Mastny & de Pablo)")
@@ -137,7 +137,7 @@ fig"""),
     md("""## Where next
 
 * Heating and cooling **ramps** (`ramps:` in the spec) give the hysteresis
-  (`toolkit.phases.hysteresis`) — the superheating and undercooling limits bracketing the line.
+  (`atomtwin.toolkit.phases.hysteresis`) — the superheating and undercooling limits bracketing the line.
 * **Coexistence** runs (`coexistence:`) pin the melting point itself.
 * The CLI does all of this from a YAML file:
   `atomtwin phase-diagram spec.yaml [--cluster tcp://host:8786] --json`."""),

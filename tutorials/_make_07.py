@@ -21,7 +21,7 @@ arXiv:2408.12421 and arXiv:2505.22791 show energy flowing from the pumped polar 
 other phonons, and quantum fluctuations being *suppressed* by resonant pulses to the
 point of inducing ferroelectric order.
 
-This tutorial follows the same route with the two tools of `engines.tdscha`:
+This tutorial follows the same route with the two tools of `atomtwin.engines.tdscha`:
 
 1. **Static SCHA** (self-consistent harmonic approximation): the best Gaussian density
    matrix at temperature T.  Its centroid and force constants Φ minimise the variational
@@ -49,12 +49,12 @@ import matplotlib
 matplotlib.use("Agg")
 from scipy.optimize import minimize
 
-from engines.tdscha import (System, polar_lattice, quartic_1d, scha, scha_temperature_scan, free_energy_hessian,
+from atomtwin.engines.tdscha import (System, polar_lattice, quartic_1d, scha, scha_temperature_scan, free_energy_hessian,
                             GaussianPulse, Modes, run_tdscha, run_classical, grid_for_model,
                             CallableProvider, EnsembleAverager)
-from engines.tdscha.averages import ExactAverager
-from toolkit.plot import tdscha as tplot
-from toolkit.plot.style import save
+from atomtwin.engines.tdscha.averages import ExactAverager
+from atomtwin.toolkit.plot import tdscha as tplot
+from atomtwin.toolkit.plot.style import save
 
 SMALL = os.environ.get("ATOMTWIN_SMALL") == "1"
 work = tempfile.mkdtemp(prefix="tutorial07-", dir=".")
@@ -254,7 +254,7 @@ assert dev < 0.2 * amp"""),
   `MLIPProvider(model, atoms)` (the whole ensemble in one network call).
 * The same runs from the command line: `atomtwin scha config.yaml` and
   `atomtwin tdscha config.yaml` (with `classical: true` for the MD comparison) write
-  netCDF results that `toolkit.plot.tdscha` plots directly.
+  netCDF results that `atomtwin.toolkit.plot.tdscha` plots directly.
 * Screening of the field inside the crystal: `run_tdscha(..., screening=eps_inf)`."""),
 ]
 nb = nbf.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",

@@ -1,7 +1,7 @@
 """Make the potential the demo ships: ``model.ckpt`` with ``model.json`` (validation metrics,
 reference data, configuration) and ``model_metrics.csv`` beside it.
 
-Exactly the demo's own stages 1-3 (``engines.demo``): the Pd | Au slab at both demo sizes
+Exactly the demo's own stages 1-3 (``atomtwin.engines.studies.demo``): the Pd | Au slab at both demo sizes
 (54 and 160 atoms), EMT Langevin MD at the reference temperatures, every ``ref_every``-th
 frame labelled with EMT energies and forces, then a time-limited training of the demo's
 model configuration.  The potential is strictly local (r_max 4.5 Å), so one model serves
@@ -20,8 +20,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
-
-from engines.demo import DemoConfig, build_slab, emt_frames, train_model
+from atomtwin.engines.studies.demo import DemoConfig, build_slab, emt_frames, train_model
 
 HERE = Path(__file__).resolve().parent
 

@@ -1,8 +1,8 @@
 """Train the shipped electric-enthalpy model of the rock-salt model crystal.
 
 ``python data/electric/make_model.py`` (about 10 minutes on one CPU core) writes
-``data/electric/rocksalt_model.pt``: an :class:`engines.mlip.electric.ElectricPotential`
-trained on frames of :class:`engines.mlip.electric_crystal.RockSaltCrystal` (8- and 64-atom
+``data/electric/rocksalt_model.pt``: an :class:`atomtwin.engines.mlip.electric.ElectricPotential`
+trained on frames of :class:`atomtwin.engines.mlip.electric_crystal.RockSaltCrystal` (8- and 64-atom
 cells, random displacements with rms 0.03-0.15 Å per component, fields up to 0.05 V/Å) with
 energy, force, polarization, Born-charge and polarizability labels, plus its validation
 metrics on independent frames.  Deterministic (seeds below) up to floating-point summation
@@ -16,10 +16,9 @@ import time
 from pathlib import Path
 
 import torch
-
-from engines.mlip.electric import save_electric
-from engines.mlip.electric_crystal import RockSaltCrystal, random_frames
-from engines.mlip.electric_train import electric_graph, evaluate_electric, train_electric
+from atomtwin.engines.mlip.electric import save_electric
+from atomtwin.engines.mlip.electric_crystal import RockSaltCrystal, random_frames
+from atomtwin.engines.mlip.electric_train import electric_graph, evaluate_electric, train_electric
 
 CONFIG = dict(species=["Na", "Cl"], r_max=4.5, num_layers=2, lmax=1, parity=True, mul=16, num_basis=8,
               radial_hidden=32, radial_layers=2, dtype="float64")

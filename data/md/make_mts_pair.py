@@ -94,7 +94,7 @@ def cu_frames(n_md: int = 160, n_crystal: int = 40, seed: int = 0):
 
 
 def _train(work: Path, data: Path, model: dict, epochs: int, residual_of: Path | None = None):
-    from engines.mlip.train import train
+    from atomtwin.engines.mlip.train import train
 
     cfg = dict(train_files=[str(data)], val_fraction=0.1, output_dir=str(work), batch_size=4,
                max_epochs=epochs, lr=0.01, schedule="cosine", ema_decay=0.99, energy_weight=1.0,
@@ -135,10 +135,9 @@ def liquid_snapshot(out: Path, temperature: float = 2000.0, ps: float = 1.0, see
     velocities are stored (ASE units), so tests start NVE from an equilibrated liquid."""
     from ase.build import bulk
     from ase.io import write
-
-    from engines.md import Langevin, SumProvider, make_state
-    from engines.md.mlip_provider import MLIPForceProvider
-    from toolkit import units as U
+    from atomtwin.engines.md import Langevin, SumProvider, make_state
+    from atomtwin.engines.md.mlip_provider import MLIPForceProvider
+    from atomtwin.toolkit import units as U
 
     a = bulk("Cu", "fcc", a=A_LIQUID, cubic=True).repeat((2, 2, 2))
     a.rattle(0.1, seed=seed)

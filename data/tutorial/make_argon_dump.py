@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from engines.md import Langevin, VelocityVerlet, lj_argon, make_state
+from atomtwin.engines.md import Langevin, VelocityVerlet, lj_argon, make_state
 
 N_CELLS = 4  # 4^3 fcc cells = 256 atoms
 DENSITY = 1.374  # g/cm^3 (Rahman 1964)

@@ -1,13 +1,13 @@
 """Molecular dynamics: an immutable state, pure integrator steps, force providers,
 multiple time steps (RESPA) and a runner that streams the trajectory schema.
 
->>> from engines.md import make_state, VelocityVerlet, lj_argon
+>>> from atomtwin.engines.md import make_state, VelocityVerlet, lj_argon
 >>> # state = VelocityVerlet(0.005).init(state, lj_argon()); state = integ.step(state, provider)
 """
 
 from __future__ import annotations
 
-from engines.md.forces import (
+from atomtwin.engines.md.forces import (
     ASEForceProvider,
     DifferenceProvider,
     ForceProvider,
@@ -16,7 +16,7 @@ from engines.md.forces import (
     SumProvider,
     lj_argon,
 )
-from engines.md.integrators import (
+from atomtwin.engines.md.integrators import (
     Langevin,
     NoseHooverChain,
     StochasticCellRescaling,
@@ -24,7 +24,7 @@ from engines.md.integrators import (
     evaluate,
     pressure,
 )
-from engines.md.state import (
+from atomtwin.engines.md.state import (
     MDState,
     kinetic_energy,
     make_state,
@@ -43,18 +43,18 @@ __all__ = [
 
 def __getattr__(name: str):
     if name == "RESPA":
-        from engines.md.mts import RESPA
+        from atomtwin.engines.md.mts import RESPA
 
         return RESPA
-    if name == "MLIPForceProvider":  # imports engines.mlip only when asked for
-        from engines.md.mlip_provider import MLIPForceProvider
+    if name == "MLIPForceProvider":  # imports atomtwin.engines.mlip only when asked for
+        from atomtwin.engines.md.mlip_provider import MLIPForceProvider
 
         return MLIPForceProvider
-    raise AttributeError(f"module 'engines.md' has no attribute '{name}'")
+    raise AttributeError(f"module 'atomtwin.engines.md' has no attribute '{name}'")
 
 
 def run(config, **kwargs):
-    """Run MD from an :class:`engines.md.config.MDConfig`, a dict or a YAML path (see runner)."""
-    from engines.md.runner import run as _run
+    """Run MD from an :class:`atomtwin.engines.md.config.MDConfig`, a dict or a YAML path (see runner)."""
+    from atomtwin.engines.md.runner import run as _run
 
     return _run(config, **kwargs)

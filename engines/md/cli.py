@@ -1,11 +1,11 @@
-"""``atomtwin md config.yaml``: a thin wrapper over :func:`engines.md.run`."""
+"""``atomtwin md config.yaml``: a thin wrapper over :func:`atomtwin.engines.md.run`."""
 
 from __future__ import annotations
 
 
 def _run(args) -> int:
-    from engines.md.config import MDConfig
-    from engines.md.runner import run
+    from atomtwin.engines.md.config import MDConfig
+    from atomtwin.engines.md.runner import run
 
     cfg = MDConfig.from_yaml(args.config)
     if args.no_progress:
@@ -19,7 +19,7 @@ def _run(args) -> int:
         "ns_per_day": res.ns_per_day, "atom_steps_per_s": res.atom_steps_per_s,
     }
     if args.json:
-        from toolkit.cli import emit_json
+        from atomtwin.toolkit.cli import emit_json
 
         emit_json(summary)
     else:
@@ -31,7 +31,7 @@ def _run(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("md", help="run molecular dynamics from a YAML config")
-    p.add_argument("config", help="YAML config (see engines.md.config)")
+    p.add_argument("config", help="YAML config (see atomtwin.engines.md.config)")
     p.add_argument("--resume", action="store_true", help="continue from the config's checkpoint")
     p.add_argument("--steps", type=int, help="override the total number of steps")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

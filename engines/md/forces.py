@@ -10,7 +10,7 @@ A provider maps (positions, cell, pbc) to a :class:`ForceResult`.  Three kinds s
 * :class:`SumProvider` is ``a + b + ...`` (a co-trained pair evaluated as one potential:
   the single-time-step reference of a multiple-time-step run).
 
-The native provider for ``engines.mlip`` models is in :mod:`engines.md.mlip_provider`.
+The native provider for ``atomtwin.engines.mlip`` models is in :mod:`atomtwin.engines.md.mlip_provider`.
 """
 
 from __future__ import annotations
@@ -22,9 +22,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
-
-from engines.md.neighbors import VerletList
-from engines.md.state import DTYPE
+from atomtwin.engines.md.neighbors import VerletList
+from atomtwin.engines.md.state import DTYPE
 
 
 @dataclass(frozen=True)

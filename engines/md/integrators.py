@@ -22,10 +22,17 @@ import math
 from dataclasses import dataclass
 
 import torch
-
-from engines.md.forces import ForceProvider, check_species
-from engines.md.state import ACC, KE, MDState, draw_normal, kinetic_energy, kinetic_tensor, volume
-from toolkit import units as U
+from atomtwin.engines.md.forces import ForceProvider, check_species
+from atomtwin.engines.md.state import (
+    ACC,
+    KE,
+    MDState,
+    draw_normal,
+    kinetic_energy,
+    kinetic_tensor,
+    volume,
+)
+from atomtwin.toolkit import units as U
 
 
 def evaluate(state: MDState, provider: ForceProvider, stress: bool = False) -> MDState:

@@ -1,7 +1,7 @@
-"""The native force provider for ``engines.mlip`` models: torch tensors end to end.
+"""The native force provider for ``atomtwin.engines.mlip`` models: torch tensors end to end.
 
-Positions stay on the model's device; the neighbour list (``engines.mlip.neighbors``) is
-built with a skin and reused (:class:`engines.md.neighbors.VerletList`), each step only
+Positions stay on the model's device; the neighbour list (``atomtwin.engines.mlip.neighbors``) is
+built with a skin and reused (:class:`atomtwin.engines.md.neighbors.VerletList`), each step only
 gathering pair vectors and dropping edges beyond ``r_max``.  No ASE object is touched.
 """
 
@@ -10,19 +10,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-
-from engines.md.forces import ForceResult, check_species
-from engines.md.neighbors import VerletList
-from engines.md.state import DTYPE
+from atomtwin.engines.md.forces import ForceResult, check_species
+from atomtwin.engines.md.neighbors import VerletList
+from atomtwin.engines.md.state import DTYPE
 
 
 class MLIPForceProvider:
-    """An ``engines.mlip`` potential as an MD force provider.
+    """An ``atomtwin.engines.mlip`` potential as an MD force provider.
 
     Parameters
     ----------
     model
-        A module following the ``engines.mlip`` contract, or a checkpoint path.
+        A module following the ``atomtwin.engines.mlip`` contract, or a checkpoint path.
     device
         Where the model (and the MD state) live.
     skin
@@ -31,7 +30,7 @@ class MLIPForceProvider:
 
     def __init__(self, model, *, device: str | torch.device | None = None, skin: float = 1.0):
         if not isinstance(model, torch.nn.Module):
-            from engines.mlip import load_model
+            from atomtwin.engines.mlip import load_model
 
             model = load_model(model, device=device or "cpu")
         elif device is not None:
@@ -42,7 +41,7 @@ class MLIPForceProvider:
         self.dtype = next(model.parameters()).dtype if any(True for _ in model.parameters()) else DTYPE
 
         def build(pos, cell, pbc, r):
-            from engines.mlip.neighbors import neighbor_list
+            from atomtwin.engines.mlip.neighbors import neighbor_list
 
             ei, shift = neighbor_list(pos, cell if any(pbc) else None,
                                       torch.tensor(pbc, device=pos.device), r)

@@ -15,7 +15,7 @@ An optional Langevin O step per inner step (BAOAB) makes it an NVT integrator.
 With a co-trained pair (``atomtwin train`` with ``residual_of: small.ckpt`` for the large
 model) the large model *is* the slow correction: the potential is small + large.
 
->>> from engines.md import MLIPForceProvider, RESPA                     # doctest: +SKIP
+>>> from atomtwin.engines.md import MLIPForceProvider, RESPA                     # doctest: +SKIP
 >>> small, large = MLIPForceProvider("small.ckpt"), MLIPForceProvider("large.ckpt")
 >>> integ = RESPA(0.001, 3, slow=large)         # large every 3 fs, small every 1 fs
 >>> state = integ.init(state, small); state = integ.step(state, small)  # 3 inner steps
@@ -29,10 +29,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engines.md.forces import ForceProvider, check_species
-from engines.md.integrators import _drift, _kick, _ou
-from engines.md.state import MDState, kinetic_energy
-from toolkit import units as U
+from atomtwin.engines.md.forces import ForceProvider, check_species
+from atomtwin.engines.md.integrators import _drift, _kick, _ou
+from atomtwin.engines.md.state import MDState, kinetic_energy
+from atomtwin.toolkit import units as U
 
 
 @dataclass(frozen=True)

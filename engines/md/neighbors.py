@@ -3,7 +3,7 @@
 Builds: :func:`half_pairs` picks a dense all-pairs distance matrix for small systems
 (fewer than :data:`CELL_LIST_MIN_ATOMS` atoms, where its few large tensor operations beat
 the bookkeeping of a cell list) and the linear-cost cell list of
-:func:`engines.mlip.neighbors.neighbor_list` above (:func:`cell_list_half_pairs`).
+:func:`atomtwin.engines.mlip.neighbors.neighbor_list` above (:func:`cell_list_half_pairs`).
 
 The list holds every pair within ``r_cut + skin`` at the last build.  Between builds a pair
 distance can change by at most ``2 max|u| + |E| (r_cut + skin)``, with ``u`` the atomic
@@ -34,13 +34,13 @@ CELL_LIST_MIN_ATOMS = 1000
 
 
 def cell_list_half_pairs(positions: torch.Tensor, cell: torch.Tensor, pbc, r: float):
-    """:func:`half_pairs` through the linear-cost cell list of ``engines.mlip.neighbors``.
+    """:func:`half_pairs` through the linear-cost cell list of ``atomtwin.engines.mlip.neighbors``.
 
     That list holds every ordered pair; this keeps ``i < j``, and for an atom's own periodic
     images (``i == j``) the shifts that are lexicographically positive, so each unordered
     pair (with its image) appears once, as in :func:`half_pairs`.
     """
-    from engines.mlip.neighbors import neighbor_list
+    from atomtwin.engines.mlip.neighbors import neighbor_list
 
     periodic = any(pbc)
     ei, shift = neighbor_list(positions, cell if periodic else None,

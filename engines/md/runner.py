@@ -1,4 +1,4 @@
-"""Run MD from a config: stream frames through :class:`toolkit.io.TrajectoryWriter`, write
+"""Run MD from a config: stream frames through :class:`atomtwin.toolkit.io.TrajectoryWriter`, write
 checkpoints a restart continues from bit for bit, stop cleanly on a blow-up.
 
 Restart determinism: at every checkpoint the force providers drop their neighbour lists
@@ -17,17 +17,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from engines.md.config import MDConfig, PotentialConfig
-from engines.md.forces import ASEForceProvider, PairForceProvider
-from engines.md.integrators import (
+from atomtwin.engines.md.config import MDConfig, PotentialConfig
+from atomtwin.engines.md.forces import ASEForceProvider, PairForceProvider
+from atomtwin.engines.md.integrators import (
     Langevin,
     NoseHooverChain,
     StochasticCellRescaling,
     VelocityVerlet,
 )
-from engines.md.state import MDState, make_state, temperature
-from toolkit import units as U
+from atomtwin.engines.md.state import MDState, make_state, temperature
+from atomtwin.toolkit import units as U
 
 CHECKPOINT_FORMAT = "atomtwin-md-checkpoint"
 
@@ -63,7 +62,7 @@ def build_provider(pc: PotentialConfig):
 
         mod, _, cls = pc.calculator.partition(":")
         return ASEForceProvider(getattr(import_module(mod), cls)(**pc.kwargs))
-    from engines.md.mlip_provider import MLIPForceProvider
+    from atomtwin.engines.md.mlip_provider import MLIPForceProvider
 
     return MLIPForceProvider(pc.model, device=pc.device, skin=pc.skin)
 
@@ -71,7 +70,7 @@ def build_provider(pc: PotentialConfig):
 def build_integrator(cfg: MDConfig, slow=None):
     """The integrator of ``cfg`` (RESPA when ``cfg.mts``; ``slow`` its slow provider)."""
     if cfg.mts is not None:
-        from engines.md.mts import RESPA
+        from atomtwin.engines.md.mts import RESPA
 
         t = cfg.temperature if cfg.ensemble == "langevin" else None
         return RESPA(cfg.timestep, cfg.mts["k"], slow, temperature=t, friction=cfg.friction)
@@ -161,7 +160,7 @@ def load_checkpoint(path: Path, cfg: MDConfig) -> tuple[MDState, int]:
 
 def _truncate_partial(partial: Path, n: int) -> None:
     """Drop frames a killed run wrote after its last checkpoint (they are re-made identically)."""
-    from toolkit.io.store import truncate_partial
+    from atomtwin.toolkit.io.store import truncate_partial
 
     truncate_partial(partial, n)
 
@@ -220,7 +219,7 @@ def run(config, *, atoms=None, resume: bool | None = None, steps: int | None = N
         NaN, a force above ``max_force`` or the temperature above ``max_temperature``; the
         trajectory written so far is finalised at ``config.output``.
     """
-    from toolkit.io import TrajectoryWriter
+    from atomtwin.toolkit.io import TrajectoryWriter
 
     if isinstance(config, (str, Path)):
         cfg = MDConfig.from_yaml(config)

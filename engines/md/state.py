@@ -1,6 +1,6 @@
 """The MD state: one immutable record of everything a step needs and a restart restores.
 
-Backend choice: torch (float64).  The native force provider (``engines.mlip``) is a torch
+Backend choice: torch (float64).  The native force provider (``atomtwin.engines.mlip``) is a torch
 model; keeping positions and momenta as torch tensors on the model's device means an MD
 step never copies arrays between host and device.  ASE calculators receive zero-copy
 numpy views of the CPU tensors, so they pay nothing for this choice either.
@@ -18,8 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from toolkit import units as U
+from atomtwin.toolkit import units as U
 
 #: force (eV/Å) / mass (amu) -> acceleration (Å/ps^2)
 ACC = U.EV_A_AMU_TO_A_PS2

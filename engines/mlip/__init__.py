@@ -33,22 +33,22 @@ lists built with a skin (:class:`neighbors.NeighborListCache`) are valid.
 edges of one structure; ``data.collate(items, r_max=None, species=None)`` batches graphs,
 frames or ``ase.Atoms``.  ``Calculator.from_checkpoint(path, device=...)`` is the ASE route.
 The model is a plain ``torch.nn.Module`` whose forward uses only tensors, ints and tuples;
-the tensor products live in :mod:`engines.mlip.tp` (reference implementation).
+the tensor products live in :mod:`atomtwin.engines.mlip.tp` (reference implementation).
 """
 
 from __future__ import annotations
 
 from importlib import import_module
 
-#: public name -> module; imported on first use, so ``import engines.mlip.cli`` (the CLI
+#: public name -> module; imported on first use, so ``import atomtwin.engines.mlip.cli`` (the CLI
 #: plug-in) does not load torch
 _EXPORTS = {
-    "ModelConfig": "engines.mlip.config", "TrainConfig": "engines.mlip.config",
-    "load_config": "engines.mlip.config", "collate": "engines.mlip.data",
-    "Potential": "engines.mlip.model", "build_model": "engines.mlip.model",
-    "load_model": "engines.mlip.model", "save_checkpoint": "engines.mlip.model",
-    "neighbor_list": "engines.mlip.neighbors", "NeighborListCache": "engines.mlip.neighbors",
-    "Calculator": "engines.mlip.calculator",
+    "ModelConfig": "atomtwin.engines.mlip.config", "TrainConfig": "atomtwin.engines.mlip.config",
+    "load_config": "atomtwin.engines.mlip.config", "collate": "atomtwin.engines.mlip.data",
+    "Potential": "atomtwin.engines.mlip.model", "build_model": "atomtwin.engines.mlip.model",
+    "load_model": "atomtwin.engines.mlip.model", "save_checkpoint": "atomtwin.engines.mlip.model",
+    "neighbor_list": "atomtwin.engines.mlip.neighbors", "NeighborListCache": "atomtwin.engines.mlip.neighbors",
+    "Calculator": "atomtwin.engines.mlip.calculator",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -57,7 +57,7 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str):
     if name in _EXPORTS:
         return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'engines.mlip' has no attribute '{name}'")
+    raise AttributeError(f"module 'atomtwin.engines.mlip' has no attribute '{name}'")
 
 
 def __dir__():

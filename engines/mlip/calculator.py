@@ -8,9 +8,8 @@ import numpy as np
 import torch
 from ase.calculators.calculator import Calculator as _AseCalculator
 from ase.calculators.calculator import all_changes
-
-from engines.mlip.data import collate, frame_from_atoms, to_graph
-from engines.mlip.model import Potential, load_model
+from atomtwin.engines.mlip.data import collate, frame_from_atoms, to_graph
+from atomtwin.engines.mlip.model import Potential, load_model
 
 __all__ = ["Calculator"]
 
@@ -22,7 +21,7 @@ class Calculator(_AseCalculator):
     Parameters
     ----------
     model
-        A :class:`~engines.mlip.model.Potential` (e.g. from :func:`engines.mlip.load_model`).
+        A :class:`~atomtwin.engines.mlip.model.Potential` (e.g. from :func:`atomtwin.engines.mlip.load_model`).
     device
         Torch device for evaluation.
 
@@ -50,8 +49,8 @@ class Calculator(_AseCalculator):
     @staticmethod
     def from_compiled(path: str | Path, device: str | torch.device | None = None):
         """An ASE calculator on an AOTInductor package made by ``atomtwin compile``
-        (loaded without the training code; see :mod:`engines.mlip.compiled`)."""
-        from engines.mlip.compiled import CompiledCalculator
+        (loaded without the training code; see :mod:`atomtwin.engines.mlip.compiled`)."""
+        from atomtwin.engines.mlip.compiled import CompiledCalculator
 
         return CompiledCalculator(path, device)
 

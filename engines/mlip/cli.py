@@ -1,5 +1,5 @@
 """``atomtwin train``: train a potential from a YAML config (thin wrapper over
-:func:`engines.mlip.train.train`)."""
+:func:`atomtwin.engines.mlip.train.train`)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ __all__ = ["register_compile", "register_train"]
 
 def _run_train(args: argparse.Namespace) -> int:
     import torch.distributed as dist
-
-    from engines.mlip.config import load_config
-    from engines.mlip.train import train
+    from atomtwin.engines.mlip.config import load_config
+    from atomtwin.engines.mlip.train import train
 
     cfg = load_config(args.config)
     if args.no_progress or args.json:
@@ -27,7 +26,7 @@ def _run_train(args: argparse.Namespace) -> int:
         if ddp:
             dist.destroy_process_group()
     if args.json and rank == 0:
-        from toolkit.cli import emit_json
+        from atomtwin.toolkit.cli import emit_json
 
         emit_json(result)
     return 0
@@ -52,9 +51,9 @@ def register_train(sub) -> None:
     p = sub.add_parser(
         "train", help="train an equivariant interatomic potential",
         description="Train a NequIP- or Allegro-style potential from a YAML config "
-                    "(keys: engines.mlip.config.TrainConfig; model keys: ModelConfig). "
+                    "(keys: atomtwin.engines.mlip.config.TrainConfig; model keys: ModelConfig). "
                     "Writes last.ckpt every epoch, best.ckpt and metrics.csv in output_dir. "
-                    "Data-parallel: torchrun --nproc_per_node=K -m toolkit.cli train config.yaml",
+                    "Data-parallel: torchrun --nproc_per_node=K -m atomtwin.toolkit.cli train config.yaml",
     )
     p.add_argument("config", help="YAML file with the training config")
     p.add_argument("--resume", action="store_true", help="continue from output_dir/last.ckpt")
@@ -65,13 +64,13 @@ def register_train(sub) -> None:
 
 def register_compile(sub) -> None:
     """Add ``atomtwin compile CHECKPOINT OUT.pt2 [--device cpu|cuda] [--kernel] [--json]``
-    (the work is in :mod:`engines.mlip.compile`, imported only when the command runs)."""
+    (the work is in :mod:`atomtwin.engines.mlip.compile`, imported only when the command runs)."""
     p = sub.add_parser(
         "compile", help="export a trained potential to an AOTInductor package (.pt2)",
         description="Export energy, per-atom energy, forces and stress of a trained potential "
                     "with torch.export + AOTInductor (any number of atoms/edges), embed its "
                     "metadata and check it against the eager model. Load with "
-                    "engines.mlip.compiled.load_compiled or Calculator.from_compiled.",
+                    "atomtwin.engines.mlip.compiled.load_compiled or Calculator.from_compiled.",
     )
     p.add_argument("checkpoint", help="training checkpoint (best.ckpt / last.ckpt)")
     p.add_argument("out", help="output package, e.g. model.pt2")
@@ -85,6 +84,6 @@ def register_compile(sub) -> None:
 
 
 def _run_compile(args: argparse.Namespace) -> int:
-    from engines.mlip.compile import _run
+    from atomtwin.engines.mlip.compile import _run
 
     return _run(args)

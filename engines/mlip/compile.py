@@ -1,14 +1,14 @@
 """``atomtwin compile``: export a trained potential to an AOTInductor package (``.pt2``).
 
 The package computes energy, per-atom energy, forces, stress and virial (the contract of
-:mod:`engines.mlip`) for any number of atoms, edges and structures, and carries its
+:mod:`atomtwin.engines.mlip`) for any number of atoms, edges and structures, and carries its
 metadata (species, cutoff, units, dtype, model hash, atomtwin/torch versions, device type,
 kernel).  Route: the energy-and-gradients function is traced with ``make_fx`` in symbolic
 mode (``torch.export`` cannot trace ``torch.autograd.grad`` itself), the traced graph is
 exported with dynamic atom/edge/structure dimensions and compiled by AOTInductor.  Before
 the file is kept it is loaded back and compared with the eager model on structures of
 sizes it was not traced with (the *self-check*).  Load it with
-:func:`engines.mlip.compiled.load_compiled` (no training code needed).
+:func:`atomtwin.engines.mlip.compiled.load_compiled` (no training code needed).
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ OUTPUT_NAMES = ("energy", "atom_energy", "forces", "stress", "virial")
 
 
 class EnergyAndGradients(nn.Module):
-    """Flat-tensor forward of a :class:`~engines.mlip.model.Potential` for export.
+    """Flat-tensor forward of a :class:`~atomtwin.engines.mlip.model.Potential` for export.
 
     Same physics as ``Potential.forward`` (forces ``-dE/dpos``, stress ``(1/V) dE/dε``
     through a symmetric strain), written without its data-dependent input checks, which
-    :class:`engines.mlip.compiled.CompiledPotential` does in Python before each call.
+    :class:`atomtwin.engines.mlip.compiled.CompiledPotential` does in Python before each call.
 
     ``forward(pos (N,3), atom_types (N,), cell (B,3,3), batch (N,), edge_index (2,E),
     edge_cell_shift (E,3))`` returns ``(energy (B,), atom_energy (N,), forces (N,3),
@@ -95,7 +95,7 @@ def example_graph(model: nn.Module, n_atoms: int, seed: int = 0, n_struct: int =
                   device: str | torch.device = "cpu") -> dict[str, Tensor]:
     """Random periodic structures (density ~ 1 atom per 12 Å³, minimum distance ~1.6 Å by
     rejection) of the model's species, as a collated batch: inputs for tracing and checks."""
-    from engines.mlip.data import collate
+    from atomtwin.engines.mlip.data import collate
 
     rng = np.random.default_rng(seed)
     graphs = []
@@ -147,7 +147,7 @@ def compile_model(
     Parameters
     ----------
     model
-        A :class:`~engines.mlip.model.Potential` or the path of a training checkpoint.
+        A :class:`~atomtwin.engines.mlip.model.Potential` or the path of a training checkpoint.
     out
         The ``.pt2`` file to write.
     device
@@ -173,8 +173,9 @@ def compile_model(
     """
     import copy
 
-    import engines
-    from engines.mlip.model import load_model
+    from atomtwin.engines.mlip.model import load_model
+
+    import atomtwin
 
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'cpu' or 'cuda', got '{device}'.")
@@ -191,7 +192,7 @@ def compile_model(
             warnings.warn("--kernel needs CUDA (a Triton kernel); compiling with the reference "
                           "tensor product instead (same numbers).", stacklevel=2)
         else:
-            from engines.mlip.kernels import use_kernel
+            from atomtwin.engines.mlip.kernels import use_kernel
 
             use_k = use_kernel(model)
     dtype = model.shift.dtype
@@ -200,7 +201,7 @@ def compile_model(
     wrapper = EnergyAndGradients(model).eval()
     example = _inputs(example_graph(model, trace_atoms, seed=1, n_struct=2, device=device), dtype)
     meta = {
-        "format": PACKAGE_FORMAT, "atomtwin_version": engines.__version__,
+        "format": PACKAGE_FORMAT, "atomtwin_version": atomtwin.engines.__version__,
         "torch_version": torch.__version__, "device": device, "kernel": use_k,
         "species": list(model.species), "r_max": float(model.r_max), "dtype": str(dtype).removeprefix("torch."),
         "architecture": model.config.architecture, "model_hash": model_hash(model),
@@ -237,7 +238,7 @@ def _self_check(path: Path, model: nn.Module, wrapper: nn.Module, sizes, device:
     sums), so it agrees to a few hundred ulp of the summed quantities: 1e-8 (float64) or
     2e-4 (float32) relative to the largest magnitude of each output.
     """
-    from engines.mlip.compiled import load_compiled
+    from atomtwin.engines.mlip.compiled import load_compiled
 
     tol = 1e-8 if dtype == torch.float64 else 2e-4
     pkg = load_compiled(path, device=device)
@@ -259,7 +260,7 @@ def _self_check(path: Path, model: nn.Module, wrapper: nn.Module, sizes, device:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from toolkit.cli import emit_json
+    from atomtwin.toolkit.cli import emit_json
 
     res = compile_model(args.checkpoint, args.out, device=args.device, kernel=args.kernel)
     if args.json:
@@ -271,7 +272,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-# the ``atomtwin compile`` parser lives in engines.mlip.cli (register_compile), so the CLI
+# the ``atomtwin compile`` parser lives in atomtwin.engines.mlip.cli (register_compile), so the CLI
 # can list the command without importing torch; it calls _run below
 
 

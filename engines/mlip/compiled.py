@@ -21,7 +21,7 @@ from torch import Tensor
 
 __all__ = ["load_compiled", "read_metadata", "CompiledPotential", "CompiledCalculator"]
 
-_FORMAT = "atomtwin-mlip-aoti/1"  # = engines.mlip.compile.PACKAGE_FORMAT (not imported: no export code here)
+_FORMAT = "atomtwin-mlip-aoti/1"  # = atomtwin.engines.mlip.compile.PACKAGE_FORMAT (not imported: no export code here)
 _OUTPUTS = ("energy", "atom_energy", "forces", "stress", "virial")
 
 
@@ -68,16 +68,15 @@ def load_compiled(path: str | Path, device: str | torch.device | None = None) ->
         Other atomtwin version, other device type, a kernel package on a machine without
         CUDA, or not an atomtwin package.
     """
-    import engines
-
+    import atomtwin
     meta = read_metadata(path)
     if meta.get("format") != _FORMAT:
         raise ValueError(f"'{path}' has package format {meta.get('format')!r}; this atomtwin reads "
                          f"{_FORMAT!r}. Fix: recompile the checkpoint with this version.")
-    if meta.get("atomtwin_version") != engines.__version__:
+    if meta.get("atomtwin_version") != atomtwin.engines.__version__:
         raise ValueError(
             f"'{path}' was compiled by atomtwin {meta.get('atomtwin_version')}, this is atomtwin "
-            f"{engines.__version__}; compiled code is tied to the version that wrote it. Fix: "
+            f"{atomtwin.engines.__version__}; compiled code is tied to the version that wrote it. Fix: "
             f"recompile: `atomtwin compile CHECKPOINT {Path(path).name}`.")
     dev = torch.device(device if device is not None else meta["device"])
     if dev.type != meta["device"]:
@@ -88,7 +87,7 @@ def load_compiled(path: str | Path, device: str | torch.device | None = None) ->
         raise ValueError(f"'{path}' is a CUDA package and this machine has no CUDA device. "
                          "Fix: compile a CPU package (`--device cpu`).")
     if meta.get("kernel"):
-        import engines.mlip.kernels  # noqa: F401  registers torch.ops.atomtwin.bilinear
+        import atomtwin.engines.mlip.kernels  # noqa: F401  registers torch.ops.atomtwin.bilinear
     if meta.get("torch_version") != torch.__version__:
         import warnings
 
@@ -121,7 +120,7 @@ class CompiledPotential:
         self.dtype: torch.dtype = getattr(torch, metadata["dtype"])
 
     def __call__(self, data: dict[str, Tensor]) -> dict[str, Tensor]:
-        """``data``: the model inputs (see :mod:`engines.mlip`); returns ``energy`` (B,) eV,
+        """``data``: the model inputs (see :mod:`atomtwin.engines.mlip`); returns ``energy`` (B,) eV,
         ``atom_energy`` (N,) eV, ``forces`` (N,3) eV/Å, ``stress`` (B,3,3) eV/Å³, ``virial``
         (B,3,3) eV."""
         types = data["atom_types"].to(self.device)
@@ -169,8 +168,7 @@ class CompiledCalculator(_ase_base()):
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=None) -> None:
         from ase.calculators.calculator import all_changes
-
-        from engines.mlip.neighbors import neighbor_list
+        from atomtwin.engines.mlip.neighbors import neighbor_list
 
         super().calculate(atoms, properties, system_changes or all_changes)
         pot = self.potential

@@ -16,9 +16,8 @@ from typing import Any
 
 import numpy as np
 import torch
+from atomtwin.engines.mlip.neighbors import neighbor_list
 from torch import Tensor
-
-from engines.mlip.neighbors import neighbor_list
 
 __all__ = [
     "frame_from_atoms", "read_frames", "lazy_frames", "ExtxyzFrames", "TrajectoryFrames", "to_graph",
@@ -77,7 +76,7 @@ def _check_finite(fr: dict[str, Any]) -> None:
 
 
 def _numbers_pbc(ds) -> tuple[np.ndarray, np.ndarray]:
-    from toolkit import schema as S
+    from atomtwin.toolkit import schema as S
 
     if S.ATOMIC_NUMBER in ds.coords:
         numbers = np.asarray(ds[S.ATOMIC_NUMBER].values, dtype=np.int64)
@@ -90,7 +89,7 @@ def _numbers_pbc(ds) -> tuple[np.ndarray, np.ndarray]:
 
 def _frame_of_dataset(ds, k: int, numbers: np.ndarray, pbc: np.ndarray, source: str) -> dict[str, Any]:
     """Frame ``k`` of a schema Dataset; with a dask-backed one only that frame's chunk is read."""
-    from toolkit import schema as S
+    from atomtwin.toolkit import schema as S
 
     f = ds.isel({S.FRAME: k})
     fr: dict[str, Any] = {
@@ -109,7 +108,7 @@ def _frame_of_dataset(ds, k: int, numbers: np.ndarray, pbc: np.ndarray, source: 
 
 
 def _frames_from_dataset(ds, source: str) -> Iterable[dict[str, Any]]:
-    from toolkit import schema as S
+    from atomtwin.toolkit import schema as S
 
     numbers, pbc = _numbers_pbc(ds)
     for k in range(ds.sizes[S.FRAME]):
@@ -136,7 +135,7 @@ class _LazyFrames(Sequence):
 class TrajectoryFrames(_LazyFrames):
     """Frames of a netCDF/zarr trajectory (our schema), read one frame at a time.
 
-    The store is opened (and validated) by :func:`toolkit.io.open`; frames are then read
+    The store is opened (and validated) by :func:`atomtwin.toolkit.io.open`; frames are then read
     through xarray's lazily indexed backend arrays (``h5netcdf`` / ``zarr`` without dask):
     asking for frame ``k`` reads that frame's slice from the file and nothing else, so
     memory holds one frame however long the trajectory.  (A dask graph per frame would be
@@ -146,9 +145,8 @@ class TrajectoryFrames(_LazyFrames):
     def __init__(self, path: str | os.PathLike) -> None:
         import xarray as xr
         from ase.data import chemical_symbols
-
-        from toolkit import schema as S
-        from toolkit.io import open as open_traj
+        from atomtwin.toolkit import schema as S
+        from atomtwin.toolkit.io import open as open_traj
 
         self.path = str(path)
         ds = open_traj(path)
@@ -164,7 +162,7 @@ class TrajectoryFrames(_LazyFrames):
         return self._n
 
     def _read(self, k: int) -> dict[str, Any]:
-        from toolkit import schema as S
+        from atomtwin.toolkit import schema as S
 
         fr: dict[str, Any] = {"numbers": self._numbers, "pbc": self._pbc, "source": self.path, "index": k}
         for key, var in (("pos", S.POSITIONS), ("cell", S.CELL), ("energy", S.ENERGY),
@@ -281,14 +279,14 @@ def lazy_frames(path: str | os.PathLike) -> Sequence[dict[str, Any]]:
 
 def read_frames(path: str | os.PathLike, index: str | int | slice = ":") -> list[dict[str, Any]]:
     """Read all frames of a file: our netCDF/zarr trajectories through
-    :func:`toolkit.io.open`, anything else through ASE (extxyz with ``energy``/``forces``/
+    :func:`atomtwin.toolkit.io.open`, anything else through ASE (extxyz with ``energy``/``forces``/
     ``stress``).  A NaN/inf label raises ``ValueError`` naming the file and frame."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"training file '{path}' does not exist.")
     low = path.name.lower()
     if low.endswith((".nc", ".zarr", ".nc4", ".h5")):
-        from toolkit.io import open as open_traj
+        from atomtwin.toolkit.io import open as open_traj
 
         return list(_frames_from_dataset(open_traj(path), str(path)))
     import ase.io

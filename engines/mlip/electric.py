@@ -8,7 +8,7 @@ returns the electric enthalpy to second order in the field (linear dielectric re
 
     H(R, E) = sum_i [ e_i(R) - E . p_i(R) - 1/2 E . a_i(R) . E ]            (eV)
 
-with per-atom outputs of one NequIP-style network (:class:`~engines.mlip.models.nequip.NequIPCore`,
+with per-atom outputs of one NequIP-style network (:class:`~atomtwin.engines.mlip.models.nequip.NequIPCore`,
 its last layer asked for even scalars, one odd vector block and one even l=2 block): an energy
 ``e_i`` (scalar head), a polar vector ``p_i`` (linear map of the odd l=1 features, e Å) and a
 symmetric polarizability ``a_i = c_i I + T(d_i)`` (scalar plus the traceless tensor built from
@@ -42,11 +42,11 @@ The electronic part of the response (alpha, hence eps_inf) is a function of R; t
 (Z*) gives the IR spectrum and the static dielectric constant through MD.  The model has no
 long-range Coulomb term: it describes the short-range response in conducting boundary
 conditions (zero macroscopic field besides the applied one), the setting of the modern theory
-of polarization and of :mod:`toolkit.spectra.dielectric`.
+of polarization and of :mod:`atomtwin.toolkit.spectra.dielectric`.
 
-Training: :mod:`engines.mlip.electric_train`; MD under a field, ASE calculator and force
-provider: :mod:`engines.mlip.electric_md`; an exact model crystal (data and reference):
-:mod:`engines.mlip.electric_crystal`.
+Training: :mod:`atomtwin.engines.mlip.electric_train`; MD under a field, ASE calculator and force
+provider: :mod:`atomtwin.engines.mlip.electric_md`; an exact model crystal (data and reference):
+:mod:`atomtwin.engines.mlip.electric_crystal`.
 """
 
 from __future__ import annotations
@@ -55,11 +55,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
-
-from engines.mlip.config import ModelConfig
-from engines.mlip.models.nequip import NequIPCore
-from engines.mlip.nn import (
+from atomtwin.engines.mlip.config import ModelConfig
+from atomtwin.engines.mlip.models.nequip import NequIPCore
+from atomtwin.engines.mlip.nn import (
     MLP,
     BesselBasis,
     EquivariantLinear,
@@ -67,6 +65,7 @@ from engines.mlip.nn import (
     scatter_sum,
     spherical_harmonics,
 )
+from torch import Tensor, nn
 
 __all__ = [
     "EnthalpyModel", "ElectricPotential", "build_electric_model", "save_electric", "load_electric",
@@ -91,7 +90,7 @@ class EnthalpyModel(nn.Module):
     (per-atom energy eV, polar vector e Å, polarizability e Å^2/V) as functions of the edge
     vectors, and set ``species`` (list of symbols), ``r_max`` (Å) and ``dtype``.
 
-    ``forward(data)`` takes the batch dict of :mod:`engines.mlip` (``pos``, ``atom_types``,
+    ``forward(data)`` takes the batch dict of :mod:`atomtwin.engines.mlip` (``pos``, ``atom_types``,
     ``cell``, ``batch``, ``edge_index``, ``edge_cell_shift``) plus an optional ``field``
     (B, 3) in V/Å (zero if absent) and flags ``born_charges`` / ``polarizability`` (bool
     tensors or Python bools, default True) and returns the table of the module docstring
@@ -157,7 +156,7 @@ class EnthalpyModel(nn.Module):
 
 def l2_to_matrix(d: Tensor) -> Tensor:
     """Symmetric traceless 3x3 matrices (..., 3, 3) from l=2 blocks (..., 5) in the basis of
-    :func:`engines.mlip.nn.spherical_harmonics` (whose l=1 block is x, y, z), with
+    :func:`atomtwin.engines.mlip.nn.spherical_harmonics` (whose l=1 block is x, y, z), with
     ``|M|_F = |d|``: the Clebsch–Gordan map 1 x 1 -> 2, equivariant (M -> Q M Q^T)."""
     return torch.einsum("...c,abc->...ab", d, _cg112(d.dtype, d.device))
 
@@ -182,7 +181,7 @@ class ElectricPotential(EnthalpyModel):
     Parameters
     ----------
     config
-        :class:`~engines.mlip.config.ModelConfig` with ``architecture="nequip"`` (the
+        :class:`~atomtwin.engines.mlip.config.ModelConfig` with ``architecture="nequip"`` (the
         network must carry l=1 features: ``lmax >= 2`` for the polarizability's l=2 part,
         ``lmax >= 1`` at least) and ``species`` set.
     """
@@ -278,7 +277,7 @@ def load_electric(path: str | Path, device: str | torch.device = "cpu") -> Elect
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"'{path}' is not an atomtwin electric-enthalpy model. Fix: pass a file written by "
-                         "engines.mlip.electric.save_electric / train_electric.")
+                         "atomtwin.engines.mlip.electric.save_electric / train_electric.")
     if ckpt.get("version") != CHECKPOINT_VERSION:
         raise ValueError(f"'{path}' has format version {ckpt.get('version')}; this atomtwin reads "
                          f"{CHECKPOINT_VERSION}. Fix: retrain.")

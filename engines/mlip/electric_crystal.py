@@ -33,11 +33,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from atomtwin.engines.mlip.electric import EnthalpyModel, edge_vectors
+from atomtwin.engines.mlip.nn import scatter_sum
+from atomtwin.toolkit import units as U
 from torch import Tensor
-
-from engines.mlip.electric import EnthalpyModel, edge_vectors
-from engines.mlip.nn import scatter_sum
-from toolkit import units as U
 
 __all__ = ["RockSaltCrystal", "random_frames"]
 
@@ -48,7 +47,7 @@ def _switch(r: Tensor, r_on: float, r_off: float) -> Tensor:
 
 
 class RockSaltCrystal(EnthalpyModel):
-    """The exact model crystal as an :class:`~engines.mlip.electric.EnthalpyModel`
+    """The exact model crystal as an :class:`~atomtwin.engines.mlip.electric.EnthalpyModel`
     (same inputs and outputs as the learned model).
 
     Parameters
@@ -180,7 +179,7 @@ def random_frames(crystal: RockSaltCrystal, n_frames: int, *, sigma: tuple[float
     ``energy`` eV (the enthalpy H), ``forces`` eV/Å, ``polarization`` e Å, ``born_charges``
     (N, 3, 3) e, ``polarizability`` (3, 3) e Å^2/V, and the ``field`` (3,) V/Å.
     """
-    from engines.mlip.data import collate
+    from atomtwin.engines.mlip.data import collate
 
     rng = np.random.default_rng(seed)
     ideal = crystal.ideal_structure()

@@ -3,7 +3,7 @@ under a static or time-dependent field whose trajectory stores P and Z*.
 
 The force on the atoms in a field is -dH(R, E)/dR = F_0 + Z*^T E (+ the polarizability
 gradient term 1/2 E . dalpha/dR . E); the provider evaluates H at the field of the current
-time, so the integrators of :mod:`engines.md` run unchanged.  In a static field the dynamics
+time, so the integrators of :mod:`atomtwin.engines.md` run unchanged.  In a static field the dynamics
 conserve H + kinetic energy; a time-dependent field does work on the system.
 """
 
@@ -15,8 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from engines.mlip.electric import EnthalpyModel
+from atomtwin.engines.mlip.electric import EnthalpyModel
 
 __all__ = ["GaussianPulse", "SineField", "as_field", "ElectricCalculator", "ElectricForceProvider",
            "run_field_md"]
@@ -67,7 +66,7 @@ def as_field(field: FieldLike) -> Callable[[float], np.ndarray]:
 
 def _batch(model: EnthalpyModel, positions: torch.Tensor, cell: torch.Tensor, pbc, types: torch.Tensor,
            field: np.ndarray) -> dict[str, Any]:
-    from engines.mlip.neighbors import neighbor_list
+    from atomtwin.engines.mlip.neighbors import neighbor_list
 
     pbc_t = torch.as_tensor(np.asarray(pbc, dtype=bool).reshape(3))
     ei, shift = neighbor_list(positions.detach(), cell.detach() if bool(pbc_t.any()) else None, pbc_t, model.r_max)
@@ -78,12 +77,12 @@ def _batch(model: EnthalpyModel, positions: torch.Tensor, cell: torch.Tensor, pb
 
 
 class ElectricForceProvider:
-    """An electric-enthalpy model as an :mod:`engines.md` force provider (ForceProvider protocol).
+    """An electric-enthalpy model as an :mod:`atomtwin.engines.md` force provider (ForceProvider protocol).
 
     Parameters
     ----------
     model
-        An :class:`~engines.mlip.electric.EnthalpyModel` (learned or exact).
+        An :class:`~atomtwin.engines.mlip.electric.EnthalpyModel` (learned or exact).
     field
         None, a constant (3,) V/Å or a callable t (ps) -> (3,) V/Å, evaluated at ``self.time``
         (set it before each step; :func:`run_field_md` does).
@@ -125,7 +124,7 @@ class ElectricForceProvider:
         return res
 
     def compute(self, positions, cell, pbc, species, *, stress: bool = False):
-        from engines.md.forces import ForceResult
+        from atomtwin.engines.md.forces import ForceResult
 
         if stress:
             raise ValueError("the electric-enthalpy model returns no stress. Fix: run at fixed cell (NVE/NVT).")
@@ -141,7 +140,7 @@ class ElectricCalculator:
 
     Properties: ``energy`` (= free_energy = H, eV), ``forces`` (eV/Å), ``dipole`` (the cell
     dipole P, e Å, ASE's name), ``born_charges`` ((N, 3, 3) e, [a, i, j] = dP_i/dR_aj) and
-    ``polarizability`` ((3, 3) e Å^2/V).  Works with :func:`toolkit.phonons.compute_phonons`.
+    ``polarizability`` ((3, 3) e Å^2/V).  Works with :func:`atomtwin.toolkit.phonons.compute_phonons`.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "dipole", "born_charges", "polarizability"]
@@ -195,7 +194,7 @@ def run_field_md(model: EnthalpyModel, atoms, *, field: FieldLike = None, dt: fl
         Store Born charges every this many frames (1: all, 0: never; they cost three extra
         backward passes per frame); frames in between hold NaN.
     path
-        Optional output file (netCDF/zarr through :func:`toolkit.io.write`).
+        Optional output file (netCDF/zarr through :func:`atomtwin.toolkit.io.write`).
 
     Returns
     -------
@@ -204,8 +203,8 @@ def run_field_md(model: EnthalpyModel, atoms, *, field: FieldLike = None, dt: fl
         ``energy`` (H, eV), ``polarization`` (e Å), ``born_charges`` (e) and a
         ``field`` (frame, xyz) V/Å variable.
     """
-    from engines.md import Langevin, VelocityVerlet, make_state
-    from toolkit.schema import make_dataset
+    from atomtwin.engines.md import Langevin, VelocityVerlet, make_state
+    from atomtwin.toolkit.schema import make_dataset
 
     if every < 1 or n_steps < 1:
         raise ValueError("n_steps and every must be >= 1.")
@@ -251,7 +250,7 @@ def run_field_md(model: EnthalpyModel, atoms, *, field: FieldLike = None, dt: fl
                              "friction_per_ps": friction, "model": type(model).__name__})
     ds["electric_field"] = (("frame", "xyz"), np.array(rec["field"]), {"units": "V/Å"})
     if path is not None:
-        from toolkit.io import write
+        from atomtwin.toolkit.io import write
 
         write(ds, path)
     return ds

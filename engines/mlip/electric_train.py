@@ -10,8 +10,8 @@ differentiates through the second derivative -d2H/dE dR (double backward through
 network), so the model learns the charges themselves, not only their integral P.  Frames
 carry their field E: polarizations at nonzero fields teach alpha (P = P0 + alpha E) even
 without polarizability labels.  AdamW, cosine learning rate, an exponential moving average
-of the weights (the returned model), the same machinery as :mod:`engines.mlip.train` for
-energy/force models, here on dict frames (see :func:`engines.mlip.electric_crystal.random_frames`).
+of the weights (the returned model), the same machinery as :mod:`atomtwin.engines.mlip.train` for
+energy/force models, here on dict frames (see :func:`atomtwin.engines.mlip.electric_crystal.random_frames`).
 """
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from engines.mlip.config import ModelConfig
-from engines.mlip.data import collate, species_of, to_graph
-from engines.mlip.electric import ElectricPotential, EnthalpyModel, build_electric_model
+from atomtwin.engines.mlip.config import ModelConfig
+from atomtwin.engines.mlip.data import collate, species_of, to_graph
+from atomtwin.engines.mlip.electric import ElectricPotential, EnthalpyModel, build_electric_model
 
 __all__ = ["electric_graph", "collate_electric", "electric_loss_terms", "evaluate_electric", "train_electric"]
 
@@ -38,7 +37,7 @@ QUANTITIES = ("energy", "forces", "polarization", "born_charges", "polarizabilit
 
 
 def electric_graph(frame: dict[str, Any], species: Sequence[str], r_max: float) -> dict[str, torch.Tensor]:
-    """Graph of one frame (:func:`engines.mlip.data.to_graph`) with the field and the
+    """Graph of one frame (:func:`atomtwin.engines.mlip.data.to_graph`) with the field and the
     electric labels as float64 tensors."""
     g = to_graph(frame, species, r_max)
     for key in EXTRA:
@@ -48,7 +47,7 @@ def electric_graph(frame: dict[str, Any], species: Sequence[str], r_max: float) 
 
 
 def collate_electric(graphs: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """:func:`engines.mlip.data.collate` plus ``field`` (B, 3) (zero where a frame has none)
+    """:func:`atomtwin.engines.mlip.data.collate` plus ``field`` (B, 3) (zero where a frame has none)
     and, when every graph has them, ``ref_polarization`` (B, 3), ``ref_polarizability``
     (B, 3, 3), ``ref_born_charges`` (N, 3, 3)."""
     b = collate(graphs)
@@ -118,7 +117,7 @@ def train_electric(
     weights: dict[str, float] | None = None, ema_decay: float = 0.99, seed: int = 0,
     max_time_s: float | None = None, progress: bool = False,
 ) -> tuple[ElectricPotential, dict[str, Any]]:
-    """Train an :class:`~engines.mlip.electric.ElectricPotential`.
+    """Train an :class:`~atomtwin.engines.mlip.electric.ElectricPotential`.
 
     Parameters
     ----------

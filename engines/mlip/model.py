@@ -1,5 +1,5 @@
 """The potential: graph in, energies / forces / stress out (the contract in
-:mod:`engines.mlip`), plus building from a config and checkpoints."""
+:mod:`atomtwin.engines.mlip`), plus building from a config and checkpoints."""
 
 from __future__ import annotations
 
@@ -7,12 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from atomtwin.engines.mlip.config import ModelConfig
+from atomtwin.engines.mlip.models.allegro import AllegroCore
+from atomtwin.engines.mlip.models.nequip import NequIPCore
+from atomtwin.engines.mlip.nn import (
+    ZBL,
+    BesselBasis,
+    polynomial_cutoff,
+    scatter_sum,
+    spherical_harmonics,
+)
 from torch import Tensor, nn
-
-from engines.mlip.config import ModelConfig
-from engines.mlip.models.allegro import AllegroCore
-from engines.mlip.models.nequip import NequIPCore
-from engines.mlip.nn import ZBL, BesselBasis, polynomial_cutoff, scatter_sum, spherical_harmonics
 
 __all__ = ["Potential", "build_model", "save_checkpoint", "load_model", "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION"]
 
@@ -29,7 +34,7 @@ class Potential(nn.Module):
 
     ``E = sum_i [scale_{s_i} * e_i + shift_{s_i}] (+ ZBL)``; forces ``-dE/dpos``; stress
     ``(1/V) dE/dε`` for a homogeneous strain ``ε`` applied to positions and cell (ASE's
-    sign: negative under compression).  See :mod:`engines.mlip` for the input/output keys.
+    sign: negative under compression).  See :mod:`atomtwin.engines.mlip` for the input/output keys.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -200,6 +205,6 @@ def model_from_checkpoint(ckpt: dict[str, Any], path: str | Path = "<checkpoint>
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> Potential:
-    """Load a trained potential in evaluation mode (see :mod:`engines.mlip` for its contract)."""
+    """Load a trained potential in evaluation mode (see :mod:`atomtwin.engines.mlip` for its contract)."""
     model = model_from_checkpoint(read_checkpoint(path), path)
     return model.to(device).eval()

@@ -1,7 +1,7 @@
 """Building blocks shared by the NequIP- and Allegro-style models.
 
 Equivariant features are lists of blocks ``(n, mul, 2l+1)`` described by a static tuple
-of irreps ``((mul, ell, parity), ...)`` (see :mod:`engines.mlip.tp`).  Everything here is
+of irreps ``((mul, ell, parity), ...)`` (see :mod:`atomtwin.engines.mlip.tp`).  Everything here is
 plain torch in the forward pass.
 """
 
@@ -10,10 +10,9 @@ from __future__ import annotations
 import math
 
 import torch
+from atomtwin.engines.mlip.tp import Irreps
 from e3nn.o3._spherical_harmonics import _spherical_harmonics
 from torch import Tensor, nn
-
-from engines.mlip.tp import Irreps
 
 __all__ = [
     "spherical_harmonics", "BesselBasis", "polynomial_cutoff", "MLP", "EquivariantLinear",

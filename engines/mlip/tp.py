@@ -24,11 +24,6 @@ __all__ = ["Irreps", "Path", "make_paths", "cg_coefficients", "tp_uvu", "tp_uuu"
            "uvu_plan", "conv_uvu"]
 
 
-def irreps_dim(irreps: Irreps) -> int:
-    """Total dimension ``sum(mul * (2l+1))``."""
-    return sum(m * (2 * ell + 1) for m, ell, _ in irreps)
-
-
 def make_paths(
     in1: Irreps, in2: Irreps, out_ls: tuple[tuple[int, int], ...], parity: bool
 ) -> tuple[tuple[Path, ...], Irreps]:

@@ -21,9 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-
-from engines.mlip.config import ModelConfig, TrainConfig
-from engines.mlip.data import (
+from atomtwin.engines.mlip.config import ModelConfig, TrainConfig
+from atomtwin.engines.mlip.data import (
     FrameDataset,
     collate,
     read_frames,
@@ -31,7 +30,7 @@ from engines.mlip.data import (
     split_indices,
     statistics,
 )
-from engines.mlip.model import (
+from atomtwin.engines.mlip.model import (
     Potential,
     build_model,
     load_model,
@@ -112,7 +111,7 @@ def _residual_frames(frames: list[dict[str, Any]], path: str) -> list[dict[str, 
     """Subtract a trained (small) model's predictions from the labels."""
     small = load_model(path)
     dtype = small.shift.dtype
-    from engines.mlip.data import to_graph
+    from atomtwin.engines.mlip.data import to_graph
 
     out_frames = []
     for fr in frames:

@@ -36,7 +36,7 @@ def make_train_step(model: nn.Module, compile: bool = True, energy_weight: float
     Parameters
     ----------
     model
-        A :class:`~engines.mlip.model.Potential`; put in ``train()`` mode (keeps the graph
+        A :class:`~atomtwin.engines.mlip.model.Potential`; put in ``train()`` mode (keeps the graph
         of the forces for the double backward).
     compile
         ``torch.compile`` the loss and the weight gradients as one function (default), or
@@ -52,7 +52,7 @@ def make_train_step(model: nn.Module, compile: bool = True, energy_weight: float
     ``step(batch) -> (loss (), grads tuple aligned with trainable parameters)``; use
     :func:`apply_grads` or set ``p.grad`` yourself before ``optimizer.step()``.
     """
-    from engines.mlip.compile import OUTPUT_NAMES, EnergyAndGradients, _inputs
+    from atomtwin.engines.mlip.compile import OUTPUT_NAMES, EnergyAndGradients, _inputs
 
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]

@@ -9,7 +9,7 @@ Energies and forces come from any ASE calculator (:class:`ASEProvider`, one calc
 per ensemble member), an atomtwin MLIP evaluating the whole ensemble in one batched call
 (:class:`MLIPProvider`), any batched callable (:class:`CallableProvider`), or a polynomial
 model with exact Gaussian averages (:class:`PolynomialModel`).  Exact 1D quantum references
-are in :mod:`engines.tdscha.exact1d`.
+are in :mod:`atomtwin.engines.tdscha.exact1d`.
 
 Names are imported on first use, so ``atomtwin --help`` (which imports the CLI module) does
 not pay for scipy, xarray or torch.
@@ -31,7 +31,7 @@ _EXPORTS = {
     "runner": ("run_classical", "run_tdscha", "write_result"),
     "scan": ("scha_temperature_scan",),
     "scha": ("SCHAResult", "harmonic_free_energy", "harmonic_variance", "scha"),
-    "system": ("ASEProvider", "CallableProvider", "ProviderError", "System", "TDSCHAError"),
+    "providers": ("ASEProvider", "CallableProvider", "ProviderError", "System", "TDSCHAError"),
 }
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)
@@ -40,8 +40,8 @@ __all__ = sorted(_WHERE)
 def __getattr__(name: str):
     mod = _WHERE.get(name)
     if mod is None:
-        raise AttributeError(f"module 'engines.tdscha' has no attribute '{name}'")
-    value = getattr(import_module(f"engines.tdscha.{mod}"), name)
+        raise AttributeError(f"module 'atomtwin.engines.tdscha' has no attribute '{name}'")
+    value = getattr(import_module(f"atomtwin.engines.tdscha.{mod}"), name)
     globals()[name] = value
     return value
 
@@ -51,26 +51,41 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static analysers see the eager imports
-    from engines.tdscha.averages import Averages, EnsembleAverager, ExactAverager, cholesky_backward  # noqa: F401
-    from engines.tdscha.dynamics import Modes, TDSCHAState, tdscha_energy, verlet_step  # noqa: F401
-    from engines.tdscha.exact1d import Grid1D, grid_for_model  # noqa: F401
-    from engines.tdscha.hessian import free_energy_hessian  # noqa: F401
-    from engines.tdscha.mlip_provider import MLIPProvider  # noqa: F401
-    from engines.tdscha.models import (  # noqa: F401
+    from atomtwin.engines.tdscha.averages import (  # noqa: F401
+        Averages,
+        EnsembleAverager,
+        ExactAverager,
+        cholesky_backward,
+    )
+    from atomtwin.engines.tdscha.dynamics import Modes, TDSCHAState, tdscha_energy, verlet_step  # noqa: F401
+    from atomtwin.engines.tdscha.exact1d import Grid1D, grid_for_model  # noqa: F401
+    from atomtwin.engines.tdscha.hessian import free_energy_hessian  # noqa: F401
+    from atomtwin.engines.tdscha.mlip_provider import MLIPProvider  # noqa: F401
+    from atomtwin.engines.tdscha.models import (  # noqa: F401
         PolynomialModel,
         double_well_1d,
         harmonic_1d,
         polar_lattice,
         quartic_1d,
     )
-    from engines.tdscha.pulses import GaussianPulse, SingleCyclePulse, UserPulse, external_force  # noqa: F401
-    from engines.tdscha.runner import run_classical, run_tdscha, write_result  # noqa: F401
-    from engines.tdscha.scan import scha_temperature_scan  # noqa: F401
-    from engines.tdscha.scha import SCHAResult, harmonic_free_energy, harmonic_variance, scha  # noqa: F401
-    from engines.tdscha.system import (  # noqa: F401
+    from atomtwin.engines.tdscha.providers import (  # noqa: F401
         ASEProvider,
         CallableProvider,
         ProviderError,
         System,
         TDSCHAError,
+    )
+    from atomtwin.engines.tdscha.pulses import (  # noqa: F401
+        GaussianPulse,
+        SingleCyclePulse,
+        UserPulse,
+        external_force,
+    )
+    from atomtwin.engines.tdscha.runner import run_classical, run_tdscha, write_result  # noqa: F401
+    from atomtwin.engines.tdscha.scan import scha_temperature_scan  # noqa: F401
+    from atomtwin.engines.tdscha.scha import (  # noqa: F401
+        SCHAResult,
+        harmonic_free_energy,
+        harmonic_variance,
+        scha,
     )

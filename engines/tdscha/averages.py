@@ -21,8 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as sla
-
-from engines.tdscha.system import System, evaluate_checked
+from atomtwin.engines.tdscha.providers import System, evaluate_checked
 
 
 @dataclass
@@ -65,7 +64,7 @@ def cholesky_backward(L: np.ndarray, Lbar: np.ndarray) -> np.ndarray:
 
 
 class ExactAverager:
-    """Exact Gaussian averages for a :class:`~engines.tdscha.models.PolynomialModel`."""
+    """Exact Gaussian averages for a :class:`~atomtwin.engines.tdscha.models.PolynomialModel`."""
 
     exact = True
 

@@ -6,13 +6,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
-from engines.tdscha.config import RunConfig
+from atomtwin.engines.tdscha.config import RunConfig
 
 
 def run_scha_config(cfg: RunConfig):
     """Static SCHA from a :class:`RunConfig`; returns (system, model, provider, SCHAResult)."""
-    from engines.tdscha.scha import scha
+    from atomtwin.engines.tdscha.scha import scha
 
     system, model, provider = cfg.build()
     o, a = cfg.scha, cfg.averages
@@ -28,9 +27,9 @@ def run_tdscha_config(cfg: RunConfig, output: str | None = None):
 
     Returns (tdscha Dataset, classical Dataset or None).
     """
-    from engines.tdscha.averages import EnsembleAverager, ExactAverager
-    from engines.tdscha.pulses import make_pulse
-    from engines.tdscha.runner import run_classical, run_tdscha, write_result
+    from atomtwin.engines.tdscha.averages import EnsembleAverager, ExactAverager
+    from atomtwin.engines.tdscha.pulses import make_pulse
+    from atomtwin.engines.tdscha.runner import run_classical, run_tdscha, write_result
 
     system, model, provider, res = run_scha_config(cfg)
     a, o = cfg.averages, cfg.tdscha
@@ -55,13 +54,13 @@ def run_tdscha_config(cfg: RunConfig, output: str | None = None):
 
 
 def _scha_cmd(args) -> int:
-    from toolkit.cli import emit_json
+    from atomtwin.toolkit.cli import emit_json
 
     cfg = RunConfig.from_yaml(args.config)
     _, _, _, res = run_scha_config(cfg)
     out = args.out or cfg.output
     if out is not None:
-        from engines.tdscha.runner import write_result
+        from atomtwin.engines.tdscha.runner import write_result
 
         write_result(res.to_dataset(), out)
     summary = {"free_energy_eV": res.free_energy, "free_energy_error_eV": res.free_energy_error,
@@ -79,8 +78,8 @@ def _scha_cmd(args) -> int:
 
 
 def _tdscha_cmd(args) -> int:
-    from engines.tdscha.system import TDSCHAError
-    from toolkit.cli import CLIError, emit_json
+    from atomtwin.engines.tdscha.providers import TDSCHAError
+    from atomtwin.toolkit.cli import CLIError, emit_json
 
     cfg = RunConfig.from_yaml(args.config)
     out = args.out or cfg.output
@@ -105,7 +104,7 @@ def _tdscha_cmd(args) -> int:
 
 def _add(sub, name: str, help_: str, func):
     p = sub.add_parser(name, help=help_, description=help_)
-    p.add_argument("config", help="YAML configuration (see engines.tdscha.config)")
+    p.add_argument("config", help="YAML configuration (see atomtwin.engines.tdscha.config)")
     p.add_argument("--out", default=None, help="output file (*.nc or *.zarr); default: the config's 'output'")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=func)

@@ -4,7 +4,7 @@ Example (every section but ``model`` is optional)::
 
     model:            # harmonic | quartic | double_well | polar_lattice | ase
       kind: quartic
-      k: 0.6          # the constructor's keyword arguments (engines.tdscha.models)
+      k: 0.6          # the constructor's keyword arguments (atomtwin.engines.tdscha.models)
       quartic: 0.5
     # model: {kind: ase, structure: cell.xyz, calculator: emt, born_charges: {Sr: 2.5, Ti: 7.1, O: -3.2}}
     # model: {kind: mlip, structure: cell.xyz, checkpoint: best.ckpt, device: cpu, batch_size: null}
@@ -25,8 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
-from engines.tdscha import models as M
+from atomtwin.engines.tdscha import models as M
 
 MODEL_KINDS = {"harmonic": M.harmonic_1d, "quartic": M.quartic_1d, "double_well": M.double_well_1d,
                "polar_lattice": M.polar_lattice}
@@ -133,7 +132,7 @@ class RunConfig:
     # --- building the objects ------------------------------------------------------
     def build(self):
         """(system, model or None, provider) from the model section."""
-        from engines.tdscha.system import ASEProvider, System
+        from atomtwin.engines.tdscha.providers import ASEProvider, System
 
         spec = dict(self.model)
         kind = spec.pop("kind")
@@ -141,7 +140,7 @@ class RunConfig:
             try:
                 model = MODEL_KINDS[kind](**spec)
             except TypeError as err:
-                raise ValueError(f"model '{kind}': {err}. Fix: see engines.tdscha.models.{MODEL_KINDS[kind].__name__}.") from None
+                raise ValueError(f"model '{kind}': {err}. Fix: see atomtwin.engines.tdscha.models.{MODEL_KINDS[kind].__name__}.") from None
             return System.from_model(model), model, model
         from ase.io import read
 
@@ -154,11 +153,11 @@ class RunConfig:
         atoms = read(p)
         z = _born_charges(spec.pop("born_charges", None), atoms, self.base_dir)
         if kind == "mlip":
-            from engines.tdscha.mlip_provider import MLIPProvider
+            from atomtwin.engines.tdscha.mlip_provider import MLIPProvider
 
             ck = spec.pop("checkpoint", None)
             if ck is None:
-                raise ValueError("model.kind mlip needs 'checkpoint' (a trained engines.mlip checkpoint).")
+                raise ValueError("model.kind mlip needs 'checkpoint' (a trained atomtwin.engines.mlip checkpoint).")
             ck = Path(ck) if Path(ck).is_absolute() else Path(self.base_dir) / ck
             kw = {k: spec.pop(k) for k in ("device", "batch_size", "skin") if k in spec}
             if spec:

@@ -27,9 +27,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import xarray as xr
-
-from engines.tdscha.system import System, TDSCHAError
-from toolkit.units import HBAR
+from atomtwin.engines.tdscha.providers import System, TDSCHAError
+from atomtwin.toolkit.units import HBAR
 
 
 @dataclass(frozen=True)

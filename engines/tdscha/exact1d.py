@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
-
-from toolkit.units import AMU_A2_PS2_TO_EV, HBAR, KB
+from atomtwin.toolkit.units import AMU_A2_PS2_TO_EV, HBAR, KB
 
 
 @dataclass
@@ -150,20 +149,11 @@ class Grid1D:
                  ("p_var", "(eV*ps/Å)^2"), ("energy", "eV")]
         return xr.Dataset({k: ("frame", r[:, i + 1], {"units": u}) for i, (k, u) in enumerate(names)},
                           coords={"time": ("frame", r[:, 0], {"units": "ps"})},
-                          attrs={"engine": "atomtwin.tdscha.exact1d", "dt_ps": dt})
-
-    def thermal_states(self, temperature: float, cutoff: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
-        """Eigenstates (n, K) and Boltzmann weights (K,) with weight above ``cutoff``."""
-        E, U = self.eigen()
-        if temperature <= 0:
-            return U[:, :1], np.ones(1)
-        z = np.exp(-(E - E[0]) / (KB * temperature))
-        keep = z / z.sum() > cutoff
-        return U[:, keep], z[keep] / z[keep].sum()
+                          attrs={"engine": "atomtwin.engines.tdscha.exact1d", "dt_ps": dt})
 
 
 def grid_for_model(model, x_min: float = -2.0, x_max: float = 2.0, n: int = 256) -> Grid1D:
-    """The :class:`Grid1D` of a one-coordinate :class:`~engines.tdscha.models.PolynomialModel`."""
+    """The :class:`Grid1D` of a one-coordinate :class:`~atomtwin.engines.tdscha.models.PolynomialModel`."""
     if model.n != 1:
         raise ValueError(f"the grid solver is one-dimensional; the model has {model.n} coordinates.")
     return Grid1D(lambda x: model.evaluate(np.asarray(x)[:, None])[0], float(model.masses[0]), x_min, x_max, n)

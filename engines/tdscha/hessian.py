@@ -32,8 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-
-from toolkit.units import HBAR, KB
+from atomtwin.toolkit.units import HBAR, KB
 
 
 def _dvariance_domega2(omega: np.ndarray, T: float) -> np.ndarray:
@@ -49,7 +48,7 @@ def _dvariance_domega2(omega: np.ndarray, T: float) -> np.ndarray:
 
 def response_lambda(omega: np.ndarray, T: float, rtol: float = 1e-6) -> np.ndarray:
     """Lambda_ij = dA_ij/dPhi_ij in the eigenbasis of Phi (n_r, n_r), mass-scaled eV ps⁴."""
-    from engines.tdscha.scha import harmonic_variance
+    from atomtwin.engines.tdscha.scha import harmonic_variance
 
     w = np.asarray(omega, float)
     a = harmonic_variance(w, T)
@@ -69,9 +68,9 @@ def free_energy_hessian(result, model, *, include_d4: bool = True) -> xr.Dataset
     Parameters
     ----------
     result
-        A converged :class:`~engines.tdscha.scha.SCHAResult` (its centroid, Phi and T).
+        A converged :class:`~atomtwin.engines.tdscha.scha.SCHAResult` (its centroid, Phi and T).
     model
-        The :class:`~engines.tdscha.models.PolynomialModel` it was computed with.
+        The :class:`~atomtwin.engines.tdscha.models.PolynomialModel` it was computed with.
     include_d4
         Keep the fourth-order term (exact); False gives the bubble approximation.
 

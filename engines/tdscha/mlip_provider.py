@@ -1,10 +1,10 @@
 """Batched energies and forces of a whole SCHA ensemble from an atomtwin MLIP in one model call.
 
 :class:`MLIPProvider` evaluates ``S`` configurations of one crystal as a single batched
-graph (``engines.mlip.collate``): one forward/backward pass of the network for the whole
+graph (``atomtwin.engines.mlip.collate``): one forward/backward pass of the network for the whole
 ensemble (or for chunks of ``batch_size`` configurations), instead of ``S`` calls of the
 ASE calculator.  Neighbour lists are kept per ensemble member and rebuilt only when that
-member has moved by more than half a skin (``engines.mlip.NeighborListCache``): with
+member has moved by more than half a skin (``atomtwin.engines.mlip.NeighborListCache``): with
 correlated sampling configuration s moves smoothly along the trajectory, so its list is
 reused for many steps, and the model contract makes a list built with a skin exact (edges
 beyond ``r_max`` contribute exactly zero).
@@ -17,17 +17,16 @@ from __future__ import annotations
 import os
 
 import numpy as np
-
-from engines.tdscha.system import ProviderError
+from atomtwin.engines.tdscha.providers import ProviderError
 
 
 class MLIPProvider:
-    """Ensemble evaluation with an atomtwin MLIP (``engines.mlip``), batched.
+    """Ensemble evaluation with an atomtwin MLIP (``atomtwin.engines.mlip``), batched.
 
     Parameters
     ----------
     model
-        A loaded model (``engines.mlip.load_model``) or the path of a checkpoint.
+        A loaded model (``atomtwin.engines.mlip.load_model``) or the path of a checkpoint.
     atoms
         Reference ``ase.Atoms`` (species, cell, pbc; positions are replaced per configuration).
     device
@@ -52,8 +51,7 @@ class MLIPProvider:
     def __init__(self, model, atoms, *, device: str = "cpu", batch_size: int | None = None, skin: float = 0.3,
                  stress: bool = True):
         import torch
-
-        from engines.mlip import load_model
+        from atomtwin.engines.mlip import load_model
 
         if isinstance(model, (str, os.PathLike)):
             model = load_model(model, device=device)
@@ -81,7 +79,7 @@ class MLIPProvider:
         return sum(c.n_builds for c in self._caches)
 
     def _graph(self, s: int, pos) -> dict:
-        from engines.mlip import NeighborListCache
+        from atomtwin.engines.mlip import NeighborListCache
 
         while len(self._caches) <= s:
             self._caches.append(NeighborListCache(float(self.model.r_max), self.skin))
@@ -91,8 +89,7 @@ class MLIPProvider:
 
     def evaluate(self, x: np.ndarray):
         import torch
-
-        from engines.mlip import collate
+        from atomtwin.engines.mlip import collate
 
         x = np.asarray(x, dtype=float).reshape(-1, 3 * self.n_atoms)
         S = x.shape[0]

@@ -2,7 +2,7 @@
 
 A pulse is a callable ``pulse(t) -> E (3,)`` in V/Å (= eV/(e Å)).  The force on degree of
 freedom i is ``sum_k Z[i, k] E_k / screening`` (eV/Å), with Z the Born effective charges
-of the :class:`~engines.tdscha.system.System` and ``screening`` the optional electronic
+of the :class:`~atomtwin.engines.tdscha.providers.System` and ``screening`` the optional electronic
 dielectric constant (the field inside the crystal is the external one divided by
 eps_infinity; None or 1 = no screening).
 """
@@ -95,11 +95,6 @@ class UserPulse:
         return v * _unit(self.polarization) if v.ndim == 0 else v.reshape(3)
 
 
-def no_field(t: float) -> np.ndarray:
-    """The zero field."""
-    return np.zeros(3)
-
-
 def make_pulse(spec: dict | None):
     """A pulse from a config mapping: ``kind`` gaussian | single_cycle | none, plus its fields."""
     if not spec:
@@ -114,7 +109,7 @@ def make_pulse(spec: dict | None):
     if kind == "single_cycle":
         return SingleCyclePulse(**spec)
     raise ValueError(f"unknown pulse kind '{kind}'. Fix: use gaussian, single_cycle or none "
-                     "(or engines.tdscha.UserPulse from Python).")
+                     "(or atomtwin.engines.tdscha.UserPulse from Python).")
 
 
 def external_force(system, pulse, screening: float | None = None) -> Callable[[float], np.ndarray]:

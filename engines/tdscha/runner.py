@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-
-from engines.tdscha.dynamics import (
+from atomtwin.engines.tdscha.dynamics import (
     Modes,
     TDSCHAState,
     _frame,
@@ -19,8 +18,8 @@ from engines.tdscha.dynamics import (
     tdscha_energy,
     verlet_step,
 )
-from engines.tdscha.pulses import external_force
-from engines.tdscha.system import System, TDSCHAError, evaluate_checked
+from atomtwin.engines.tdscha.providers import System, TDSCHAError, evaluate_checked
+from atomtwin.engines.tdscha.pulses import external_force
 
 
 def write_result(ds: xr.Dataset, path: str | os.PathLike) -> Path:
@@ -56,7 +55,7 @@ def run_tdscha(system: System, state: TDSCHAState, averager, dt: float, n_steps:
     state
         Initial :class:`TDSCHAState` (e.g. ``scha(...).state()``).
     averager
-        :class:`~engines.tdscha.averages.ExactAverager` or ``EnsembleAverager``.
+        :class:`~atomtwin.engines.tdscha.averages.ExactAverager` or ``EnsembleAverager``.
     dt
         Time step, ps.
     n_steps

@@ -6,9 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
-
-from engines.tdscha.scha import _harmonic_phi, harmonic_free_energy, scha
-from engines.tdscha.system import System
+from atomtwin.engines.tdscha.providers import System
+from atomtwin.engines.tdscha.scha import _harmonic_phi, harmonic_free_energy, scha
 
 
 def scha_temperature_scan(system: System, temperatures: Sequence[float], *, model=None, provider=None,
@@ -26,13 +25,13 @@ def scha_temperature_scan(system: System, temperatures: Sequence[float], *, mode
         Exactly one: a polynomial model (exact averages; the physical phonons from the
         free-energy Hessian are added) or an ensemble provider.
     exact_1d
-        Optional :class:`~engines.tdscha.exact1d.Grid1D` of a 1D model: exact free energy and
+        Optional :class:`~atomtwin.engines.tdscha.exact1d.Grid1D` of a 1D model: exact free energy and
         <x²> added for comparison.
     harmonic_reference
         Cartesian configuration (n,) Å about which the harmonic crystal is taken (default the
         system's reference ``x0``; e.g. the classical minimum of a double well).
     scha_kwargs
-        Passed to :func:`~engines.tdscha.scha.scha` (``tol``, ``n_configs``, ``rng``...);
+        Passed to :func:`~atomtwin.engines.tdscha.scha.scha` (``tol``, ``n_configs``, ``rng``...);
         ``R0``/``phi0`` start the first temperature only.
 
     Returns
@@ -45,7 +44,7 @@ def scha_temperature_scan(system: System, temperatures: Sequence[float], *, mode
         imaginary), ``centroid`` (temperature, dof) Å, ``position_variance`` (temperature,
         dof) Å², ``converged``; ``exact_free_energy`` and ``exact_x2`` with ``exact_1d``.
     """
-    from engines.tdscha.hessian import free_energy_hessian
+    from atomtwin.engines.tdscha.hessian import free_energy_hessian
 
     s = system
     x_ref = s.x0 if harmonic_reference is None else np.asarray(harmonic_reference, float).reshape(s.n)

@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import xarray as xr
-
-from engines.tdscha.dynamics import TDSCHAState
-from engines.tdscha.system import System, TDSCHAError, evaluate_checked
-from toolkit.units import HBAR, KB
+from atomtwin.engines.tdscha.dynamics import TDSCHAState
+from atomtwin.engines.tdscha.providers import System, TDSCHAError, evaluate_checked
+from atomtwin.toolkit.units import HBAR, KB
 
 
 def harmonic_variance(omega: np.ndarray, T: float) -> np.ndarray:
@@ -159,7 +158,7 @@ def scha(system: System, temperature: float, *, model=None, provider=None, n_con
     system
         The :class:`System`.
     model
-        A :class:`~engines.tdscha.models.PolynomialModel`: exact Gaussian averages.
+        A :class:`~atomtwin.engines.tdscha.models.PolynomialModel`: exact Gaussian averages.
     provider
         Otherwise any batched provider (``evaluate(x)``): ensemble averages.
     n_configs
@@ -189,7 +188,7 @@ def scha(system: System, temperature: float, *, model=None, provider=None, n_con
     TDSCHAError
         When the effective sample size collapses even for a tiny step, or the provider fails.
     """
-    from engines.tdscha.averages import ExactAverager
+    from atomtwin.engines.tdscha.averages import ExactAverager
 
     if (model is None) == (provider is None):
         raise ValueError("give exactly one of model= (exact averages) or provider= (ensemble).")

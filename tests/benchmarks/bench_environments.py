@@ -18,8 +18,8 @@ import numpy as np
 
 
 def build(n_frames: int, reps: int, seed: int = 0):
-    from toolkit import schema as S
-    from toolkit.environments.synthetic import li_li2s_cell
+    from atomtwin.toolkit import schema as S
+    from synthetic_cells import li_li2s_cell
 
     ds, _ = li_li2s_cell(n_frames=1, seed=seed, thickness=20.0)
     pos0, cell0 = ds.positions.values[0], ds.cell.values[0]
@@ -43,9 +43,8 @@ def main() -> None:
     ap.add_argument("--small", action="store_true")
     args = ap.parse_args()
     n_frames, reps = (4, 2) if args.small else (100, 4)
+    from atomtwin.toolkit.environments import SOAP, EnvironmentClassifier
     from distributed import Client, LocalCluster
-
-    from toolkit.environments import SOAP, EnvironmentClassifier
 
     ds = build(n_frames, reps)
     n_env = ds.sizes["frame"] * ds.sizes["atom"]
@@ -56,9 +55,8 @@ def main() -> None:
                                     chunk_frames=2).fit(ds)
         labels = clf.predict(ds)
         t_ours = time.perf_counter() - t0
+    from atomtwin.toolkit.environments.descriptors import frame_atoms
     from dscribe.descriptors import SOAP as DSOAP
-
-    from toolkit.environments.descriptors import frame_atoms
 
     d = DSOAP(species=["Li", "S"], periodic=True, r_cut=4.5, n_max=4, l_max=4, sigma=0.5)
     t0 = time.perf_counter()

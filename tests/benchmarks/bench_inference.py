@@ -26,11 +26,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import torch  # noqa: E402
-
-from engines.mlip.compile import EnergyAndGradients, _inputs, compile_model, example_graph  # noqa: E402
-from engines.mlip.compiled import load_compiled  # noqa: E402
-from engines.mlip.config import ModelConfig  # noqa: E402
-from engines.mlip.model import build_model  # noqa: E402
+from atomtwin.engines.mlip.compile import EnergyAndGradients, _inputs, compile_model, example_graph  # noqa: E402
+from atomtwin.engines.mlip.compiled import load_compiled  # noqa: E402
+from atomtwin.engines.mlip.config import ModelConfig  # noqa: E402
+from atomtwin.engines.mlip.model import build_model  # noqa: E402
 
 
 def _time(fn, repeats: int) -> float:
@@ -154,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         if aoti_k is None:
             print(f"{n:>6} {'':>8} {'AOTInductor+kernel':<22} {'n/a (needs CUDA)':>34}")
     if args.train:
-        from engines.mlip.train_compile import measure_speedup
+        from atomtwin.engines.mlip.train_compile import measure_speedup
 
         tm = build_model(cfg).to(args.device)
         batches = []

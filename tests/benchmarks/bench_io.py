@@ -53,7 +53,7 @@ RUNNER = textwrap.dedent(
     task, dump, out = sys.argv[1], sys.argv[2], sys.argv[3]
     t0 = time.perf_counter()
     if task == "atomtwin-convert":
-        from toolkit.cli import main
+        from atomtwin.toolkit.cli import main
         main(["convert", dump, out, "--species-map", "1=Li,2=S", "--no-progress", "--chunk", "50"])
     elif task == "mda-loop":
         import MDAnalysis as mda
@@ -62,7 +62,7 @@ RUNNER = textwrap.dedent(
         for ts in u.trajectory:
             s += float(ts.positions[0, 0])
     elif task == "atomtwin-random":
-        from toolkit.io.lammps import LammpsDump
+        from atomtwin.toolkit.io.lammps import LammpsDump
         d = LammpsDump(dump, species_map="1=Li,2=S")
         t1 = time.perf_counter()
         d.frames(d.n_frames // 2, d.n_frames // 2 + 1)

@@ -5,8 +5,8 @@ overhead = (time per step) - (time spent inside the calculator), both measured i
 in CPU seconds of this process (robust to other jobs sharing the machine).
 
 A second table times the Verlet-list build of the torch providers: the dense O(N^2)
-all-pairs search against the linear-cost cell list (``engines.mlip.neighbors``) that
-``engines.md.neighbors.half_pairs`` switches to from ``CELL_LIST_MIN_ATOMS`` atoms on.
+all-pairs search against the linear-cost cell list (``atomtwin.engines.mlip.neighbors``) that
+``atomtwin.engines.md.neighbors.half_pairs`` switches to from ``CELL_LIST_MIN_ATOMS`` atoms on.
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ import time
 from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.md.verlet import VelocityVerlet as AseVV
-
-from engines.md import ASEForceProvider, VelocityVerlet, state_from_atoms
-from toolkit import units as U
+from atomtwin.engines.md import ASEForceProvider, VelocityVerlet, state_from_atoms
+from atomtwin.toolkit import units as U
 
 
 class Timed(EMT):
@@ -56,8 +55,7 @@ def bench(n_cells: int, steps: int, dt: float = 0.002):
 
 def bench_lists(n_cells: int, r: float = 6.0, dense: bool = True):
     import torch
-
-    from engines.md.neighbors import half_pairs
+    from atomtwin.engines.md.neighbors import half_pairs
 
     atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((n_cells,) * 3)
     atoms.rattle(0.1, seed=0)

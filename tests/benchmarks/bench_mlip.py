@@ -42,15 +42,14 @@ def _structure(n_atoms: int):
 
 def _batch(n_atoms: int):
     import torch
-
-    from engines.mlip.data import collate
+    from atomtwin.engines.mlip.data import collate
 
     b = collate([_structure(n_atoms)], r_max=HYPER["r_max"], species=["Cu"])
     return {k: (v.float() if v.is_floating_point() else v) for k, v in b.items()}, b["edge_index"].shape[1] / n_atoms, torch
 
 
 def _ours(arch: str, avg: float):
-    from engines.mlip import ModelConfig, build_model
+    from atomtwin.engines.mlip import ModelConfig, build_model
 
     h = HYPER
     if arch == "nequip":

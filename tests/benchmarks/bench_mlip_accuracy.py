@@ -50,14 +50,14 @@ def make_data(n: int, seed: int) -> list:
 
 
 def _graphs(atoms_list, r_max):
-    from engines.mlip.data import to_graph
+    from atomtwin.engines.mlip.data import to_graph
 
     return [to_graph(a, ["Cu"], r_max) for a in atoms_list]
 
 
 def _batch(graphs, idx):
 
-    from engines.mlip.data import collate
+    from atomtwin.engines.mlip.data import collate
 
     b = collate([graphs[i] for i in idx])
     return {k: (v.float() if v.is_floating_point() else v) for k, v in b.items()}
@@ -70,7 +70,7 @@ def build(impl: str, arch: str, shift: float, scale: float, avg: float):
     h = HYPER
     torch.manual_seed(0)
     if impl == "ours":
-        from engines.mlip import ModelConfig, build_model
+        from atomtwin.engines.mlip import ModelConfig, build_model
 
         common = dict(species=("Cu",), r_max=h["r_max"], lmax=h["lmax"], parity=h["parity"],
                       num_layers=h["num_layers"], num_basis=h["num_basis"], avg_num_neighbors=avg)
@@ -123,8 +123,7 @@ def build(impl: str, arch: str, shift: float, scale: float, avg: float):
 
 def train_and_validate(impl: str, arch: str, train_atoms, val_atoms, steps: int, seed: int = 0) -> dict:
     import torch
-
-    from engines.mlip.data import FrameDataset, statistics
+    from atomtwin.engines.mlip.data import FrameDataset, statistics
 
     gtr, gva = _graphs(train_atoms, HYPER["r_max"]), _graphs(val_atoms, HYPER["r_max"])
     st = statistics(FrameDataset([{"numbers": a.numbers, "pos": a.positions, "cell": a.cell.array,

@@ -13,7 +13,7 @@ other jobs on a shared machine; single-threaded it equals the wall time of an id
 and the time inside the two models, energy drift (eV/atom/ps, slope of the conserved energy with its standard error),
 the RMS energy fluctuation, the RDF deviation from the reference (max |Δg| over r, in units
 of the reference's block standard error), and the self-diffusion coefficient
-(``toolkit.dynamics.diffusion``, GLS fit with its error).  It also measures the cost ratio
+(``atomtwin.toolkit.dynamics.diffusion``, GLS fit with its error).  It also measures the cost ratio
 of the two models (time per evaluation at this size).
 
     OMP_NUM_THREADS=1 python tests/benchmarks/bench_mts.py [--small] [--ps 4] [--dt 0.001]
@@ -42,11 +42,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from engines.md import Langevin, SumProvider, VelocityVerlet, kinetic_energy, make_state
-from engines.md.mlip_provider import MLIPForceProvider
-from engines.md.mts import RESPA
-from toolkit import units as U
+from atomtwin.engines.md import Langevin, SumProvider, VelocityVerlet, kinetic_energy, make_state
+from atomtwin.engines.md.mlip_provider import MLIPForceProvider
+from atomtwin.engines.md.mts import RESPA
+from atomtwin.toolkit import units as U
 
 PAIR = Path(__file__).resolve().parents[2] / "data" / "md" / "cu_pair"
 A_LIQUID = 3.75  # Å, the density of the training MD
@@ -140,9 +139,9 @@ def drift(t, e, n_atoms):
 
 
 def observables(res, state, frame_dt):
-    from toolkit.dynamics.diffusion import diffusion
-    from toolkit.phases.order import rdf
-    from toolkit.schema import make_dataset
+    from atomtwin.toolkit.dynamics.diffusion import diffusion
+    from atomtwin.toolkit.phases.order import rdf
+    from atomtwin.toolkit.schema import make_dataset
 
     frames = res["frames"]
     cell = np.broadcast_to(state.cell.numpy(), (len(frames), 3, 3))

@@ -3,7 +3,7 @@
     python tests/benchmarks/bench_phases.py            # 4x4 grid, 256 atoms, 300 + 300 MD steps a point
     python tests/benchmarks/bench_phases.py --small    # 2x2 grid, 50 + 50 steps a point (smoke run)
 
-Each point is an engines.md NPT run (engines.phaserun).  Prints wall times, the speed-up
+Each point is an atomtwin.engines.md NPT run (atomtwin.engines.studies.phase_points).  Prints wall times, the speed-up
 and the parallel efficiency = speed-up / workers, and the CPUs this process may use (an
 efficiency above 1/CPUs needs that many free cores).  Each mode writes to its own fresh
 workdir so nothing is reused.
@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from engines.phaserun import physical  # noqa: E402
-from toolkit.phases import PhaseSpec, run_ensemble  # noqa: E402
+from atomtwin.engines.studies.phase_points import physical  # noqa: E402
+from atomtwin.toolkit.phases import PhaseSpec, run_ensemble  # noqa: E402
 
 
 def main() -> None:
@@ -38,7 +38,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for mode in ("serial", "processes"):
-            spec = PhaseSpec(point_function="engines.phaserun:run_point", pressures=P, temperatures=T,
+            spec = PhaseSpec(point_function="atomtwin.engines.studies.phase_points:run_point", pressures=P, temperatures=T,
                              protocol=protocol, seed=1, workdir=str(Path(tmp) / mode), scheduler=mode,
                              n_workers=args.workers)
             t0 = time.perf_counter()

@@ -2,7 +2,7 @@
 
 The trajectory is generated lazily with dask (never written to disk): every atom oscillates
 at one of two frequencies (6 and 15 THz) plus white noise, with per-frame Born charges +-1 in
-the schema layout (frame, atom, xyz, xyz2).  ``atomtwin``'s :func:`toolkit.spectra.ir_spectrum`
+the schema layout (frame, atom, xyz, xyz2).  ``atomtwin``'s :func:`atomtwin.toolkit.spectra.ir_spectrum`
 streams the current sum Z*.v chunk by chunk; the peer is the plain in-core route: materialise
 the arrays with numpy, ``einsum``, then ``tidynamics.acf`` and an FFT.  Each side runs in its
 own process so that its peak RSS is its own.  Wall time is that of the spectrum alone; CPU
@@ -54,8 +54,7 @@ def lazy_arrays(n_atoms: int, n_frames: int, seed: int = 0):
 
 def dataset(n_atoms: int, n_frames: int):
     import xarray as xr
-
-    from toolkit import schema as S
+    from atomtwin.toolkit import schema as S
 
     vel, born = lazy_arrays(n_atoms, n_frames)
     species = np.array(["Na", "Cl"] * (n_atoms // 2) + ["Na"] * (n_atoms % 2))
@@ -79,8 +78,7 @@ def da_cell(n_frames, chunks):
 
 def run_ours(n_atoms: int, n_frames: int) -> dict:
     import dask
-
-    from toolkit.spectra import ir_spectrum
+    from atomtwin.toolkit.spectra import ir_spectrum
 
     ds = dataset(n_atoms, n_frames)
     t0 = time.perf_counter()
@@ -94,9 +92,8 @@ def run_ours(n_atoms: int, n_frames: int) -> dict:
 
 def run_peer(n_atoms: int, n_frames: int) -> dict:
     import tidynamics
+    from atomtwin.toolkit import units as U
     from scipy import fft as sfft
-
-    from toolkit import units as U
 
     vel, born = lazy_arrays(n_atoms, n_frames)
     t0 = time.perf_counter()

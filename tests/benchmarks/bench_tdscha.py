@@ -7,7 +7,7 @@ No TD-SCHA peer is installed (python-sscha/tdscha are not dependencies), so the 
    configuration) and against classical MD on the same calculator.  The ideal cost of a
    TD-SCHA step is N_ens classical steps, so ``x ideal`` = (N_ens * t_MD) / t_TDSCHA: 1.0
    means no overhead beyond the ensemble's force calls.
-2. The same crystal with an (untrained, float64) NequIP from engines.mlip: the whole
+2. The same crystal with an (untrained, float64) NequIP from atomtwin.engines.mlip: the whole
    ensemble in one batched model call (:class:`MLIPProvider`) against one ASE-calculator
    call per configuration.
 3. The 40-coordinate polar lattice model: batched polynomial evaluation against one call
@@ -41,10 +41,9 @@ def main() -> None:
     import torch
     from ase.build import bulk
     from ase.calculators.emt import EMT
-
-    from engines.mlip import ModelConfig, build_model
-    from engines.mlip.calculator import Calculator
-    from engines.tdscha import (
+    from atomtwin.engines.mlip import ModelConfig, build_model
+    from atomtwin.engines.mlip.calculator import Calculator
+    from atomtwin.engines.tdscha import (
         ASEProvider,
         CallableProvider,
         EnsembleAverager,

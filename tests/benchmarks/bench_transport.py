@@ -58,8 +58,8 @@ def main() -> int:
     nf = args.frames or (1000 if args.small else 10_000)
     budget = (args.budget_mb or (16 if args.small else 256)) * 1e6
 
-    from toolkit.dynamics import msd
-    from toolkit.schema import make_dataset
+    from atomtwin.toolkit.dynamics import msd
+    from atomtwin.toolkit.schema import make_dataset
 
     rng = np.random.default_rng(0)
     pos = np.cumsum(rng.normal(0, 0.1, (nf, na, 3)), axis=0)
@@ -132,8 +132,8 @@ def main() -> int:
               f"{(nbytes + m) / nbytes:15.2f} {diff:13.1e}")
 
     # out of core: a store 4x the budget, analysed through dask in atom chunks
-    from toolkit.io import open as topen
-    from toolkit.io import write
+    from atomtwin.toolkit.io import open as topen
+    from atomtwin.toolkit.io import write
 
     del ds, pos
     gc.collect()

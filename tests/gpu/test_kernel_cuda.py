@@ -18,7 +18,7 @@ UNIT = {torch.float64: 2.0**-53, torch.float32: 2.0**-24}
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_cuda_kernel_matches_reference(dtype):
-    from engines.mlip.kernels import bilinear, bilinear_reference
+    from atomtwin.engines.mlip.kernels import bilinear, bilinear_reference
 
     g = torch.Generator(device="cuda").manual_seed(0)
     x = torch.randn(100_003, 18, device="cuda", dtype=dtype, generator=g)
@@ -32,10 +32,10 @@ def test_cuda_kernel_matches_reference(dtype):
 
 
 def test_cuda_model_with_kernel_matches_reference():
-    from engines.mlip.compile import example_graph
-    from engines.mlip.config import ModelConfig
-    from engines.mlip.kernels import use_kernel
-    from engines.mlip.model import build_model
+    from atomtwin.engines.mlip.compile import example_graph
+    from atomtwin.engines.mlip.config import ModelConfig
+    from atomtwin.engines.mlip.kernels import use_kernel
+    from atomtwin.engines.mlip.model import build_model
 
     torch.manual_seed(0)
     m = build_model(ModelConfig(architecture="allegro", species=("Si", "O"), r_max=4.0, lmax=2,

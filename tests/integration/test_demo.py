@@ -7,8 +7,7 @@ import json
 
 import numpy as np
 import pytest
-
-from toolkit.cli import main
+from atomtwin.toolkit.cli import main
 
 
 @pytest.fixture(scope="module")

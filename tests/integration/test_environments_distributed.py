@@ -6,9 +6,8 @@ import json
 
 import numpy as np
 import pytest
-
-from toolkit.environments import SOAP, EnvironmentClassifier
-from toolkit.environments.synthetic import li_li2s_cell
+from atomtwin.toolkit.environments import SOAP, EnvironmentClassifier
+from synthetic_cells import li_li2s_cell
 
 
 def test_local_cluster_same_labels():
@@ -32,8 +31,7 @@ def test_cli_end_to_end(tmp_path, capsys):
     import ase.io
     import xarray as xr
     from ase.build import bulk
-
-    from toolkit.cli import main
+    from atomtwin.toolkit.cli import main
 
     ds, _ = li_li2s_cell(n_frames=2, seed=9, thickness=12.0)
     ds.atoms.write(tmp_path / "traj.nc")
@@ -55,13 +53,13 @@ def test_cli_end_to_end(tmp_path, capsys):
 
 def test_figures(tmp_path):
     pytest.importorskip("matplotlib")
-    from toolkit.environments import phase_fractions, spatial_profiles
-    from toolkit.plot.environments import (
+    from atomtwin.toolkit.environments import phase_fractions, spatial_profiles
+    from atomtwin.toolkit.plot.environments import (
         plot_phase_fractions,
         plot_profile_heatmap,
         plot_reduced_map,
     )
-    from toolkit.plot.style import save
+    from atomtwin.toolkit.plot.style import save
 
     ds, _ = li_li2s_cell(n_frames=2, seed=10, thickness=12.0)
     clf = EnvironmentClassifier(SOAP(r_cut=4.0, n_max=4, l_max=4), method="kmeans", n_clusters=3)

@@ -15,10 +15,9 @@ import pytest
 import yaml
 from ase.build import bulk
 from ase.io import write
-
-from engines.md.config import MDConfig
-from engines.md.runner import MDBlowUp, run
-from toolkit.io import open as open_traj
+from atomtwin.engines.md.config import MDConfig
+from atomtwin.engines.md.runner import MDBlowUp, run
+from atomtwin.toolkit.io import open as open_traj
 
 LJ = {"kind": "lj", "params": {"Ar": [0.0104, 3.405]}, "r_cut": 8.5, "skin": 0.5}
 
@@ -65,7 +64,7 @@ def test_sigkill_leaves_readable_trajectory_and_resumes(tmp_path):
     cfg = _config(tmp_path, steps=4000, checkpoint_every=50, output=str(tmp_path / "t.nc"))
     (tmp_path / "md.yaml").write_text(yaml.safe_dump(cfg))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; from toolkit.cli import main; sys.exit(main())", "md", str(tmp_path / "md.yaml"),
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from atomtwin.toolkit.cli import main; sys.exit(main())", "md", str(tmp_path / "md.yaml"),
                              "--no-progress"], env=env, stderr=subprocess.PIPE)
     ck = tmp_path / "run.ckpt"
     deadline = time.time() + 120
@@ -107,7 +106,7 @@ def test_bad_input_errors(tmp_path):
         run({**cfg, "ensemble": "npt"}, atoms=Atoms("Ar2", positions=[[0, 0, 0], [3.8, 0, 0]]))
     with pytest.raises(ValueError, match=r"no mass for species 'X'"):
         run(cfg, atoms=Atoms("X2", positions=[[0, 0, 0], [3.8, 0, 0]], cell=[9, 9, 9], pbc=True))
-    from engines.md.state import make_state
+    from atomtwin.engines.md.state import make_state
 
     with pytest.raises(ValueError, match=r"no mass for species \['Xx'\]"):
         make_state(np.zeros((1, 3)), ["Xx"])

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
-
-from engines.mlip import ModelConfig, TrainConfig, load_model
-from engines.mlip.data import collate, read_frames
-from engines.mlip.train import train
+from atomtwin.engines.mlip import ModelConfig, TrainConfig, load_model
+from atomtwin.engines.mlip.data import collate, read_frames
+from atomtwin.engines.mlip.train import train
 
 
 def cu_frames(n: int, seed: int) -> list:

@@ -1,4 +1,4 @@
-"""The ensemble driver end to end with the LJ point runner (engines.phaserun)."""
+"""The ensemble driver end to end with the LJ point runner (atomtwin.engines.studies.phase_points)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from engines.phaserun import physical
-from toolkit.phases import PhaseSpec, classify_phases, run_ensemble
-from toolkit.phases.ensemble import connect
+from atomtwin.engines.studies.phase_points import physical
+from atomtwin.toolkit.phases import PhaseSpec, classify_phases, run_ensemble
+from atomtwin.toolkit.phases.ensemble import connect
 
 ROOT = Path(__file__).resolve().parents[2]
 # 108 LJ atoms, 150 + 150 steps: < 1 s a point; solid at T* = 0.5, liquid at T* = 2.0 (P* = 1)
@@ -25,7 +24,7 @@ TS = [physical(T_red=0.5)["T"], physical(T_red=2.0)["T"]]
 
 
 def _spec(tmp_path, name, **kw):
-    d = dict(point_function="engines.phaserun:run_point", pressures=[P1], temperatures=TS,
+    d = dict(point_function="atomtwin.engines.studies.phase_points:run_point", pressures=[P1], temperatures=TS,
              protocol=SMALL, seed=7, workdir=str(tmp_path / name), scheduler="serial")
     d.update(kw)
     return PhaseSpec(**d)
@@ -62,12 +61,12 @@ def test_killed_ensemble_resumes_without_rerunning(tmp_path):
     # a second each) and well before all six, whatever the machine's load
     temps = [physical(T_red=t)["T"] for t in (0.5, 0.6, 0.7, 1.5, 1.8, 2.0)]
     spec.write_text(
-        "point_function: engines.phaserun:run_point\n"
+        "point_function: atomtwin.engines.studies.phase_points:run_point\n"
         f"pressures: [{P1}]\ntemperatures: {temps}\n"
         f"protocol: {json.dumps(SMALL)}\nseed: 3\nworkdir: runs\nscheduler: serial\n"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-c", "import sys; from toolkit.cli import main; sys.exit(main())", "phase-diagram", str(spec), "--json", "--no-figure"]
+    cmd = [sys.executable, "-c", "import sys; from atomtwin.toolkit.cli import main; sys.exit(main())", "phase-diagram", str(spec), "--json", "--no-figure"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     runs = tmp_path / "runs"
     t0 = time.time()
@@ -89,7 +88,7 @@ def test_killed_ensemble_resumes_without_rerunning(tmp_path):
 
 def test_bad_input_errors(tmp_path):
     with pytest.raises(ValueError, match="no 'pressures'"):
-        PhaseSpec(point_function="engines.phaserun:run_point", temperatures=[100.0], workdir=str(tmp_path))
+        PhaseSpec(point_function="atomtwin.engines.studies.phase_points:run_point", temperatures=[100.0], workdir=str(tmp_path))
     with pytest.raises(ConnectionError, match="no dask scheduler answers"):
         connect("tcp://127.0.0.1:9", timeout=2)
     with pytest.raises(ValueError, match="import string"):

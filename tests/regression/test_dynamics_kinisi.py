@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from toolkit.dynamics import diffusion
-from toolkit.schema import make_dataset
+from atomtwin.toolkit.dynamics import diffusion
+from atomtwin.toolkit.schema import make_dataset
 
 
 @pytest.mark.peer

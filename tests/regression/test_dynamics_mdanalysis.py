@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from toolkit.dynamics import hydrogen_bonds, msd
-from toolkit.schema import make_dataset
+from atomtwin.toolkit.dynamics import hydrogen_bonds, msd
+from atomtwin.toolkit.schema import make_dataset
 
 mda = pytest.importorskip("MDAnalysis")
 datafiles = pytest.importorskip("MDAnalysisTests.datafiles")

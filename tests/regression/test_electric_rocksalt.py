@@ -13,12 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from engines.mlip.data import collate
-from engines.mlip.electric import load_electric
-from engines.mlip.electric_crystal import RockSaltCrystal, random_frames
-from engines.mlip.electric_md import run_field_md
-from engines.mlip.electric_train import electric_graph, evaluate_electric, train_electric
+from atomtwin.engines.mlip.data import collate
+from atomtwin.engines.mlip.electric import load_electric
+from atomtwin.engines.mlip.electric_crystal import RockSaltCrystal, random_frames
+from atomtwin.engines.mlip.electric_md import run_field_md
+from atomtwin.engines.mlip.electric_train import electric_graph, evaluate_electric, train_electric
 
 MODEL = Path(__file__).resolve().parents[2] / "data" / "electric" / "rocksalt_model.pt"
 
@@ -73,7 +72,7 @@ def test_training_learns_born_charges():
 
 @pytest.mark.slow
 def test_ir_from_learned_md_peaks_at_to_frequency(learned):
-    from toolkit.spectra import ir_spectrum
+    from atomtwin.toolkit.spectra import ir_spectrum
 
     crystal = RockSaltCrystal(1)
     # 8-atom cell (Γ modes only: the TO mode is one of them), 100 K, weak Langevin friction; 4 ps of 5 fs

@@ -6,9 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from ase.build import bulk
-from sklearn.metrics import adjusted_rand_score
-
-from toolkit.environments import (
+from atomtwin.toolkit.environments import (
     SOAP,
     EnvironmentClassifier,
     bootstrap_stability,
@@ -16,7 +14,8 @@ from toolkit.environments import (
     neighbour_composition,
     representative_environments,
 )
-from toolkit.environments.synthetic import li_li2s_cell, metals_cell
+from sklearn.metrics import adjusted_rand_score
+from synthetic_cells import li_li2s_cell, metals_cell
 
 R_CUT = 4.5
 

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 import torch
 from ase.build import bulk
-
-from engines.md import (
+from atomtwin.engines.md import (
     Langevin,
     NoseHooverChain,
     StochasticCellRescaling,
@@ -23,8 +22,8 @@ from engines.md import (
     state_from_atoms,
     volume,
 )
-from engines.md.forces import ASEForceProvider
-from toolkit import units as U
+from atomtwin.engines.md.forces import ASEForceProvider
+from atomtwin.toolkit import units as U
 
 
 class _LangevinP(Langevin):
@@ -164,7 +163,7 @@ def test_npt_pressure_and_compressibility(aniso):
                                     anisotropic=aniso)
 
     def observe(st):
-        from engines.md.state import kinetic_tensor
+        from atomtwin.engines.md.state import kinetic_tensor
 
         ptens = torch.diagonal(kinetic_tensor(st) / volume(st) - st.stress)
         return (pressure(st), volume(st), *ptens.tolist(), *torch.diagonal(st.cell).tolist())

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 from ase.build import bulk
-
-from engines.md import VelocityVerlet, kinetic_energy, state_from_atoms
-from engines.md.forces import PairForceProvider
-from engines.md.mts import RESPA
-from toolkit import units as U
+from atomtwin.engines.md import VelocityVerlet, kinetic_energy, state_from_atoms
+from atomtwin.engines.md.forces import PairForceProvider
+from atomtwin.engines.md.mts import RESPA
+from atomtwin.toolkit import units as U
 
 P = {"Ar": (0.0104, 3.405)}
 KW = dict(r_cut=8.5, r_on=7.5, split=(4.2, 5.4), skin=0.8)

@@ -13,11 +13,10 @@ import pytest
 import torch
 import yaml
 from ase.io import read
-
-from engines.md import SumProvider, VelocityVerlet, kinetic_energy, state_from_atoms
-from engines.md.mlip_provider import MLIPForceProvider
-from engines.md.mts import RESPA
-from toolkit import units as U
+from atomtwin.engines.md import SumProvider, VelocityVerlet, kinetic_energy, state_from_atoms
+from atomtwin.engines.md.mlip_provider import MLIPForceProvider
+from atomtwin.engines.md.mts import RESPA
+from atomtwin.toolkit import units as U
 
 PAIR = Path(__file__).resolve().parents[2] / "data" / "md" / "cu_pair"
 SMALL, LARGE, LIQUID = PAIR / "small.ckpt", PAIR / "large.ckpt", PAIR / "cu_liquid_32.extxyz"
@@ -113,8 +112,8 @@ def test_respa_k3_keeps_short_step_accuracy(liquid):
 def test_atomtwin_md_yaml_runs_an_mlip_pair_with_mts(tmp_path, capsys, liquid):
     # `atomtwin md` with potential: mlip (small) and mts: {slow: {kind: mlip, ...}, k: 3}
     # is the Python RESPA run: same final positions to rounding, frames at the stride
-    from toolkit.cli import main
-    from toolkit.io import open as open_traj
+    from atomtwin.toolkit.cli import main
+    from atomtwin.toolkit.io import open as open_traj
 
     cfg = {"structure": str(LIQUID), "potential": {"kind": "mlip", "model": str(SMALL), "skin": 1.0},
            "mts": {"slow": {"kind": "mlip", "model": str(LARGE), "skin": 1.0}, "k": 3},

@@ -13,7 +13,7 @@ liquid loses more attraction than it would gain from the denser solid).  We corr
 first order (mean field, g(r) = 1 beyond 2.25 σ): the full potential adds a ρ to each
 phase's Gibbs energy per atom, a = 2π∫r²(u − u_cut)dr = −0.626 εσ³, so the model's
 coexistence point (T, P) is the full potential's at (T, P + a ρ_s ρ_l)
-(:func:`engines.phaserun.full_potential_pressure`; ≈ −0.55 in P*, i.e. ≈ 4 % in T_m).
+(:func:`atomtwin.engines.studies.phase_points.full_potential_pressure`; ≈ −0.55 in P*, i.e. ≈ 4 % in T_m).
 
 Tolerance: |T − T_ref(P_full)| < 7 % of T_ref.  Its parts: (i) statistics of a short NVE
 run (20 τ; the block SEM of T, ≈ 0.3 %, understates it: the phase fraction and T
@@ -30,12 +30,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from atomtwin.engines.studies.phase_points import full_potential_pressure, physical, reduced
+from atomtwin.toolkit.phases import PhaseSpec, run_ensemble
 from scipy.optimize import brentq
 
-from engines.phaserun import full_potential_pressure, physical, reduced
-from toolkit.phases import PhaseSpec, run_ensemble
-
-SIGMA = 3.405  # Å (argon units of engines.phaserun)
+SIGMA = 3.405  # Å (argon units of atomtwin.engines.studies.phase_points)
 
 
 def melting_pressure_mdp(T: float) -> float:
@@ -77,7 +76,7 @@ def test_lj_melting_line_from_coexistence(tmp_path):
         # the NVE run, not the start, must land on the melting line
         coex.append({"pressure": physical(P_red=P + 0.6)["P"], "temperature": physical(T_red=0.98 * T_ref)["T"]})
     spec = PhaseSpec(
-        point_function="engines.phaserun:run_point",
+        point_function="atomtwin.engines.studies.phase_points:run_point",
         protocol={"cells": [4, 4, 6], "equil_steps": 200, "melt_steps": 300, "cool_steps": 200,
                   "relax_steps": 200, "steps": 4000, "sample_every": 40},
         coexistence=coex, coexistence_analysis={"cutoff": 1.45 * SIGMA},
@@ -102,7 +101,7 @@ def test_lj_melting_line_from_coexistence(tmp_path):
 
 
 def test_mean_field_tail_constant():
-    from engines.phaserun import mean_field_tail
+    from atomtwin.engines.studies.phase_points import mean_field_tail
 
     def sharp(rc):  # 2π∫_rc^∞ r² 4(r⁻¹² − r⁻⁶) dr, exact
         return 8 * np.pi * (rc**-9 / 9 - rc**-3 / 3)

@@ -17,9 +17,8 @@ import numpy as np
 import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
-
-from toolkit import units as U
-from toolkit.phonons import (
+from atomtwin.toolkit import units as U
+from atomtwin.toolkit.phonons import (
     UnrelaxedStructureWarning,
     band_structure,
     compare_phonons,

@@ -15,9 +15,8 @@ import numpy as np
 import pytest
 from ase.build import bulk
 from ase.calculators.calculator import Calculator, all_changes
-
-from toolkit import units as U
-from toolkit.phonons import (
+from atomtwin.toolkit import units as U
+from atomtwin.toolkit.phonons import (
     compute_phonons,
     frequencies_at,
     gamma_modes,
@@ -26,8 +25,8 @@ from toolkit.phonons import (
     set_born_charges,
     spectral_energy_density,
 )
-from toolkit.schema import make_dataset
-from toolkit.spectra import dielectric_function
+from atomtwin.toolkit.schema import make_dataset
+from atomtwin.toolkit.spectra import dielectric_function
 
 A = 5.6
 NU_TO = 5.0  # THz

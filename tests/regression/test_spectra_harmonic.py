@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from toolkit import units as U
-from toolkit.schema import make_dataset
-from toolkit.spectra import dielectric_function, ir_spectrum, vdos
+from atomtwin.toolkit import units as U
+from atomtwin.toolkit.schema import make_dataset
+from atomtwin.toolkit.spectra import dielectric_function, ir_spectrum, vdos
 
 KT_TEMPERATURE = 300.0
 N_CELLS = 6
@@ -226,7 +225,7 @@ def test_dielectric_from_integrated_born_current_matches_polarization(crystal):
 
 
 def test_vdos_from_wrapped_positions_equals_vdos_from_velocities(crystal):
-    from toolkit.geometry import wrap
+    from atomtwin.toolkit.geometry import wrap
 
     ds, _, _, _ = crystal
     # atoms at x = 0 oscillate across the cell boundary: wrapped positions jump by a cell length,
@@ -242,7 +241,7 @@ def test_vdos_from_wrapped_positions_equals_vdos_from_velocities(crystal):
 
 
 def test_vacf_at_zero_lag_is_equipartition(crystal):
-    from toolkit.spectra import vacf
+    from atomtwin.toolkit.spectra import vacf
 
     ds, _, _, _ = crystal
     res = vacf(ds, max_lag=1.0, n_blocks=8)

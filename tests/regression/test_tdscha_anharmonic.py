@@ -1,4 +1,4 @@
-"""Anharmonic 1D references from the exact Schrödinger equation on a grid (engines.tdscha.exact1d).
+"""Anharmonic 1D references from the exact Schrödinger equation on a grid (atomtwin.engines.tdscha.exact1d).
 
 Facts: the SCHA free energy is a variational upper bound (Gibbs-Bogoliubov) of the exact one;
 TD-SCHA short-time dynamics of a displaced packet is close to the exact quantum dynamics (and
@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from engines.tdscha import (
+from atomtwin.engines.tdscha import (
     EnsembleAverager,
     ExactAverager,
     GaussianPulse,
@@ -25,7 +24,7 @@ from engines.tdscha import (
     run_tdscha,
     scha,
 )
-from toolkit.units import AMU_A2_PS2_TO_EV, HBAR
+from atomtwin.toolkit.units import AMU_A2_PS2_TO_EV, HBAR
 
 # (the double well at 1000 K sits near its SCHA symmetry-restoring transition, where the
 # fixed point slows down critically; 0 and 300 K are in the broken-symmetry phase)

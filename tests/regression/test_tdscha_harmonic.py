@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.integrate import quad
-
-from engines.tdscha import (
+from atomtwin.engines.tdscha import (
     ExactAverager,
     GaussianPulse,
     System,
@@ -20,7 +18,8 @@ from engines.tdscha import (
     run_tdscha,
     scha,
 )
-from toolkit.units import AMU_A2_PS2_TO_EV, HBAR, KB
+from atomtwin.toolkit.units import AMU_A2_PS2_TO_EV, HBAR, KB
+from scipy.integrate import quad
 
 K, MASS = 0.6, 2.0
 W = np.sqrt(K / (MASS * AMU_A2_PS2_TO_EV))

@@ -4,8 +4,7 @@ of correlated (fixed random vectors) against uncorrelated (redrawn each step) sa
 from __future__ import annotations
 
 import numpy as np
-
-from engines.tdscha import (
+from atomtwin.engines.tdscha import (
     EnsembleAverager,
     ExactAverager,
     GaussianPulse,

@@ -18,12 +18,12 @@ from importlib.metadata import entry_points
 
 #: toolkit command modules, each with ``register(subparsers)``
 TOOLKIT_COMMANDS = (
-    "toolkit.cli.io_commands",
-    "toolkit.dynamics.cli",
-    "toolkit.environments.cli",
-    "toolkit.spectra.cli",
-    "toolkit.phonons.cli",
-    "toolkit.phases.cli",
+    "atomtwin.toolkit.cli.io_commands",
+    "atomtwin.toolkit.dynamics.cli",
+    "atomtwin.toolkit.environments.cli",
+    "atomtwin.toolkit.spectra.cli",
+    "atomtwin.toolkit.phonons.cli",
+    "atomtwin.toolkit.phases.cli",
 )
 
 
@@ -43,7 +43,7 @@ def _load(module: str):
 def build_parser(engine_commands: bool = True) -> argparse.ArgumentParser:
     """The full parser; ``engine_commands=False`` skips the engine plug-ins (which import
     torch), so toolkit commands start fast."""
-    from toolkit import __version__
+    from atomtwin.toolkit import __version__
 
     parser = argparse.ArgumentParser(
         prog="atomtwin", description="Turn atomistic simulations into findings.",

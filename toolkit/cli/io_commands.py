@@ -43,7 +43,7 @@ def add_reader_arguments(p) -> None:
 
 
 def open_input(args, lazy: bool = True):
-    from toolkit.io import read
+    from atomtwin.toolkit.io import read
 
     opts = _reader_options(args)
     fmt = opts.pop("format", None)
@@ -70,8 +70,8 @@ def register(sub) -> None:
 
 
 def cmd_convert(args) -> int:
-    from toolkit import schema as S
-    from toolkit.io import write
+    from atomtwin.toolkit import schema as S
+    from atomtwin.toolkit.io import write
 
     if args.stride < 1:
         raise ValueError(f"--stride must be >= 1, got {args.stride}.")
@@ -86,7 +86,7 @@ def cmd_convert(args) -> int:
     summary = {"input": str(args.input), "output": str(out), "frames": int(ds.sizes[S.FRAME]),
                "atoms": int(ds.sizes[S.ATOM])}
     if args.json:
-        from toolkit.cli import emit_json
+        from atomtwin.toolkit.cli import emit_json
 
         emit_json(summary)
     else:
@@ -96,7 +96,7 @@ def cmd_convert(args) -> int:
 
 def summarize(ds) -> dict:
     """A JSON-able summary of a trajectory."""
-    from toolkit import schema as S
+    from atomtwin.toolkit import schema as S
 
     sp = np.asarray(ds[S.SPECIES].values).astype(str)
     names, counts = np.unique(sp, return_counts=True)
@@ -125,7 +125,7 @@ def cmd_info(args) -> int:
     ds = open_input(args, lazy=True)
     info = summarize(ds)
     if args.json:
-        from toolkit.cli import emit_json
+        from atomtwin.toolkit.cli import emit_json
 
         emit_json(info)
         return 0

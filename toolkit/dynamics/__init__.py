@@ -8,18 +8,18 @@ xarray with units in attrs; the ones taking a trajectory are also ``ds.atoms.<na
 
 from __future__ import annotations
 
-from toolkit.dynamics.diffusion import arrhenius, diffusion, fit_diffusion, msd_covariance
-from toolkit.dynamics.events import event_cross_correlation
-from toolkit.dynamics.hbonds import (
+from atomtwin.toolkit.dynamics.diffusion import arrhenius, diffusion, fit_diffusion, msd_covariance
+from atomtwin.toolkit.dynamics.events import event_cross_correlation
+from atomtwin.toolkit.dynamics.hbonds import (
     assign_hydrogens,
     hbond_lifetime,
     hydrogen_bonds,
     oh_reorientations,
     proton_transfers,
 )
-from toolkit.dynamics.hops import assign_sites, find_sites, hop_rate, hops, residence_times
-from toolkit.dynamics.msd import msd
-from toolkit.dynamics.rotations import (
+from atomtwin.toolkit.dynamics.hops import assign_sites, find_sites, hop_rate, hops, residence_times
+from atomtwin.toolkit.dynamics.msd import msd
+from atomtwin.toolkit.dynamics.rotations import (
     bond_vectors,
     event_rate,
     find_polyanions,
@@ -29,8 +29,8 @@ from toolkit.dynamics.rotations import (
     reorientation_events,
     waiting_times,
 )
-from toolkit.dynamics.transport import charge_msd, conductivity
-from toolkit.dynamics.vanhove import van_hove_self
+from atomtwin.toolkit.dynamics.transport import charge_msd, conductivity
+from atomtwin.toolkit.dynamics.vanhove import van_hove_self
 
 __all__ = [
     "arrhenius", "assign_hydrogens", "assign_sites", "bond_vectors", "charge_msd", "conductivity",

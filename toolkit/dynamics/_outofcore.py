@@ -1,6 +1,6 @@
 """Atom-major scratch copy of a frame-chunked, larger-than-memory trajectory.
 
-Stores written by :class:`toolkit.io.TrajectoryWriter` are chunked along ``frame`` (a
+Stores written by :class:`atomtwin.toolkit.io.TrajectoryWriter` are chunked along ``frame`` (a
 chunk holds every atom of a few frames), but an all-origins MSD needs every frame of a few
 atoms.  Reading an atom chunk straight from such a store decompresses the whole file each
 time, so an analysis in ``n`` atom chunks costs ``n`` full reads.  Instead the file is read
@@ -19,8 +19,7 @@ import tempfile
 
 import numpy as np
 import xarray as xr
-
-from toolkit import schema as S
+from atomtwin.toolkit import schema as S
 
 
 def _is_lazy(var: xr.DataArray) -> bool:

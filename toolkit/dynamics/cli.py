@@ -1,13 +1,12 @@
 """``atomtwin diffusion``, ``atomtwin rotations``, ``atomtwin hops``, ``atomtwin hbonds``:
-thin wrappers over :mod:`toolkit.dynamics`."""
+thin wrappers over :mod:`atomtwin.toolkit.dynamics`."""
 
 from __future__ import annotations
 
 import sys
 
 import numpy as np
-
-from toolkit.cli.io_commands import add_reader_arguments, open_input
+from atomtwin.toolkit.cli.io_commands import add_reader_arguments, open_input
 
 
 def _common(p) -> None:
@@ -56,7 +55,7 @@ def register(sub) -> None:
 
 def _emit(args, result: dict, lines: list[str]) -> int:
     if args.json:
-        from toolkit.cli import emit_json
+        from atomtwin.toolkit.cli import emit_json
 
         emit_json(result)
     else:
@@ -65,7 +64,7 @@ def _emit(args, result: dict, lines: list[str]) -> int:
 
 
 def cmd_diffusion(args) -> int:
-    from toolkit.dynamics import fit_diffusion, msd
+    from atomtwin.toolkit.dynamics import fit_diffusion, msd
 
     ds = open_input(args)
     res, lines = {}, []
@@ -82,8 +81,8 @@ def cmd_diffusion(args) -> int:
                      f"({float(f.D) * 1e-4:.3g} cm^2/s), fit {float(f.fit_start):g}-{float(f.fit_stop):g} ps, "
                      f"{f.attrs['method']}")
     if args.plot:
-        from toolkit.plot.dynamics import plot_msd
-        from toolkit.plot.style import save
+        from atomtwin.toolkit.plot.dynamics import plot_msd
+        from atomtwin.toolkit.plot.style import save
 
         sp0 = args.species[0]
         fig, _ = plot_msd(curves[sp0][0], fit=curves[sp0][1])
@@ -92,7 +91,7 @@ def cmd_diffusion(args) -> int:
 
 
 def cmd_rotations(args) -> int:
-    from toolkit.dynamics import (
+    from atomtwin.toolkit.dynamics import (
         event_rate,
         fit_relaxation,
         orientational_correlation,
@@ -127,20 +126,20 @@ def cmd_rotations(args) -> int:
                      f"{float(rk.rate_err):.2g} /ps per group")
     res["reorientation"]["by_n_bonds"] = by
     if args.plot:
-        from toolkit.plot.dynamics import plot_orientational_correlation
-        from toolkit.plot.style import save
+        from atomtwin.toolkit.plot.dynamics import plot_orientational_correlation
+        from atomtwin.toolkit.plot.style import save
 
         save(plot_orientational_correlation(c)[0], args.plot)
     return _emit(args, res, lines)
 
 
 def cmd_hops(args) -> int:
-    from toolkit.dynamics import assign_sites, find_sites, hop_rate
+    from atomtwin.toolkit.dynamics import assign_sites, find_sites, hop_rate
 
     ds = open_input(args, lazy=False)
     ref = None
     if args.reference:
-        from toolkit.io import read
+        from atomtwin.toolkit.io import read
 
         ref = read(args.reference)
     sites = find_sites(ds, args.species, reference=ref)
@@ -153,16 +152,21 @@ def cmd_hops(args) -> int:
              f"{res['n_hops']} hops: rate {res['rate']:.4g} ± {res['rate_err']:.2g} /ps per atom, "
              f"mean residence {res['mean_residence']:.4g} ps"]
     if args.plot:
-        from toolkit.dynamics import residence_times
-        from toolkit.plot.dynamics import plot_residence_times
-        from toolkit.plot.style import save
+        from atomtwin.toolkit.dynamics import residence_times
+        from atomtwin.toolkit.plot.dynamics import plot_residence_times
+        from atomtwin.toolkit.plot.style import save
 
         save(plot_residence_times(residence_times(st))[0], args.plot)
     return _emit(args, res, lines)
 
 
 def cmd_hbonds(args) -> int:
-    from toolkit.dynamics import assign_hydrogens, hbond_lifetime, hydrogen_bonds, proton_transfers
+    from atomtwin.toolkit.dynamics import (
+        assign_hydrogens,
+        hbond_lifetime,
+        hydrogen_bonds,
+        proton_transfers,
+    )
 
     ds = open_input(args, lazy=False)
     hb = hydrogen_bonds(ds, args.donor, args.hydrogen, args.acceptor, d_da=args.d_da, angle=args.angle)
@@ -178,8 +182,8 @@ def cmd_hbonds(args) -> int:
         res["proton_transfers"] = int(pt.sizes["event"])
         lines.append(f"proton transfers: {int(pt.sizes['event'])}")
     if args.plot:
-        from toolkit.plot.dynamics import plot_hbond_counts
-        from toolkit.plot.style import save
+        from atomtwin.toolkit.plot.dynamics import plot_hbond_counts
+        from atomtwin.toolkit.plot.style import save
 
         save(plot_hbond_counts(hb)[0], args.plot)
     print(f"analysed {ds.sizes['frame']} frames", file=sys.stderr)

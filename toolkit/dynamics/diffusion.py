@@ -44,8 +44,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.linalg as sla
 import xarray as xr
-
-from toolkit import units as U
+from atomtwin.toolkit import units as U
 
 
 @lru_cache(maxsize=32)
@@ -196,7 +195,7 @@ def fit_diffusion(
     Parameters
     ----------
     msd
-        Output of :func:`toolkit.dynamics.msd` (dims ``lag``, optionally ``species`` or
+        Output of :func:`atomtwin.toolkit.dynamics.msd` (dims ``lag``, optionally ``species`` or
         ``block``).  With a ``block`` dim the estimate is the mean of per-block ordinary
         least-squares slopes and the error their standard deviation / sqrt(n_blocks).
         Otherwise: generalised least squares with the exact random-walk covariance.
@@ -294,12 +293,12 @@ def _fit_blocks(msd: xr.DataArray, *, start, stop, beta_tol) -> xr.Dataset:
 
 def diffusion(ds: xr.Dataset, species, *, method: str = "gls", n_blocks: int = 5,
               start: float | None = None, stop: float | None = None, **msd_kwargs) -> xr.Dataset:
-    """MSD then D ± error in one call (see :func:`toolkit.dynamics.msd`, :func:`fit_diffusion`).
+    """MSD then D ± error in one call (see :func:`atomtwin.toolkit.dynamics.msd`, :func:`fit_diffusion`).
 
     ``method="gls"`` (default; covariance-aware) or ``"blocks"`` (``n_blocks`` contiguous
     blocks, error from their scatter).  Extra keywords go to :func:`msd`.
     """
-    from toolkit.dynamics.msd import msd as _msd
+    from atomtwin.toolkit.dynamics.msd import msd as _msd
 
     if method not in ("gls", "blocks"):
         raise ValueError(f"method={method!r}; use 'gls' or 'blocks'.")

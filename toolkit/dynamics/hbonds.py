@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-
-from toolkit import geometry as G
-from toolkit import schema as S
-from toolkit.dynamics._fft import summed_autocorrelation
-from toolkit.dynamics.msd import species_indices
-from toolkit.dynamics.rotations import jump_events
+from atomtwin.toolkit import geometry as G
+from atomtwin.toolkit import schema as S
+from atomtwin.toolkit.dynamics._fft import summed_autocorrelation
+from atomtwin.toolkit.dynamics.msd import species_indices
+from atomtwin.toolkit.dynamics.rotations import jump_events
 
 
 def _pair_vectors(ds, pos, a_idx, b_idx, frames) -> np.ndarray:

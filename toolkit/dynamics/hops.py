@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
+from atomtwin.toolkit import geometry as G
+from atomtwin.toolkit import schema as S
+from atomtwin.toolkit.dynamics.msd import species_indices
 from scipy import ndimage
-
-from toolkit import geometry as G
-from toolkit import schema as S
-from toolkit.dynamics.msd import species_indices
 
 
 def _mean_cell(ds) -> np.ndarray:

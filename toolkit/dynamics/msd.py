@@ -7,8 +7,8 @@ The estimator is the usual all-origins average
 
 computed with one FFT per chunk of atoms (O(F log F)), identical to the direct double sum
 (and to MDAnalysis' ``EinsteinMSD(fft=True)``).  Atoms are processed in chunks, each
-chunk loaded, unwrapped (:func:`toolkit.geometry.unwrap`) and reduced to an (F,) sum, so
-a dask-backed trajectory (``toolkit.open``) larger than memory is analysed in a bounded
+chunk loaded, unwrapped (:func:`atomtwin.toolkit.geometry.unwrap`) and reduced to an (F,) sum, so
+a dask-backed trajectory (``atomtwin.toolkit.open``) larger than memory is analysed in a bounded
 footprint.
 """
 
@@ -20,11 +20,10 @@ import warnings
 
 import numpy as np
 import xarray as xr
-
-from toolkit import geometry as G
-from toolkit import schema as S
-from toolkit.dynamics._fft import Buffers, msd_sums, segment_msd_sums
-from toolkit.dynamics._outofcore import atom_major, needs_atom_major
+from atomtwin.toolkit import geometry as G
+from atomtwin.toolkit import schema as S
+from atomtwin.toolkit.dynamics._fft import Buffers, msd_sums, segment_msd_sums
+from atomtwin.toolkit.dynamics._outofcore import atom_major, needs_atom_major
 
 AXES = {"x": 0, "y": 1, "z": 2}
 #: largest atom chunk.  Per chunk the MSD holds the positions (F x chunk x 3 float64) and an
@@ -122,7 +121,7 @@ def load_positions(ds: xr.Dataset, idx, unwrap: str | bool = "auto") -> np.ndarr
 def continuous_positions(sub: xr.Dataset, unwrap: str | bool = "auto") -> np.ndarray:
     """Unwrapped positions (F, n, 3) in Å of a (small) atom subset, loaded as float64.
 
-    ``unwrap`` is a :func:`toolkit.geometry.unwrap` method, or ``False``/``"none"`` when
+    ``unwrap`` is a :func:`atomtwin.toolkit.geometry.unwrap` method, or ``False``/``"none"`` when
     the positions are already continuous; then a periodic trajectory whose atoms jump by
     more than half a cell between frames triggers a warning (they look wrapped).
     """
@@ -272,7 +271,7 @@ def msd(
         Subtract the displacement of the centre of mass of the whole system (all atoms,
         mass weighted), e.g. from a thermostat's momentum leak.
     unwrap
-        Method of :func:`toolkit.geometry.unwrap` (``"auto"``, ``"image"``, ``"jump"``,
+        Method of :func:`atomtwin.toolkit.geometry.unwrap` (``"auto"``, ``"image"``, ``"jump"``,
         ``"displacement"``), or ``False`` when positions are already continuous.
     n_blocks
         Split the frames into this many contiguous blocks and return one MSD per block
@@ -280,9 +279,9 @@ def msd(
     atom_chunk
         Atoms loaded at a time (bounds memory; time correlations chunk along ``atom``);
         ``None`` picks :func:`auto_atom_chunk`.  A dask-backed trajectory chunked along
-        ``frame`` (a store from ``toolkit.open``) is first copied (without ``region``; the
+        ``frame`` (a store from ``atomtwin.toolkit.open``) is first copied (without ``region``; the
         region path reads each atom chunk from the store), in one streaming pass,
-        into an atom-major scratch file (see ``toolkit.dynamics._outofcore``) so that
+        into an atom-major scratch file (see ``atomtwin.toolkit.dynamics._outofcore``) so that
         each atom chunk is one contiguous read.
     workers
         Threads of the FFTs (:mod:`scipy.fft`; ``None`` one, ``-1`` every core).

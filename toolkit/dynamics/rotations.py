@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
+from atomtwin.toolkit import geometry as G
+from atomtwin.toolkit import schema as S
+from atomtwin.toolkit.dynamics._fft import summed_autocorrelation
+from atomtwin.toolkit.dynamics.msd import species_indices
 from scipy import optimize, special
-
-from toolkit import geometry as G
-from toolkit import schema as S
-from toolkit.dynamics._fft import summed_autocorrelation
-from toolkit.dynamics.msd import species_indices
 
 
 def _mic(d: np.ndarray, ds: xr.Dataset, frames=None) -> np.ndarray:

@@ -6,20 +6,19 @@ Haven ratio.
     H         = sigma_NE / sigma          (Haven ratio; 1 for uncorrelated ions)
 
 Units: q in e, r in Å, V in Å^3, kB T in eV, t in ps -> e^2/(eV Å ps), converted to S/cm
-with :data:`toolkit.units.E2_EV_A_PS_TO_S_CM`.
+with :data:`atomtwin.toolkit.units.E2_EV_A_PS_TO_S_CM`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-
-from toolkit import geometry as G
-from toolkit import schema as S
-from toolkit import units as U
-from toolkit.dynamics._fft import msd_sums
-from toolkit.dynamics.diffusion import fit_diffusion
-from toolkit.dynamics.msd import (
+from atomtwin.toolkit import geometry as G
+from atomtwin.toolkit import schema as S
+from atomtwin.toolkit import units as U
+from atomtwin.toolkit.dynamics._fft import msd_sums
+from atomtwin.toolkit.dynamics.diffusion import fit_diffusion
+from atomtwin.toolkit.dynamics.msd import (
     auto_atom_chunk,
     load_positions,
     parse_axes,
@@ -45,7 +44,7 @@ def charge_msd(ds: xr.Dataset, charges: dict[str, float], *, axes: str = "xyz", 
         Subtract the mass-weighted centre-of-mass path of all atoms (exactly, in the same
         pass over the atoms: the charge sum of x_i - d(t) is Q(t) - (sum_i q_i) d(t)).
     atom_chunk
-        Atoms loaded at a time (``None``: :func:`toolkit.dynamics.msd.auto_atom_chunk`).
+        Atoms loaded at a time (``None``: :func:`atomtwin.toolkit.dynamics.msd.auto_atom_chunk`).
 
     Returns
     -------
@@ -102,7 +101,7 @@ def conductivity(ds: xr.Dataset, charges: dict[str, float], temperature: float, 
     temperature
         K.
     start, stop
-        Fit window in ps (default: the rule of :mod:`toolkit.dynamics.diffusion`); the
+        Fit window in ps (default: the rule of :mod:`atomtwin.toolkit.dynamics.diffusion`); the
         same window is used for the self and the collective fits.
 
     Returns
@@ -111,7 +110,7 @@ def conductivity(ds: xr.Dataset, charges: dict[str, float], temperature: float, 
     (Nernst–Einstein) in S/cm, ``haven_ratio`` and its error (first-order propagation),
     ``D`` and ``D_err`` per species (Å^2/ps).
     """
-    from toolkit.dynamics.msd import msd
+    from atomtwin.toolkit.dynamics.msd import msd
 
     if temperature <= 0:
         raise ValueError(f"temperature must be positive (K), got {temperature}.")

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-
-from toolkit import schema as S
-from toolkit.dynamics.msd import ATOM_CHUNK, com_drift, continuous_positions, species_indices
+from atomtwin.toolkit import schema as S
+from atomtwin.toolkit.dynamics.msd import (
+    ATOM_CHUNK,
+    com_drift,
+    continuous_positions,
+    species_indices,
+)
 
 
 def van_hove_self(ds: xr.Dataset, species: str, lags, *, r_max: float = 10.0, n_bins: int = 100,

@@ -12,27 +12,26 @@ Typical use::
 from __future__ import annotations
 
 import xarray as xr
-
-from toolkit.environments.descriptors import (
+from atomtwin.toolkit.environments.descriptors import (
     ACSF,
     SOAP,
     ModelFeatures,
     environment_descriptors,
 )
-from toolkit.environments.evolution import (
+from atomtwin.toolkit.environments.evolution import (
     fit_growth_law,
     interphase_thickness,
     phase_fractions,
     spatial_profiles,
 )
-from toolkit.environments.phases import (
+from atomtwin.toolkit.environments.matching import (
     bootstrap_stability,
     identify_phases,
     load_references,
     neighbour_composition,
     representative_environments,
 )
-from toolkit.environments.pipeline import NOISE, NOT_CENTRE, EnvironmentClassifier
+from atomtwin.toolkit.environments.pipeline import NOISE, NOT_CENTRE, EnvironmentClassifier
 
 
 def classify_environments(ds: xr.Dataset, descriptor="soap", *, references=None, axis: str | None = None,

@@ -6,7 +6,7 @@ import sys
 
 
 def register(sub) -> None:
-    from toolkit.cli.io_commands import add_reader_arguments
+    from atomtwin.toolkit.cli.io_commands import add_reader_arguments
 
     p = sub.add_parser("environments", help="unsupervised classification of local atomic environments")
     p.add_argument("traj")
@@ -31,9 +31,8 @@ def register(sub) -> None:
 
 def cmd_environments(args) -> int:
     import numpy as np
-
-    from toolkit.cli.io_commands import open_input
-    from toolkit.environments import (
+    from atomtwin.toolkit.cli.io_commands import open_input
+    from atomtwin.toolkit.environments import (
         ACSF,
         SOAP,
         EnvironmentClassifier,
@@ -73,7 +72,7 @@ def cmd_environments(args) -> int:
     if args.save_pipeline:
         summary["pipeline"] = str(clf.save(args.save_pipeline))
     if args.json:
-        from toolkit.cli import emit_json
+        from atomtwin.toolkit.cli import emit_json
 
         emit_json(summary)
     else:

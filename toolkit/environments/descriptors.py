@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import xarray as xr
-
-from toolkit import schema as S
+from atomtwin.toolkit import schema as S
 
 ENV = "env"
 FEATURE = "feature"

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-
-from toolkit import schema as S
-from toolkit.environments.pipeline import CLUSTER, NOT_CENTRE
+from atomtwin.toolkit import schema as S
+from atomtwin.toolkit.environments.pipeline import CLUSTER, NOT_CENTRE
 
 AXES = {"x": 0, "y": 1, "z": 2}
 
@@ -57,7 +56,7 @@ def spatial_profiles(ds: xr.Dataset, labels: xr.DataArray, *, axis: str = "z", n
     DataArray ``(frame, cluster, position)``: fraction of the classified atoms of each bin
     that are in the cluster (NaN for an empty bin).
     """
-    from toolkit.geometry import cell_array, to_fractional
+    from atomtwin.toolkit.geometry import cell_array, to_fractional
 
     S.validate(ds, require=(S.CELL,))
     if axis not in AXES:

@@ -16,9 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-
-from toolkit import schema as S
-from toolkit.environments.descriptors import ENV, FEATURE, as_descriptor, environment_descriptors
+from atomtwin.toolkit import schema as S
+from atomtwin.toolkit.environments.descriptors import (
+    ENV,
+    FEATURE,
+    as_descriptor,
+    environment_descriptors,
+)
 
 NOISE = -1
 NOT_CENTRE = -2
@@ -33,7 +37,7 @@ class EnvironmentClassifier:
     ----------
     descriptor
         ``"soap"``, ``"acsf"``, a descriptor object or a callable (see
-        :func:`~toolkit.environments.descriptors.environment_descriptors`).
+        :func:`~atomtwin.toolkit.environments.descriptors.environment_descriptors`).
     species, neighbours
         Centre and neighbour species (default: all).  Centres of different species are
         never put in one cluster: the centre species is appended as a one-hot block

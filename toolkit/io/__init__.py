@@ -24,8 +24,7 @@ import os
 from pathlib import Path
 
 import xarray as xr
-
-from toolkit.io.store import TrajectoryWriter, open_store, store_format, write
+from atomtwin.toolkit.io.store import TrajectoryWriter, open_store, store_format, write
 
 LAMMPS_DUMP_SUFFIXES = (".lammpstrj", ".dump", ".lammpsdump")
 MDA_FORMATS = {
@@ -83,20 +82,20 @@ def read(path: str | os.PathLike, format: str | None = None, *, lazy: bool = Fal
         ds = open_store(path)
         return ds if lazy else ds.load()
     if fmt in ("lammps-dump", "lammpstrj", "lammps"):
-        from toolkit.io.lammps import read_lammps_dump
+        from atomtwin.toolkit.io.lammps import read_lammps_dump
 
         return read_lammps_dump(path, lazy=lazy, **options)
     if fmt in ("lammps-data",):
-        from toolkit.io.mda_io import read_mda
+        from atomtwin.toolkit.io.mda_io import read_mda
 
         options.setdefault("atom_style", options.pop("atom_style", "atomic"))
         return read_mda(path, format="DATA", **options)
     if fmt in ("dcd", "xtc", "trr", "ncdf", "pdb", "gro", "amber-netcdf"):
-        from toolkit.io.mda_io import read_mda
+        from atomtwin.toolkit.io.mda_io import read_mda
 
         mfmt = {"amber-netcdf": "NCDF"}.get(fmt, fmt.upper())
         return read_mda(path, format=mfmt, **options)
-    from toolkit.io.ase_io import read_ase
+    from atomtwin.toolkit.io.ase_io import read_ase
 
     return read_ase(path, format=None if fmt == "ase" else fmt, **options)
 

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-
-from toolkit import schema as S
-from toolkit import units as U
+from atomtwin.toolkit import schema as S
+from atomtwin.toolkit import units as U
 
 
 def atoms_list_to_dataset(frames, *, source: str = "", timestep_ps: float | None = None) -> xr.Dataset:

@@ -22,8 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-
-from toolkit import schema as S
+from atomtwin.toolkit import schema as S
 
 #: LAMMPS unit styles -> (velocity to Å/ps, force to eV/Å, time to ps, energy to eV)
 KCAL_MOL = 0.0433641043  # eV per kcal/mol (CODATA via ASE's units.kcal/units.mol)
@@ -387,7 +386,7 @@ def _lazy_dataset(data: dict, species, time, dump: LammpsDump) -> xr.Dataset:
     if time is not None:
         coords[S.TIME] = (S.FRAME, time, {"units": "ps"})
     vars_ = {k: (S.VARIABLES[k].dims, v, {"units": S.VARIABLES[k].unit}) for k, v in data.items()}
-    from toolkit import __version__
+    from atomtwin.toolkit import __version__
 
     ds = xr.Dataset(vars_, coords=coords, attrs={
         S.SOURCE: str(dump.path), S.PBC: [int(p) for p in dump.pbc], "lammps_units": dump.units,

@@ -11,8 +11,7 @@ import warnings
 
 import numpy as np
 import xarray as xr
-
-from toolkit import schema as S
+from atomtwin.toolkit import schema as S
 
 #: MDAnalysis base force unit is kJ/(mol Å); to eV/Å
 KJ_MOL_TO_EV = 0.010364269656262174
@@ -28,7 +27,7 @@ def _species_of(u, species=None, species_map=None) -> np.ndarray:
         return sp
     ag = u.atoms
     if species_map is not None and hasattr(ag, "types"):
-        from toolkit.io.lammps import parse_species_map
+        from atomtwin.toolkit.io.lammps import parse_species_map
 
         smap = parse_species_map(species_map)
         types = [int(t) for t in ag.types]

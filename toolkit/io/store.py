@@ -8,7 +8,7 @@ Durability: :class:`TrajectoryWriter` appends frames to a zarr store ("<target>.
 until it finishes), each chunk in its own file.  zarr grows an array's shape before it
 writes the new data, so after every flush the writer records atomically (write, then
 rename) how many frames all variables hold in full; a writer killed at any instant leaves
-every flushed frame readable (``toolkit.open`` opens the partial store trimmed to that
+every flushed frame readable (``atomtwin.toolkit.open`` opens the partial store trimmed to that
 count) and the writer can resume from it.
 """
 
@@ -22,8 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-
-from toolkit import schema as S
+from atomtwin.toolkit import schema as S
 
 NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".h5", ".hdf5")
 ZARR_SUFFIXES = (".zarr",)
@@ -149,7 +148,7 @@ def open_store(path: str | os.PathLike, *, chunks: dict | str | None = None) -> 
         if partial.exists():
             raise FileNotFoundError(
                 f"'{path}' does not exist but '{partial}' does: the run writing it did not finish. "
-                f"Fix: open the partial store with toolkit.open('{partial}') (every flushed frame "
+                f"Fix: open the partial store with atomtwin.toolkit.open('{partial}') (every flushed frame "
                 "is there), or resume the run."
             )
         raise FileNotFoundError(f"no such file: '{path}'.")

@@ -2,7 +2,7 @@
 
 - per frame / per atom order parameters (:mod:`.order`, :mod:`.dynamics`): density, g(r),
   S(q), coordination, Steinhardt q4/q6 with Lechner–Dellago averaging, self-diffusion
-  (through :mod:`toolkit.dynamics`), environment cluster fractions,
+  (through :mod:`atomtwin.toolkit.dynamics`), environment cluster fractions,
   Lindemann ratio, clusters of one species (segregation);
 - one feature vector per run (:func:`summarize`) and the analysis of a solid–liquid
   coexistence run (:func:`coexistence`);
@@ -12,27 +12,20 @@
   :func:`clausius_clapeyron`, :func:`hysteresis`).
 
 The toolkit never imports an engine: the point function is given by the user or named
-by an import string in the spec (``engines.phaserun:run_point``).
+by an import string in the spec (``atomtwin.engines.studies.phase_points:run_point``).
 """
 
 from __future__ import annotations
 
-from toolkit.phases.classify import (
+from atomtwin.toolkit.phases.classify import (
     clapeyron_slope,
     classify_phases,
     clausius_clapeyron,
     hysteresis,
     phase_boundary,
 )
-from toolkit.phases.dynamics import (
-    lindemann,
-    pressure,
-    self_diffusion,
-    species_clusters,
-    temperature,
-)
-from toolkit.phases.ensemble import EnsembleResult, run_ensemble
-from toolkit.phases.order import (
+from atomtwin.toolkit.phases.ensemble import EnsembleResult, run_ensemble
+from atomtwin.toolkit.phases.order import (
     coordination,
     density,
     first_minimum,
@@ -41,8 +34,15 @@ from toolkit.phases.order import (
     steinhardt,
     structure_factor,
 )
-from toolkit.phases.spec import PhaseSpec
-from toolkit.phases.summary import coexistence, summarize
+from atomtwin.toolkit.phases.order_thermo import (
+    lindemann,
+    pressure,
+    self_diffusion,
+    species_clusters,
+    temperature,
+)
+from atomtwin.toolkit.phases.spec import PhaseSpec
+from atomtwin.toolkit.phases.summary import coexistence, summarize
 
 #: functions reachable as ds.atoms.<name>(...)
 __accessor__ = (

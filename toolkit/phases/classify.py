@@ -16,8 +16,7 @@ import re
 
 import numpy as np
 import xarray as xr
-
-from toolkit import units as U
+from atomtwin.toolkit import units as U
 
 _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq}
 _COND = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|==|>|<)\s*([-+0-9.eE]+)\s*$")

@@ -10,7 +10,7 @@ import numpy as np
 
 def register(sub) -> None:
     p = sub.add_parser("phase-diagram", help="run a (P, T) ensemble on dask and build the phase diagram")
-    p.add_argument("spec", help="YAML spec (see toolkit.phases.spec)")
+    p.add_argument("spec", help="YAML spec (see atomtwin.toolkit.phases.spec)")
     p.add_argument("--cluster", metavar="ADDRESS", help="dask.distributed scheduler, e.g. tcp://host:8786")
     p.add_argument("--scheduler", choices=("serial", "threads", "processes"), help="override the spec's local scheduler")
     p.add_argument("--workers", type=int, help="local workers (threads/processes)")
@@ -26,7 +26,7 @@ def build_diagram(result, options: dict) -> dict:
     """Classification, boundary, Clapeyron slope and hysteresis from an EnsembleResult."""
     from functools import partial
 
-    from toolkit.phases.classify import (
+    from atomtwin.toolkit.phases.classify import (
         classify_phases,
         clausius_clapeyron,
         hysteresis,
@@ -64,9 +64,9 @@ def build_diagram(result, options: dict) -> dict:
 def cmd_phase_diagram(args) -> int:
     import dataclasses
 
-    from toolkit.cli import CLIError, emit_json
-    from toolkit.phases.ensemble import run_ensemble
-    from toolkit.phases.spec import PhaseSpec
+    from atomtwin.toolkit.cli import CLIError, emit_json
+    from atomtwin.toolkit.phases.ensemble import run_ensemble
+    from atomtwin.toolkit.phases.spec import PhaseSpec
 
     spec = PhaseSpec.from_yaml(args.spec)
     changes = {}
@@ -96,8 +96,8 @@ def cmd_phase_diagram(args) -> int:
         diagram["boundary"].to_netcdf(out_dir / "boundary.nc", engine="h5netcdf")
         files.append(str(out_dir / "boundary.nc"))
     if "phase" in diagram and not args.no_figure:
-        from toolkit.plot.phases import plot_phase_diagram
-        from toolkit.plot.style import save
+        from atomtwin.toolkit.plot.phases import plot_phase_diagram
+        from atomtwin.toolkit.plot.style import save
 
         fig, _ = plot_phase_diagram(diagram["phase"], diagram.get("boundary"), coexistence=result.coexistence)
         files += [str(p) for p in save(fig, out_dir / "phase_diagram.png", formats=("png", "pdf"))]

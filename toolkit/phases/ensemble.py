@@ -3,7 +3,7 @@
 The toolkit never imports an engine: each state point is run by a *point function*
 ``run_point(P, T, protocol, seed) -> xarray.Dataset`` (a trajectory in our schema), given
 as a callable or as an import string ``"package.module:function"`` (e.g.
-``"engines.phaserun:run_point"``).  The driver
+``"atomtwin.engines.studies.phase_points:run_point"``).  The driver
 
 - builds the tasks: a (P, T) grid, heating/cooling ramps (each step starts from the
   last frame of the previous one: ``protocol["initial"]``), two-phase coexistence runs;
@@ -28,8 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-
-from toolkit.phases.spec import PhaseSpec
+from atomtwin.toolkit.phases.spec import PhaseSpec
 
 SUMMARY = "summary.nc"
 FAILED = "failed.json"
@@ -42,7 +41,7 @@ def resolve(fn: str | Callable) -> Callable:
     if not isinstance(fn, str) or ":" not in fn:
         raise ValueError(
             f"point function {fn!r} is neither a callable nor an import string. "
-            "Fix: give 'package.module:function', e.g. 'engines.phaserun:run_point'."
+            "Fix: give 'package.module:function', e.g. 'atomtwin.engines.studies.phase_points:run_point'."
         )
     mod, _, name = fn.partition(":")
     try:
@@ -127,8 +126,8 @@ def run_task(fn: str | Callable, task: Task, protocol: dict, folder: str, analys
              phash: str, previous: dict | None = None) -> dict:
     """Run one point (on a worker): simulate, check, summarise, store.  Never raises for a
     failed simulation: the failure is stored and returned."""
-    from toolkit import schema as S
-    from toolkit.phases.summary import coexistence, summarize
+    from atomtwin.toolkit import schema as S
+    from atomtwin.toolkit.phases.summary import coexistence, summarize
 
     folder = Path(folder)
     done = load_point(folder)
@@ -210,7 +209,7 @@ def run_ensemble(
     Parameters
     ----------
     spec
-        :class:`~toolkit.phases.spec.PhaseSpec` (``PhaseSpec.from_yaml(path)``).
+        :class:`~atomtwin.toolkit.phases.spec.PhaseSpec` (``PhaseSpec.from_yaml(path)``).
     client
         A ``distributed.Client`` to run on (overrides ``spec.scheduler``/``spec.address``).
     progress
@@ -328,7 +327,7 @@ def gather(tasks: list[Task], results: dict[str, dict], spec: PhaseSpec, *, n_ru
            n_reused: int = 0) -> EnsembleResult:
     """Assemble stored/returned point results into Datasets; failed points become NaN
     with ``status`` = "failed" and are listed in ``failed``."""
-    from toolkit.phases.summary import FEATURES
+    from atomtwin.toolkit.phases.summary import FEATURES
 
     failed = [dict(r) for r in results.values() if r.get("status") == "failed"]
     for f in failed:

@@ -11,16 +11,15 @@ All functions take a schema trajectory Dataset (Å, ps) and return xarray object
   average of Lechner & Dellago, J. Chem. Phys. 129, 114707 (2008);
 - :func:`first_minimum` — the first minimum of g(r), the usual neighbour cutoff.
 
-Dynamical and chemical order parameters are in :mod:`toolkit.phases.dynamics`.
+Dynamical and chemical order parameters are in :mod:`atomtwin.toolkit.phases.order_thermo`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-
-from toolkit import schema as S
-from toolkit.phases.neighbors import full_lists, pairs
+from atomtwin.toolkit import schema as S
+from atomtwin.toolkit.phases.neighbors import full_lists, pairs
 
 AMU_PER_A3_TO_G_PER_CM3 = 1.66053906660  # 1 amu/Å^3 in g/cm^3 (CODATA 2018 amu)
 

@@ -2,7 +2,7 @@
 
 Example ``spec.yaml``::
 
-    point_function: engines.phaserun:run_point   # run_point(P, T, protocol, seed) -> Dataset
+    point_function: atomtwin.engines.studies.phase_points:run_point   # run_point(P, T, protocol, seed) -> Dataset
     pressures: [0.05, 0.2, 0.4]                 # GPa
     temperatures: [80, 120, 160, 200]           # K
     protocol: {kind: npt, cells: [4, 4, 4], steps: 1000}
@@ -15,7 +15,7 @@ Example ``spec.yaml``::
     scheduler: threads                           # serial | threads | processes | distributed
     n_workers: 2
     address: null                                # tcp://host:8786 for distributed
-    summary: {window: 0.5}                       # options of toolkit.phases.summarize
+    summary: {window: 0.5}                       # options of atomtwin.toolkit.phases.summarize
     classify: {method: kmeans, n_phases: 2, features: [q6_bar, diffusion], names: {q6_bar: [liquid, solid]}}
 """
 
@@ -96,7 +96,7 @@ class PhaseSpec:
         if unknown:
             raise ValueError(f"unknown spec keys {sorted(unknown)}; known: {sorted(known)}.")
         if "point_function" not in d:
-            raise ValueError("the spec has no 'point_function'. Fix: e.g. point_function: engines.phaserun:run_point.")
+            raise ValueError("the spec has no 'point_function'. Fix: e.g. point_function: atomtwin.engines.studies.phase_points:run_point.")
         d = dict(d)
         if base is not None and "workdir" in d and not Path(d["workdir"]).is_absolute():
             d["workdir"] = str(Path(base) / d["workdir"])

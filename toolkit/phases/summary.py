@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-
-from toolkit import schema as S
-from toolkit.phases import dynamics as D
-from toolkit.phases import order as O
+from atomtwin.toolkit import schema as S
+from atomtwin.toolkit.phases import order as O
+from atomtwin.toolkit.phases import order_thermo as D
 
 #: order parameters :func:`summarize` returns, with units
 FEATURES = {
@@ -56,11 +55,11 @@ def summarize(
     segregation
         ``{"species": "C", "cutoff": 1.9, "min_size": 2}`` to track clusters of a species.
     environments
-        A fitted :class:`toolkit.environments.EnvironmentClassifier` or the path of one
+        A fitted :class:`atomtwin.toolkit.environments.EnvironmentClassifier` or the path of one
         saved with its ``save`` (a spec's ``summary: {environments: clf.pkl}``), or anything whose
         ``predict(ds)`` gives ``(frame, atom)`` cluster labels): adds the mean fraction of
         atoms in each environment cluster k as ``env_fraction_<k>`` (noise: ``_noise``),
-        from :func:`toolkit.environments.phase_fractions`.
+        from :func:`atomtwin.toolkit.environments.phase_fractions`.
     max_frames
         Structural order parameters use at most this many frames of the window (evenly
         strided); dynamics (diffusion, Lindemann) use all of them.
@@ -102,7 +101,7 @@ def summarize(
         out["n_clusters"] = float(cl.n_clusters.mean())
     res = xr.Dataset({k: ((), v, {"units": FEATURES[k]}) for k, v in out.items()})
     if environments is not None:
-        from toolkit.environments import EnvironmentClassifier, phase_fractions
+        from atomtwin.toolkit.environments import EnvironmentClassifier, phase_fractions
 
         if isinstance(environments, (str, bytes)) or hasattr(environments, "__fspath__"):
             environments = EnvironmentClassifier.load(environments)  # a spec names a saved pipeline
@@ -179,7 +178,7 @@ def coexistence(
     p = D.pressure(tail).values if S.STRESS in tail else np.full(1, np.nan)
     pn = np.full(1, np.nan)
     if S.STRESS in tail and int(tail.attrs.get("stress_includes_kinetic", 0)):
-        from toolkit import units as U
+        from atomtwin.toolkit import units as U
 
         pn = -np.asarray(tail[S.STRESS].values)[:, axis, axis] * U.EV_A3_TO_GPA
     half = frac[frac.size // 2:]

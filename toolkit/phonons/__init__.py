@@ -12,7 +12,7 @@ a DFT calculator, or the learned potential's ASE calculator).
 
 from __future__ import annotations
 
-from toolkit.phonons.core import (
+from atomtwin.toolkit.phonons.core import (
     UnrelaxedStructureWarning,
     band_structure,
     compare_phonons,
@@ -24,7 +24,11 @@ from toolkit.phonons.core import (
     set_born_charges,
     thermal_properties,
 )
-from toolkit.phonons.projection import mode_energies, project_modes, spectral_energy_density
+from atomtwin.toolkit.phonons.projection import (
+    mode_energies,
+    project_modes,
+    spectral_energy_density,
+)
 
 __accessor__ = ("compute_phonons", "project_modes", "mode_energies")
 

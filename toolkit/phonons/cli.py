@@ -60,8 +60,7 @@ def cmd_phonons(args) -> int:
     import warnings
 
     from ase.io import read
-
-    from toolkit import phonons as P
+    from atomtwin.toolkit import phonons as P
 
     atoms = read(args.structure)
     calc = make_calculator(args.calculator)
@@ -98,13 +97,13 @@ def cmd_phonons(args) -> int:
         summary["comparison"] = {k: comparison.attrs[k] for k in
                                  ("rms_difference_thz", "max_abs_difference_thz", "mesh_rms_difference_thz")}
     if args.plot:
-        from toolkit.plot import save
-        from toolkit.plot.phonons import plot_band_structure
+        from atomtwin.toolkit.plot import save
+        from atomtwin.toolkit.plot.phonons import plot_band_structure
 
         fig, _ = plot_band_structure(bands, dos=dos, comparison=comparison)
         save(fig, args.plot)
     if args.json:
-        from toolkit.cli import emit_json
+        from atomtwin.toolkit.cli import emit_json
 
         emit_json(summary)
     else:

@@ -17,8 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
-
-from toolkit import units as U
+from atomtwin.toolkit import units as U
 
 
 class UnrelaxedStructureWarning(UserWarning):
@@ -32,7 +31,7 @@ def _as_atoms(structure):
     if isinstance(structure, Atoms):
         return structure.copy()
     if isinstance(structure, xr.Dataset):
-        from toolkit import schema as S
+        from atomtwin.toolkit import schema as S
 
         S.validate(structure, require=(S.CELL,))
         f0 = structure.isel({S.FRAME: 0})

@@ -1,7 +1,7 @@
 """Projection of a trajectory on normal modes: mode coordinates, per-mode kinetic and
 potential energy against time, and the spectral energy density.
 
-With orthonormal mass-weighted eigenvectors e_m (from :func:`toolkit.phonons.gamma_modes`:
+With orthonormal mass-weighted eigenvectors e_m (from :func:`atomtwin.toolkit.phonons.gamma_modes`:
 the Γ point of the simulation supercell) and displacements u_a(t) from the reference
 positions (minimum image),
 
@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-
-from toolkit import schema as S
-from toolkit import units as U
-from toolkit.spectra.correlation import autocorrelation, correlation_spectrum, iter_chunks
+from atomtwin.toolkit import schema as S
+from atomtwin.toolkit import units as U
+from atomtwin.toolkit.spectra.correlation import autocorrelation, correlation_spectrum, iter_chunks
 
 #: frames projected at once
 CHUNK_FRAMES = 2048
@@ -49,8 +48,8 @@ def project_modes(ds: xr.Dataset, modes: xr.Dataset, *, reference: np.ndarray | 
         ``positions`` and (preferably) ``velocities``; without velocities dQ/dt is the central
         difference of Q.
     modes
-        From :func:`toolkit.phonons.gamma_modes` (or
-        :func:`toolkit.phonons.core.modes_from_force_constants`).
+        From :func:`atomtwin.toolkit.phonons.gamma_modes` (or
+        :func:`atomtwin.toolkit.phonons.core.modes_from_force_constants`).
     reference
         Equilibrium positions (n_atoms, 3) in Å; default ``modes.reference_positions``.
 
@@ -74,7 +73,7 @@ def project_modes(ds: xr.Dataset, modes: xr.Dataset, *, reference: np.ndarray | 
     for part in iter_chunks(nf, CHUNK_FRAMES):
         u = np.asarray(ds[S.POSITIONS].isel({S.FRAME: part}).values, dtype=float) - r0
         if periodic:
-            from toolkit.geometry import minimum_image
+            from atomtwin.toolkit.geometry import minimum_image
 
             cell = np.asarray(ds[S.CELL].isel({S.FRAME: part}).values, dtype=float)
             u = minimum_image(u, cell, pbc)

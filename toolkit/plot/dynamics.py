@@ -1,11 +1,10 @@
-"""Figures for :mod:`toolkit.dynamics`: one function per result, each returning
+"""Figures for :mod:`atomtwin.toolkit.dynamics`: one function per result, each returning
 ``(fig, ax)`` in the atomtwin style."""
 
 from __future__ import annotations
 
 import numpy as np
-
-from toolkit.plot.style import PALETTE, axis_label, new_figure
+from atomtwin.toolkit.plot.style import PALETTE, axis_label, new_figure
 
 
 def plot_msd(msd, fit=None, ax=None):
@@ -132,7 +131,7 @@ def plot_event_correlation(cc, ax=None):
 
 
 def plot_charge_msd(result, ax=None):
-    """Collective charge MSD from :func:`toolkit.dynamics.conductivity` (σ and Haven ratio in the title)."""
+    """Collective charge MSD from :func:`atomtwin.toolkit.dynamics.conductivity` (σ and Haven ratio in the title)."""
     fig, ax = new_figure() if ax is None else (ax.figure, ax)
     cm = result["charge_msd"]
     ax.plot(cm["lag"], cm, color=PALETTE[0])

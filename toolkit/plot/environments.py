@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-
-from toolkit.plot.style import PALETTE, axis_label, new_figure, use_style
+from atomtwin.toolkit.plot.style import PALETTE, axis_label, new_figure, use_style
 
 
 def _colour(k: int) -> str:

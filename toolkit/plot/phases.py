@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-
-from toolkit.plot.style import PALETTE, axis_label, new_figure
+from atomtwin.toolkit.plot.style import PALETTE, axis_label, new_figure
 
 
 def plot_phase_diagram(
@@ -22,10 +21,10 @@ def plot_phase_diagram(
     Parameters
     ----------
     phase
-        Labels on a (pressure, temperature) grid (:func:`toolkit.phases.classify_phases`);
+        Labels on a (pressure, temperature) grid (:func:`atomtwin.toolkit.phases.classify_phases`);
         ``""`` (failed runs) are drawn as crosses.
     boundaries
-        Output(s) of :func:`toolkit.phases.phase_boundary`: line and shaded band.
+        Output(s) of :func:`atomtwin.toolkit.phases.phase_boundary`: line and shaded band.
     coexistence
         ``EnsembleResult.coexistence``: measured melting points with error bars.
     regions

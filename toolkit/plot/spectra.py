@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-
-from toolkit.plot.style import PALETTE, axis_label, new_figure
+from atomtwin.toolkit.plot.style import PALETTE, axis_label, new_figure
 
 
 def _band(ax, x, y, err, color, label):

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-
-from toolkit.plot.style import PALETTE, axis_label, new_figure
+from atomtwin.toolkit.plot.style import PALETTE, axis_label, new_figure
 
 #: 1 V/Å = 100 MV/cm, the unit of THz-pump experiments
 V_PER_A_TO_MV_PER_CM = 100.0

@@ -15,15 +15,15 @@ the asked ``max_frequency``.
 
 from __future__ import annotations
 
-from toolkit.spectra.correlation import FrameSpacingWarning, autocorrelation
-from toolkit.spectra.dielectric import cell_dipole, dielectric_function
-from toolkit.spectra.ir import (
+from atomtwin.toolkit.spectra.correlation import FrameSpacingWarning, autocorrelation
+from atomtwin.toolkit.spectra.dielectric import cell_dipole, dielectric_function
+from atomtwin.toolkit.spectra.ir import (
     QUANTUM_CORRECTIONS,
     dipole_current,
     ir_spectrum,
     quantum_correction_factor,
 )
-from toolkit.spectra.vdos import vacf, vdos
+from atomtwin.toolkit.spectra.vdos import vacf, vdos
 
 __accessor__ = ("vacf", "vdos", "dipole_current", "ir_spectrum", "cell_dipole", "dielectric_function")
 

@@ -6,9 +6,8 @@ import warnings
 
 import numpy as np
 import xarray as xr
-
-from toolkit import schema as S
-from toolkit import units as U
+from atomtwin.toolkit import schema as S
+from atomtwin.toolkit import units as U
 
 #: spectra return frequencies in one of these units
 FREQUENCY_UNITS = {"THz": 1.0, "cm^-1": U.THZ_TO_INV_CM}
@@ -92,7 +91,7 @@ def velocity_chunk(ds: xr.Dataset, frames: slice, atoms: np.ndarray | slice, dt:
     r = np.asarray(ds[S.POSITIONS].isel({S.FRAME: slice(start, stop + 1), S.ATOM: atoms}).values, dtype=float)
     d = np.diff(r, axis=0)
     if S.is_periodic(ds):
-        from toolkit.geometry import minimum_image
+        from atomtwin.toolkit.geometry import minimum_image
 
         cell = np.asarray(ds[S.CELL].isel({S.FRAME: slice(start + 1, stop + 1)}).values, dtype=float)
         d = minimum_image(d, cell, S.pbc_of(ds))

@@ -10,7 +10,7 @@ KINDS = ("vdos", "ir", "dielectric")
 
 
 def register(sub) -> None:
-    from toolkit.cli.io_commands import add_reader_arguments
+    from atomtwin.toolkit.cli.io_commands import add_reader_arguments
 
     p = sub.add_parser("spectrum", help="VDOS, IR absorption or dielectric function of a trajectory")
     p.add_argument("traj")
@@ -34,7 +34,7 @@ def register(sub) -> None:
 
 
 def compute(ds, args):
-    from toolkit import spectra
+    from atomtwin.toolkit import spectra
 
     common = dict(max_lag=args.max_lag, n_blocks=args.blocks, window=args.window,
                   max_frequency=args.max_frequency)
@@ -68,7 +68,7 @@ def summarize(res, kind: str) -> dict:
 
 
 def cmd_spectrum(args) -> int:
-    from toolkit.cli.io_commands import open_input
+    from atomtwin.toolkit.cli.io_commands import open_input
 
     ds = open_input(args, lazy=True)
     res = compute(ds, args)
@@ -80,14 +80,14 @@ def cmd_spectrum(args) -> int:
         res.to_netcdf(tmp, engine="h5netcdf", invalid_netcdf=True)
         tmp.replace(path)
     if args.plot:
-        from toolkit.plot import save
-        from toolkit.plot.spectra import plot_spectrum
+        from atomtwin.toolkit.plot import save
+        from atomtwin.toolkit.plot.spectra import plot_spectrum
 
         fig, _ = plot_spectrum(res)
         save(fig, args.plot)
     summary = summarize(res, args.kind)
     if args.json:
-        from toolkit.cli import emit_json
+        from atomtwin.toolkit.cli import emit_json
 
         emit_json(summary)
     else:

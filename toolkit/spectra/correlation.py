@@ -169,7 +169,7 @@ def check_frequency_range(dt: float, max_frequency: float | None) -> float:
     if max_frequency <= 0:
         raise ValueError(f"max_frequency must be positive, got {max_frequency} THz.")
     if max_frequency > fn * (1 + 1e-9):
-        from toolkit.units import THZ_TO_INV_CM
+        from atomtwin.toolkit.units import THZ_TO_INV_CM
 
         raise ValueError(
             f"frame spacing {dt * 1e3:g} fs is too coarse for the asked range: its Nyquist frequency is "

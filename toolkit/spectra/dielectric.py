@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-
-from toolkit import schema as S
-from toolkit import units as U
-from toolkit.spectra import _data as D
-from toolkit.spectra import correlation as C
-from toolkit.spectra.ir import _born_source, dipole_current
+from atomtwin.toolkit import schema as S
+from atomtwin.toolkit import units as U
+from atomtwin.toolkit.spectra import _data as D
+from atomtwin.toolkit.spectra import correlation as C
+from atomtwin.toolkit.spectra.ir import _born_source, dipole_current
 
 
 def cell_dipole(ds: xr.Dataset, *, source: str = "auto", born_charges=None) -> xr.DataArray:
@@ -73,7 +72,7 @@ def dielectric_function(ds: xr.Dataset, *, eps_inf=1.0, source: str = "auto", bo
     volume
         Å^3; default the mean cell volume.
     max_lag, n_blocks, window, unit, max_frequency
-        As in :func:`toolkit.spectra.ir_spectrum`.
+        As in :func:`atomtwin.toolkit.spectra.ir_spectrum`.
 
     Returns
     -------

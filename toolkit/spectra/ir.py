@@ -32,11 +32,10 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-
-from toolkit import schema as S
-from toolkit import units as U
-from toolkit.spectra import _data as D
-from toolkit.spectra import correlation as C
+from atomtwin.toolkit import schema as S
+from atomtwin.toolkit import units as U
+from atomtwin.toolkit.spectra import _data as D
+from atomtwin.toolkit.spectra import correlation as C
 
 QUANTUM_CORRECTIONS = ("harmonic", "standard", "schofield", "none")
 SOURCES = ("auto", "born_charges", "polarization", "dipole")

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-
-from toolkit import schema as S
-from toolkit import units as U
-from toolkit.spectra import _data as D
-from toolkit.spectra import correlation as C
+from atomtwin.toolkit import schema as S
+from atomtwin.toolkit import units as U
+from atomtwin.toolkit.spectra import _data as D
+from atomtwin.toolkit.spectra import correlation as C
 
 #: bytes of working memory per atom chunk (the FFT of a chunk's velocities)
 CHUNK_BYTES = 256 * 2**20

@@ -2,19 +2,19 @@
 
 The op ``torch.ops.atomtwin.bilinear(x, y, coeff)`` computes
 ``out[r, c] = sum_{a,b} coeff[a, b, c] x[r, a] y[r, b]`` over rows ``r`` (pair x channel).
-Allegro's channel-wise product :func:`engines.mlip.tp.tp_uuu` is exactly this map once the
+Allegro's channel-wise product :func:`atomtwin.engines.mlip.tp.tp_uuu` is exactly this map once the
 irrep blocks are concatenated (``a`` over all components of ``x1``, ``b`` over ``x2``) and
 the per-path Clebsch–Gordan tensors are scattered into one dense ``coeff`` (``A, B, C``):
 :func:`tp_uuu_kernel` does that and has ``tp_uuu``'s signature, so it can replace it.
 
-* On CUDA the op runs the Triton kernel (:mod:`engines.mlip.kernels.triton_tp`, imported on
+* On CUDA the op runs the Triton kernel (:mod:`atomtwin.engines.mlip.kernels.triton_tp`, imported on
   first use); on every other device it runs the plain-torch reference.  The CPU path never
   imports Triton.
 * Backward is the same op with the coupling tensor transposed
   (``dx = bilinear(y, g, coeff^{(b,c,a)})``, ``dy = bilinear(x, g, coeff^{(a,c,b)})``), so
   every derivative order (forces, force training = double backward) runs the kernel.
 * ``torch.export`` / AOTInductor keep the op as a call: a package compiled with the kernel
-  needs ``import engines.mlip.kernels`` before loading (:func:`engines.mlip.compiled.load_compiled`
+  needs ``import atomtwin.engines.mlip.kernels`` before loading (:func:`atomtwin.engines.mlip.compiled.load_compiled`
   does it).
 
 Switching on is explicit and per model instance: :func:`use_kernel` / :func:`restore_reference`.
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import types
 import warnings
 from collections.abc import Iterator
 
@@ -47,7 +46,7 @@ def bilinear_reference(x: Tensor, y: Tensor, coeff: Tensor) -> Tensor:
 def bilinear(x: Tensor, y: Tensor, coeff: Tensor) -> Tensor:
     """Channel-wise bilinear map ``(R, A) x (R, B) -> (R, C)`` with a dense ``(A, B, C)`` coupling."""
     if _TRITON_ON_CPU:
-        from engines.mlip.kernels.triton_tp import bilinear_triton
+        from atomtwin.engines.mlip.kernels.triton_tp import bilinear_triton
 
         return bilinear_triton(x, y, coeff)
     return bilinear_reference(x, y, coeff)
@@ -55,7 +54,7 @@ def bilinear(x: Tensor, y: Tensor, coeff: Tensor) -> Tensor:
 
 @bilinear.register_kernel("cuda")
 def _bilinear_cuda(x: Tensor, y: Tensor, coeff: Tensor) -> Tensor:
-    from engines.mlip.kernels.triton_tp import bilinear_triton
+    from atomtwin.engines.mlip.kernels.triton_tp import bilinear_triton
 
     return bilinear_triton(x, y, coeff)
 
@@ -97,7 +96,7 @@ def dense_coupling(paths, cgs: list[Tensor], dims1: list[int], dims2: list[int],
 
 
 def tp_uuu_kernel(x1: list[Tensor], x2: list[Tensor], paths, cgs: list[Tensor], n_out: int) -> list[Tensor]:
-    """Drop-in for :func:`engines.mlip.tp.tp_uuu` through the fused op (same arguments/result).
+    """Drop-in for :func:`atomtwin.engines.mlip.tp.tp_uuu` through the fused op (same arguments/result).
 
     ``x1``/``x2`` blocks ``(E, mul, 2l+1)``; returns ``n_out`` blocks ``(E, mul, 2l3+1)``.
     """
@@ -115,20 +114,9 @@ def tp_uuu_kernel(x1: list[Tensor], x2: list[Tensor], paths, cgs: list[Tensor], 
 
 
 def _allegro_layers(model: nn.Module) -> list[nn.Module]:
-    from engines.mlip.models.allegro import AllegroLayer
+    from atomtwin.engines.mlip.models.allegro import AllegroLayer
 
     return [m for m in model.modules() if isinstance(m, AllegroLayer)]
-
-
-def _bind_forward(layer: nn.Module, contract) -> None:
-    """Seam until the layer exposes ``contract``: an instance-level copy of the class's
-    ``forward`` whose global name ``tp_uuu`` resolves to ``contract`` (same bytecode, other
-    globals).  Nothing at module level changes; :func:`restore_reference` deletes it."""
-    fn = type(layer).forward
-    glb = dict(fn.__globals__)
-    glb["tp_uuu"] = contract
-    new = types.FunctionType(fn.__code__, glb, fn.__name__, fn.__defaults__, fn.__closure__)
-    layer.forward = types.MethodType(new, layer)
 
 
 def use_kernel(model: nn.Module, allow_cpu: bool = False) -> bool:
@@ -137,7 +125,7 @@ def use_kernel(model: nn.Module, allow_cpu: bool = False) -> bool:
     Parameters
     ----------
     model
-        A :class:`engines.mlip.model.Potential` (or any module holding Allegro layers).
+        A :class:`atomtwin.engines.mlip.model.Potential` (or any module holding Allegro layers).
     allow_cpu
         Route through the op even when the model is not on CUDA (the op then runs the
         reference; used to export/test the op path).  Without it a CPU model keeps the
@@ -158,21 +146,16 @@ def use_kernel(model: nn.Module, allow_cpu: bool = False) -> bool:
                       "falling back to the reference tensor product (same numbers).", stacklevel=2)
         return False
     for layer in layers:
-        if hasattr(layer, "contract"):
-            layer.contract = tp_uuu_kernel
-        else:
-            _bind_forward(layer, tp_uuu_kernel)
+        layer.contract = tp_uuu_kernel
     return True
 
 
 def restore_reference(model: nn.Module) -> None:
     """Undo :func:`use_kernel` on ``model``."""
-    from engines.mlip.tp import tp_uuu
+    from atomtwin.engines.mlip.tp import tp_uuu
 
     for layer in _allegro_layers(model):
-        if hasattr(type(layer), "contract") or "contract" in getattr(layer, "__dict__", {}):
-            layer.contract = tp_uuu
-        layer.__dict__.pop("forward", None)
+        layer.contract = tp_uuu
 
 
 def kernel_enabled(model: nn.Module) -> bool:
@@ -188,7 +171,7 @@ def triton_on_cpu() -> Iterator[None]:
     global _TRITON_ON_CPU
     if os.environ.get("TRITON_INTERPRET") != "1":
         raise RuntimeError("triton_on_cpu needs TRITON_INTERPRET=1 in the environment before "
-                           "engines.mlip.kernels.triton_tp is imported.")
+                           "atomtwin.engines.mlip.kernels.triton_tp is imported.")
     old, _TRITON_ON_CPU = _TRITON_ON_CPU, True
     try:
         yield

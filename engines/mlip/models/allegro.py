@@ -3,7 +3,7 @@
 Every ordered pair ``(i, j)`` carries a scalar latent ``x_ij`` and an equivariant tensor
 track ``V_ij``.  Each layer builds the environment embedding of the centre,
 ``Γ_i = Σ_k w(x_ik) ⊗ Y(r_ik)``, contracts ``V_ij`` channel-wise with ``Γ_i`` (the tensor
-product of :func:`engines.mlip.tp.tp_uuu`), mixes channels, and updates ``x_ij`` from the
+product of :func:`atomtwin.engines.mlip.tp.tp_uuu`), mixes channels, and updates ``x_ij`` from the
 scalar outputs.  No features travel between atoms, so the work parallelises over pairs.
 The pair energy ``E_ij = MLP(x_ij)`` is summed onto the centre atom.
 """
@@ -13,10 +13,9 @@ from __future__ import annotations
 import math
 
 import torch
+from atomtwin.engines.mlip.nn import MLP, EquivariantLinear, scatter_sum
+from atomtwin.engines.mlip.tp import Irreps, cg_coefficients, make_paths, tp_uuu
 from torch import Tensor, nn
-
-from engines.mlip.nn import MLP, EquivariantLinear, scatter_sum
-from engines.mlip.tp import Irreps, cg_coefficients, make_paths, tp_uuu
 
 
 class AllegroLayer(nn.Module):
@@ -35,7 +34,7 @@ class AllegroLayer(nn.Module):
         self.scalar_index = [k for k, (_, ell, p) in enumerate(self.tp_out) if ell == 0 and p == 1][0]
         self.latent_mlp = MLP([latent + mul, mlp_hidden, latent])
         self.norm = 1.0 / math.sqrt(avg_num_neighbors)
-        #: the contraction; ``engines.mlip.kernels.use_kernel`` swaps in the fused op
+        #: the contraction; ``atomtwin.engines.mlip.kernels.use_kernel`` swaps in the fused op
         self.contract = tp_uuu
 
     def forward(

@@ -10,10 +10,16 @@ from __future__ import annotations
 import math
 
 import torch
+from atomtwin.engines.mlip.nn import MLP, EquivariantLinear, Gate, SpeciesLinear, scatter_sum
+from atomtwin.engines.mlip.tp import (
+    Irreps,
+    UVUPlan,
+    cg_coefficients,
+    conv_uvu,
+    make_paths,
+    uvu_plan,
+)
 from torch import Tensor, nn
-
-from engines.mlip.nn import MLP, EquivariantLinear, Gate, SpeciesLinear, scatter_sum
-from engines.mlip.tp import Irreps, UVUPlan, cg_coefficients, conv_uvu, make_paths, uvu_plan
 
 
 def hidden_irreps(mul: int, lmax: int, parity: bool) -> Irreps:
@@ -81,10 +87,10 @@ class NequIPCore(nn.Module):
     ----------
     num_species, r_max, lmax, parity, num_layers, mul, num_basis, radial_hidden,
     radial_layers, avg_num_neighbors
-        Architecture (see :class:`engines.mlip.config.ModelConfig`).
+        Architecture (see :class:`atomtwin.engines.mlip.config.ModelConfig`).
     final_irreps
         Irreps of the last layer's output (default: ``mul`` even scalars, all the energy head
-        reads).  Models with tensor outputs (e.g. :mod:`engines.mlip.electric`) ask for
+        reads).  Models with tensor outputs (e.g. :mod:`atomtwin.engines.mlip.electric`) ask for
         vectors and rank-2 blocks too and read them with :meth:`features`; the first block
         must stay ``(mul, 0, 1)``.
     """

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from atomtwin.toolkit import geometry as G
 
-import toolkit
-from toolkit import geometry as G
+import atomtwin
 
 
 def _npt_walk(rng, nf=200, na=30, triclinic=True):
@@ -28,11 +28,11 @@ def _npt_walk(rng, nf=200, na=30, triclinic=True):
 @pytest.mark.parametrize("triclinic", [False, True])
 def test_jump_unwrap_equals_image_flags_under_npt(rng, triclinic):
     h, r_true, wrapped, img = _npt_walk(rng, triclinic=triclinic)
-    ds = toolkit.make_dataset(wrapped, ["Li"] * wrapped.shape[1], cell=h, image=img)
-    by_image = toolkit.unwrap(ds, method="image").positions.values
+    ds = atomtwin.toolkit.make_dataset(wrapped, ["Li"] * wrapped.shape[1], cell=h, image=img)
+    by_image = atomtwin.toolkit.unwrap(ds, method="image").positions.values
     np.testing.assert_allclose(by_image, r_true, atol=1e-10)
     # image flags reconstructed from fractional jumps: identical (flags start at 0 in frame 0)
-    by_jump = toolkit.unwrap(ds.drop_vars("image")).positions.values
+    by_jump = atomtwin.toolkit.unwrap(ds.drop_vars("image")).positions.values
     shift0 = np.einsum("ai,fij->faj", img[0].astype(float), h)
     np.testing.assert_allclose(by_jump + shift0, r_true, atol=1e-10)
 
@@ -42,8 +42,8 @@ def test_displacement_unwrap_is_continuous(rng):
     wrapped step corrected by a lattice vector of the later cell, so the path is continuous
     and differs from the image-based one only by the box-rescaling term n(t) (h(t+1)-h(t))."""
     h, r_true, wrapped, img = _npt_walk(rng, triclinic=False)
-    ds = toolkit.make_dataset(wrapped, ["Li"] * wrapped.shape[1], cell=h)
-    un = toolkit.unwrap(ds, method="displacement").positions.values
+    ds = atomtwin.toolkit.make_dataset(wrapped, ["Li"] * wrapped.shape[1], cell=h)
+    un = atomtwin.toolkit.unwrap(ds, method="displacement").positions.values
     step = np.diff(un, axis=0)
     assert np.abs(step).max() < 1.0  # walk steps are ~0.02 x 9 Å; no residual jumps
     expect = np.diff(r_true, axis=0) - np.einsum("fai,fij->faj", img[:-1], np.diff(h, axis=0))
@@ -52,20 +52,20 @@ def test_displacement_unwrap_is_continuous(rng):
 
 def test_wrap_then_unwrap_round_trip(rng):
     h, r_true, _, _ = _npt_walk(rng)
-    ds = toolkit.make_dataset(r_true, ["O"] * r_true.shape[1], cell=h)
-    w = toolkit.wrap(ds)
+    ds = atomtwin.toolkit.make_dataset(r_true, ["O"] * r_true.shape[1], cell=h)
+    w = atomtwin.toolkit.wrap(ds)
     s = G.to_fractional(w.positions.values, h)
     assert s.min() >= 0 and s.max() < 1
-    np.testing.assert_allclose(toolkit.unwrap(w).positions.values, r_true, atol=1e-10)
+    np.testing.assert_allclose(atomtwin.toolkit.unwrap(w).positions.values, r_true, atol=1e-10)
 
 
 def test_ambiguous_jumps_warn(rng):
     h = np.eye(3) * 5
     pos = np.zeros((3, 1, 3))
     pos[1, 0, 0] = 2.4  # 0.48 of the box in one frame
-    ds = toolkit.make_dataset(pos, ["H"], cell=h)
+    ds = atomtwin.toolkit.make_dataset(pos, ["H"], cell=h)
     with pytest.warns(UserWarning, match="ambiguous without image flags"):
-        toolkit.unwrap(ds)
+        atomtwin.toolkit.unwrap(ds)
 
 
 def test_minimum_image_orthorhombic(rng):

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from atomtwin.toolkit import schema as S
 
-import toolkit
-from toolkit import schema as S
+import atomtwin
 
 
 def _ds(rng, nf=4, na=5):
-    return toolkit.make_dataset(
+    return atomtwin.toolkit.make_dataset(
         rng.random((nf, na, 3)) * 5, ["Li", "Li", "S", "P", "Cl"], cell=np.eye(3) * 5,
         time=np.arange(nf) * 0.01,
     )
@@ -44,7 +44,7 @@ def test_validate_nan_positions(rng):
 
 def test_unknown_species_is_named(rng):
     with pytest.raises(S.SchemaError, match=r"unknown chemical symbols \['Xx'\]"):
-        toolkit.make_dataset(rng.random((1, 2, 3)), ["Li", "Xx"])
+        atomtwin.toolkit.make_dataset(rng.random((1, 2, 3)), ["Li", "Xx"])
 
 
 def test_accessor_select_and_missing_species(rng):

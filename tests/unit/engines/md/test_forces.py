@@ -9,10 +9,14 @@ from ase.build import bulk
 from ase.calculators.lj import LennardJones
 from ase.neighborlist import primitive_neighbor_list
 from ase.stress import voigt_6_to_full_3x3_stress
-
-from engines.md.forces import ASEForceProvider, DifferenceProvider, PairForceProvider, SumProvider
-from engines.md.neighbors import half_pairs
-from engines.md.state import state_from_atoms
+from atomtwin.engines.md.forces import (
+    ASEForceProvider,
+    DifferenceProvider,
+    PairForceProvider,
+    SumProvider,
+)
+from atomtwin.engines.md.neighbors import half_pairs
+from atomtwin.engines.md.state import state_from_atoms
 
 SIG, EPS = 3.405, 0.0104
 

@@ -1,4 +1,4 @@
-"""The native MLIP force provider against the ASE route (engines.mlip.Calculator) on the
+"""The native MLIP force provider against the ASE route (atomtwin.engines.mlip.Calculator) on the
 same model and structure, and the skin-reused neighbour list against fresh builds."""
 
 from __future__ import annotations
@@ -8,10 +8,9 @@ import pytest
 import torch
 from ase.build import bulk
 from ase.stress import voigt_6_to_full_3x3_stress
-
-from engines.md.mlip_provider import MLIPForceProvider
-from engines.md.state import state_from_atoms
-from engines.mlip import Calculator, ModelConfig, build_model
+from atomtwin.engines.md.mlip_provider import MLIPForceProvider
+from atomtwin.engines.md.state import state_from_atoms
+from atomtwin.engines.mlip import Calculator, ModelConfig, build_model
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +110,7 @@ def test_forces_are_the_energy_gradient(model):
 
 
 def test_unknown_species_and_checkpoint_path(model, tmp_path):
-    from engines.mlip import save_checkpoint
+    from atomtwin.engines.mlip import save_checkpoint
 
     a = bulk("Cu", "fcc", a=3.6, cubic=True)
     s = state_from_atoms(a)

@@ -31,14 +31,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from atomtwin.engines.mlip import compile as compile_mod
+from atomtwin.engines.mlip import compiled as compiled_mod
+from atomtwin.engines.mlip.compile import compile_model, example_graph, model_hash
+from atomtwin.engines.mlip.compiled import CompiledCalculator, load_compiled, read_metadata
+from atomtwin.engines.mlip.config import ModelConfig
+from atomtwin.engines.mlip.model import build_model, save_checkpoint
 
-import engines
-from engines.mlip import compile as compile_mod
-from engines.mlip import compiled as compiled_mod
-from engines.mlip.compile import compile_model, example_graph, model_hash
-from engines.mlip.compiled import CompiledCalculator, load_compiled, read_metadata
-from engines.mlip.config import ModelConfig
-from engines.mlip.model import build_model, save_checkpoint
+import atomtwin
 
 TOL = 1e-9
 
@@ -54,7 +54,7 @@ def _tiny():
 
 def _cache_key(model) -> str:
     h = hashlib.sha256()
-    for part in (model_hash(model), torch.__version__, engines.__version__,
+    for part in (model_hash(model), torch.__version__, atomtwin.engines.__version__,
                  Path(compile_mod.__file__).read_text(), Path(compiled_mod.__file__).read_text()):
         h.update(part.encode())
     return h.hexdigest()[:20]
@@ -111,7 +111,7 @@ def test_metadata_in_package(package):
     meta = read_metadata(path)
     assert meta["species"] == ["Si", "O"] and meta["r_max"] == 3.0
     assert meta["model_hash"] == model_hash(model)
-    assert meta["atomtwin_version"] == engines.__version__
+    assert meta["atomtwin_version"] == atomtwin.engines.__version__
     assert meta["units"]["forces"] == "eV/Angstrom" and meta["units"]["stress"] == "eV/Angstrom^3"
     assert meta["device"] == "cpu" and meta["kernel"] is False and meta["dtype"] == "float64"
     # the hash sees the weights: a perturbed model hashes differently
@@ -153,7 +153,7 @@ def test_refuses_files_that_are_not_packages(tmp_path):
 def test_cli_refuses_cuda_without_cuda(tmp_path, capsys):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    from toolkit.cli import main
+    from atomtwin.toolkit.cli import main
 
     ck = tmp_path / "m.ckpt"
     save_checkpoint(ck, _tiny())
@@ -165,8 +165,7 @@ def test_cli_refuses_cuda_without_cuda(tmp_path, capsys):
 @pytest.mark.slow
 def test_compiled_calculator_matches_eager_calculator(package):
     from ase import Atoms
-
-    from engines.mlip.calculator import Calculator
+    from atomtwin.engines.mlip.calculator import Calculator
 
     model, path, _ = package
     rng = np.random.default_rng(3)

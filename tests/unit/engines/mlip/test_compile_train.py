@@ -14,11 +14,10 @@ Tolerance: float64; the traced graph runs decomposed ops in possibly another ord
 from __future__ import annotations
 
 import torch
-
-from engines.mlip.compile import example_graph
-from engines.mlip.config import ModelConfig
-from engines.mlip.model import build_model
-from engines.mlip.train_compile import make_train_step
+from atomtwin.engines.mlip.compile import example_graph
+from atomtwin.engines.mlip.config import ModelConfig
+from atomtwin.engines.mlip.model import build_model
+from atomtwin.engines.mlip.train_compile import make_train_step
 
 
 def test_compiled_train_step_is_one_graph_and_equals_eager():

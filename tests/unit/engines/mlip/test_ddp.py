@@ -11,9 +11,8 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-
-from engines.mlip import ModelConfig, TrainConfig
-from engines.mlip.train import train
+from atomtwin.engines.mlip import ModelConfig, TrainConfig
+from atomtwin.engines.mlip.train import train
 
 TINY = dict(architecture="nequip", r_max=3.0, num_layers=1, lmax=1, mul=4, radial_hidden=8, dtype="float64")
 

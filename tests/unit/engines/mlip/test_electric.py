@@ -12,11 +12,15 @@ import pytest
 import torch
 from ase import Atoms
 from ase.build import bulk
-
-from engines.mlip.data import collate
-from engines.mlip.electric import build_electric_model, l2_to_matrix, load_electric, save_electric
-from engines.mlip.electric_crystal import RockSaltCrystal
-from engines.mlip.electric_md import ElectricCalculator, SineField, run_field_md
+from atomtwin.engines.mlip.data import collate
+from atomtwin.engines.mlip.electric import (
+    build_electric_model,
+    l2_to_matrix,
+    load_electric,
+    save_electric,
+)
+from atomtwin.engines.mlip.electric_crystal import RockSaltCrystal
+from atomtwin.engines.mlip.electric_md import ElectricCalculator, SineField, run_field_md
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +131,7 @@ def test_equivariance_of_P_Z_alpha(model, improper):
 
 
 def test_l2_tensor_map_is_equivariant_and_traceless():
-    from engines.mlip.nn import spherical_harmonics
+    from atomtwin.engines.mlip.nn import spherical_harmonics
 
     rng = np.random.default_rng(0)
     rot = torch.as_tensor(random_rotation(rng))
@@ -161,7 +165,7 @@ def test_exact_crystal_closed_forms():
         at.positions[ideal.numbers == 11, 0] += s * h
         f.append(evaluate(c, at, np.zeros(3))["forces"][ideal.numbers == 11, 0].sum())
     k = -(f[0] - f[1]) / (2 * h) / 4  # per ion pair, eV/Å^2
-    from toolkit import units as U
+    from atomtwin.toolkit import units as U
 
     nu = np.sqrt(k / c.reduced_mass * U.EV_A_AMU_TO_A_PS2) / (2 * np.pi)
     assert nu == pytest.approx(c.nu_to(), rel=1e-7)
@@ -199,7 +203,7 @@ def test_md_in_fields_stores_dielectric_observables():
     # the energy error oscillates with amplitude O(dt^2) ~ 1e-4 of the kinetic energy)
     ds = run_field_md(c, c.ideal_structure(), field=(0.02, 0.0, 0.0), dt=0.002, n_steps=300, every=10,
                       temperature=150.0, seed=1)
-    from toolkit import units as U
+    from atomtwin.toolkit import units as U
 
     kin = 0.5 * np.einsum("a,fai->f", ds["mass"].values, ds["velocities"].values ** 2) * U.AMU_A2_PS2_TO_EV
     total = ds["energy"].values + kin

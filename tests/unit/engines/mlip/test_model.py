@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 import torch
 from ase import Atoms
+from atomtwin.engines.mlip import ModelConfig, build_model, collate
+from atomtwin.engines.mlip.neighbors import neighbor_list
 from scipy.spatial.transform import Rotation
-
-from engines.mlip import ModelConfig, build_model, collate
-from engines.mlip.neighbors import neighbor_list
 
 ARCHS = ("nequip", "allegro")
 
@@ -222,7 +221,7 @@ def test_zbl_dominates_at_short_range():
     no_zbl = _model("nequip")
     e_net = float(_eval(no_zbl, Atoms("Cu2", positions=[[0, 0, 0], [0.3, 0, 0]]))["energy"][0])
     # same weights (same seed): the difference is the ZBL energy times the envelope u(0.3)
-    from engines.mlip.nn import polynomial_cutoff
+    from atomtwin.engines.mlip.nn import polynomial_cutoff
 
     u = float(polynomial_cutoff(torch.tensor(r, dtype=torch.float64), m.r_max))
     assert abs(float(out["energy"][0]) - e_net - e_zbl * u) < 1e-6 * e_zbl
@@ -235,9 +234,9 @@ def test_fast_convolution_equals_reference_tensor_product(lmax, parity, mul):
     # a re-association of tp_uvu's sums over the same CG coefficients: in float64 values
     # and all gradients agree to rounding (~1e-15 relative; 1e-12 leaves 1000x margin),
     # including the last-layer shape (scalars out only) and an empty edge list.
-    from engines.mlip.models.nequip import hidden_irreps, sh_irreps
-    from engines.mlip.nn import spherical_harmonics
-    from engines.mlip.tp import cg_coefficients, conv_uvu, make_paths, tp_uvu, uvu_plan
+    from atomtwin.engines.mlip.models.nequip import hidden_irreps, sh_irreps
+    from atomtwin.engines.mlip.nn import spherical_harmonics
+    from atomtwin.engines.mlip.tp import cg_coefficients, conv_uvu, make_paths, tp_uvu, uvu_plan
 
     g = torch.Generator().manual_seed(lmax * 10 + mul)
     irr, shi = hidden_irreps(mul, lmax, parity), sh_irreps(lmax, parity)

@@ -7,8 +7,7 @@ import pytest
 import torch
 from ase import Atoms
 from ase.neighborlist import neighbor_list as ase_neighbor_list
-
-from engines.mlip.neighbors import NeighborListCache, neighbor_list
+from atomtwin.engines.mlip.neighbors import NeighborListCache, neighbor_list
 
 
 def _ours(pos, cell, pbc, r):

@@ -14,12 +14,11 @@ import pytest
 import torch
 from ase.build import bulk
 from ase.calculators.emt import EMT
-
-from engines.mlip import Calculator, ModelConfig, TrainConfig, build_model, load_model
-from engines.mlip.data import FrameDataset, frame_from_atoms, read_frames, statistics
-from engines.mlip.model import save_checkpoint
-from engines.mlip.train import train
-from toolkit.io import read
+from atomtwin.engines.mlip import Calculator, ModelConfig, TrainConfig, build_model, load_model
+from atomtwin.engines.mlip.data import FrameDataset, frame_from_atoms, read_frames, statistics
+from atomtwin.engines.mlip.model import save_checkpoint
+from atomtwin.engines.mlip.train import train
+from atomtwin.toolkit.io import read
 
 TINY = dict(architecture="nequip", r_max=3.0, num_layers=1, lmax=1, mul=4, radial_hidden=8, dtype="float64")
 
@@ -160,8 +159,7 @@ def test_calculator_matches_model_and_ase_conventions(cu_file, tmp_path):
 
 def test_cli_train_and_residual_labels(cu_file, tmp_path, capsys):
     import yaml
-
-    from toolkit.cli import main
+    from atomtwin.toolkit.cli import main
 
     cfg = _cfg(cu_file, tmp_path / "small", max_epochs=1)
     d = cfg.to_dict()
@@ -170,12 +168,12 @@ def test_cli_train_and_residual_labels(cu_file, tmp_path, capsys):
     res = json.loads(capsys.readouterr().out)
     assert res["epochs"] == 1 and np.isfinite(res["val_forces_mae"])
     # residual training: labels become reference minus the small model (MTS co-training)
-    from engines.mlip.train import _residual_frames
+    from atomtwin.engines.mlip.train import _residual_frames
 
     frames = read_frames(cu_file)[:2]
     small = load_model(res["best_checkpoint"])
     resid = _residual_frames(frames, res["best_checkpoint"])
-    from engines.mlip.data import collate
+    from atomtwin.engines.mlip.data import collate
 
     out = small(collate(frames, r_max=small.r_max, species=small.species))
     np.testing.assert_allclose(np.concatenate([r["forces"] for r in resid]),
@@ -208,9 +206,8 @@ def _big_files(tmp_path, n_frames=150, reps=(3, 3, 3)):
     """The same labelled frames (256-atom Cu, random labels: only reading is tested) as
     extxyz and as our netCDF schema store."""
     from ase.calculators.singlepoint import SinglePointCalculator
-
-    from toolkit.io import write
-    from toolkit.schema import make_dataset
+    from atomtwin.toolkit.io import write
+    from atomtwin.toolkit.schema import make_dataset
 
     rng = np.random.default_rng(4)
     base = bulk("Cu", "fcc", a=3.61, cubic=True).repeat(reps)

@@ -6,8 +6,7 @@ import json
 
 import numpy as np
 import pytest
-
-from engines.tdscha import (
+from atomtwin.engines.tdscha import (
     ASEProvider,
     EnsembleAverager,
     SingleCyclePulse,
@@ -16,7 +15,7 @@ from engines.tdscha import (
     run_tdscha,
     scha,
 )
-from toolkit.cli import main
+from atomtwin.toolkit.cli import main
 
 
 def test_cli_scha_and_tdscha(tmp_path, capsys):
@@ -62,7 +61,7 @@ def test_ase_crystal_scha_and_tdscha(cu_crystal):
     s = System.from_atoms(atoms, z)
     assert s.n_reduced == s.n - 3  # rigid translations removed for a periodic cell
     prov = ASEProvider(atoms, calc)
-    from engines.tdscha.scha import _harmonic_phi
+    from atomtwin.engines.tdscha.scha import _harmonic_phi
 
     harm = np.sqrt(np.linalg.eigvalsh(_harmonic_phi(s, np.zeros(s.n), None, prov))) / (2 * np.pi)
     res = scha(s, 300.0, provider=prov, n_configs=16, rng=0, tol=5e-2, max_iter=6, fix_centroid=True)
@@ -76,7 +75,7 @@ def test_ase_crystal_scha_and_tdscha(cu_crystal):
     ds = run_tdscha(s, res.state(), avg, 2e-3, 20, pulse=pulse)
     # schema trajectory fields for the toolkit, stress, and energy balance E - W conserved
     # to 1e-3 eV (Verlet error (w dt)^2 ~ 1e-3 of the ~0.1 eV fluctuation energy)
-    from toolkit.schema import validate
+    from atomtwin.toolkit.schema import validate
 
     validate(ds, require=("cell",))
     assert ds.stress.shape == (21, 3, 3)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from engines.tdscha import (
+from atomtwin.engines.tdscha import (
     CallableProvider,
     EnsembleAverager,
     ExactAverager,
@@ -18,7 +17,7 @@ from engines.tdscha import (
     run_tdscha,
     scha,
 )
-from toolkit.units import HBAR
+from atomtwin.toolkit.units import HBAR
 
 
 def _quartic():
@@ -126,6 +125,6 @@ def test_mode_occupation_thermal():
     T = 300.0
     ds = run_tdscha(s, scha(s, T, model=m).state(), ExactAverager(m, s), 2e-4, 2)
     w = 2 * np.pi * ds.mode_frequency.values
-    from toolkit.units import KB
+    from atomtwin.toolkit.units import KB
 
     np.testing.assert_allclose(ds.mode_occupation.values[0], 1 / np.expm1(HBAR * w / (KB * T)), rtol=1e-9)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from engines.tdscha import System, double_well_1d, free_energy_hessian, polar_lattice, scha
-from engines.tdscha.hessian import response_lambda
-from engines.tdscha.scha import harmonic_variance
+from atomtwin.engines.tdscha import System, double_well_1d, free_energy_hessian, polar_lattice, scha
+from atomtwin.engines.tdscha.hessian import response_lambda
+from atomtwin.engines.tdscha.scha import harmonic_variance
 
 
 def _fd_hessian(model, system, res, h=1e-3):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from engines.tdscha import (
+from atomtwin.engines.tdscha import (
     EnsembleAverager,
     ExactAverager,
     PolynomialModel,

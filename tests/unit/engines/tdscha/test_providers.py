@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
-
-from engines.tdscha import ASEProvider, EnsembleAverager, System
+from atomtwin.engines.tdscha import ASEProvider, EnsembleAverager, System
 
 
 def _ensemble(atoms, n_configs, width, seed):
@@ -56,7 +55,7 @@ def test_uncopyable_calculator_falls_back_to_the_shared_one():
 @pytest.fixture(scope="module")
 def mlip_model():
     torch = pytest.importorskip("torch")
-    from engines.mlip import ModelConfig, build_model
+    from atomtwin.engines.mlip import ModelConfig, build_model
 
     torch.manual_seed(0)
     # an untrained float64 NequIP: the provider is checked for arithmetic identity, not physics
@@ -65,8 +64,8 @@ def mlip_model():
 
 
 def test_mlip_batched_equals_one_call_per_configuration(mlip_model):
-    from engines.mlip.calculator import Calculator
-    from engines.tdscha import MLIPProvider
+    from atomtwin.engines.mlip.calculator import Calculator
+    from atomtwin.engines.tdscha import MLIPProvider
 
     atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((1, 1, 2))
     x = _ensemble(atoms, 6, 0.05, 3)
@@ -86,7 +85,7 @@ def test_mlip_batched_equals_one_call_per_configuration(mlip_model):
 
 
 def test_mlip_provider_drives_an_ensemble_average(mlip_model):
-    from engines.tdscha import MLIPProvider
+    from atomtwin.engines.tdscha import MLIPProvider
 
     atoms = bulk("Cu", "fcc", a=3.61, cubic=True)
     s = System.from_atoms(atoms)
@@ -105,10 +104,9 @@ def test_mlip_provider_drives_an_ensemble_average(mlip_model):
 
 def test_config_kind_mlip_builds_the_batched_provider(mlip_model, tmp_path):
     from ase.io import write
-
-    from engines.mlip import save_checkpoint
-    from engines.tdscha import MLIPProvider
-    from engines.tdscha.config import RunConfig
+    from atomtwin.engines.mlip import save_checkpoint
+    from atomtwin.engines.tdscha import MLIPProvider
+    from atomtwin.engines.tdscha.config import RunConfig
 
     atoms = bulk("Cu", "fcc", a=3.61, cubic=True)
     write(tmp_path / "cu.xyz", atoms)

@@ -1,4 +1,4 @@
-"""SCHA temperature scans and the TD-SCHA figure functions (toolkit.plot.tdscha)."""
+"""SCHA temperature scans and the TD-SCHA figure functions (atomtwin.toolkit.plot.tdscha)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-
-from engines.tdscha import (  # noqa: E402
+from atomtwin.engines.tdscha import (  # noqa: E402
     GaussianPulse,
     System,
     grid_for_model,
@@ -19,9 +18,9 @@ from engines.tdscha import (  # noqa: E402
     run_tdscha,
     scha,
 )
-from engines.tdscha.averages import ExactAverager  # noqa: E402
-from engines.tdscha.scan import scha_temperature_scan  # noqa: E402
-from toolkit.plot import tdscha as P  # noqa: E402
+from atomtwin.engines.tdscha.averages import ExactAverager  # noqa: E402
+from atomtwin.engines.tdscha.scan import scha_temperature_scan  # noqa: E402
+from atomtwin.toolkit.plot import tdscha as P  # noqa: E402
 
 TEMPS = [0.0, 100.0, 400.0]
 
@@ -108,7 +107,7 @@ def test_scha_temperature_figure():
 def test_classical_mode_energies_sum_to_the_energy_of_a_harmonic_lattice():
     # V = x.K.x/2 exactly, and the modes diagonalise the mass-scaled K: the sum of the mode
     # energies p²/2 + w² q²/2 is the classical energy itself, to rounding (1e-12 eV)
-    from engines.tdscha import Modes, polar_lattice
+    from atomtwin.engines.tdscha import Modes, polar_lattice
 
     m = polar_lattice(n_cells=3, quartic=0.0, cubic=0.0, k_polar=0.4)
     s = System.from_model(m)

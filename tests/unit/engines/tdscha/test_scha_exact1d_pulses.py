@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from engines.tdscha import (
+from atomtwin.engines.tdscha import (
     GaussianPulse,
     Grid1D,
     SingleCyclePulse,
@@ -18,7 +17,7 @@ from engines.tdscha import (
     quartic_1d,
     scha,
 )
-from toolkit.units import AMU_A2_PS2_TO_EV, HBAR
+from atomtwin.toolkit.units import AMU_A2_PS2_TO_EV, HBAR
 
 
 def test_ensemble_scha_matches_exact_within_reported_error():
@@ -50,7 +49,7 @@ def test_ess_collapse_is_reported():
     # 4 configurations for 20 coupled anharmonic modes: the Kish ESS of a fresh ensemble drops
     # below half even for a step damped 8 times, and the error says how to fix it; 64
     # configurations (same seed, same start) converge.
-    from engines.tdscha.scha import _harmonic_phi
+    from atomtwin.engines.tdscha.scha import _harmonic_phi
 
     m = polar_lattice(n_cells=10)
     s = System.from_model(m)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from atomtwin.toolkit.cli import main
 
-import toolkit
-from toolkit.cli import main
+import atomtwin
 
 datafiles = pytest.importorskip("MDAnalysisTests.datafiles")
 
@@ -24,8 +24,8 @@ def test_convert_dump_with_species_map_stride_and_frames(tmp_path, capsys):
     assert rc == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["frames"] == 4 and summary["atoms"] == 4500
-    ref = toolkit.read(datafiles.LAMMPSDUMP_allcoords, species_map="1=O,2=H")
-    got = toolkit.read(out)
+    ref = atomtwin.toolkit.read(datafiles.LAMMPSDUMP_allcoords, species_map="1=O,2=H")
+    got = atomtwin.toolkit.read(out)
     np.testing.assert_array_equal(got.positions.values, ref.positions.values[1:9:2])
     assert sorted(set(got.species.values)) == ["H", "O"]
 
@@ -75,6 +75,6 @@ def test_interrupted_convert_leaves_nothing(tmp_path):
     # may land after the atomic rename, while the process is exiting)
     assert set(leftovers) <= {"big.lammpstrj", "big.nc"}, leftovers
     if out.exists():
-        assert toolkit.open(out).sizes["frame"] == frames
+        assert atomtwin.toolkit.open(out).sizes["frame"] == frames
     else:
         assert proc.returncode != 0

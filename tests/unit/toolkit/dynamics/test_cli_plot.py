@@ -7,11 +7,10 @@ import json
 
 import numpy as np
 import pytest
-
-from toolkit.cli import main
-from toolkit.dynamics import arrhenius, diffusion, hydrogen_bonds, msd
-from toolkit.io import write
-from toolkit.schema import make_dataset
+from atomtwin.toolkit.cli import main
+from atomtwin.toolkit.dynamics import arrhenius, diffusion, hydrogen_bonds, msd
+from atomtwin.toolkit.io import write
+from atomtwin.toolkit.schema import make_dataset
 
 
 @pytest.fixture
@@ -48,7 +47,7 @@ def test_hbonds_cli_counts(traj, capsys):
 
 
 def test_figures_carry_their_data(traj):
-    from toolkit.plot.dynamics import plot_arrhenius, plot_msd
+    from atomtwin.toolkit.plot.dynamics import plot_arrhenius, plot_msd
 
     ds, _ = traj
     m = msd(ds, "Li")
@@ -62,14 +61,13 @@ def test_figures_carry_their_data(traj):
 
 def test_every_other_figure_carries_its_data(traj):
     import xarray as xr
-
-    from toolkit.dynamics import (
+    from atomtwin.toolkit.dynamics import (
         conductivity,
         event_cross_correlation,
         hbond_lifetime,
         van_hove_self,
     )
-    from toolkit.plot import dynamics as P
+    from atomtwin.toolkit.plot import dynamics as P
 
     ds, _ = traj
     g = van_hove_self(ds, "Li", [0.5, 2.0], r_max=5.0, n_bins=40)

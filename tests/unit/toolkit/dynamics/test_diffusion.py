@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from toolkit import units as U
-from toolkit.dynamics import arrhenius, conductivity, diffusion, fit_diffusion, msd, msd_covariance
-from toolkit.schema import make_dataset
+from atomtwin.toolkit import units as U
+from atomtwin.toolkit.dynamics import (
+    arrhenius,
+    conductivity,
+    diffusion,
+    fit_diffusion,
+    msd,
+    msd_covariance,
+)
+from atomtwin.toolkit.schema import make_dataset
 
 
 def test_covariance_matches_monte_carlo():

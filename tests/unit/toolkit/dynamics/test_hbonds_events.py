@@ -4,15 +4,14 @@ lifetimes against the direct double sum; event cross-correlation."""
 from __future__ import annotations
 
 import numpy as np
-
-from toolkit.dynamics import (
+from atomtwin.toolkit.dynamics import (
     assign_hydrogens,
     event_cross_correlation,
     hbond_lifetime,
     hydrogen_bonds,
     proton_transfers,
 )
-from toolkit.schema import make_dataset
+from atomtwin.toolkit.schema import make_dataset
 
 
 def test_proton_transfer_and_rattling():

@@ -4,8 +4,7 @@ Brownian walkers."""
 from __future__ import annotations
 
 import numpy as np
-
-from toolkit.dynamics import (
+from atomtwin.toolkit.dynamics import (
     assign_sites,
     diffusion,
     find_sites,
@@ -15,7 +14,7 @@ from toolkit.dynamics import (
     residence_times,
     van_hove_self,
 )
-from toolkit.schema import make_dataset
+from atomtwin.toolkit.schema import make_dataset
 
 A, NC, K, DT = 3.0, 4, 0.4, 0.05  # lattice constant Å, cells per side, hop rate 1/ps, frame ps
 

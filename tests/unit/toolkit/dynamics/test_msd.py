@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from toolkit import schema as S
-from toolkit.dynamics import msd
-from toolkit.schema import make_dataset
+from atomtwin.toolkit import schema as S
+from atomtwin.toolkit.dynamics import msd
+from atomtwin.toolkit.schema import make_dataset
 
 
 def walk(rng, nf=120, na=12, step=0.5, box=None, species=None):
@@ -89,15 +88,15 @@ def test_wrapped_positions_are_unwrapped(rng):
 
 
 def test_out_of_core_dask_equals_in_memory(rng, tmp_path):
-    from toolkit.io import open as topen
-    from toolkit.io import write
+    from atomtwin.toolkit.io import open as topen
+    from atomtwin.toolkit.io import write
 
     x, ds = walk(rng, step=0.6, box=8.0, species=["Li"] * 7 + ["Cl"] * 5)
     path = write(ds, tmp_path / "w.nc")
     lazy = topen(path)
     assert lazy[S.POSITIONS].chunks is not None  # really dask-backed
     # 120 frames in 64-frame chunks on disk, 3-atom chunks: goes through the atom-major scratch copy
-    from toolkit.dynamics._outofcore import needs_atom_major
+    from atomtwin.toolkit.dynamics._outofcore import needs_atom_major
 
     assert needs_atom_major(lazy, 12, 3)
     a = msd(lazy, ["Li", "Cl"], atom_chunk=3)

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import special
-
-from toolkit.dynamics import (
+from atomtwin.toolkit.dynamics import (
     assign_hydrogens,
     charge_msd,
     find_sites,
@@ -15,7 +13,8 @@ from toolkit.dynamics import (
     oh_reorientations,
     proton_transfers,
 )
-from toolkit.schema import make_dataset
+from atomtwin.toolkit.schema import make_dataset
+from scipy import special
 
 TET = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]) / np.sqrt(3)
 
@@ -159,7 +158,7 @@ def test_kdtree_assignment_equals_dense_minimum_image(monkeypatch):
     # the periodic k-d tree (orthorhombic boxes) and the dense minimum-image distance matrix
     # (any cell) must give the same nearest O and distance for every H, including atoms
     # across the cell faces and coordinates slightly outside [0, L)
-    from toolkit.dynamics import hbonds
+    from atomtwin.toolkit.dynamics import hbonds
 
     rng = np.random.default_rng(2)
     L = np.array([7.0, 8.0, 9.5])

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.spatial.transform import Rotation
-
-from toolkit.dynamics import (
+from atomtwin.toolkit.dynamics import (
     event_rate,
     find_polyanions,
     fit_relaxation,
@@ -15,8 +13,9 @@ from toolkit.dynamics import (
     rate_components,
     reorientation_events,
 )
-from toolkit.dynamics.rotations import legendre_correlation
-from toolkit.schema import make_dataset
+from atomtwin.toolkit.dynamics.rotations import legendre_correlation
+from atomtwin.toolkit.schema import make_dataset
+from scipy.spatial.transform import Rotation
 
 TET = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]) / np.sqrt(3) * 1.54
 

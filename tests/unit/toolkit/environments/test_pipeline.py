@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import xarray as xr
 from ase.build import bulk
-
-from toolkit import schema as S
-from toolkit.environments import (
+from atomtwin.toolkit import schema as S
+from atomtwin.toolkit.environments import (
     ACSF,
     SOAP,
     EnvironmentClassifier,
@@ -18,7 +17,7 @@ from toolkit.environments import (
     phase_fractions,
     spatial_profiles,
 )
-from toolkit.environments.synthetic import li_li2s_cell
+from synthetic_cells import li_li2s_cell
 
 DESC = SOAP(r_cut=4.0, n_max=4, l_max=4)
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from atomtwin.toolkit.io.lammps import DumpFormatError, LammpsDump
 
-import toolkit
-from toolkit.io.lammps import DumpFormatError, LammpsDump
+import atomtwin
 
 mda = pytest.importorskip("MDAnalysis")
 datafiles = pytest.importorskip("MDAnalysisTests.datafiles")
@@ -50,9 +50,9 @@ def _box_lo(path, frame):
 def test_unscaled_dumps_equal_mdanalysis(name, smap):
     path = getattr(datafiles, name)
     if isinstance(smap, list):
-        ds = toolkit.read(path, "lammps-dump", species=smap)
+        ds = atomtwin.toolkit.read(path, "lammps-dump", species=smap)
     else:
-        ds = toolkit.read(path, "lammps-dump", species_map=smap) if smap else toolkit.read(path, "lammps-dump")
+        ds = atomtwin.toolkit.read(path, "lammps-dump", species_map=smap) if smap else atomtwin.toolkit.read(path, "lammps-dump")
     u = _mda(path)
     assert ds.sizes["frame"] == len(u.trajectory)
     assert ds.sizes["atom"] == u.atoms.n_atoms
@@ -73,7 +73,7 @@ def test_scaled_dumps_equal_mdanalysis_up_to_its_origin_shift(name, smap):
     atomtwin gives positions relative to the box origin in every convention (checked in
     test_all_conventions_agree); here the two readers agree once MDAnalysis' shift is undone."""
     path = getattr(datafiles, name)
-    ds = toolkit.read(path, "lammps-dump", species_map=smap)
+    ds = atomtwin.toolkit.read(path, "lammps-dump", species_map=smap)
     u = _mda(path)
     for i, ts in enumerate(u.trajectory):
         np.testing.assert_allclose(ds.positions.values[i], ts.positions + _box_lo(path, i), atol=TOL)
@@ -103,8 +103,8 @@ def test_all_conventions_agree(tmp_path):
                 lines.append(line)
         f = tmp_path / f"{conv}.lammpstrj"
         f.write_text("\n".join(lines) + "\n")
-        ds = toolkit.read(f, species_map="1=O,2=H")
-        out[conv] = toolkit.unwrap(ds, method="jump").positions.values if conv in ("x", "xs") else ds.positions.values
+        ds = atomtwin.toolkit.read(f, species_map="1=O,2=H")
+        out[conv] = atomtwin.toolkit.unwrap(ds, method="jump").positions.values if conv in ("x", "xs") else ds.positions.values
     # wrapped conventions unwrap by jumps from frame 0, so compare displacements from frame 0
     ref = out["xu"] - out["xu"][0]
     for conv in ("x", "xs", "xsu"):
@@ -118,17 +118,17 @@ def test_truncated_last_frame_warns_and_keeps_complete_frames(tmp_path):
     cut = tmp_path / "cut.lammpstrj"
     cut.write_text("\n".join(text[:-3]) + "\n")  # last frame loses three atom lines
     with pytest.warns(UserWarning, match=r"last frame \(frame 2.*cut off.*reading the 2 complete frames"):
-        ds = toolkit.read(cut, species_map="1=O,2=H")
-    full = toolkit.read(datafiles.LAMMPSDUMP_image_vf, species_map="1=O,2=H")
+        ds = atomtwin.toolkit.read(cut, species_map="1=O,2=H")
+    full = atomtwin.toolkit.read(datafiles.LAMMPSDUMP_image_vf, species_map="1=O,2=H")
     assert ds.sizes["frame"] == 2
     np.testing.assert_array_equal(ds.positions.values, full.positions.values[:2])
 
 
 def test_missing_type_names_the_type_and_fix():
     with pytest.raises(DumpFormatError, match=r"atom type\(s\) \[2\] have no species.*--species-map 2=X"):
-        toolkit.read(datafiles.LAMMPSDUMP_image_vf, species_map="1=O")
+        atomtwin.toolkit.read(datafiles.LAMMPSDUMP_image_vf, species_map="1=O")
     with pytest.raises(DumpFormatError, match="species are unknown.*species_map"):
-        toolkit.read(datafiles.LAMMPSDUMP_image_vf)
+        atomtwin.toolkit.read(datafiles.LAMMPSDUMP_image_vf)
 
 
 def test_inconsistent_atom_count_names_frame(tmp_path):
@@ -139,18 +139,18 @@ def test_inconsistent_atom_count_names_frame(tmp_path):
     bad = tmp_path / "bad.lammpstrj"
     bad.write_text("\n".join(lines) + "\n")
     with pytest.raises(DumpFormatError, match=r"frame 1 \(step \d+\) has 6 atoms but frame 0 has 7"):
-        toolkit.read(bad, species_map="1=O,2=H")
+        atomtwin.toolkit.read(bad, species_map="1=O,2=H")
 
 
 def test_data_file_gives_species():
-    ds = toolkit.read(datafiles.LAMMPSDUMP_image_vf, data_file=datafiles.LAMMPS_image_vf)
+    ds = atomtwin.toolkit.read(datafiles.LAMMPSDUMP_image_vf, data_file=datafiles.LAMMPS_image_vf)
     assert set(ds.species.values) <= {"H", "O", "C", "N"}
     assert ds.sizes["atom"] == 7
 
 
 def test_image_flags_unwrap_equals_image_arithmetic():
-    ds = toolkit.read(datafiles.LAMMPSDUMP_image_vf, species_map="1=O,2=H")
-    un = toolkit.unwrap(ds)
+    ds = atomtwin.toolkit.read(datafiles.LAMMPSDUMP_image_vf, species_map="1=O,2=H")
+    un = atomtwin.toolkit.unwrap(ds)
     expect = ds.positions.values + np.einsum("fai,fij->faj", ds.image.values, ds.cell.values)
     np.testing.assert_allclose(un.positions.values, expect, atol=1e-12)
     assert un.attrs["unwrapped"] == "image"
@@ -158,14 +158,14 @@ def test_image_flags_unwrap_equals_image_arithmetic():
 
 def test_lazy_read_equals_eager_and_random_access():
     path = datafiles.LAMMPSDUMP_allcoords
-    eager = toolkit.read(path, species_map="1=O,2=H")
-    lazy = toolkit.open(path, species_map="1=O,2=H")
+    eager = atomtwin.toolkit.read(path, species_map="1=O,2=H")
+    lazy = atomtwin.toolkit.open(path, species_map="1=O,2=H")
     assert lazy.positions.chunks is not None
     np.testing.assert_array_equal(lazy.positions[7].values, eager.positions.values[7])
     np.testing.assert_array_equal(lazy.positions.values, eager.positions.values)
 
 
 def test_timestep_gives_time():
-    ds = toolkit.read(datafiles.LAMMPSDUMP, species_map="1=O,2=H", timestep_ps=0.002)
+    ds = atomtwin.toolkit.read(datafiles.LAMMPSDUMP, species_map="1=O,2=H", timestep_ps=0.002)
     np.testing.assert_allclose(ds.time.values, ds.step.values * 0.002)
     assert ds.attrs["timestep_ps"] == pytest.approx(1.0)

@@ -6,9 +6,9 @@ import warnings
 
 import numpy as np
 import pytest
+from atomtwin.toolkit import units as U
 
-import toolkit
-from toolkit import units as U
+import atomtwin
 
 mda = pytest.importorskip("MDAnalysis")
 datafiles = pytest.importorskip("MDAnalysisTests.datafiles")
@@ -32,7 +32,7 @@ def _universe(*args, **kw):
 )
 def test_mdanalysis_formats_frame_by_frame(top, traj, species):
     top_f, traj_f = getattr(datafiles, top), getattr(datafiles, traj)
-    ds = toolkit.read(traj_f, topology=top_f)
+    ds = atomtwin.toolkit.read(traj_f, topology=top_f)
     u = _universe(top_f, traj_f)
     assert ds.sizes["frame"] == len(u.trajectory) and ds.sizes["atom"] == u.atoms.n_atoms
     for i, ts in enumerate(u.trajectory):
@@ -49,7 +49,7 @@ def test_mdanalysis_formats_frame_by_frame(top, traj, species):
 
 def test_trajectory_without_topology_says_what_to_do():
     with pytest.raises(ValueError, match="give topology="):
-        toolkit.read(datafiles.DCD_TRICLINIC)
+        atomtwin.toolkit.read(datafiles.DCD_TRICLINIC)
 
 
 def test_extxyz_round_trip_carries_labels(tmp_path, rng):
@@ -70,7 +70,7 @@ def test_extxyz_round_trip_carries_labels(tmp_path, rng):
     vel = [a.get_velocities() for a in frames]
     f = tmp_path / "cu.extxyz"
     write(f, frames)
-    ds = toolkit.read(f)
+    ds = atomtwin.toolkit.read(f)
     np.testing.assert_allclose(ds.energy.values, energies, rtol=1e-10)
     np.testing.assert_allclose(ds.forces.values, forces, atol=1e-8)
     np.testing.assert_allclose(ds.stress.values, stress, atol=1e-8)
@@ -86,7 +86,7 @@ def test_vasp_xdatcar(tmp_path, rng):
               for _ in range(4)]
     f = tmp_path / "XDATCAR"
     write(f, frames, format="vasp-xdatcar")
-    ds = toolkit.read(f)
+    ds = atomtwin.toolkit.read(f)
     assert list(ds.species.values) == ["Li", "Li", "S"]
     np.testing.assert_allclose(ds.positions.values, [a.positions for a in frames], atol=1e-6)
 
@@ -94,20 +94,20 @@ def test_vasp_xdatcar(tmp_path, rng):
 def test_unknown_extension_and_missing_file(tmp_path):
     (tmp_path / "x.qqq").write_text("1")
     with pytest.raises(ValueError, match="cannot tell the format.*pass format="):
-        toolkit.read(tmp_path / "x.qqq")
+        atomtwin.toolkit.read(tmp_path / "x.qqq")
     with pytest.raises(FileNotFoundError, match="no such file"):
-        toolkit.read(tmp_path / "missing.xyz")
+        atomtwin.toolkit.read(tmp_path / "missing.xyz")
 
 
 def test_inconsistent_atom_counts_in_xyz(tmp_path):
     f = tmp_path / "bad.xyz"
     f.write_text("2\n\nH 0 0 0\nH 0 0 1\n3\n\nH 0 0 0\nH 0 0 1\nH 1 0 0\n")
     with pytest.raises(ValueError, match="frame 1 has 3 atoms but frame 0 has 2"):
-        toolkit.read(f)
+        atomtwin.toolkit.read(f)
 
 
 def test_nan_coordinates_named(tmp_path):
     f = tmp_path / "nan.xyz"
     f.write_text("2\n\nH 0 0 0\nH 0 0 1\n2\n\nH 0 nan 0\nH 0 0 1\n")
     with pytest.raises(ValueError, match="NaN/inf coordinates in frame 1, atom 0"):
-        toolkit.read(f)
+        atomtwin.toolkit.read(f)

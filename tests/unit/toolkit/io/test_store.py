@@ -14,14 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from atomtwin.toolkit import schema as S
+from atomtwin.toolkit.io import TrajectoryWriter
 
-import toolkit
-from toolkit import schema as S
-from toolkit.io import TrajectoryWriter
+import atomtwin
 
 
 def _full(rng, nf=7, na=6):
-    return toolkit.make_dataset(
+    return atomtwin.toolkit.make_dataset(
         rng.normal(size=(nf, na, 3)) * 3, ["Li", "Li", "S", "P", "Cl", "Li"],
         cell=np.eye(3) * 9 + rng.normal(size=(nf, 3, 3)) * 0.1, time=np.arange(nf) * 0.002,
         velocities=rng.normal(size=(nf, na, 3)), forces=rng.normal(size=(nf, na, 3)),
@@ -35,8 +35,8 @@ def _full(rng, nf=7, na=6):
 @pytest.mark.parametrize("suffix", [".nc", ".zarr"])
 def test_round_trip_is_exact(tmp_path, rng, suffix):
     ds = _full(rng)
-    path = toolkit.write(ds, tmp_path / f"t{suffix}", chunk_frames=3)
-    back = toolkit.open(path)
+    path = atomtwin.toolkit.write(ds, tmp_path / f"t{suffix}", chunk_frames=3)
+    back = atomtwin.toolkit.open(path)
     assert back.positions.chunks[0] == (3, 3, 1)  # chunked along frame, lazily opened
     back = back.load()
     for name in ds.data_vars:
@@ -52,7 +52,7 @@ def test_failed_write_leaves_nothing(tmp_path, rng):
     ds = _full(rng)
     ds["bad"] = (("frame",), np.array([object()] * ds.sizes["frame"]))  # not serialisable
     with pytest.raises(Exception):  # noqa: B017 - h5netcdf's own error type
-        toolkit.write(ds, tmp_path / "x.nc")
+        atomtwin.toolkit.write(ds, tmp_path / "x.nc")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -65,7 +65,7 @@ def test_writer_appends_and_finalises_atomically(tmp_path, rng):
             w.append(f.positions.values, cell=f.cell.values, time=float(f.time), velocities=f.velocities.values,
                      energy=float(f.energy))
             assert not target.exists()
-    back = toolkit.read(target)
+    back = atomtwin.toolkit.read(target)
     np.testing.assert_array_equal(back.positions.values, ds.positions.values)
     np.testing.assert_array_equal(back.energy.values, ds.energy.values)
     assert back.attrs["timestep_ps"] == pytest.approx(0.002)
@@ -75,7 +75,7 @@ def test_writer_appends_and_finalises_atomically(tmp_path, rng):
 WRITER_SCRIPT = textwrap.dedent(
     """
     import sys, time, numpy as np
-    from toolkit.io import TrajectoryWriter
+    from atomtwin.toolkit.io import TrajectoryWriter
     rng = np.random.default_rng(0)
     pos = rng.normal(size=(1000, 5, 3))
     w = TrajectoryWriter(sys.argv[1], ["Cu"] * 5, flush_every=1)
@@ -100,7 +100,7 @@ def test_killed_writer_keeps_every_flushed_frame_and_resumes(tmp_path):
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    n = toolkit.open(partial).sizes["frame"]
+                    n = atomtwin.toolkit.open(partial).sizes["frame"]
             except FileNotFoundError:  # not created yet, or killed mid-creation
                 continue
             if n >= 8:
@@ -111,9 +111,9 @@ def test_killed_writer_keeps_every_flushed_frame_and_resumes(tmp_path):
     assert n >= 8
     assert not target.exists()
     with pytest.raises(FileNotFoundError, match="did not finish.*partial"):
-        toolkit.open(target)
+        atomtwin.toolkit.open(target)
     with pytest.warns(UserWarning, match="unfinished"):
-        got = toolkit.open(partial).load()
+        got = atomtwin.toolkit.open(partial).load()
     k = got.sizes["frame"]
     assert k >= n
     pos = np.random.default_rng(0).normal(size=(1000, 5, 3))
@@ -125,7 +125,7 @@ def test_killed_writer_keeps_every_flushed_frame_and_resumes(tmp_path):
     for i in range(k, k + 3):
         w.append(pos[i], cell=np.eye(3) * 10, time=i * 0.01, energy=float(i))
     w.close()
-    final = toolkit.read(target)
+    final = atomtwin.toolkit.read(target)
     np.testing.assert_array_equal(final.positions.values, pos[: k + 3])
     np.testing.assert_allclose(np.diff(final.time.values), 0.01)
 
@@ -147,7 +147,7 @@ LAZY_SCRIPT = textwrap.dedent(
     import dask, numpy as np, toolkit
     dask.config.set(scheduler="synchronous")  # one chunk in memory at a time
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
-    ds = toolkit.open(sys.argv[1])
+    ds = atomtwin.toolkit.open(sys.argv[1])
     com = ds.positions.mean(("atom", "xyz")).compute()   # one number per frame, chunk by chunk
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(int(ds.positions.nbytes), (peak - base) * 1024, float(com.sum()))
@@ -166,7 +166,7 @@ def test_trajectory_larger_than_memory_budget_is_read_lazily(tmp_path):
     pos = da.random.RandomState(1).normal(size=(nf, na, 3), chunks=(50, na, 3))
     ds = xr.Dataset({S.POSITIONS: ((S.FRAME, S.ATOM, S.XYZ), pos)},
                     coords={S.SPECIES: (S.ATOM, np.array(["Ar"] * na))}, attrs={S.PBC: [0, 0, 0]})
-    path = toolkit.write(ds, tmp_path / "big.nc", compress=False, chunk_frames=64)
+    path = atomtwin.toolkit.write(ds, tmp_path / "big.nc", compress=False, chunk_frames=64)
     script = tmp_path / "lazy.py"
     script.write_text(LAZY_SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "DASK_NUM_WORKERS": "1"}

@@ -7,9 +7,8 @@ from functools import partial
 import numpy as np
 import pytest
 import xarray as xr
-
-from toolkit import units as U
-from toolkit.phases import (
+from atomtwin.toolkit import units as U
+from atomtwin.toolkit.phases import (
     clapeyron_slope,
     classify_phases,
     clausius_clapeyron,

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 import xarray as xr
 from ase.build import bulk
-
-from toolkit import make_dataset
-from toolkit import units as U
-from toolkit.phases import (
+from atomtwin.toolkit import make_dataset
+from atomtwin.toolkit import units as U
+from atomtwin.toolkit.phases import (
     coordination,
     lindemann,
     rdf,
@@ -111,7 +110,7 @@ def test_self_diffusion_of_a_random_walk(rng):
     base = _lattice("fcc", 5.26)
     vib = base.positions.values[0] + rng.normal(0, 0.1, (nf, base.sizes["atom"], 3))
     ds2 = make_dataset(vib, base.species.values, cell=base.cell.values[0], time=np.arange(nf) * dt)
-    # (toolkit.dynamics says so: the MSD of a vibrating crystal has no diffusive regime)
+    # (atomtwin.toolkit.dynamics says so: the MSD of a vibrating crystal has no diffusive regime)
     with pytest.warns(UserWarning, match="no diffusive regime"):
         d_solid = self_diffusion(ds2)
     assert abs(d_solid) < 1e-3 * D

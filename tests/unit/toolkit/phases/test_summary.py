@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 from ase.build import bulk
-
-from toolkit import make_dataset
-from toolkit.phases import summarize
+from atomtwin.toolkit import make_dataset
+from atomtwin.toolkit.phases import summarize
 
 
 class _Halves:

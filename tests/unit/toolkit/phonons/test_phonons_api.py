@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
-
-from toolkit.phonons import compute_phonons, gamma_modes, project_modes
-from toolkit.phonons.cli import make_calculator, register
-from toolkit.schema import make_dataset
+from atomtwin.toolkit.phonons import compute_phonons, gamma_modes, project_modes
+from atomtwin.toolkit.phonons.cli import make_calculator, register
+from atomtwin.toolkit.schema import make_dataset
 
 
 def run_cli(argv):
@@ -37,7 +36,7 @@ def test_cli_phonons_json_matches_api(tmp_path, capsys, cu):
                     "--mesh", "4", "4", "4", "--band-points", "21", "--temperatures", "300",
                     "--json", "--plot", str(tmp_path / "bands.png")]) == 0
     out = json.loads(capsys.readouterr().out)
-    from toolkit.phonons import band_structure
+    from atomtwin.toolkit.phonons import band_structure
 
     ref = band_structure(cu, npoints=21)
     # same structure, same calculator, same settings: identical numbers through the CLI
@@ -70,7 +69,7 @@ def test_projection_checks_atoms_and_reconstructs_displacements(cu):
     assert q[m] == pytest.approx(amp, rel=1e-10)
     assert np.abs(np.delete(q, m)).max() < 1e-10 * amp
     # wrapped positions (an atom across the boundary) give the same coordinates (minimum image)
-    from toolkit.geometry import to_cartesian, to_fractional
+    from atomtwin.toolkit.geometry import to_cartesian, to_fractional
 
     wrapped = to_cartesian(to_fractional(pos - 0.01, cell) % 1.0, cell) + 0.01
     ds_w = make_dataset(wrapped, modes["species"].values, cell=cell, time=np.array([0.0]))

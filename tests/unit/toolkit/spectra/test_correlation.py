@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from toolkit import units as U
-from toolkit.spectra import QUANTUM_CORRECTIONS, autocorrelation, quantum_correction_factor
-from toolkit.spectra.correlation import (
+from atomtwin.toolkit import units as U
+from atomtwin.toolkit.spectra import QUANTUM_CORRECTIONS, autocorrelation, quantum_correction_factor
+from atomtwin.toolkit.spectra.correlation import (
     correlation_spectrum,
     difference_correction,
     one_sided_transform,

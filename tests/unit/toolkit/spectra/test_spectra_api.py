@@ -7,9 +7,8 @@ import warnings
 
 import numpy as np
 import pytest
-
-from toolkit.schema import SchemaError, make_dataset
-from toolkit.spectra import FrameSpacingWarning, dipole_current, ir_spectrum, vdos
+from atomtwin.toolkit.schema import SchemaError, make_dataset
+from atomtwin.toolkit.spectra import FrameSpacingWarning, dipole_current, ir_spectrum, vdos
 
 NU0 = (3.0, 7.0)  # THz, two oscillators per atom pair
 
@@ -98,7 +97,7 @@ def run_cli(argv):
     """Our command through its own parser (main() would also import every engine's CLI)."""
     import argparse
 
-    from toolkit.spectra.cli import register
+    from atomtwin.toolkit.spectra.cli import register
 
     parser = argparse.ArgumentParser(prog="atomtwin")
     register(parser.add_subparsers(dest="command"))
@@ -107,7 +106,7 @@ def run_cli(argv):
 
 
 def test_cli_spectrum_json_and_errors(tmp_path, capsys):
-    from toolkit.io import write
+    from atomtwin.toolkit.io import write
 
     path = tmp_path / "osc.nc"
     ds = oscillators()

@@ -1,4 +1,4 @@
-"""The fused tensor-product op against the plain-torch reference (engines.mlip.tp.tp_uuu).
+"""The fused tensor-product op against the plain-torch reference (atomtwin.engines.mlip.tp.tp_uuu).
 
 The Triton kernel runs on CPU through TRITON_INTERPRET=1 (set before the kernel module is
 imported); on a GPU the same tests are in tests/gpu/test_kernel_cuda.py.
@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import os
 
-os.environ["TRITON_INTERPRET"] = "1"  # before engines.mlip.kernels.triton_tp is imported
+os.environ["TRITON_INTERPRET"] = "1"  # before atomtwin.engines.mlip.kernels.triton_tp is imported
 
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
-
-from engines.mlip import kernels  # noqa: E402
-from engines.mlip.tp import cg_coefficients, make_paths, tp_uuu  # noqa: E402
+from atomtwin.engines.mlip import kernels  # noqa: E402
+from atomtwin.engines.mlip.tp import cg_coefficients, make_paths, tp_uuu  # noqa: E402
 
 pytest.importorskip("triton")
 
@@ -119,8 +118,8 @@ def test_empty_rows():
 
 
 def _allegro(dtype: str = "float64"):
-    from engines.mlip.config import ModelConfig
-    from engines.mlip.model import build_model
+    from atomtwin.engines.mlip.config import ModelConfig
+    from atomtwin.engines.mlip.model import build_model
 
     torch.manual_seed(0)
     cfg = ModelConfig(architecture="allegro", species=("Si", "O"), r_max=3.0, num_layers=2, lmax=2,
@@ -129,7 +128,7 @@ def _allegro(dtype: str = "float64"):
 
 
 def _batch(model):
-    from engines.mlip.compile import example_graph
+    from atomtwin.engines.mlip.compile import example_graph
 
     return example_graph(model, 10, seed=4)
 
@@ -171,8 +170,8 @@ def test_use_kernel_on_cpu_warns_and_keeps_reference():
 
 
 def test_use_kernel_on_nequip_is_a_noop_with_warning():
-    from engines.mlip.config import ModelConfig
-    from engines.mlip.model import build_model
+    from atomtwin.engines.mlip.config import ModelConfig
+    from atomtwin.engines.mlip.model import build_model
 
     model = build_model(ModelConfig(architecture="nequip", species=("Si",), num_layers=1, lmax=1, mul=2))
     with pytest.warns(UserWarning, match="no Allegro layer"):
@@ -187,15 +186,15 @@ def test_cpu_path_never_imports_triton():
         "import sys\n"
         "sys.modules['triton'] = None  # any 'import triton' now raises ImportError\n"
         "import torch\n"
-        "from engines.mlip.config import ModelConfig\n"
-        "from engines.mlip.model import build_model\n"
-        "from engines.mlip import kernels\n"
-        "from engines.mlip.compile import example_graph\n"
+        "from atomtwin.engines.mlip.config import ModelConfig\n"
+        "from atomtwin.engines.mlip.model import build_model\n"
+        "from atomtwin.engines.mlip import kernels\n"
+        "from atomtwin.engines.mlip.compile import example_graph\n"
         "m = build_model(ModelConfig(architecture='allegro', species=('Si',), r_max=3.0, num_layers=1,"
         " lmax=1, mul=2, latent=4, mlp_hidden=4, num_basis=2))\n"
         "kernels.use_kernel(m, allow_cpu=True)\n"
         "m(example_graph(m, 6))\n"
-        "assert 'engines.mlip.kernels.triton_tp' not in sys.modules\n"
+        "assert 'atomtwin.engines.mlip.kernels.triton_tp' not in sys.modules\n"
     )
     env = {**os.environ, "TRITON_INTERPRET": "0"}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)

@@ -21,8 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-
-from toolkit.units import AMU_A2_PS2_TO_EV
+from atomtwin.toolkit.units import AMU_A2_PS2_TO_EV
 
 
 class TDSCHAError(RuntimeError):
@@ -131,7 +130,7 @@ class System:
 
     @classmethod
     def from_model(cls, model) -> System:
-        """System of a :class:`~engines.tdscha.models.PolynomialModel` (x0 = 0)."""
+        """System of a :class:`~atomtwin.engines.tdscha.models.PolynomialModel` (x0 = 0)."""
         return cls(x0=np.zeros(model.n), masses=model.masses, born_charges=model.born_charges,
                    names=model.names)
 
@@ -209,7 +208,7 @@ class ASEProvider:
         jumps between configurations spread by the whole quantum width and rebuilds its
         list at nearly every call (measured: ~60 % of a 40-atom EMT step at 300 K).  Set False for
         calculators that are heavy or cannot be copied (external codes, or a torch model:
-        use :class:`~engines.tdscha.mlip_provider.MLIPProvider` for atomtwin MLIPs); a
+        use :class:`~atomtwin.engines.tdscha.mlip_provider.MLIPProvider` for atomtwin MLIPs); a
         calculator whose deepcopy fails falls back to the shared one.
     max_copies
         At most this many copies; member s uses copy ``s % max_copies`` (finite-difference

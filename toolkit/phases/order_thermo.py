@@ -2,7 +2,7 @@
 
 - :func:`temperature`, :func:`pressure` — instantaneous T (K) from velocities and P (GPa)
   from the stress tensor;
-- :func:`self_diffusion` — D (Å^2/ps) through :mod:`toolkit.dynamics` (liquid vs solid);
+- :func:`self_diffusion` — D (Å^2/ps) through :mod:`atomtwin.toolkit.dynamics` (liquid vs solid);
 - :func:`lindemann` — per-atom RMS vibration about the mean position over the
   nearest-neighbour distance;
 - :func:`species_clusters` — clusters of one species by connectivity (largest cluster
@@ -16,10 +16,9 @@ import warnings
 
 import numpy as np
 import xarray as xr
-
-from toolkit import schema as S
-from toolkit import units as U
-from toolkit.phases.neighbors import pairs
+from atomtwin.toolkit import schema as S
+from atomtwin.toolkit import units as U
+from atomtwin.toolkit.phases.neighbors import pairs
 
 
 def temperature(ds: xr.Dataset, n_constraints: int = 3) -> xr.DataArray:
@@ -58,7 +57,7 @@ def pressure(ds: xr.Dataset) -> xr.DataArray:
 
 
 def _unwrapped(ds: xr.Dataset) -> np.ndarray:
-    from toolkit.geometry import unwrap
+    from atomtwin.toolkit.geometry import unwrap
 
     if S.is_periodic(ds) and not ds.attrs.get("unwrapped"):
         ds = unwrap(ds)
@@ -68,16 +67,16 @@ def _unwrapped(ds: xr.Dataset) -> np.ndarray:
 def self_diffusion(ds: xr.Dataset, species: str | None = None, fit_from: float | None = None) -> float:
     """Self-diffusion coefficient D (Å^2/ps): liquid (D > 0) against solid (D ≈ 0).
 
-    The MSD and its fit are :func:`toolkit.dynamics.msd` (all time origins, centre-of-mass
-    drift removed) and :func:`toolkit.dynamics.fit_diffusion` (covariance-aware GLS) —
+    The MSD and its fit are :func:`atomtwin.toolkit.dynamics.msd` (all time origins, centre-of-mass
+    drift removed) and :func:`atomtwin.toolkit.dynamics.fit_diffusion` (covariance-aware GLS) —
     one implementation for the whole toolkit.  ``species``: one species, or None for the
     atom-weighted mean over all species.  ``fit_from``: start the fit at this fraction of
     the longest lag (default: that module's linear-regime rule).  Runs too short for that
     fit (fewer than 5 lags in the window) fall back to the ordinary least-squares slope of
     the same MSD over its lags >= ``fit_from`` (default 0.3) of the longest.
     """
-    from toolkit.dynamics import fit_diffusion
-    from toolkit.dynamics import msd as _msd
+    from atomtwin.toolkit.dynamics import fit_diffusion
+    from atomtwin.toolkit.dynamics import msd as _msd
 
     S.validate(ds)
     if S.TIME not in ds.coords or ds.sizes[S.FRAME] < 3:

@@ -1,4 +1,4 @@
-"""Analysis and report of ``atomtwin demo`` (see :mod:`engines.demo`): only toolkit calls on
+"""Analysis and report of ``atomtwin demo`` (see :mod:`atomtwin.engines.studies.demo`): only toolkit calls on
 the trajectory the demo wrote, as a user would make them on their own run."""
 
 from __future__ import annotations
@@ -22,9 +22,13 @@ def _references(cfg):
 def analyse(ds: xr.Dataset, out: Path, cfg, seed: int = 0) -> dict:
     """Environments, phase fractions and profiles, interphase growth, anisotropic diffusion
     and RDFs of the demo trajectory; results to ``out/results.nc``."""
-    from toolkit.dynamics import diffusion, msd
-    from toolkit.environments import classify_environments, fit_growth_law, interphase_thickness
-    from toolkit.phases import rdf
+    from atomtwin.toolkit.dynamics import diffusion, msd
+    from atomtwin.toolkit.environments import (
+        classify_environments,
+        fit_growth_law,
+        interphase_thickness,
+    )
+    from atomtwin.toolkit.phases import rdf
 
     n_fit = min(6000, min(16, ds.sizes["frame"]) * ds.sizes["atom"])  # fit_frames = 16
     env, clf = classify_environments(
@@ -93,7 +97,7 @@ def analyse(ds: xr.Dataset, out: Path, cfg, seed: int = 0) -> dict:
         results[f"msd_{sp}_{axes}"] = m.rename({"lag": f"lag_{sp}_{axes}"})
     for k, g in rdfs.items():
         results[k] = g.rename({"r": "r_" + k})
-    from toolkit.io.store import _clean_attrs
+    from atomtwin.toolkit.io.store import _clean_attrs
 
     _clean_attrs(results).to_netcdf(out / "results.nc.tmp", engine="h5netcdf")
     (out / "results.nc.tmp").replace(out / "results.nc")
@@ -105,7 +109,7 @@ def analyse(ds: xr.Dataset, out: Path, cfg, seed: int = 0) -> dict:
 def _unlike_neighbours(ds: xr.Dataset, cutoff: float = 3.3) -> xr.DataArray:
     """Mean number of Pd–Au pairs within ``cutoff`` (between the first and second fcc
     shells at a = 4.0 Å) per atom, per frame."""
-    from toolkit.geometry import minimum_image
+    from atomtwin.toolkit.geometry import minimum_image
 
     sp = np.asarray(ds["species"].values).astype(str)
     pd, au = sp == "Pd", sp == "Au"
@@ -120,9 +124,10 @@ def _unlike_neighbours(ds: xr.Dataset, cutoff: float = 3.3) -> xr.DataArray:
 # -- report --------------------------------------------------------------------------------
 def write_report(out: Path, cfg, done: dict) -> dict:
     """Figures, report.md and summary.json from the finished stages."""
-    import toolkit
-    from toolkit.plot import axis_label, new_figure, save
-    from toolkit.plot.environments import plot_phase_fractions, plot_profile_heatmap
+    from atomtwin.toolkit.plot import axis_label, new_figure, save
+    from atomtwin.toolkit.plot.environments import plot_phase_fractions, plot_profile_heatmap
+
+    import atomtwin
 
     res = xr.open_dataset(out / "results.nc", engine="h5netcdf").load()
     figs = []
@@ -175,9 +180,9 @@ def write_report(out: Path, cfg, done: dict) -> dict:
     a1.plot([-lim, lim], [-lim, lim], "k-", lw=0.5)
     a1.set_xlabel(axis_label("EMT force component", "eV/Å"))
     a1.set_ylabel(axis_label("model force component", "eV/Å"))
-    nve = toolkit.read(out / "nve.nc")
-    from engines.demo import energy_drift
-    from toolkit import units as U
+    nve = atomtwin.toolkit.read(out / "nve.nc")
+    from atomtwin.engines.studies.demo import energy_drift
+    from atomtwin.toolkit import units as U
 
     ke = 0.5 * np.einsum("a,fai->f", nve["mass"].values, nve["velocities"].values ** 2) * U.AMU_A2_PS2_TO_EV
     etot = (nve["energy"].values + ke) / nve.sizes["atom"]

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
-
-from toolkit import schema as S
+from atomtwin.toolkit import schema as S
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-
-from toolkit import schema as S
-from toolkit.environments.descriptors import frame_atoms
-from toolkit.environments.pipeline import CLUSTER, EnvironmentClassifier
+from atomtwin.toolkit import schema as S
+from atomtwin.toolkit.environments.descriptors import frame_atoms
+from atomtwin.toolkit.environments.pipeline import CLUSTER, EnvironmentClassifier
 
 
 def load_references(references) -> dict[str, object]:

@@ -1,13 +1,13 @@
 """Run one (P, T) state point of a phase diagram with the project's MD engine, writing our schema.
 
 ``run_point(P, T, protocol, seed) -> xarray.Dataset`` is the *point function* the phase
-ensemble driver (:mod:`toolkit.phases.ensemble`) calls; name it in a spec as
-``engines.phaserun:run_point``.  The toolkit never imports this module.
+ensemble driver (:mod:`atomtwin.toolkit.phases.ensemble`) calls; name it in a spec as
+``atomtwin.engines.studies.phase_points:run_point``.  The toolkit never imports this module.
 
-Engine: :mod:`engines.md` — :class:`~engines.md.PairForceProvider` (Lennard-Jones with
-the engine's C2 quintic switch from ``r_on`` to ``r_cut``), :class:`~engines.md.Langevin`
-(NVT), :class:`~engines.md.StochasticCellRescaling` (NPT, isotropic or anisotropic) and
-:class:`~engines.md.VelocityVerlet` (NVE).  Units are argon's by default (σ = 3.405 Å,
+Engine: :mod:`atomtwin.engines.md` — :class:`~atomtwin.engines.md.PairForceProvider` (Lennard-Jones with
+the engine's C2 quintic switch from ``r_on`` to ``r_cut``), :class:`~atomtwin.engines.md.Langevin`
+(NVT), :class:`~atomtwin.engines.md.StochasticCellRescaling` (NPT, isotropic or anisotropic) and
+:class:`~atomtwin.engines.md.VelocityVerlet` (NVE).  Units are argon's by default (σ = 3.405 Å,
 ε = 119.8 K·k_B, m = 39.948 amu), so reduced LJ values convert as T* = k_B T/ε,
 P* = P σ³/ε (:func:`reduced`, :func:`physical`).
 
@@ -38,8 +38,7 @@ import math
 from pathlib import Path
 
 import numpy as np
-
-from toolkit import units as U
+from atomtwin.toolkit import units as U
 
 ARGON = {"species": "Ar", "sigma": 3.405, "epsilon_K": 119.8, "mass": 39.948}
 
@@ -92,7 +91,7 @@ def _units(p: dict) -> dict:
 
 
 def _provider(p: dict, u: dict):
-    from engines.md import PairForceProvider
+    from atomtwin.engines.md import PairForceProvider
 
     rc = p["rc"] * u["sigma"]
     return PairForceProvider("lj", {p["species"]: (u["eps"], u["sigma"])}, r_cut=rc, r_on=p["r_on"] * rc,
@@ -107,14 +106,14 @@ def _crystal(p: dict, u: dict):
 
 
 def _state(positions, species, masses, cell, *, T=None, velocities=None, seed=0):
-    from engines.md import make_state
+    from atomtwin.engines.md import make_state
 
     return make_state(positions, species, masses=masses, cell=cell, velocities=velocities,
                       temperature_K=T, seed=seed)
 
 
 def _from_initial(path, p: dict, seed: int):
-    from toolkit.io import read
+    from atomtwin.toolkit.io import read
 
     ds = read(path)
     last = ds.isel(frame=-1)
@@ -134,7 +133,7 @@ def _check(state, p, u, where: str) -> None:
 
 
 def _integrator(ensemble: str, p: dict, u: dict, T: float, P: float | None, friction: float | None = None):
-    from engines.md import Langevin, StochasticCellRescaling, VelocityVerlet
+    from atomtwin.engines.md import Langevin, StochasticCellRescaling, VelocityVerlet
 
     dt = p["dt"] * u["tau"]
     gamma = (p["friction"] if friction is None else friction) / u["tau"]
@@ -149,7 +148,7 @@ def _integrator(ensemble: str, p: dict, u: dict, T: float, P: float | None, fric
 
 def _frame(state, provider):
     """Positions, cell, velocities, energy and the full stress (virial + kinetic, ASE sign)."""
-    from engines.md.state import kinetic_tensor
+    from atomtwin.engines.md.state import kinetic_tensor
 
     st = state.stress
     if st is None:
@@ -241,8 +240,8 @@ def run_point(P: float, T: float, protocol: dict | None = None, seed: int = 0):
 
 
 def _run_point(P, T, protocol, seed):
-    from toolkit.io import TrajectoryWriter, read
-    from toolkit.schema import make_dataset
+    from atomtwin.toolkit.io import TrajectoryWriter, read
+    from atomtwin.toolkit.schema import make_dataset
 
     p = _protocol(protocol)
     if not (np.isfinite(T) and T > 0):
@@ -252,7 +251,7 @@ def _run_point(P, T, protocol, seed):
     u = _units(p)
     provider = _provider(p, u)
     attrs = {
-        "source": "engines.phaserun (engines.md, Lennard-Jones)",
+        "source": "atomtwin.engines.studies.phase_points (atomtwin.engines.md, Lennard-Jones)",
         "stress_includes_kinetic": 1,
         "pressure_target_GPa": float(P) if P is not None else np.nan,
         "temperature_target_K": float(T),

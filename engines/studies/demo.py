@@ -32,9 +32,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from atomtwin.data import path as data_path
 
 STAGES = ("structure", "reference", "model", "md", "nve", "check", "analysis", "report")
-DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "demo"
+DATA_DIR = data_path("demo")
 STATE_FILE = ".atomtwin-demo.json"
 
 
@@ -120,8 +121,7 @@ def emt_frames(slab, cfg: DemoConfig, progress: bool):
     """EMT Langevin MD at each reference temperature; every ``ref_every``-th frame labelled."""
     from ase.calculators.emt import EMT
     from ase.calculators.singlepoint import SinglePointCalculator
-
-    from engines.md import ASEForceProvider, Langevin, make_state
+    from atomtwin.engines.md import ASEForceProvider, Langevin, make_state
 
     frames = []
     for k, temp in enumerate(cfg.ref_temperatures):
@@ -167,7 +167,7 @@ def model_config(cfg: DemoConfig, out: Path, files: list[str], seconds: float) -
 
 
 def train_model(cfg: DemoConfig, out: Path, files: list[str], seconds: float) -> dict:
-    from engines.mlip.train import train
+    from atomtwin.engines.mlip.train import train
 
     res = train(model_config(cfg, out, files, seconds))
     return {k: (float(v) if isinstance(v, (int, float, np.floating)) else str(v)) for k, v in res.items()}
@@ -177,7 +177,7 @@ def train_model(cfg: DemoConfig, out: Path, files: list[str], seconds: float) ->
 def energy_drift(ds) -> tuple[float, float]:
     """Linear drift of the total energy (eV/atom/ps) of an NVE trajectory, and the
     standard deviation of the total energy (eV/atom)."""
-    from toolkit import units as U
+    from atomtwin.toolkit import units as U
 
     m = np.asarray(ds["mass"].values)
     v = np.asarray(ds["velocities"].values)
@@ -191,9 +191,8 @@ def energy_drift(ds) -> tuple[float, float]:
 def model_vs_emt(ds, model_path: Path, n: int = 6) -> dict:
     """Force and energy errors of the model against EMT on ``n`` frames of its own MD."""
     from ase.calculators.emt import EMT
-
-    from engines.mlip import Calculator
-    from toolkit.io.ase_io import dataset_to_atoms
+    from atomtwin.engines.mlip import Calculator
+    from atomtwin.toolkit.io.ase_io import dataset_to_atoms
 
     calc = Calculator.from_checkpoint(str(model_path))
     idx = np.linspace(0, ds.sizes["frame"] - 1, n).astype(int)
@@ -222,9 +221,8 @@ def model_vs_emt(ds, model_path: Path, n: int = 6) -> dict:
 
 
 def toolkit_frames(path: Path) -> int:
-    import toolkit
-
-    return int(toolkit.open(path).sizes["frame"])
+    import atomtwin
+    return int(atomtwin.toolkit.open(path).sizes["frame"])
 
 
 # -- the run ------------------------------------------------------------------------------
@@ -232,8 +230,7 @@ def run_demo(out: str | Path = "demo-out", *, small: bool = False, force: bool =
              retrain: bool = False, progress: bool = True, config: DemoConfig | None = None) -> dict:
     """Run (or continue) the demo in ``out``; returns the summary dict."""
     import torch
-
-    from engines.demo_analysis import analyse, write_report
+    from atomtwin.engines.studies.demo_analysis import analyse, write_report
 
     out = Path(out)
     cfg = config or (DemoConfig.small() if small else DemoConfig())
@@ -283,7 +280,7 @@ def run_demo(out: str | Path = "demo-out", *, small: bool = False, force: bool =
             info = train_model(cfg, out, [str(ref_file)], cfg.train_seconds)
         st.finish("model", info)
 
-    from engines.md import run as md_run
+    from atomtwin.engines.md import run as md_run
 
     md_file = out / "md.nc"
     if begin("md") and md_file.exists():  # finished before the stage was recorded
@@ -299,14 +296,13 @@ def run_demo(out: str | Path = "demo-out", *, small: bool = False, force: bool =
         st.finish("md", {"frames": res.n_frames, "wall_s": res.wall_s, "ns_per_day": res.ns_per_day,
                          "atom_steps_per_s": res.atom_steps_per_s})
 
-    import toolkit
-
-    ds = toolkit.read(md_file)
+    import atomtwin
+    ds = atomtwin.toolkit.read(md_file)
     nve_file = out / "nve.nc"
     if begin("nve"):
         nve_file.unlink(missing_ok=True)  # an interrupted NVE segment is simply redone
         shutil.rmtree(str(nve_file) + ".partial", ignore_errors=True)
-        from toolkit.io.ase_io import dataset_to_atoms
+        from atomtwin.toolkit.io.ase_io import dataset_to_atoms
 
         last = dataset_to_atoms(ds, -1)
         res = md_run({
@@ -316,7 +312,7 @@ def run_demo(out: str | Path = "demo-out", *, small: bool = False, force: bool =
             "write": ["positions", "velocities", "energy", "cell"],
             "max_temperature": 3 * cfg.temperature,
         }, atoms=last)
-        nve = toolkit.read(nve_file)
+        nve = atomtwin.toolkit.read(nve_file)
         drift, noise = energy_drift(nve)
         st.finish("nve", {"drift_eV_per_atom_per_ps": drift, "fluctuation_eV_per_atom": noise,
                           "timestep_ps": cfg.timestep / 2, "steps": cfg.nve_steps})
@@ -352,11 +348,11 @@ def cmd_demo(args) -> int:
     summary = run_demo(args.out, small=args.small, force=args.force, retrain=args.retrain,
                        progress=not args.json)
     if args.json:
-        from toolkit.cli import emit_json
+        from atomtwin.toolkit.cli import emit_json
 
         emit_json(summary)
     else:
-        from engines.demo_analysis import format_summary
+        from atomtwin.engines.studies.demo_analysis import format_summary
 
         print(format_summary(summary))
     return 0
