@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
+from atomtwin.toolkit.errors import InputError
 
 # --- dimension names ---------------------------------------------------------------
 FRAME = "frame"
@@ -112,7 +113,7 @@ COORDS: dict[str, Field] = {
 UNITS = {**{k: v.unit for k, v in VARIABLES.items()}, **{k: v.unit for k, v in COORDS.items()}}
 
 
-class SchemaError(ValueError):
+class SchemaError(InputError):
     """A Dataset does not follow the atomtwin trajectory contract."""
 
 

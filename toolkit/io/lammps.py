@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 from atomtwin.toolkit import schema as S
+from atomtwin.toolkit.errors import InputError
 
 #: LAMMPS unit styles -> (velocity to Å/ps, force to eV/Å, time to ps, energy to eV)
 KCAL_MOL = 0.0433641043  # eV per kcal/mol (CODATA via ASE's units.kcal/units.mol)
@@ -72,7 +73,7 @@ class _view:
             self._fh.close()
 
 
-class DumpFormatError(ValueError):
+class DumpFormatError(InputError):
     """A LAMMPS dump that cannot be read as it is."""
 
 
