@@ -97,9 +97,9 @@ def analyse(ds: xr.Dataset, out: Path, cfg, seed: int = 0) -> dict:
         results[f"msd_{sp}_{axes}"] = m.rename({"lag": f"lag_{sp}_{axes}"})
     for k, g in rdfs.items():
         results[k] = g.rename({"r": "r_" + k})
-    from atomtwin.toolkit.io.store import _clean_attrs
+    from atomtwin.toolkit.io.store import netcdf_safe_attrs
 
-    _clean_attrs(results).to_netcdf(out / "results.nc.tmp", engine="h5netcdf")
+    netcdf_safe_attrs(results).to_netcdf(out / "results.nc.tmp", engine="h5netcdf")
     (out / "results.nc.tmp").replace(out / "results.nc")
     if growth is not None:
         growth.to_netcdf(out / "growth.nc", engine="h5netcdf")

@@ -62,7 +62,7 @@ def _encoding(ds: xr.Dataset, fmt: str, chunk_frames: int, compress: bool) -> di
     return enc
 
 
-def _clean_attrs(ds: xr.Dataset) -> xr.Dataset:
+def netcdf_safe_attrs(ds: xr.Dataset) -> xr.Dataset:
     """netCDF attributes must be str/number/arrays; drop None, stringify the rest."""
     ds = ds.copy()
     attrs = {}
@@ -110,7 +110,7 @@ def write(
     S.validate(ds)
     path = Path(path)
     fmt = store_format(path)
-    ds = _clean_attrs(ds)
+    ds = netcdf_safe_attrs(ds)
     enc = _encoding(ds, fmt, chunk_frames, compress)
     tmp = _tmp_name(path)
     try:
@@ -365,7 +365,7 @@ class TrajectoryWriter:
             attrs=self.attrs,
             **extra,
         )
-        chunk = _clean_attrs(chunk)
+        chunk = netcdf_safe_attrs(chunk)
         chunk.attrs.pop(S.TIMESTEP, None)
         if self.n_frames == 0 and not self.partial.exists():
             enc = _encoding(chunk, "zarr", self.chunk_frames, True)

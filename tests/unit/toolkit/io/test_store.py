@@ -144,10 +144,10 @@ def test_resume_with_other_atoms_refused(tmp_path):
 LAZY_SCRIPT = textwrap.dedent(
     """
     import resource, sys
-    import dask, numpy as np, toolkit
+    import dask, numpy as np, atomtwin
     dask.config.set(scheduler="synchronous")  # one chunk in memory at a time
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
-    ds = atomtwin.toolkit.open(sys.argv[1])
+    ds = atomtwin.open(sys.argv[1])
     com = ds.positions.mean(("atom", "xyz")).compute()   # one number per frame, chunk by chunk
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(int(ds.positions.nbytes), (peak - base) * 1024, float(com.sum()))
