@@ -6,6 +6,11 @@
   (7.0 in / 178 mm) journal layout.
 - :func:`axis_label` writes "quantity (unit)" so every axis carries its unit.
 - :func:`save` exports PNG/PDF/SVG atomically.
+
+Importing this package never selects a matplotlib backend: a Jupyter kernel keeps its inline
+backend (figures show in the notebook, also on a remote machine without a display), and a
+script or the CLI gets matplotlib's own choice (Agg where there is no display), or the one it
+sets itself with ``MPLBACKEND`` or :func:`matplotlib.use`.
 """
 
 from __future__ import annotations
@@ -13,8 +18,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
-
-import matplotlib
 
 STYLE_FILE = Path(__file__).with_name("atomtwin.mplstyle")
 
@@ -83,7 +86,3 @@ def save(fig, path: str | os.PathLike, formats: Iterable[str] | None = None, **k
         os.replace(tmp, target)
         out.append(target)
     return out
-
-
-if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg") and not os.environ.get("DISPLAY"):
-    matplotlib.use("Agg")
