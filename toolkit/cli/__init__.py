@@ -3,18 +3,31 @@
 Toolkit commands are registered here; engine commands (``train``, ``md``, ``scha``...) plug
 in through the ``atomtwin.commands`` entry-point group, so the toolkit never imports the
 engines.  Convention for every command: ``--json`` prints machine-readable results on
-stdout (and nothing else there); progress and messages go to stderr.  Command modules
-import their heavy dependencies inside the command function, so ``atomtwin --help`` and
-toolkit commands start without loading torch.
+stdout (and nothing else there); progress bars, warnings and errors go to stderr.  Command
+modules import their heavy dependencies inside the command function, so ``atomtwin --help``
+and toolkit commands start without loading torch.
+
+Errors: a user's mistake raises an :class:`~atomtwin.toolkit.errors.InputError` (or one
+of its subclasses) anywhere below a command; :func:`main` prints it as one line,
+``atomtwin <command>: error: <message>``, and exits with status 2.  Missing or unreadable
+paths (``FileNotFoundError``, ``IsADirectoryError``, ``PermissionError``...) are reported
+the same way.  Any other exception is a bug and keeps its traceback.  Warnings raised while
+a command runs are printed as one line, ``atomtwin <command>: warning: <message>``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+import warnings
 from importlib import import_module
 from importlib.metadata import entry_points
+
+from atomtwin.toolkit.errors import InputError
+
+__all__ = ["CLIError", "build_parser", "cli_message", "emit_json", "main"]
 
 #: toolkit command modules, each with ``register(subparsers)``
 TOOLKIT_COMMANDS = (
@@ -26,9 +39,50 @@ TOOLKIT_COMMANDS = (
     "atomtwin.toolkit.phases.cli",
 )
 
+#: exit status of a user mistake (argparse's own convention)
+EXIT_USAGE = 2
 
-class CLIError(Exception):
-    """A user-facing error: printed as one line, exit status 2."""
+#: OS errors about a path the user gave: reported in one line, not as a traceback
+PATH_ERRORS = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError,
+               PermissionError)
+
+#: API keyword -> command-line flag, for messages raised by the library but read on the
+#: command line (``species_map=`` in a fix becomes ``--species-map``)
+API_TO_FLAG = {
+    "species_map": "--species-map",
+    "data_file": "--data-file",
+    "timestep_ps": "--timestep",
+    "topology": "--topology",
+    "units": "--units",
+    "format": "--format",
+    "overwrite": "--force",
+    "resume": "--resume",
+}
+
+
+class CLIError(InputError):
+    """A user-facing error raised by a command itself: printed as one line, exit status 2."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``atomtwin <command>: error: <message> (see --help)``."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {_one_line(message)} "
+                              f"(see '{self.prog} --help')\n")
+
+
+class _Registry:
+    """The sub-parser action seen by the ``register`` functions, keeping the command names
+    (so :func:`main` need not look into argparse's internals)."""
+
+    def __init__(self, sub) -> None:
+        self._sub = sub
+        self.names: list[str] = []
+
+    def add_parser(self, name: str, **kwargs):
+        self.names.append(name)
+        return self._sub.add_parser(name, **kwargs)
 
 
 def _load(module: str):
@@ -40,27 +94,30 @@ def _load(module: str):
         raise
 
 
-def build_parser(engine_commands: bool = True) -> argparse.ArgumentParser:
-    """The full parser; ``engine_commands=False`` skips the engine plug-ins (which import
-    torch), so toolkit commands start fast."""
+def _build(engine_commands: bool) -> tuple[ArgumentParser, list[str]]:
     from atomtwin.toolkit import __version__
 
-    parser = argparse.ArgumentParser(
-        prog="atomtwin", description="Turn atomistic simulations into findings.",
-    )
+    parser = ArgumentParser(prog="atomtwin", description="Turn atomistic simulations into findings.")
     parser.add_argument("--version", action="version", version=f"atomtwin {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    registry = _Registry(parser.add_subparsers(dest="command", metavar="COMMAND"))
     for mod in TOOLKIT_COMMANDS:
         m = _load(mod)
         if m is not None:
-            m.register(sub)
-    for ep in sorted(entry_points(group="atomtwin.commands"), key=lambda e: e.name) if engine_commands else ():
+            m.register(registry)
+    plugins = entry_points(group="atomtwin.commands") if engine_commands else ()
+    for ep in sorted(plugins, key=lambda e: e.name):
         module, _, attr = ep.value.partition(":")
         m = _load(module)
         if m is None or not hasattr(m, attr):
             continue  # that engine is not part of this installation yet
-        getattr(m, attr)(sub)
-    return parser
+        getattr(m, attr)(registry)
+    return parser, registry.names
+
+
+def build_parser(engine_commands: bool = True) -> argparse.ArgumentParser:
+    """The full parser; ``engine_commands=False`` skips the engine plug-ins (which import
+    torch), so toolkit commands start fast."""
+    return _build(engine_commands)[0]
 
 
 def emit_json(obj) -> None:
@@ -78,29 +135,72 @@ def emit_json(obj) -> None:
     sys.stdout.write("\n")
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+_KEYWORD = re.compile(r"(?<![\w-])(" + "|".join(API_TO_FLAG) + r")=")
+
+
+def cli_message(message: str) -> str:
+    """A library message as read on the command line: one line, API keywords as flags
+    (``species_map=`` -> ``--species-map``)."""
+    return _KEYWORD.sub(lambda m: API_TO_FLAG[m.group(1)] + " ", _one_line(message)).replace("  ", " ")
+
+
+def _path_message(err: OSError) -> str:
+    if err.filename is not None and err.strerror:
+        return f"{err.strerror}: '{err.filename}'"
+    return str(err)
+
+
 def _requested_command(argv: list[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``atomtwin ARGV``; returns the exit status (0 ok, 2 user mistake, 130 interrupt)."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(engine_commands=False)
-    choices = next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
-    if _requested_command(argv) not in choices:  # an engine command, or help: load the plug-ins
-        parser = build_parser()
-    args = parser.parse_args(argv)
+    parser, names = _build(engine_commands=False)
+    if _requested_command(argv) not in names:  # an engine command, or help: load the plug-ins
+        parser, names = _build(engine_commands=True)
+    args, extra = parser.parse_known_args(argv)
+    command = getattr(args, "command", None)
+    if extra:
+        where = f"atomtwin {command}" if command else "atomtwin"
+        parser.exit(EXIT_USAGE, f"{where}: error: unrecognized arguments: {' '.join(extra)} "
+                                f"(see '{where} --help')\n")
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
+    return run_command(command, args.func, args)
+
+
+def run_command(command: str, func, args) -> int:
+    """Call ``func(args)`` with the CLI's conventions: progress bars on stderr, warnings and
+    user errors as one line on stderr, user errors exit 2."""
+    from atomtwin.toolkit import progress
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"atomtwin {command}: warning: {cli_message(str(message))}", file=sys.stderr)
+
+    was = progress.enabled()
+    progress.enable(not getattr(args, "no_progress", False))
     try:
-        return int(args.func(args) or 0)
-    except (CLIError, FileNotFoundError, FileExistsError, ValueError, KeyError) as err:
-        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"atomtwin {args.command}: error: {msg}", file=sys.stderr)
-        return 2
+        with warnings.catch_warnings():
+            warnings.showwarning = show
+            return int(func(args) or 0)
+    except InputError as err:
+        print(f"atomtwin {command}: error: {cli_message(str(err))}", file=sys.stderr)
+        return EXIT_USAGE
+    except PATH_ERRORS as err:
+        print(f"atomtwin {command}: error: {cli_message(_path_message(err))}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"atomtwin {args.command}: interrupted", file=sys.stderr)
+        print(f"atomtwin {command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        progress.enable(was)
 
 
 if __name__ == "__main__":  # pragma: no cover

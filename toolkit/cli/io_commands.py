@@ -1,10 +1,58 @@
-"""``atomtwin convert`` and ``atomtwin info``."""
+"""``atomtwin convert`` and ``atomtwin info``, and the reader options every command shares."""
 
 from __future__ import annotations
 
+import inspect
 import sys
+from pathlib import Path
 
 import numpy as np
+from atomtwin.toolkit.errors import InputError
+
+#: reader names :func:`atomtwin.toolkit.io.read` dispatches itself (ASE's come on top)
+OWN_FORMATS = ("netcdf", "zarr", "lammps-dump", "lammps-data", "dcd", "xtc", "trr", "ncdf",
+               "amber-netcdf", "pdb", "gro", "ase")
+LAMMPS_DUMP_FORMATS = ("lammps-dump", "lammpstrj", "lammps")
+#: LAMMPS unit styles, until :mod:`atomtwin.toolkit.io` publishes ``LAMMPS_UNIT_STYLES``
+FALLBACK_UNIT_STYLES = ("metal", "real", "si", "cgs", "electron", "micro", "nano")
+#: first bytes of an HDF5 (netCDF4) file
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def unit_styles() -> tuple[str, ...]:
+    """The LAMMPS unit styles the reader knows (``--units`` choices)."""
+    try:
+        from atomtwin.toolkit.io import LAMMPS_UNIT_STYLES
+    except ImportError:
+        return FALLBACK_UNIT_STYLES
+    return tuple(LAMMPS_UNIT_STYLES)
+
+
+def ase_formats() -> list[str]:
+    """ASE's readable format names."""
+    from ase.io.formats import ioformats
+
+    return sorted(name for name, f in ioformats.items() if f.can_read)
+
+
+def check_format(fmt: str | None) -> str | None:
+    """``fmt`` lower-cased, or an :class:`InputError` listing the valid names."""
+    if fmt is None:
+        return None
+    low = fmt.lower()
+    if low in OWN_FORMATS or low in LAMMPS_DUMP_FORMATS or low in ase_formats():
+        return low
+    raise InputError(f"unknown --format '{fmt}'. Fix: use one of {', '.join(OWN_FORMATS)}, or an ASE "
+                     f"format: {', '.join(ase_formats())}.")
+
+
+def _is_lammps_dump(path: str, fmt: str | None) -> bool:
+    if fmt is not None:
+        return fmt in LAMMPS_DUMP_FORMATS or fmt == "lammps-dump-text"
+    from atomtwin.toolkit.io import LAMMPS_DUMP_SUFFIXES
+
+    low = Path(path).name.lower()
+    return low.endswith(LAMMPS_DUMP_SUFFIXES) or ".lammpstrj" in low or ".dump" in low
 
 
 def parse_frames(text: str | None) -> slice | None:
@@ -12,25 +60,41 @@ def parse_frames(text: str | None) -> slice | None:
     if text is None:
         return None
     parts = text.split(":")
-    if len(parts) not in (2, 3):
-        raise ValueError(f"--frames '{text}' is not a:b or a:b:c (python slice syntax).")
-    vals = [int(p) if p.strip() else None for p in parts]
+    try:
+        if len(parts) not in (2, 3):
+            raise ValueError
+        vals = [int(p) if p.strip() else None for p in parts]
+    except ValueError:
+        raise InputError(f"--frames '{text}' is not a:b or a:b:c (python slice syntax, integers).") from None
+    if len(vals) == 3 and vals[2] is not None and vals[2] < 1:
+        raise InputError(f"--frames '{text}': the step must be >= 1.")
     return slice(*vals)
 
 
-def _reader_options(args) -> dict:
+def _reader_options(args, path: str) -> tuple[str | None, dict]:
+    """The format and the reader keywords from the shared reader arguments; options that
+    do not apply to the file's format are refused (never silently ignored)."""
+    fmt = check_format(getattr(args, "format", None))
     opts = {}
-    if getattr(args, "species_map", None):
-        opts["species_map"] = args.species_map
-    if getattr(args, "data_file", None):
-        opts["data_file"] = args.data_file
+    lammps = _is_lammps_dump(path, fmt)
+    for flag, attr, key in (("--species-map", "species_map", "species_map"),
+                            ("--data-file", "data_file", "data_file"),
+                            ("--units", "units", "units")):
+        value = getattr(args, attr, None)
+        if value is None:
+            continue
+        if not lammps:
+            raise InputError(f"{flag} applies to LAMMPS dumps only; '{path}' is not one (it names its "
+                             f"species and units itself). Fix: drop {flag}, or give --format lammps-dump "
+                             "if the file is a LAMMPS dump.")
+        opts[key] = value
     if getattr(args, "timestep", None) is not None:
+        if not args.timestep > 0:
+            raise InputError(f"--timestep must be > 0 ps, got {args.timestep}.")
         opts["timestep_ps"] = args.timestep
     if getattr(args, "topology", None):
         opts["topology"] = args.topology
-    if getattr(args, "format", None):
-        opts["format"] = args.format
-    return opts
+    return fmt, opts
 
 
 def add_reader_arguments(p) -> None:
@@ -38,16 +102,21 @@ def add_reader_arguments(p) -> None:
     p.add_argument("--format", help="reader name when the file name does not tell (e.g. lammps-dump, extxyz)")
     p.add_argument("--species-map", help="LAMMPS type to species, e.g. 1=Li,2=S")
     p.add_argument("--data-file", help="LAMMPS data file giving species by Masses")
+    p.add_argument("--units", choices=unit_styles(),
+                   help="LAMMPS unit style of a dump (default metal): velocities and forces are "
+                        "converted to Å/ps and eV/Å")
     p.add_argument("--topology", help="topology for DCD/XTC/TRR/NetCDF (PDB, GRO, PSF, PRMTOP, data)")
     p.add_argument("--timestep", type=float, help="MD time step in ps (LAMMPS dumps store step numbers)")
 
 
 def open_input(args, lazy: bool = True):
+    """The trajectory named on the command line (``args.traj`` or ``args.input``) as a
+    schema Dataset, read with the shared reader options."""
     from atomtwin.toolkit.io import read
 
-    opts = _reader_options(args)
-    fmt = opts.pop("format", None)
-    return read(args.traj if hasattr(args, "traj") else args.input, fmt, lazy=lazy, **opts)
+    path = args.traj if hasattr(args, "traj") else args.input
+    fmt, opts = _reader_options(args, str(path))
+    return read(path, fmt, lazy=lazy, **opts)
 
 
 def register(sub) -> None:
@@ -58,31 +127,85 @@ def register(sub) -> None:
     p.add_argument("--stride", type=int, default=1, help="keep every N-th frame")
     p.add_argument("--frames", help="frame range a:b (python slice syntax)")
     p.add_argument("--chunk", type=int, default=64, help="frames per chunk on disk")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing output that atomtwin wrote (netCDF file or zarr store)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=cmd_convert)
 
-    p = sub.add_parser("info", help="summarise a trajectory")
+    p = sub.add_parser("info", help="summarise a trajectory (also an unfinished *.partial store)")
     p.add_argument("traj")
     add_reader_arguments(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_info)
 
 
-def cmd_convert(args) -> int:
-    from atomtwin.toolkit import schema as S
+def _is_store(path: Path) -> bool:
+    """True for a netCDF4 file or a zarr store (what ``atomtwin convert`` writes)."""
+    if path.is_dir():
+        return any((path / m).exists() for m in (".zgroup", ".zmetadata", "zarr.json"))
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(8) == HDF5_SIGNATURE
+    except OSError:
+        return False
+
+
+def check_target(output: Path, inputs: list[str], force: bool) -> None:
+    """Refuse a target that would replace the input, or anything atomtwin did not write."""
+    from atomtwin.toolkit.io import store_format
+
+    store_format(output)  # *.nc or *.zarr, else a named error
+    if any(Path(i).resolve() == output.resolve() for i in inputs):
+        raise InputError(f"the output '{output}' is the input. Fix: give a new output name.")
+    if not output.parent.is_dir():
+        raise InputError(f"the folder of the output '{output}' does not exist. Fix: create "
+                         f"'{output.parent}' first.")
+    if not (output.exists() or output.is_symlink()):
+        return
+    kind = "folder" if output.is_dir() else "file"
+    if not force:
+        raise InputError(f"the output '{output}' already exists ({kind}); nothing was written. "
+                         "Fix: give a new output name, or --force to replace a previous atomtwin output.")
+    if output.is_symlink() or not _is_store(output):
+        raise InputError(f"the output '{output}' exists and is not a netCDF/zarr store atomtwin wrote "
+                         f"({kind}); --force replaces only those. Fix: move it away or give a new "
+                         "output name.")
+
+
+def _write(ds, output: Path, chunk: int, force: bool, show: bool) -> Path:
     from atomtwin.toolkit.io import write
 
+    kw = {"chunk_frames": chunk, "progress": False}
+    if "overwrite" in inspect.signature(write).parameters:
+        kw["overwrite"] = force
+    if not show:
+        return write(ds, output, **kw)
+    from dask.diagnostics import ProgressBar
+
+    with ProgressBar(out=sys.stderr, minimum=1.0):  # dask prints on stdout by default
+        return write(ds, output, **kw)
+
+
+def cmd_convert(args) -> int:
+    from atomtwin.toolkit import progress
+    from atomtwin.toolkit import schema as S
+
     if args.stride < 1:
-        raise ValueError(f"--stride must be >= 1, got {args.stride}.")
-    ds = open_input(args, lazy=True)
+        raise InputError(f"--stride must be >= 1, got {args.stride}.")
+    if args.chunk < 1:
+        raise InputError(f"--chunk must be >= 1 frame, got {args.chunk}.")
     sel = parse_frames(args.frames) or slice(None)
+    output = Path(args.output)
+    check_target(output, [args.input], args.force)
+    ds = open_input(args, lazy=True)
     idx = np.arange(ds.sizes[S.FRAME])[sel][:: args.stride]
     if idx.size == 0:
-        raise ValueError(f"--frames {args.frames} with --stride {args.stride} selects no frame of {ds.sizes[S.FRAME]}.")
+        raise InputError(f"--frames {args.frames} with --stride {args.stride} selects no frame of "
+                         f"{ds.sizes[S.FRAME]}.")
     if idx.size != ds.sizes[S.FRAME]:
         ds = ds.isel({S.FRAME: idx})
-    out = write(ds, args.output, chunk_frames=args.chunk, progress=not (args.no_progress or args.json))
+    out = _write(ds, output, args.chunk, args.force, progress.enabled() and not args.no_progress)
     summary = {"input": str(args.input), "output": str(out), "frames": int(ds.sizes[S.FRAME]),
                "atoms": int(ds.sizes[S.ATOM])}
     if args.json:
@@ -134,7 +257,8 @@ def cmd_info(args) -> int:
     print("  variables:   " + ", ".join(info["variables"]))
     print(f"  periodic:    {info['periodic']}")
     if "time_ps" in info:
-        print(f"  time:        {info['time_ps'][0]:g} .. {info['time_ps'][1]:g} ps (spacing {info.get('frame_spacing_ps', '-')})")
+        print(f"  time:        {info['time_ps'][0]:g} .. {info['time_ps'][1]:g} ps "
+              f"(spacing {info.get('frame_spacing_ps', '-')})")
     if "volume_A3" in info:
         print(f"  volume:      {info['volume_A3'][0]:.3f} .. {info['volume_A3'][1]:.3f} Å^3")
     return 0
