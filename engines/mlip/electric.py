@@ -260,28 +260,52 @@ def build_electric_model(config: ModelConfig | dict[str, Any]) -> ElectricPotent
 
 
 def save_electric(path: str | Path, model: ElectricPotential, extra: dict[str, Any] | None = None) -> None:
-    """Write the model (config, weights) and ``extra`` (metrics...) atomically."""
+    """Write the model (config, weights) and plain ``extra`` metadata (metrics, history:
+    dicts, lists, strings, numbers) atomically; no optimizer state.
+
+    The bytes depend only on the content (built in memory, so the file name does not enter
+    them): the same weights and metadata give the same SHA-256.
+    """
+    import io
+
+    from atomtwin.engines.mlip.model import plain_metadata
+
     path = Path(path)
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
-               "model_config": model.config.to_dict(), "state_dict": model.state_dict(), **(extra or {})}
+               "model_config": plain_metadata(model.config.to_dict()),
+               "state_dict": {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()},
+               **plain_metadata(extra or {}, "extra")}
+    buf = io.BytesIO()
+    torch.save(payload, buf)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
+    tmp.write_bytes(buf.getvalue())
     tmp.replace(path)
 
 
 def load_electric(path: str | Path, device: str | torch.device = "cpu") -> ElectricPotential:
-    """Load a model written by :func:`save_electric` (eval mode)."""
+    """Load a model written by :func:`save_electric` (eval mode), through
+    ``torch.load(weights_only=True)``."""
+    from atomtwin.toolkit.errors import FileFormatError
+
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"electric model '{path}' does not exist.")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    fix = "pass a file written by atomtwin.engines.mlip.electric.save_electric / train_electric."
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001  (torch raises many types for a damaged file)
+        raise FileFormatError(path, f"is not a readable electric-enthalpy model "
+                              f"({type(err).__name__}: {str(err).splitlines()[0][:200]}).", fix) from err
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"'{path}' is not an atomtwin electric-enthalpy model. Fix: pass a file written by "
-                         "atomtwin.engines.mlip.electric.save_electric / train_electric.")
+        raise FileFormatError(path, "is not an atomtwin electric-enthalpy model.", fix)
     if ckpt.get("version") != CHECKPOINT_VERSION:
-        raise ValueError(f"'{path}' has format version {ckpt.get('version')}; this atomtwin reads "
-                         f"{CHECKPOINT_VERSION}. Fix: retrain.")
+        raise FileFormatError(path, f"has format version {ckpt.get('version')}; this atomtwin reads "
+                              f"{CHECKPOINT_VERSION}.", "retrain.")
     model = build_electric_model(ModelConfig.from_dict(ckpt["model_config"]))
-    model.load_state_dict(ckpt["state_dict"], strict=True)
+    try:
+        model.load_state_dict(ckpt["state_dict"], strict=True)
+    except RuntimeError as err:
+        raise FileFormatError(path, f"does not match the model its config describes "
+                              f"({str(err).splitlines()[0]}).", "retrain.") from err
     model.metrics = ckpt.get("metrics", {})
     return model.to(device).eval()

@@ -1,8 +1,25 @@
 """The potential: graph in, energies / forces / stress out (the contract in
-:mod:`atomtwin.engines.mlip`), plus building from a config and checkpoints."""
+:mod:`atomtwin.engines.mlip`), plus building from a config, and its two file formats.
+
+Two formats, kept apart:
+
+* a **training checkpoint** (``format = "atomtwin-mlip"``; ``last.ckpt`` / ``best.ckpt`` of
+  ``atomtwin train``): config, raw and EMA weights *and* optimizer, scheduler and
+  bookkeeping state, so that a run resumes bit for bit.  Written by :func:`save_checkpoint`,
+  read for resuming by :func:`read_checkpoint` (which takes only this format);
+* a **model file** (``format = "atomtwin-mlip-model"``; the shipped models in
+  :mod:`atomtwin.data`): config, one set of weights (the EMA weights of the checkpoint it was
+  exported from) and plain metadata (metrics, provenance), no optimizer state.  Written by
+  :func:`save_model` / :func:`export_model`; its bytes depend only on its content (not on
+  its file name), so a deterministic training reproduces it bit for bit.
+
+:func:`load_model` takes either and returns the potential.  Every read goes through
+``torch.load(weights_only=True)``: no file is unpickled into arbitrary objects.
+"""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +34,19 @@ from atomtwin.engines.mlip.nn import (
     scatter_sum,
     spherical_harmonics,
 )
+from atomtwin.toolkit.errors import FileFormatError
 from torch import Tensor, nn
 
-__all__ = ["Potential", "build_model", "save_checkpoint", "load_model", "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION"]
+__all__ = ["Potential", "build_model", "save_checkpoint", "read_checkpoint", "save_model",
+           "export_model", "read_model_file", "load_model", "plain_metadata", "CHECKPOINT_FORMAT",
+           "CHECKPOINT_VERSION", "MODEL_FORMAT", "MODEL_VERSION"]
 
+#: training checkpoint (weights + optimizer/scheduler/EMA state; resumable)
 CHECKPOINT_FORMAT = "atomtwin-mlip"
 CHECKPOINT_VERSION = 1
+#: model file (weights + plain metadata only; what atomtwin ships)
+MODEL_FORMAT = "atomtwin-mlip-model"
+MODEL_VERSION = 1
 
 
 def _dtype(name: str) -> torch.dtype:
@@ -150,7 +174,12 @@ def build_model(config: ModelConfig) -> Potential:
 
 
 def save_checkpoint(path: str | Path, model: Potential, extra: dict[str, Any] | None = None) -> None:
-    """Write ``model`` (config, species, weights) plus ``extra`` training state atomically."""
+    """Write a **training checkpoint**: ``model`` (config, species, weights) plus ``extra``
+    training state (optimizer, scheduler, EMA weights, epoch...), atomically.
+
+    Read back for resuming by :func:`read_checkpoint`; :func:`export_model` turns it into a
+    model file without the training state.
+    """
     path = Path(path)
     payload = {
         "format": CHECKPOINT_FORMAT,
@@ -166,45 +195,147 @@ def save_checkpoint(path: str | Path, model: Potential, extra: dict[str, Any] | 
     tmp.replace(path)
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load and check a checkpoint file's header (format, version)."""
+def _load_file(path: str | Path, what: str) -> dict[str, Any]:
+    """``torch.load(weights_only=True)`` of ``path`` with a named error for anything else."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"checkpoint '{path}' does not exist.")
+        raise FileNotFoundError(f"{what} '{path}' does not exist.")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # noqa: BLE001
-        raise ValueError(f"'{path}' is not a readable torch checkpoint ({err}).") from err
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"'{path}' is not an atomtwin MLIP checkpoint. Fix: pass a file "
-                         "written by `atomtwin train` (last.ckpt / best.ckpt).")
-    if ckpt.get("version") != CHECKPOINT_VERSION:
-        raise ValueError(
-            f"checkpoint '{path}' has format version {ckpt.get('version')}, this atomtwin reads "
-            f"version {CHECKPOINT_VERSION}. Fix: retrain, or load it with the atomtwin that wrote it."
-        )
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001  (torch raises many types for a damaged file)
+        raise FileFormatError(
+            path, f"not a readable {what} ({type(err).__name__}: {str(err).splitlines()[0][:200]}).",
+            "pass a file written by `atomtwin train` (best.ckpt / last.ckpt) or a model file "
+            "written by atomtwin.engines.mlip.model.save_model.") from err
+    if not isinstance(obj, dict) or obj.get("format") not in (CHECKPOINT_FORMAT, MODEL_FORMAT):
+        raise FileFormatError(
+            path, "is not an atomtwin MLIP checkpoint or model file.",
+            "pass a file written by `atomtwin train` (last.ckpt / best.ckpt) or by save_model.")
+    want = CHECKPOINT_VERSION if obj["format"] == CHECKPOINT_FORMAT else MODEL_VERSION
+    if obj.get("version") != want:
+        raise FileFormatError(
+            path, f"has format version {obj.get('version')}, this atomtwin reads version {want}.",
+            "retrain, or load it with the atomtwin that wrote it.")
+    return obj
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a **training checkpoint** (for resuming) and check its header.
+
+    A model file (no optimizer state) is refused with an error that says so.
+    """
+    ckpt = _load_file(path, "checkpoint")
+    if ckpt["format"] != CHECKPOINT_FORMAT:
+        raise FileFormatError(
+            path, "is a model file (weights and metadata only, no optimizer state), not a "
+            "training checkpoint, so training cannot resume from it.",
+            "resume from the run's last.ckpt, or start a new training.")
     return ckpt
 
 
+def read_model_file(path: str | Path) -> dict[str, Any]:
+    """Load a **model file** (format ``atomtwin-mlip-model``) and check its header.
+
+    Returns the dict with ``model_config``, ``species``, ``r_max``, ``state_dict`` and
+    ``metadata``.  A training checkpoint is refused (see :func:`export_model`).
+    """
+    obj = _load_file(path, "model file")
+    if obj["format"] != MODEL_FORMAT:
+        raise FileFormatError(
+            path, "is a training checkpoint, not a model file.",
+            "export it with atomtwin.engines.mlip.model.export_model(checkpoint, model_file).")
+    return obj
+
+
 def model_from_checkpoint(ckpt: dict[str, Any], path: str | Path = "<checkpoint>", weights: str = "ema") -> Potential:
-    """Rebuild the model of a loaded checkpoint (EMA weights when present)."""
+    """Rebuild the model of a loaded checkpoint or model file (a checkpoint's EMA weights
+    when present and ``weights == "ema"``; its raw weights with ``weights="raw"``)."""
     try:
         config = ModelConfig.from_dict(ckpt["model_config"])
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"checkpoint '{path}' holds a model config this version cannot build: {err}") from err
+    except (TypeError, ValueError, KeyError) as err:
+        raise FileFormatError(path, f"holds a model config this version cannot build: {err}",
+                              "retrain with this version.") from err
     model = build_model(config)
     state = ckpt.get("ema_state_dict") if weights == "ema" and ckpt.get("ema_state_dict") else ckpt["state_dict"]
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
-        raise ValueError(
-            f"checkpoint '{path}' does not match the model its config describes ({err}). "
-            "Fix: the file was written by an incompatible version or edited; retrain."
-        ) from err
+        raise FileFormatError(
+            path, f"does not match the model its config describes ({str(err).splitlines()[0]}).",
+            "the file was written by an incompatible version or edited; retrain.") from err
     return model
 
 
+def plain_metadata(value: Any, where: str = "metadata") -> Any:
+    """``value`` as plain JSON-like data (dict/list/str/int/float/bool/None) that
+    ``torch.load(weights_only=True)`` reads; tuples become lists, numpy scalars Python ones."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): plain_metadata(v, f"{where}[{k!r}]") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_metadata(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # numpy / torch scalar
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{where} is a {type(value).__name__}; model-file metadata holds only "
+                    "dicts, lists, strings, numbers, booleans and None.")
+
+
+def save_model(path: str | Path, model: Potential, metadata: dict[str, Any] | None = None) -> Path:
+    """Write a **model file**: config, the model's current weights and plain ``metadata``
+    (metrics, provenance), no optimizer state; atomically.
+
+    The bytes depend only on the content (the archive is built in memory, so the file
+    name does not enter it): the same weights and metadata give the same SHA-256.
+    Load it with :func:`load_model` (``torch.load(weights_only=True)``).
+    """
+    path = Path(path)
+    payload = {
+        "format": MODEL_FORMAT,
+        "version": MODEL_VERSION,
+        "model_config": plain_metadata(model.config.to_dict()),
+        "species": list(model.species),
+        "r_max": float(model.r_max),
+        "state_dict": {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()},
+        "metadata": plain_metadata(metadata or {}),
+    }
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(buf.getvalue())
+    tmp.replace(path)
+    return path
+
+
+def export_model(checkpoint: str | Path, path: str | Path, metadata: dict[str, Any] | None = None,
+                 weights: str = "ema") -> Path:
+    """Turn a training checkpoint into a model file (:func:`save_model`).
+
+    The model file keeps the checkpoint's EMA weights (``weights="raw"``: the raw ones), its
+    epoch, best validation loss and validation metrics, and the training settings without
+    file paths (``residual_of`` as a file name only), plus ``metadata``; it drops the
+    optimizer, scheduler and EMA bookkeeping.
+    """
+    ckpt = read_checkpoint(checkpoint)
+    model = model_from_checkpoint(ckpt, checkpoint, weights)
+    train_cfg = {k: v for k, v in (ckpt.get("train_config") or {}).items()
+                 if k not in ("train_files", "val_files", "output_dir", "residual_of", "model", "progress")}
+    meta: dict[str, Any] = {
+        "epoch": ckpt.get("epoch"),
+        "best_val_loss": ckpt.get("best_val_loss"),
+        "val_metrics": ckpt.get("val_metrics") or {},
+        "weights": weights,
+        "train_config": train_cfg,
+        "residual_of": Path(ckpt["residual_of"]).name if ckpt.get("residual_of") else None,
+    }
+    meta.update(metadata or {})
+    return save_model(path, model, meta)
+
+
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> Potential:
-    """Load a trained potential in evaluation mode (see :mod:`atomtwin.engines.mlip` for its contract)."""
-    model = model_from_checkpoint(read_checkpoint(path), path)
+    """Load a trained potential in evaluation mode from a model file or a training
+    checkpoint (its EMA weights); see :mod:`atomtwin.engines.mlip` for its contract."""
+    model = model_from_checkpoint(_load_file(path, "checkpoint"), path)
     return model.to(device).eval()
