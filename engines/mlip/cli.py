@@ -15,13 +15,11 @@ def _run_train(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     if args.no_progress or args.json:
-        from dataclasses import replace
-
-        cfg = replace(cfg, progress=False)
+        cfg = _with(cfg, progress=False)
     ddp = _maybe_init_distributed()
     rank = dist.get_rank() if ddp else 0
     try:
-        result = train(cfg, resume=args.resume)
+        result = train(cfg, resume=args.resume, overwrite=args.force)
     finally:
         if ddp:
             dist.destroy_process_group()
@@ -30,6 +28,15 @@ def _run_train(args: argparse.Namespace) -> int:
 
         emit_json(result)
     return 0
+
+
+def _with(cfg, **changes):
+    """A copy of a config with some fields changed (pydantic model or dataclass)."""
+    if hasattr(cfg, "model_copy"):
+        return cfg.model_copy(update=changes)
+    from dataclasses import replace
+
+    return replace(cfg, **changes)
 
 
 def _maybe_init_distributed() -> bool:
@@ -52,11 +59,16 @@ def register_train(sub) -> None:
         "train", help="train an equivariant interatomic potential",
         description="Train a NequIP- or Allegro-style potential from a YAML config "
                     "(keys: atomtwin.engines.mlip.config.TrainConfig; model keys: ModelConfig). "
-                    "Writes last.ckpt every epoch, best.ckpt and metrics.csv in output_dir. "
+                    "Writes last.ckpt every epoch, best.ckpt and metrics.csv in output_dir "
+                    "(a previous run there is kept unless --resume or --force). "
                     "Data-parallel: torchrun --nproc_per_node=K -m atomtwin.toolkit.cli train config.yaml",
     )
     p.add_argument("config", help="YAML file with the training config")
-    p.add_argument("--resume", action="store_true", help="continue from output_dir/last.ckpt")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue from output_dir/last.ckpt")
+    again.add_argument("--force", action="store_true",
+                       help="start over when output_dir holds a previous run (replaces its best.ckpt, "
+                            "last.ckpt and metrics.csv); without it, or --resume, that is an error")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.set_defaults(func=_run_train)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 from atomtwin.engines.mlip.neighbors import neighbor_list
+from atomtwin.toolkit.errors import FileFormatError, InputError
 from torch import Tensor
 
 __all__ = [
@@ -69,7 +70,7 @@ def frame_from_atoms(atoms, source: str = "<atoms>", index: int = 0) -> dict[str
 def _check_finite(fr: dict[str, Any]) -> None:
     for key in ("pos", "cell", *LABELS):
         if key in fr and not np.all(np.isfinite(fr[key])):
-            raise ValueError(
+            raise InputError(
                 f"{fr['source']}: frame {fr['index']}: '{key}' contains NaN or inf. "
                 "Fix: remove that frame or recompute its labels."
             )
@@ -199,8 +200,8 @@ class ExtxyzFrames(_LazyFrames):
                 try:
                     n = int(line)
                 except ValueError as err:
-                    raise ValueError(f"{path}: expected an atom count at byte {pos}, got {line[:40]!r}. "
-                                     "Fix: check that the file is (extended) XYZ.") from err
+                    raise FileFormatError(path, f"expected an atom count at byte {pos}, got {line[:40]!r}.",
+                                          "check that the file is (extended) XYZ.") from err
                 offsets.append(pos)
                 f.readline()  # comment line (lattice, labels)
                 for _ in range(n):
@@ -280,7 +281,8 @@ def lazy_frames(path: str | os.PathLike) -> Sequence[dict[str, Any]]:
 def read_frames(path: str | os.PathLike, index: str | int | slice = ":") -> list[dict[str, Any]]:
     """Read all frames of a file: our netCDF/zarr trajectories through
     :func:`atomtwin.toolkit.io.open`, anything else through ASE (extxyz with ``energy``/``forces``/
-    ``stress``).  A NaN/inf label raises ``ValueError`` naming the file and frame."""
+    ``stress``).  A NaN/inf label or a file ASE cannot parse raises an
+    :class:`~atomtwin.toolkit.errors.InputError` naming the file (and frame)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"training file '{path}' does not exist.")
@@ -290,8 +292,16 @@ def read_frames(path: str | os.PathLike, index: str | int | slice = ":") -> list
 
         return list(_frames_from_dataset(open_traj(path), str(path)))
     import ase.io
+    from ase.io.formats import UnknownFileTypeError
 
-    atoms = ase.io.read(path, index=index)
+    try:
+        atoms = ase.io.read(path, index=index)
+    except UnknownFileTypeError as err:
+        raise FileFormatError(path, f"not a format ASE reads ({err}).",
+                              "give extxyz, a netCDF/zarr trajectory or another ASE format.") from err
+    except (ValueError, IndexError, KeyError, StopIteration) as err:  # ASE's parse errors
+        raise FileFormatError(path, f"ASE cannot read it: {type(err).__name__}: {err}",
+                              "check that the file is complete and of the format its name says.") from err
     if not isinstance(atoms, list):
         atoms = [atoms]
     return [frame_from_atoms(a, str(path), k) for k, a in enumerate(atoms)]
@@ -307,7 +317,7 @@ def to_graph(frame: dict[str, Any], species: Sequence[str], r_max: float) -> dic
     syms = [chemical_symbols[z] for z in frame["numbers"]]
     unknown = sorted(set(syms) - set(lookup))
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"species {unknown} are unknown to the model, which knows {list(species)}. "
             "Fix: use a model trained on these elements."
         )

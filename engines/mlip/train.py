@@ -38,8 +38,9 @@ from atomtwin.engines.mlip.model import (
     read_checkpoint,
     save_checkpoint,
 )
+from atomtwin.toolkit.errors import InputError
 
-__all__ = ["train", "loss_terms", "evaluate"]
+__all__ = ["check_output_dir", "evaluate", "loss_terms", "train"]
 
 QUANTITIES = ("energy", "forces", "stress")
 
@@ -130,12 +131,51 @@ def _residual_frames(frames: list[dict[str, Any]], path: str) -> list[dict[str, 
     return out_frames
 
 
+def _read_labelled(path: str, weights: dict[str, float]) -> list[dict[str, Any]]:
+    """The frames of one data file, refused when they hold nothing the loss can fit, or
+    when a weighted label is in some frames and not in others (a batch without it would
+    silently drop that term)."""
+    frames = read_frames(path)
+    if not frames:
+        raise InputError(f"training file '{path}' holds no frame. Fix: check the file.")
+    held = {q: [k for k, fr in enumerate(frames) if q in fr] for q in QUANTITIES}
+    if not any(held.values()):
+        raise InputError(
+            f"training file '{path}' has no labels: none of its {len(frames)} frame(s) has an energy, "
+            "forces or a stress, so there is nothing to fit. Fix: give a file with reference labels "
+            "(e.g. extxyz written from a calculator, with energy and forces per frame)."
+        )
+    for q in ("energy", "forces"):
+        if weights[q] > 0 and 0 < len(held[q]) < len(frames):
+            k = next(i for i in range(len(frames)) if i not in set(held[q]))
+            raise InputError(
+                f"training file '{path}': frame {k} has no {q} while {len(held[q])} of its "
+                f"{len(frames)} frames have one. Fix: label every frame, or remove the unlabelled ones."
+            )
+    return frames
+
+
+def _check_loss_has_labels(frames: list[dict[str, Any]], files: tuple[str, ...],
+                           weights: dict[str, float]) -> None:
+    present = [q for q in QUANTITIES if any(q in fr for fr in frames)]
+    if not any(weights[q] > 0 for q in present):
+        weighted = [f"{q} (weight {weights[q]:g})" for q in QUANTITIES if weights[q] > 0]
+        raise InputError(
+            f"training files {list(files)} hold only {', '.join(present)}, which the loss does not use "
+            f"(it fits {', '.join(weighted) or 'nothing'}). Fix: set the weight of "
+            f"{' or '.join(present)} above 0, or give data with the weighted labels."
+        )
+
+
 def _load_data(cfg: TrainConfig) -> tuple[list, list]:
     if not cfg.train_files:
-        raise ValueError("train_files is empty. Fix: list at least one extxyz/netCDF file in the config.")
-    train = [fr for p in cfg.train_files for fr in read_frames(p)]
+        raise InputError("train_files is empty. Fix: list at least one extxyz/netCDF file in the config.")
+    weights = _weights(cfg)
+    train = [fr for p in cfg.train_files for fr in _read_labelled(p, weights)]
+    _check_loss_has_labels(train, cfg.train_files, weights)
     if cfg.val_files:
-        val = [fr for p in cfg.val_files for fr in read_frames(p)]
+        val = [fr for p in cfg.val_files for fr in _read_labelled(p, weights)]
+        _check_loss_has_labels(val, cfg.val_files, weights)
     else:
         ti, vi = split_indices(len(train), cfg.val_fraction, cfg.seed)
         train, val = [train[i] for i in ti], [train[i] for i in vi]
@@ -143,6 +183,40 @@ def _load_data(cfg: TrainConfig) -> tuple[list, list]:
         train = _residual_frames(train, cfg.residual_of)
         val = _residual_frames(val, cfg.residual_of)
     return train, val
+
+
+def _epochs_in_csv(path: Path) -> int:
+    try:
+        with open(path, newline="") as fh:
+            return sum(1 for _ in csv.DictReader(fh))
+    except (FileNotFoundError, csv.Error):
+        return 0
+
+
+def check_output_dir(output_dir: str | os.PathLike, resume: bool, overwrite: bool) -> None:
+    """Refuse to start over a previous run's output without ``overwrite``, and to resume
+    when there is nothing to resume.
+
+    A previous run is a ``last.ckpt`` or ``best.ckpt`` in ``output_dir``, or a
+    ``metrics.csv`` with at least one epoch (a run killed before its first epoch ended
+    leaves only the header, and is no run to keep).
+    """
+    out = Path(output_dir)
+    last, best, csv_path = out / "last.ckpt", out / "best.ckpt", out / "metrics.csv"
+    n = _epochs_in_csv(csv_path)
+    found = [p.name for p in (last, best) if p.exists()] + ([f"metrics.csv ({n} epochs)"] if n else [])
+    if resume:
+        if last.exists():
+            return
+        if found:
+            raise InputError(f"cannot resume: '{out}' has no last.ckpt (it holds {', '.join(found)}). "
+                             "Fix: start over with overwrite=True, or use another output_dir.")
+        raise InputError(f"nothing to resume: '{out}' holds no checkpoint (the run never finished an "
+                         "epoch there). Fix: run without resume=True to start the training.")
+    if found and not overwrite:
+        raise InputError(f"'{out}' holds a previous training run ({', '.join(found)}); nothing was changed. "
+                         "Fix: resume=True to continue it, overwrite=True to start over and replace it, "
+                         "or another output_dir.")
 
 
 class _EMA:
@@ -175,7 +249,8 @@ def _columns() -> list[str]:
     return cols
 
 
-def train(config: TrainConfig | dict[str, Any], resume: bool = False) -> dict[str, Any]:
+def train(config: TrainConfig | dict[str, Any], resume: bool = False, *,
+          overwrite: bool = True) -> dict[str, Any]:
     """Train a potential.
 
     Parameters
@@ -183,7 +258,12 @@ def train(config: TrainConfig | dict[str, Any], resume: bool = False) -> dict[st
     config
         A :class:`TrainConfig` (or a dict of its fields).
     resume
-        Continue from ``output_dir/last.ckpt`` (its config must match).
+        Continue from ``output_dir/last.ckpt`` (its config must match); an error when there
+        is none.
+    overwrite
+        Start over when ``output_dir`` holds a previous run (its ``best.ckpt`` is replaced
+        and ``metrics.csv`` restarted); with ``False`` that is an error instead (the
+        ``atomtwin train`` command passes ``False`` unless ``--force``).
 
     Returns
     -------
@@ -194,8 +274,7 @@ def train(config: TrainConfig | dict[str, Any], resume: bool = False) -> dict[st
     rank, world = _world()
     out_dir = Path(cfg.output_dir)
     last_path, best_path, csv_path = out_dir / "last.ckpt", out_dir / "best.ckpt", out_dir / "metrics.csv"
-    if rank == 0:
-        out_dir.mkdir(parents=True, exist_ok=True)
+    check_output_dir(out_dir, resume, overwrite)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
 
@@ -204,18 +283,16 @@ def train(config: TrainConfig | dict[str, Any], resume: bool = False) -> dict[st
     species = list(mcfg.species) or species_of(train_frames + val_frames)
     missing = sorted(set(species_of(train_frames + val_frames)) - set(species))
     if missing:
-        raise ValueError(f"the data hold species {missing} that model.species {species} lacks. "
+        raise InputError(f"the data hold species {missing} that model.species {species} lacks. "
                          "Fix: add them to model.species or leave it empty.")
     train_ds = FrameDataset(train_frames, species, mcfg.r_max, cache_graphs=True)
     val_ds = FrameDataset(val_frames, species, mcfg.r_max, cache_graphs=True)
 
     state: dict[str, Any] | None = None
     if resume:
-        if not last_path.exists():
-            raise FileNotFoundError(f"cannot resume: '{last_path}' does not exist. Fix: run without --resume.")
         state = read_checkpoint(last_path)
         if not _resume_compatible(state.get("train_config") or {}, cfg):
-            raise ValueError(f"cannot resume from '{last_path}': its training config differs from this one. "
+            raise InputError(f"cannot resume from '{last_path}': its training config differs from this one. "
                              "Fix: resume with the same config, or start a new output_dir.")
         model = model_from_checkpoint(state, last_path, weights="raw")
     else:
@@ -245,7 +322,8 @@ def train(config: TrainConfig | dict[str, Any], resume: bool = False) -> dict[st
             ema.model.load_state_dict(state["ema_state_dict"])
             ema.n = state["ema_n"]
         start_epoch, best, bad_epochs = state["epoch"], state["best_val_loss"], state["bad_epochs"]
-    if rank == 0:
+    if rank == 0:  # the data and the config are checked: only now is anything written
+        out_dir.mkdir(parents=True, exist_ok=True)
         _prepare_csv(csv_path, start_epoch)
 
     weights = _weights(cfg)

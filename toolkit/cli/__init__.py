@@ -139,13 +139,15 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-_KEYWORD = re.compile(r"(?<![\w-])(" + "|".join(API_TO_FLAG) + r")=")
+_KEYWORD = re.compile(r"(?<![\w-])(" + "|".join(API_TO_FLAG) + r")=(True\b)?")
 
 
 def cli_message(message: str) -> str:
     """A library message as read on the command line: one line, API keywords as flags
     (``species_map=`` -> ``--species-map``)."""
-    return _KEYWORD.sub(lambda m: API_TO_FLAG[m.group(1)] + " ", _one_line(message)).replace("  ", " ")
+    text = _KEYWORD.sub(lambda m: API_TO_FLAG[m.group(1)] + ("" if m.group(2) else " "),
+                        _one_line(message))
+    return text.replace("  ", " ")
 
 
 def _path_message(err: OSError) -> str:

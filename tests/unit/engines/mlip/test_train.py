@@ -292,3 +292,65 @@ def test_lazy_dataset_reads_the_same_frames_with_bounded_memory(tmp_path):
             del eager
     finally:
         tracemalloc.stop()
+
+
+def _tree(path):
+    """{relative path: bytes} of every file under ``path`` (to prove nothing changed)."""
+    return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def test_unlabelled_data_is_refused_before_anything_is_written(cu_file, tmp_path):
+    from atomtwin.toolkit.errors import InputError
+
+    cif = tmp_path / "cu.cif"
+    ase.io.write(cif, bulk("Cu", "fcc", a=3.61, cubic=True))
+    with pytest.raises(InputError, match=r"cu\.cif' has no labels: none of its 1 frame\(s\) has an energy"):
+        train(_cfg(cif, tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
+    # one frame without forces among labelled frames: named, never dropped from its batches
+    frames = _frames(4, 3)
+    frames[2] = frames[2].copy()  # .copy() leaves the calculator (and so the labels) behind
+    mixed = tmp_path / "mixed.extxyz"
+    ase.io.write(mixed, frames)
+    with pytest.raises(InputError, match=r"mixed\.extxyz': frame 2 has no energy while 3 of its 4"):
+        train(_cfg(mixed, tmp_path / "run"))
+    # labels the loss does not weigh: nothing to fit
+    with pytest.raises(InputError, match="which the loss does not use"):
+        train(_cfg(cu_file, tmp_path / "run", energy_weight=0.0, force_weight=0.0, stress_weight=0.0))
+    assert not (tmp_path / "run").exists()
+
+
+def test_previous_run_is_kept_unless_resume_or_force(cu_file, tmp_path, capsys):
+    import yaml
+    from atomtwin.toolkit.cli import main
+    from atomtwin.toolkit.errors import InputError
+
+    out = tmp_path / "run"
+    with pytest.raises(InputError, match="nothing to resume"):
+        train(_cfg(cu_file, out, max_epochs=1), resume=True)
+    assert not out.exists()
+    train(_cfg(cu_file, out, max_epochs=1))
+    before = _tree(out)
+    assert set(before) == {"best.ckpt", "last.ckpt", "metrics.csv"}
+    with pytest.raises(InputError, match=r"holds a previous training run \(last\.ckpt, best\.ckpt, "
+                                         r"metrics\.csv \(1 epochs\)\)"):
+        train(_cfg(cu_file, out, max_epochs=1), overwrite=False)
+    assert _tree(out) == before
+    # through the CLI: one line naming the flags, exit 2, the folder untouched
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(_cfg(cu_file, out, max_epochs=1).to_dict()))
+    assert main(["train", str(tmp_path / "cfg.yaml")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("atomtwin train: error: ")
+    assert "Fix: --resume to continue it, --force to start over" in err[0]
+    assert _tree(out) == before
+    # --force starts over: a new run of one epoch (the metrics restart at epoch 1)
+    assert main(["train", str(tmp_path / "cfg.yaml"), "--force", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["epochs"] == 1
+    with open(out / "metrics.csv") as fh:
+        assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1]
+    # a run killed before its first epoch ended leaves only the csv header: no run to keep
+    (tmp_path / "fresh").mkdir()
+    (tmp_path / "fresh" / "metrics.csv").write_text("epoch,lr\n")
+    with pytest.raises(InputError, match="nothing to resume"):
+        train(_cfg(cu_file, tmp_path / "fresh", max_epochs=1), resume=True)
+    assert train(_cfg(cu_file, tmp_path / "fresh", max_epochs=1), overwrite=False)["epochs"] == 1
