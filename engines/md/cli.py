@@ -1,18 +1,19 @@
-"""``atomtwin md config.yaml``: a thin wrapper over :func:`atomtwin.engines.md.run`."""
+"""``atomtwin md config.yaml [--resume | --force]``: a thin wrapper over :func:`atomtwin.engines.md.run`."""
 
 from __future__ import annotations
 
 
 def _run(args) -> int:
+    import dataclasses
+    import sys
+
     from atomtwin.engines.md.config import MDConfig
     from atomtwin.engines.md.runner import run
 
     cfg = MDConfig.from_yaml(args.config)
     if args.no_progress:
-        import dataclasses
-
         cfg = dataclasses.replace(cfg, progress=False)
-    res = run(cfg, resume=True if args.resume else None, steps=args.steps)
+    res = run(cfg, resume=args.resume, force=args.force, steps=args.steps)
     summary = {
         "output": str(res.output), "frames": res.n_frames, "steps": res.steps,
         "final_step": res.state.step, "time_ps": res.state.time, "wall_s": res.wall_s,
@@ -23,8 +24,6 @@ def _run(args) -> int:
 
         emit_json(summary)
     else:
-        import sys
-
         print(f"wrote {res.n_frames} frames to {res.output} ({res.ns_per_day:.3g} ns/day)", file=sys.stderr)
     return 0
 
@@ -32,8 +31,13 @@ def _run(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("md", help="run molecular dynamics from a YAML config")
     p.add_argument("config", help="YAML config (see atomtwin.engines.md.config)")
-    p.add_argument("--resume", action="store_true", help="continue from the config's checkpoint")
-    p.add_argument("--steps", type=int, help="override the total number of steps")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="continue from the config's checkpoint; without one (a run stopped before "
+                            "its first checkpoint) discard its partial trajectory and start from step 0")
+    again.add_argument("--force", action="store_true",
+                       help="delete an earlier run's trajectory, partial store and checkpoint, and start over")
+    p.add_argument("--steps", type=int, help="override the total number of steps (>= 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=_run)

@@ -25,8 +25,9 @@ from atomtwin.engines.md.integrators import (
     StochasticCellRescaling,
     VelocityVerlet,
 )
-from atomtwin.engines.md.state import MDState, make_state, temperature
+from atomtwin.engines.md.state import MDState, make_state, move_tensors, temperature
 from atomtwin.toolkit import units as U
+from atomtwin.toolkit.errors import ConfigError, FileFormatError, InputError
 
 CHECKPOINT_FORMAT = "atomtwin-md-checkpoint"
 
@@ -73,7 +74,7 @@ def build_integrator(cfg: MDConfig, slow=None):
         from atomtwin.engines.md.mts import RESPA
 
         t = cfg.temperature if cfg.ensemble == "langevin" else None
-        return RESPA(cfg.timestep, cfg.mts["k"], slow, temperature=t, friction=cfg.friction)
+        return RESPA(cfg.timestep, cfg.mts.k, slow, temperature=t, friction=cfg.friction)
     if cfg.ensemble == "nve":
         return VelocityVerlet(cfg.timestep)
     if cfg.ensemble == "langevin":
@@ -91,9 +92,14 @@ def initial_state(cfg: MDConfig, atoms=None) -> MDState:
     if atoms is None:
         from ase.io import read
 
-        if not Path(cfg.structure).exists():
-            raise FileNotFoundError(f"structure file '{cfg.structure}' does not exist. Fix: correct `structure:`.")
-        atoms = read(cfg.structure, index=-1)
+        if not Path(cfg.structure).is_file():
+            raise ConfigError(f"structure: the file '{cfg.structure}' does not exist. Fix: correct "
+                              "`structure:` (relative paths start at the YAML file's folder).")
+        try:
+            atoms = read(cfg.structure, index=-1)
+        except (ValueError, KeyError, IndexError, StopIteration, UnicodeDecodeError) as err:
+            raise FileFormatError(cfg.structure, f"ASE cannot read the starting structure ({err})",
+                                  "give a structure file ASE reads (extxyz, cif, POSCAR ...)") from None
     symbols = atoms.get_chemical_symbols()
     masses = []
     for s in symbols:
@@ -102,9 +108,9 @@ def initial_state(cfg: MDConfig, atoms=None) -> MDState:
         elif atomic_numbers.get(s, 0) > 0:  # 'X' (Z = 0) is ASE's dummy: no mass
             masses.append(float(atomic_masses[atomic_numbers[s]]))
         else:
-            raise ValueError(f"no mass for species '{s}'. Fix: add `masses: {{{s}: <amu>}}` to the config.")
+            raise ConfigError(f"masses: no mass for species '{s}'. Fix: add `masses: {{{s}: <amu>}}` to the config.")
     if cfg.ensemble.startswith("npt") and not (atoms.cell.rank == 3 and all(atoms.pbc)):
-        raise ValueError(
+        raise InputError(
             f"NPT needs a structure periodic in all three directions with a cell (pbc={atoms.pbc.tolist()}). "
             "Fix: give a periodic cell, or use ensemble nve/langevin/nhc for a cluster or slab."
         )
@@ -114,9 +120,8 @@ def initial_state(cfg: MDConfig, atoms=None) -> MDState:
     kw = {"temperature_K": t0} if t0 else {}
     if not t0 and atoms.has("momenta"):
         kw["velocities"] = atoms.get_velocities() / U.ASE_TIME_TO_PS
-    device = cfg.potential.device if cfg.potential.kind == "mlip" else "cpu"
     return make_state(atoms.positions, symbols, masses=masses, cell=cell, pbc=pbc, seed=cfg.seed,
-                      device=device, **kw)
+                      device=cfg.device, **kw)
 
 
 # -- checkpoints ------------------------------------------------------------------------
@@ -125,6 +130,7 @@ def save_checkpoint(path: Path, state: MDState, cfg: MDConfig, n_frames: int) ->
     payload = {
         "format": CHECKPOINT_FORMAT,
         "version": 1,
+        "device": state.positions.device.type,
         "state": {f.name: getattr(state, f.name) for f in fields(state)},
         "physics": cfg.physics(),
         "n_frames": n_frames,
@@ -134,27 +140,35 @@ def save_checkpoint(path: Path, state: MDState, cfg: MDConfig, n_frames: int) ->
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: Path, cfg: MDConfig) -> tuple[MDState, int]:
-    """(state, frames written) from a checkpoint; a clear error if it belongs to another run."""
+def load_checkpoint(path: Path, cfg: MDConfig, device: str | None = None) -> tuple[MDState, int]:
+    """(state, frames written) from a checkpoint; a clear error if it belongs to another run.
+
+    Every tensor of the state (RESPA's slow forces in ``aux`` included) is put on
+    ``device`` (default: the config's, :attr:`MDConfig.device`); the generator state stays
+    the one saved, so the run continues bit for bit on a device of the type it was saved on.
+    """
+    device = torch.device(device or cfg.device)
     try:
-        ck = torch.load(path, weights_only=False, map_location="cpu")
-    except Exception as err:  # noqa: BLE001
-        raise ValueError(f"cannot read checkpoint '{path}' ({err}). Fix: delete it to start over.") from err
+        ck = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as err:  # noqa: BLE001 (any unreadable file: the same advice)
+        raise FileFormatError(path, f"cannot read the MD checkpoint ({type(err).__name__}: "
+                              f"{str(err).splitlines()[0] if str(err) else ''})",
+                              "delete it and start over with --force (force=True)") from None
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"'{path}' is not an atomtwin MD checkpoint. Fix: point `checkpoint:` elsewhere.")
+        raise FileFormatError(path, "is not an atomtwin MD checkpoint", "point `checkpoint:` elsewhere")
     mine = cfg.physics()
     diff = sorted(k for k in set(mine) | set(ck["physics"]) if mine.get(k) != ck["physics"].get(k))
     if diff:
         detail = ", ".join(f"{k}: checkpoint {ck['physics'].get(k)!r} vs config {mine.get(k)!r}" for k in diff)
-        raise ValueError(
+        raise InputError(
             f"checkpoint '{path}' does not match the config ({detail}). Fix: restore those settings "
             "to resume, or start a new run with another `checkpoint:` and `output:`."
         )
-    state = MDState(**ck["state"])
-    if cfg.potential.kind == "mlip" and cfg.potential.device != "cpu":
-        dev = cfg.potential.device
-        state = state.replace(**{k: getattr(state, k).to(dev) for k in
-                                 ("positions", "momenta", "masses", "cell", "forces")})
+    saved = ck.get("device", "cpu")
+    if saved != device.type:
+        raise InputError(f"checkpoint '{path}' holds a {saved} run; this config runs on {device}. "
+                         f"Fix: resume on {saved} (potential.device), or start a new run.")
+    state = move_tensors(MDState(**ck["state"]), device)
     return state, int(ck["n_frames"])
 
 
@@ -199,7 +213,8 @@ def _check(state: MDState, cfg: MDConfig, t_max: float, integ) -> None:
         )
 
 
-def run(config, *, atoms=None, resume: bool | None = None, steps: int | None = None) -> MDResult:
+def run(config, *, atoms=None, resume: bool = False, force: bool = False,
+        steps: int | None = None) -> MDResult:
     """Run the MD a config describes.
 
     Parameters
@@ -209,16 +224,24 @@ def run(config, *, atoms=None, resume: bool | None = None, steps: int | None = N
     atoms
         Starting structure (``ase.Atoms``) instead of ``config.structure``.
     resume
-        Continue from ``config.checkpoint`` (default: when it exists).
+        Continue from ``config.checkpoint``.  Without a checkpoint (a run stopped before
+        its first one) the run discards only its own partial store and starts from step 0,
+        saying so with a :class:`~atomtwin.engines.md.restart.ResumeNotice` warning.
+    force
+        Delete an earlier run's output, partial store and checkpoint, and start over.
     steps
-        Override the total number of steps.
+        Override the total number of steps (>= 0).
 
     Raises
     ------
+    InputError
+        An earlier run's files are at the output paths and neither ``resume`` nor
+        ``force`` is given (nothing is touched), or a bad ``steps``.
     MDBlowUp
         NaN, a force above ``max_force`` or the temperature above ``max_temperature``; the
         trajectory written so far is finalised at ``config.output``.
     """
+    from atomtwin.engines.md.restart import plan_start
     from atomtwin.toolkit.io import TrajectoryWriter
 
     if isinstance(config, (str, Path)):
@@ -227,31 +250,29 @@ def run(config, *, atoms=None, resume: bool | None = None, steps: int | None = N
         cfg = MDConfig.from_dict(config)
     else:
         cfg = config
+    k = cfg.mts.k if cfg.mts else 1
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer))
+                              or steps < 0 or steps % k):
+        need = f"a whole number >= 0{f' and a multiple of mts.k = {k}' if k > 1 else ''}"
+        raise InputError(f"--steps {steps!r}: the number of steps must be {need}. Fix: e.g. --steps {cfg.steps}.")
     total = int(steps if steps is not None else cfg.steps)
-    fast = build_provider(cfg.potential)
-    slow = build_provider(cfg.mts["slow"]) if cfg.mts else None
-    integ = build_integrator(cfg, slow)
     ckpt = Path(cfg.checkpoint) if cfg.checkpoint else None
     out = Path(cfg.output)
-    if resume is None:
-        resume = bool(ckpt and ckpt.exists())
+    resume = plan_start(out, ckpt, resume=bool(resume), force=bool(force))
+    fast = build_provider(cfg.potential)
+    slow = build_provider(cfg.mts.slow) if cfg.mts else None
+    integ = build_integrator(cfg, slow)
     n_frames = 0
     if resume:
-        if ckpt is None or not ckpt.exists():
-            raise FileNotFoundError(f"cannot resume: no checkpoint at '{ckpt}'. Fix: run without --resume.")
         state, n_frames = load_checkpoint(ckpt, cfg)
         partial = Path(str(out) + ".partial")
         if partial.exists():
             _truncate_partial(partial, n_frames)
-        elif out.exists():
-            raise FileExistsError(f"'{out}' is a finished trajectory. Fix: choose a new `output:` to extend the run.")
         elif n_frames:
-            raise FileNotFoundError(f"the checkpoint expects {n_frames} frames in '{partial}', which is missing.")
+            raise InputError(f"the checkpoint '{ckpt}' expects {n_frames} frames in '{partial}', which is "
+                             "missing. Fix: --force (force=True) to start over, or restore that store.")
     else:
-        state = initial_state(cfg, atoms)
-        if out.exists():
-            raise FileExistsError(f"'{out}' exists. Fix: choose another `output:` or delete it.")
-        state = integ.init(state, fast)
+        state = integ.init(initial_state(cfg, atoms), fast)
     # the runaway threshold scales with the hottest of target, initial draw and the start
     # (an NVE run from a structure with velocities, e.g. a 2000 K liquid, has no target)
     t_ref = max(cfg.temperature or 0.0, cfg.initial_temperature or 0.0, temperature(state), 100.0)
@@ -261,7 +282,6 @@ def run(config, *, atoms=None, resume: bool | None = None, steps: int | None = N
         attrs={"source": "atomtwin md", "md_config": cfg.to_dict(), "timestep_md_ps": cfg.timestep},
         flush_every=1, resume=resume,
     )
-    stride_k = cfg.mts["k"] if cfg.mts else 1
     bar = _progress(cfg, total, state.step)
     t0, s0 = time.perf_counter(), state.step
     try:
@@ -278,7 +298,7 @@ def run(config, *, atoms=None, resume: bool | None = None, steps: int | None = N
                 fast.reset()
                 if slow is not None:
                     slow.reset()
-            if bar is not None and state.step % max(stride_k, 10) == 0:
+            if bar is not None and state.step % max(k, 10) == 0:
                 _update(bar, state, t0, s0)
     except MDBlowUp:
         writer.close()

@@ -50,8 +50,10 @@ class MDState:
         Steps taken since the start of the run.
     time : float
         ps.
-    rng_state : Tensor (uint8)
-        State of the torch CPU generator the stochastic steps draw from.
+    rng_state : Tensor (uint8, on the CPU)
+        State of the torch generator the stochastic steps draw from; the generator lives
+        on the state's device (a CPU or a CUDA generator), so random numbers are drawn
+        where the state is.
     forces, energy, stress
         Force-provider results at ``positions`` (eV/Å, eV, eV/Å^3 or None).
     dof : int
@@ -175,14 +177,14 @@ def make_state(
         c = torch.zeros(3, 3, dtype=DTYPE, device=device)
     else:
         c = torch.as_tensor(np.asarray(cell, dtype=float).reshape(3, 3), dtype=DTYPE, device=device)
-    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    gen = torch.Generator(device=pos.device).manual_seed(int(seed))
     dof = 3 * n - (3 if remove_com and n > 1 else 0)
     if velocities is not None:
         v = torch.as_tensor(np.asarray(velocities, dtype=float), dtype=DTYPE, device=device)
         p = v * m[:, None]
     elif temperature_K:
         sd = torch.sqrt(m * U.KB * float(temperature_K) / KE)
-        p = (torch.randn(n, 3, generator=gen, dtype=DTYPE) .to(device)) * sd[:, None]
+        p = torch.randn(n, 3, generator=gen, dtype=DTYPE, device=pos.device) * sd[:, None]
     else:
         p = torch.zeros(n, 3, dtype=DTYPE, device=device)
     if remove_com and n > 1:
@@ -205,11 +207,55 @@ def state_from_atoms(atoms, **kwargs) -> MDState:
     return make_state(atoms.get_positions(), atoms.get_chemical_symbols(), cell=cell, pbc=pbc, **kwargs)
 
 
-def draw_normal(state: MDState, shape) -> tuple[torch.Tensor, torch.Tensor]:
-    """Standard normal numbers from the state's generator -> (sample, new rng_state)."""
-    gen = torch.Generator(device="cpu")
+def _generator(state: MDState) -> torch.Generator:
+    gen = torch.Generator(device=state.positions.device)
     gen.set_state(state.rng_state)
-    x = torch.randn(*shape, generator=gen, dtype=DTYPE)
-    if x.device != state.positions.device:
-        x = x.to(state.positions.device)
+    return gen
+
+
+def draw_normal(state: MDState, shape) -> tuple[torch.Tensor, torch.Tensor]:
+    """Standard normal numbers drawn on the state's device from its generator
+    -> (sample of ``shape``, new rng_state)."""
+    gen = _generator(state)
+    x = torch.randn(*shape, generator=gen, dtype=DTYPE, device=state.positions.device)
     return x, gen.get_state()
+
+
+def _move(value, device):
+    if isinstance(value, torch.Tensor):
+        return value.to(device=device, dtype=DTYPE if value.is_floating_point() else value.dtype)
+    if isinstance(value, dict):
+        return {k: _move(v, device) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_move(v, device) for v in value)
+    return value
+
+
+def move_tensors(state: MDState, device: str | torch.device) -> MDState:
+    """``state`` with every tensor on ``device`` in float64: positions, momenta, masses,
+    cell, forces, stress and every tensor inside ``aux`` (e.g. RESPA's slow forces).
+
+    ``rng_state`` is left as it is (a generator state is always a CPU tensor); use
+    :func:`state_to` to move a state to a device of another type.
+    """
+    changes = {f.name: _move(getattr(state, f.name), device) for f in dataclasses.fields(state)
+               if f.name not in ("rng_state", "pbc", "species", "step", "time", "energy", "dof")}
+    return state.replace(**changes)
+
+
+def state_to(state: MDState, device: str | torch.device) -> MDState:
+    """``state`` on ``device`` (every tensor, see :func:`move_tensors`).
+
+    The generator follows the state: moved between devices of the same type (cuda:0 ->
+    cuda:1) its stream continues unchanged; moved to another type (cpu -> cuda) a
+    generator of the new type is seeded from the old one, deterministically (the same
+    state moved twice gives the same stream, but not the stream it would have had).
+    """
+    device = torch.device(device)
+    old = state.positions.device
+    moved = move_tensors(state, device)
+    if old.type == device.type or state.rng_state is None:
+        return moved
+    seed = int(torch.randint(0, 2**62, (1,), generator=_generator(state), device=old))
+    gen = torch.Generator(device=device).manual_seed(seed)
+    return moved.replace(rng_state=gen.get_state())

@@ -17,6 +17,7 @@ from ase.build import bulk
 from ase.io import write
 from atomtwin.engines.md.config import MDConfig
 from atomtwin.engines.md.runner import MDBlowUp, run
+from atomtwin.toolkit.errors import ConfigError, InputError
 from atomtwin.toolkit.io import open as open_traj
 
 LJ = {"kind": "lj", "params": {"Ar": [0.0104, 3.405]}, "r_cut": 8.5, "skin": 0.5}
@@ -44,14 +45,16 @@ def test_trajectory_schema_and_bitwise_restart(tmp_path):
     run(_config(b), steps=40)
     ck = b / "run.ckpt"
     out = Path(_config(b)["output"])
-    # a finished output is not extended silently
-    with pytest.raises(FileExistsError):
+    # a finished output is neither extended nor overwritten silently
+    with pytest.raises(InputError, match=r"earlier run.*--resume.*--force"):
         run(_config(b))
+    with pytest.raises(InputError, match="finished trajectory"):
+        run(_config(b), resume=True)
     out.unlink()
     # resume from the step-40 checkpoint into a fresh output
     cfg = _config(b, output=str(b / "t2.nc"))
     import torch
-    st = torch.load(ck, weights_only=False)
+    st = torch.load(ck, weights_only=True)
     st["n_frames"] = 0
     torch.save(st, ck)
     res = run(cfg, resume=True)
@@ -113,7 +116,7 @@ def test_bad_input_errors(tmp_path):
     with pytest.raises(ValueError, match=r"does not know species \['Cu'\]"):
         run({**cfg, "output": str(tmp_path / "cu.nc")},
             atoms=bulk("Cu", "fcc", a=3.6, cubic=True))
-    with pytest.raises(ValueError, match="unknown config keys"):
+    with pytest.raises(ConfigError, match=r"temprature: unknown key. Fix: did you mean 'temperature'"):
         MDConfig.from_dict({**cfg, "temprature": 3})
     with pytest.raises(ValueError, match="timestep"):
         MDConfig.from_dict({**cfg, "timestep": 2.0})
