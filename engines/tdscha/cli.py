@@ -53,12 +53,29 @@ def run_tdscha_config(cfg: RunConfig, output: str | None = None):
     return ds, classical
 
 
+def _check_output(out) -> None:
+    """Refuse an output name that cannot be written before the run, not after it."""
+    if out is None:
+        return
+    from atomtwin.toolkit.errors import InputError
+
+    p = Path(out)
+    if p.suffix not in (".nc", ".zarr"):
+        raise InputError(f"output '{p}' must be named *.nc (netCDF) or *.zarr. Fix: --out run.nc.")
+    if not p.parent.is_dir():
+        raise InputError(f"the folder of output '{p}' does not exist. Fix: create '{p.parent}' first.")
+    if p.is_dir() and not any((p / m).exists() for m in (".zgroup", ".zmetadata", "zarr.json")):
+        raise InputError(f"output '{p}' is a folder that is not a zarr store; it is left as it is. "
+                         "Fix: give another output name, or move the folder away.")
+
+
 def _scha_cmd(args) -> int:
     from atomtwin.toolkit.cli import emit_json
 
     cfg = RunConfig.from_yaml(args.config)
-    _, _, _, res = run_scha_config(cfg)
     out = args.out or cfg.output
+    _check_output(out)
+    _, _, _, res = run_scha_config(cfg)
     if out is not None:
         from atomtwin.engines.tdscha.runner import write_result
 
@@ -83,6 +100,7 @@ def _tdscha_cmd(args) -> int:
 
     cfg = RunConfig.from_yaml(args.config)
     out = args.out or cfg.output
+    _check_output(out)
     try:
         ds, cl = run_tdscha_config(cfg, out)
     except TDSCHAError as err:

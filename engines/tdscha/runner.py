@@ -20,12 +20,25 @@ from atomtwin.engines.tdscha.dynamics import (
 )
 from atomtwin.engines.tdscha.providers import System, TDSCHAError, evaluate_checked
 from atomtwin.engines.tdscha.pulses import external_force
+from atomtwin.toolkit.errors import InputError
+from atomtwin.toolkit.progress import progress
 
 
 def write_result(ds: xr.Dataset, path: str | os.PathLike) -> Path:
-    """Write a result Dataset to netCDF (``*.nc``) or zarr (``*.zarr``) atomically."""
+    """Write a result Dataset to netCDF (``*.nc``) or zarr (``*.zarr``) atomically.
+
+    An existing result at ``path`` (a file, or a zarr store) is replaced; any other folder
+    there is refused, never deleted.
+    """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
+    if path.suffix not in (".nc", ".zarr"):
+        raise InputError(f"output '{path}' must be named *.nc (netCDF) or *.zarr.")
+    if path.is_dir() and not any((path / m).exists() for m in (".zgroup", ".zmetadata", "zarr.json")):
+        raise InputError(f"output '{path}' is a folder that is not a zarr store; it is left as it is. "
+                         "Fix: give another output name, or move the folder away.")
+    if not path.parent.is_dir():
+        raise InputError(f"the folder of output '{path}' does not exist. Fix: create '{path.parent}' first.")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     ds = ds.copy()
     ds.attrs = {k: (int(v) if isinstance(v, bool) else v) for k, v in ds.attrs.items() if v is not None}
     try:
@@ -90,10 +103,11 @@ def run_tdscha(system: System, state: TDSCHAState, averager, dt: float, n_steps:
     TDSCHAError
         With ``.step`` and ``.partial`` (the Dataset so far, also written to ``output``).
     """
-    if dt <= 0 or n_steps < 0:
-        raise ValueError("dt must be > 0 ps and n_steps >= 0.")
+    if not dt > 0 or n_steps < 0 or output_every < 1:
+        raise InputError(f"dt must be > 0 ps, n_steps >= 0 and output_every >= 1; got dt={dt}, "
+                         f"n_steps={n_steps}, output_every={output_every}.")
     if covariances not in ("full", "diagonal", "none"):
-        raise ValueError("covariances must be 'full', 'diagonal' or 'none'.")
+        raise InputError(f"covariances must be 'full', 'diagonal' or 'none', got {covariances!r}.")
     fext = external_force(system, pulse, screening)
     field_of = (lambda t: np.zeros(3)) if pulse is None else (lambda t: np.asarray(pulse(t)) / (screening or 1.0))
     avg = averager(state.R, cholesky_of(state, 0), 0)
@@ -113,7 +127,7 @@ def run_tdscha(system: System, state: TDSCHAState, averager, dt: float, n_steps:
     record(state, avg)
     step = 0
     try:
-        for step in range(1, n_steps + 1):
+        for step in progress(range(1, n_steps + 1), total=n_steps, desc="TD-SCHA", unit="step"):
             state, avg = verlet_step(state, avg, averager, dt, fext, step)
             power = float(fext(state.t) @ state.P)
             work += 0.5 * dt * (power_prev + power)
@@ -180,7 +194,7 @@ def run_classical(system: System, provider, dt: float, n_steps: int, *, x_init: 
         out.append((t, system.to_cartesian(R), P / sm, 0.5 * P @ P + e, e, work, fld))
 
     rec()
-    for step in range(1, n_steps + 1):
+    for step in progress(range(1, n_steps + 1), total=n_steps, desc="classical MD", unit="step"):
         p0 = fext(t) @ P
         P = P + 0.5 * dt * (f + fext(t))
         R = R + dt * P

@@ -21,6 +21,8 @@ import numpy as np
 import xarray as xr
 from atomtwin.engines.tdscha.dynamics import TDSCHAState
 from atomtwin.engines.tdscha.providers import System, TDSCHAError, evaluate_checked
+from atomtwin.toolkit.errors import InputError
+from atomtwin.toolkit.progress import progress
 from atomtwin.toolkit.units import HBAR, KB
 
 
@@ -191,9 +193,9 @@ def scha(system: System, temperature: float, *, model=None, provider=None, n_con
     from atomtwin.engines.tdscha.averages import ExactAverager
 
     if (model is None) == (provider is None):
-        raise ValueError("give exactly one of model= (exact averages) or provider= (ensemble).")
+        raise InputError("give exactly one of model= (exact averages) or provider= (ensemble).")
     if not 0 < mixing <= 1:
-        raise ValueError("mixing must be in (0, 1].")
+        raise InputError(f"mixing must be in (0, 1], got {mixing}.")
     s = system
     Q = s.basis
     rng = np.random.default_rng(rng)
@@ -206,7 +208,7 @@ def scha(system: System, temperature: float, *, model=None, provider=None, n_con
     ens, fresh, n_eval, alpha = None, False, 0, mixing
     hist = {"free_energy": [], "free_energy_error": [], "ess": [], "gradient": []}
     converged, stress = False, None
-    for it in range(max_iter):
+    for it in progress(range(max_iter), total=max_iter, desc="SCHA", unit="iteration"):
         w2, e = np.linalg.eigh(phi)
         w = np.sqrt(w2)
         a = harmonic_variance(w, temperature)

@@ -173,6 +173,25 @@ def check_target(output: Path, inputs: list[str], force: bool) -> None:
                          "output name.")
 
 
+def write_result(res, output, flag: str) -> Path:
+    """Write an analysis result (a Dataset) to netCDF under a temporary name, then rename:
+    never half a file, and an existing folder at ``output`` is refused, not replaced."""
+    import os
+
+    path = Path(output)
+    if path.is_dir():
+        raise InputError(f"{flag} '{path}' is a folder. Fix: give a file name (*.nc).")
+    if not path.parent.is_dir():
+        raise InputError(f"the folder of {flag} '{path}' does not exist. Fix: create '{path.parent}' first.")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        res.to_netcdf(tmp, engine="h5netcdf", invalid_netcdf=True)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def _write(ds, output: Path, chunk: int, force: bool, show: bool) -> Path:
     from atomtwin.toolkit.io import write
 

@@ -29,9 +29,33 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_environments)
 
 
+def check_arguments(args) -> None:
+    """Refuse impossible option values before the (long) fit starts."""
+    from pathlib import Path
+
+    from atomtwin.toolkit.errors import InputError
+
+    if not args.r_cut > 0:
+        raise InputError(f"--r-cut must be > 0 Å, got {args.r_cut}.")
+    for flag, value in (("--n-clusters", args.n_clusters), ("--n-fit", args.n_fit)):
+        if value is not None and value < 1:
+            raise InputError(f"{flag} must be >= 1, got {value}.")
+    if args.rattle < 0:
+        raise InputError(f"--rattle must be >= 0 Å, got {args.rattle}.")
+    if args.out:
+        out = Path(args.out)
+        if not out.name.lower().endswith((".nc", ".nc4")) or out.is_dir():
+            raise InputError(f"--out '{out}' must be a netCDF file name (*.nc), not a folder.")
+        if not out.parent.is_dir():
+            raise InputError(f"the folder of --out '{out}' does not exist. Fix: create '{out.parent}' first.")
+    for flag, path in (("--pipeline", args.pipeline), ("--references", args.references)):
+        if path and not Path(path).is_file():
+            raise InputError(f"{flag} '{path}': no such file.")
+
+
 def cmd_environments(args) -> int:
     import numpy as np
-    from atomtwin.toolkit.cli.io_commands import open_input
+    from atomtwin.toolkit.cli.io_commands import open_input, write_result
     from atomtwin.toolkit.environments import (
         ACSF,
         SOAP,
@@ -41,6 +65,7 @@ def cmd_environments(args) -> int:
         spatial_profiles,
     )
 
+    check_arguments(args)
     ds = open_input(args, lazy=True)
     if args.pipeline:
         clf = EnvironmentClassifier.load(args.pipeline)
@@ -67,7 +92,7 @@ def cmd_environments(args) -> int:
                              for k, r, d, n in zip(ph.cluster.values, ph.nearest_reference.values,
                                                    ph.distance.values, ph.is_new.values, strict=True)]
     if args.out:
-        out.to_netcdf(args.out, engine="h5netcdf", invalid_netcdf=True)
+        write_result(out, args.out, "--out")
         summary["out"] = str(args.out)
     if args.save_pipeline:
         summary["pipeline"] = str(clf.save(args.save_pipeline))

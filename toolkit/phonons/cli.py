@@ -6,6 +6,7 @@ import sys
 from importlib import import_module
 
 import numpy as np
+from atomtwin.toolkit.errors import FileFormatError, InputError
 
 BUILTIN = ("emt", "lj", "morse")
 
@@ -34,10 +35,10 @@ def make_calculator(spec: str):
         try:
             factory = getattr(import_module(module), attr)
         except (ImportError, AttributeError) as err:
-            raise ValueError(f"cannot load calculator factory '{spec}': {err}. Fix: give an importable "
+            raise InputError(f"cannot load calculator factory '{spec}': {err}. Fix: give an importable "
                              "'package.module:function' returning an ASE calculator.") from err
         return factory()
-    raise ValueError(f"unknown calculator '{spec}'. Fix: use one of {BUILTIN} or 'package.module:factory'.")
+    raise InputError(f"unknown calculator '{spec}'. Fix: use one of {BUILTIN} or 'package.module:factory'.")
 
 
 def register(sub) -> None:
@@ -56,14 +57,42 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_phonons)
 
 
+def check_arguments(args) -> None:
+    """Refuse impossible option values before any force is computed."""
+    from pathlib import Path
+
+    if not Path(args.structure).is_file():
+        raise InputError(f"no such file: '{args.structure}'.")
+    for flag, values in (("--supercell", args.supercell), ("--mesh", args.mesh)):
+        if min(values) < 1:
+            raise InputError(f"{flag} must be three integers >= 1, got {list(values)}.")
+    if not args.displacement > 0:
+        raise InputError(f"--displacement must be > 0 Å, got {args.displacement}.")
+    if args.band_points < 2:
+        raise InputError(f"--band-points must be >= 2, got {args.band_points}.")
+    if min(args.temperatures) < 0:
+        raise InputError(f"--temperatures must be >= 0 K, got {args.temperatures}.")
+
+
 def cmd_phonons(args) -> int:
     import warnings
 
     from ase.io import read
+    from ase.io.formats import UnknownFileTypeError
     from atomtwin.toolkit import phonons as P
 
-    atoms = read(args.structure)
+    check_arguments(args)
     calc = make_calculator(args.calculator)
+    if args.compare:
+        make_calculator(args.compare)  # a wrong second name fails now, not after the first run
+    try:
+        atoms = read(args.structure)
+    except UnknownFileTypeError as err:
+        raise FileFormatError(args.structure, f"not a structure format ASE reads ({err}).",
+                              "give a POSCAR, CIF, extxyz or another ASE format.") from err
+    except (ValueError, IndexError, KeyError, StopIteration) as err:  # ASE's parse errors
+        raise FileFormatError(args.structure, f"ASE cannot read it: {type(err).__name__}: {err}",
+                              "check that the file is complete and of the format its name says.") from err
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", P.UnrelaxedStructureWarning)
         ph = P.compute_phonons(atoms, calc, supercell=args.supercell, displacement=args.displacement,

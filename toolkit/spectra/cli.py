@@ -7,6 +7,8 @@ import sys
 import numpy as np
 
 KINDS = ("vdos", "ir", "dielectric")
+#: spellings of the frequency units (``--unit``)
+FREQUENCY_UNITS = ("thz", "cm-1", "cm^-1", "1/cm", "invcm")
 
 
 def register(sub) -> None:
@@ -31,6 +33,31 @@ def register(sub) -> None:
     p.add_argument("--plot", help="save a figure (png/pdf by suffix)")
     p.add_argument("--json", action="store_true", help="print the spectrum as JSON")
     p.set_defaults(func=cmd_spectrum)
+
+
+def check_arguments(args) -> None:
+    """Refuse impossible option values before the trajectory is read (one line each)."""
+    from atomtwin.toolkit.errors import InputError
+    from atomtwin.toolkit.spectra.correlation import WINDOWS
+    from atomtwin.toolkit.spectra.ir import QUANTUM_CORRECTIONS, SOURCES
+
+    if args.window.lower() not in WINDOWS:
+        raise InputError(f"unknown --window '{args.window}'. Fix: use one of {', '.join(sorted(WINDOWS))}.")
+    if args.unit is not None and args.unit.lower().replace(" ", "") not in FREQUENCY_UNITS:
+        raise InputError(f"unknown --unit '{args.unit}'. Fix: use THz or cm-1.")
+    if args.quantum_correction.lower() not in QUANTUM_CORRECTIONS:
+        raise InputError(f"unknown --quantum-correction '{args.quantum_correction}'. "
+                         f"Fix: use one of {', '.join(QUANTUM_CORRECTIONS)}.")
+    if args.source not in SOURCES:
+        raise InputError(f"unknown --source '{args.source}'. Fix: use one of {', '.join(SOURCES)}.")
+    if args.blocks < 1:
+        raise InputError(f"--blocks must be >= 1, got {args.blocks}.")
+    for flag, value, unit in (("--max-lag", args.max_lag, "ps"), ("--max-frequency", args.max_frequency, ""),
+                              ("--temperature", args.temperature, "K"), ("--volume", args.volume, "Å^3")):
+        if value is not None and not value > 0:
+            raise InputError(f"{flag} must be > 0{' ' + unit if unit else ''}, got {value}.")
+    if args.output and not args.output.lower().endswith((".nc", ".nc4")):
+        raise InputError(f"--output '{args.output}' must be a netCDF file name (*.nc).")
 
 
 def compute(ds, args):
@@ -70,15 +97,13 @@ def summarize(res, kind: str) -> dict:
 def cmd_spectrum(args) -> int:
     from atomtwin.toolkit.cli.io_commands import open_input
 
+    check_arguments(args)
     ds = open_input(args, lazy=True)
     res = compute(ds, args)
     if args.output:
-        from pathlib import Path
+        from atomtwin.toolkit.cli.io_commands import write_result
 
-        path = Path(args.output)
-        tmp = path.with_name(f".{path.name}.tmp")
-        res.to_netcdf(tmp, engine="h5netcdf", invalid_netcdf=True)
-        tmp.replace(path)
+        write_result(res, args.output, "--output")
     if args.plot:
         from atomtwin.toolkit.plot import save
         from atomtwin.toolkit.plot.spectra import plot_spectrum

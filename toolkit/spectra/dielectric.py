@@ -21,6 +21,7 @@ import numpy as np
 import xarray as xr
 from atomtwin.toolkit import schema as S
 from atomtwin.toolkit import units as U
+from atomtwin.toolkit.errors import InputError
 from atomtwin.toolkit.spectra import _data as D
 from atomtwin.toolkit.spectra import correlation as C
 from atomtwin.toolkit.spectra.ir import _born_source, dipole_current
@@ -34,11 +35,11 @@ def cell_dipole(ds: xr.Dataset, *, source: str = "auto", born_charges=None) -> x
         source = next((n for n in (S.POLARIZATION, S.DIPOLE) if n in ds), "born_charges")
     if source in (S.POLARIZATION, S.DIPOLE):
         if source not in ds:
-            raise ValueError(f"source='{source}' but the trajectory has no '{source}'. "
+            raise InputError(f"source='{source}' but the trajectory has no '{source}'. "
                              f"Fix: source='auto' (variables present: {sorted(ds.data_vars)}).")
         return ds[source].astype(float).load()
     if _born_source(ds, born_charges) is None or S.VELOCITIES not in ds:
-        raise ValueError(
+        raise InputError(
             "a dielectric function needs the cell dipole: the trajectory has no 'polarization' or 'dipole', "
             "and no 'born_charges' with 'velocities' to integrate the current sum Z*.v. Fix: store the "
             "polarization (or dipole) when simulating, or pass born_charges= for a trajectory with velocities."

@@ -34,6 +34,8 @@ import numpy as np
 import xarray as xr
 from atomtwin.toolkit import schema as S
 from atomtwin.toolkit import units as U
+from atomtwin.toolkit.errors import InputError
+from atomtwin.toolkit.progress import progress
 from atomtwin.toolkit.spectra import _data as D
 from atomtwin.toolkit.spectra import correlation as C
 
@@ -57,7 +59,7 @@ def quantum_correction_factor(nu: np.ndarray, temperature: float, kind: str = "h
     """
     key = str(kind).lower()
     if key not in QUANTUM_CORRECTIONS:
-        raise ValueError(f"unknown quantum correction '{kind}'. Fix: use one of {QUANTUM_CORRECTIONS}.")
+        raise InputError(f"unknown quantum correction '{kind}'. Fix: use one of {QUANTUM_CORRECTIONS}.")
     x = U.H_PLANCK * np.asarray(nu, dtype=float) / (U.KB * float(temperature))
     x = np.where(x == 0, 1e-300, x)
     if key == "harmonic":
@@ -74,7 +76,7 @@ def _born_source(ds: xr.Dataset, born_charges) -> np.ndarray | xr.DataArray | No
         z = np.asarray(born_charges, dtype=float)
         n = ds.sizes[S.ATOM]
         if z.shape not in ((n, 3, 3), (ds.sizes[S.FRAME], n, 3, 3)):
-            raise ValueError(f"born_charges have shape {z.shape}; expected ({n}, 3, 3) or "
+            raise InputError(f"born_charges have shape {z.shape}; expected ({n}, 3, 3) or "
                              f"({ds.sizes[S.FRAME]}, {n}, 3, 3) with [a, i, j] = dP_i/dr_aj in e.")
         return z
     return ds[S.BORN_CHARGES] if S.BORN_CHARGES in ds else None
@@ -82,7 +84,7 @@ def _born_source(ds: xr.Dataset, born_charges) -> np.ndarray | xr.DataArray | No
 
 def _resolve_source(ds: xr.Dataset, source: str, born) -> str:
     if source not in SOURCES:
-        raise ValueError(f"unknown source '{source}'. Fix: use one of {SOURCES}.")
+        raise InputError(f"unknown source '{source}'. Fix: use one of {SOURCES}.")
     if source == "auto":
         if born is not None and S.VELOCITIES in ds:
             return "born_charges"
@@ -91,16 +93,16 @@ def _resolve_source(ds: xr.Dataset, source: str, born) -> str:
                 return name
         if born is not None:
             return "born_charges"
-        raise ValueError(
+        raise InputError(
             "an IR spectrum needs the dipole: the trajectory has no 'dipole' or 'polarization' and no "
             "'born_charges' to build the current sum Z*.v. Fix: store dipoles or Born charges when "
             "simulating (e.g. an electric-enthalpy model), or pass born_charges= (n_atoms, 3, 3) in e."
         )
     if source == "born_charges" and born is None:
-        raise ValueError("source='born_charges' but the trajectory has no 'born_charges'. "
+        raise InputError("source='born_charges' but the trajectory has no 'born_charges'. "
                          "Fix: pass born_charges= (n_atoms, 3, 3) in e, or source='dipole'.")
     if source in (S.POLARIZATION, S.DIPOLE) and source not in ds:
-        raise ValueError(f"source='{source}' but the trajectory has no '{source}'. "
+        raise InputError(f"source='{source}' but the trajectory has no '{source}'. "
                          f"Fix: use source='auto' (variables present: {sorted(ds.data_vars)}).")
     return source
 
@@ -122,7 +124,8 @@ def _born_current(ds: xr.Dataset, born, dt: float) -> tuple[np.ndarray, bool]:
     n_frames = ds.sizes[S.FRAME] - int(midpoint)
     size = max(1, CHUNK_BYTES // (ds.sizes[S.ATOM] * 8 * (3 if static else 12)))
     out = np.empty((n_frames, 3))
-    for part in C.iter_chunks(n_frames, size):
+    parts = list(C.iter_chunks(n_frames, size))
+    for part in progress(parts, total=len(parts), desc="dipole current", unit="chunk"):
         v = D.velocity_chunk(ds, part, slice(None), dt)
         if static:
             out[part] = np.einsum("aij,faj->fi", born, v)
@@ -204,7 +207,7 @@ def ir_spectrum(ds: xr.Dataset, *, source: str = "auto", born_charges=None,
         temperature, volume, correction, window, resolution.
     """
     if normalization not in ("absolute", "peak", "area"):
-        raise ValueError(f"normalization must be 'absolute', 'peak' or 'area', got {normalization!r}.")
+        raise InputError(f"normalization must be 'absolute', 'peak' or 'area', got {normalization!r}.")
     unit = D.frequency_unit(unit)
     current = dipole_current(ds, source=source, born_charges=born_charges)
     dt = current.attrs["timestep_ps"]

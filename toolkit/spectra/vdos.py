@@ -16,6 +16,8 @@ import numpy as np
 import xarray as xr
 from atomtwin.toolkit import schema as S
 from atomtwin.toolkit import units as U
+from atomtwin.toolkit.errors import InputError
+from atomtwin.toolkit.progress import progress
 from atomtwin.toolkit.spectra import _data as D
 from atomtwin.toolkit.spectra import correlation as C
 
@@ -31,7 +33,7 @@ def _velocity_correlations(ds: xr.Dataset, n_blocks: int, max_lag: float | None,
     dt = D.timestep(ds)
     n_frames = ds.sizes[S.FRAME] - (0 if S.VELOCITIES in ds else 1)
     if n_frames < 4:
-        raise ValueError(f"a spectrum needs at least 4 frames with velocities, got {n_frames}.")
+        raise InputError(f"a spectrum needs at least 4 frames with velocities, got {n_frames}.")
     blocks = C.block_slices(n_frames, n_blocks, 2)
     n_block = blocks[0].stop - blocks[0].start
     n_lags = C.default_lags(n_block, dt, max_lag)
@@ -42,13 +44,12 @@ def _velocity_correlations(ds: xr.Dataset, n_blocks: int, max_lag: float | None,
     if chunk_atoms is None:
         chunk_atoms = max(1, CHUNK_BYTES // (3 * 16 * 2 * (n_block + n_lags)))
     corr = np.zeros((n_blocks, len(groups), n_lags))
-    for g, idx in enumerate(groups.values()):
-        for part in C.iter_chunks(len(idx), chunk_atoms):
-            atoms = idx[part]
-            for b, frames in enumerate(blocks):
-                v = D.velocity_chunk(ds, frames, atoms, dt)
-                c = C.autocorrelation(v.reshape(v.shape[0], -1), n_lags).reshape(n_lags, len(atoms), 3)
-                corr[b, g] += np.einsum("a,kai->k", m[atoms], c)
+    work = [(g, idx[part], b, frames) for g, idx in enumerate(groups.values())
+            for part in C.iter_chunks(len(idx), chunk_atoms) for b, frames in enumerate(blocks)]
+    for g, atoms, b, frames in progress(work, total=len(work), desc="VACF", unit="chunk"):
+        v = D.velocity_chunk(ds, frames, atoms, dt)
+        c = C.autocorrelation(v.reshape(v.shape[0], -1), n_lags).reshape(n_lags, len(atoms), 3)
+        corr[b, g] += np.einsum("a,kai->k", m[atoms], c)
     return corr, groups, dt, n_lags
 
 
@@ -125,7 +126,7 @@ def vdos(ds: xr.Dataset, *, max_lag: float | None = None, n_blocks: int = 1, win
         ``vdos`` (species, frequency), ``vdos_total`` (frequency) and their ``*_std_err``.
     """
     if normalize not in ("dof", "atom", "none"):
-        raise ValueError(f"normalize must be 'dof', 'atom' or 'none', got {normalize!r}.")
+        raise InputError(f"normalize must be 'dof', 'atom' or 'none', got {normalize!r}.")
     unit = D.frequency_unit(unit)
     corr, groups, dt, n_lags = _velocity_correlations(ds, n_blocks, max_lag, chunk_atoms)
     nu_max = C.check_frequency_range(dt, D.to_thz(max_frequency, unit))
