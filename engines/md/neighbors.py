@@ -1,9 +1,9 @@
 """A Verlet neighbour list in torch, rebuilt only when atoms (or the cell) moved enough.
 
-Builds: :func:`half_pairs` picks a dense all-pairs distance matrix for small systems
-(fewer than :data:`CELL_LIST_MIN_ATOMS` atoms, where its few large tensor operations beat
-the bookkeeping of a cell list) and the linear-cost cell list of
-:func:`atomtwin.engines.mlip.neighbors.neighbor_list` above (:func:`cell_list_half_pairs`).
+Builds: :func:`half_pairs` takes the pairs from the shared layer
+(:func:`atomtwin.toolkit.neighbors.neighbor_pairs`, vesin's linear-cost cell list, on the
+CPU); ``method="dense"`` keeps an all-pairs distance matrix in torch (on the positions'
+device), an independent check and an option for small systems on a GPU.
 
 The list holds every pair within ``r_cut + skin`` at the last build.  Between builds a pair
 distance can change by at most ``2 max|u| + |E| (r_cut + skin)``, with ``u`` the atomic
@@ -17,6 +17,7 @@ import itertools
 import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 
@@ -28,28 +29,21 @@ def plane_spacings(cell: torch.Tensor) -> torch.Tensor:
     return vol / cross.norm(dim=1)
 
 
-#: systems with at least this many atoms get the O(N) cell list (measured crossover on CPU:
-#: the dense O(N^2) build is as fast or faster below ~1,000 atoms, see tests/benchmarks/bench_md.py)
-CELL_LIST_MIN_ATOMS = 1000
-
-
 def cell_list_half_pairs(positions: torch.Tensor, cell: torch.Tensor, pbc, r: float):
-    """:func:`half_pairs` through the linear-cost cell list of ``atomtwin.engines.mlip.neighbors``.
+    """:func:`half_pairs` through the shared neighbour layer (vesin's cell list, CPU).
 
-    That list holds every ordered pair; this keeps ``i < j``, and for an atom's own periodic
-    images (``i == j``) the shifts that are lexicographically positive, so each unordered
-    pair (with its image) appears once, as in :func:`half_pairs`.
+    Each unordered pair appears once: ``i < j``, or for an atom's own periodic images
+    (``i == j``) the shifts whose first non-zero component is positive.
     """
-    from atomtwin.engines.mlip.neighbors import neighbor_list
+    from atomtwin.toolkit.neighbors import neighbor_pairs
 
-    periodic = any(pbc)
-    ei, shift = neighbor_list(positions, cell if periodic else None,
-                              torch.tensor(pbc, dtype=torch.bool), float(r))
-    i, j = ei[0], ei[1]
-    s = shift
-    pos_shift = (s[:, 0] > 0) | ((s[:, 0] == 0) & ((s[:, 1] > 0) | ((s[:, 1] == 0) & (s[:, 2] > 0))))
-    keep = (i < j) | ((i == j) & pos_shift)
-    return i[keep], j[keep], shift[keep].to(positions.dtype)
+    per = np.asarray([bool(x) for x in pbc])
+    cell_np = cell.detach().to("cpu", torch.float64).numpy() if per.any() else None
+    p = neighbor_pairs(positions.detach().to("cpu", torch.float64).numpy(), cell_np, per, float(r),
+                       sort=True)
+    dev = positions.device
+    return (torch.from_numpy(p.i).to(dev), torch.from_numpy(p.j).to(dev),
+            torch.from_numpy(p.shifts).to(device=dev, dtype=positions.dtype))
 
 
 def half_pairs(positions: torch.Tensor, cell: torch.Tensor, pbc, r: float, max_pairs: int = 2_000_000,
@@ -58,14 +52,13 @@ def half_pairs(positions: torch.Tensor, cell: torch.Tensor, pbc, r: float, max_p
 
     Returns ``(i, j, shift)`` with ``positions[j] - positions[i] + shift @ cell`` the pair
     vector; ``shift`` (n_pairs, 3) integer-valued floats.  Positions may be unwrapped.
-    ``method``: ``"dense"`` (all-pairs distances in chunks of ``max_pairs``), ``"cells"``
-    (:func:`cell_list_half_pairs`, linear cost) or ``"auto"`` (cells from
-    :data:`CELL_LIST_MIN_ATOMS` atoms on).
+    ``method``: ``"dense"`` (all-pairs distances in torch, in chunks of ``max_pairs``),
+    ``"cells"`` or ``"auto"`` (both :func:`cell_list_half_pairs`, linear cost).
     """
     n = positions.shape[0]
     if method not in ("auto", "dense", "cells"):
         raise ValueError(f"method must be 'auto', 'dense' or 'cells', not '{method}'.")
-    if method == "cells" or (method == "auto" and n >= CELL_LIST_MIN_ATOMS):
+    if method in ("cells", "auto"):
         return cell_list_half_pairs(positions, cell, pbc, r)
     dev, dt = positions.device, positions.dtype
     periodic = any(pbc)

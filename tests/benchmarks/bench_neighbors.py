@@ -61,7 +61,7 @@ def run_matscipy(pos, cell, pbc, r):
 
 def run_torch(pos, cell, pbc, r):
     import torch
-    from atomtwin.engines.mlip.neighbors import neighbor_list
+    from _torch_cell_list import neighbor_list
 
     ei, sh = neighbor_list(torch.from_numpy(pos), torch.from_numpy(cell), torch.from_numpy(pbc), r)
     return ei[0].numpy(), ei[1].numpy(), sh.numpy()
