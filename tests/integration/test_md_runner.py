@@ -123,3 +123,87 @@ def test_bad_input_errors(tmp_path):
     run({**cfg, "steps": 20, "output": str(tmp_path / "x.nc")})
     with pytest.raises(ValueError, match=r"does not match the config \(temperature"):
         run({**cfg, "temperature": 300.0, "output": str(tmp_path / "y.nc")}, resume=True)
+
+
+def _frames_marker(partial: Path) -> int:
+    try:
+        return int(Path(str(partial) + ".frames").read_text())
+    except (OSError, ValueError):
+        return 0
+
+
+def test_killed_before_first_checkpoint_restarts_cleanly(tmp_path, capsys):
+    """SIGKILL after the partial store has frames but before the first checkpoint: a plain
+    rerun refuses (touching nothing), ``--resume`` says it starts from step 0, discards only
+    the partial store and reproduces an uninterrupted run bit for bit."""
+    from atomtwin.toolkit.cli import main
+
+    run_dir, ref_dir = tmp_path / "run", tmp_path / "ref"
+    run_dir.mkdir(), ref_dir.mkdir()
+    cfg = _config(run_dir, steps=4000, checkpoint_every=4000)
+    yml = run_dir / "md.yaml"
+    yml.write_text(yaml.safe_dump(cfg))
+    partial, ck = Path(cfg["output"] + ".partial"), Path(cfg["checkpoint"])
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from atomtwin.toolkit.cli import main; "
+                             "sys.exit(main())", "md", str(yml), "--no-progress"], env=env,
+                            stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while _frames_marker(partial) < 3 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    if proc.poll() is not None:
+        pytest.fail(f"md finished or failed before the kill: {proc.stderr.read().decode()[-2000:]}")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert partial.is_dir() and not ck.exists() and not Path(cfg["output"]).exists()
+    listing = sorted(p.name for p in run_dir.iterdir())
+
+    assert main(["md", str(yml), "--no-progress", "--steps", "40"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "earlier run" in err[0] and "--resume" in err[0] and "--force" in err[0]
+    assert sorted(p.name for p in run_dir.iterdir()) == listing  # nothing touched
+
+    assert main(["md", str(yml), "--no-progress", "--resume", "--steps", "40"]) == 0
+    err = capsys.readouterr().err
+    assert "step 0" in err and "discarded its partial store" in err
+    assert not partial.exists() and not Path(str(partial) + ".frames").exists()
+    ref = run(_config(ref_dir, steps=40, checkpoint_every=4000))
+    got, want = open_traj(cfg["output"]), open_traj(ref.output)
+    assert got.sizes["frame"] == 9  # steps 0, 5, ..., 40
+    np.testing.assert_array_equal(got.positions.values, want.positions.values)
+    np.testing.assert_array_equal(got.velocities.values, want.velocities.values)
+
+
+def test_resume_force_and_steps_rules(tmp_path):
+    from atomtwin.engines.md.restart import ResumeNotice
+
+    cfg = _config(tmp_path, steps=20)
+    out, ck = Path(cfg["output"]), Path(cfg["checkpoint"])
+    # --resume with nothing there starts from step 0, and says so
+    with pytest.warns(ResumeNotice, match="no checkpoint.*step 0"):
+        first = run(cfg, resume=True)
+    assert first.state.step == 20 and out.exists() and ck.exists()
+    with pytest.raises(InputError, match="contradict"):
+        run(cfg, resume=True, force=True)
+    # --force deletes only the run's own files and reproduces the run
+    (tmp_path / "keep.txt").write_text("mine")
+    with pytest.warns(ResumeNotice, match="deleted"):
+        again = run(cfg, force=True)
+    assert (tmp_path / "keep.txt").read_text() == "mine"
+    assert np.array_equal(again.state.positions.numpy(), first.state.positions.numpy())
+    # something at the partial path that is not our store: refused, nothing deleted
+    foreign = Path(str(out) + ".partial")
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("not a trajectory")
+    with pytest.raises(InputError, match="not a partial store of atomtwin md; nothing was deleted"):
+        run(cfg, force=True)
+    assert (foreign / "notes.txt").exists() and out.exists() and ck.exists()
+    # step overrides: whole numbers >= 0 only (also through the CLI, as one line, exit 2)
+    for bad in (-5, 20.5, True):
+        with pytest.raises(InputError, match="--steps"):
+            run({**cfg, "output": str(tmp_path / "s.nc"), "checkpoint": None}, steps=bad)
+    from atomtwin.toolkit.cli import main
+
+    (tmp_path / "md.yaml").write_text(yaml.safe_dump({**cfg, "output": "u.nc", "checkpoint": None}))
+    assert main(["md", str(tmp_path / "md.yaml"), "--steps", "-5"]) == 2
+    assert not (tmp_path / "u.nc").exists() and not (tmp_path / "u.nc.partial").exists()
