@@ -19,16 +19,27 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 from atomtwin.toolkit import schema as S
-from atomtwin.toolkit.phases.neighbors import full_lists, pairs
+from atomtwin.toolkit.neighbors import full_lists, neighbor_pairs
+from atomtwin.toolkit.progress import progress
 
 AMU_PER_A3_TO_G_PER_CM3 = 1.66053906660  # 1 amu/Å^3 in g/cm^3 (CODATA 2018 amu)
 
 
-def _frames(ds: xr.Dataset):
+def pairs(positions: np.ndarray, cell: np.ndarray | None, cutoff: float, pbc):
+    """Each pair of distinct atoms closer than ``cutoff`` (Å) once: ``(i, j, d)`` with
+    ``i < j`` and ``d = r_j - r_i`` (n_pairs, 3) Å, every image within the cutoff; an atom's
+    own periodic images are not pairs (:func:`atomtwin.toolkit.neighbors.neighbor_pairs`)."""
+    p = neighbor_pairs(positions, cell, pbc, cutoff)
+    keep = p.i != p.j
+    return p.i[keep], p.j[keep], p.vectors[keep]
+
+
+def _frames(ds: xr.Dataset, desc: str = ""):
     """Yield (positions (n,3), cell (3,3) or None) for each frame, loading one at a time."""
     pbc = S.pbc_of(ds)
     has_cell = S.CELL in ds
-    for f in range(ds.sizes[S.FRAME]):
+    n = ds.sizes[S.FRAME]
+    for f in progress(range(n), total=n, desc=desc):
         pos = np.asarray(ds[S.POSITIONS].isel({S.FRAME: f}).values, dtype=float)
         cell = np.asarray(ds[S.CELL].isel({S.FRAME: f}).values, dtype=float) if has_cell else None
         yield pos, cell, pbc
@@ -107,7 +118,7 @@ def rdf(
     edges = np.linspace(0.0, r_max, n_bins + 1)
     hist = np.zeros(n_bins)
     norm = 0.0
-    for pos, cell, pbc in _frames(ds):
+    for pos, cell, pbc in _frames(ds, "rdf"):
         i, j, d = pairs(pos, cell, r_max, pbc)
         r = np.linalg.norm(d, axis=1)
         w = (in_a[i] & in_b[j]).astype(float) + (in_b[i] & in_a[j]).astype(float)
@@ -190,7 +201,7 @@ def coordination(ds: xr.Dataset, cutoff: float | None = None,
     sp = np.asarray(ds[S.SPECIES].values).astype(str)
     n = sp.size
     out = np.zeros((ds.sizes[S.FRAME], n))
-    for f, (pos, cell, pbc) in enumerate(_frames(ds)):
+    for f, (pos, cell, pbc) in enumerate(_frames(ds, "coordination")):
         i, j, _ = pairs(pos, cell, rc, pbc)
         if species is None:
             out[f] = np.bincount(i, minlength=n) + np.bincount(j, minlength=n)
@@ -260,7 +271,7 @@ def steinhardt(ds: xr.Dataset, degrees=(4, 6), cutoff: float | None = None,
     nf = ds.sizes[S.FRAME]
     res = {f"q{deg}": np.zeros((nf, n)) for deg in degrees}
     res.update({f"q{deg}_bar": np.zeros((nf, n)) for deg in degrees})
-    for f, (pos, cell, pbc) in enumerate(_frames(ds)):
+    for f, (pos, cell, pbc) in enumerate(_frames(ds, "steinhardt")):
         i, j, d = pairs(pos, cell, search, pbc)
         c, nb, v, counts = full_lists(i, j, d, n)
         if n_neighbours is not None:

@@ -18,7 +18,9 @@ import numpy as np
 import xarray as xr
 from atomtwin.toolkit import schema as S
 from atomtwin.toolkit import units as U
-from atomtwin.toolkit.phases.neighbors import pairs
+from atomtwin.toolkit.neighbors import nearest_neighbors
+from atomtwin.toolkit.phases.order import pairs
+from atomtwin.toolkit.progress import progress
 
 
 def temperature(ds: xr.Dataset, n_constraints: int = 3) -> xr.DataArray:
@@ -119,15 +121,9 @@ def lindemann(ds: xr.Dataset, nn_distance: float | None = None) -> xr.DataArray:
     if nn_distance is None:
         pos = np.asarray(ds[S.POSITIONS].isel({S.FRAME: 0}).values)
         cell = np.asarray(ds[S.CELL].isel({S.FRAME: 0}).values) if S.CELL in ds else None
-        from scipy.spatial import cKDTree
-
-        if cell is not None and np.allclose(cell, np.diag(np.diag(cell))):
-            box = np.diag(cell)
-            tree = cKDTree(np.mod(pos, box) % box, boxsize=box)
-            dist, _ = tree.query(np.mod(pos, box) % box, k=2)
-        else:
-            dist, _ = cKDTree(pos).query(pos, k=2)
-        nn_distance = float(np.mean(dist[:, 1]))
+        every = np.arange(pos.shape[0])
+        _, dist = nearest_neighbors(pos, cell, S.pbc_of(ds) if cell is not None else None, every, every)
+        nn_distance = float(np.mean(dist))
     return xr.DataArray(np.sqrt(var) / nn_distance, dims=(S.ATOM,), name="lindemann",
                         attrs={"units": "1", "nn_distance": nn_distance})
 
@@ -161,7 +157,7 @@ def species_clusters(ds: xr.Dataset, species: str, cutoff: float, min_size: int 
     count = np.zeros(nf, int)
     clustered = np.zeros(nf)
     pbc = S.pbc_of(ds)
-    for f in range(nf):
+    for f in progress(range(nf), total=nf, desc="species clusters"):
         pos = np.asarray(sub[S.POSITIONS].isel({S.FRAME: f}).values)
         cell = np.asarray(sub[S.CELL].isel({S.FRAME: f}).values) if S.CELL in sub else None
         i, j, _ = pairs(pos, cell, cutoff, pbc)

@@ -150,3 +150,18 @@ def test_temperature_from_velocities(rng):
     # and exactly the definition
     ke = 0.5 * m * np.sum(v**2) * U.AMU_A2_PS2_TO_EV
     np.testing.assert_allclose(float(temperature(ds)[0]), 2 * ke / ((3 * n - 3) * U.KB), rtol=1e-12)
+
+
+def test_triclinic_primitive_cell_gives_the_cubic_answers():
+    # fcc in its primitive (60° rhombohedral) cell, 5x5x5: the same lattice as the cubic cell,
+    # so 12 neighbours at a/sqrt(2), fcc's exact q6, and the nearest distance a/sqrt(2)
+    # through periodic images (the cell is only 1.9 nearest distances thick)
+    a = 5.26
+    atoms = bulk("Ar", "fcc", a=a).repeat((5, 5, 5))
+    ds = make_dataset(atoms.positions[None], atoms.get_chemical_symbols(), cell=atoms.cell[:][None])
+    np.testing.assert_array_equal(coordination(ds, cutoff=4.5).values, 12)
+    st = steinhardt(ds, cutoff=4.5)
+    np.testing.assert_allclose(st["q6"].values, 0.57452, atol=1e-4)
+    ds2 = make_dataset(np.repeat(atoms.positions[None], 2, 0), atoms.get_chemical_symbols(),
+                       cell=atoms.cell[:], time=np.array([0.0, 0.01]))
+    assert abs(lindemann(ds2).attrs["nn_distance"] - a / np.sqrt(2)) < 1e-9
