@@ -75,6 +75,8 @@ def _reader_options(args, path: str) -> tuple[str | None, dict]:
     """The format and the reader keywords from the shared reader arguments; options that
     do not apply to the file's format are refused (never silently ignored)."""
     fmt = check_format(getattr(args, "format", None))
+    if fmt is None and path.rstrip("/").endswith(".partial"):
+        fmt = "zarr"  # an unfinished TrajectoryWriter store (``run.nc.partial``) is zarr
     opts = {}
     lammps = _is_lammps_dump(path, fmt)
     for flag, attr, key in (("--species-map", "species_map", "species_map"),
