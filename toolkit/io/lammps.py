@@ -8,31 +8,44 @@ what is wrong with a damaged file.  The conventions follow LAMMPS' documentation
 ``dump`` and MDAnalysis' ``DumpReader`` (box translated to the origin, atoms sorted by
 ``id``), against which the tests compare frame by frame.
 
-Units: ``units="metal"`` (default; Å, ps, eV) or ``"real"`` (Å, fs, kcal/mol) are
-converted to atomtwin's Å, ps, eV.
+What the reader refuses, naming the file, the frame and the line (:class:`DumpFormatError`):
+a header line that is not what LAMMPS writes; a row with a missing or extra field; a
+field that is not a finite number (``id``/``type``/image flags must be integers); bytes
+that are not text; atom ids that repeat in a frame or differ from frame 0's; an atom whose
+type (or element) differs from frame 0's; a type absent from the species map; a frame
+whose atom count or columns differ from frame 0's.  A last frame cut off (a run still
+writing, or killed) is dropped with a warning and every complete frame is read.  The
+checks are vectorised (numpy over the parsed table); the line-by-line scan that names
+the faulty line runs only once a frame is known to be bad.
+
+Units: ``units=`` any of :data:`~atomtwin.toolkit.io.lammps_units.LAMMPS_UNIT_STYLES`
+(default ``"metal"``); positions, box, velocities and forces are converted to Å, Å/ps, eV/Å.
 """
 
 from __future__ import annotations
 
+import csv
 import io
 import mmap
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 from atomtwin.toolkit import schema as S
-from atomtwin.toolkit.errors import InputError
+from atomtwin.toolkit.errors import FileFormatError, InputError
+from atomtwin.toolkit.io.lammps_units import LAMMPS_UNIT_STYLES, lammps_units
 
-#: LAMMPS unit styles -> (velocity to Å/ps, force to eV/Å, time to ps, energy to eV)
-KCAL_MOL = 0.0433641043  # eV per kcal/mol (CODATA via ASE's units.kcal/units.mol)
-UNIT_STYLES = {
-    "metal": (1.0, 1.0, 1.0, 1.0),
-    "real": (1e3, KCAL_MOL, 1e-3, KCAL_MOL),
-}
+__all__ = ["LAMMPS_UNIT_STYLES", "DumpFormatError", "LammpsDump", "parse_species_map",
+           "read_lammps_dump", "species_from_data_file"]
 
 _HEADER = b"ITEM: TIMESTEP"
+_HEADER_LINES = 9
+_INT_COLUMNS = ("id", "type", "ix", "iy", "iz")
+_EXTRA = "__extra_field__"  # one name more than the columns: a value there = a row too long
+_FIX_CUT = "cut the file before this frame (e.g. with head -c), or rewrite the dump with LAMMPS."
 
 
 def _decompress(opener):
@@ -73,24 +86,40 @@ class _view:
             self._fh.close()
 
 
-class DumpFormatError(InputError):
-    """A LAMMPS dump that cannot be read as it is."""
+class DumpFormatError(FileFormatError):
+    """A LAMMPS dump that cannot be read as it is; the message names file, frame and line."""
 
 
 def parse_species_map(text: str | dict | None) -> dict[int, str] | None:
-    """``"1=Li,2=S"`` (or a dict) -> {1: "Li", 2: "S"}."""
-    if text is None or isinstance(text, dict):
-        return None if text is None else {int(k): str(v) for k, v in text.items()}
+    """``"1=Li,2=S"`` (or a dict) -> {1: "Li", 2: "S"}; a malformed entry is an InputError."""
+    if text is None:
+        return None
+    items = text.items() if isinstance(text, dict) else (
+        item.strip().split("=", 1) if "=" in item else (item.strip(), None)
+        for item in str(text).split(",") if item.strip()
+    )
     out = {}
-    for item in str(text).split(","):
-        item = item.strip()
-        if not item:
-            continue
-        if "=" not in item:
-            raise ValueError(f"species map entry '{item}' is not TYPE=SYMBOL (e.g. 1=Li,2=S).")
-        k, v = item.split("=", 1)
-        out[int(k)] = v.strip()
+    for k, v in items:
+        try:
+            t = int(str(k).strip())
+        except ValueError:
+            t = None
+        sym = None if v is None else str(v).strip()
+        if t is None or not sym:
+            raise InputError(f"species map entry '{k}={v if v is not None else ''}' is not TYPE=SYMBOL. "
+                             "Fix: write it like 1=Li,2=S (LAMMPS type number = chemical symbol).")
+        out[t] = sym
+    _check_symbols(out.values(), "the species map")
     return out
+
+
+def _check_symbols(symbols, where: str) -> None:
+    from ase.data import atomic_numbers
+
+    bad = sorted({str(s) for s in symbols if str(s) not in atomic_numbers})
+    if bad:
+        raise InputError(f"{where} names {bad}, which are not chemical symbols. "
+                         "Fix: use element symbols such as Li, S, O (X for a dummy atom).")
 
 
 def species_from_data_file(path: str | os.PathLike) -> dict[int, str]:
@@ -98,13 +127,17 @@ def species_from_data_file(path: str | os.PathLike) -> dict[int, str]:
     (``1 6.94 # Li``) when present, else the element whose standard mass is nearest."""
     from ase.data import atomic_masses, chemical_symbols
 
-    lines = Path(path).read_text().splitlines()
+    try:
+        lines = Path(path).read_text().splitlines()
+    except UnicodeDecodeError as err:
+        raise DumpFormatError(path, f"byte {err.start} is not text: not a LAMMPS data file.") from err
     try:
         start = next(i for i, ln in enumerate(lines) if ln.split("#")[0].strip() == "Masses")
     except StopIteration:
-        raise DumpFormatError(f"'{path}' has no Masses section; cannot map atom types to species.") from None
+        raise DumpFormatError(path, "no Masses section; cannot map atom types to species.",
+                              "give species_map= (CLI --species-map 1=Li,2=S) instead.") from None
     out = {}
-    for line in lines[start + 1 :]:
+    for k, line in enumerate(lines[start + 1 :], start + 2):
         body, _, comment = line.partition("#")
         parts = body.split()
         if not parts:
@@ -113,13 +146,28 @@ def species_from_data_file(path: str | os.PathLike) -> dict[int, str]:
             continue
         if not parts[0].isdigit():
             break
-        t, mass = int(parts[0]), float(parts[1])
+        try:
+            t, mass = int(parts[0]), float(parts[1])
+        except (IndexError, ValueError):
+            raise DumpFormatError(path, f"line {k} of the Masses section is not 'TYPE MASS': {line!r}.") from None
         sym = comment.strip().split()[0] if comment.strip() else None
         if sym not in chemical_symbols[1:]:
             z = int(np.argmin(np.abs(atomic_masses[1:] - mass))) + 1
             sym = chemical_symbols[z]
         out[t] = sym
     return out
+
+
+@dataclass
+class _Head:
+    """The header of one frame: step, atom count, box bounds, where the atom rows start."""
+
+    step: int
+    n: int
+    bounds: np.ndarray  # (3, 2) or (3, 3) as written
+    box_line: str
+    columns: list[str]
+    body_start: int  # byte offset of the first atom row inside the frame
 
 
 class LammpsDump:
@@ -136,7 +184,10 @@ class LammpsDump:
         The MD time step in ps (times are ``step * timestep_ps``).  Without it, the
         ``time`` coordinate is absent and the ``step`` coordinate is kept.
     units
-        LAMMPS unit style, ``"metal"`` or ``"real"``.
+        LAMMPS unit style, one of :data:`LAMMPS_UNIT_STYLES` (``lj`` is refused: reduced
+        units have no conversion without the model's σ, ε and mass).
+    species
+        One symbol per atom (in id order), for dumps with neither ``type`` nor ``element``.
     """
 
     def __init__(self, path, *, species_map=None, data_file=None, timestep_ps: float | None = None,
@@ -144,16 +195,21 @@ class LammpsDump:
         self.path = Path(path)
         if not self.path.exists():
             raise FileNotFoundError(f"no such file: '{self.path}'.")
-        if units not in UNIT_STYLES:
-            raise ValueError(f"LAMMPS units '{units}' not supported; use one of {sorted(UNIT_STYLES)}.")
-        self.units = units
+        self.unit = lammps_units(units)
+        self.units = self.unit.name
+        if timestep_ps is not None and not (np.isfinite(float(timestep_ps)) and float(timestep_ps) > 0):
+            raise InputError(f"timestep_ps={timestep_ps} must be a positive number of ps.")
         self.timestep_ps = timestep_ps
         smap = parse_species_map(species_map)
         if data_file is not None:
             smap = {**species_from_data_file(data_file), **(smap or {})}
         self.species_map = smap
         self._given_species = None if species is None else np.asarray([str(x) for x in species])
+        if self._given_species is not None:
+            _check_symbols(self._given_species, "species=")
+        self._ref = None
         self._index()
+        self._frame0 = self._parse(0)  # the reference every other frame is checked against
 
     # -- indexing ---------------------------------------------------------------------
     def _index(self) -> None:
@@ -161,100 +217,327 @@ class LammpsDump:
         suffix = self.path.suffix.lower()
         if suffix in _COMPRESSED:
             # compressed dumps have no random access: decompress once into memory
-            self._bytes = _COMPRESSED[suffix](self.path)
+            try:
+                self._bytes = _COMPRESSED[suffix](self.path)
+            except (OSError, EOFError, ValueError) as err:
+                raise DumpFormatError(self.path, f"cannot decompress ({err}).",
+                                      "check the file is complete (e.g. gzip -t).") from err
             size = len(self._bytes)
         else:
             size = self.path.stat().st_size
         if size == 0:
-            raise DumpFormatError(f"'{self.path}' is empty.")
+            raise DumpFormatError(self.path, "the file is empty.")
         with _view(self.path, self._bytes) as mm:
-            offsets = []
-            pos = mm.find(_HEADER)
-            if pos != 0:
+            if mm[: len(_HEADER)] != _HEADER:
                 raise DumpFormatError(
-                    f"'{self.path}' does not start with 'ITEM: TIMESTEP': not a LAMMPS text dump "
-                    "(binary or compressed dumps must be converted with LAMMPS' tools first)."
+                    self.path, "does not start with 'ITEM: TIMESTEP': not a LAMMPS text dump.",
+                    "binary or compressed dumps must be converted with LAMMPS' tools first."
                 )
+            offsets = []
+            pos = 0
             while pos != -1:
                 offsets.append(pos)
                 pos = mm.find(_HEADER, pos + 1)
             offsets.append(size)
-            self._offsets = np.asarray(offsets, dtype=np.int64)
-            head = mm[: min(self._offsets[1], 1 << 16)].decode()
-        self._parse_header(head)
-        # check the last frame is complete: its atom block must have n_atoms lines
-        last = self._raw(len(self._offsets) - 2)
-        n_lines = last.count(b"\n") + (0 if last.endswith(b"\n") else 1)
-        expect = self._header_lines + self.n_atoms
-        self.truncated = n_lines < expect
-        if self.truncated:
-            n_frames = len(self._offsets) - 2
-            warnings.warn(
-                f"'{self.path}': the last frame (frame {n_frames}, at byte {self._offsets[-2]}) is cut off "
-                f"({n_lines} of {expect} lines); reading the {n_frames} complete frames. Fix: rerun or "
-                "let LAMMPS finish writing to get it.",
-                stacklevel=3,
-            )
-            self._offsets = self._offsets[:-1]
+            last_newline = mm.rfind(b"\n")
+        self._offsets = np.asarray(offsets, dtype=np.int64)
+        self._check_last_frame(last_newline + 1)
         self.n_frames = len(self._offsets) - 1
-        if self.n_frames == 0:
-            raise DumpFormatError(f"'{self.path}' holds no complete frame.")
 
-    def _raw(self, i: int) -> bytes:
-        if self._bytes is not None:
-            return self._bytes[int(self._offsets[i]) : int(self._offsets[i + 1])]
-        with open(self.path, "rb") as fh:
-            fh.seek(int(self._offsets[i]))
-            return fh.read(int(self._offsets[i + 1] - self._offsets[i]))
-
-    def _parse_header(self, text: str) -> None:
-        lines = text.splitlines()
+    def _check_last_frame(self, end: int) -> None:
+        """Drop a last frame that is cut off, with a warning.  A file whose last line has no
+        newline is read as written when that line has every field and completes the frame
+        (LAMMPS ends every line, other tools may not), with a warning that its last value
+        may be cut; a fragment of a line after a complete frame is ignored with a warning."""
+        last = len(self._offsets) - 2
+        raw = self._raw(last)
+        cut = not raw.endswith(b"\n")
         try:
-            self.n_atoms = int(lines[3])
-        except (IndexError, ValueError) as err:
-            raise DumpFormatError(f"'{self.path}': line 4 should hold the number of atoms.") from err
-        box = lines[4]
-        if not box.startswith("ITEM: BOX BOUNDS"):
-            raise DumpFormatError(f"'{self.path}': line 5 should be 'ITEM: BOX BOUNDS ...', got {box!r}.")
-        self.triclinic = "xy" in box.split()
-        flags = box.split()[-3:] if len(box.split()) >= 6 else ["pp", "pp", "pp"]
+            head0 = self._head(0)
+        except DumpFormatError:
+            if last > 0 or not cut:
+                raise
+            head0 = None
+        complete = raw[: raw.rfind(b"\n") + 1] if cut else raw
+        lines = sum(1 for line in complete.split(b"\n") if line.strip())
+        need = _HEADER_LINES + head0.n if head0 is not None else None
+        if need is not None and lines >= need:
+            if cut:
+                self._offsets[-1] = end
+                warnings.warn(f"'{self.path}': the incomplete line at the end of the file (byte {end} "
+                              "on) is ignored.", stacklevel=4)
+            return
+        fragment = raw[len(complete) :].split()
+        if need is not None and lines + 1 >= need and len(fragment) == len(head0.columns):
+            warnings.warn(f"'{self.path}': the file does not end with a newline; its last line "
+                          f"(byte {end} on) is read as complete, but a value in it may be cut short. "
+                          "Fix: check the end of the file.", stacklevel=4)
+            return
+        if last == 0:
+            raise DumpFormatError(self.path, "holds no complete frame: frame 0 is cut off"
+                                  + (f" ({lines} of {need} lines)." if need else "."),
+                                  "let LAMMPS finish writing, or rerun.")
+        warnings.warn(
+            f"'{self.path}': the last frame (frame {last}, at byte {self._offsets[last]}) is cut off "
+            f"({lines} of {need} lines); reading the {last} complete frames. "
+            "Fix: rerun or let LAMMPS finish writing to get it.",
+            stacklevel=4,
+        )
+        self._offsets = self._offsets[:-1]
+
+    def _raw(self, i: int, limit: int | None = None) -> bytes:
+        a, b = int(self._offsets[i]), int(self._offsets[i + 1])
+        if limit is not None:
+            b = min(b, a + limit)
+        if self._bytes is not None:
+            return self._bytes[a:b]
+        with open(self.path, "rb") as fh:
+            fh.seek(a)
+            return fh.read(b - a)
+
+    # -- errors -----------------------------------------------------------------------
+    def _line_number(self, i: int, line_in_frame: int) -> int:
+        """1-based line of the file for line ``line_in_frame`` (0-based) of frame ``i``."""
+        before = 0
+        with _view(self.path, self._bytes) as mm:
+            stop, block = int(self._offsets[i]), 1 << 24
+            for a in range(0, stop, block):
+                before += mm[a : min(stop, a + block)].count(b"\n")
+        return before + line_in_frame + 1
+
+    def _error(self, i: int, line_in_frame: int | None, message: str, fix: str | None = _FIX_CUT,
+               step: int | None = None):
+        where = f"frame {i}" + (f" (step {step})" if step is not None else "")
+        if line_in_frame is not None:
+            where += f", line {self._line_number(i, line_in_frame)}"
+        return DumpFormatError(self.path, f"{where}: {message}", fix)
+
+    # -- header -----------------------------------------------------------------------
+    def _head(self, i: int, raw: bytes | None = None) -> _Head:
+        if raw is None:
+            raw = self._raw(i, 4096)
+            if raw.count(b"\n") < _HEADER_LINES:
+                raw = self._raw(i)
+        lines = raw.split(b"\n", _HEADER_LINES)
+        if len(lines) <= _HEADER_LINES:
+            raise self._error(i, None, f"the frame ends inside its header ({len(lines) - 1} lines).")
+        text = []
+        for k, line in enumerate(lines[:_HEADER_LINES]):
+            try:
+                text.append(line.decode().strip())
+            except UnicodeDecodeError as err:
+                raise self._error(i, k, f"byte {err.start} of the line is not text ({line[:40]!r}).") from None
+
+        def expect(k, prefix):
+            if not text[k].startswith(prefix):
+                raise self._error(i, k, f"expected '{prefix} ...', found {text[k][:60]!r}.")
+
+        def integer(k, what):
+            try:
+                return int(text[k])
+            except ValueError:
+                raise self._error(i, k, f"the {what} {text[k][:40]!r} is not an integer.") from None
+
+        expect(0, "ITEM: TIMESTEP")
+        step = integer(1, "timestep")
+        expect(2, "ITEM: NUMBER OF ATOMS")
+        n = integer(3, "number of atoms")
+        if n < 1:
+            raise self._error(i, 3, f"the number of atoms is {n}.", step=step)
+        expect(4, "ITEM: BOX BOUNDS")
+        width = 3 if "xy" in text[4].split() else 2
+        bounds = []
+        for k in (5, 6, 7):
+            tok = text[k].split()
+            try:
+                vals = [float(t) for t in tok]
+            except ValueError:
+                vals = []
+            if len(vals) != width or not np.all(np.isfinite(vals)):
+                raise self._error(i, k, f"box bounds {text[k][:60]!r} are not {width} finite numbers.",
+                                  step=step)
+            bounds.append(vals)
+        expect(8, "ITEM: ATOMS")
+        columns = text[8].split()[2:]
+        body_start = sum(len(line) + 1 for line in lines[:_HEADER_LINES])
+        head = _Head(step, n, np.array(bounds), " ".join(text[4].split()), columns, body_start)
+        if i > 0 or self._ref is not None:
+            self._check_head(i, head)
+        return head
+
+    def _check_head(self, i: int, h: _Head) -> None:
+        ref = self._head0
+        if h.n != ref.n:
+            raise self._error(i, 3, f"the frame has {h.n} atoms but frame 0 has {ref.n}; a trajectory needs a constant "
+                              "number of atoms.", "split the file where the count changes.", step=h.step)
+        if h.columns != ref.columns:
+            raise self._error(i, 8, f"columns {h.columns} differ from frame 0's {ref.columns}.",
+                              "split the file where the dump style changes.", step=h.step)
+        if h.box_line != ref.box_line:
+            raise self._error(i, 4, f"box line {h.box_line!r} differs from frame 0's {ref.box_line!r}.",
+                              step=h.step)
+
+    def _setup_columns(self, h: _Head) -> None:
+        c = h.columns
+        self._head0 = h
+        self.n_atoms = h.n
+        self.columns = c
+        self.triclinic = h.bounds.shape[1] == 3
+        flags = h.box_line.split()[-3:] if len(h.box_line.split()) >= 6 else ["pp", "pp", "pp"]
         self.pbc = [f.startswith("p") for f in flags]
-        cols = lines[8]
-        if not cols.startswith("ITEM: ATOMS"):
-            raise DumpFormatError(f"'{self.path}': line 9 should be 'ITEM: ATOMS ...', got {cols!r}.")
-        self.columns = cols.split()[2:]
-        self._header_lines = 9
-        c = self.columns
+        if len(set(c)) != len(c):
+            raise self._error(0, 8, f"a column name repeats in {c}.")
         for conv, names in (("unscaled", ("x", "y", "z")), ("scaled", ("xs", "ys", "zs")),
                             ("unwrapped", ("xu", "yu", "zu")), ("scaled_unwrapped", ("xsu", "ysu", "zsu"))):
             if all(n in c for n in names):
                 self.convention, self._xyz = conv, names
                 break
         else:
-            raise DumpFormatError(
-                f"'{self.path}': no coordinate columns (x y z, xs ys zs, xu yu zu or xsu ysu zsu) in {c}."
-            )
-        if "element" not in c and "type" not in c and getattr(self, "_given_species", None) is None:
-            raise DumpFormatError(f"'{self.path}': neither 'type' nor 'element' column in {c}. Fix: pass species=[...] "
-                "(one symbol per atom, in id order).")
+            raise self._error(0, 8, f"no coordinate columns (x y z, xs ys zs, xu yu zu or xsu ysu zsu) in {c}.",
+                              "dump the coordinates (dump custom ... id type x y z).")
+        if "element" not in c and "type" not in c and self._given_species is None:
+            raise self._error(0, 8, f"neither 'type' nor 'element' column in {c}.",
+                              "pass species=[...] (one symbol per atom, in id order).")
+        self._numeric = [k for k in c if k != "element"]
+        self._col = {k: j for j, k in enumerate(self._numeric)}
+        self._dtypes = {k: (str if k == "element" else np.float64) for k in [*c, _EXTRA]}
 
     # -- parsing ----------------------------------------------------------------------
     def _parse(self, i: int) -> dict:
+        if i == 0 and getattr(self, "_frame0", None) is not None:
+            return self._frame0
+        raw = self._raw(i)
+        h = self._head(i, raw)
+        if i == 0 and self._ref is None:
+            self._setup_columns(h)
+        body = raw[h.body_start :]
+        num, elements = self._table(i, h, body)
+        return self._frame(i, h, body, num, elements)
+
+    def _table(self, i: int, h: _Head, body: bytes):
+        """The atom rows as a float array (n, n_numeric) and the element column (or None)."""
         import pandas as pd
 
-        raw = self._raw(i)
-        head_end = 0
-        for _ in range(self._header_lines):
-            head_end = raw.index(b"\n", head_end) + 1
-        head = raw[:head_end].decode().splitlines()
-        step = int(head[1])
-        n = int(head[3])
-        if n != self.n_atoms:
-            raise DumpFormatError(
-                f"'{self.path}' frame {i} (step {step}) has {n} atoms but frame 0 has {self.n_atoms}. "
-                "A trajectory needs a constant number of atoms; split the file where the count changes."
-            )
-        b = np.array([[float(x) for x in line.split()] for line in head[5:8]])
+        if not body.isascii():
+            self._diagnose(i, h, body)
+        try:
+            table = pd.read_csv(io.BytesIO(body), sep=r"\s+", header=None, names=[*self.columns, _EXTRA],
+                                dtype=self._dtypes, engine="c", index_col=False, quoting=csv.QUOTE_NONE)
+        except (ValueError, UnicodeDecodeError) as err:  # pandas' ParserError is a ValueError
+            self._diagnose(i, h, body)
+            raise self._error(i, None, f"the atom rows cannot be parsed ({err}).", step=h.step) from err
+        if len(table) != h.n:
+            raise self._error(i, None, f"{len(table)} atom lines, expected {h.n}.", step=h.step)
+        num = table[self._numeric].to_numpy(dtype=np.float64)
+        ints = [self._col[k] for k in _INT_COLUMNS if k in self._col]
+        bad = (not np.isfinite(num).all() or table[_EXTRA].notna().any()
+               or (ints and (num[:, ints] != np.round(num[:, ints])).any()))
+        elements = None
+        if "element" in table:
+            elements = table["element"].to_numpy()
+            bad = bad or table["element"].isna().any()
+        if bad:
+            self._diagnose(i, h, body)
+            raise self._error(i, None, "an atom row holds a missing or non-numeric field.", step=h.step)
+        return num, elements
+
+    def _diagnose(self, i: int, h: _Head, body: bytes) -> None:
+        """Find the first faulty row of a frame known to be bad, and raise its error."""
+        ncol = len(self.columns)
+        for k, line in enumerate(body.split(b"\n"), _HEADER_LINES):
+            try:
+                tok = line.decode().split()
+            except UnicodeDecodeError as err:
+                raise self._error(i, k, f"byte {err.start} of the line is not text ({line[:40]!r}).",
+                                  step=h.step) from None
+            if not tok:
+                continue
+            if len(tok) != ncol:
+                raise self._error(i, k, f"{len(tok)} fields, expected {ncol} ({' '.join(self.columns)}).",
+                                  step=h.step)
+            for name, t in zip(self.columns, tok, strict=True):
+                if name == "element":
+                    try:
+                        _check_symbols([t], f"the element column ({name} = {t[:10]!r})")
+                    except InputError as err:
+                        raise self._error(i, k, str(err), step=h.step) from None
+                    continue
+                try:
+                    v = float(t)
+                except ValueError:
+                    raise self._error(i, k, f"{name} = {t[:40]!r} is not a number.", step=h.step) from None
+                if not np.isfinite(v):
+                    raise self._error(i, k, f"{name} = {t!r} is not finite.", step=h.step)
+                if name in _INT_COLUMNS and v != round(v):
+                    raise self._error(i, k, f"{name} = {t!r} is not an integer.", step=h.step)
+
+    def _row_line(self, body: bytes, row: int) -> int:
+        """Line (0-based, in the frame) of atom row ``row`` (blank lines do not count as rows)."""
+        seen = -1
+        for k, line in enumerate(body.split(b"\n"), _HEADER_LINES):
+            if line.strip():
+                seen += 1
+                if seen == row:
+                    return k
+        return _HEADER_LINES
+
+    def _frame(self, i: int, h: _Head, body: bytes, num: np.ndarray, elements) -> dict:
+        order = None
+        if "id" in self._col:
+            ids = num[:, self._col["id"]].astype(np.int64)
+            if not (ids[1:] > ids[:-1]).all():
+                order = np.argsort(ids, kind="stable")
+                sids = ids[order]
+                dup = np.flatnonzero(sids[1:] == sids[:-1])
+                if dup.size:
+                    a = int(sids[dup[0]])
+                    rows = np.flatnonzero(ids == a)[:2]
+                    other = self._line_number(i, self._row_line(body, int(rows[1])))
+                    raise self._error(i, self._row_line(body, int(rows[0])),
+                                      f"atom id {a} appears twice (again at line {other}).", step=h.step)
+                num = num[order]
+                ids = sids
+                if elements is not None:
+                    elements = elements[order]
+            if self._ref is not None and not np.array_equal(ids, self._ref["ids"]):
+                self._ids_differ(i, h, body, ids, order)
+        types = num[:, self._col["type"]].astype(np.int64) if "type" in self._col else None
+        if self._ref is None:
+            self._ref = {"ids": ids if "id" in self._col else None, "types": types,
+                         "elements": elements, "species": self._species_of(types, elements, h.n)}
+        else:
+            self._check_types(i, h, body, types, elements, order)
+        return self._arrays(h, num)
+
+    def _ids_differ(self, i, h, body, ids, order) -> None:
+        ref = self._ref["ids"]
+        new = np.setdiff1d(ids, ref)
+        if new.size:
+            row = int(np.flatnonzero(ids == new[0])[0])
+            row = int(order[row]) if order is not None else row
+            raise self._error(i, self._row_line(body, row), f"atom id {int(new[0])} is not in frame 0. "
+                              "A trajectory needs the same atoms (ids) in every frame.", step=h.step)
+        gone = np.setdiff1d(ref, ids)
+        raise self._error(i, None, f"atom id {int(gone[0])} of frame 0 is missing. A trajectory needs the "
+                          "same atoms (ids) in every frame.", step=h.step)
+
+    def _check_types(self, i, h, body, types, elements, order) -> None:
+        for name, now, ref in (("type", types, self._ref["types"]), ("element", elements, self._ref["elements"])):
+            if now is None or np.array_equal(now, ref):
+                continue
+            j = int(np.flatnonzero(now != ref)[0])
+            row = int(order[j]) if order is not None else j
+            atom = f"atom id {int(self._ref['ids'][j])}" if self._ref["ids"] is not None else f"atom {j}"
+            if name == "type" and self.species_map is not None and int(now[j]) not in self.species_map:
+                msg = f"{atom} has type {int(now[j])}, which has no species in the map {self.species_map}."
+                fix = f"add it, e.g. --species-map {int(now[j])}=X, or check the file."
+            else:
+                msg = f"{atom} has {name} {now[j]} but {ref[j]} in frame 0; atoms cannot change species."
+                fix = _FIX_CUT
+            raise self._error(i, self._row_line(body, row), msg, fix, step=h.step)
+
+    def _arrays(self, h: _Head, num: np.ndarray) -> dict:
+        b = h.bounds
         if self.triclinic:
             xy, xz, yz = b[0, 2], b[1, 2], b[2, 2]
             xlo = b[0, 0] - min(0.0, xy, xz, xy + xz)
@@ -266,58 +549,51 @@ class LammpsDump:
             xy = xz = yz = 0.0
             (xlo, xhi), (ylo, yhi), (zlo, zhi) = b[0, :2], b[1, :2], b[2, :2]
         cell = np.array([[xhi - xlo, 0, 0], [xy, yhi - ylo, 0], [xz, yz, zhi - zlo]], dtype=float)
-        table = pd.read_csv(io.BytesIO(raw[head_end:]), sep=r"\s+", header=None, names=self.columns,
-                            engine="c", dtype={"element": str} if "element" in self.columns else None)
-        if len(table) != n:
-            raise DumpFormatError(
-                f"'{self.path}' frame {i} (step {step}, byte {int(self._offsets[i])}) has {len(table)} atom "
-                f"lines, expected {n}. Fix: cut the file before this frame."
-            )
-        if "id" in table:
-            table = table.sort_values("id", kind="stable")
-        xyz = table[list(self._xyz)].to_numpy(dtype=float)
-        if not np.isfinite(xyz).all():
-            a = int(np.argwhere(~np.isfinite(xyz))[0, 0])
-            raise DumpFormatError(f"'{self.path}' frame {i} (step {step}): NaN coordinates for atom index {a}.")
+        col = self._col
+        xyz = num[:, [col[k] for k in self._xyz]]
         if self.convention.startswith("scaled"):
             xyz = xyz @ cell
         else:
             xyz = xyz - np.array([xlo, ylo, zlo])
-        out = {"step": step, "positions": xyz, "cell": cell}
-        if all(k in table for k in ("ix", "iy", "iz")) and not self.convention.endswith("unwrapped"):
-            out["image"] = table[["ix", "iy", "iz"]].to_numpy(dtype=np.int32)
-        vconv, fconv, _, _ = UNIT_STYLES[self.units]
-        if all(k in table for k in ("vx", "vy", "vz")):
-            out["velocities"] = table[["vx", "vy", "vz"]].to_numpy(dtype=float) * vconv
-        if all(k in table for k in ("fx", "fy", "fz")):
-            out["forces"] = table[["fx", "fy", "fz"]].to_numpy(dtype=float) * fconv
-        if i == 0 or not hasattr(self, "_species"):
-            self._species = self._species_of(table)
+        u = self.unit
+        if u.distance != 1.0:
+            xyz, cell = xyz * u.distance, cell * u.distance
+        out = {"step": h.step, "positions": xyz, "cell": cell}
+        if all(k in col for k in ("ix", "iy", "iz")) and not self.convention.endswith("unwrapped"):
+            out["image"] = num[:, [col["ix"], col["iy"], col["iz"]]].astype(np.int32)
+        for name, keys, f in (("velocities", ("vx", "vy", "vz"), u.velocity), ("forces", ("fx", "fy", "fz"), u.force)):
+            if all(k in col for k in keys):
+                v = num[:, [col[k] for k in keys]]
+                out[name] = v * f if f != 1.0 else v
         return out
 
-    def _species_of(self, table) -> np.ndarray:
+    def _species_of(self, types, elements, n: int) -> np.ndarray:
         if self._given_species is not None:
-            if self._given_species.size != len(table):
-                raise DumpFormatError(
-                    f"{self._given_species.size} species given for {len(table)} atoms in '{self.path}'."
-                )
+            if self._given_species.size != n:
+                raise DumpFormatError(self.path, f"{self._given_species.size} species given for {n} atoms.",
+                                      "give one symbol per atom (in id order).")
             return self._given_species
-        if "element" in table:
-            return table["element"].astype(str).to_numpy()
-        types = table["type"].to_numpy(dtype=int)
+        if elements is not None:
+            el = np.asarray([str(e) for e in elements])
+            try:
+                _check_symbols(el, "the element column")
+            except InputError as err:
+                raise DumpFormatError(self.path, str(err)) from None
+            return el
         if self.species_map is None:
             raise DumpFormatError(
-                f"'{self.path}' has atom types {sorted(set(types.tolist()))} but no element column, so the "
-                "species are unknown. Fix: give species_map={1: 'Li', ...} (CLI: --species-map 1=Li,2=S) "
+                self.path, f"atom types {sorted(set(types.tolist()))} but no element column, so the "
+                "species are unknown.", "give species_map={1: 'Li', ...} (CLI: --species-map 1=Li,2=S) "
                 "or data_file= a LAMMPS data file with Masses."
             )
         missing = sorted(set(types.tolist()) - set(self.species_map))
         if missing:
             raise DumpFormatError(
-                f"'{self.path}': atom type(s) {missing} have no species in the map {self.species_map}. "
-                f"Fix: add them, e.g. --species-map {','.join(f'{t}=X' for t in missing)}."
+                self.path, f"atom type(s) {missing} have no species in the map {self.species_map}.",
+                f"add them, e.g. --species-map {','.join(f'{t}=X' for t in missing)}."
             )
-        return np.array([self.species_map[t] for t in types])
+        lookup = {t: s for t, s in self.species_map.items()}
+        return np.array([lookup[t] for t in types.tolist()])
 
     def frames(self, start: int = 0, stop: int | None = None, step: int = 1) -> dict:
         """Arrays for frames start:stop:step stacked along a first axis."""
@@ -329,16 +605,16 @@ class LammpsDump:
 
     @property
     def species(self) -> np.ndarray:
-        if not hasattr(self, "_species"):
-            self._parse(0)
-        return self._species
+        return self._ref["species"]
 
     def to_dataset(self, frames=None, *, lazy: bool = False, chunk_frames: int = 32) -> xr.Dataset:
-        """The dump as a schema Dataset; ``lazy=True`` builds dask arrays parsed chunk by chunk."""
+        """The dump as a schema Dataset; ``lazy=True`` builds dask arrays parsed chunk by chunk
+        (the headers of every frame are checked now, the atom rows when a chunk is computed)."""
         sel = np.arange(self.n_frames)[frames if frames is not None else slice(None)]
+        if sel.size == 0:
+            raise InputError(f"frames={frames} selects no frame of the {self.n_frames} in '{self.path}'.")
         first = self._parse(int(sel[0]))
         species = self.species
-        steps = np.array([self._step_of(i) for i in sel]) if lazy else None
         if not lazy:
             arr = [self._parse(int(i)) for i in sel]
             data = {k: np.stack([a[k] for a in arr]) for k in first if k != "step"}
@@ -347,6 +623,7 @@ class LammpsDump:
             import dask
             import dask.array as da
 
+            steps = np.array([self._head(int(i)).step for i in sel], dtype=np.int64)
             data = {}
             for k, v in first.items():
                 if k == "step":
@@ -368,14 +645,6 @@ class LammpsDump:
 
     def _chunk_var(self, idx: tuple[int, ...], key: str) -> np.ndarray:
         return np.stack([self._parse(i)[key] for i in idx])
-
-    def _step_of(self, i: int) -> int:
-        if self._bytes is not None:
-            return int(self._raw(i).split(b"\n", 2)[1])
-        with open(self.path, "rb") as fh:
-            fh.seek(int(self._offsets[i]))
-            fh.readline()
-            return int(fh.readline())
 
 
 def _lazy_dataset(data: dict, species, time, dump: LammpsDump) -> xr.Dataset:
@@ -399,7 +668,11 @@ def _lazy_dataset(data: dict, species, time, dump: LammpsDump) -> xr.Dataset:
 
 def read_lammps_dump(path, *, species_map=None, data_file=None, timestep_ps=None, units="metal",
                      species=None, frames=None, lazy=False, chunk_frames=32) -> xr.Dataset:
-    """Read a LAMMPS text dump into the schema (see :class:`LammpsDump`)."""
+    """Read a LAMMPS text dump into the schema (see :class:`LammpsDump`).
+
+    Returns positions (frame, atom, 3) Å relative to the box origin, cell (frame, 3, 3) Å,
+    and when dumped ``image`` (int), ``velocities`` Å/ps, ``forces`` eV/Å; atoms in id order.
+    """
     dump = LammpsDump(path, species_map=species_map, data_file=data_file, timestep_ps=timestep_ps,
                       units=units, species=species)
     return dump.to_dataset(frames, lazy=lazy, chunk_frames=chunk_frames)

@@ -138,7 +138,7 @@ def test_inconsistent_atom_count_names_frame(tmp_path):
     del lines[starts[1] + 9]
     bad = tmp_path / "bad.lammpstrj"
     bad.write_text("\n".join(lines) + "\n")
-    with pytest.raises(DumpFormatError, match=r"frame 1 \(step \d+\) has 6 atoms but frame 0 has 7"):
+    with pytest.raises(DumpFormatError, match=r"bad.lammpstrj: frame 1 \(step \d+\), line 20: the frame has 6 atoms but frame 0 has 7"):
         atomtwin.toolkit.read(bad, species_map="1=O,2=H")
 
 
