@@ -1,8 +1,9 @@
 """Protons and hydrogen bonds without topology: O–H assignment per frame, proton-transfer
 events, O–H reorientations, geometric hydrogen bonds and their lifetimes.
 
-Everything is vectorised over atoms (distance matrices per chunk of frames, minimum
-image), so MLIP trajectories that carry no bonds are analysed as they are.  Criteria of
+Neighbours come from the shared neighbour layer (:mod:`atomtwin.toolkit.neighbors`, cell
+lists: linear in the number of atoms, any cell), so MLIP trajectories that carry no bonds
+are analysed as they are.  Criteria of
 :func:`hydrogen_bonds` follow MDAnalysis' ``HydrogenBondAnalysis`` (D–A distance <=
 ``d_da``, D–H–A angle >= ``angle``, D–H pairs within ``d_dh``).
 """
@@ -16,31 +17,36 @@ from atomtwin.toolkit import schema as S
 from atomtwin.toolkit.dynamics._fft import summed_autocorrelation
 from atomtwin.toolkit.dynamics.msd import species_indices
 from atomtwin.toolkit.dynamics.rotations import jump_events
+from atomtwin.toolkit.neighbors import nearest_neighbors, pairs_between
+from atomtwin.toolkit.progress import progress
 
 
-def _pair_vectors(ds, pos, a_idx, b_idx, frames) -> np.ndarray:
-    """Minimum-image vectors b - a, (f, n_a, n_b, 3)."""
-    d = pos[:, b_idx][:, None, :, :] - pos[:, a_idx][:, :, None, :]
-    if S.is_periodic(ds):
-        cell = G.cell_array(ds.isel({S.FRAME: frames}))[:, None]  # (f, 1, 3, 3): matmul batch
-        d = G.minimum_image(d, cell, S.pbc_of(ds))
-    return d
+def _frame_geometry(ds: xr.Dataset):
+    """``geometry(pos, f) -> (cell or None, pbc or None)`` for global frame ``f``."""
+    if not S.is_periodic(ds):
+        return lambda f: (None, None)
+    cells, pbc = G.cell_array(ds), S.pbc_of(ds)
+    return lambda f: (cells[f], pbc)
 
 
-def _orthorhombic_box(ds: xr.Dataset) -> np.ndarray | None:
-    """Box lengths (3,) when the cell is the same diagonal box in every frame and fully
-    periodic (then a periodic k-d tree gives exact minimum-image neighbours), else None."""
-    if not S.is_periodic(ds) or not np.all(S.pbc_of(ds)):
-        return None
-    cell = G.cell_array(ds)
-    diag = np.diagonal(cell, axis1=1, axis2=2)
-    if np.any(np.abs(cell - np.einsum("fi,ij->fij", diag, np.eye(3))) > 1e-9) or np.ptp(diag, axis=0).max() > 1e-9:
-        return None
-    return diag[0].copy()
+def _frames(ds: xr.Dataset, frame_chunk: int, desc: str):
+    """Yield ``(f, positions (n_atoms, 3) Å)``, loading ``frame_chunk`` frames at a time."""
+    n = ds.sizes[S.FRAME]
+    bar = iter(progress(range(n), total=n, desc=desc))
+    for f0 in range(0, n, max(1, int(frame_chunk))):
+        pos = np.asarray(ds[S.POSITIONS].isel({S.FRAME: slice(f0, min(f0 + frame_chunk, n))}).values,
+                         dtype=float)
+        for k in range(pos.shape[0]):
+            next(bar)
+            yield f0 + k, pos[k]
 
 
 def assign_hydrogens(ds: xr.Dataset, hydrogen: str = "H", acceptor: str = "O", *, frame_chunk: int = 256) -> xr.DataArray:
     """Index of the nearest ``acceptor`` atom (the donor it is bonded to) of every hydrogen.
+
+    The nearest atom over all periodic images, from the shared neighbour layer
+    (:func:`atomtwin.toolkit.neighbors.nearest_neighbors`, cell lists: linear in the number
+    of atoms); ``frame_chunk`` frames are loaded at a time.
 
     Returns
     -------
@@ -54,25 +60,9 @@ def assign_hydrogens(ds: xr.Dataset, hydrogen: str = "H", acceptor: str = "O", *
     n = ds.sizes[S.FRAME]
     owner = np.empty((n, hi.size), dtype=np.int64)
     dist = np.empty((n, hi.size))
-    box = _orthorhombic_box(ds)
-    for f0 in range(0, n, frame_chunk):
-        sl = slice(f0, min(f0 + frame_chunk, n))
-        pos = np.asarray(ds[S.POSITIONS].isel({S.FRAME: sl}).values, dtype=float)
-        if box is not None:
-            # periodic k-d tree per frame: exact minimum-image nearest neighbours in
-            # O(n log n) instead of an (n_H x n_O) distance matrix
-            from scipy.spatial import cKDTree
-
-            pos = np.mod(pos, box)
-            pos = np.where(pos >= box, pos - box, pos)  # mod can round up to exactly L
-            for j in range(pos.shape[0]):
-                d, k = cKDTree(pos[j, oi], boxsize=box).query(pos[j, hi])
-                owner[f0 + j], dist[f0 + j] = oi[k], d
-            continue
-        r = np.linalg.norm(_pair_vectors(ds, pos, hi, oi, sl), axis=-1)
-        k = np.argmin(r, axis=-1)
-        owner[sl] = oi[k]
-        dist[sl] = np.take_along_axis(r, k[..., None], -1)[..., 0]
+    geometry = _frame_geometry(ds)
+    for f, pos in _frames(ds, frame_chunk, "O-H assignment"):
+        owner[f], dist[f] = nearest_neighbors(pos, *geometry(f), hi, oi)
     return xr.DataArray(owner, dims=(S.FRAME, S.ATOM), name="donor",
                         coords={"time": (S.FRAME, np.arange(n) * dt, {"units": "ps"}), "atom_index": (S.ATOM, hi),
                                 "distance": ((S.FRAME, S.ATOM), dist, {"units": "Å"})},
@@ -175,27 +165,35 @@ def hydrogen_bonds(ds: xr.Dataset, donor: str = "O", hydrogen: str = "H", accept
     di, hi, ai = (species_indices(ds, s) for s in (donor, hydrogen, acceptor))
     n = ds.sizes[S.FRAME]
     cos_min = np.cos(np.deg2rad(angle))
+    geometry = _frame_geometry(ds)
+    # the neighbour search keeps r < cutoff; the criteria are r <= d: search a hair wider
+    wider = lambda d: float(np.nextafter(d, np.inf))  # noqa: E731
     rows = []
-    for f0 in range(0, n, frame_chunk):
-        sl = slice(f0, min(f0 + frame_chunk, n))
-        pos = np.asarray(ds[S.POSITIONS].isel({S.FRAME: sl}).values, dtype=float)
-        dh = _pair_vectors(ds, pos, di, hi, sl)  # (f, nD, nH, 3) D->H
-        fr, kd, kh = np.nonzero(np.linalg.norm(dh, axis=-1) <= d_dh)
-        if fr.size == 0:
+    for f, pos in _frames(ds, frame_chunk, "hydrogen bonds"):
+        cell, pbc = geometry(f)
+        dh = pairs_between(pos, cell, pbc, wider(d_dh), di, hi)  # D->H
+        ok = dh.distances <= d_dh
+        d_of, h_of, v_dh = dh.i[ok], dh.j[ok], dh.vectors[ok]
+        if d_of.size == 0:
             continue
-        v_dh = dh[fr, kd, kh]
-        # vectors H->A and D->A for each D-H pair and every acceptor
-        ha = _pair_vectors(ds, pos, hi, ai, sl)[fr, kh]  # (p, nA, 3)
-        da = v_dh[:, None, :] + ha
-        r_da = np.linalg.norm(da, axis=-1)
+        da = pairs_between(pos, cell, pbc, wider(d_da), np.unique(d_of), ai)  # D->A
+        o = np.argsort(da.i, kind="stable")
+        da_d, da_a, v_da = da.i[o], da.j[o], da.vectors[o]
+        # every (D-H, D-A) combination sharing the donor
+        lo, hi_ = np.searchsorted(da_d, d_of, "left"), np.searchsorted(da_d, d_of, "right")
+        cnt = hi_ - lo
+        p = np.repeat(np.arange(d_of.size), cnt)
+        q = np.repeat(lo - np.cumsum(cnt) + cnt, cnt) + np.arange(cnt.sum())
+        v_ha = v_da[q] - v_dh[p]  # H->A
+        r_da = np.linalg.norm(v_da[q], axis=-1)
         # angle D-H-A between H->D and H->A
-        hd = -v_dh[:, None, :]
-        cosang = np.einsum("pai,pai->pa", np.broadcast_to(hd, ha.shape), ha) / (
-            np.linalg.norm(hd, axis=-1) * np.linalg.norm(ha, axis=-1) + 1e-300)
-        ok = (r_da <= d_da) & (cosang <= cos_min) & (ai[None, :] != di[kd][:, None])
-        p, ka = np.nonzero(ok)
-        rows.append(np.column_stack([fr[p] + f0, di[kd[p]], hi[kh[p]], ai[ka], r_da[p, ka],
-                                     np.degrees(np.arccos(np.clip(cosang[p, ka], -1, 1)))]))
+        cosang = np.einsum("pi,pi->p", -v_dh[p], v_ha) / (
+            np.linalg.norm(v_dh[p], axis=-1) * np.linalg.norm(v_ha, axis=-1) + 1e-300)
+        keep = (r_da <= d_da) & (cosang <= cos_min) & (da_a[q] != d_of[p])
+        p, q = p[keep], q[keep]
+        tab = np.column_stack([np.full(p.size, f), d_of[p], h_of[p], da_a[q], r_da[keep],
+                               np.degrees(np.arccos(np.clip(cosang[keep], -1, 1)))])
+        rows.append(tab[np.lexsort((tab[:, 3], tab[:, 2], tab[:, 1]))])
     tab = np.concatenate(rows) if rows else np.empty((0, 6))
     frames = tab[:, 0].astype(np.int64)
     return xr.Dataset(

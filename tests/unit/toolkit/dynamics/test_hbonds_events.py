@@ -46,6 +46,43 @@ def test_hbond_geometry_and_minimum_image():
     assert hydrogen_bonds(ds, d_da=2.7).sizes["bond"] == 0
 
 
+def _brute_force_hbonds(pos, cell, nd, d_da, angle, d_dh):
+    """(frame, D, H, A) -> (D-A distance, angle) by looping over 5^3 images of every atom."""
+    img = np.stack(np.meshgrid(*[np.arange(-2, 3)] * 3, indexing="ij"), -1).reshape(-1, 3) @ cell
+    out = {}
+    for f, x in enumerate(pos):
+        for d in range(nd):
+            for h in range(nd, x.shape[0]):
+                for v_dh in x[h] + img - x[d]:
+                    if np.linalg.norm(v_dh) > d_dh:
+                        continue
+                    for a in range(nd):
+                        for v_da in x[a] + img - x[d]:
+                            r = np.linalg.norm(v_da)
+                            v_ha = v_da - v_dh
+                            c = -v_dh @ v_ha / (np.linalg.norm(v_dh) * np.linalg.norm(v_ha))
+                            if a != d and r <= d_da and c <= np.cos(np.deg2rad(angle)):
+                                out[(f, d, h, a)] = (r, np.degrees(np.arccos(np.clip(c, -1, 1))))
+    return out
+
+
+def test_hbonds_in_a_triclinic_cell_equal_brute_force_over_images():
+    # random O and H in a skewed cell with loose criteria (many bonds, many across faces):
+    # the cell-list search finds exactly the bonds of an explicit loop over periodic images
+    rng = np.random.default_rng(5)
+    cell = np.array([[8.0, 0, 0], [2.5, 7.5, 0], [-1.5, 2.0, 8.5]])
+    pos = rng.uniform(-0.2, 1.2, (3, 30, 3)) @ cell
+    ds = make_dataset(pos, ["O"] * 20 + ["H"] * 10, cell=cell, time=np.arange(3) * 0.1)
+    hb = hydrogen_bonds(ds, d_da=3.5, angle=110.0, d_dh=1.8, frame_chunk=2)
+    ref = _brute_force_hbonds(pos, cell, 20, 3.5, 110.0, 1.8)
+    got = {(int(f), int(d), int(h), int(a)): (float(r), float(t)) for f, d, h, a, r, t in zip(
+        hb.frame.values, hb.donor.values, hb.hydrogen.values, hb.acceptor.values,
+        hb.distance.values, hb.angle.values, strict=True)}
+    assert len(ref) > 10 and got.keys() == ref.keys()
+    np.testing.assert_allclose(np.array([got[k] for k in ref]), np.array(list(ref.values())), atol=1e-9)
+    np.testing.assert_array_equal(hb["count"].values, np.bincount([k[0] for k in ref], minlength=3))
+
+
 def test_hbond_lifetime_matches_direct_sums():
     rng = np.random.default_rng(3)
     n, ntrip = 50, 7

@@ -154,19 +154,16 @@ def test_auto_fit_keeps_a_second_rate_only_when_the_data_have_one():
                                                + (1 - float(f2.weight)) * float(f2.tau2), rel=1e-12)
 
 
-def test_kdtree_assignment_equals_dense_minimum_image(monkeypatch):
-    # the periodic k-d tree (orthorhombic boxes) and the dense minimum-image distance matrix
-    # (any cell) must give the same nearest O and distance for every H, including atoms
-    # across the cell faces and coordinates slightly outside [0, L)
-    from atomtwin.toolkit.dynamics import hbonds
-
+@pytest.mark.parametrize("cell", [np.diag([7.0, 8.0, 9.5]),
+                                  np.array([[7.0, 0, 0], [1.5, 8.0, 0], [-1.0, 2.0, 9.5]])])
+def test_assignment_equals_brute_force_over_images(cell):
+    # the neighbour-layer assignment (cell lists) against the nearest O over 5^3 images of
+    # every O by brute force, for H across the cell faces and slightly outside the cell
     rng = np.random.default_rng(2)
-    L = np.array([7.0, 8.0, 9.5])
-    pos = rng.uniform(-0.5, 1.05, (6, 40, 3)) * L
-    ds = make_dataset(pos, ["O"] * 25 + ["H"] * 15, cell=np.diag(L), time=np.arange(6) * 0.1)
-    assert hbonds._orthorhombic_box(ds) is not None
-    fast = assign_hydrogens(ds, "H", "O", frame_chunk=4)
-    monkeypatch.setattr(hbonds, "_orthorhombic_box", lambda ds: None)
-    dense = assign_hydrogens(ds, "H", "O", frame_chunk=4)
-    np.testing.assert_array_equal(fast.values, dense.values)
-    np.testing.assert_allclose(fast["distance"].values, dense["distance"].values, rtol=1e-12, atol=1e-12)
+    pos = rng.uniform(-0.5, 1.05, (6, 40, 3)) @ cell
+    ds = make_dataset(pos, ["O"] * 25 + ["H"] * 15, cell=cell, time=np.arange(6) * 0.1)
+    got = assign_hydrogens(ds, "H", "O", frame_chunk=4)
+    img = np.stack(np.meshgrid(*[np.arange(-2, 3)] * 3, indexing="ij"), -1).reshape(-1, 3) @ cell
+    d = np.linalg.norm(pos[:, None, :25, None] + img - pos[:, 25:, None, None], axis=-1).min(-1)
+    np.testing.assert_array_equal(got.values, d.argmin(-1))
+    np.testing.assert_allclose(got["distance"].values, d.min(-1), rtol=0, atol=1e-12)
