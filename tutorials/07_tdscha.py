@@ -1,0 +1,313 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 07 · Quantum nuclei under a THz pulse: SCHA and TD-SCHA on a SrTiO₃-like lattice
+#
+# In light-atom crystals or at low temperature the nuclei are not classical points: each
+# atom is a wave packet whose zero-point spread can be a sizeable fraction of the distance
+# to a neighbouring minimum.  SrTiO₃ is the textbook case.  Its polar (ferroelectric) mode
+# softens on cooling as if the crystal were about to become ferroelectric, yet it stays
+# paraelectric down to 0 K: the Ti ions' zero-point motion smears them over the shallow
+# double well, so no polar order sets in (*quantum paraelectricity*).  Intense THz and
+# mid-IR pulses drive this mode far from equilibrium.  The simulations of
+# arXiv:2408.12421 and arXiv:2505.22791 show energy flowing from the pumped polar mode into
+# other phonons, and quantum fluctuations being *suppressed* by resonant pulses to the
+# point of inducing ferroelectric order.
+#
+# This tutorial follows the same route with the two tools of `atomtwin.engines.tdscha`:
+#
+# 1. **Static SCHA** (self-consistent harmonic approximation): the best Gaussian density
+#    matrix at temperature T.  Its centroid and force constants Φ minimise the variational
+#    free energy F[Φ] ≥ F_exact (Gibbs–Bogoliubov).  The frequencies are quantum- and
+#    temperature-renormalised, and the *free-energy Hessian* gives the physical static
+#    phonons, those that go soft at a displacive transition.
+# 2. **TD-SCHA** (time-dependent SCHA, arXiv:2408.00902): the Gaussian wave packet evolves
+#    in time.  Its centroid R feels the *average* force ⟨f⟩ over the packet, and its width
+#    (position–momentum covariances A, B, C) evolves under the *average* curvature ⟨∂²V⟩.
+#    The energy ½|P|² + ½tr B + ⟨V⟩ is conserved, and a field adds exactly the work
+#    F·P.  We integrate it with velocity Verlet, which is symplectic with an O(dt³) local
+#    error.
+#
+# The material is a toy with the physics of SrTiO₃: a periodic chain of `n` cells, each
+# with a soft polar coordinate u (Ti against O, Born charge 7 e, a shallow double well
+# k u²/2 + λu⁴ with k < 0) coupled to its neighbours and, cubically (u²h), to a stiff
+# infrared-silent mode h.  Its potential is a polynomial, so every Gaussian average is
+# exact (no sampling noise).  For a real crystal, replace the model with an ASE calculator
+# or an atomtwin MLIP (`ASEProvider`, `MLIPProvider`); the calls stay the same.
+#
+# `ATOMTWIN_SMALL=1` shortens the runs (as in CI).
+#
+# The files this notebook writes go to `tutorial_output/07_tdscha/` in the folder Jupyter runs in
+# (or under `$ATOMTWIN_TUTORIAL_OUT`).
+
+# %%
+import os
+from pathlib import Path
+
+import numpy as np
+from atomtwin.engines.tdscha import (
+    CallableProvider,
+    EnsembleAverager,
+    GaussianPulse,
+    Modes,
+    System,
+    grid_for_model,
+    polar_lattice,
+    quartic_1d,
+    run_classical,
+    run_tdscha,
+    scha,
+    scha_temperature_scan,
+)
+from atomtwin.engines.tdscha.averages import ExactAverager
+from atomtwin.toolkit.plot import save
+from atomtwin.toolkit.plot import tdscha as tplot
+from scipy.optimize import minimize
+
+SMALL = os.environ.get("ATOMTWIN_SMALL") == "1"  # the test suite's small size
+OUT = Path(os.environ.get("ATOMTWIN_TUTORIAL_OUT", "tutorial_output")) / "07_tdscha"
+OUT.mkdir(parents=True, exist_ok=True)
+N_CELLS = 4
+model = polar_lattice(n_cells=N_CELLS, k_polar=-0.05, quartic=2.0, coupling_j=0.2, k_hard=6.0, cubic=1.0,
+                      mass_polar=47.9, mass_hard=16.0, born_charge=7.0)
+system = System.from_model(model)
+print(system.names)
+
+# %% [markdown]
+# ## 1 · The classical picture: a ferroelectric
+#
+# The harmonic force constants at the symmetric structure (u = h = 0) have a negative
+# eigenvalue, the uniform polar displacement (the Γ-point soft mode).  The classical crystal
+# therefore relaxes into a polar minimum.  Around that minimum the harmonic approximation is
+# stable, and it gives the frequencies a frozen-phonon calculation would report.
+
+# %%
+K_eig = np.linalg.eigvalsh(model.K)
+print("harmonic force-constant eigenvalues at u = 0 (eV/Å²):", K_eig.round(3))
+assert K_eig.min() < 0          # the symmetric structure is classically unstable
+
+
+
+def energy(x):
+    """Energy (eV) of one configuration x (Å), shape (n_dof,)."""
+    return model.evaluate(x[None])[0][0]
+
+
+def grad(x):
+    """Gradient of the energy (eV/Å); evaluate returns the forces."""
+    return -model.evaluate(x[None])[1][0]
+
+
+x_start = np.r_[np.full(N_CELLS, 0.05), np.zeros(N_CELLS)]
+x_ferro = minimize(energy, x_start, jac=grad, method="BFGS", options={"gtol": 1e-12}).x
+print(f"classical polar minimum: u = {x_ferro[0]:.4f} Å, h = {x_ferro[N_CELLS]:.5f} Å, "
+      f"E = {1e3 * energy(x_ferro) / N_CELLS:.3f} meV per cell below the barrier top")
+
+# %% [markdown]
+# ## 2 · Static SCHA: quantum paraelectricity
+#
+# We minimise the SCHA free energy at each temperature, starting from the classical polar
+# minimum.  With exact averages each minimisation takes a few milliseconds.  Three things to
+# read off the scan:
+#
+# * **the centroid returns to u = 0 at every T, even at 0 K**: the zero-point spread of u
+#   (≈ 0.09 Å) exceeds the position of the minimum (0.08 Å), so the Gaussian sits across
+#   both wells.  This is quantum paraelectricity.  (The stiff mode h is displaced,
+#   h = −c⟨u²⟩/k_h: the fluctuations of u alone push it through the u²h coupling, just as
+#   zero-point motion expands a real lattice);
+# * **the soft mode is real and hardens with temperature**: the anharmonic λu⁴ term,
+#   averaged over larger fluctuations, stiffens the mode.  SrTiO₃'s soft mode behaves the
+#   same way above its quantum-saturated regime;
+# * **free energy**: the SCHA value is a rigorous upper bound on the exact one.  The harmonic
+#   crystal about the classical polar minimum gives a *higher* free energy at 0 K, so the
+#   quantum paraelectric state wins.  At higher T the harmonic curve falls below SCHA's,
+#   because it ignores the anharmonic stiffening and so overestimates the entropy.  The
+#   harmonic value is not a bound: the two curves measure how wrong harmonic thermodynamics
+#   is, not which phase is stable.
+#
+# The *physical* phonons (dashed; Hessian of the minimised free energy, which includes the
+# cubic u²h coupling through the bubble and the fourth-order term) lie slightly below the
+# auxiliary ones.  They are the static response a frozen-phonon experiment at temperature T
+# would measure.
+
+# %%
+temps = [0.0, 50.0, 100.0, 200.0, 300.0] if SMALL else list(np.arange(0.0, 401.0, 25.0))
+scan = scha_temperature_scan(system, temps, model=model, R0=system.to_mass_scaled(x_ferro),
+                             harmonic_reference=x_ferro, tol=1e-10)
+assert bool(scan.converged.all())
+assert np.abs(scan.centroid.values[:, :N_CELLS]).max() < 1e-6    # u = 0: paraelectric at every T
+assert scan.physical_frequency.values.min() > 0                   # no soft mode at the SCHA level
+assert scan.free_energy.values[0] < scan.harmonic_free_energy.values[0]   # quantum paraelectric wins at 0 K
+assert np.all(np.diff(scan.frequency.values[:, 0]) > 0)          # the polar mode hardens with T
+print("SCHA Γ polar mode (THz):", scan.frequency.values[:, 0].round(3))
+print("physical (free-energy Hessian):", scan.physical_frequency.values[:, 0].round(3))
+fig, axes = tplot.plot_scha_temperature(scan, per=N_CELLS)
+save(fig, OUT / "scha_vs_T.png", formats=("png",))
+
+# %% [markdown]
+# ## 3 · A THz pulse: TD-SCHA beside classical MD
+#
+# We start from the 0 K SCHA state (a pure Gaussian: A B − C² = ħ²/4 per mode) and shine a
+# Gaussian-enveloped pulse resonant with the SCHA soft mode, polarised along the polar
+# coordinate.  Its peak field is 0.6 MV/cm, typical of intense THz sources.  The field
+# couples through the Born charges: the force on u_i is Z E(t).  Energies are projected on
+# the SCHA phonons at t = 0, so the energy of each mode (½p² + ½ω²q² of the centroid plus
+# ½⟨δp²⟩ + ½ω²⟨δq²⟩ of the fluctuations) can be followed in time.
+#
+# The classical run starts from the same mean position, at rest, under the same pulse.
+
+# %%
+res0 = scha(system, 0.0, model=model, tol=1e-10)
+modes = Modes.from_kappa(res0.phi, res0.R)
+f_soft = float(res0.frequencies.min())
+pulse = GaussianPulse(amplitude=0.006, frequency=f_soft, t0=1.0, width=0.3)    # V/Å, THz, ps, ps
+dt, n_steps = 2e-3, (1500 if SMALL else 3000)
+td = run_tdscha(system, res0.state(), ExactAverager(model, system), dt, n_steps, pulse=pulse,
+                modes=modes, output_every=10, covariances="diagonal")
+cl = run_classical(system, model, dt, n_steps, pulse=pulse, modes=modes, output_every=10)
+print(f"pulse carrier {f_soft:.3f} THz; absorbed: TD-SCHA {1e3 * td.work.values[-1]:.2f} meV, "
+      f"classical {1e3 * cl.work.values[-1]:.2f} meV")
+# energy balance dE/dt = F.P: the conserved-energy drift is second order in dt (here ~1e-6 eV)
+balance = abs(td.energy.values[-1] - td.energy.values[0] - td.work.values[-1])
+assert balance < 1e-3 * td.work.values[-1], balance
+fig, ax = tplot.plot_pulse(td)
+save(fig, OUT / "pulse.png", formats=("png",))
+
+# %% [markdown]
+# ### Energy flow between modes
+#
+# The uniform field couples only to the Γ polar mode (mode 0).  Classically the energy stays
+# there: every cell moves in phase, so the other polar modes (finite wave vector) are never
+# excited.  In TD-SCHA the large centroid motion changes the *average curvature* felt by all
+# polar modes, ⟨∂²V/∂u²⟩ = k + 12λ(u² + ⟨δu²⟩).  This modulation at twice the drive
+# frequency parametrically pumps their zero-point fluctuations, so energy flows from the
+# pumped mode into the finite-wave-vector modes, through their quantum fluctuations alone.
+# This is the mechanism behind the upconversion and the energy flow described in
+# arXiv:2408.12421.  We plot the energy each mode *gained* (the zero-point energy
+# subtracted).
+
+# %%
+gain_td = td.mode_energy.values - td.mode_energy.values[:1]
+gain_cl = cl.mode_energy.values - cl.mode_energy.values[:1]
+zb = N_CELLS - 1            # modes are ordered by frequency: index 3 is the zone-boundary polar mode
+print("TD-SCHA energy gained per mode (meV):", (1e3 * gain_td[-1]).round(2))
+print("classical energy gained per mode (meV):", (1e3 * gain_cl[-1]).round(2))
+# the zone-boundary mode gains more than half of its zero-point energy (it keeps growing later)
+assert gain_td[:, zb].max() > 0.5 * td.mode_energy.values[0, zb]
+assert np.abs(gain_cl[:, 1:N_CELLS]).max() < 1e-12                # classically it stays empty
+fig, ax = tplot.plot_mode_energies(td, modes=range(N_CELLS), subtract_initial=True, total=False)
+tplot.plot_mode_energies(cl, modes=[0], subtract_initial=True, total=False, ax=ax, linestyle="--",
+                         label_suffix=" classical")
+save(fig, OUT / "mode_energies.png", formats=("png",))
+
+# %% [markdown]
+# ### Quantum fluctuations squeezed by light
+#
+# The same parametric mechanism reshapes the *width* of the wave packet.  After the pulse
+# the position variance of each polar coordinate, ⟨δu²⟩ (the quantum uncertainty of where
+# the Ti ion is), oscillates at about twice the mode frequency.  In its dips it falls to a
+# fraction of the zero-point value: the ion is then better localised than in the ground
+# state, while its momentum spread grows (A B − C² stays ħ²/4 per mode: a *squeezed*
+# state).  Here the squeezing is periodic.  arXiv:2505.22791 shows that resonant mid-IR
+# pulses in SrTiO₃ can suppress the fluctuations for long enough that the double well
+# matters again, which induces ferroelectricity; that needs the full first-principles energy
+# surface and the pulse conditions studied there.  A classical point particle has no such
+# variable at all.
+
+# %%
+var_u = td.position_variance.values[:, 0]
+t = td.time.values
+after = t > pulse.t0 + 2 * pulse.width
+print(f"<du²>: ground state {var_u[0]:.5f} Å², after the pulse min {var_u[after].min():.5f}, "
+      f"mean {var_u[after].mean():.5f} Å²")
+assert var_u[after].min() < 0.5 * var_u[0]      # squeezed below half the zero-point variance
+fig, axes = tplot.plot_centroid_and_variance(td, classical=cl, dof="u0")
+save(fig, OUT / "lattice_u0.png", formats=("png",))
+
+# %% [markdown]
+# ## 4 · How good is the Gaussian? An exact quantum reference in 1D
+#
+# TD-SCHA is an approximation: the wave packet is forced to stay Gaussian.  In one
+# dimension the Schrödinger equation can be solved exactly on a grid (`exact1d.Grid1D`,
+# split-operator propagation), so we compare the three levels of theory for a single polar
+# unit (same double well, mass and Born charge), driven by a pulse at its SCHA frequency:
+#
+# * **exact** quantum dynamics of the 0 K ground state;
+# * **TD-SCHA** from the 0 K SCHA state (its free energy lies above the exact ground-state
+#   energy, as the variational principle requires);
+# * **classical** MD from rest at the same centroid.
+#
+# During and shortly after the pulse TD-SCHA tracks the exact centroid far better than
+# classical MD, because the classical particle does not feel the zero-point-averaged
+# (stiffer) potential.  Later the exact wave packet splits between the two wells and
+# tunnels (its variance grows), which no Gaussian can describe.  Take TD-SCHA as reliable on
+# the picosecond scale of the pump, not for the long-time tunnelling dynamics.
+
+# %%
+q1 = quartic_1d(k=-0.05, quartic=2.0, mass=47.9, born_charge=7.0)
+s1 = System.from_model(q1)
+r1 = scha(s1, 0.0, model=q1, tol=1e-12)
+grid = grid_for_model(q1, -1.0, 1.0, 128)
+E0, psi0 = grid.ground_state()
+print(f"SCHA free energy {1e3 * r1.free_energy:.4f} meV >= exact ground state {1e3 * E0:.4f} meV")
+assert r1.free_energy >= E0
+p1 = GaussianPulse(amplitude=0.006, frequency=float(r1.frequencies[0]), t0=1.0, width=0.3)
+n1 = 1250 if SMALL else 2500
+ex = grid.propagate(psi0, None, dt, n1, output_every=10, force=lambda t: float(q1.born_charges[0] @ p1(t)))
+td1 = run_tdscha(s1, r1.state(), ExactAverager(q1, s1), dt, n1, pulse=p1, output_every=10)
+cl1 = run_classical(s1, q1, dt, n1, pulse=p1, output_every=10)
+early = td1.time.values <= 1.5
+err_td = np.abs(td1.centroid.values[early, 0] - ex.x_mean.values[early]).max()
+err_cl = np.abs(cl1.centroid.values[early, 0] - ex.x_mean.values[early]).max()
+print(f"max centroid error up to 1.5 ps: TD-SCHA {err_td:.3f} Å, classical {err_cl:.3f} Å")
+assert err_td < 0.6 * err_cl
+fig, axes = tplot.plot_centroid_and_variance(td1, exact=ex, classical=cl1)
+save(fig, OUT / "exact_1d.png", formats=("png",))
+
+# %% [markdown]
+# ## 5 · From exact averages to an ensemble (what a real crystal uses)
+#
+# For an ASE calculator or an MLIP, the averages ⟨V⟩, ⟨f⟩ and ⟨∂²V⟩ come from an ensemble
+# of configurations drawn from the Gaussian, evaluated in one batched call per step.  The
+# random vectors are drawn once, in antithetic pairs, and reused at every step (*correlated
+# sampling*).  The stochastic equations are then themselves Hamiltonian and conserve energy,
+# and the curvature comes from the same forces by Gaussian integration by parts.  Here the
+# polynomial model stands in for the calculator.  The stochastic centroid follows the
+# exact-average one.  Its error shrinks as 1/√N: with 64 configurations it is a few per cent
+# of the amplitude, with 1024 a fraction of a per cent (the 1/√N law is measured in
+# `tests/regression/test_tdscha_stochastic.py`).
+
+# %%
+prov = CallableProvider(model.evaluate)                      # any batched (S, n) -> energies, forces
+n_ens = 64 if SMALL else 1024
+n_short = 750
+avg = EnsembleAverager(prov, system, n_ens, rng=0, phi_ref=res0.phi)
+td_ens = run_tdscha(system, res0.state(), avg, dt, n_short, pulse=pulse, modes=modes, output_every=10,
+                    covariances="none")
+ref = td.isel(frame=slice(0, td_ens.sizes["frame"]))
+dev = np.abs(td_ens.centroid.values[:, 0] - ref.centroid.values[:, 0]).max()
+amp = np.abs(ref.centroid.values[:, 0]).max()
+print(f"ensemble of {n_ens}: max centroid deviation {dev:.4f} Å for an amplitude of {amp:.3f} Å")
+assert dev < 0.2 * amp
+
+# %% [markdown]
+# ## Where next
+#
+# * A real crystal: `System.from_atoms(atoms, born_charges)` with `ASEProvider(atoms, calc)`
+#   (one calculator copy per ensemble member keeps neighbour lists warm) or
+#   `MLIPProvider(model, atoms)` (the whole ensemble in one network call).
+# * The same runs from the command line: `atomtwin scha config.yaml` and
+#   `atomtwin tdscha config.yaml` (with `classical: true` for the MD comparison) write
+#   netCDF results that `atomtwin.toolkit.plot.tdscha` plots directly.
+# * Screening of the field inside the crystal: `run_tdscha(..., screening=eps_inf)`.
