@@ -13,6 +13,8 @@ import xarray as xr
 from atomtwin.toolkit import geometry as G
 from atomtwin.toolkit import schema as S
 from atomtwin.toolkit.dynamics.msd import species_indices
+from atomtwin.toolkit.neighbors import nearest_neighbors, pairs_between
+from atomtwin.toolkit.progress import progress
 from scipy import ndimage
 
 
@@ -97,23 +99,32 @@ def assign_sites(ds: xr.Dataset, species: str, sites, *, r_site: float | None = 
     periodic = S.is_periodic(ds)
     if sites.shape[0] < 2:
         raise ValueError(f"{sites.shape[0]} site(s) given; hops need at least 2.")
+    pbc = S.pbc_of(ds) if periodic else None
     if r_site is None:
-        dd = sites[:, None] - sites[None]
-        if periodic:
-            dd = G.minimum_image(dd, _mean_cell(ds), S.pbc_of(ds))
-        dist = np.linalg.norm(dd, axis=-1) + np.eye(sites.shape[0]) * 1e9
+        every = np.arange(sites.shape[0])
+        _, dist = nearest_neighbors(sites, _mean_cell(ds) if periodic else None, pbc, every, every)
         r_site = 0.45 * float(dist.min())
     n = ds.sizes[S.FRAME]
-    near = np.empty((n, idx.size), dtype=np.int64)
+    near = np.full((n, idx.size), -1, dtype=np.int64)
+    cells = G.cell_array(ds) if periodic else None
+    atoms, site_ids = np.arange(idx.size), idx.size + np.arange(sites.shape[0])
+    wider = float(np.nextafter(r_site, np.inf))  # the search keeps r < cutoff; claims r <= r_site
+    bar = iter(progress(range(n), total=n, desc="site assignment"))
     for f0 in range(0, n, frame_chunk):
         sl = slice(f0, min(f0 + frame_chunk, n))
         pos = np.asarray(ds[S.POSITIONS].isel({S.FRAME: sl, S.ATOM: idx}).values, dtype=float)
-        d = pos[:, :, None, :] - sites[None, None]
-        if periodic:
-            d = G.minimum_image(d, G.cell_array(ds.isel({S.FRAME: sl}))[:, None], S.pbc_of(ds))
-        r = np.linalg.norm(d, axis=-1)
-        k = np.argmin(r, axis=-1)
-        near[sl] = np.where(np.take_along_axis(r, k[..., None], -1)[..., 0] <= r_site, k, -1)
+        for k in range(pos.shape[0]):
+            next(bar)
+            f = f0 + k
+            # sites within r_site of each atom (cell lists), the nearest of them claims it
+            p = pairs_between(np.concatenate([pos[k], sites]), None if cells is None else cells[f],
+                              pbc, wider, atoms, site_ids)
+            d = p.distances
+            ok = d <= r_site
+            i, j, d = p.i[ok], p.j[ok], d[ok]
+            o = np.lexsort((d, i))
+            first = o[np.r_[True, i[o][1:] != i[o][:-1]]] if o.size else o
+            near[f, i[first]] = j[first] - idx.size
     # carry the last claimed site forward through excursions (-1)
     frame_idx = np.where(near >= 0, np.arange(n)[:, None], -1)
     last = np.maximum.accumulate(frame_idx, axis=0)

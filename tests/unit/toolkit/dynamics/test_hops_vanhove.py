@@ -88,3 +88,21 @@ def test_van_hove_self_of_brownian_walkers_is_gaussian():
         n_eff = na * nf / (t / dt)
         assert np.all(np.abs(p - exact) < 5 * np.sqrt(exact * (1 - exact) / n_eff) + 1e-4)
     assert g.attrs["units"] == "Å^-3"
+
+
+def test_site_claims_equal_brute_force_in_a_triclinic_cell():
+    # random walkers among 12 sites of a skewed cell: the cell-list claims (nearest site
+    # within r_site over all images) against an explicit loop over 5^3 images, before the
+    # transition-state carry-forward (checked on the frames where a claim is made)
+    rng = np.random.default_rng(8)
+    cell = np.array([[9.0, 0, 0], [3.0, 8.0, 0], [-2.0, 1.5, 9.5]])
+    sites = rng.random((12, 3)) @ cell
+    pos = rng.uniform(-0.2, 1.2, (5, 40, 3)) @ cell
+    ds = make_dataset(pos, ["Li"] * 40, cell=cell, time=np.arange(5) * 0.1)
+    st = assign_sites(ds, "Li", sites, r_site=1.6, frame_chunk=2).values
+    img = np.stack(np.meshgrid(*[np.arange(-2, 3)] * 3, indexing="ij"), -1).reshape(-1, 3) @ cell
+    d = np.linalg.norm(sites[None, None, :, None] + img - pos[:, :, None, None], axis=-1).min(-1)
+    claim = np.where(d.min(-1) <= 1.6, d.argmin(-1), -1)
+    assert (claim >= 0).sum() > 20
+    np.testing.assert_array_equal(st[claim >= 0], claim[claim >= 0])
+    np.testing.assert_array_equal(st[0], claim[0])
