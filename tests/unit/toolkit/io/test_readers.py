@@ -109,5 +109,5 @@ def test_inconsistent_atom_counts_in_xyz(tmp_path):
 def test_nan_coordinates_named(tmp_path):
     f = tmp_path / "nan.xyz"
     f.write_text("2\n\nH 0 0 0\nH 0 0 1\n2\n\nH 0 nan 0\nH 0 0 1\n")
-    with pytest.raises(ValueError, match="NaN/inf coordinates in frame 1, atom 0"):
+    with pytest.raises(ValueError, match=r"nan.xyz: frame 1, atom 0: non-finite positions"):
         atomtwin.toolkit.read(f)
