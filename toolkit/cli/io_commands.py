@@ -90,13 +90,30 @@ def _reader_options(args, path: str) -> tuple[str | None, dict]:
                              f"species and units itself). Fix: drop {flag}, or give --format lammps-dump "
                              "if the file is a LAMMPS dump.")
         opts[key] = value
+    store = fmt in ("netcdf", "zarr") or (fmt is None and _is_store_name(path))
     if getattr(args, "timestep", None) is not None:
+        if store:
+            raise InputError(f"--timestep does not apply to '{path}': an atomtwin store keeps its own "
+                             "times. Fix: drop --timestep.")
         if not args.timestep > 0:
             raise InputError(f"--timestep must be > 0 ps, got {args.timestep}.")
         opts["timestep_ps"] = args.timestep
     if getattr(args, "topology", None):
+        if store or lammps:
+            raise InputError(f"--topology does not apply to '{path}' (it is for DCD/XTC/TRR/AMBER "
+                             "files read through MDAnalysis). Fix: drop --topology.")
         opts["topology"] = args.topology
     return fmt, opts
+
+
+def _is_store_name(path: str) -> bool:
+    from atomtwin.toolkit.io import store_format
+
+    try:
+        store_format(path)
+    except ValueError:
+        return False
+    return True
 
 
 def add_reader_arguments(p) -> None:
@@ -119,6 +136,22 @@ def open_input(args, lazy: bool = True):
     path = args.traj if hasattr(args, "traj") else args.input
     fmt, opts = _reader_options(args, str(path))
     return read(path, fmt, lazy=lazy, **opts)
+
+
+def require_species(ds, **flags) -> None:
+    """Refuse species named on the command line that the trajectory lacks, e.g.
+    ``require_species(ds, species=["Li"], donor="O")`` (keywords are the flag names)."""
+    from atomtwin.toolkit import schema as S
+
+    present = sorted(set(np.asarray(ds[S.SPECIES].values).astype(str).tolist()))
+    for name, value in flags.items():
+        if value is None:
+            continue
+        missing = [v for v in ([value] if isinstance(value, str) else value) if v not in present]
+        if missing:
+            flag = "--" + name.replace("_", "-")
+            raise InputError(f"{flag} {' '.join(missing)}: not in the trajectory, which holds "
+                             f"{', '.join(present)}. Fix: choose {flag} among those.")
 
 
 def register(sub) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-from atomtwin.toolkit.cli.io_commands import add_reader_arguments, open_input
+from atomtwin.toolkit.cli.io_commands import add_reader_arguments, open_input, require_species
 
 
 def _common(p) -> None:
@@ -67,6 +67,7 @@ def cmd_diffusion(args) -> int:
     from atomtwin.toolkit.dynamics import fit_diffusion, msd
 
     ds = open_input(args)
+    require_species(ds, species=args.species)
     res, lines = {}, []
     curves = {}
     for sp in args.species:
@@ -99,6 +100,7 @@ def cmd_rotations(args) -> int:
     )
 
     ds = open_input(args, lazy=False)
+    require_species(ds, centre=args.centre, ligand=args.ligand)
     c = orientational_correlation(ds, args.centre, args.ligand, n_ligands=args.n_ligands)
     res = {"n_groups": int(c.attrs["n_groups"])}
     lines = [f"{res['n_groups']} {args.centre}{args.ligand}{args.n_ligands} groups"]
@@ -137,6 +139,7 @@ def cmd_hops(args) -> int:
     from atomtwin.toolkit.dynamics import assign_sites, find_sites, hop_rate
 
     ds = open_input(args, lazy=False)
+    require_species(ds, species=args.species)
     ref = None
     if args.reference:
         from atomtwin.toolkit.io import read
@@ -169,6 +172,7 @@ def cmd_hbonds(args) -> int:
     )
 
     ds = open_input(args, lazy=False)
+    require_species(ds, donor=args.donor, hydrogen=args.hydrogen, acceptor=args.acceptor)
     hb = hydrogen_bonds(ds, args.donor, args.hydrogen, args.acceptor, d_da=args.d_da, angle=args.angle)
     cnt = np.asarray(hb["count"].values)
     res = {"mean_count": float(cnt.mean()), "count": cnt.tolist()}

@@ -55,7 +55,7 @@ def check_arguments(args) -> None:
 
 def cmd_environments(args) -> int:
     import numpy as np
-    from atomtwin.toolkit.cli.io_commands import open_input, write_result
+    from atomtwin.toolkit.cli.io_commands import open_input, require_species, write_result
     from atomtwin.toolkit.environments import (
         ACSF,
         SOAP,
@@ -67,6 +67,7 @@ def cmd_environments(args) -> int:
 
     check_arguments(args)
     ds = open_input(args, lazy=True)
+    require_species(ds, species=args.species, neighbours=args.neighbours)
     if args.pipeline:
         clf = EnvironmentClassifier.load(args.pipeline)
     else:

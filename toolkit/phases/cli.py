@@ -65,6 +65,7 @@ def cmd_phase_diagram(args) -> int:
     import dataclasses
 
     from atomtwin.toolkit.cli import CLIError, emit_json
+    from atomtwin.toolkit.cli.io_commands import write_result
     from atomtwin.toolkit.phases.ensemble import run_ensemble
     from atomtwin.toolkit.phases.spec import PhaseSpec
 
@@ -90,11 +91,9 @@ def cmd_phase_diagram(args) -> int:
         grid = result.grid.copy()
         if "phase" in diagram:
             grid["phase"] = diagram["phase"]
-        grid.to_netcdf(out_dir / "results.nc", engine="h5netcdf")
-        files.append(str(out_dir / "results.nc"))
+        files.append(str(write_result(grid, out_dir / "results.nc", "--out")))
     if "boundary" in diagram:
-        diagram["boundary"].to_netcdf(out_dir / "boundary.nc", engine="h5netcdf")
-        files.append(str(out_dir / "boundary.nc"))
+        files.append(str(write_result(diagram["boundary"], out_dir / "boundary.nc", "--out")))
     if "phase" in diagram and not args.no_figure:
         from atomtwin.toolkit.plot.phases import plot_phase_diagram
         from atomtwin.toolkit.plot.style import save
