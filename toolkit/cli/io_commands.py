@@ -150,8 +150,9 @@ def require_species(ds, **flags) -> None:
         missing = [v for v in ([value] if isinstance(value, str) else value) if v not in present]
         if missing:
             flag = "--" + name.replace("_", "-")
-            raise InputError(f"{flag} {' '.join(missing)}: not in the trajectory, which holds "
-                             f"{', '.join(present)}. Fix: choose {flag} among those.")
+            names = ", ".join(f"'{m}'" for m in missing)
+            raise InputError(f"{flag}: {names} {'is' if len(missing) == 1 else 'are'} not in the "
+                             f"trajectory (it holds {', '.join(present)}). Fix: choose {flag} among those.")
 
 
 def register(sub) -> None:
