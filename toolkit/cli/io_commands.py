@@ -24,7 +24,10 @@ def unit_styles() -> tuple[str, ...]:
     try:
         from atomtwin.toolkit.io import LAMMPS_UNIT_STYLES
     except ImportError:
-        return FALLBACK_UNIT_STYLES
+        try:
+            from atomtwin.toolkit.io.lammps_units import LAMMPS_UNIT_STYLES
+        except ImportError:
+            return FALLBACK_UNIT_STYLES
     return tuple(LAMMPS_UNIT_STYLES)
 
 
