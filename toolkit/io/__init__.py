@@ -24,7 +24,16 @@ import os
 from pathlib import Path
 
 import xarray as xr
-from atomtwin.toolkit.io.store import TrajectoryWriter, open_store, store_format, write
+from atomtwin.toolkit.errors import FileFormatError, InputError
+from atomtwin.toolkit.io.lammps_units import LAMMPS_UNIT_STYLES
+from atomtwin.toolkit.io.store import (
+    PARTIAL,
+    TrajectoryWriter,
+    clean_stale_temporaries,
+    open_store,
+    store_format,
+    write,
+)
 
 LAMMPS_DUMP_SUFFIXES = (".lammpstrj", ".dump", ".lammpsdump")
 MDA_FORMATS = {
@@ -38,7 +47,14 @@ ASE_SUFFIXES = (".xyz", ".extxyz", ".traj", ".cif", ".vasp", ".xml", ".json", ".
 def _guess_format(path: Path) -> str:
     name = path.name
     low = name.lower()
-    if low.endswith(".zarr") or low.endswith(".zarr.partial"):
+    if low.endswith(PARTIAL):  # an unfinished TrajectoryWriter store: always zarr
+        try:
+            store_format(low)
+        except ValueError:
+            pass
+        else:
+            return "zarr"
+    if low.endswith(".zarr"):
         return "zarr"
     if low.endswith((".nc", ".nc4", ".h5", ".hdf5")):
         return "netcdf"
@@ -51,7 +67,7 @@ def _guess_format(path: Path) -> str:
             return fmt.lower() if fmt != "DATA" else "lammps-data"
     if low.endswith(ASE_SUFFIXES):
         return "ase"
-    raise ValueError(
+    raise InputError(
         f"cannot tell the format of '{path}' from its name. Fix: pass format= one of "
         "'lammps-dump', 'lammps-data', 'dcd', 'xtc', 'trr', 'ncdf', 'pdb', 'gro', 'netcdf', 'zarr', "
         "or any ASE format name (e.g. 'extxyz', 'vasp-xdatcar', 'vasp-out')."
@@ -70,17 +86,25 @@ def read(path: str | os.PathLike, format: str | None = None, *, lazy: bool = Fal
     lazy
         Return dask-backed arrays where the reader supports it (our stores, LAMMPS dumps).
     options
-        Passed to the reader: ``species_map``/``data_file``/``timestep_ps``/``units`` for
-        LAMMPS dumps, ``topology``/``species`` for MDAnalysis formats, ``index`` /
-        ``timestep_ps`` for ASE formats.
+        Passed to the reader: ``species_map``/``data_file``/``timestep_ps``/``units`` (one
+        of :data:`LAMMPS_UNIT_STYLES`) for LAMMPS dumps, ``topology``/``species`` for
+        MDAnalysis formats, ``index``/``timestep_ps``/``missing`` for ASE formats.  An
+        option the format cannot honour (``species_map`` for extxyz, any option for our
+        stores) is an :class:`~atomtwin.toolkit.errors.InputError`, never ignored.
+
+    Raises
+    ------
+    FileFormatError
+        A damaged file; the message names the file and the place (frame, line, variable).
     """
     path = Path(path)
-    if not path.exists() and not Path(str(path) + ".partial").exists():
+    if not path.exists() and not Path(str(path) + PARTIAL).exists():
         raise FileNotFoundError(f"no such file: '{path}'.")
     fmt = (format or _guess_format(path)).lower()
     if fmt in ("netcdf", "zarr"):
+        _no_options(path, options)
         ds = open_store(path)
-        return ds if lazy else ds.load()
+        return ds if lazy else _load(ds, path)
     if fmt in ("lammps-dump", "lammpstrj", "lammps"):
         from atomtwin.toolkit.io.lammps import read_lammps_dump
 
@@ -100,17 +124,42 @@ def read(path: str | os.PathLike, format: str | None = None, *, lazy: bool = Fal
     return read_ase(path, format=None if fmt == "ase" else fmt, **options)
 
 
-def open(path: str | os.PathLike, **options) -> xr.Dataset:  # noqa: A001 - mirrors xarray.open_dataset
-    """Open a trajectory lazily (dask): our netCDF/zarr stores, or any readable file
-    (LAMMPS dumps lazily through their frame index, others read eagerly then chunked)."""
-    path = Path(path)
+def _no_options(path: Path, options: dict) -> None:
+    """Our stores name their species, units and times: a reader option is a mistake."""
+    given = sorted(k for k, v in options.items() if v is not None)
+    if given:
+        raise InputError(f"option(s) {', '.join(f'{k}=' for k in given)} do not apply to '{path}': an "
+                         "atomtwin store holds its own species, units and times. Fix: drop them.")
+
+
+def _load(ds: xr.Dataset, path: Path) -> xr.Dataset:
     try:
-        fmt = store_format(path)
-    except ValueError:
-        fmt = None
-    if fmt is not None:
-        return open_store(path, **options)
+        return ds.load()
+    except (OSError, RuntimeError, ValueError, KeyError) as err:
+        if isinstance(err, InputError):
+            raise
+        raise FileFormatError(path, f"its data cannot be read ({type(err).__name__}: {err}); the file is "
+                              "damaged.", "write it again from the source, or restore it.") from err
+
+
+def open(path: str | os.PathLike, **options) -> xr.Dataset:  # noqa: A001 - mirrors xarray.open_dataset
+    """Open a trajectory lazily (dask): our netCDF/zarr stores (also an unfinished
+    ``*.partial`` one), or any readable file (LAMMPS dumps lazily through their frame
+    index, others read eagerly then chunked).  ``chunks=`` applies to stores only."""
+    path = Path(path)
+    fmt = options.get("format")
+    if fmt is None:
+        try:
+            fmt = store_format(path)
+        except ValueError:
+            fmt = None
+    if fmt in ("netcdf", "zarr"):
+        options.pop("format", None)
+        chunks = options.pop("chunks", None)
+        _no_options(path, options)
+        return open_store(path, chunks=chunks)
     return read(path, lazy=True, **options)
 
 
-__all__ = ["TrajectoryWriter", "open", "open_store", "read", "write"]
+__all__ = ["LAMMPS_UNIT_STYLES", "TrajectoryWriter", "clean_stale_temporaries", "open", "open_store",
+           "read", "write"]

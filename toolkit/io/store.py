@@ -4,6 +4,15 @@ a streaming :class:`TrajectoryWriter` that survives being killed.
 Atomicity: every writer writes to a temporary name beside the target and renames it into
 place only when complete, so no command leaves a half-written output behind.
 
+Target safety: :func:`write` refuses an existing target unless ``overwrite=True``, and even
+then replaces only a netCDF4/HDF5 file or a zarr store that atomtwin wrote (never another
+folder).  Temporaries are named ``.<target>.atomtwin-tmp.<host>.<pid>.<random>``; a later
+write to the same target removes those of processes of this host that are gone.
+
+Integrity: :func:`open_store` refuses an empty or half-written netCDF file, and a zarr
+store whose variables or chunk files are missing (zarr would fill them with NaN or 0):
+the initialised chunks of every array are counted through zarr's API against its shape.
+
 Durability: :class:`TrajectoryWriter` appends frames to a zarr store ("<target>.partial"
 until it finishes), each chunk in its own file.  zarr grows an array's shape before it
 writes the new data, so after every flush the writer records atomically (write, then
@@ -14,8 +23,10 @@ count) and the writer can resume from it.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
+import socket
 import uuid
 import warnings
 from pathlib import Path
@@ -23,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 from atomtwin.toolkit import schema as S
+from atomtwin.toolkit.errors import FileFormatError, InputError
 
 NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".h5", ".hdf5")
 ZARR_SUFFIXES = (".zarr",)
@@ -83,14 +95,117 @@ def netcdf_safe_attrs(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
-def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+_TMP_TAG = ".atomtwin-tmp."
+_OLD_TAG = ".atomtwin-old."
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_ZARR_META = (".zgroup", ".zattrs", ".zmetadata", "zarr.json")
+
+
+def _host() -> str:
+    return socket.gethostname().replace(".", "_") or "host"
+
+
+def _tmp_name(path: Path, tag: str = _TMP_TAG) -> Path:
+    """``.<name>.atomtwin-tmp.<host>.<pid>.<random>`` beside ``path``."""
+    return path.with_name(f".{path.name}{tag}{_host()}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _remove(p: Path) -> None:
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p, ignore_errors=True)
+    else:
+        p.unlink(missing_ok=True)
+
+
+def clean_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries that writes to ``path`` by processes of this host that no
+    longer run left behind (e.g. a killed ``atomtwin convert``); return what was removed.
+    Temporaries of running processes, and of other hosts (a shared file system), are kept."""
+    path = Path(path)
+    removed = []
+    if not path.parent.is_dir():
+        return removed
+    for tag in (_TMP_TAG, _OLD_TAG):
+        prefix = f".{path.name}{tag}"
+        for p in [q for q in path.parent.iterdir() if q.name.startswith(prefix)]:
+            parts = p.name[len(prefix) :].split(".")
+            if len(parts) != 3 or parts[0] != _host() or not parts[1].isdigit() or _alive(int(parts[1])):
+                continue
+            if tag == _OLD_TAG and not path.exists():
+                continue  # the previous target, moved aside by a write killed before the rename
+            _remove(p)
+            removed.append(p)
+    return removed
+
+
+def is_atomtwin_zarr(path: str | os.PathLike) -> bool:
+    """True for a folder that is a zarr store atomtwin wrote (group attributes carry
+    ``atomtwin_version``) and holds nothing but zarr metadata and arrays."""
+    import json
+
+    path = Path(path)
+    if not path.is_dir() or path.is_symlink():
+        return False
+    names = {p.name for p in path.iterdir()}
+    if not names & {".zgroup", "zarr.json"}:
+        return False
+    try:
+        if ".zattrs" in names:
+            attrs = json.loads((path / ".zattrs").read_text())
+        else:
+            attrs = json.loads((path / "zarr.json").read_text()).get("attributes", {})
+    except (OSError, ValueError, AttributeError):
+        return False
+    if S.VERSION not in attrs:
+        return False
+    for p in path.iterdir():
+        if p.name in _ZARR_META:
+            continue
+        if not p.is_dir() or not any((p / m).exists() for m in (".zarray", "zarr.json")):
+            return False
+    return True
+
+
+def _check_replaceable(path: Path, fmt: str, overwrite: bool) -> None:
+    kind = "folder" if path.is_dir() else "file"
+    if not overwrite:
+        raise FileExistsError(f"'{path}' exists ({kind}); nothing was written. Fix: choose another name, "
+                              "or pass overwrite=True (CLI --force) to replace a previous atomtwin output.")
+    if path.is_symlink():
+        ok = False
+    elif fmt == "zarr":
+        ok = is_atomtwin_zarr(path)
+    else:
+        try:
+            with open(path, "rb") as fh:
+                ok = path.is_file() and fh.read(8) == HDF5_SIGNATURE
+        except OSError:
+            ok = False
+    if not ok:
+        raise FileExistsError(f"'{path}' exists ({kind}) and is not a {fmt} store atomtwin wrote; "
+                              "overwrite=True replaces only those. Fix: move it away or choose another name.")
 
 
 def _replace(tmp: Path, path: Path) -> None:
-    if path.exists() and path.is_dir():
-        shutil.rmtree(path)
-    os.replace(tmp, path)
+    """Move the finished ``tmp`` to ``path``; a previous store there is moved aside first and
+    removed after the rename (a kill in between leaves it under a recognisable name)."""
+    if path.is_dir() and not path.is_symlink():
+        old = _tmp_name(path, _OLD_TAG)
+        os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, path)
 
 
 def write(
@@ -100,17 +215,33 @@ def write(
     chunk_frames: int = 64,
     compress: bool = True,
     progress: bool = False,
+    overwrite: bool = False,
 ) -> Path:
     """Write a schema Dataset to netCDF4 (``*.nc``) or zarr (``*.zarr``), atomically.
 
     Data are chunked along ``frame`` (``chunk_frames`` frames a chunk) and compressed
     (gzip level 1 with shuffle for netCDF, zarr's default codec for zarr).  A dask-backed
     Dataset is streamed chunk by chunk, so writing a trajectory larger than memory works.
+
+    Parameters
+    ----------
+    overwrite
+        Replace an existing target.  Only a netCDF4/HDF5 file or a zarr store atomtwin
+        wrote is ever replaced; anything else at ``path`` is refused (FileExistsError).
     """
     S.validate(ds)
     path = Path(path)
+    if str(path).endswith(PARTIAL):
+        raise InputError(f"'{path}': *{PARTIAL} names belong to unfinished TrajectoryWriter stores. "
+                         "Fix: write to the name without the suffix.")
     fmt = store_format(path)
+    clean_stale_temporaries(path)
+    if path.exists() or path.is_symlink():
+        _check_replaceable(path, fmt, overwrite)
     ds = netcdf_safe_attrs(ds)
+    from atomtwin.toolkit import __version__
+
+    ds.attrs.setdefault(S.VERSION, __version__)
     enc = _encoding(ds, fmt, chunk_frames, compress)
     tmp = _tmp_name(path)
     try:
@@ -121,7 +252,10 @@ def write(
                 # dask chunks must align with the zarr chunks (a writer's store may hold
                 # flush-sized chunks in some variables and chunk-sized ones in others)
                 ds = ds.chunk({S.FRAME: chunk_frames})
-            job = ds.to_zarr(tmp, mode="w", encoding=enc, compute=False, consolidated=True, zarr_format=2)
+            # every chunk is stored, even one equal to the fill value, so that a missing
+            # chunk file always means damage (see open_store)
+            job = ds.to_zarr(tmp, mode="w", encoding=enc, compute=False, consolidated=True, zarr_format=2,
+                             write_empty_chunks=True)
         if progress:
             from dask.diagnostics import ProgressBar
 
@@ -131,7 +265,7 @@ def write(
             job.compute()
         _replace(tmp, path)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+        _remove(tmp)
         raise
     return path
 
@@ -139,8 +273,16 @@ def write(
 def open_store(path: str | os.PathLike, *, chunks: dict | str | None = None) -> xr.Dataset:
     """Open a netCDF or zarr trajectory lazily (dask arrays, chunked along ``frame``).
 
-    ``chunks`` defaults to the chunks on disk.  A store that a :class:`TrajectoryWriter` did not finish (``<name>.partial``) is
-    opened with a warning, every variable trimmed to the frames all of them hold.
+    ``chunks`` defaults to the chunks on disk.  A store that a :class:`TrajectoryWriter` did
+    not finish (``<name>.partial``) is opened with a warning, every variable trimmed to the
+    frames all of them hold.
+
+    Raises
+    ------
+    FileFormatError
+        An empty or half-written netCDF file; a zarr store that is not readable, lacks a
+        variable the schema needs, or whose chunk files are missing (zarr would silently
+        read NaN or 0 in their place).
     """
     path = Path(path)
     partial = Path(str(path) + PARTIAL)
@@ -152,18 +294,87 @@ def open_store(path: str | os.PathLike, *, chunks: dict | str | None = None) -> 
                 "is there), or resume the run."
             )
         raise FileNotFoundError(f"no such file: '{path}'.")
-    fmt = "zarr" if str(path).endswith(PARTIAL) else store_format(path)
+    is_partial = str(path).rstrip("/").endswith(PARTIAL)
+    fmt = "zarr" if is_partial else store_format(path)
     if chunks is None:
         chunks = {}  # dask chunks = the on-disk chunks (frame blocks)
     if fmt == "netcdf":
-        ds = xr.open_dataset(path, engine="h5netcdf", chunks=chunks)
-    elif str(path).endswith(PARTIAL):
+        ds = _open_netcdf(path, chunks)
+    elif is_partial:
         ds = _open_partial(path)
     else:
-        ds = xr.open_zarr(path, chunks=chunks, consolidated=None)
+        if not path.is_dir():
+            raise FileFormatError(path, "is a file, not a zarr store (a folder).",
+                                  "name netCDF files *.nc; a zarr store is a folder *.zarr.")
+        check_zarr_chunks(path)
+        try:
+            ds = xr.open_zarr(path, chunks=chunks, consolidated=None)
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise FileFormatError(path, f"is not a readable zarr store ({type(err).__name__}: {err}).",
+                                  _FIX_STORE) from err
     if S.SPECIES in ds.coords:
         ds = ds.assign_coords({S.SPECIES: ds[S.SPECIES].astype(str).load()})
-    return S.validate(ds)
+    try:
+        return S.validate(ds)
+    except S.SchemaError as err:
+        raise FileFormatError(path, f"is not a complete atomtwin trajectory: {err}", _FIX_STORE) from err
+
+
+_FIX_STORE = "write it again from the source (atomtwin convert), or restore it from a copy."
+
+
+def _open_netcdf(path: Path, chunks) -> xr.Dataset:
+    if path.is_dir():
+        raise FileFormatError(path, "is a folder, not a netCDF file.", "name zarr stores *.zarr.")
+    size = path.stat().st_size
+    if size == 0:
+        raise FileFormatError(path, "is empty (0 bytes): the program writing it stopped before writing "
+                              "anything.", _FIX_STORE)
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head != HDF5_SIGNATURE:
+        raise FileFormatError(path, f"is not a netCDF4/HDF5 file (it starts with {head!r}).",
+                              "atomtwin stores are netCDF4; convert other files with atomtwin convert.")
+    try:
+        return xr.open_dataset(path, engine="h5netcdf", chunks=chunks)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
+        raise FileFormatError(path, f"cannot be opened as netCDF4 ({type(err).__name__}: {err}); it is "
+                              "probably half-written or truncated.", _FIX_STORE) from err
+
+
+def check_zarr_chunks(path: str | os.PathLike, n_frames: int | None = None) -> None:
+    """Refuse a zarr store in which an array lacks chunk files (its initialised chunks,
+    counted through zarr's API, fewer than its shape needs); with ``n_frames``, only the
+    chunks holding the first ``n_frames`` frames are needed (an unfinished store)."""
+    import zarr
+
+    path = Path(path)
+    try:
+        root = zarr.open_group(str(path), mode="r")
+        arrays = list(root.arrays())
+    except Exception as err:  # noqa: BLE001 - zarr raises many types for a damaged store
+        raise FileFormatError(path, f"is not a readable zarr store ({type(err).__name__}: {err}).",
+                              _FIX_STORE) from err
+    damaged = _missing_chunks(arrays, n_frames)
+    if damaged:
+        raise FileFormatError(path, f"chunk files are missing in {', '.join(damaged)}; zarr would read them "
+                              "as NaN or 0.", _FIX_STORE)
+
+
+def _missing_chunks(arrays, n_frames: int | None) -> list[str]:
+    damaged = []
+    for name, arr in arrays:
+        shape, chunk = arr.shape, arr.chunks
+        if n_frames is not None and shape and arr.attrs.get("_ARRAY_DIMENSIONS", [None])[0] == S.FRAME:
+            shape = (min(n_frames, shape[0]), *shape[1:])
+        need = math.prod(math.ceil(n / c) for n, c in zip(shape, chunk, strict=True)) if shape else 1
+        try:
+            have = arr.nchunks_initialized
+        except Exception:  # noqa: BLE001 - an array whose folder is gone
+            have = 0
+        if have < need:
+            damaged.append(f"{name}/ ({need - have} of {need} chunk files)")
+    return damaged
 
 
 def _marker(store: Path) -> Path:
@@ -221,6 +432,10 @@ def _open_partial(path: Path) -> xr.Dataset:
     n = min([*lengths, _complete_frames(path)]) if lengths else 0
     if n == 0:
         raise FileNotFoundError(f"'{path}' holds no complete frame yet.")
+    damaged = _missing_chunks(arrays.items(), n)
+    if damaged:
+        raise FileFormatError(path, f"chunk files are missing in {', '.join(damaged)}; zarr would read them "
+                              "as NaN or 0.", "resume the run from its checkpoint, or rerun it.")
     warnings.warn(f"'{path}' is an unfinished trajectory store; reading its {n} complete frames.", stacklevel=3)
     coord_names = {S.SPECIES, S.ATOMIC_NUMBER, S.MASS, S.TIME, S.XYZ, "step"}
     data_vars, coords = {}, {}
@@ -257,6 +472,9 @@ class TrajectoryWriter:
     resume
         Open an existing partial store and append after its last complete frame;
         :attr:`n_frames` says how many it holds.
+    overwrite
+        Replace an existing target at :meth:`close` (only a store atomtwin wrote, see
+        :func:`write`); without it an existing target is refused at once.
 
     Use as a context manager; on an exception the partial store is kept (flushed) so the
     run can resume, and the target is not created.
@@ -273,8 +491,13 @@ class TrajectoryWriter:
         flush_every: int = 1,
         chunk_frames: int = 64,
         resume: bool = False,
+        overwrite: bool = False,
     ):
         self.path = Path(path)
+        self.overwrite = bool(overwrite)
+        if (self.path.exists() or self.path.is_symlink()) and not overwrite:
+            raise FileExistsError(f"'{self.path}' exists; a TrajectoryWriter does not replace it. Fix: choose "
+                                  "another name, or pass overwrite=True to replace a previous atomtwin output.")
         self.format = store_format(self.path)
         self.partial = Path(str(self.path) + PARTIAL)
         self.species = np.asarray([str(s) for s in species])
@@ -289,7 +512,7 @@ class TrajectoryWriter:
         if resume and self.partial.exists():
             ds = self._open_partial()
             if ds.sizes[S.ATOM] != self.species.size or list(ds[S.SPECIES].values) != list(self.species):
-                raise ValueError(
+                raise InputError(
                     f"cannot resume '{self.partial}': it holds {ds.sizes[S.ATOM]} atoms of other species "
                     "than this run. Fix: resume with the same system or write to a new path."
                 )
@@ -371,7 +594,8 @@ class TrajectoryWriter:
             enc = _encoding(chunk, "zarr", self.chunk_frames, True)
             for e in enc.values():
                 e["chunks"] = (self.chunk_frames, *e["chunks"][1:])
-            chunk.to_zarr(self.partial, mode="w", encoding=enc, consolidated=False, zarr_format=2)
+            chunk.to_zarr(self.partial, mode="w", encoding=enc, consolidated=False, zarr_format=2,
+                          write_empty_chunks=True)
             self._arrays = None
         else:
             # append through zarr directly: xarray's append re-reads and re-validates the
@@ -380,8 +604,11 @@ class TrajectoryWriter:
             import zarr
 
             if getattr(self, "_arrays", None) is None:
-                root = zarr.open_group(str(self.partial), mode="r+")
-                self._arrays = {name: arr for name, arr in root.arrays()}
+                # every chunk stored, even one equal to the fill value: a missing chunk
+                # file then always means damage (the config is read when arrays open)
+                with zarr.config.set({"array.write_empty_chunks": True}):
+                    root = zarr.open_group(str(self.partial), mode="r+")
+                    self._arrays = {name: arr for name, arr in root.arrays()}
             missing = [k for k, v in chunk.variables.items() if S.FRAME in v.dims and k not in self._arrays]
             if missing:
                 raise ValueError(
@@ -411,10 +638,7 @@ class TrajectoryWriter:
             dt = np.diff(t)
             if np.allclose(dt, dt[0], rtol=1e-6):
                 ds.attrs[S.TIMESTEP] = float(dt[0])
-        if self.format == "zarr":
-            write(ds, self.path, chunk_frames=self.chunk_frames)
-        else:
-            write(ds, self.path, chunk_frames=self.chunk_frames)
+        write(ds, self.path, chunk_frames=self.chunk_frames, overwrite=self.overwrite)
         shutil.rmtree(self.partial, ignore_errors=True)
         _marker(self.partial).unlink(missing_ok=True)
         return self.path
