@@ -48,7 +48,7 @@ def main(seed: int = 1964) -> None:
     state = nve.init(state, lj)
     rng = np.random.default_rng(seed)
     lines = []
-    for frame in range(200):
+    for _frame in range(200):
         for _ in range(10):
             state = nve.step(state, lj)
         r = state.positions.detach().cpu().numpy()

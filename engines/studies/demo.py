@@ -11,8 +11,10 @@ Stages (each resumable; a rerun continues from the finished ones):
 
 1. ``structure``   build the slab;
 2. ``reference``   EMT molecular dynamics at the study temperature and below: labelled frames;
-3. ``model``       a small Allegro-style potential trained on them (or the one shipped in
-                   ``data/demo/``, made by ``data/demo/make_model.py`` with this code);
+3. ``model``       the small Allegro-style potential shipped in ``atomtwin.data`` (``demo/``,
+                   made by ``data/demo/make_model.py`` with this code; checked against its
+                   SHA-256 and metadata), or with ``--retrain`` one trained on the reference
+                   frames for ``train_epochs`` epochs;
 4. ``md``          Langevin MD of the slab with the trained potential;
 5. ``nve``         a short NVE continuation: energy conservation of the integrator + model;
 6. ``check``       EMT against the model on frames of the model's own trajectory;
@@ -33,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 from atomtwin.data import path as data_path
+from atomtwin.toolkit.errors import InputError
 
 STAGES = ("structure", "reference", "model", "md", "nve", "check", "analysis", "report")
 DATA_DIR = data_path("demo")
@@ -56,14 +59,14 @@ class DemoConfig:
     md_steps: int = 1500
     stride: int = 10
     nve_steps: int = 250
-    train_seconds: float = 150.0
+    train_epochs: int = 15  # only with --retrain (the shipped model is used otherwise)
     r_max: float = 4.5
     seed: int = 7
 
     @classmethod
     def small(cls) -> DemoConfig:
         return cls(nx=3, n_pd=3, n_au=3, ref_steps=200, ref_every=10, md_steps=200, stride=10,
-                   nve_steps=60, train_seconds=25.0)
+                   nve_steps=60, train_epochs=15)
 
 
 def _say(msg: str) -> None:
@@ -72,14 +75,26 @@ def _say(msg: str) -> None:
 
 # -- stage bookkeeping -------------------------------------------------------------------
 class Stages:
-    """Which stages are done, for which configuration (a rerun continues; a changed
-    configuration restarts from scratch)."""
+    """Which stages are done, for which configuration (a rerun with the same configuration
+    continues; one with another configuration is refused, see :meth:`check_same`)."""
 
-    def __init__(self, out: Path, cfg: DemoConfig):
+    def __init__(self, out: Path, cfg: DemoConfig, retrain: bool = False):
         self.path = out / STATE_FILE
-        self.cfg = json.loads(json.dumps(asdict(cfg)))  # as stored (tuples become lists)
+        # as stored (tuples become lists); the model's source is part of the configuration
+        self.cfg = json.loads(json.dumps(asdict(cfg) | {"retrain": bool(retrain)}))
         state = json.loads(self.path.read_text()) if self.path.exists() else {}
-        self.done: dict = state.get("done", {}) if state.get("config") == self.cfg else {}
+        self.previous = state.get("config")
+        self.done: dict = state.get("done", {}) if self.previous == self.cfg else {}
+
+    def check_same(self) -> None:
+        """Refuse to continue a previous demo made with other settings: its files (the
+        model, the trajectories) would be mixed into this one."""
+        if self.previous is not None and self.previous != self.cfg:
+            diff = sorted(k for k in set(self.cfg) | set(self.previous)
+                          if self.cfg.get(k) != self.previous.get(k))
+            raise InputError(
+                f"'{self.path.parent}' holds a demo run with other settings ({', '.join(diff)} "
+                "differ). Fix: pass --force to start it over, or choose another --out.")
 
     def finish(self, stage: str, info: dict | None = None) -> None:
         self.done[stage] = info or {}
@@ -94,7 +109,7 @@ def prepare_output(out: Path, force: bool) -> None:
         if force:
             shutil.rmtree(out)
         elif not (out / STATE_FILE).exists():
-            raise FileExistsError(
+            raise InputError(
                 f"'{out}' is not empty and holds no previous demo. Fix: choose another --out, or pass "
                 "--force to delete its contents."
             )
@@ -144,15 +159,17 @@ def emt_frames(slab, cfg: DemoConfig, progress: bool):
 
 
 # -- 3 model -----------------------------------------------------------------------------
-def model_config(cfg: DemoConfig, out: Path, files: list[str], seconds: float) -> dict:
+def model_config(cfg: DemoConfig, out: Path, files: list[str], epochs: int) -> dict:
+    """The demo's training config: ``epochs`` epochs (cosine schedule over them), no wall-clock
+    limit, so that the result depends only on the data, the seed and the versions."""
     return {
         "train_files": files,
         "val_fraction": 0.15,
         "output_dir": str(out / "model"),
         "seed": cfg.seed,
         "batch_size": 2,
-        "max_epochs": 1000,
-        "max_time_s": seconds,
+        "max_epochs": int(epochs),
+        "max_time_s": None,
         "lr": 0.01,
         "schedule": "cosine",
         "ema_decay": 0.99,
@@ -166,11 +183,41 @@ def model_config(cfg: DemoConfig, out: Path, files: list[str], seconds: float) -
     }
 
 
-def train_model(cfg: DemoConfig, out: Path, files: list[str], seconds: float) -> dict:
+def train_model(cfg: DemoConfig, out: Path, files: list[str], epochs: int) -> dict:
+    """Train the demo potential on ``files`` for ``epochs`` epochs into ``out/model``."""
     from atomtwin.engines.mlip.train import train
 
-    res = train(model_config(cfg, out, files, seconds))
+    res = train(model_config(cfg, out, files, epochs))
     return {k: (float(v) if isinstance(v, (int, float, np.floating)) else str(v)) for k, v in res.items()}
+
+
+RETRAIN_FIX = ("run `atomtwin demo --retrain` (EMT reference data and an epoch-bounded training "
+               "inside the run), or reinstall atomtwin to restore the shipped model.")
+
+
+def shipped_model(cfg: DemoConfig) -> Path:
+    """The shipped demo potential, after checking its SHA-256 (``atomtwin.data``'s manifest)
+    and that its metadata fit ``cfg`` (a model file for Pd and Au with ``r_max == cfg.r_max``).
+
+    Raises
+    ------
+    InputError
+        Missing, changed or unfitting model; the message names the fix (``--retrain``).
+    """
+    from atomtwin.data import verified_path
+    from atomtwin.engines.mlip.model import read_model_file
+
+    path = verified_path("demo", "model.ckpt", fix=RETRAIN_FIX)
+    try:
+        head = read_model_file(path)
+    except InputError as err:
+        raise InputError(f"{err} Or: {RETRAIN_FIX}") from err
+    species, r_max = sorted(head["species"]), float(head["r_max"])
+    if species != ["Au", "Pd"] or abs(r_max - cfg.r_max) > 1e-9:
+        raise InputError(
+            f"shipped model '{path}' is for species {species} with r_max {r_max} Å; this demo "
+            f"needs ['Au', 'Pd'] with r_max {cfg.r_max} Å. Fix: {RETRAIN_FIX}")
+    return path
 
 
 # -- 5/6 checks --------------------------------------------------------------------------
@@ -227,15 +274,30 @@ def toolkit_frames(path: Path) -> int:
 
 # -- the run ------------------------------------------------------------------------------
 def run_demo(out: str | Path = "demo-out", *, small: bool = False, force: bool = False,
-             retrain: bool = False, progress: bool = True, config: DemoConfig | None = None) -> dict:
-    """Run (or continue) the demo in ``out``; returns the summary dict."""
+             retrain: bool = False, progress: bool = True, config: DemoConfig | None = None,
+             until: str | None = None) -> dict:
+    """Run (or continue) the demo in ``out``; returns the summary dict.
+
+    ``until`` (one of :data:`STAGES`) stops after that stage and returns
+    ``{"stages": {stage: info}}`` for the stages done so far (a later call continues).
+    """
+    if until is not None and until not in STAGES:
+        raise InputError(f"unknown demo stage '{until}'. Fix: use one of {', '.join(STAGES)}.")
     import torch
     from atomtwin.engines.studies.demo_analysis import analyse, write_report
 
     out = Path(out)
     cfg = config or (DemoConfig.small() if small else DemoConfig())
+    if not force:
+        previous = Stages(out, cfg, retrain)
+        previous.check_same()
+        model_done = "model" in previous.done
+    else:
+        model_done = False
+    # the shipped model is checked before anything is written or deleted
+    shipped = None if retrain or model_done else shipped_model(cfg)
     prepare_output(out, force)
-    st = Stages(out, cfg)
+    st = Stages(out, cfg, retrain)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     t_start = time.perf_counter()
 
@@ -255,30 +317,34 @@ def run_demo(out: str | Path = "demo-out", *, small: bool = False, force: bool =
         slab = build_slab(cfg)
         write(structure, slab)
         st.finish("structure", {"atoms": len(slab), "cell_A": slab.cell.lengths().tolist()})
+    if until == "structure":
+        return {"stages": st.done}
     slab = read(structure)
 
-    shipped = DATA_DIR / "model.ckpt"  # one local potential for both slab sizes
-    use_shipped = shipped.exists() and not retrain and config is None
     ref_file = out / "reference.extxyz"
     if begin("reference"):
-        if use_shipped:
-            st.finish("reference", {"frames": 0, "note": f"shipped model {shipped.name} used; no new reference data"})
+        if shipped is not None:
+            st.finish("reference", {"frames": 0, "note": "shipped model used; no new reference data"})
         else:
             frames = emt_frames(slab, cfg, progress)
             write(ref_file, frames)
             st.finish("reference", {"frames": len(frames)})
+    if until == "reference":
+        return {"stages": st.done}
 
     model_path = out / "model" / "best.ckpt"
     if begin("model"):
         model_path.parent.mkdir(exist_ok=True)
-        if use_shipped:
+        if shipped is not None:
             shutil.copy(shipped, model_path)
-            meta = DATA_DIR / (shipped.stem + ".json")
+            meta = DATA_DIR / "model.json"
             info = json.loads(meta.read_text()) if meta.exists() else {}
-            info["source"] = str(shipped)
+            info["source"] = "atomtwin.data: demo/model.ckpt"
         else:
-            info = train_model(cfg, out, [str(ref_file)], cfg.train_seconds)
+            info = train_model(cfg, out, [str(ref_file)], cfg.train_epochs)
         st.finish("model", info)
+    if until == "model":
+        return {"stages": st.done}
 
     from atomtwin.engines.md import run as md_run
 
@@ -295,6 +361,8 @@ def run_demo(out: str | Path = "demo-out", *, small: bool = False, force: bool =
         }, resume=(out / "md.ckpt").exists())
         st.finish("md", {"frames": res.n_frames, "wall_s": res.wall_s, "ns_per_day": res.ns_per_day,
                          "atom_steps_per_s": res.atom_steps_per_s})
+    if until == "md":
+        return {"stages": st.done}
 
     import atomtwin
     ds = atomtwin.toolkit.read(md_file)
@@ -316,15 +384,21 @@ def run_demo(out: str | Path = "demo-out", *, small: bool = False, force: bool =
         drift, noise = energy_drift(nve)
         st.finish("nve", {"drift_eV_per_atom_per_ps": drift, "fluctuation_eV_per_atom": noise,
                           "timestep_ps": cfg.timestep / 2, "steps": cfg.nve_steps})
+    if until == "nve":
+        return {"stages": st.done}
 
     if begin("check"):
         chk = model_vs_emt(ds, model_path)
         np.savez(out / "check_forces.npz", f_ref=chk.pop("f_ref"), f_mod=chk.pop("f_mod"))
         st.finish("check", chk)
+    if until == "check":
+        return {"stages": st.done}
 
     if begin("analysis"):
         info = analyse(ds, out, cfg, seed=cfg.seed)
         st.finish("analysis", info)
+    if until == "analysis":
+        return {"stages": st.done}
 
     if begin("report"):
         summary = write_report(out, cfg, st.done)
@@ -339,15 +413,19 @@ def register(sub) -> None:
     p.add_argument("--out", default="demo-out", help="output folder (report.md, figures, results.nc)")
     p.add_argument("--force", action="store_true", help="delete the output folder's contents first")
     p.add_argument("--small", action="store_true", help="tiny sizes (seconds; for tests)")
-    p.add_argument("--retrain", action="store_true", help="generate EMT data and train instead of the shipped model")
+    p.add_argument("--retrain", action="store_true",
+                   help="generate EMT reference data and train the potential (a fixed number of "
+                        "epochs) instead of using the shipped model")
+    p.add_argument("--until", choices=STAGES, metavar="STAGE",
+                   help=f"stop after this stage ({', '.join(STAGES)}); a later call continues")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_demo)
 
 
 def cmd_demo(args) -> int:
     summary = run_demo(args.out, small=args.small, force=args.force, retrain=args.retrain,
-                       progress=not args.json)
-    if args.json:
+                       progress=not args.json, until=args.until)
+    if args.json or args.until:
         from atomtwin.toolkit.cli import emit_json
 
         emit_json(summary)

@@ -8,18 +8,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from atomtwin.data import verified_path
 from atomtwin.engines.mlip.data import collate
 from atomtwin.engines.mlip.electric import load_electric
 from atomtwin.engines.mlip.electric_crystal import RockSaltCrystal, random_frames
 from atomtwin.engines.mlip.electric_md import run_field_md
 from atomtwin.engines.mlip.electric_train import electric_graph, evaluate_electric, train_electric
 
-MODEL = Path(__file__).resolve().parents[2] / "data" / "electric" / "rocksalt_model.pt"
+MODEL = verified_path("electric", "rocksalt_model.pt")  # package data, checked against data/SHA256SUMS
 
 
 @pytest.fixture(scope="module")

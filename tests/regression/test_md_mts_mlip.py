@@ -6,20 +6,21 @@ step.  The pair and the equilibrated liquid (32 Cu atoms, 2000 K) are shipped in
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import yaml
 from ase.io import read
+from atomtwin.data import verified_path
 from atomtwin.engines.md import SumProvider, VelocityVerlet, kinetic_energy, state_from_atoms
 from atomtwin.engines.md.mlip_provider import MLIPForceProvider
 from atomtwin.engines.md.mts import RESPA
 from atomtwin.toolkit import units as U
 
-PAIR = Path(__file__).resolve().parents[2] / "data" / "md" / "cu_pair"
-SMALL, LARGE, LIQUID = PAIR / "small.ckpt", PAIR / "large.ckpt", PAIR / "cu_liquid_32.extxyz"
+# shipped package data, checked against data/SHA256SUMS
+SMALL, LARGE, LIQUID = (verified_path("md", "cu_pair", name)
+                        for name in ("small.ckpt", "large.ckpt", "cu_liquid_32.extxyz"))
 DT = 0.001  # ps: the reference step
 
 
