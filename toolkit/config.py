@@ -246,7 +246,8 @@ def valid_keys(cls: Any, loc: tuple = ()) -> list[str]:
     """The keys allowed at ``loc`` inside the config class ``cls`` (empty when free-form)."""
     tp = _type_at(cls, loc)
     if dataclasses.is_dataclass(tp):
-        return [f.name for f in dataclasses.fields(tp) if f.init and not f.name.startswith("_")]
+        hidden = getattr(tp, "_hidden_keys", ())
+        return [f.name for f in dataclasses.fields(tp) if f.init and f.name not in hidden]
     return []
 
 

@@ -1,27 +1,45 @@
-"""Frozen, validated configuration of the potential and of training, readable from YAML."""
+"""Frozen, validated configuration of the potential and of training, readable from YAML.
+
+A mistake raises :class:`~atomtwin.toolkit.errors.ConfigError` with one line naming the file,
+the key (``model.r_max``), the problem and the fix; numbers such as ``lr: 1e-3`` are numbers;
+relative paths (``train_files``, ``val_files``, ``output_dir``, ``residual_of``) are taken
+relative to the YAML file's folder.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field, fields
+from dataclasses import field, fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from atomtwin.toolkit.config import (
+    ConfigPath,
+    Count,
+    Invalid,
+    NonNegFloat,
+    PositiveCount,
+    PositiveFloat,
+    config_class,
+    load,
+    validate,
+)
+from pydantic import BeforeValidator, Field, model_validator
 
 __all__ = ["ModelConfig", "TrainConfig", "load_config"]
 
 ARCHITECTURES = ("nequip", "allegro")
 
 
-def _check_keys(cls, data: dict[str, Any], where: str) -> None:
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ValueError(
-            f"unknown key(s) {unknown} in {where}. Fix: use only {sorted(names)}."
-        )
+def _as_list(value):
+    return [value] if isinstance(value, (str, Path)) else value
 
 
-@dataclass(frozen=True)
+Files = Annotated[tuple[ConfigPath, ...], BeforeValidator(_as_list)]
+Fraction = Annotated[float, Field(ge=0, lt=1)]
+
+
+@config_class
 class ModelConfig:
     """Architecture of the potential.
 
@@ -50,43 +68,33 @@ class ModelConfig:
         ``"float32"`` or ``"float64"``.
     """
 
-    architecture: str = "nequip"
+    architecture: Literal["nequip", "allegro"] = "nequip"
     species: tuple[str, ...] = ()
-    r_max: float = 5.0
-    num_layers: int = 3
-    lmax: int = 2
+    r_max: PositiveFloat = 5.0
+    num_layers: PositiveCount = 3
+    lmax: Annotated[int, Field(ge=0, le=6)] = 2
     parity: bool = True
-    mul: int = 32
-    num_basis: int = 8
-    radial_hidden: int = 64
-    radial_layers: int = 2
-    latent: int = 64
-    mlp_hidden: int = 64
-    avg_num_neighbors: float | None = None
+    mul: PositiveCount = 32
+    num_basis: PositiveCount = 8
+    radial_hidden: PositiveCount = 64
+    radial_layers: PositiveCount = 2
+    latent: PositiveCount = 64
+    mlp_hidden: PositiveCount = 64
+    avg_num_neighbors: PositiveFloat | None = None
     zbl: bool = False
-    cutoff_p: float = 6.0
-    dtype: str = "float32"
+    cutoff_p: PositiveFloat = 6.0
+    dtype: Literal["float32", "float64"] = "float32"
 
-    def __post_init__(self) -> None:
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"model.architecture must be one of {ARCHITECTURES}, got '{self.architecture}'.")
-        if not self.r_max > 0:
-            raise ValueError(f"model.r_max must be positive (Å), got {self.r_max}.")
-        for name in ("num_layers", "mul", "num_basis", "radial_hidden", "latent", "mlp_hidden"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"model.{name} must be >= 1, got {getattr(self, name)}.")
-        if not 0 <= self.lmax <= 6:
-            raise ValueError(f"model.lmax must be in 0..6, got {self.lmax}.")
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"model.dtype must be 'float32' or 'float64', got '{self.dtype}'.")
-        object.__setattr__(self, "species", tuple(self.species))
-        if len(set(self.species)) != len(self.species):
-            raise ValueError(f"model.species has duplicates: {self.species}.")
+    @model_validator(mode="after")
+    def _check(self):
+        dup = sorted({s for s in self.species if self.species.count(s) > 1})
+        if dup:
+            raise Invalid("species", f"{dup} listed more than once", "list each chemical symbol once")
+        return self
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        _check_keys(cls, data, "model config")
-        return cls(**data)
+        return validate(cls, data, source="model config")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -94,7 +102,7 @@ class ModelConfig:
         return d
 
 
-@dataclass(frozen=True)
+@config_class
 class TrainConfig:
     """Training run.
 
@@ -121,54 +129,39 @@ class TrainConfig:
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
-    train_files: tuple[str, ...] = ()
-    val_files: tuple[str, ...] = ()
-    val_fraction: float = 0.1
-    output_dir: str = "mlip-run"
-    seed: int = 0
-    batch_size: int = 4
-    max_epochs: int = 100
-    max_time_s: float | None = None
-    lr: float = 5e-3
-    weight_decay: float = 0.0
-    schedule: str = "plateau"
-    lr_factor: float = 0.5
-    lr_patience: int = 10
-    ema_decay: float = 0.99
-    early_stopping_patience: int = 0
-    energy_weight: float = 1.0
-    force_weight: float = 1.0
-    stress_weight: float = 0.0
-    grad_clip: float | None = None
-    residual_of: str | None = None
+    train_files: Files = ()
+    val_files: Files = ()
+    val_fraction: Fraction = 0.1
+    output_dir: ConfigPath = Field(default="mlip-run", validate_default=True)
+    seed: Count = 0
+    batch_size: PositiveCount = 4
+    max_epochs: PositiveCount = 100
+    max_time_s: PositiveFloat | None = None
+    lr: PositiveFloat = 5e-3
+    weight_decay: NonNegFloat = 0.0
+    schedule: Literal["plateau", "cosine", "constant"] = "plateau"
+    lr_factor: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    lr_patience: Count = 10
+    ema_decay: Fraction = 0.99
+    early_stopping_patience: Count = 0
+    energy_weight: NonNegFloat = 1.0
+    force_weight: NonNegFloat = 1.0
+    stress_weight: NonNegFloat = 0.0
+    grad_clip: PositiveFloat | None = None
+    residual_of: ConfigPath | None = None
     progress: bool = True
 
-    def __post_init__(self) -> None:
-        if isinstance(self.model, dict):
-            object.__setattr__(self, "model", ModelConfig.from_dict(self.model))
-        for name in ("train_files", "val_files"):
-            v = getattr(self, name)
-            object.__setattr__(self, name, (v,) if isinstance(v, str) else tuple(v))
-        if self.schedule not in ("plateau", "cosine", "constant"):
-            raise ValueError(f"schedule must be 'plateau', 'cosine' or 'constant', got '{self.schedule}'.")
-        if self.batch_size < 1 or self.max_epochs < 1:
-            raise ValueError("batch_size and max_epochs must be >= 1.")
-        if not 0 <= self.ema_decay < 1:
-            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}.")
-        if not 0 <= self.val_fraction < 1:
-            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}.")
-        if min(self.energy_weight, self.force_weight, self.stress_weight) < 0:
-            raise ValueError("loss weights must be >= 0.")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}.")
+    @model_validator(mode="after")
+    def _check(self):
+        if self.energy_weight == self.force_weight == self.stress_weight == 0:
+            raise Invalid("force_weight", "every loss weight is 0: nothing would be learned",
+                          "give energy_weight, force_weight or stress_weight > 0")
+        return self
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        _check_keys(cls, data, "training config")
-        data = dict(data)
-        if "model" in data:
-            data["model"] = ModelConfig.from_dict(dict(data["model"]))
-        return cls(**data)
+    def from_dict(cls, data: dict[str, Any], *, base: str | Path | None = None) -> TrainConfig:
+        """A config from a mapping (relative paths against ``base`` when given)."""
+        return validate(cls, data, source=cls.__name__, base=base)
 
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -180,22 +173,11 @@ class TrainConfig:
 
 def load_config(path: str | Path) -> TrainConfig:
     """Read a :class:`TrainConfig` from YAML; relative file paths resolve against the
-    YAML file's folder."""
-    import yaml
+    YAML file's folder.
 
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"config file '{path}' does not exist.")
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"config file '{path}' must hold a mapping of keys to values.")
-    base = path.parent
-    for key in ("train_files", "val_files"):
-        if key in data:
-            v = data[key]
-            v = [v] if isinstance(v, str) else list(v)
-            data[key] = [str(p if Path(p).is_absolute() else base / p) for p in v]
-    for key in ("output_dir", "residual_of"):
-        if data.get(key) and not Path(data[key]).is_absolute():
-            data[key] = str(base / data[key])
-    return TrainConfig.from_dict(data)
+    Raises
+    ------
+    ConfigError
+        One line: the file, the key, the problem and the fix.
+    """
+    return load(TrainConfig, path)

@@ -20,114 +20,186 @@ Example (every section but ``model`` is optional)::
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
+import inspect
+from dataclasses import field
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from atomtwin.engines.tdscha import models as M
+from atomtwin.toolkit.config import (
+    ConfigPath,
+    Count,
+    Invalid,
+    NonNegFloat,
+    PositiveCount,
+    PositiveFloat,
+    closest,
+    config_class,
+    load_yaml,
+    unknown_key,
+    validate,
+)
+from atomtwin.toolkit.errors import ConfigError, FileFormatError
+from pydantic import Field, model_validator
 
 MODEL_KINDS = {"harmonic": M.harmonic_1d, "quartic": M.quartic_1d, "double_well": M.double_well_1d,
                "polar_lattice": M.polar_lattice}
+#: keys of the structure-based models (besides ``kind``)
+STRUCTURE_KEYS = {"ase": ("structure", "calculator", "born_charges"),
+                  "mlip": ("structure", "checkpoint", "device", "batch_size", "skin", "born_charges")}
+PULSE_KINDS = ("gaussian", "single_cycle", "none")
+UnitFraction = Annotated[float, Field(gt=0, le=1)]
 
 
-def _build(cls, d: dict | None, where: str):
-    d = dict(d or {})
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - names)
-    if unknown:
-        raise ValueError(f"unknown key(s) {unknown} in '{where}'. Fix: use only {sorted(names)}.")
-    return cls(**d)
+def _keys_of(func) -> list[str]:
+    return [p for p in inspect.signature(func).parameters if p != "self"]
 
 
-@dataclass(frozen=True)
+def _check_section(where: str, given, allowed, what: str) -> None:
+    for key in given:
+        if key not in allowed:
+            near = closest(key, allowed)
+            fix = f"did you mean '{near}'?" if near else f"use only {', '.join(sorted(allowed))}"
+            raise Invalid(f"{where}.{key}", f"unknown key for {what}", fix)
+
+
+@config_class
 class AveragesConfig:
-    kind: str = "exact"
-    n_configs: int = 64
-    seed: int = 0
+    """How SCHA/TD-SCHA averages are taken: ``exact`` (polynomial models) or ``ensemble``
+    (``n_configs`` antithetic configurations, even)."""
+
+    kind: Literal["exact", "ensemble"] = "exact"
+    n_configs: PositiveCount = 64
+    seed: Count = 0
     correlated: bool = True
 
-    def __post_init__(self):
-        if self.kind not in ("exact", "ensemble"):
-            raise ValueError(f"averages.kind '{self.kind}': use 'exact' or 'ensemble'.")
+    @model_validator(mode="after")
+    def _check(self):
         if self.n_configs < 2 or self.n_configs % 2:
-            raise ValueError("averages.n_configs must be even and >= 2 (antithetic pairs).")
+            raise Invalid("n_configs", f"{self.n_configs} is not an even number >= 2 (antithetic pairs)",
+                          f"use {max(2, self.n_configs + self.n_configs % 2)}")
+        return self
 
 
-@dataclass(frozen=True)
+@config_class
 class SCHAOptions:
-    mixing: float = 0.5
-    max_iter: int = 200
-    tol: float = 1e-8
-    ess_threshold: float = 0.5
+    """Self-consistent iteration: mixing in (0, 1], tolerance (eV), minimum frequency (THz)."""
+
+    mixing: UnitFraction = 0.5
+    max_iter: PositiveCount = 200
+    tol: PositiveFloat = 1e-8
+    ess_threshold: UnitFraction = 0.5
     fix_centroid: bool = False
-    min_frequency: float = 0.1
+    min_frequency: NonNegFloat = 0.1
 
 
-@dataclass(frozen=True)
+@config_class
 class TDSCHAOptions:
-    dt: float = 0.0005
-    n_steps: int = 1000
-    output_every: int = 1
-    covariances: str = "full"
-    max_omega_dt: float = 1.0
+    """Time stepping: ``dt`` ps, ``n_steps``, a frame every ``output_every`` steps."""
 
-    def __post_init__(self):
-        if self.dt <= 0 or self.n_steps < 0 or self.output_every < 1:
-            raise ValueError("tdscha: need dt > 0 (ps), n_steps >= 0, output_every >= 1.")
+    dt: PositiveFloat = 0.0005
+    n_steps: Count = 1000
+    output_every: PositiveCount = 1
+    covariances: Literal["full", "diagonal", "none"] = "full"
+    max_omega_dt: PositiveFloat = 1.0
 
 
-@dataclass(frozen=True)
+_FIELDS = ("model", "temperature", "averages", "scha", "tdscha", "pulse", "classical", "output", "base_dir")
+
+
+@config_class
 class RunConfig:
     """Validated run configuration; see the module docstring for the YAML layout."""
 
-    model: dict
-    temperature: float = 0.0
+    model: dict[str, Any]
+    temperature: NonNegFloat = 0.0
     averages: AveragesConfig = field(default_factory=AveragesConfig)
     scha: SCHAOptions = field(default_factory=SCHAOptions)
     tdscha: TDSCHAOptions = field(default_factory=TDSCHAOptions)
-    pulse: dict | None = None
+    pulse: dict[str, Any] | None = None
     classical: bool = False
-    output: str | None = None
+    output: ConfigPath | None = None
     base_dir: str = "."
+    _hidden_keys = ("base_dir",)  # set by from_yaml, not a key of the YAML
 
-    def __post_init__(self):
+    @model_validator(mode="after")
+    def _check(self):
         kind = self.model.get("kind")
-        if kind not in (*MODEL_KINDS, "ase", "mlip"):
-            raise ValueError(f"model.kind '{kind}' unknown. Fix: one of {[*MODEL_KINDS, 'ase', 'mlip']}.")
-        if self.temperature < 0:
-            raise ValueError("temperature must be >= 0 K.")
-        if kind in ("ase", "mlip") and self.averages.kind == "exact":
-            raise ValueError("exact averages need a polynomial model. Fix: set averages.kind: ensemble.")
+        kinds = [*MODEL_KINDS, "ase", "mlip"]
+        if kind is None:
+            raise Invalid("model.kind", "required key missing", f"add kind: one of {', '.join(kinds)}")
+        if kind not in kinds:
+            near = closest(kind, kinds)
+            raise Invalid("model.kind", f"'{kind}' is not one of {', '.join(kinds)}",
+                          f"did you mean '{near}'?" if near else f"use one of {', '.join(kinds)}")
+        rest = [k for k in self.model if k != "kind"]
+        if kind in MODEL_KINDS:
+            _check_section("model", rest, _keys_of(MODEL_KINDS[kind]), f"the {kind} model")
+            for key in rest:
+                value = self.model[key]
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise Invalid(f"model.{key}", f"must be a number (got {value!r})",
+                                  "write a number, e.g. 0.5 or 1e-3")
+            if "n_cells" in self.model and (not float(self.model["n_cells"]).is_integer()
+                                            or self.model["n_cells"] < 1):
+                raise Invalid("model.n_cells", f"must be a whole number >= 1 (got {self.model['n_cells']})",
+                              "write an integer such as 4")
+            try:  # polynomial models are cheap: their own checks run at load time
+                MODEL_KINDS[kind](**{k: self.model[k] for k in rest})
+            except ValueError as err:
+                problem, _, fix = str(err).partition(" Fix: ")
+                raise Invalid("model", f"{kind}: {problem}", fix or None) from None
+        else:
+            _check_section("model", rest, STRUCTURE_KEYS[kind], f"model kind {kind}")
+            if "structure" not in self.model:
+                raise Invalid("model.structure", f"model kind {kind} needs a structure",
+                              "add structure: <any file ASE reads>")
+            if kind == "mlip" and "checkpoint" not in self.model:
+                raise Invalid("model.checkpoint", "model kind mlip needs a trained model",
+                              "add checkpoint: <path of a trained atomtwin checkpoint>")
+            if self.averages.kind == "exact":
+                raise Invalid("averages.kind", f"exact averages need a polynomial model, not '{kind}'",
+                              "set averages: {kind: ensemble}")
+        if self.pulse:
+            pkind = self.pulse.get("kind", "gaussian")
+            if pkind not in PULSE_KINDS:
+                near = closest(pkind, PULSE_KINDS)
+                raise Invalid("pulse.kind", f"'{pkind}' is not one of {', '.join(PULSE_KINDS)}",
+                              f"did you mean '{near}'?" if near else f"use one of {', '.join(PULSE_KINDS)}")
+            if pkind != "none":
+                from atomtwin.engines.tdscha.pulses import GaussianPulse, SingleCyclePulse
+
+                cls = GaussianPulse if pkind == "gaussian" else SingleCyclePulse
+                _check_section("pulse", [k for k in self.pulse if k != "kind"],
+                               [*_keys_of(cls), "screening"], f"a {pkind} pulse")
+            scr = self.pulse.get("screening")
+            if scr is not None and (isinstance(scr, bool) or not isinstance(scr, (int, float)) or scr <= 0):
+                raise Invalid("pulse.screening", f"must be a number > 0 (got {scr!r})",
+                              "give eps_infinity > 0, or null for no screening")
+        return self
 
     @classmethod
-    def from_dict(cls, d: dict, base_dir: str = ".") -> RunConfig:
-        d = dict(d)
-        known = {f.name for f in dataclasses.fields(cls)} - {"base_dir"}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown top-level key(s) {unknown}. Fix: use only {sorted(known)}.")
-        if "model" not in d or not isinstance(d["model"], dict):
-            raise ValueError("the config needs a 'model' mapping with a 'kind'.")
-        return cls(model=dict(d["model"]), temperature=float(d.get("temperature", 0.0)),
-                   averages=_build(AveragesConfig, d.get("averages"), "averages"),
-                   scha=_build(SCHAOptions, d.get("scha"), "scha"),
-                   tdscha=_build(TDSCHAOptions, d.get("tdscha"), "tdscha"),
-                   pulse=d.get("pulse"), classical=bool(d.get("classical", False)),
-                   output=d.get("output"), base_dir=base_dir)
+    def from_dict(cls, d: dict, base_dir: str = ".", *, source: str | None = None) -> RunConfig:
+        """A config from a mapping; relative paths are taken relative to ``base_dir``."""
+        source = source or cls.__name__
+        if isinstance(d, dict) and "base_dir" in d:
+            raise unknown_key(source, "", "base_dir", [k for k in _FIELDS if k != "base_dir"])
+        if isinstance(d, dict) and isinstance(d.get("model"), dict):
+            model = dict(d["model"])
+            for key in ("structure", "checkpoint", "born_charges"):
+                v = model.get(key)
+                if isinstance(v, str) and not Path(v).expanduser().is_absolute():
+                    model[key] = str(Path(base_dir) / Path(v).expanduser())
+            d = {**d, "model": model}
+        data = {**d, "base_dir": str(base_dir)} if isinstance(d, dict) else d
+        return validate(cls, data, source=source, base=base_dir if base_dir != "." else None)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> RunConfig:
-        import yaml
-
+        """Read a YAML config; relative paths are taken relative to its folder."""
         path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"config file '{path}' not found.")
-        with open(path) as fh:
-            d = yaml.safe_load(fh)
-        if not isinstance(d, dict):
-            raise ValueError(f"'{path}' is not a YAML mapping.")
-        return cls.from_dict(d, base_dir=str(path.parent))
+        return cls.from_dict(load_yaml(path), base_dir=str(path.resolve().parent), source=str(path))
 
     # --- building the objects ------------------------------------------------------
     def build(self):
@@ -139,33 +211,41 @@ class RunConfig:
         if kind in MODEL_KINDS:
             try:
                 model = MODEL_KINDS[kind](**spec)
-            except TypeError as err:
-                raise ValueError(f"model '{kind}': {err}. Fix: see atomtwin.engines.tdscha.models.{MODEL_KINDS[kind].__name__}.") from None
+            except (TypeError, ValueError) as err:
+                fix = "" if " Fix: " in str(err) else \
+                    f" Fix: see atomtwin.engines.tdscha.models.{MODEL_KINDS[kind].__name__}."
+                raise ConfigError(f"model ({kind}): {err}{fix}") from None
             return System.from_model(model), model, model
         from ase.io import read
 
-        if kind not in ("ase", "mlip"):
-            raise ValueError(f"model.kind '{kind}' unknown. Fix: one of {sorted(MODEL_KINDS)}, ase or mlip.")
         struct = spec.pop("structure", None)
-        if struct is None:
-            raise ValueError(f"model.kind {kind} needs 'structure' (any file ASE reads).")
         p = Path(struct) if Path(struct).is_absolute() else Path(self.base_dir) / struct
-        atoms = read(p)
+        if not p.is_file():
+            raise ConfigError(f"model.structure: the file '{p}' does not exist. Fix: correct the path "
+                              "(relative paths start at the YAML file's folder).")
+        try:
+            atoms = read(p)
+        except (ValueError, KeyError, IndexError, StopIteration, UnicodeDecodeError) as err:
+            raise FileFormatError(p, f"ASE cannot read the structure ({err})",
+                                  "give a structure file ASE reads (extxyz, cif, POSCAR ...)") from None
         z = _born_charges(spec.pop("born_charges", None), atoms, self.base_dir)
         if kind == "mlip":
             from atomtwin.engines.tdscha.mlip_provider import MLIPProvider
 
             ck = spec.pop("checkpoint", None)
             if ck is None:
-                raise ValueError("model.kind mlip needs 'checkpoint' (a trained atomtwin.engines.mlip checkpoint).")
+                raise ConfigError("model.checkpoint: model kind mlip needs a trained model. "
+                                  "Fix: add checkpoint: <path of a trained atomtwin checkpoint>.")
             ck = Path(ck) if Path(ck).is_absolute() else Path(self.base_dir) / ck
             kw = {k: spec.pop(k) for k in ("device", "batch_size", "skin") if k in spec}
             if spec:
-                raise ValueError(f"unknown key(s) {sorted(spec)} in model (kind mlip).")
+                raise ConfigError(f"model: unknown key(s) {sorted(spec)} for kind mlip. "
+                                  f"Fix: use only {', '.join(STRUCTURE_KEYS['mlip'])}.")
             return System.from_atoms(atoms, z), None, MLIPProvider(str(ck), atoms, **kw)
         calc = make_calculator(spec.pop("calculator", "emt"))
         if spec:
-            raise ValueError(f"unknown key(s) {sorted(spec)} in model (kind ase).")
+            raise ConfigError(f"model: unknown key(s) {sorted(spec)} for kind ase. "
+                              f"Fix: use only {', '.join(STRUCTURE_KEYS['ase'])}.")
         return System.from_atoms(atoms, z), None, ASEProvider(atoms, calc)
 
 
@@ -184,7 +264,7 @@ def make_calculator(name: str):
 
         mod, _, attr = name.partition(":")
         return getattr(import_module(mod), attr)()
-    raise ValueError(f"calculator '{name}' unknown. Fix: emt, lj or 'module:factory'.")
+    raise ConfigError(f"model.calculator: '{name}' is unknown. Fix: emt, lj or 'module:factory'.")
 
 
 def _born_charges(spec, atoms, base_dir: str):
@@ -193,7 +273,8 @@ def _born_charges(spec, atoms, base_dir: str):
     if isinstance(spec, dict):
         missing = sorted(set(atoms.get_chemical_symbols()) - set(spec))
         if missing:
-            raise ValueError(f"born_charges lack species {missing}. Fix: give a charge for every species.")
+            raise ConfigError(f"model.born_charges: no charge for species {missing}. "
+                              "Fix: give a charge for every species.")
         return np.array([np.eye(3) * float(spec[s]) for s in atoms.get_chemical_symbols()])
     p = Path(spec) if Path(spec).is_absolute() else Path(base_dir) / spec
     return np.load(p)
