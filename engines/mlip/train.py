@@ -294,6 +294,9 @@ def train(config: TrainConfig | dict[str, Any], resume: bool = False, *,
         if not _resume_compatible(state.get("train_config") or {}, cfg):
             raise InputError(f"cannot resume from '{last_path}': its training config differs from this one. "
                              "Fix: resume with the same config, or start a new output_dir.")
+        if state["epoch"] >= cfg.max_epochs:
+            raise InputError(f"nothing to resume: '{last_path}' has finished {state['epoch']} epochs and "
+                             f"max_epochs is {cfg.max_epochs}. Fix: raise max_epochs to train longer.")
         model = model_from_checkpoint(state, last_path, weights="raw")
     else:
         stats = statistics(train_ds)
@@ -322,6 +325,9 @@ def train(config: TrainConfig | dict[str, Any], resume: bool = False, *,
             ema.model.load_state_dict(state["ema_state_dict"])
             ema.n = state["ema_n"]
         start_epoch, best, bad_epochs = state["epoch"], state["best_val_loss"], state["bad_epochs"]
+    if state is not None and rank == 0 and cfg.progress:
+        print(f"resuming '{last_path}' after epoch {start_epoch}, up to max_epochs {cfg.max_epochs}",
+              file=sys.stderr)
     if rank == 0:  # the data and the config are checked: only now is anything written
         out_dir.mkdir(parents=True, exist_ok=True)
         _prepare_csv(csv_path, start_epoch)

@@ -115,6 +115,9 @@ def test_resume_continues_exactly(cu_file, tmp_path):
     with open(tmp_path / "a" / "metrics.csv") as fh:
         rows_a = list(csv.DictReader(fh))
     assert rows_a[2]["val_forces_mae"] == rows[2]["val_forces_mae"]
+    # a finished run has nothing to resume
+    with pytest.raises(ValueError, match="has finished 3 epochs and max_epochs is 3"):
+        train(_cfg(cu_file, tmp_path / "b", max_epochs=3), resume=True)
     # a different training config is refused
     with pytest.raises(ValueError, match="config differs"):
         train(_cfg(cu_file, tmp_path / "b", max_epochs=4, lr=1e-2), resume=True)
@@ -314,9 +317,16 @@ def test_unlabelled_data_is_refused_before_anything_is_written(cu_file, tmp_path
     ase.io.write(mixed, frames)
     with pytest.raises(InputError, match=r"mixed\.extxyz': frame 2 has no energy while 3 of its 4"):
         train(_cfg(mixed, tmp_path / "run"))
-    # labels the loss does not weigh: nothing to fit
-    with pytest.raises(InputError, match="which the loss does not use"):
-        train(_cfg(cu_file, tmp_path / "run", energy_weight=0.0, force_weight=0.0, stress_weight=0.0))
+    # labels the loss does not weigh (energies only, energy_weight 0): nothing to fit
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    only_e = [a.copy() for a in _frames(4, 4)]
+    for a in only_e:
+        a.calc = SinglePointCalculator(a, energy=-3.0)
+    ase.io.write(tmp_path / "energies.extxyz", only_e)
+    with pytest.raises(InputError, match=r"hold only energy, which the loss does not use \(it fits "
+                                         r"forces \(weight 1\), stress \(weight 1\)\)"):
+        train(_cfg(tmp_path / "energies.extxyz", tmp_path / "run", energy_weight=0.0))
     assert not (tmp_path / "run").exists()
 
 
