@@ -337,6 +337,8 @@ def describe(err: ValidationError, cls: Any, source: str) -> str:
     """One line for a pydantic ValidationError: file, key path, problem, fix (first error
     in full; the count of further errors appended)."""
     errors = err.errors(include_url=False)
+    # an unknown key usually explains a missing one (a typo): name it first
+    errors.sort(key=lambda e: e["type"] not in ("unexpected_keyword_argument", "extra_forbidden"))
     line = _one(errors[0], cls, source)
     if len(errors) > 1:
         line += f" ({len(errors) - 1} more problem{'s' if len(errors) > 2 else ''} in this config.)"

@@ -21,96 +21,119 @@ Example ``spec.yaml``::
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+import math
+from dataclasses import field
 from pathlib import Path
+from typing import Any, Literal
 
-import numpy as np
+from atomtwin.toolkit.config import (
+    ConfigPath,
+    Count,
+    Invalid,
+    PositiveCount,
+    PositiveFloat,
+    config_class,
+    load,
+    validate,
+)
+from pydantic import Field, model_validator
 
 SCHEDULERS = ("serial", "threads", "processes", "distributed")
 
 
-@dataclass(frozen=True)
-class PhaseSpec:
-    """A validated phase-diagram ensemble (pressures in GPa, temperatures in K)."""
+class _Mapping:
+    """Read access by key, as the earlier dict form had (``ramp["pressure"]``)."""
 
-    point_function: str | Callable
-    temperatures: tuple[float, ...] = ()
+    def __getitem__(self, key: str):
+        return getattr(self, key)
+
+
+@config_class
+class Ramp(_Mapping):
+    """A heating/cooling ramp at ``pressure`` (GPa) through ``temperatures`` (K)."""
+
+    pressure: float
+    temperatures: tuple[PositiveFloat, ...]
+    direction: Literal["heating", "cooling", "both"] = "both"
+
+
+@config_class
+class Coexistence(_Mapping):
+    """A two-phase run at ``pressure`` (GPa), starting from a guess ``temperature`` (K)."""
+
+    pressure: float
+    temperature: PositiveFloat
+
+
+@config_class
+class PhaseSpec:
+    """A validated phase-diagram ensemble (pressures in GPa, temperatures in K).
+
+    ``ramps`` are kept expanded: a ``both`` ramp becomes a heating and a cooling one, each a
+    mapping with ``pressure``, ``temperatures`` and ``direction``; ``coexistence`` runs are
+    mappings with ``pressure`` and ``temperature``.  A relative ``workdir`` read from YAML is
+    taken relative to the YAML file.
+    """
+
+    point_function: Any
+    temperatures: tuple[PositiveFloat, ...] = ()
     pressures: tuple[float, ...] = ()
-    protocol: dict = field(default_factory=dict)
-    ramps: tuple[dict, ...] = ()
-    coexistence: tuple[dict, ...] = ()
-    seed: int = 0
-    workdir: str = "phase-runs"
-    scheduler: str = "threads"
-    n_workers: int = 2
+    protocol: dict[str, Any] = field(default_factory=dict)
+    ramps: tuple[Ramp, ...] = ()
+    coexistence: tuple[Coexistence, ...] = ()
+    seed: Count = 0
+    workdir: ConfigPath = Field(default="phase-runs", validate_default=True)
+    scheduler: Literal["serial", "threads", "processes", "distributed"] = "threads"
+    n_workers: PositiveCount = 2
     address: str | None = None
-    summary: dict = field(default_factory=dict)
-    coexistence_analysis: dict = field(default_factory=dict)
-    classify: dict = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    coexistence_analysis: dict[str, Any] = field(default_factory=dict)
+    classify: dict[str, Any] = field(default_factory=dict)
     needs_pressure: bool | None = None
 
-    def __post_init__(self):
+    @model_validator(mode="after")
+    def _check(self):
         set_ = object.__setattr__
-        set_(self, "temperatures", tuple(float(t) for t in self.temperatures))
-        set_(self, "pressures", tuple(float(p) for p in self.pressures))
-        if self.scheduler not in SCHEDULERS:
-            raise ValueError(f"scheduler {self.scheduler!r} unknown; use one of {SCHEDULERS}.")
+        fn = self.point_function
+        if not callable(fn) and not (isinstance(fn, str) and ":" in fn):
+            raise Invalid("point_function", f"{fn!r} is neither a callable nor an import string",
+                          "give 'package.module:function', e.g. "
+                          "'atomtwin.engines.studies.phase_points:run_point'")
+        for i, p in enumerate(self.pressures):
+            if not math.isfinite(p):
+                raise Invalid(f"pressures[{i}]", f"{p} is not a finite pressure", "give pressures in GPa")
         if self.scheduler == "distributed" and not self.address:
-            raise ValueError("scheduler 'distributed' needs an address (e.g. tcp://host:8786).")
+            raise Invalid("address", "scheduler 'distributed' needs the scheduler's address",
+                          "add address: tcp://host:8786")
         if self.address and self.scheduler != "distributed":
             set_(self, "scheduler", "distributed")
-        if any(not np.isfinite(t) or t <= 0 for t in self.temperatures):
-            raise ValueError(f"temperatures must be positive (K), got {self.temperatures}.")
         needs_p = self.needs_pressure
         if needs_p is None:
             needs_p = self.protocol.get("kind", "npt") != "nvt"
         if self.temperatures and needs_p and not self.pressures:
-            raise ValueError(
-                f"the protocol ({self.protocol.get('kind', 'npt')}) runs at constant pressure but the "
-                "spec gives no 'pressures'. Fix: add pressures: [..] in GPa, or use protocol kind 'nvt'."
-            )
+            raise Invalid(
+                "pressures", f"the protocol ({self.protocol.get('kind', 'npt')}) runs at constant "
+                "pressure but the spec gives no 'pressures'",
+                "add pressures: [..] in GPa, or use protocol kind 'nvt'")
         if not self.temperatures and not self.ramps and not self.coexistence:
-            raise ValueError("the spec runs nothing: give temperatures (with pressures), ramps or coexistence.")
+            raise Invalid("temperatures", "the spec runs nothing",
+                          "give temperatures (with pressures), ramps or coexistence")
         ramps = []
         for r in self.ramps:
-            r = dict(r)
-            missing = {"pressure", "temperatures"} - set(r)
-            if missing:
-                raise ValueError(f"ramp {r} lacks {sorted(missing)}.")
-            d = r.get("direction", "both")
-            if d not in ("heating", "cooling", "both"):
-                raise ValueError(f"ramp direction {d!r} unknown; use heating, cooling or both.")
-            for dd in (("heating", "cooling") if d == "both" else (d,)):
-                ramps.append({**r, "direction": dd, "pressure": float(r["pressure"]),
-                              "temperatures": [float(t) for t in r["temperatures"]]})
+            for d in (("heating", "cooling") if r.direction == "both" else (r.direction,)):
+                ramps.append({"pressure": float(r.pressure), "temperatures": list(r.temperatures),
+                              "direction": d})
         set_(self, "ramps", tuple(ramps))
-        for c in self.coexistence:
-            if "pressure" not in c or "temperature" not in c:
-                raise ValueError(f"coexistence run {c} needs 'pressure' (GPa) and 'temperature' (K, a guess).")
+        set_(self, "coexistence", tuple({"pressure": float(c.pressure), "temperature": float(c.temperature)}
+                                        for c in self.coexistence))
+        return self
 
     @classmethod
     def from_dict(cls, d: dict, base: str | Path | None = None) -> PhaseSpec:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown spec keys {sorted(unknown)}; known: {sorted(known)}.")
-        if "point_function" not in d:
-            raise ValueError("the spec has no 'point_function'. Fix: e.g. point_function: atomtwin.engines.studies.phase_points:run_point.")
-        d = dict(d)
-        if base is not None and "workdir" in d and not Path(d["workdir"]).is_absolute():
-            d["workdir"] = str(Path(base) / d["workdir"])
-        return cls(**d)
+        """A spec from a mapping; a relative ``workdir`` is taken relative to ``base``."""
+        return validate(cls, d, source=cls.__name__, base=base)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> PhaseSpec:
         """Read a spec; a relative ``workdir`` is taken relative to the YAML file."""
-        import yaml
-
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"no such spec file: '{path}'.")
-        d = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(d, dict):
-            raise ValueError(f"'{path}' is not a YAML mapping of spec keys.")
-        return cls.from_dict(d, base=path.parent)
+        return load(cls, path)
