@@ -192,9 +192,9 @@ def _is_store(path: Path) -> bool:
 
 def check_target(output: Path, inputs: list[str], force: bool) -> None:
     """Refuse a target that would replace the input, or anything atomtwin did not write."""
-    from atomtwin.toolkit.io import store_format
-
-    store_format(output)  # *.nc or *.zarr, else a named error
+    if not _is_store_name(str(output)) or output.name.endswith(".partial"):
+        raise InputError(f"the output '{output}' must be named *.nc (netCDF4) or *.zarr. "
+                         "Fix: e.g. traj.nc.")
     if any(Path(i).resolve() == output.resolve() for i in inputs):
         raise InputError(f"the output '{output}' is the input. Fix: give a new output name.")
     if not output.parent.is_dir():

@@ -129,6 +129,9 @@ def test_convert_force_replaces_only_its_own_output(small_traj, tmp_path, capsys
     assert main(["convert", str(small_traj), str(mine), "--force"]) == 2
     assert "not a netCDF/zarr store atomtwin wrote" in capsys.readouterr().err
     assert mine.read_text() == "my notes"
+    # the output is a store name, never the input
+    assert main(["convert", str(small_traj), str(tmp_path / "ar.txt")]) == 2
+    assert "must be named *.nc (netCDF4) or *.zarr" in capsys.readouterr().err
     # the input is never the output
     assert main(["convert", str(out), str(out), "--force"]) == 2
     assert "is the input" in capsys.readouterr().err
