@@ -253,8 +253,17 @@ def valid_keys(cls: Any, loc: tuple = ()) -> list[str]:
 
 def closest(word: str, choices) -> str | None:
     """The choice closest to ``word`` (difflib), or None when none is close."""
-    match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
-    return match[0] if match else None
+    word, choices = str(word), [str(c) for c in choices]
+    match = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if match:
+        return match[0]
+    # an abbreviation (temps -> temperatures): same first three letters, the rest in order
+    def abbreviates(c: str) -> bool:
+        rest = iter(c.lower())
+        return c.lower()[:3] == word.lower()[:3] and all(ch in rest for ch in word.lower())
+
+    found = sorted((c for c in choices if len(word) >= 3 and abbreviates(c)), key=len)
+    return found[0] if found else None
 
 
 def unknown_key(source: str, where: str, key: str, allowed) -> ConfigError:
