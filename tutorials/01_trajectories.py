@@ -54,7 +54,7 @@ ds = atomtwin.read(dump, species_map="1=Ar", timestep_ps=0.005)
 ds
 
 # %%
-from atomtwin.toolkit.cli.io_commands import summarize
+from atomtwin.toolkit.cli.io_commands import summarize  # what `atomtwin info` prints
 
 summarize(ds)
 

@@ -41,7 +41,6 @@
 
 # %%
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -106,19 +105,18 @@ print(f"{n_train} training / {n_val} validation frames; validation force RMS {f_
 # RMS) come from the training data, so the network only learns the *variation* of the
 # energy.  `max_time_s` caps the wall time: a real potential would train for hours on
 # thousands of DFT frames; here a minute shows the mechanics.  The same run from the
-# shell: `atomtwin train config.yaml`.
+# shell: `atomtwin train config.yaml` (it keeps a previous run in the same folder unless
+# given `--resume` to continue it or `--force` to start over, as `overwrite=True` does here).
 
 # %%
-run_dir = OUT / "run"
-shutil.rmtree(run_dir, ignore_errors=True)  # this notebook's own previous training run, if any
 cfg = TrainConfig(
     model=ModelConfig(architecture="nequip", r_max=4.0, num_layers=2, lmax=1, mul=8,
                       radial_hidden=16, num_basis=8, dtype="float32"),
     train_files=(str(OUT / "train.extxyz"),), val_files=(str(OUT / "val.extxyz"),),
-    output_dir=str(run_dir), batch_size=2 if SMALL else 4, lr=1e-2, max_epochs=6 if SMALL else 60,
+    output_dir=str(OUT / "run"), batch_size=2 if SMALL else 4, lr=1e-2, max_epochs=6 if SMALL else 60,
     max_time_s=30 if SMALL else 120, ema_decay=0.9, progress=False, seed=0)
 t0 = time.perf_counter()
-res = train(cfg)
+res = train(cfg, overwrite=True)  # a rerun of this notebook starts its training over
 print(f"{res['epochs']} epochs in {time.perf_counter() - t0:.0f} s; validation force MAE "
       f"{res['val_forces_mae']:.3f} eV/Å, energy MAE {1e3 * res['val_energy_mae']:.1f} meV/atom")
 
