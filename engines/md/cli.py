@@ -13,7 +13,7 @@ def _run(args) -> int:
     cfg = MDConfig.from_yaml(args.config)
     if args.no_progress:
         cfg = dataclasses.replace(cfg, progress=False)
-    res = run(cfg, resume=args.resume, force=args.force, steps=args.steps)
+    res = run(cfg, resume=args.resume, overwrite=args.force, steps=args.steps)
     summary = {
         "output": str(res.output), "frames": res.n_frames, "steps": res.steps,
         "final_step": res.state.step, "time_ps": res.state.time, "wall_s": res.wall_s,

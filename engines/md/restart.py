@@ -7,9 +7,9 @@ and the ``checkpoint``.  :func:`plan_start` decides, before anything is written:
 * nothing there: start from step 0;
 * ``resume``: continue from the checkpoint; without one (a run killed before its first
   checkpoint) start from step 0 after discarding only its own partial store, and say so;
-* ``force``: delete what an earlier run left at those paths (only stores and files that
+* ``overwrite``: delete what an earlier run left at those paths (only stores and files that
   look like ours) and start from step 0;
-* otherwise an earlier run's files are there: refuse, naming ``--resume`` and ``--force``.
+* otherwise an earlier run's files are there: refuse, naming ``resume`` and ``overwrite`` (``--resume``, ``--force``).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from atomtwin.toolkit.errors import InputError
 
 __all__ = ["ResumeNotice", "discard", "plan_start"]
 
-_FIX = ("continue it with `atomtwin md <config> --resume` (run(..., resume=True)), or start "
-        "over with --force (force=True), or choose another `output:`")
+# written as API keywords: the CLI shows resume=True as --resume and overwrite=True as --force
+_FIX = "resume=True to continue it, overwrite=True to start over (deleting it), or another `output:`"
 
 
 class ResumeNotice(UserWarning):
@@ -94,23 +94,23 @@ def _frames(partial: Path) -> int | None:
         return None
 
 
-def plan_start(out: Path, checkpoint: Path | None, *, resume: bool, force: bool) -> bool:
+def plan_start(out: Path, checkpoint: Path | None, *, resume: bool, overwrite: bool) -> bool:
     """Prepare the output paths; True when the run continues from ``checkpoint``.
 
     Raises
     ------
     InputError
-        An earlier run's files are there and neither ``resume`` nor ``force`` is given;
+        An earlier run's files are there and neither ``resume`` nor ``overwrite`` is given;
         or ``resume`` finds a finished trajectory it cannot extend.
     """
     partial = _partial(out)
     has_ckpt = checkpoint is not None and checkpoint.exists()
-    if force and resume:
-        raise InputError("--resume and --force contradict each other. Fix: give one of them.")
-    if force:
+    if overwrite and resume:
+        raise InputError("resume=True and overwrite=True contradict each other. Fix: give one of them.")
+    if overwrite:
         removed = discard(out, checkpoint)
         if removed:
-            warnings.warn(f"--force: deleted the earlier run's {', '.join(removed)}; starting from step 0.",
+            warnings.warn(f"overwrite=True: deleted the earlier run's {', '.join(removed)}; starting from step 0.",
                           ResumeNotice, stacklevel=3)
         return False
     if resume:
@@ -118,22 +118,22 @@ def plan_start(out: Path, checkpoint: Path | None, *, resume: bool, force: bool)
             if not partial.exists() and out.exists():
                 raise InputError(
                     f"'{out}' is a finished trajectory: the run it belongs to ended. Fix: choose a new "
-                    "`output:` (and `checkpoint:`) to extend it, or --force (force=True) to redo it.")
+                    "`output:` (and `checkpoint:`) to extend it, or overwrite=True to redo it.")
             return True
         if out.exists() and not partial.exists():
             raise InputError(
                 f"'{out}' is a finished trajectory and there is no checkpoint "
                 f"{'configured' if checkpoint is None else repr(str(checkpoint))} to continue from. "
-                "Fix: --force (force=True) to redo it, or choose another `output:`.")
+                "Fix: overwrite=True to redo it, or choose another `output:`.")
         where = "no `checkpoint:` is configured" if checkpoint is None else f"no checkpoint at '{checkpoint}'"
         if partial.exists():
             n = _frames(partial)
             discard(out, None, finished=False)
             what = f"discarded its partial store '{partial}' ({n if n is not None else 'no complete'} frames)"
-            warnings.warn(f"--resume: {where} (the run stopped before its first checkpoint): "
+            warnings.warn(f"resume=True: {where} (the run stopped before its first checkpoint): "
                           f"{what} and starting from step 0.", ResumeNotice, stacklevel=3)
         else:
-            warnings.warn(f"--resume: {where} and no earlier output: starting from step 0.",
+            warnings.warn(f"resume=True: {where} and no earlier output: starting from step 0.",
                           ResumeNotice, stacklevel=3)
         return False
     found = [str(p) for p in (out, partial, checkpoint) if p is not None and p.exists()]

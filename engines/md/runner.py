@@ -153,7 +153,7 @@ def load_checkpoint(path: Path, cfg: MDConfig, device: str | None = None) -> tup
     except Exception as err:  # noqa: BLE001 (any unreadable file: the same advice)
         raise FileFormatError(path, f"cannot read the MD checkpoint ({type(err).__name__}: "
                               f"{str(err).splitlines()[0] if str(err) else ''})",
-                              "delete it and start over with --force (force=True)") from None
+                              "start over with overwrite=True (it deletes the checkpoint)") from None
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
         raise FileFormatError(path, "is not an atomtwin MD checkpoint", "point `checkpoint:` elsewhere")
     mine = cfg.physics()
@@ -213,7 +213,7 @@ def _check(state: MDState, cfg: MDConfig, t_max: float, integ) -> None:
         )
 
 
-def run(config, *, atoms=None, resume: bool = False, force: bool = False,
+def run(config, *, atoms=None, resume: bool = False, overwrite: bool = False,
         steps: int | None = None) -> MDResult:
     """Run the MD a config describes.
 
@@ -227,8 +227,9 @@ def run(config, *, atoms=None, resume: bool = False, force: bool = False,
         Continue from ``config.checkpoint``.  Without a checkpoint (a run stopped before
         its first one) the run discards only its own partial store and starts from step 0,
         saying so with a :class:`~atomtwin.engines.md.restart.ResumeNotice` warning.
-    force
-        Delete an earlier run's output, partial store and checkpoint, and start over.
+    overwrite
+        Delete an earlier run's output, partial store and checkpoint, and start over
+        (``--force`` on the command line).
     steps
         Override the total number of steps (>= 0).
 
@@ -236,7 +237,7 @@ def run(config, *, atoms=None, resume: bool = False, force: bool = False,
     ------
     InputError
         An earlier run's files are at the output paths and neither ``resume`` nor
-        ``force`` is given (nothing is touched), or a bad ``steps``.
+        ``overwrite`` is given (nothing is touched), or a bad ``steps``.
     MDBlowUp
         NaN, a force above ``max_force`` or the temperature above ``max_temperature``; the
         trajectory written so far is finalised at ``config.output``.
@@ -254,11 +255,12 @@ def run(config, *, atoms=None, resume: bool = False, force: bool = False,
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer))
                               or steps < 0 or steps % k):
         need = f"a whole number >= 0{f' and a multiple of mts.k = {k}' if k > 1 else ''}"
-        raise InputError(f"--steps {steps!r}: the number of steps must be {need}. Fix: e.g. --steps {cfg.steps}.")
+        raise InputError(f"{steps!r} steps: the number of steps must be {need}. "
+                         f"Fix: give e.g. {cfg.steps} (the config's `steps`).")
     total = int(steps if steps is not None else cfg.steps)
     ckpt = Path(cfg.checkpoint) if cfg.checkpoint else None
     out = Path(cfg.output)
-    resume = plan_start(out, ckpt, resume=bool(resume), force=bool(force))
+    resume = plan_start(out, ckpt, resume=bool(resume), overwrite=bool(overwrite))
     fast = build_provider(cfg.potential)
     slow = build_provider(cfg.mts.slow) if cfg.mts else None
     integ = build_integrator(cfg, slow)
@@ -270,7 +272,7 @@ def run(config, *, atoms=None, resume: bool = False, force: bool = False,
             _truncate_partial(partial, n_frames)
         elif n_frames:
             raise InputError(f"the checkpoint '{ckpt}' expects {n_frames} frames in '{partial}', which is "
-                             "missing. Fix: --force (force=True) to start over, or restore that store.")
+                             "missing. Fix: overwrite=True to start over, or restore that store.")
     else:
         state = integ.init(initial_state(cfg, atoms), fast)
     # the runaway threshold scales with the hottest of target, initial draw and the start

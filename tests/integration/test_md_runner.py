@@ -46,7 +46,7 @@ def test_trajectory_schema_and_bitwise_restart(tmp_path):
     ck = b / "run.ckpt"
     out = Path(_config(b)["output"])
     # a finished output is neither extended nor overwritten silently
-    with pytest.raises(InputError, match=r"earlier run.*--resume.*--force"):
+    with pytest.raises(InputError, match=r"earlier run.*resume=True.*overwrite=True"):
         run(_config(b))
     with pytest.raises(InputError, match="finished trajectory"):
         run(_config(b), resume=True)
@@ -184,11 +184,11 @@ def test_resume_force_and_steps_rules(tmp_path):
         first = run(cfg, resume=True)
     assert first.state.step == 20 and out.exists() and ck.exists()
     with pytest.raises(InputError, match="contradict"):
-        run(cfg, resume=True, force=True)
-    # --force deletes only the run's own files and reproduces the run
+        run(cfg, resume=True, overwrite=True)
+    # overwrite (--force) deletes only the run's own files and reproduces the run
     (tmp_path / "keep.txt").write_text("mine")
     with pytest.warns(ResumeNotice, match="deleted"):
-        again = run(cfg, force=True)
+        again = run(cfg, overwrite=True)
     assert (tmp_path / "keep.txt").read_text() == "mine"
     assert np.array_equal(again.state.positions.numpy(), first.state.positions.numpy())
     # something at the partial path that is not our store: refused, nothing deleted
@@ -196,11 +196,11 @@ def test_resume_force_and_steps_rules(tmp_path):
     foreign.mkdir()
     (foreign / "notes.txt").write_text("not a trajectory")
     with pytest.raises(InputError, match="not a partial store of atomtwin md; nothing was deleted"):
-        run(cfg, force=True)
+        run(cfg, overwrite=True)
     assert (foreign / "notes.txt").exists() and out.exists() and ck.exists()
     # step overrides: whole numbers >= 0 only (also through the CLI, as one line, exit 2)
     for bad in (-5, 20.5, True):
-        with pytest.raises(InputError, match="--steps"):
+        with pytest.raises(InputError, match="the number of steps must be a whole number >= 0"):
             run({**cfg, "output": str(tmp_path / "s.nc"), "checkpoint": None}, steps=bad)
     from atomtwin.toolkit.cli import main
 
