@@ -14,6 +14,8 @@ from atomtwin.toolkit import geometry as G
 from atomtwin.toolkit import schema as S
 from atomtwin.toolkit.dynamics._fft import summed_autocorrelation
 from atomtwin.toolkit.dynamics.msd import species_indices
+from atomtwin.toolkit.neighbors import nearest_neighbors
+from atomtwin.toolkit.progress import progress
 from scipy import optimize, special
 
 
@@ -44,11 +46,11 @@ def find_polyanions(ds: xr.Dataset, centre: str, ligand: str, *, n_ligands: int 
     li = species_indices(ds, ligand)
     if li.size < n_ligands:
         raise ValueError(f"{li.size} {ligand} atoms cannot give {n_ligands} ligands per {centre}.")
-    pos = np.asarray(ds[S.POSITIONS].isel({S.FRAME: [frame]}).values, dtype=float)
-    d = _mic(pos[:, li][:, None, :, :] - pos[:, ci][:, :, None, :], ds, [frame])[0]
-    r = np.linalg.norm(d, axis=-1)
-    nn = np.argsort(r, axis=1)[:, :n_ligands]
-    groups = li[nn]
+    pos = np.asarray(ds[S.POSITIONS].isel({S.FRAME: frame}).values, dtype=float)
+    cell = G.cell_array(ds)[frame] if S.is_periodic(ds) else None
+    # the n_ligands nearest ligands of every centre (cell lists, nearest images)
+    groups, bonds = nearest_neighbors(pos, cell, S.pbc_of(ds) if cell is not None else None,
+                                      ci, li, k=n_ligands)
     uniq, cnt = np.unique(groups, return_counts=True)
     if np.any(cnt > 1):
         raise ValueError(
@@ -56,7 +58,6 @@ def find_polyanions(ds: xr.Dataset, centre: str, ligand: str, *, n_ligands: int 
             f"{centre}: the {centre}{ligand}{n_ligands} connectivity is ambiguous in frame {frame}. Fix: check "
             "n_ligands and the species, or choose a frame where the groups are intact."
         )
-    bonds = np.take_along_axis(r, nn, axis=1)
     return xr.DataArray(groups, dims=("group", "slot"), coords={"centre_index": ("group", ci)},
                         name="polyanions", attrs={"centre": centre, "ligand": ligand,
                                                   "max_bond": float(bonds.max()), "units": ""})
@@ -212,7 +213,7 @@ def jump_events(vectors: np.ndarray, *, threshold_deg: float = 60.0, smooth: int
     cos_t = np.cos(np.deg2rad(threshold_deg))
     anchor = v[0].copy()
     frames, which, angles = [], [], []
-    for f in range(1, F):  # loop over frames, vectorised over vectors
+    for f in progress(range(1, F), total=F - 1, desc="angle jumps"):  # vectorised over vectors
         c = np.einsum("ij,ij->i", v[f], anchor)
         hit = np.flatnonzero(c < cos_t)
         if hit.size:

@@ -170,54 +170,69 @@ def _indices(idx, n: int, name: str) -> np.ndarray:
     return idx.astype(np.int64)
 
 
-def nearest_neighbors(positions, cell, pbc, centres, neighbours, *,
+def nearest_neighbors(positions, cell, pbc, centres, neighbours, *, k: int | None = None,
                       start: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest atom of ``neighbours`` (over all periodic images) of every atom in ``centres``.
+    """Nearest atom(s) of ``neighbours`` (over all periodic images) of every atom in ``centres``.
 
     The search radius starts at ``start`` (Å; default 1.5 times the mean spacing of the
-    ``neighbours``) and grows by 1.5x for the centres not yet served, so the answer is exact
-    for any distance.  An atom in both sets is not its own nearest neighbour (its periodic
-    images count).
+    ``neighbours``, times ``k**(1/3)``) and grows by 1.5x for the centres not yet served, so
+    the answer is exact for any distance.  An atom in both sets is not its own neighbour
+    (its periodic images are).
+
+    Parameters
+    ----------
+    positions, cell, pbc
+        As :func:`neighbor_pairs`.
+    centres, neighbours
+        Global atom indices (1-D int).
+    k
+        ``None``: the nearest one; an int: the ``k`` nearest, closest first (in a cell
+        smaller than twice their distance, two images of one atom may both count).
 
     Returns
     -------
-    index : (n_centres,) int64
-        Global index of the nearest neighbour.
-    distance : (n_centres,) float64
-        Its distance, Å.
+    index : (n_centres,) or (n_centres, k) int64
+        Global indices of the nearest neighbour(s).
+    distance : (n_centres,) or (n_centres, k) float64
+        Their distances, Å.
     """
     pos, box, per, _ = _checked(positions, cell, pbc, 1.0)
     a = _indices(centres, pos.shape[0], "centres")
     b = _indices(neighbours, pos.shape[0], "neighbours")
-    if a.size and (b.size == 0 or (b.size == 1 and not per.any() and b[0] in a)):
-        raise InputError("nearest_neighbors: no candidate neighbour atoms. Fix: select at least "
-                         "one neighbour atom other than the centre.")
-    index = np.full(a.size, -1, np.int64)
-    dist = np.full(a.size, np.inf)
-    if a.size == 0:
-        return index, dist
+    kk = 1 if k is None else int(k)
+    if kk < 1:
+        raise InputError(f"k must be a positive number of neighbours, got {k!r}.")
+    if a.size and not per.any() and np.unique(b).size - bool(np.isin(a, b).any()) < kk:
+        raise InputError(f"nearest_neighbors: fewer than {kk} candidate neighbour atom(s) besides "
+                         "the centre. Fix: select more neighbour atoms (or a smaller k).")
+    index = np.full((a.size, kk), -1, np.int64)
+    dist = np.full((a.size, kk), np.inf)
     if start is None:
         if per.all():
             vol = abs(np.linalg.det(box))
         else:
             ext = np.ptp(pos[b], axis=0) if b.size > 1 else np.ones(3)
             vol = float(np.prod(np.maximum(ext, 1.0)))
-        start = 1.5 * (vol / max(b.size, 1)) ** (1 / 3)
+        start = 1.5 * (kk * vol / max(b.size, 1)) ** (1 / 3)
     r = float(start)
     todo = np.arange(a.size)
     while todo.size:
         p = pairs_between(pos, box, per, r, a[todo], b)
-        if p.i.size:
-            d = p.distances
-            o = np.lexsort((d, p.i))
-            first = np.r_[True, p.i[o][1:] != p.i[o][:-1]]
-            got, at = p.i[o][first], o[first]
-            # every position in ``a`` of a served centre (an index may repeat in ``a``)
-            loc = todo[np.isin(a[todo], got)]
-            k = at[np.searchsorted(got, a[loc])]
-            index[loc], dist[loc] = p.j[k], d[k]
-        todo = todo[index[todo] < 0]
+        d = p.distances
+        o = np.lexsort((d, p.i))
+        ci, nj, dd = p.i[o], p.j[o], d[o]
+        first = np.flatnonzero(np.r_[True, ci[1:] != ci[:-1]]) if ci.size else np.zeros(0, int)
+        count = np.diff(np.r_[first, ci.size])
+        ok = count >= kk
+        got, at = ci[first[ok]], first[ok]
+        # every position in ``a`` of a served centre (an index may repeat in ``a``)
+        loc = todo[np.isin(a[todo], got)]
+        rows = at[np.searchsorted(got, a[loc])][:, None] + np.arange(kk)
+        index[loc], dist[loc] = nj[rows], dd[rows]
+        todo = todo[index[todo, 0] < 0]
         r *= 1.5
+    if k is None:
+        return index[:, 0], dist[:, 0]
     return index, dist
 
 

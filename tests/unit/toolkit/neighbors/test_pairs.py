@@ -118,8 +118,23 @@ def test_wrong_input_is_named(args, match):
 
 
 def test_nearest_without_candidates_is_named():
-    with pytest.raises(InputError, match="no candidate"):
+    with pytest.raises(InputError, match="candidate neighbour"):
         nearest_neighbors(np.zeros((2, 3)), None, None, [0, 1], [1])
+    with pytest.raises(InputError, match="candidate neighbour"):
+        nearest_neighbors(np.eye(3), None, None, [0], [0, 1, 2], k=3)
+
+
+def test_k_nearest_are_the_k_closest_images():
+    rng = np.random.default_rng(6)
+    cell = np.array([[6.0, 0, 0], [1.0, 6.5, 0], [0.5, -1.0, 7.0]])
+    pos = rng.random((40, 3)) @ cell
+    a, b = np.arange(8), np.arange(8, 40)
+    img = np.stack(np.meshgrid(*[np.arange(-2, 3)] * 3, indexing="ij"), -1).reshape(-1, 3) @ cell
+    d = np.linalg.norm(pos[b][None, :, None] + img[None, None] - pos[a][:, None, None], axis=-1).min(-1)
+    idx, dist = nearest_neighbors(pos, cell, True, a, b, k=4)
+    assert idx.shape == dist.shape == (8, 4)
+    np.testing.assert_array_equal(idx, b[np.argsort(d, axis=1)[:, :4]])
+    np.testing.assert_allclose(dist, np.sort(d, axis=1)[:, :4], atol=1e-12)
 
 
 def test_toolkit_layer_works_without_torch():
