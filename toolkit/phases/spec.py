@@ -65,6 +65,25 @@ class Coexistence(_Mapping):
     temperature: PositiveFloat
 
 
+def _check_protocol(protocol: dict) -> None:
+    """What holds for any point function: step counts (``*steps``, ``*every``) are whole
+    numbers >= 0, times and sizes (``dt``, ``cells``) are positive."""
+    for key, value in protocol.items():
+        values = value if key == "cells" and isinstance(value, (list, tuple)) else [value]
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                if key in ("dt", "cells") or key.endswith(("steps", "every")):
+                    raise Invalid(f"protocol.{key}", f"must be a number (got {v!r})", "write a number")
+                continue
+            if key.endswith(("steps", "every")) or key == "cells":
+                if not float(v).is_integer() or v < (1 if key == "cells" or key.endswith("every") else 0):
+                    low = 1 if key == "cells" or key.endswith("every") else 0
+                    raise Invalid(f"protocol.{key}", f"must be a whole number >= {low} (got {v!r})",
+                                  "write an integer such as 100")
+            elif key == "dt" and not v > 0:
+                raise Invalid("protocol.dt", f"must be > 0 (got {v!r})", "give a positive time step")
+
+
 @config_class
 class PhaseSpec:
     """A validated phase-diagram ensemble (pressures in GPa, temperatures in K).
@@ -99,6 +118,7 @@ class PhaseSpec:
             raise Invalid("point_function", f"{fn!r} is neither a callable nor an import string",
                           "give 'package.module:function', e.g. "
                           "'atomtwin.engines.studies.phase_points:run_point'")
+        _check_protocol(self.protocol)
         for i, p in enumerate(self.pressures):
             if not math.isfinite(p):
                 raise Invalid(f"pressures[{i}]", f"{p} is not a finite pressure", "give pressures in GPa")
