@@ -10,6 +10,7 @@ import xarray as xr
 from atomtwin.toolkit import schema as S
 from atomtwin.toolkit.environments.descriptors import frame_atoms
 from atomtwin.toolkit.environments.pipeline import CLUSTER, EnvironmentClassifier
+from atomtwin.toolkit.neighbors import neighbor_pairs
 
 
 def load_references(references) -> dict[str, object]:
@@ -160,8 +161,6 @@ def neighbour_composition(ds: xr.Dataset, labels: xr.DataArray, r_cut: float, *,
     Computed on up to ``max_frames`` evenly spaced frames.  Returns DataArray
     ``(cluster, neighbour_species)``.
     """
-    from ase.neighborlist import neighbor_list
-
     S.validate(ds)
     nf = ds.sizes[S.FRAME]
     frames = np.unique(np.linspace(0, nf - 1, min(nf, max_frames)).round().astype(int))
@@ -173,7 +172,8 @@ def neighbour_composition(ds: xr.Dataset, labels: xr.DataArray, r_cut: float, *,
     counts = np.zeros(K)
     for f in frames:
         atoms = frame_atoms(ds, int(f))
-        i, j = neighbor_list("ij", atoms, r_cut)
+        p = neighbor_pairs(atoms.positions, atoms.cell.array, atoms.pbc, r_cut, full=True)
+        i, j = p.i, p.j
         cnt = np.zeros((len(atoms), len(present)))
         np.add.at(cnt, (i, np.searchsorted(present, species[j])), 1)
         for k in range(K):
@@ -194,7 +194,6 @@ def representative_environments(ds: xr.Dataset, clf: EnvironmentClassifier, *, n
     ``atom``.  Written to ``path`` (extxyz) when given.
     """
     from ase import Atoms
-    from ase.neighborlist import neighbor_list
 
     clf._check()
     r_cut = r_cut or getattr(clf.descriptor, "r_cut", 5.0)
@@ -207,7 +206,9 @@ def representative_environments(ds: xr.Dataset, clf: EnvironmentClassifier, *, n
             f, a = int(clf.sample_frame_[idx]), int(clf.sample_atom_[idx])
             if f not in cache:
                 atoms = frame_atoms(ds, f)
-                cache[f] = (atoms, *neighbor_list("ijD", atoms, r_cut))
+                p = neighbor_pairs(atoms.positions, atoms.cell.array, atoms.pbc, r_cut, full=True,
+                                   sort=True)
+                cache[f] = (atoms, p.i, p.j, p.vectors)
             atoms, i, jn, D = cache[f]
             sel = np.flatnonzero(i == a)
             sym = np.asarray(atoms.get_chemical_symbols())

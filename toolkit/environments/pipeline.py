@@ -150,7 +150,7 @@ class EnvironmentClassifier:
             raise ValueError(f"n_fit={n}: need at least 2 environments to fit.")
         flat = np.sort(rng.choice(available, size=n, replace=False))
         fi, ei = np.divmod(flat, ne)
-        block = np.asarray(X.isel({S.FRAME: frames}).values)
+        block = np.asarray(_compute(X.isel({S.FRAME: frames}).data, "descriptors (fit frames)"))
         return block[fi, ei], frames[fi], ei
 
     def fit(self, data) -> EnvironmentClassifier:
@@ -280,7 +280,8 @@ class EnvironmentClassifier:
         if n_atoms is None:
             n_atoms = int(data.sizes[S.ATOM]) if isinstance(data, xr.Dataset) else int(X["atom_index"].max()) + 1
         sp = np.asarray(X["centre_species"].values).astype(str)
-        lab = X.data.rechunk({1: -1, 2: -1}).map_blocks(_predict_block, self, sp, drop_axis=2, dtype=np.int16).compute()
+        lab = _compute(X.data.rechunk({1: -1, 2: -1}).map_blocks(_predict_block, self, sp, drop_axis=2,
+                                                                 dtype=np.int16), "environments")
         full = np.full((X.sizes[S.FRAME], n_atoms), NOT_CENTRE, dtype=np.int16)
         full[:, np.asarray(X["atom_index"].values)] = lab
         coords = {S.TIME: X[S.TIME]} if S.TIME in X.coords else {}
@@ -326,6 +327,44 @@ class EnvironmentClassifier:
     def __repr__(self) -> str:
         state = f"{self.n_clusters_} clusters" if self.fitted_ else "unfitted"
         return f"EnvironmentClassifier({self.descriptor.kind}, {self.method}, {state})"
+
+
+def _compute(arr, desc: str) -> np.ndarray:
+    """``arr.compute()`` (a dask or NumPy array) with a progress bar over its dask tasks when
+    progress bars are on (:mod:`atomtwin.toolkit.progress`) and dask runs on a local
+    scheduler (a distributed ``Client`` has its own dashboard)."""
+    from atomtwin.toolkit import progress as P
+
+    if not hasattr(arr, "dask"):
+        return np.asarray(arr)
+    if not P.enabled() or _distributed_client():
+        return arr.compute()
+    from dask.callbacks import Callback
+
+    class _Bar(Callback):
+        def _start_state(self, dsk, state):
+            total = sum(len(state.get(k, ())) for k in ("ready", "waiting", "running", "finished"))
+            self.bar = iter(P.progress(range(total), total=total, desc=desc, unit="task"))
+
+        def _posttask(self, key, result, dsk, state, worker_id):
+            next(self.bar, None)
+
+        def _finish(self, dsk, state, errored):
+            for _ in self.bar:  # close the bar (a task finished twice or cached: complete it)
+                pass
+
+    with _Bar():
+        return arr.compute()
+
+
+def _distributed_client() -> bool:
+    try:
+        from distributed import default_client
+
+        default_client()
+    except (ImportError, ValueError):
+        return False
+    return True
 
 
 def _predict_block(block: np.ndarray, clf: EnvironmentClassifier, species: np.ndarray) -> np.ndarray:
