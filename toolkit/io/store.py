@@ -57,19 +57,33 @@ def store_format(path: str | os.PathLike) -> str:
 
 
 def _encoding(ds: xr.Dataset, fmt: str, chunk_frames: int, compress: bool) -> dict:
+    """Per-variable encoding: frame variables chunked along ``frame``; every chunk carries
+    a checksum (zarr: a CRC32 filter, netCDF: HDF5's Fletcher32), so a damaged chunk is an
+    error when read, never silently wrong numbers (blosc decodes a cut buffer without
+    complaint)."""
     enc = {}
-    for name, da in ds.data_vars.items():
-        if S.FRAME not in da.dims:
+    names = list(ds.data_vars) if fmt == "netcdf" else list(ds.variables)
+    for name in names:
+        da = ds[name]
+        e = {}
+        if S.FRAME in da.dims:
+            chunks = tuple(
+                min(chunk_frames, max(1, da.sizes[d])) if d == S.FRAME else da.sizes[d] for d in da.dims
+            )
+            if fmt == "netcdf":
+                e = {"chunksizes": chunks, "fletcher32": True}
+                if compress and da.dtype.kind in "fiu":
+                    e.update(compression="gzip", compression_opts=1, shuffle=True)
+            else:
+                e = {"chunks": chunks}
+        elif fmt == "netcdf":
             continue
-        chunks = tuple(
-            min(chunk_frames, max(1, da.sizes[d])) if d == S.FRAME else da.sizes[d] for d in da.dims
-        )
-        if fmt == "netcdf":
-            e = {"chunksizes": chunks}
-            if compress and da.dtype.kind in "fiu":
-                e.update(compression="gzip", compression_opts=1, shuffle=True)
-        else:
-            e = {"chunks": chunks}
+        if fmt == "zarr":
+            from numcodecs import CRC32, Blosc
+
+            size = max(1, np.dtype(da.dtype).itemsize) if da.dtype.kind != "O" else 1
+            e["filters"] = [CRC32()]
+            e["compressors"] = [Blosc("lz4", 5, Blosc.SHUFFLE, typesize=size)] if compress else None
         enc[name] = e
     return enc
 
@@ -309,9 +323,10 @@ def open_store(path: str | os.PathLike, *, chunks: dict | str | None = None) -> 
         check_zarr_chunks(path)
         try:
             ds = xr.open_zarr(path, chunks=chunks, consolidated=None)
-        except (OSError, ValueError, KeyError, TypeError) as err:
+        except Exception as err:  # noqa: BLE001 - zarr and its codecs raise many types for a damaged store
             raise FileFormatError(path, f"is not a readable zarr store ({type(err).__name__}: {err}).",
                                   _FIX_STORE) from err
+        ds = _checked_reads(ds, path)
     if S.SPECIES in ds.coords:
         ds = ds.assign_coords({S.SPECIES: ds[S.SPECIES].astype(str).load()})
     try:
@@ -340,6 +355,48 @@ def _open_netcdf(path: Path, chunks) -> xr.Dataset:
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
         raise FileFormatError(path, f"cannot be opened as netCDF4 ({type(err).__name__}: {err}); it is "
                               "probably half-written or truncated.", _FIX_STORE) from err
+
+
+class _Checked:
+    """A zarr array whose reads name the store and the variable when a chunk cannot be
+    decoded (checksum mismatch, cut file): a lazy reader fails with a FileFormatError
+    when the damaged chunk is computed, not with a codec's bare exception."""
+
+    def __init__(self, arr, path: Path, name: str):
+        self.arr, self.path, self.name = arr, path, name
+        self.shape, self.dtype, self.ndim = arr.shape, arr.dtype, arr.ndim
+
+    def __getitem__(self, key):
+        try:
+            return self.arr[key]
+        except Exception as err:  # noqa: BLE001 - codecs raise many types for a damaged chunk
+            raise FileFormatError(self.path, f"variable {self.name}: a chunk cannot be decoded "
+                                  f"({type(err).__name__}: {err}); the store is damaged.", _FIX_STORE) from err
+
+
+def _checked_reads(ds: xr.Dataset, path: Path) -> xr.Dataset:
+    """Replace the dask arrays xarray built on the zarr arrays by ones reading through
+    :class:`_Checked` (only where xarray's decoding is the identity: same dtype, no scale,
+    offset or non-NaN fill value)."""
+    import dask.array as da
+    import zarr
+
+    root = zarr.open_group(str(path), mode="r")
+    new_vars, new_coords = {}, {}
+    for name, var in ds.variables.items():
+        if name in ds.indexes or not isinstance(var.data, da.Array) or name not in root:
+            continue
+        arr = root[name]
+        enc = var.encoding
+        fill = enc.get("_FillValue")
+        if (arr.dtype != var.dtype or "scale_factor" in enc or "add_offset" in enc
+                or (fill is not None and not (isinstance(fill, float) and np.isnan(fill)))):
+            continue
+        data = da.from_array(_Checked(arr, path, str(name)), chunks=var.data.chunks, lock=False,
+                             asarray=True, name=f"atomtwin-checked-{path}-{name}-{uuid.uuid4().hex}")
+        target = new_coords if name in ds.coords else new_vars
+        target[name] = var.copy(data=data)
+    return ds.assign(new_vars).assign_coords(new_coords)
 
 
 def check_zarr_chunks(path: str | os.PathLike, n_frames: int | None = None) -> None:
@@ -440,7 +497,7 @@ def _open_partial(path: Path) -> xr.Dataset:
     coord_names = {S.SPECIES, S.ATOMIC_NUMBER, S.MASS, S.TIME, S.XYZ, "step"}
     data_vars, coords = {}, {}
     for name, arr in arrays.items():
-        d = da.from_zarr(arr)
+        d = da.from_array(_Checked(arr, path, name), chunks=arr.chunks, lock=False, asarray=True)
         if dims[name][:1] == (S.FRAME,):
             d = d[:n]
         attrs = {k: v for k, v in arr.attrs.items() if not k.startswith("_") and k != "coordinates"}
@@ -593,7 +650,8 @@ class TrajectoryWriter:
         if self.n_frames == 0 and not self.partial.exists():
             enc = _encoding(chunk, "zarr", self.chunk_frames, True)
             for e in enc.values():
-                e["chunks"] = (self.chunk_frames, *e["chunks"][1:])
+                if "chunks" in e:
+                    e["chunks"] = (self.chunk_frames, *e["chunks"][1:])
             chunk.to_zarr(self.partial, mode="w", encoding=enc, consolidated=False, zarr_format=2,
                           write_empty_chunks=True)
             self._arrays = None
