@@ -8,12 +8,16 @@ def _run(args) -> int:
     import sys
 
     from atomtwin.engines.md.config import MDConfig
-    from atomtwin.engines.md.runner import run
+    from atomtwin.engines.md.runner import MDBlowUp, run
+    from atomtwin.toolkit.cli import CLIError
 
     cfg = MDConfig.from_yaml(args.config)
     if args.no_progress:
         cfg = dataclasses.replace(cfg, progress=False)
-    res = run(cfg, resume=args.resume, overwrite=args.force, steps=args.steps)
+    try:
+        res = run(cfg, resume=args.resume, overwrite=args.force, steps=args.steps)
+    except MDBlowUp as err:  # a physical outcome of the user's settings: one line, exit 2
+        raise CLIError(str(err)) from err
     summary = {
         "output": str(res.output), "frames": res.n_frames, "steps": res.steps,
         "final_step": res.state.step, "time_ps": res.state.time, "wall_s": res.wall_s,

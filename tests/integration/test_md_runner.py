@@ -91,7 +91,7 @@ def test_sigkill_leaves_readable_trajectory_and_resumes(tmp_path):
     assert np.all(np.diff(ds.time.values) > 0)
 
 
-def test_blow_up_stops_with_step_and_keeps_frames(tmp_path):
+def test_blow_up_stops_with_step_and_keeps_frames(tmp_path, capsys):
     # dt = 40 fs in NVE on liquid argon: atoms overlap within ~100 steps
     cfg = _config(tmp_path, ensemble="nve", timestep=0.05, steps=300, initial_temperature=3000.0,
                   temperature=None)
@@ -99,6 +99,14 @@ def test_blow_up_stops_with_step_and_keeps_frames(tmp_path):
         run(cfg)
     ds = open_traj(cfg["output"])
     assert ds.sizes["frame"] >= 1 and np.isfinite(ds.positions.values).all()
+    # from the command line: one line, exit 2, the frames kept
+    from atomtwin.toolkit.cli import main
+
+    (tmp_path / "md.yaml").write_text(yaml.safe_dump({**cfg, "output": "cli.nc", "checkpoint": None}))
+    assert main(["md", str(tmp_path / "md.yaml"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "blew up at step" in err[0] and "Fix: " in err[0]
+    assert open_traj(tmp_path / "cli.nc").sizes["frame"] >= 1
 
 
 def test_bad_input_errors(tmp_path):
