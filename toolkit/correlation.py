@@ -1,23 +1,38 @@
-"""FFT kernels shared by the time-correlation analyses (all time origins, O(F log F)).
+"""Time correlations by FFT over all time origins, O(F log F): the one home of the
+correlation kernels of every analysis (MSD and diffusion, orientational and H-bond
+correlations, VACF/VDOS, IR and dielectric spectra, phonon-mode projections).
 
-Every kernel returns *sums over time origins* (unnormalised), summed over the atoms and
-components it is given, so callers can accumulate chunk by chunk (out of core) and divide
-by the number of origins once at the end.
+- :func:`autocorrelation` — the unbiased estimator per column,
+  ``c[m] = sum_k x[k] x[k+m] / (F - m)``;
+- :func:`summed_autocorrelation` — origin sums ``sum_k sum_cols x[k] x[k+m]`` (one inverse
+  FFT for all columns);
+- :func:`msd_sums` — origin-summed squared displacements; :func:`segment_msd_sums` the same
+  restricted to continuous residence in a region.
+
+The summed kernels return *sums over time origins* (unnormalised), summed over the atoms and
+components they are given, so callers can accumulate chunk by chunk (out of core) and divide
+by the number of origins once at the end.  All transforms run along contiguous rows of one
+zero-padded float64 work array (:class:`Buffers`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import scipy.fft as sfft
+from atomtwin.toolkit.errors import InputError
 
 _TRANSPOSE_BLOCK = 128
 #: numpy >= 2 transforms into a given output buffer (``out=``); older numpy: scipy allocates
 _NUMPY_RFFT_OUT = int(np.__version__.split(".")[0]) >= 2
 
 
-def _nfft(n_frames: int) -> int:
-    # a linear (not circular) correlation of F samples needs at least 2F - 1 points
-    return sfft.next_fast_len(2 * n_frames - 1, real=True)
+__all__ = ["Buffers", "autocorrelation", "msd_sums", "segment_msd_sums", "summed_autocorrelation"]
+
+
+def _nfft(n_frames: int, n_lags: int | None = None) -> int:
+    # a linear (not circular) correlation of F samples up to lag L - 1 needs F + L - 1 points
+    n_lags = n_frames if n_lags is None else n_lags
+    return sfft.next_fast_len(n_frames + n_lags - 1, real=True)
 
 
 class Buffers:
@@ -40,13 +55,14 @@ class Buffers:
         self.real = self.spec = None
 
 
-def _padded_columns(x: np.ndarray, center: bool, buffers: Buffers) -> tuple[np.ndarray, int]:
+def _padded_columns(x: np.ndarray, center: bool, buffers: Buffers,
+                    n_lags: int | None = None) -> tuple[np.ndarray, int]:
     """(F, ...) -> zero-padded float64 work array (columns, nfft), one contiguous row per
     column, so every FFT runs along contiguous memory (about twice as fast as a strided
     FFT along the frame axis).  With ``center`` each column's first value is subtracted
     in the same pass (a shift that leaves displacements unchanged)."""
     n = x.shape[0]
-    nfft = _nfft(n)
+    nfft = _nfft(n, n_lags)
     xc = np.asarray(x).reshape(n, -1)
     work, _ = buffers.get(xc.shape[1], nfft)
     work[:, n:] = 0.0
@@ -63,9 +79,8 @@ def _padded_columns(x: np.ndarray, center: bool, buffers: Buffers) -> tuple[np.n
     return work, nfft
 
 
-def _summed_power_inverse(work: np.ndarray, nfft: int, n: int, workers: int | None,
-                          buffers: Buffers) -> np.ndarray:
-    """irfft of sum_columns |rfft(row)|^2, the first n lags (the summed autocorrelation)."""
+def _power(work: np.ndarray, nfft: int, workers: int | None, buffers: Buffers) -> np.ndarray:
+    """|rfft(row)|^2 of every row of ``work``, (columns, nfft // 2 + 1) float64."""
     spec = buffers.get(work.shape[0], nfft)[1]
     if workers in (None, 1) and _NUMPY_RFFT_OUT:
         f = np.fft.rfft(work, axis=1, out=spec)  # numpy >= 2: into the kept buffer
@@ -73,11 +88,54 @@ def _summed_power_inverse(work: np.ndarray, nfft: int, n: int, workers: int | No
         f = sfft.rfft(work, axis=1, workers=workers)
     v = f.view(np.float64)  # (columns, 2 K): re, im interleaved
     np.multiply(v, v, out=v)
-    power = v.sum(axis=0).reshape(-1, 2).sum(axis=1)
+    return v.reshape(v.shape[0], -1, 2).sum(axis=2)
+
+
+def _summed_power_inverse(work: np.ndarray, nfft: int, n: int, workers: int | None,
+                          buffers: Buffers) -> np.ndarray:
+    """irfft of sum_columns |rfft(row)|^2, the first n lags (the summed autocorrelation)."""
+    power = _power(work, nfft, workers, buffers).sum(axis=0)
     return sfft.irfft(power, n=nfft, workers=workers)[:n]
 
 
-def summed_autocorrelation(x: np.ndarray, workers: int | None = None) -> np.ndarray:
+def _check_lags(n: int, n_lags: int | None) -> int:
+    if n_lags is None:
+        return n
+    if not 1 <= int(n_lags) <= n:
+        raise InputError(f"n_lags={n_lags} must lie in 1..{n} (the number of frames).")
+    return int(n_lags)
+
+
+def autocorrelation(x: np.ndarray, n_lags: int | None = None, workers: int | None = None) -> np.ndarray:
+    """Unbiased autocorrelation of every column along axis 0, by FFT.
+
+    Parameters
+    ----------
+    x
+        Real array (F, ...), frames first.
+    n_lags
+        Number of lags kept (lag 0 .. n_lags-1), at most F (default F).
+    workers
+        Threads for :mod:`scipy.fft` (``None``: one; ``-1``: all cores).
+
+    Returns
+    -------
+    numpy.ndarray
+        (n_lags, ...): ``c[m] = sum_{k=0}^{F-1-m} x[k] x[k+m] / (F - m)`` for each trailing
+        index, in the units of ``x`` squared.
+    """
+    x = np.asarray(x, dtype=float)
+    n = x.shape[0]
+    n_lags = _check_lags(n, n_lags)
+    buffers = Buffers()
+    work, nfft = _padded_columns(x, center=False, buffers=buffers, n_lags=n_lags)
+    c = sfft.irfft(_power(work, nfft, workers, buffers), n=nfft, axis=1, workers=workers)[:, :n_lags]
+    norm = (n - np.arange(n_lags)).reshape((n_lags,) + (1,) * (x.ndim - 1))
+    return c.T.reshape((n_lags,) + x.shape[1:]) / norm
+
+
+def summed_autocorrelation(x: np.ndarray, workers: int | None = None, n_lags: int | None = None
+                           ) -> np.ndarray:
     """sum_{k=0}^{F-1-m} sum_cols x[k] * x[k+m] for every lag m.
 
     Parameters
@@ -87,15 +145,18 @@ def summed_autocorrelation(x: np.ndarray, workers: int | None = None) -> np.ndar
         results summed (one inverse FFT for all columns).
     workers
         Threads for :mod:`scipy.fft` (``None``: one; ``-1``: all cores).
+    n_lags
+        Lags kept (default F).
 
     Returns
     -------
-    (F,) float64 array of origin-summed products (not divided by F - m).
+    (n_lags,) float64 array of origin-summed products (not divided by F - m).
     """
     n = x.shape[0]
+    n_lags = _check_lags(n, n_lags)
     buffers = Buffers()
-    work, nfft = _padded_columns(x, center=False, buffers=buffers)
-    return _summed_power_inverse(work, nfft, n, workers, buffers)
+    work, nfft = _padded_columns(x, center=False, buffers=buffers, n_lags=n_lags)
+    return _summed_power_inverse(work, nfft, n_lags, workers, buffers)
 
 
 def msd_sums(x: np.ndarray, workers: int | None = None, *, return_sum: bool = False,

@@ -14,7 +14,7 @@ import numpy as np
 import xarray as xr
 from atomtwin.toolkit import geometry as G
 from atomtwin.toolkit import schema as S
-from atomtwin.toolkit.dynamics._fft import summed_autocorrelation
+from atomtwin.toolkit.correlation import summed_autocorrelation
 from atomtwin.toolkit.dynamics.msd import species_indices
 from atomtwin.toolkit.dynamics.rotations import jump_events
 from atomtwin.toolkit.neighbors import nearest_neighbors, pairs_between

@@ -22,7 +22,7 @@ import numpy as np
 import xarray as xr
 from atomtwin.toolkit import geometry as G
 from atomtwin.toolkit import schema as S
-from atomtwin.toolkit.dynamics._fft import Buffers, msd_sums, segment_msd_sums
+from atomtwin.toolkit.correlation import Buffers, msd_sums, segment_msd_sums
 from atomtwin.toolkit.dynamics._outofcore import atom_major, needs_atom_major
 
 AXES = {"x": 0, "y": 1, "z": 2}

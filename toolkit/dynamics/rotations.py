@@ -12,7 +12,7 @@ import numpy as np
 import xarray as xr
 from atomtwin.toolkit import geometry as G
 from atomtwin.toolkit import schema as S
-from atomtwin.toolkit.dynamics._fft import summed_autocorrelation
+from atomtwin.toolkit.correlation import summed_autocorrelation
 from atomtwin.toolkit.dynamics.msd import species_indices
 from atomtwin.toolkit.neighbors import nearest_neighbors
 from atomtwin.toolkit.progress import progress

@@ -1,6 +1,7 @@
-"""Time-correlation machinery shared by every spectrum: FFT autocorrelations, windows,
-the cosine transform of a correlation function, block averaging and the checks on the
-frame spacing.
+"""Spectral machinery shared by every spectrum: windows, the cosine transform of a
+correlation function, block averaging and the checks on the frame spacing.  The
+correlations themselves come from :mod:`atomtwin.toolkit.correlation` (``autocorrelation``
+is re-exported here for the spectra modules that import it from this module).
 
 Conventions
 -----------
@@ -20,7 +21,12 @@ import warnings
 from collections.abc import Callable, Iterator
 
 import numpy as np
+from atomtwin.toolkit.correlation import autocorrelation
 from scipy import fft as sfft
+
+__all__ = ["WINDOWS", "FrameSpacingWarning", "autocorrelation", "block_slices", "check_frequency_range",
+           "correlation_spectrum", "default_lags", "difference_correction", "iter_chunks", "lag_window",
+           "mean_and_error", "nyquist", "one_sided_transform", "warn_if_aliased"]
 
 #: window functions of the lag, w(t / t_max) for 0 <= t <= t_max, each with w(0) = 1
 WINDOWS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -42,32 +48,6 @@ def lag_window(name: str, n_lags: int) -> np.ndarray:
         raise ValueError(f"unknown window '{name}'. Fix: use one of {sorted(WINDOWS)}.")
     x = np.arange(n_lags) / max(n_lags - 1, 1)
     return WINDOWS[key](x)
-
-
-def autocorrelation(x: np.ndarray, n_lags: int) -> np.ndarray:
-    """Unbiased autocorrelation along axis 0, by FFT.
-
-    Parameters
-    ----------
-    x
-        Real array (n_frames, ...).
-    n_lags
-        Number of lags kept (lag 0 .. n_lags-1), at most n_frames.
-
-    Returns
-    -------
-    numpy.ndarray
-        (n_lags, ...): ``c[k] = sum_{n} x[n] x[n+k] / (n_frames - k)`` for each trailing index.
-    """
-    x = np.asarray(x, dtype=float)
-    n = x.shape[0]
-    if not 1 <= n_lags <= n:
-        raise ValueError(f"n_lags={n_lags} must lie in 1..{n} (the number of frames).")
-    nfft = sfft.next_fast_len(n + n_lags)
-    f = sfft.rfft(x, nfft, axis=0)
-    c = sfft.irfft(f.real**2 + f.imag**2, nfft, axis=0)[:n_lags]
-    norm = (n - np.arange(n_lags)).reshape((n_lags,) + (1,) * (x.ndim - 1))
-    return c / norm
 
 
 def correlation_spectrum(c: np.ndarray, dt: float, window: str = "hann", pad: int = 4
