@@ -61,7 +61,8 @@ res = run({"structure": str(OUT / "slab.extxyz"),
            "potential": {"kind": "mlip", "model": str(model)},
            "ensemble": "langevin", "temperature": cfg.temperature, "friction": 2.0,
            "timestep": cfg.timestep, "steps": 120 if SMALL else cfg.md_steps, "stride": cfg.stride,
-           "output": str(OUT / "interface.nc"), "seed": 1, "progress": False})
+           "output": str(OUT / "interface.nc"), "seed": 1, "progress": False},
+          overwrite=True)  # a rerun in the same folder replaces its own scratch run
 ds = atomtwin.read(OUT / "interface.nc")
 print(ds.sizes["frame"], "frames;", f"{res.ns_per_day:.3f} ns/day")
 
