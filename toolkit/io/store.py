@@ -144,11 +144,19 @@ def _remove(p: Path) -> None:
 def clean_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     """Remove the temporaries that writes to ``path`` by processes of this host that no
     longer run left behind (e.g. a killed ``atomtwin convert``); return what was removed.
-    Temporaries of running processes, and of other hosts (a shared file system), are kept."""
+    Temporaries of running processes, and of other hosts (a shared file system), are kept.
+    Those of atomtwin versions before 0.2 (``.<name>.<8 hex digits>.tmp``, no pid to check)
+    are removed too: a killed convert left them behind, tens of MB each."""
+    import re
+
     path = Path(path)
     removed = []
     if not path.parent.is_dir():
         return removed
+    legacy = re.compile(re.escape(f".{path.name}.") + r"[0-9a-f]{8}\.tmp")
+    for p in [q for q in path.parent.iterdir() if legacy.fullmatch(q.name)]:
+        _remove(p)
+        removed.append(p)
     for tag in (_TMP_TAG, _OLD_TAG):
         prefix = f".{path.name}{tag}"
         for p in [q for q in path.parent.iterdir() if q.name.startswith(prefix)]:

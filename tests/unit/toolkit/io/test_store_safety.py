@@ -148,8 +148,13 @@ def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
     live.mkdir()
     other_host = tmp_path / f".t.zarr.atomtwin-tmp.elsewhere.{dead_pid}.0badf00d"
     other_host.mkdir()
+    legacy = tmp_path / ".t.zarr.0badc0de.tmp"  # atomtwin < 0.2 named them so, without a pid
+    legacy.mkdir()
+    unrelated = tmp_path / ".t.zarr.notes.tmp"
+    unrelated.write_text("mine")
     atomtwin.toolkit.write(_ds(), tmp_path / "t.zarr")
-    assert not stale.exists() and live.exists() and other_host.exists()
+    assert not stale.exists() and not legacy.exists()
+    assert live.exists() and other_host.exists() and unrelated.exists()
     assert clean_stale_temporaries(tmp_path / "t.zarr") == []
 
 
