@@ -27,6 +27,7 @@ from __future__ import annotations
 import csv
 import io
 import mmap
+import operator
 import os
 import warnings
 from dataclasses import dataclass
@@ -624,15 +625,19 @@ class LammpsDump:
             import dask.array as da
 
             steps = np.array([self._head(int(i)).step for i in sel], dtype=np.int64)
+            # one task parses a chunk of frames; every variable's block takes its part, so
+            # computing several variables together parses each frame once
+            parts = []
+            for c0 in range(0, len(sel), chunk_frames):
+                idx = tuple(int(i) for i in sel[c0 : c0 + chunk_frames])
+                parts.append((idx, dask.delayed(self._chunk, pure=True)(idx)))
             data = {}
             for k, v in first.items():
                 if k == "step":
                     continue
-                blocks = []
-                for c0 in range(0, len(sel), chunk_frames):
-                    chunk = sel[c0 : c0 + chunk_frames]
-                    d = dask.delayed(self._chunk_var)(tuple(int(i) for i in chunk), k)
-                    blocks.append(da.from_delayed(d, shape=(len(chunk), *np.shape(v)), dtype=np.asarray(v).dtype))
+                blocks = [da.from_delayed(dask.delayed(operator.getitem, pure=True)(part, k),
+                                          shape=(len(idx), *np.shape(v)), dtype=np.asarray(v).dtype)
+                          for idx, part in parts]
                 data[k] = da.concatenate(blocks, axis=0)
         time = steps * self.timestep_ps if self.timestep_ps is not None else None
         ds = S.make_dataset(
@@ -643,8 +648,9 @@ class LammpsDump:
         ds = ds.assign_coords(step=(S.FRAME, steps))
         return ds
 
-    def _chunk_var(self, idx: tuple[int, ...], key: str) -> np.ndarray:
-        return np.stack([self._parse(i)[key] for i in idx])
+    def _chunk(self, idx: tuple[int, ...]) -> dict[str, np.ndarray]:
+        parsed = [self._parse(i) for i in idx]
+        return {k: np.stack([p[k] for p in parsed]) for k in parsed[0] if k != "step"}
 
 
 def _lazy_dataset(data: dict, species, time, dump: LammpsDump) -> xr.Dataset:
