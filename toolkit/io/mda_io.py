@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import xarray as xr
 from atomtwin.toolkit import schema as S
+from atomtwin.toolkit.errors import FileFormatError, InputError
 
 #: MDAnalysis base force unit is kJ/(mol Å); to eV/Å
 KJ_MOL_TO_EV = 0.010364269656262174
@@ -23,7 +24,7 @@ def _species_of(u, species=None, species_map=None) -> np.ndarray:
     if species is not None:
         sp = np.asarray(species, dtype=str)
         if sp.size != u.atoms.n_atoms:
-            raise ValueError(f"{sp.size} species given for {u.atoms.n_atoms} atoms.")
+            raise InputError(f"{sp.size} species given for {u.atoms.n_atoms} atoms. Fix: give one symbol per atom.")
         return sp
     ag = u.atoms
     if species_map is not None and hasattr(ag, "types"):
@@ -33,7 +34,7 @@ def _species_of(u, species=None, species_map=None) -> np.ndarray:
         types = [int(t) for t in ag.types]
         missing = sorted(set(types) - set(smap))
         if missing:
-            raise ValueError(f"atom type(s) {missing} have no species in {smap}. Fix: add them to the map.")
+            raise InputError(f"atom type(s) {missing} have no species in {smap}. Fix: add them to the map.")
         return np.array([smap[t] for t in types])
     for attr in ("elements",):
         if hasattr(ag, attr):
@@ -59,7 +60,7 @@ def _species_of(u, species=None, species_map=None) -> np.ndarray:
                 el[dummy] = "X"
             if all(e in atomic_numbers for e in el):
                 return el
-    raise ValueError(
+    raise InputError(
         "cannot tell the chemical species of the atoms from this topology. Fix: pass species=[...] "
         "(one symbol per atom) or species_map='1=Li,2=S' for numeric types."
     )
@@ -103,7 +104,7 @@ def read_mda(path, *, topology=None, format=None, species=None, species_map=None
     import MDAnalysis as mda
 
     if topology is None and species is None and str(format).upper() in ("DCD", "XTC", "TRR", "NCDF"):
-        raise ValueError(
+        raise InputError(
             f"'{path}' ({format}) stores coordinates only, no atoms. Fix: give topology= (a PDB, GRO, PSF, "
             "PRMTOP or LAMMPS data file; CLI --topology) or species=[one symbol per atom]."
         )
@@ -114,11 +115,18 @@ def read_mda(path, *, topology=None, format=None, species=None, species_map=None
             kw["format"] = format
         try:
             u = mda.Universe(*args, **kw)
+        except (FileNotFoundError, MemoryError):
+            raise
         except (ValueError, TypeError) as err:
             if topology is None:
-                raise ValueError(
+                raise InputError(
                     f"MDAnalysis cannot read '{path}' alone ({err}). Fix: give topology= (a PDB, GRO, PSF, "
                     "PRMTOP or LAMMPS data file) for trajectory-only formats like DCD/XTC/TRR/NetCDF."
                 ) from err
-            raise
+            raise FileFormatError(path, f"MDAnalysis cannot read it with topology '{topology}' "
+                                  f"({type(err).__name__}: {err}).", "check both files belong together.") from err
+        except (OSError, EOFError, IndexError, KeyError, UnicodeDecodeError) as err:
+            raise FileFormatError(path, f"MDAnalysis cannot read it ({type(err).__name__}: {err}); the file is "
+                                  "damaged or not in the format its name says.", "check the file, or pass "
+                                  "format=.") from err
     return universe_to_dataset(u, species=species, species_map=species_map, frames=frames, source=str(path))
