@@ -34,6 +34,7 @@ from atomtwin.toolkit.io.store import (
     store_format,
     write,
 )
+from atomtwin.toolkit.io.targets import is_atomtwin_zarr
 
 LAMMPS_DUMP_SUFFIXES = (".lammpstrj", ".dump", ".lammpsdump")
 MDA_FORMATS = {
@@ -161,5 +162,5 @@ def open(path: str | os.PathLike, **options) -> xr.Dataset:  # noqa: A001 - mirr
     return read(path, lazy=True, **options)
 
 
-__all__ = ["LAMMPS_UNIT_STYLES", "TrajectoryWriter", "clean_stale_temporaries", "open", "open_store",
-           "read", "write"]
+__all__ = ["LAMMPS_UNIT_STYLES", "TrajectoryWriter", "clean_stale_temporaries", "is_atomtwin_zarr", "open",
+           "open_store", "read", "write"]

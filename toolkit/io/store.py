@@ -7,11 +7,14 @@ place only when complete, so no command leaves a half-written output behind.
 Target safety: :func:`write` refuses an existing target unless ``overwrite=True``, and even
 then replaces only a netCDF4/HDF5 file or a zarr store that atomtwin wrote (never another
 folder).  Temporaries are named ``.<target>.atomtwin-tmp.<host>.<pid>.<random>``; a later
-write to the same target removes those of processes of this host that are gone.
+write to the same target removes those of processes of this host that are gone
+(:mod:`.targets`).
 
 Integrity: :func:`open_store` refuses an empty or half-written netCDF file, and a zarr
 store whose variables or chunk files are missing (zarr would fill them with NaN or 0):
-the initialised chunks of every array are counted through zarr's API against its shape.
+the initialised chunks of every array are counted through zarr's API against its shape;
+chunks carry checksums, and a chunk that cannot be decoded is named when read
+(:mod:`.integrity`).
 
 Durability: :class:`TrajectoryWriter` appends frames to a zarr store ("<target>.partial"
 until it finishes), each chunk in its own file.  zarr grows an array's shape before it
@@ -23,11 +26,8 @@ count) and the writer can resume from it.
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
-import socket
-import uuid
 import warnings
 from pathlib import Path
 
@@ -35,6 +35,21 @@ import numpy as np
 import xarray as xr
 from atomtwin.toolkit import schema as S
 from atomtwin.toolkit.errors import FileFormatError, InputError
+from atomtwin.toolkit.io.integrity import (
+    _FIX_STORE,
+    _Checked,
+    _checked_reads,
+    _missing_chunks,
+    _open_netcdf,
+    check_zarr_chunks,
+)
+from atomtwin.toolkit.io.targets import (
+    _check_replaceable,
+    _remove,
+    _replace,
+    _tmp_name,
+    clean_stale_temporaries,
+)
 
 NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".h5", ".hdf5")
 ZARR_SUFFIXES = (".zarr",)
@@ -107,127 +122,6 @@ def netcdf_safe_attrs(ds: xr.Dataset) -> xr.Dataset:
     if S.SPECIES in ds.coords and ds[S.SPECIES].dtype.kind == "O":
         ds = ds.assign_coords({S.SPECIES: ds[S.SPECIES].astype(str)})
     return ds
-
-
-_TMP_TAG = ".atomtwin-tmp."
-_OLD_TAG = ".atomtwin-old."
-HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-_ZARR_META = (".zgroup", ".zattrs", ".zmetadata", "zarr.json")
-
-
-def _host() -> str:
-    return socket.gethostname().replace(".", "_") or "host"
-
-
-def _tmp_name(path: Path, tag: str = _TMP_TAG) -> Path:
-    """``.<name>.atomtwin-tmp.<host>.<pid>.<random>`` beside ``path``."""
-    return path.with_name(f".{path.name}{tag}{_host()}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
-
-
-def _remove(p: Path) -> None:
-    if p.is_dir() and not p.is_symlink():
-        shutil.rmtree(p, ignore_errors=True)
-    else:
-        p.unlink(missing_ok=True)
-
-
-def clean_stale_temporaries(path: str | os.PathLike) -> list[Path]:
-    """Remove the temporaries that writes to ``path`` by processes of this host that no
-    longer run left behind (e.g. a killed ``atomtwin convert``); return what was removed.
-    Temporaries of running processes, and of other hosts (a shared file system), are kept.
-    Those of atomtwin versions before 0.2 (``.<name>.<8 hex digits>.tmp``, no pid to check)
-    are removed too: a killed convert left them behind, tens of MB each."""
-    import re
-
-    path = Path(path)
-    removed = []
-    if not path.parent.is_dir():
-        return removed
-    legacy = re.compile(re.escape(f".{path.name}.") + r"[0-9a-f]{8}\.tmp")
-    for p in [q for q in path.parent.iterdir() if legacy.fullmatch(q.name)]:
-        _remove(p)
-        removed.append(p)
-    for tag in (_TMP_TAG, _OLD_TAG):
-        prefix = f".{path.name}{tag}"
-        for p in [q for q in path.parent.iterdir() if q.name.startswith(prefix)]:
-            parts = p.name[len(prefix) :].split(".")
-            if len(parts) != 3 or parts[0] != _host() or not parts[1].isdigit() or _alive(int(parts[1])):
-                continue
-            if tag == _OLD_TAG and not path.exists():
-                continue  # the previous target, moved aside by a write killed before the rename
-            _remove(p)
-            removed.append(p)
-    return removed
-
-
-def is_atomtwin_zarr(path: str | os.PathLike) -> bool:
-    """True for a folder that is a zarr store atomtwin wrote (group attributes carry
-    ``atomtwin_version``) and holds nothing but zarr metadata and arrays."""
-    import json
-
-    path = Path(path)
-    if not path.is_dir() or path.is_symlink():
-        return False
-    names = {p.name for p in path.iterdir()}
-    if not names & {".zgroup", "zarr.json"}:
-        return False
-    try:
-        if ".zattrs" in names:
-            attrs = json.loads((path / ".zattrs").read_text())
-        else:
-            attrs = json.loads((path / "zarr.json").read_text()).get("attributes", {})
-    except (OSError, ValueError, AttributeError):
-        return False
-    if S.VERSION not in attrs:
-        return False
-    for p in path.iterdir():
-        if p.name in _ZARR_META:
-            continue
-        if not p.is_dir() or not any((p / m).exists() for m in (".zarray", "zarr.json")):
-            return False
-    return True
-
-
-def _check_replaceable(path: Path, fmt: str, overwrite: bool) -> None:
-    kind = "folder" if path.is_dir() else "file"
-    if not overwrite:
-        raise FileExistsError(f"'{path}' exists ({kind}); nothing was written. Fix: choose another name, "
-                              "or pass overwrite=True (CLI --force) to replace a previous atomtwin output.")
-    if path.is_symlink():
-        ok = False
-    elif fmt == "zarr":
-        ok = is_atomtwin_zarr(path)
-    else:
-        try:
-            with open(path, "rb") as fh:
-                ok = path.is_file() and fh.read(8) == HDF5_SIGNATURE
-        except OSError:
-            ok = False
-    if not ok:
-        raise FileExistsError(f"'{path}' exists ({kind}) and is not a {fmt} store atomtwin wrote; "
-                              "overwrite=True replaces only those. Fix: move it away or choose another name.")
-
-
-def _replace(tmp: Path, path: Path) -> None:
-    """Move the finished ``tmp`` to ``path``; a previous store there is moved aside first and
-    removed after the rename (a kill in between leaves it under a recognisable name)."""
-    if path.is_dir() and not path.is_symlink():
-        old = _tmp_name(path, _OLD_TAG)
-        os.replace(path, old)
-        os.replace(tmp, path)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, path)
 
 
 def write(
@@ -341,105 +235,6 @@ def open_store(path: str | os.PathLike, *, chunks: dict | str | None = None) -> 
         return S.validate(ds)
     except S.SchemaError as err:
         raise FileFormatError(path, f"is not a complete atomtwin trajectory: {err}", _FIX_STORE) from err
-
-
-_FIX_STORE = "write it again from the source (atomtwin convert), or restore it from a copy."
-
-
-def _open_netcdf(path: Path, chunks) -> xr.Dataset:
-    if path.is_dir():
-        raise FileFormatError(path, "is a folder, not a netCDF file.", "name zarr stores *.zarr.")
-    size = path.stat().st_size
-    if size == 0:
-        raise FileFormatError(path, "is empty (0 bytes): the program writing it stopped before writing "
-                              "anything.", _FIX_STORE)
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-    if head != HDF5_SIGNATURE:
-        raise FileFormatError(path, f"is not a netCDF4/HDF5 file (it starts with {head!r}).",
-                              "atomtwin stores are netCDF4; convert other files with atomtwin convert.")
-    try:
-        return xr.open_dataset(path, engine="h5netcdf", chunks=chunks)
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
-        raise FileFormatError(path, f"cannot be opened as netCDF4 ({type(err).__name__}: {err}); it is "
-                              "probably half-written or truncated.", _FIX_STORE) from err
-
-
-class _Checked:
-    """A zarr array whose reads name the store and the variable when a chunk cannot be
-    decoded (checksum mismatch, cut file): a lazy reader fails with a FileFormatError
-    when the damaged chunk is computed, not with a codec's bare exception."""
-
-    def __init__(self, arr, path: Path, name: str):
-        self.arr, self.path, self.name = arr, path, name
-        self.shape, self.dtype, self.ndim = arr.shape, arr.dtype, arr.ndim
-
-    def __getitem__(self, key):
-        try:
-            return self.arr[key]
-        except Exception as err:  # noqa: BLE001 - codecs raise many types for a damaged chunk
-            raise FileFormatError(self.path, f"variable {self.name}: a chunk cannot be decoded "
-                                  f"({type(err).__name__}: {err}); the store is damaged.", _FIX_STORE) from err
-
-
-def _checked_reads(ds: xr.Dataset, path: Path) -> xr.Dataset:
-    """Replace the dask arrays xarray built on the zarr arrays by ones reading through
-    :class:`_Checked` (only where xarray's decoding is the identity: same dtype, no scale,
-    offset or non-NaN fill value)."""
-    import dask.array as da
-    import zarr
-
-    root = zarr.open_group(str(path), mode="r")
-    new_vars, new_coords = {}, {}
-    for name, var in ds.variables.items():
-        if name in ds.indexes or not isinstance(var.data, da.Array) or name not in root:
-            continue
-        arr = root[name]
-        enc = var.encoding
-        fill = enc.get("_FillValue")
-        if (arr.dtype != var.dtype or "scale_factor" in enc or "add_offset" in enc
-                or (fill is not None and not (isinstance(fill, float) and np.isnan(fill)))):
-            continue
-        data = da.from_array(_Checked(arr, path, str(name)), chunks=var.data.chunks, lock=False,
-                             asarray=True, name=f"atomtwin-checked-{path}-{name}-{uuid.uuid4().hex}")
-        target = new_coords if name in ds.coords else new_vars
-        target[name] = var.copy(data=data)
-    return ds.assign(new_vars).assign_coords(new_coords)
-
-
-def check_zarr_chunks(path: str | os.PathLike, n_frames: int | None = None) -> None:
-    """Refuse a zarr store in which an array lacks chunk files (its initialised chunks,
-    counted through zarr's API, fewer than its shape needs); with ``n_frames``, only the
-    chunks holding the first ``n_frames`` frames are needed (an unfinished store)."""
-    import zarr
-
-    path = Path(path)
-    try:
-        root = zarr.open_group(str(path), mode="r")
-        arrays = list(root.arrays())
-    except Exception as err:  # noqa: BLE001 - zarr raises many types for a damaged store
-        raise FileFormatError(path, f"is not a readable zarr store ({type(err).__name__}: {err}).",
-                              _FIX_STORE) from err
-    damaged = _missing_chunks(arrays, n_frames)
-    if damaged:
-        raise FileFormatError(path, f"chunk files are missing in {', '.join(damaged)}; zarr would read them "
-                              "as NaN or 0.", _FIX_STORE)
-
-
-def _missing_chunks(arrays, n_frames: int | None) -> list[str]:
-    damaged = []
-    for name, arr in arrays:
-        shape, chunk = arr.shape, arr.chunks
-        if n_frames is not None and shape and arr.attrs.get("_ARRAY_DIMENSIONS", [None])[0] == S.FRAME:
-            shape = (min(n_frames, shape[0]), *shape[1:])
-        need = math.prod(math.ceil(n / c) for n, c in zip(shape, chunk, strict=True)) if shape else 1
-        try:
-            have = arr.nchunks_initialized
-        except Exception:  # noqa: BLE001 - an array whose folder is gone
-            have = 0
-        if have < need:
-            damaged.append(f"{name}/ ({need - have} of {need} chunk files)")
-    return damaged
 
 
 def _marker(store: Path) -> Path:
