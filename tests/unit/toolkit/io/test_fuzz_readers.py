@@ -277,7 +277,7 @@ def test_fuzz_lammps_dump(tmp_path, lazy):
     names = ("positions", "cell", "image", "velocities", "forces", "species", "step")
     assert _same(read_fn(p0), intact_ref, names) is None
     counts, failures = collections.Counter(), []
-    per_kind = 10 if lazy else 20
+    per_kind = 15 if lazy else 30
     for kind in LAMMPS_KINDS:
         for s in range(per_kind):
             path = tmp_path / f"{kind}_{s}.lammpstrj"
@@ -300,7 +300,7 @@ def test_fuzz_extxyz(tmp_path):
     np.testing.assert_allclose(ds0.velocities.values, intact_ref["velocities"], rtol=1e-13)
     intact_ref["velocities"] = ds0.velocities.values  # same formula; bitwise from here on
     counts, failures = collections.Counter(), []
-    per_kind = 20
+    per_kind = 40
     for kind in EXTXYZ_KINDS:
         for s in range(per_kind):
             path = tmp_path / f"{kind}_{s}.extxyz"
@@ -378,7 +378,7 @@ def test_fuzz_stores(tmp_path):
         ref["species"] = ref["species"].astype(str)
         kinds = (["delete_chunk", "delete_chunks", "delete_variable", "delete_metadata", "delete_array_meta",
                   "truncate_chunk", "empty_store"] if fmt == "zarr" else ["truncate", "empty"])
-        per_kind = 8 if fmt == "zarr" else 25
+        per_kind = 12 if fmt == "zarr" else 25
         for kind in kinds:
             for s in range(per_kind):
                 rng = np.random.default_rng([s, len(kind), 2])
