@@ -110,6 +110,10 @@ def read(path: str | os.PathLike, format: str | None = None, *, lazy: bool = Fal
         from atomtwin.toolkit.io.lammps import read_lammps_dump
 
         return read_lammps_dump(path, lazy=lazy, **options)
+    if fmt in ("lammps-data", "dcd", "xtc", "trr", "ncdf", "pdb", "gro", "amber-netcdf"):
+        _no_options(path, {k: options.get(k) for k in ("units", "data_file")},
+                    "MDAnalysis converts its formats' units itself; species come from topology=, "
+                    "species= or species_map=")
     if fmt in ("lammps-data",):
         from atomtwin.toolkit.io.mda_io import read_mda
 
@@ -125,12 +129,13 @@ def read(path: str | os.PathLike, format: str | None = None, *, lazy: bool = Fal
     return read_ase(path, format=None if fmt == "ase" else fmt, **options)
 
 
-def _no_options(path: Path, options: dict) -> None:
-    """Our stores name their species, units and times: a reader option is a mistake."""
+def _no_options(path: Path, options: dict,
+                why: str = "an atomtwin store holds its own species, units and times") -> None:
+    """Refuse reader options the format cannot honour (never ignore them silently)."""
     given = sorted(k for k, v in options.items() if v is not None)
     if given:
-        raise InputError(f"option(s) {', '.join(f'{k}=' for k in given)} do not apply to '{path}': an "
-                         "atomtwin store holds its own species, units and times. Fix: drop them.")
+        raise InputError(f"option(s) {', '.join(f'{k}=' for k in given)} do not apply to '{path}': "
+                         f"{why}. Fix: drop them.")
 
 
 def _load(ds: xr.Dataset, path: Path) -> xr.Dataset:
