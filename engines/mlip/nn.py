@@ -11,7 +11,7 @@ import math
 
 import torch
 from atomtwin.engines.mlip.tp import Irreps
-from e3nn.o3._spherical_harmonics import _spherical_harmonics
+from e3nn import o3
 from torch import Tensor, nn
 
 __all__ = [
@@ -29,8 +29,7 @@ def scatter_sum(src: Tensor, index: Tensor, n: int) -> Tensor:
 def spherical_harmonics(vec: Tensor, lmax: int) -> list[Tensor]:
     """Real spherical harmonics of the unit vectors of ``vec`` (E, 3), e3nn basis and
     "component" normalisation (``|Y_l|^2 = 2l+1``); blocks ``(E, 2l+1)`` for ``ell <= lmax``."""
-    u = nn.functional.normalize(vec, dim=-1)
-    sh = _spherical_harmonics(lmax, u[:, 0], u[:, 1], u[:, 2])
+    sh = o3.spherical_harmonics(list(range(lmax + 1)), vec, normalize=True, normalization="component")
     return [sh[:, ell * ell:(ell + 1) * (ell + 1)] for ell in range(lmax + 1)]
 
 
