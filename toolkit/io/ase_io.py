@@ -51,7 +51,7 @@ def scan_xyz(path: str | Path) -> tuple[int, bool]:
     Raises a :class:`FileFormatError` naming the line for: bytes that are not UTF-8, an
     atom count that is not a non-negative integer, a blank line followed by more data, an
     extxyz ``Properties`` spec that cannot be read, or a row whose field count differs from
-    the spec (plain XYZ: from the first row).  A last frame cut off at the end of the file
+    the spec (plain XYZ, without ``Properties=``: symbol x y z, 4 fields).  A last frame cut off at the end of the file
     is reported by the returned flag (the caller warns and reads the complete frames).
     """
     path = Path(path)
@@ -65,7 +65,7 @@ def scan_xyz(path: str | Path) -> tuple[int, bool]:
     lines = text.split("\n")
     if ends_clean:
         lines.pop()
-    n_lines, k, frame, plain_cols = len(lines), 0, 0, None
+    n_lines, k, frame = len(lines), 0, 0
     while k < n_lines:
         if not lines[k].strip():
             if all(not line.strip() for line in lines[k:]):
@@ -83,11 +83,12 @@ def scan_xyz(path: str | Path) -> tuple[int, bool]:
         if end > n_lines:
             return _cut(path, frame)
         ncol = _properties_columns(lines[k + 1])
+        plain = ncol is None
         if ncol == -1:
             raise FileFormatError(path, f"frame {frame}, line {k + 2}: the Properties= spec cannot be read.",
                                   _FIX_CUT)
         if ncol is None:
-            plain_cols = ncol = plain_cols or (len(lines[k + 2].split()) if n else 4)
+            ncol = 4  # plain XYZ: symbol x y z (more columns would be dropped silently)
         if end == n_lines and not ends_clean:
             if len(lines[-1].split()) != ncol:
                 return _cut(path, frame)
@@ -96,6 +97,11 @@ def scan_xyz(path: str | Path) -> tuple[int, bool]:
                           "file.", stacklevel=3)
         for j in range(k + 2, end):
             got = len(lines[j].split())
+            if got != ncol and plain:
+                raise FileFormatError(path, f"frame {frame}, line {j + 1}: {got} field(s) in a plain XYZ row "
+                                      "(no Properties= in the comment line), expected 4 (symbol x y z).",
+                                      "write the file as extended XYZ with a Properties= spec naming every "
+                                      "column, or keep only symbol x y z.")
             if got != ncol:
                 raise FileFormatError(path, f"frame {frame}, line {j + 1}: {got} field(s) where atom row {j - k - 2} "
                                       f"of {n} should be, expected {ncol} (a row damaged, or the frame holds "
