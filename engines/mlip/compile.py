@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from atomtwin.engines.mlip import torch_internals as TI
 from torch import Tensor, nn
 
 __all__ = ["compile_model", "EnergyAndGradients", "model_hash", "example_graph",
@@ -130,9 +131,8 @@ def _inputs(b: dict[str, Tensor], dtype: torch.dtype) -> tuple[Tensor, ...]:
 
 def _export(wrapper: nn.Module, example: tuple[Tensor, ...]):
     from torch.export import Dim
-    from torch.fx.experimental.proxy_tensor import make_fx
 
-    gm = make_fx(wrapper, tracing_mode="symbolic", _allow_non_fake_inputs=True)(*example)
+    gm = TI.make_fx(wrapper, tracing_mode="symbolic", allow_non_fake_inputs=True)(*example)
     n, e, b = Dim("n_atoms", min=2), Dim("n_edges", min=2), Dim("n_structures", min=1)
     shapes = ({0: n}, {0: n}, {0: b}, {0: n}, {1: e}, {0: e})
     return torch.export.export(gm, example, dynamic_shapes=shapes, strict=False)
@@ -214,7 +214,7 @@ def compile_model(
     ep = _export(wrapper, example)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp.pt2")
-    torch._inductor.aoti_compile_and_package(
+    TI.aoti_compile_and_package(
         ep, package_path=str(tmp),
         inductor_configs={"aot_inductor.metadata": {"atomtwin": json.dumps(meta)}},
     )

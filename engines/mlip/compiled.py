@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from atomtwin.engines.mlip import torch_internals as TI
 from torch import Tensor
 
 __all__ = ["load_compiled", "read_metadata", "CompiledPotential", "CompiledCalculator"]
@@ -94,7 +95,7 @@ def load_compiled(path: str | Path, device: str | torch.device | None = None) ->
         warnings.warn(f"'{path}' was compiled with torch {meta.get('torch_version')}, running with "
                       f"torch {torch.__version__}; recompile if loading fails.", stacklevel=2)
     idx = dev.index if dev.type == "cuda" and dev.index is not None else -1
-    runner = torch._inductor.aoti_load_package(str(path), device_index=idx)
+    runner = TI.aoti_load_package(str(path), device_index=idx)
     return CompiledPotential(runner, meta, dev)
 
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 import torch
+from atomtwin.engines.mlip import torch_internals as TI
 from torch import Tensor, nn
 
 __all__ = ["force_matching_loss", "make_train_step", "measure_speedup"]
@@ -82,8 +83,8 @@ def make_train_step(model: nn.Module, compile: bool = True, energy_weight: float
         # specialize_float: Python-float hyperparameters (cutoff exponent) stay constants;
         # as symbolic floats inductor fails to lower ``x ** p`` (torch 2.13)
         # donated_buffer off: the force backward runs with create_graph=True
-        with torch._dynamo.config.patch(trace_autograd_ops=True, specialize_float=True), \
-                torch._functorch.config.patch(donated_buffer=False):
+        with TI.dynamo_config(trace_autograd_ops=True, specialize_float=True), \
+                TI.functorch_config(donated_buffer=False):
             return compiled(batch, *leaves(batch))
 
     return step
@@ -111,7 +112,7 @@ def measure_speedup(model: nn.Module, batches: list[dict[str, Tensor]], repeats:
 
     eager = make_train_step(model, compile=False)
     comp = make_train_step(model, compile=True)
-    torch._dynamo.utils.counters.clear()
+    TI.dynamo_counters().clear()
     t0 = time.perf_counter()
     lc, gc = comp(batches[0])
     compile_s = time.perf_counter() - t0
@@ -133,6 +134,6 @@ def measure_speedup(model: nn.Module, batches: list[dict[str, Tensor]], repeats:
         return statistics.median(ts)
 
     te, tc = timed(eager), timed(comp)
-    breaks = sum(torch._dynamo.utils.counters["graph_break"].values())
+    breaks = sum(TI.dynamo_counters()["graph_break"].values())
     return {"eager_s": te, "compiled_s": tc, "speedup": te / tc, "compile_s": compile_s,
             "grad_rel_diff": diff, "loss_diff": float((le - lc).abs()), "graph_breaks": float(breaks)}
