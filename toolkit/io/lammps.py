@@ -87,6 +87,19 @@ class _view:
             self._fh.close()
 
 
+def _frame_start(mm, pos: int) -> int:
+    """Start of the frame whose ``ITEM: TIMESTEP`` is at ``pos``: ``dump_modify time yes``
+    writes ``ITEM: TIME`` (and ``units yes`` a first ``ITEM: UNITS``) before it."""
+    for item in (b"ITEM: TIME\n", b"ITEM: UNITS\n"):
+        window = mm[max(0, pos - 256) : pos]
+        if not window.endswith(b"\n"):
+            break
+        lines = window[:-1].split(b"\n")
+        if len(lines) >= 2 and lines[-2] + b"\n" == item and (len(lines) > 2 or pos - len(window) == 0):
+            pos -= len(lines[-1]) + len(lines[-2]) + 2
+    return pos
+
+
 class DumpFormatError(FileFormatError):
     """A LAMMPS dump that cannot be read as it is; the message names file, frame and line."""
 
@@ -169,6 +182,9 @@ class _Head:
     box_line: str
     columns: list[str]
     body_start: int  # byte offset of the first atom row inside the frame
+    lines: int = _HEADER_LINES  # header lines (ITEM: UNITS / ITEM: TIME add two each)
+    units: str | None = None  # ITEM: UNITS (dump_modify units yes)
+    time: float | None = None  # ITEM: TIME, in the style's time unit (dump_modify time yes)
 
 
 class LammpsDump:
@@ -186,18 +202,20 @@ class LammpsDump:
         ``time`` coordinate is absent and the ``step`` coordinate is kept.
     units
         LAMMPS unit style, one of :data:`LAMMPS_UNIT_STYLES` (``lj`` is refused: reduced
-        units have no conversion without the model's σ, ε and mass).
+        units have no conversion without the model's σ, ε and mass).  Default: the style
+        the dump declares (``dump_modify units yes``), else ``"metal"``; a given style that
+        contradicts the declared one is an error.  With ``dump_modify time yes`` (and no
+        ``timestep_ps``) the ``time`` coordinate comes from the file.
     species
         One symbol per atom (in id order), for dumps with neither ``type`` nor ``element``.
     """
 
     def __init__(self, path, *, species_map=None, data_file=None, timestep_ps: float | None = None,
-                 units: str = "metal", species=None):
+                 units: str | None = None, species=None):
         self.path = Path(path)
         if not self.path.exists():
             raise FileNotFoundError(f"no such file: '{self.path}'.")
-        self.unit = lammps_units(units)
-        self.units = self.unit.name
+        self.unit = lammps_units(units or "metal")
         if timestep_ps is not None and not (np.isfinite(float(timestep_ps)) and float(timestep_ps) > 0):
             raise InputError(f"timestep_ps={timestep_ps} must be a positive number of ps.")
         self.timestep_ps = timestep_ps
@@ -210,6 +228,14 @@ class LammpsDump:
             _check_symbols(self._given_species, "species=")
         self._ref = None
         self._index()
+        declared = self._head(0).units
+        if declared is not None:  # dump_modify units yes: the file says its style
+            if units is not None and self.unit.name != declared.lower():
+                raise InputError(f"'{self.path}' declares LAMMPS units '{declared}' (ITEM: UNITS) but "
+                                 f"units='{units}' was given. Fix: drop units= (CLI --units) or give "
+                                 f"units='{declared}'.")
+            self.unit = lammps_units(declared)
+        self.units = self.unit.name
         self._frame0 = self._parse(0)  # the reference every other frame is checked against
 
     # -- indexing ---------------------------------------------------------------------
@@ -229,16 +255,17 @@ class LammpsDump:
         if size == 0:
             raise DumpFormatError(self.path, "the file is empty.")
         with _view(self.path, self._bytes) as mm:
-            if mm[: len(_HEADER)] != _HEADER:
+            offsets = []
+            pos = mm.find(_HEADER)
+            while pos != -1:
+                offsets.append(_frame_start(mm, pos))
+                pos = mm.find(_HEADER, pos + 1)
+            if not offsets or offsets[0] != 0:
                 raise DumpFormatError(
-                    self.path, "does not start with 'ITEM: TIMESTEP': not a LAMMPS text dump.",
+                    self.path, "does not start with 'ITEM: TIMESTEP' (or dump_modify's ITEM: UNITS / "
+                    "ITEM: TIME): not a LAMMPS text dump.",
                     "binary or compressed dumps must be converted with LAMMPS' tools first."
                 )
-            offsets = []
-            pos = 0
-            while pos != -1:
-                offsets.append(pos)
-                pos = mm.find(_HEADER, pos + 1)
             offsets.append(size)
             last_newline = mm.rfind(b"\n")
         self._offsets = np.asarray(offsets, dtype=np.int64)
@@ -261,7 +288,9 @@ class LammpsDump:
             head0 = None
         complete = raw[: raw.rfind(b"\n") + 1] if cut else raw
         lines = sum(1 for line in complete.split(b"\n") if line.strip())
-        need = _HEADER_LINES + head0.n if head0 is not None else None
+        prefix = raw.split(b"\n", 5)
+        extra = sum(2 for k in (0, 2) if k + 1 < len(prefix) and prefix[k].strip() in (b"ITEM: UNITS", b"ITEM: TIME"))
+        need = _HEADER_LINES + extra + head0.n if head0 is not None else None
         if need is not None and lines >= need:
             if cut:
                 self._offsets[-1] = end
@@ -317,34 +346,50 @@ class LammpsDump:
     def _head(self, i: int, raw: bytes | None = None) -> _Head:
         if raw is None:
             raw = self._raw(i, 4096)
-            if raw.count(b"\n") < _HEADER_LINES:
+            if raw.count(b"\n") < _HEADER_LINES + 4:
                 raw = self._raw(i)
-        lines = raw.split(b"\n", _HEADER_LINES)
-        if len(lines) <= _HEADER_LINES:
+        extra = {}
+        first = raw.split(b"\n", 5)
+        skip = 0
+        while skip + 1 < len(first) and first[skip].strip() in (b"ITEM: UNITS", b"ITEM: TIME"):
+            skip += 2
+        lines = raw.split(b"\n", _HEADER_LINES + skip)
+        if len(lines) <= _HEADER_LINES + skip:
             raise self._error(i, None, f"the frame ends inside its header ({len(lines) - 1} lines).")
         text = []
-        for k, line in enumerate(lines[:_HEADER_LINES]):
+        for k, line in enumerate(lines[: _HEADER_LINES + skip]):
             try:
                 text.append(line.decode().strip())
             except UnicodeDecodeError as err:
                 raise self._error(i, k, f"byte {err.start} of the line is not text ({line[:40]!r}).") from None
+        for k in range(0, skip, 2):
+            if text[k] == "ITEM: UNITS":
+                extra["units"] = text[k + 1]
+            else:
+                try:
+                    extra["time"] = float(text[k + 1])
+                except ValueError:
+                    extra["time"] = float("nan")
+                if not np.isfinite(extra["time"]):
+                    raise self._error(i, k + 1, f"the time {text[k + 1][:40]!r} is not a finite number.")
+        text = text[skip:]
 
         def expect(k, prefix):
             if not text[k].startswith(prefix):
-                raise self._error(i, k, f"expected '{prefix} ...', found {text[k][:60]!r}.")
+                raise self._error(i, k + skip, f"expected '{prefix} ...', found {text[k][:60]!r}.")
 
         def integer(k, what):
             try:
                 return int(text[k])
             except ValueError:
-                raise self._error(i, k, f"the {what} {text[k][:40]!r} is not an integer.") from None
+                raise self._error(i, k + skip, f"the {what} {text[k][:40]!r} is not an integer.") from None
 
         expect(0, "ITEM: TIMESTEP")
         step = integer(1, "timestep")
         expect(2, "ITEM: NUMBER OF ATOMS")
         n = integer(3, "number of atoms")
         if n < 1:
-            raise self._error(i, 3, f"the number of atoms is {n}.", step=step)
+            raise self._error(i, 3 + skip, f"the number of atoms is {n}.", step=step)
         expect(4, "ITEM: BOX BOUNDS")
         width = 3 if "xy" in text[4].split() else 2
         bounds = []
@@ -355,27 +400,31 @@ class LammpsDump:
             except ValueError:
                 vals = []
             if len(vals) != width or not np.all(np.isfinite(vals)):
-                raise self._error(i, k, f"box bounds {text[k][:60]!r} are not {width} finite numbers.",
+                raise self._error(i, k + skip, f"box bounds {text[k][:60]!r} are not {width} finite numbers.",
                                   step=step)
             bounds.append(vals)
         expect(8, "ITEM: ATOMS")
         columns = text[8].split()[2:]
-        body_start = sum(len(line) + 1 for line in lines[:_HEADER_LINES])
-        head = _Head(step, n, np.array(bounds), " ".join(text[4].split()), columns, body_start)
+        body_start = sum(len(line) + 1 for line in lines[: _HEADER_LINES + skip])
+        head = _Head(step, n, np.array(bounds), " ".join(text[4].split()), columns, body_start,
+                     _HEADER_LINES + skip, **extra)
         if i > 0 or self._ref is not None:
             self._check_head(i, head)
         return head
 
     def _check_head(self, i: int, h: _Head) -> None:
         ref = self._head0
+        off = h.lines - _HEADER_LINES
+        if h.units is not None and h.units != ref.units:
+            raise self._error(i, 1, f"ITEM: UNITS says {h.units!r} but frame 0 says {ref.units!r}.", step=h.step)
         if h.n != ref.n:
-            raise self._error(i, 3, f"the frame has {h.n} atoms but frame 0 has {ref.n}; a trajectory needs a constant "
+            raise self._error(i, 3 + off, f"the frame has {h.n} atoms but frame 0 has {ref.n}; a trajectory needs a constant "
                               "number of atoms.", "split the file where the count changes.", step=h.step)
         if h.columns != ref.columns:
-            raise self._error(i, 8, f"columns {h.columns} differ from frame 0's {ref.columns}.",
+            raise self._error(i, 8 + off, f"columns {h.columns} differ from frame 0's {ref.columns}.",
                               "split the file where the dump style changes.", step=h.step)
         if h.box_line != ref.box_line:
-            raise self._error(i, 4, f"box line {h.box_line!r} differs from frame 0's {ref.box_line!r}.",
+            raise self._error(i, 4 + off, f"box line {h.box_line!r} differs from frame 0's {ref.box_line!r}.",
                               step=h.step)
 
     def _setup_columns(self, h: _Head) -> None:
@@ -387,17 +436,17 @@ class LammpsDump:
         flags = h.box_line.split()[-3:] if len(h.box_line.split()) >= 6 else ["pp", "pp", "pp"]
         self.pbc = [f.startswith("p") for f in flags]
         if len(set(c)) != len(c):
-            raise self._error(0, 8, f"a column name repeats in {c}.")
+            raise self._error(0, h.lines - 1, f"a column name repeats in {c}.")
         for conv, names in (("unscaled", ("x", "y", "z")), ("scaled", ("xs", "ys", "zs")),
                             ("unwrapped", ("xu", "yu", "zu")), ("scaled_unwrapped", ("xsu", "ysu", "zsu"))):
             if all(n in c for n in names):
                 self.convention, self._xyz = conv, names
                 break
         else:
-            raise self._error(0, 8, f"no coordinate columns (x y z, xs ys zs, xu yu zu or xsu ysu zsu) in {c}.",
+            raise self._error(0, h.lines - 1, f"no coordinate columns (x y z, xs ys zs, xu yu zu or xsu ysu zsu) in {c}.",
                               "dump the coordinates (dump custom ... id type x y z).")
         if "element" not in c and "type" not in c and self._given_species is None:
-            raise self._error(0, 8, f"neither 'type' nor 'element' column in {c}.",
+            raise self._error(0, h.lines - 1, f"neither 'type' nor 'element' column in {c}.",
                               "pass species=[...] (one symbol per atom, in id order).")
         self._numeric = [k for k in c if k != "element"]
         self._col = {k: j for j, k in enumerate(self._numeric)}
@@ -445,7 +494,7 @@ class LammpsDump:
     def _diagnose(self, i: int, h: _Head, body: bytes) -> None:
         """Find the first faulty row of a frame known to be bad, and raise its error."""
         ncol = len(self.columns)
-        for k, line in enumerate(body.split(b"\n"), _HEADER_LINES):
+        for k, line in enumerate(body.split(b"\n"), h.lines):
             try:
                 tok = line.decode().split()
             except UnicodeDecodeError as err:
@@ -472,15 +521,15 @@ class LammpsDump:
                 if name in _INT_COLUMNS and v != round(v):
                     raise self._error(i, k, f"{name} = {t!r} is not an integer.", step=h.step)
 
-    def _row_line(self, body: bytes, row: int) -> int:
+    def _row_line(self, body: bytes, row: int, h: _Head) -> int:
         """Line (0-based, in the frame) of atom row ``row`` (blank lines do not count as rows)."""
         seen = -1
-        for k, line in enumerate(body.split(b"\n"), _HEADER_LINES):
+        for k, line in enumerate(body.split(b"\n"), h.lines):
             if line.strip():
                 seen += 1
                 if seen == row:
                     return k
-        return _HEADER_LINES
+        return h.lines
 
     def _frame(self, i: int, h: _Head, body: bytes, num: np.ndarray, elements) -> dict:
         order = None
@@ -493,8 +542,8 @@ class LammpsDump:
                 if dup.size:
                     a = int(sids[dup[0]])
                     rows = np.flatnonzero(ids == a)[:2]
-                    other = self._line_number(i, self._row_line(body, int(rows[1])))
-                    raise self._error(i, self._row_line(body, int(rows[0])),
+                    other = self._line_number(i, self._row_line(body, int(rows[1]), h))
+                    raise self._error(i, self._row_line(body, int(rows[0]), h),
                                       f"atom id {a} appears twice (again at line {other}).", step=h.step)
                 num = num[order]
                 ids = sids
@@ -516,7 +565,7 @@ class LammpsDump:
         if new.size:
             row = int(np.flatnonzero(ids == new[0])[0])
             row = int(order[row]) if order is not None else row
-            raise self._error(i, self._row_line(body, row), f"atom id {int(new[0])} is not in frame 0. "
+            raise self._error(i, self._row_line(body, row, h), f"atom id {int(new[0])} is not in frame 0. "
                               "A trajectory needs the same atoms (ids) in every frame.", step=h.step)
         gone = np.setdiff1d(ref, ids)
         raise self._error(i, None, f"atom id {int(gone[0])} of frame 0 is missing. A trajectory needs the "
@@ -535,7 +584,7 @@ class LammpsDump:
             else:
                 msg = f"{atom} has {name} {now[j]} but {ref[j]} in frame 0; atoms cannot change species."
                 fix = _FIX_CUT
-            raise self._error(i, self._row_line(body, row), msg, fix, step=h.step)
+            raise self._error(i, self._row_line(body, row, h), msg, fix, step=h.step)
 
     def _arrays(self, h: _Head, num: np.ndarray) -> dict:
         b = h.bounds
@@ -559,7 +608,7 @@ class LammpsDump:
         u = self.unit
         if u.distance != 1.0:
             xyz, cell = xyz * u.distance, cell * u.distance
-        out = {"step": h.step, "positions": xyz, "cell": cell}
+        out = {"step": h.step, "time": h.time, "positions": xyz, "cell": cell}
         if all(k in col for k in ("ix", "iy", "iz")) and not self.convention.endswith("unwrapped"):
             out["image"] = num[:, [col["ix"], col["iy"], col["iz"]]].astype(np.int32)
         for name, keys, f in (("velocities", ("vx", "vy", "vz"), u.velocity), ("forces", ("fx", "fy", "fz"), u.force)):
@@ -600,7 +649,7 @@ class LammpsDump:
         """Arrays for frames start:stop:step stacked along a first axis."""
         idx = range(*slice(start, stop, step).indices(self.n_frames))
         parsed = [self._parse(i) for i in idx]
-        out = {k: np.stack([p[k] for p in parsed]) for k in parsed[0] if k != "step"}
+        out = {k: np.stack([p[k] for p in parsed]) for k in parsed[0] if k not in ("step", "time")}
         out["step"] = np.array([p["step"] for p in parsed], dtype=np.int64)
         return out
 
@@ -618,13 +667,16 @@ class LammpsDump:
         species = self.species
         if not lazy:
             arr = [self._parse(int(i)) for i in sel]
-            data = {k: np.stack([a[k] for a in arr]) for k in first if k != "step"}
+            data = {k: np.stack([a[k] for a in arr]) for k in first if k not in ("step", "time")}
             steps = np.array([a["step"] for a in arr], dtype=np.int64)
+            times = [a["time"] for a in arr]
         else:
             import dask
             import dask.array as da
 
-            steps = np.array([self._head(int(i)).step for i in sel], dtype=np.int64)
+            heads = [self._head(int(i)) for i in sel]
+            steps = np.array([h.step for h in heads], dtype=np.int64)
+            times = [h.time for h in heads]
             # one task parses a chunk of frames; every variable's block takes its part, so
             # computing several variables together parses each frame once
             parts = []
@@ -633,13 +685,18 @@ class LammpsDump:
                 parts.append((idx, dask.delayed(self._chunk, pure=True)(idx)))
             data = {}
             for k, v in first.items():
-                if k == "step":
+                if k in ("step", "time"):
                     continue
                 blocks = [da.from_delayed(dask.delayed(operator.getitem, pure=True)(part, k),
                                           shape=(len(idx), *np.shape(v)), dtype=np.asarray(v).dtype)
                           for idx, part in parts]
                 data[k] = da.concatenate(blocks, axis=0)
-        time = steps * self.timestep_ps if self.timestep_ps is not None else None
+        if self.timestep_ps is not None:
+            time = steps * self.timestep_ps
+        elif all(t is not None for t in times):  # dump_modify time yes
+            time = np.asarray(times, dtype=float) * self.unit.time
+        else:
+            time = None
         ds = S.make_dataset(
             data.pop("positions"), species, cell=data.pop("cell"), time=time, pbc=self.pbc,
             attrs={S.SOURCE: str(self.path), "lammps_units": self.units, "lammps_coordinates": self.convention},
@@ -650,7 +707,7 @@ class LammpsDump:
 
     def _chunk(self, idx: tuple[int, ...]) -> dict[str, np.ndarray]:
         parsed = [self._parse(i) for i in idx]
-        return {k: np.stack([p[k] for p in parsed]) for k in parsed[0] if k != "step"}
+        return {k: np.stack([p[k] for p in parsed]) for k in parsed[0] if k not in ("step", "time")}
 
 
 def _lazy_dataset(data: dict, species, time, dump: LammpsDump) -> xr.Dataset:
@@ -672,7 +729,7 @@ def _lazy_dataset(data: dict, species, time, dump: LammpsDump) -> xr.Dataset:
     return S.validate(ds)
 
 
-def read_lammps_dump(path, *, species_map=None, data_file=None, timestep_ps=None, units="metal",
+def read_lammps_dump(path, *, species_map=None, data_file=None, timestep_ps=None, units=None,
                      species=None, frames=None, lazy=False, chunk_frames=32) -> xr.Dataset:
     """Read a LAMMPS text dump into the schema (see :class:`LammpsDump`).
 

@@ -211,3 +211,34 @@ def test_extxyz_cut_last_frame_warns_and_keeps_complete_frames(tmp_path):
         ds = atomtwin.toolkit.read(p)
     assert ds.sizes["frame"] == 2
     assert any("last frame (frame 2) is cut off" in str(x.message) for x in w)
+
+
+def _with_items(text: str, units: str | None, dt_fs: float) -> str:
+    """Add dump_modify's `units yes` (first frame) and `time yes` (every frame) items."""
+    frames = text.split("ITEM: TIMESTEP\n")[1:]
+    out = [f"ITEM: UNITS\n{units}\n"] if units else []
+    for k, f in enumerate(frames):
+        out.append(f"ITEM: TIME\n{k * 10 * dt_fs}\nITEM: TIMESTEP\n{f}")
+    return "".join(out)
+
+
+def test_declared_units_and_time_are_used(tmp_path):
+    """`dump_modify units yes time yes`: ITEM: UNITS real -> Å/fs velocities x 1000, and
+    ITEM: TIME (fs in real units) gives the time coordinate in ps."""
+    p = tmp_path / "items.lammpstrj"
+    p.write_text(_with_items(_dump([ROWS, ROWS[::-1], ROWS]), "real", 2.0))
+    plain = tmp_path / "plain.lammpstrj"
+    plain.write_text(_dump([ROWS, ROWS[::-1], ROWS]))
+    ds = atomtwin.toolkit.read(p, species_map="1=Li,2=S")
+    metal = atomtwin.toolkit.read(plain, species_map="1=Li,2=S")
+    assert ds.attrs["lammps_units"] == "real"
+    np.testing.assert_allclose(ds.velocities.values, metal.velocities.values * 1000.0, rtol=1e-15)
+    np.testing.assert_allclose(ds.time.values, [0.0, 0.02, 0.04], rtol=1e-12)  # 0, 20, 40 fs
+    lazy = atomtwin.toolkit.open(p, species_map="1=Li,2=S")
+    np.testing.assert_array_equal(lazy.positions.values, ds.positions.values)
+    with pytest.raises(InputError, match=r"declares LAMMPS units 'real' \(ITEM: UNITS\) but units='metal'"):
+        atomtwin.toolkit.read(p, species_map="1=Li,2=S", units="metal")
+    bad = tmp_path / "bad.lammpstrj"
+    bad.write_text(_with_items(_dump([ROWS, ROWS]), None, 1.0).replace("x y z vx", "x y z vx vx", 1))
+    with pytest.raises(DumpFormatError, match=r"frame 0, line 11: a column name repeats"):
+        atomtwin.toolkit.read(bad, species_map="1=Li,2=S")
