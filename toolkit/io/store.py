@@ -98,9 +98,18 @@ def _encoding(ds: xr.Dataset, fmt: str, chunk_frames: int, compress: bool) -> di
 
             size = max(1, np.dtype(da.dtype).itemsize) if da.dtype.kind != "O" else 1
             e["filters"] = [CRC32()]
-            e["compressors"] = [Blosc("lz4", 5, Blosc.SHUFFLE, typesize=size)] if compress else None
+            e["compressors"] = [_blosc(Blosc, size)] if compress else None
         enc[name] = e
     return enc
+
+
+def _blosc(blosc, typesize: int):
+    """lz4 + byte shuffle with the element size given: behind the CRC32 filter blosc sees
+    bytes, and shuffling by 1 byte would cost the compression of floats."""
+    try:
+        return blosc("lz4", 5, blosc.SHUFFLE, typesize=typesize)
+    except TypeError:  # numcodecs without the typesize argument
+        return blosc("lz4", 5, blosc.SHUFFLE)
 
 
 def netcdf_safe_attrs(ds: xr.Dataset) -> xr.Dataset:
