@@ -234,7 +234,10 @@ class LammpsDump:
                 raise InputError(f"'{self.path}' declares LAMMPS units '{declared}' (ITEM: UNITS) but "
                                  f"units='{units}' was given. Fix: drop units= (CLI --units) or give "
                                  f"units='{declared}'.")
-            self.unit = lammps_units(declared)
+            try:
+                self.unit = lammps_units(declared)
+            except InputError as err:
+                raise DumpFormatError(self.path, f"line 2 declares ITEM: UNITS '{declared}': {err}") from None
         self.units = self.unit.name
         self._frame0 = self._parse(0)  # the reference every other frame is checked against
 
@@ -279,6 +282,16 @@ class LammpsDump:
         may be cut; a fragment of a line after a complete frame is ignored with a warning."""
         last = len(self._offsets) - 2
         raw = self._raw(last)
+        atoms = raw.find(b"ITEM: ATOMS")
+        for item in (b"\nITEM: UNITS", b"\nITEM: TIME"):  # the start of a next frame, cut before its TIMESTEP
+            at = raw.find(item, max(atoms, 0))
+            if atoms >= 0 and at >= 0 and raw[at + len(item) : at + len(item) + 1] in (b"\n", b""):
+                end = int(self._offsets[last]) + at + 1
+                self._offsets[-1] = end
+                raw = raw[: at + 1]
+                warnings.warn(f"'{self.path}': a frame cut off before its ITEM: TIMESTEP (byte {end} on) is "
+                              "ignored.", stacklevel=4)
+                break
         cut = not raw.endswith(b"\n")
         try:
             head0 = self._head(0)
@@ -695,6 +708,10 @@ class LammpsDump:
             time = steps * self.timestep_ps
         elif all(t is not None for t in times):  # dump_modify time yes
             time = np.asarray(times, dtype=float) * self.unit.time
+        elif any(t is not None for t in times):
+            k = next(j for j, t in enumerate(times) if t is None)
+            raise DumpFormatError(self.path, f"frame {int(sel[k])} has no ITEM: TIME but other frames have one.",
+                                  "pass timestep_ps= (CLI --timestep) to take times from the step numbers.")
         else:
             time = None
         ds = S.make_dataset(

@@ -242,3 +242,17 @@ def test_declared_units_and_time_are_used(tmp_path):
     bad.write_text(_with_items(_dump([ROWS, ROWS]), None, 1.0).replace("x y z vx", "x y z vx vx", 1))
     with pytest.raises(DumpFormatError, match=r"frame 0, line 11: a column name repeats"):
         atomtwin.toolkit.read(bad, species_map="1=Li,2=S")
+
+
+def test_declared_items_damage(tmp_path):
+    text = _with_items(_dump([ROWS, ROWS, ROWS]), "real", 2.0)
+    p = tmp_path / "d.lammpstrj"
+    p.write_text(text[: text.index("ITEM: TIME\n40") + 16])  # killed after the last frame's time
+    with pytest.warns(UserWarning, match="cut off before its ITEM: TIMESTEP"):
+        assert atomtwin.toolkit.read(p, species_map="1=Li,2=S").sizes["frame"] == 2
+    p.write_text(text.replace("ITEM: TIME\n20.0\n", ""))
+    with pytest.raises(DumpFormatError, match=r"d\.lammpstrj: frame 1 has no ITEM: TIME but other frames"):
+        atomtwin.toolkit.read(p, species_map="1=Li,2=S")
+    p.write_text(text.replace("ITEM: UNITS\nreal", "ITEM: UNITS\nlj"))
+    with pytest.raises(DumpFormatError, match=r"d\.lammpstrj: line 2 declares ITEM: UNITS 'lj'.*reduced units"):
+        atomtwin.toolkit.read(p, species_map="1=Li,2=S")
