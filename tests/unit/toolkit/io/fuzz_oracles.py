@@ -35,12 +35,26 @@ def _nonblank(block: bytes) -> int:
     return sum(1 for line in block.split(b"\n") if line.strip())
 
 
+PREFIX_ITEMS = (b"ITEM: UNITS", b"ITEM: TIME")  # dump_modify units yes / time yes, before TIMESTEP
+
+
+def _prefix(block: bytes) -> tuple[dict, int]:
+    """The ITEM: UNITS / ITEM: TIME lines at the top of a frame: ({item: value}, lines)."""
+    lines, items, k = block.split(b"\n"), {}, 0
+    while k + 1 < len(lines) and lines[k].strip() in PREFIX_ITEMS:
+        items[lines[k].strip()] = lines[k + 1]
+        k += 2
+    return items, k
+
+
 def _lammps_header(block: bytes) -> dict:
-    parts = block.split(b"\n")
+    items, skip = _prefix(block)
+    parts = block.split(b"\n")[skip:]
     if len(parts) < 10:
         raise Invalid("header cut")
     try:
         head = [p.decode().strip() for p in parts[:9]]
+        items = {k.decode(): v.decode().strip() for k, v in items.items()}
     except UnicodeDecodeError:
         raise Invalid("header not text") from None
     if not (head[0].startswith("ITEM: TIMESTEP") and head[2].startswith("ITEM: NUMBER OF ATOMS")
@@ -58,25 +72,43 @@ def _lammps_header(block: bytes) -> dict:
         if len(tok) != 2:
             raise Invalid("bounds")
         bounds.append([_finite(t) for t in tok])
-    return {"step": step, "n": n, "bounds": bounds, "box": " ".join(head[4].split()),
-            "columns": head[8].split()[2:]}
+    time = _finite(items["ITEM: TIME"]) if "ITEM: TIME" in items else None
+    return {"step": step, "n": n, "bounds": bounds, "box": " ".join(head[4].split()), "skip": skip,
+            "columns": head[8].split()[2:], "time": time, "units": items.get("ITEM: UNITS")}
+
+
+def _split_frames(data: bytes) -> list[bytes]:
+    """Frames start at ITEM: TIMESTEP, or at the ITEM: TIME / ITEM: UNITS pairs before it."""
+    tag, starts, pos = b"ITEM: TIMESTEP", [], data.find(b"ITEM: TIMESTEP")
+    while pos != -1:
+        start = pos
+        for item in (b"ITEM: TIME", b"ITEM: UNITS"):  # LAMMPS writes UNITS, then TIME, then TIMESTEP
+            before = data[:start].split(b"\n")  # ends with b"" when start begins a line
+            if len(before) >= 3 and before[-1] == b"" and before[-3] == item:
+                start -= len(before[-2]) + len(before[-3]) + 2
+        starts.append(start)
+        pos = data.find(tag, pos + 1)
+    if not starts or starts[0] != 0:
+        raise Invalid("start")
+    return [data[a:b] for a, b in zip(starts, [*starts[1:], len(data)], strict=True)]
 
 
 def lammps(data: bytes, species_map: dict[int, str]) -> tuple[dict, bool]:
-    """Reference reading of an orthogonal ``dump custom`` with id, type, x y z (+ extras)."""
-    tag = b"ITEM: TIMESTEP"
-    if not data.startswith(tag):
-        raise Invalid("start")
-    starts, pos = [], 0
-    while pos != -1:
-        starts.append(pos)
-        pos = data.find(tag, pos + 1)
-    blocks = [data[a:b] for a, b in zip(starts, [*starts[1:], len(data)], strict=True)]
+    """Reference reading of an orthogonal, unscaled ``dump custom`` with ``id`` and ``type``
+    or ``element``; ``dump_modify units/time yes`` items allowed (metal or real units)."""
+    blocks = _split_frames(data)
     h0 = _lammps_header(blocks[0])
-    need = 9 + h0["n"]
     ncol = len(h0["columns"])
     warned = False
     last = blocks[-1]
+    atoms = last.find(b"ITEM: ATOMS")
+    for item in PREFIX_ITEMS:  # a next frame cut before its TIMESTEP
+        at = last.find(b"\n" + item, atoms)
+        if at >= 0 and last[at + 1 + len(item) : at + 2 + len(item)] in (b"\n", b""):
+            last, warned = last[: at + 1], True
+            blocks[-1] = last
+            break
+    need = _prefix(last)[1] + 9 + h0["n"]
     if last.endswith(b"\n"):
         keep = _nonblank(last) >= need
     else:
@@ -94,32 +126,49 @@ def lammps(data: bytes, species_map: dict[int, str]) -> tuple[dict, bool]:
     frames = [_lammps_frame(b, h0, species_map) for b in blocks]
     ref = frames[0]
     for f in frames[1:]:
-        if not np.array_equal(f["ids"], ref["ids"]) or not np.array_equal(f["types"], ref["types"]):
+        if not np.array_equal(f["ids"], ref["ids"]) or list(f["species"]) != list(ref["species"]):
             raise Invalid("atoms differ from frame 0")
     out = {k: np.stack([f[k] for f in frames]) for k in ("positions", "cell", "image", "velocities", "forces")
            if k in ref}
     out["step"] = np.array([f["step"] for f in frames])
-    out["species"] = np.array([species_map[t] for t in ref["types"]])
+    out["species"] = np.array(ref["species"])
+    times = [f["time"] for f in frames]
+    if any(t is not None for t in times):
+        if any(t is None for t in times):
+            raise Invalid("ITEM: TIME in some frames only")
+        out["time"] = np.array(times) * {"metal": 1.0, "real": 1e-3}[h0["units"] or "metal"]
     return out, warned
 
 
 def _lammps_frame(block: bytes, h0: dict, species_map) -> dict:
+    from ase.data import chemical_symbols
+
     h = _lammps_header(block)
     if h["n"] != h0["n"] or h["columns"] != h0["columns"] or h["box"] != h0["box"]:
         raise Invalid("header differs from frame 0")
+    if h["units"] is not None and h["units"] != h0["units"]:
+        raise Invalid("units differ")
+    if h0["units"] not in (None, "metal", "real"):
+        raise Invalid("units")
     try:
         text = block.decode()
     except UnicodeDecodeError:
         raise Invalid("not text") from None
-    rows = [line.split() for line in text.split("\n")[9:] if line.strip()]
+    rows = [line.split() for line in text.split("\n")[9 + h["skip"] :] if line.strip()]
     cols = h["columns"]
-    if not {"id", "type", "x", "y", "z"} <= set(cols) or len(set(cols)) != len(cols):
-        raise Invalid("columns")  # the test's dumps are unscaled with id and type
+    named = "type" in cols or "element" in cols
+    if not {"id", "x", "y", "z"} <= set(cols) or not named or len(set(cols)) != len(cols):
+        raise Invalid("columns")  # the test's dumps are unscaled with id and type or element
     if len(rows) != h["n"] or any(len(r) != len(cols) for r in rows):
         raise Invalid("rows")
     table = {c: [] for c in cols}
     for r in rows:
         for c, t in zip(cols, r, strict=True):
+            if c == "element":
+                if t not in chemical_symbols[1:]:
+                    raise Invalid("element")
+                table[c].append(t)
+                continue
             v = _finite(t)
             if c in INT_COLUMNS and v != round(v):
                 raise Invalid("integer")
@@ -128,21 +177,30 @@ def _lammps_frame(block: bytes, h0: dict, species_map) -> dict:
     order = np.argsort(ids, kind="stable")
     if len(set(ids.tolist())) != len(ids):
         raise Invalid("duplicate id")
-    types = np.array(table["type"], dtype=np.int64)[order]
-    if not set(types.tolist()) <= set(species_map):
-        raise Invalid("type not in map")
+    if "element" in cols:
+        species = [table["element"][j] for j in order]
+    else:
+        types = np.array(table["type"], dtype=np.int64)[order]
+        if not set(types.tolist()) <= set(species_map):
+            raise Invalid("type not in map")
+        species = [species_map[t] for t in types.tolist()]
     (xlo, xhi), (ylo, yhi), (zlo, zhi) = h["bounds"]
+    factor = {"metal": (1.0, 1.0), "real": (1e3, None)}[h0["units"] or "metal"]
 
     def xyz(names):
         return np.array([table[n] for n in names]).T[order]
 
-    out = {"step": h["step"], "ids": ids[order], "types": types,
+    out = {"step": h["step"], "time": h["time"], "ids": ids[order], "species": species,
            "positions": xyz(("x", "y", "z")) - np.array([xlo, ylo, zlo]),
            "cell": np.diag([xhi - xlo, yhi - ylo, zhi - zlo]).astype(float)}
     for name, group in (("image", ("ix", "iy", "iz")), ("velocities", ("vx", "vy", "vz")),
                         ("forces", ("fx", "fy", "fz"))):
         if set(group) <= set(cols):  # a column renamed (damaged header) is just another column
             out[name] = xyz(group).astype(np.int32) if name == "image" else xyz(group)
+    if "velocities" in out and factor[0] != 1.0:
+        out["velocities"] = out["velocities"] * factor[0]
+    if "forces" in out and factor[1] is None:
+        raise Invalid("the test's real-unit dumps carry no forces")
     return out
 
 

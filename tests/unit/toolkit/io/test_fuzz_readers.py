@@ -60,6 +60,19 @@ def _lammps_text(rng) -> bytes:
     return ("\n".join(out) + "\n").encode()
 
 
+def _lammps_items_text(rng) -> bytes:
+    """`dump_modify units yes time yes element ...` in real units: ITEM: UNITS, ITEM: TIME,
+    an element column instead of type, velocities in Å/fs."""
+    out = ["ITEM: UNITS", "real"]
+    for f in range(3):
+        out += ["ITEM: TIME", f"{2.0 * f}", "ITEM: TIMESTEP", str(2 * f), "ITEM: NUMBER OF ATOMS", "5",
+                "ITEM: BOX BOUNDS pp pp pp", "0.0 8.0", "0.0 8.0", "0.0 8.0", "ITEM: ATOMS id element x y z vx vy vz"]
+        for a in rng.permutation(5) + 1:
+            nums = np.concatenate([rng.random(3) * 8, rng.normal(size=3) * 1e-3])
+            out.append(f"{a} {'Li' if a % 2 else 'S'} " + " ".join(f"{t:.6g}" for t in nums))
+    return ("\n".join(out) + "\n").encode()
+
+
 def _extxyz_text(rng) -> bytes:
     out = []
     for f in range(3):
@@ -77,6 +90,10 @@ def _roles(lines: list[bytes], fmt: str) -> list[tuple[str, int]]:
     roles, frame, k = [], -1, 0
     while k < len(lines):
         if fmt == "lammps":
+            if lines[k] in (b"ITEM: UNITS", b"ITEM: TIME"):
+                roles += [("header", frame + 1)] * 2
+                k += 2
+                continue
             if lines[k] == b"ITEM: TIMESTEP":
                 frame += 1
                 roles += [("header", frame)] * 9
@@ -165,6 +182,11 @@ def mutate(data: bytes, fmt: str, kind: str, rng) -> bytes:
         r = _pick(rng, roles, "row")
         t = int(lines[r].split()[1])
         lines[r] = _replace_token(lines[r], rng, str(3 - t).encode(), 1)
+    elif kind in ("element_changed", "bad_element"):
+        r = _pick(rng, roles, "row")
+        tok = lines[r].split()
+        tok[1] = b"Xx" if kind == "bad_element" else (b"S" if tok[1] == b"Li" else b"Li")
+        lines[r] = b" ".join(tok)
     elif kind == "bad_energy":
         c = _pick(rng, roles, "comment")
         tok = BAD_TOKENS[int(rng.integers(len(BAD_TOKENS)))].decode()
@@ -186,6 +208,7 @@ def mutate(data: bytes, fmt: str, kind: str, rng) -> bytes:
 LAMMPS_KINDS = ["delete_line", "duplicate_line", "swap_lines", "truncate", "blank_line", "drop_field",
                 "add_field", "bad_token", "bad_row_token", "non_utf8", "count", "duplicate_id", "new_id",
                 "type_outside_map", "type_changed"]
+LAMMPS_ITEMS_KINDS = [*LAMMPS_KINDS[:-2], "element_changed", "bad_element"]
 EXTXYZ_KINDS = ["delete_line", "duplicate_line", "swap_lines", "truncate", "blank_line", "drop_field",
                 "add_field", "bad_row_token", "non_utf8", "count", "bad_energy", "drop_property"]
 
@@ -261,10 +284,14 @@ def _report(fmt, counts, failures):
 
 
 # -- the tests -----------------------------------------------------------------------------
+@pytest.mark.parametrize("variant", ["types", "items"])
 @pytest.mark.parametrize("lazy", [False, True], ids=["read", "open"])
-def test_fuzz_lammps_dump(tmp_path, lazy):
+def test_fuzz_lammps_dump(tmp_path, lazy, variant):
+    """``types``: id type x y z ix iy iz vx vy vz fx fy fz in metal units; ``items``: dump_modify
+    units/time/element (ITEM: UNITS real, ITEM: TIME, an element column)."""
     rng = np.random.default_rng(14)
-    intact = _lammps_text(rng)
+    intact = _lammps_text(rng) if variant == "types" else _lammps_items_text(rng)
+    kinds = LAMMPS_KINDS if variant == "types" else LAMMPS_ITEMS_KINDS
     intact_ref, _ = oracle.lammps(intact, SPECIES_MAP)
     if lazy:
         def read_fn(p):
@@ -274,18 +301,20 @@ def test_fuzz_lammps_dump(tmp_path, lazy):
             return atomtwin.toolkit.read(p, species_map=SPECIES_MAP)
     p0 = tmp_path / "intact.lammpstrj"
     p0.write_bytes(intact)
-    names = ("positions", "cell", "image", "velocities", "forces", "species", "step")
+    names = ("positions", "cell", "image", "velocities", "forces", "species", "step", "time")
     assert _same(read_fn(p0), intact_ref, names) is None
+    if variant == "items":
+        assert "time" in intact_ref and intact_ref["velocities"].std() > 0.1  # Å/fs -> Å/ps
     counts, failures = collections.Counter(), []
-    per_kind = 15 if lazy else 30
-    for kind in LAMMPS_KINDS:
+    per_kind = (15 if lazy else 30) if variant == "types" else (8 if lazy else 15)
+    for kind in kinds:
         for s in range(per_kind):
             path = tmp_path / f"{kind}_{s}.lammpstrj"
-            path.write_bytes(mutate(intact, "lammps", kind, np.random.default_rng([s, len(kind)])))
+            path.write_bytes(mutate(intact, "lammps", kind, np.random.default_rng([s, len(kind), len(variant)])))
             judge(kind, path, read_fn, lambda b: oracle.lammps(b, SPECIES_MAP), intact_ref, names, failures, counts,
                   f"{path.name}")
-    assert sum(counts.values()) == per_kind * len(LAMMPS_KINDS)
-    _report(f"lammps-dump ({'open+load' if lazy else 'read'})", counts, failures)
+    assert sum(counts.values()) == per_kind * len(kinds)
+    _report(f"lammps-dump {variant} ({'open+load' if lazy else 'read'})", counts, failures)
 
 
 def test_fuzz_extxyz(tmp_path):
