@@ -30,6 +30,16 @@ TORCH_TIMEOUT ?= 10
 VENV_MIN ?= .venv-min
 STAMP_MIN := $(VENV_MIN)/.atomtwin-installed
 
+# exit 0 when the URL answers within the timeout (name lookup included: a daemon thread)
+define TORCH_PROBE
+import sys, threading, urllib.request
+ok = []
+t = threading.Thread(target=lambda: ok.append(urllib.request.urlopen(sys.argv[1], timeout=float(sys.argv[2]))), daemon=True)
+t.start(); t.join(float(sys.argv[2]))
+sys.exit(0 if ok else 1)
+endef
+export TORCH_PROBE
+
 export OMP_NUM_THREADS ?= 2
 export MPLBACKEND := Agg
 
@@ -39,7 +49,7 @@ export MPLBACKEND := Agg
 # and the constraint-pinned install below takes it.  $(1) = the venv's bin folder.
 define install_torch
 	@if [ -n "$(TORCH_INDEX)" ] && ! $(1)/python -c "import torch" 2>/dev/null; then \
-	  if $(1)/python -c "import urllib.request as u; u.urlopen('$(TORCH_INDEX)/torch/', timeout=$(TORCH_TIMEOUT))" 2>/dev/null; then \
+	  if $(1)/python -c "$$TORCH_PROBE" "$(TORCH_INDEX)/torch/" $(TORCH_TIMEOUT) 2>/dev/null; then \
 	    echo "torch $(TORCH_VERSION) from $(TORCH_INDEX)"; \
 	    $(1)/python -m pip install -q --timeout $(TORCH_TIMEOUT) --retries 0 --index-url $(TORCH_INDEX) \
 	      --extra-index-url https://pypi.org/simple "torch==$(TORCH_VERSION)" \

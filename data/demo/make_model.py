@@ -9,11 +9,11 @@ of the demo's model configuration (cosine schedule over ``--epochs``; no wall-cl
 The potential is strictly local (r_max 4.5 Å), so one model serves both slab sizes: their
 surfaces, interface and bulk-like layers are the same environments.
 
-Seeded and run on ``--threads`` threads (default 2), the training is deterministic on the
+Seeded and run on ``--threads`` threads (default 1), the training is deterministic on the
 same versions and thread count: a rerun writes the same bytes (``sha256sum model.ckpt``
 against ``data/SHA256SUMS``; update the manifest when the model is deliberately remade).
 
-    OMP_NUM_THREADS=2 python data/demo/make_model.py [--epochs 92] [--out data/demo]
+    OMP_NUM_THREADS=1 python data/demo/make_model.py [--epochs 92] [--out data/demo]
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=92)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=HERE)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
