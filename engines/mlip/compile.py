@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 from atomtwin.engines.mlip import torch_internals as TI
+from atomtwin.toolkit.errors import InputError
 from torch import Tensor, nn
 
 __all__ = ["compile_model", "EnergyAndGradients", "model_hash", "example_graph",
@@ -166,7 +167,7 @@ def compile_model(
 
     Raises
     ------
-    ValueError
+    InputError (a ValueError)
         Unknown device, CUDA asked for but unavailable.
     RuntimeError
         The self-check failed (the file is removed).
@@ -178,9 +179,10 @@ def compile_model(
     import atomtwin
 
     if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'cpu' or 'cuda', got '{device}'.")
+        raise InputError(f"device must be 'cpu' or 'cuda', got '{device}'. Fix: --device cpu or "
+                         "--device cuda.")
     if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for but this machine has no CUDA device. "
+        raise InputError("--device cuda was asked for but this machine has no CUDA device. "
                          "Fix: compile on the GPU machine that will run it, or use --device cpu.")
     if isinstance(model, (str, Path)):
         model = load_model(model, device=device)

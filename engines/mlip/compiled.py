@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 from atomtwin.engines.mlip import torch_internals as TI
+from atomtwin.toolkit.errors import InputError
 from torch import Tensor
 
 __all__ = ["load_compiled", "read_metadata", "CompiledPotential", "CompiledCalculator"]
@@ -31,7 +32,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
 
     Raises
     ------
-    FileNotFoundError, ValueError
+    FileNotFoundError, InputError (a ValueError)
         Missing file; not a ``.pt2`` archive; not written by ``atomtwin compile``.
     """
     path = Path(path)
@@ -42,10 +43,10 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
             names = [n for n in z.namelist() if n.endswith("wrapper_metadata.json")]
             raw = json.loads(z.read(names[0])) if names else {}
     except (zipfile.BadZipFile, json.JSONDecodeError) as err:
-        raise ValueError(f"'{path}' is not an AOTInductor package ({err}). Fix: pass the .pt2 "
+        raise InputError(f"'{path}' is not an AOTInductor package ({err}). Fix: pass the .pt2 "
                          "file written by `atomtwin compile`.") from err
     if "atomtwin" not in raw:
-        raise ValueError(f"'{path}' is not an atomtwin potential package (no atomtwin metadata). "
+        raise InputError(f"'{path}' is not an atomtwin potential package (no atomtwin metadata). "
                          "Fix: export it with `atomtwin compile CHECKPOINT OUT.pt2`.")
     meta = json.loads(raw["atomtwin"])
     meta["aoti_device_key"] = raw.get("AOTI_DEVICE_KEY", "")
@@ -65,27 +66,27 @@ def load_compiled(path: str | Path, device: str | torch.device | None = None) ->
 
     Raises
     ------
-    ValueError
+    InputError (a ValueError)
         Other atomtwin version, other device type, a kernel package on a machine without
         CUDA, or not an atomtwin package.
     """
     import atomtwin
     meta = read_metadata(path)
     if meta.get("format") != _FORMAT:
-        raise ValueError(f"'{path}' has package format {meta.get('format')!r}; this atomtwin reads "
+        raise InputError(f"'{path}' has package format {meta.get('format')!r}; this atomtwin reads "
                          f"{_FORMAT!r}. Fix: recompile the checkpoint with this version.")
     if meta.get("atomtwin_version") != atomtwin.engines.__version__:
-        raise ValueError(
+        raise InputError(
             f"'{path}' was compiled by atomtwin {meta.get('atomtwin_version')}, this is atomtwin "
             f"{atomtwin.engines.__version__}; compiled code is tied to the version that wrote it. Fix: "
             f"recompile: `atomtwin compile CHECKPOINT {Path(path).name}`.")
     dev = torch.device(device if device is not None else meta["device"])
     if dev.type != meta["device"]:
-        raise ValueError(
+        raise InputError(
             f"'{path}' was compiled for '{meta['device']}' and cannot run on '{dev.type}'. Fix: "
             f"recompile on the target machine with `atomtwin compile CHECKPOINT OUT.pt2 --device {dev.type}`.")
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"'{path}' is a CUDA package and this machine has no CUDA device. "
+        raise InputError(f"'{path}' is a CUDA package and this machine has no CUDA device. "
                          "Fix: compile a CPU package (`--device cpu`).")
     if meta.get("kernel"):
         import atomtwin.engines.mlip.kernels  # noqa: F401  registers torch.ops.atomtwin.bilinear
@@ -127,15 +128,15 @@ class CompiledPotential:
         types = data["atom_types"].to(self.device)
         n = types.shape[0]
         if n < 2:
-            raise ValueError(f"a compiled potential needs at least 2 atoms, got {n}. "
+            raise InputError(f"a compiled potential needs at least 2 atoms, got {n}. "
                              "Fix: use the eager model for single atoms.")
         if int(types.min()) < 0 or int(types.max()) >= len(self.species):
-            raise ValueError(f"atom_types out of range 0..{len(self.species) - 1}; the model knows "
+            raise InputError(f"atom_types out of range 0..{len(self.species) - 1}; the model knows "
                              f"species {self.species}. Fix: map symbols with species.index(symbol).")
         ei = data["edge_index"].to(self.device)
         shift = data["edge_cell_shift"].to(self.device, self.dtype)
         if ei.shape[1] < 2:  # the package is traced for >= 2 edges: pad with zero-weight pairs
-            raise ValueError(f"a compiled potential needs at least 2 edges, got {ei.shape[1]}. "
+            raise InputError(f"a compiled potential needs at least 2 edges, got {ei.shape[1]}. "
                              "Fix: use the eager model for (nearly) isolated atoms.")
         cell = data["cell"].to(self.device, self.dtype).reshape(-1, 3, 3)
         batch = data.get("batch")
@@ -177,7 +178,8 @@ class CompiledCalculator(_ase_base()):
         lookup = {s: k for k, s in enumerate(pot.species)}
         unknown = sorted(set(a.get_chemical_symbols()) - set(lookup))
         if unknown:
-            raise ValueError(f"species {unknown} are unknown to the model, which knows {pot.species}.")
+            raise InputError(f"species {unknown} are unknown to the model, which knows {pot.species}. "
+                             "Fix: use a potential trained on these species.")
         pos = torch.as_tensor(a.positions, dtype=torch.float64)
         cell = torch.as_tensor(np.asarray(a.cell), dtype=torch.float64)
         pbc = torch.as_tensor(a.pbc, dtype=torch.bool)
@@ -194,4 +196,5 @@ class CompiledCalculator(_ase_base()):
             s = out["stress"][0].detach().cpu().double().numpy()
             self.results["stress"] = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
         elif "stress" in properties:
-            raise ValueError("stress needs a periodic cell in all three directions (pbc=True).")
+            raise InputError("stress needs a periodic cell in all three directions (pbc=True). "
+                             "Fix: give the atoms a cell with pbc=True, or do not ask for stress.")
