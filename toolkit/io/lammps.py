@@ -361,6 +361,8 @@ class LammpsDump:
             raw = self._raw(i, 4096)
             if raw.count(b"\n") < _HEADER_LINES + 4:
                 raw = self._raw(i)
+        elif raw.count(b"\n", 0, 8192) >= _HEADER_LINES + 4:
+            raw = raw[:8192]  # the header is in there: split no more than that
         extra = {}
         first = raw.split(b"\n", 5)
         skip = 0
