@@ -67,7 +67,7 @@ summarize(ds)
 # analysed the same way.  The round trip is exact.
 
 # %%
-atomtwin.write(ds, OUT / "argon.nc")
+atomtwin.write(ds, OUT / "argon.nc", overwrite=True)  # a rerun replaces its own file
 lazy = atomtwin.open(OUT / "argon.nc")
 print(lazy.positions.data)  # a dask array, chunked along frames
 assert np.array_equal(lazy.positions.values, ds.positions.values)

@@ -255,7 +255,7 @@ def run(config, *, atoms=None, resume: bool = False, overwrite: bool = False,
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer))
                               or steps < 0 or steps % k):
         need = f"a whole number >= 0{f' and a multiple of mts.k = {k}' if k > 1 else ''}"
-        raise InputError(f"{steps!r} steps: the number of steps must be {need}. "
+        raise InputError(f"steps={steps!r}: the number of steps must be {need}. "
                          f"Fix: give e.g. {cfg.steps} (the config's `steps`).")
     total = int(steps if steps is not None else cfg.steps)
     ckpt = Path(cfg.checkpoint) if cfg.checkpoint else None

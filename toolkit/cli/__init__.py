@@ -57,6 +57,7 @@ API_TO_FLAG = {
     "format": "--format",
     "overwrite": "--force",
     "resume": "--resume",
+    "steps": "--steps",
 }
 
 

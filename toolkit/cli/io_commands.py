@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import sys
 from pathlib import Path
 
@@ -13,21 +12,14 @@ from atomtwin.toolkit.errors import InputError
 OWN_FORMATS = ("netcdf", "zarr", "lammps-dump", "lammps-data", "dcd", "xtc", "trr", "ncdf",
                "amber-netcdf", "pdb", "gro", "ase")
 LAMMPS_DUMP_FORMATS = ("lammps-dump", "lammpstrj", "lammps")
-#: LAMMPS unit styles, until :mod:`atomtwin.toolkit.io` publishes ``LAMMPS_UNIT_STYLES``
-FALLBACK_UNIT_STYLES = ("metal", "real", "si", "cgs", "electron", "micro", "nano")
 #: first bytes of an HDF5 (netCDF4) file
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 def unit_styles() -> tuple[str, ...]:
     """The LAMMPS unit styles the reader knows (``--units`` choices)."""
-    try:
-        from atomtwin.toolkit.io import LAMMPS_UNIT_STYLES
-    except ImportError:
-        try:
-            from atomtwin.toolkit.io.lammps_units import LAMMPS_UNIT_STYLES
-        except ImportError:
-            return FALLBACK_UNIT_STYLES
+    from atomtwin.toolkit.io.lammps_units import LAMMPS_UNIT_STYLES
+
     return tuple(LAMMPS_UNIT_STYLES)
 
 
@@ -125,8 +117,8 @@ def add_reader_arguments(p) -> None:
     p.add_argument("--species-map", help="LAMMPS type to species, e.g. 1=Li,2=S")
     p.add_argument("--data-file", help="LAMMPS data file giving species by Masses")
     p.add_argument("--units", choices=unit_styles(),
-                   help="LAMMPS unit style of a dump (default metal): velocities and forces are "
-                        "converted to Å/ps and eV/Å")
+                   help="LAMMPS unit style of a dump (default: the style the dump declares with "
+                        "dump_modify units yes, else metal); converted to Å, Å/ps, eV/Å, eV")
     p.add_argument("--topology", help="topology for DCD/XTC/TRR/NetCDF (PDB, GRO, PSF, PRMTOP, data)")
     p.add_argument("--timestep", type=float, help="MD time step in ps (LAMMPS dumps store step numbers)")
 
@@ -180,9 +172,11 @@ def register(sub) -> None:
 
 
 def _is_store(path: Path) -> bool:
-    """True for a netCDF4 file or a zarr store (what ``atomtwin convert`` writes)."""
+    """True for a netCDF4 file or a zarr store atomtwin wrote (what ``--force`` may replace)."""
     if path.is_dir():
-        return any((path / m).exists() for m in (".zgroup", ".zmetadata", "zarr.json"))
+        from atomtwin.toolkit.io import is_atomtwin_zarr
+
+        return is_atomtwin_zarr(path)
     try:
         with open(path, "rb") as fh:
             return fh.read(8) == HDF5_SIGNATURE
@@ -234,9 +228,7 @@ def write_result(res, output, flag: str) -> Path:
 def _write(ds, output: Path, chunk: int, force: bool, show: bool) -> Path:
     from atomtwin.toolkit.io import write
 
-    kw = {"chunk_frames": chunk, "progress": False}
-    if "overwrite" in inspect.signature(write).parameters:
-        kw["overwrite"] = force
+    kw = {"chunk_frames": chunk, "progress": False, "overwrite": force}
     if not show:
         return write(ds, output, **kw)
     from dask.diagnostics import ProgressBar
