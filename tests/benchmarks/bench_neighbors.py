@@ -7,8 +7,9 @@ orthorhombic periodic, triclinic periodic, orthorhombic slab (periodic in x, y o
 triclinic slab.  Before timing, every method's full list (ordered pairs ``i, j`` with integer
 image shifts ``S``) is checked identical to vesin's; a mismatch stops the benchmark.
 
-Times are the best of ``--repeat`` runs (wall clock, ``OMP_NUM_THREADS=1`` and one vesin
-thread: run it alone on an idle core).  ``ratio`` = method / vesin.
+Times are the best of ``--repeat`` runs in CPU seconds of this process (every method runs
+on one thread: ``OMP_NUM_THREADS=1``, one torch and one vesin thread), robust to other jobs
+sharing the machine.  ``ratio`` = method / vesin.
 
     OMP_NUM_THREADS=1 .venv/bin/python tests/benchmarks/bench_neighbors.py [--small]
 """
@@ -107,9 +108,9 @@ def applies(method: str, geometry: str) -> bool:
 def best_time(fn, args, repeat: int) -> float:
     best = np.inf
     for _ in range(repeat):
-        t = time.perf_counter()
+        t = time.process_time()
         fn(*args)
-        best = min(best, time.perf_counter() - t)
+        best = min(best, time.process_time() - t)
     return best
 
 
