@@ -117,3 +117,28 @@ def test_event_cross_correlation_detects_coupling_and_not_chance():
     ind = event_cross_correlation(ta, ka, tb, kb, [0.5, 5.0, 20.0], duration=T, seed=0)
     assert np.all(np.abs(ind.z.values) < 4)
     np.testing.assert_allclose(ind.p_poisson.values, ind.p_shuffled.values, atol=4 * ind.p_shuffled_std.values.max())
+
+
+def test_long_loops_show_progress_on_stderr(capsys):
+    # every per-frame loop of the proton/H-bond/site/rotation analyses reports on stderr
+    # when progress bars are on (the CLI turns them on), and stays silent otherwise
+    from atomtwin.toolkit import progress as P
+    from atomtwin.toolkit.dynamics import assign_sites
+    from atomtwin.toolkit.dynamics.rotations import jump_events
+
+    rng = np.random.default_rng(0)
+    pos = rng.uniform(0, 8, (4, 12, 3))
+    ds = make_dataset(pos, ["O"] * 8 + ["H"] * 4, cell=np.eye(3) * 8, time=np.arange(4) * 0.1)
+    calls = {"O-H assignment": lambda: assign_hydrogens(ds, "H", "O"),
+             "hydrogen bonds": lambda: hydrogen_bonds(ds, d_dh=2.0),
+             "site assignment": lambda: assign_sites(ds, "H", pos[0, :8], r_site=1.0),
+             "angle jumps": lambda: jump_events(rng.normal(size=(4, 5, 3)), smooth=1)}
+    for desc, call in calls.items():
+        call()
+        assert desc not in capsys.readouterr().err
+        P.enable(True)
+        try:
+            call()
+        finally:
+            P.enable(False)
+        assert desc in capsys.readouterr().err

@@ -165,3 +165,17 @@ def test_triclinic_primitive_cell_gives_the_cubic_answers():
     ds2 = make_dataset(np.repeat(atoms.positions[None], 2, 0), atoms.get_chemical_symbols(),
                        cell=atoms.cell[:], time=np.array([0.0, 0.01]))
     assert abs(lindemann(ds2).attrs["nn_distance"] - a / np.sqrt(2)) < 1e-9
+
+
+def test_order_parameter_loops_show_progress(capsys):
+    from atomtwin.toolkit import progress as P
+
+    ds = _lattice("fcc", 5.0, size=(2, 2, 2))
+    P.enable(True)
+    try:
+        steinhardt(ds, cutoff=4.0)
+        coordination(ds, cutoff=4.0)
+    finally:
+        P.enable(False)
+    err = capsys.readouterr().err
+    assert "steinhardt" in err and "coordination" in err
