@@ -153,10 +153,13 @@ def pairs_between(positions, cell, pbc, cutoff: float, centres, neighbours) -> N
     a = _indices(centres, pos.shape[0], "centres")
     b = _indices(neighbours, pos.shape[0], "neighbours")
     sub = np.union1d(a, b)
-    p = neighbor_pairs(pos[sub], box, per, r, full=True)
+    p = neighbor_pairs(pos[sub], box, per, r)  # each pair once: keep the orientations asked for
     gi, gj = sub[p.i], sub[p.j]
-    keep = np.isin(gi, a) & np.isin(gj, b)
-    return NeighborPairs(gi[keep], gj[keep], p.shifts[keep], p.vectors[keep])
+    fwd = np.isin(gi, a) & np.isin(gj, b)
+    rev = np.isin(gj, a) & np.isin(gi, b)
+    return NeighborPairs(np.concatenate([gi[fwd], gj[rev]]), np.concatenate([gj[fwd], gi[rev]]),
+                         np.concatenate([p.shifts[fwd], -p.shifts[rev]]),
+                         np.concatenate([p.vectors[fwd], -p.vectors[rev]]))
 
 
 def _indices(idx, n: int, name: str) -> np.ndarray:
@@ -174,8 +177,8 @@ def nearest_neighbors(positions, cell, pbc, centres, neighbours, *, k: int | Non
                       start: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Nearest atom(s) of ``neighbours`` (over all periodic images) of every atom in ``centres``.
 
-    The search radius starts at ``start`` (Å; default 1.5 times the mean spacing of the
-    ``neighbours``, times ``k**(1/3)``) and grows by 1.5x for the centres not yet served, so
+    The search radius starts at ``start`` (Å; default the mean spacing of the ``neighbours``
+    times ``k**(1/3)``) and grows by 1.5x for the centres not yet served, so
     the answer is exact for any distance.  An atom in both sets is not its own neighbour
     (its periodic images are).
 
@@ -213,7 +216,7 @@ def nearest_neighbors(positions, cell, pbc, centres, neighbours, *, k: int | Non
         else:
             ext = np.ptp(pos[b], axis=0) if b.size > 1 else np.ones(3)
             vol = float(np.prod(np.maximum(ext, 1.0)))
-        start = 1.5 * (kk * vol / max(b.size, 1)) ** (1 / 3)
+        start = (kk * vol / max(b.size, 1)) ** (1 / 3)
     r = float(start)
     todo = np.arange(a.size)
     while todo.size:
