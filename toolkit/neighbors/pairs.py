@@ -205,7 +205,7 @@ def nearest_neighbors(positions, cell, pbc, centres, neighbours, *, k: int | Non
     kk = 1 if k is None else int(k)
     if kk < 1:
         raise InputError(f"k must be a positive number of neighbours, got {k!r}.")
-    if a.size and not per.any() and np.unique(b).size - bool(np.isin(a, b).any()) < kk:
+    if a.size and (b.size == 0 or (not per.any() and np.unique(b).size - bool(np.isin(a, b).any()) < kk)):
         raise InputError(f"nearest_neighbors: fewer than {kk} candidate neighbour atom(s) besides "
                          "the centre. Fix: select more neighbour atoms (or a smaller k).")
     index = np.full((a.size, kk), -1, np.int64)

@@ -122,6 +122,8 @@ def test_nearest_without_candidates_is_named():
         nearest_neighbors(np.zeros((2, 3)), None, None, [0, 1], [1])
     with pytest.raises(InputError, match="candidate neighbour"):
         nearest_neighbors(np.eye(3), None, None, [0], [0, 1, 2], k=3)
+    with pytest.raises(InputError, match="candidate neighbour"):  # periodic: no image helps
+        nearest_neighbors(np.eye(3), np.eye(3) * 4, True, [0], np.zeros(0, int))
 
 
 def test_k_nearest_are_the_k_closest_images():
