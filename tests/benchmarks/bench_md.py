@@ -5,8 +5,9 @@ overhead = (time per step) - (time spent inside the calculator), both measured i
 in CPU seconds of this process (robust to other jobs sharing the machine).
 
 A second table times the Verlet-list build of the torch providers: the dense O(N^2)
-all-pairs search against the linear-cost cell list (``atomtwin.engines.mlip.neighbors``) that
-``atomtwin.engines.md.neighbors.half_pairs`` switches to from ``CELL_LIST_MIN_ATOMS`` atoms on.
+all-pairs search (``method="dense"``) against the shared cell-list layer
+(``atomtwin.toolkit.neighbors``, vesin) that ``atomtwin.engines.md.neighbors.half_pairs`` uses
+by default.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import xarray as xr
 from atomtwin.toolkit import geometry as G
 from atomtwin.toolkit import schema as S
 from atomtwin.toolkit import units as U
-from atomtwin.toolkit.dynamics._fft import msd_sums
+from atomtwin.toolkit.correlation import msd_sums
 from atomtwin.toolkit.dynamics.diffusion import fit_diffusion
 from atomtwin.toolkit.dynamics.msd import (
     auto_atom_chunk,

@@ -19,7 +19,8 @@ import numpy as np
 import xarray as xr
 from atomtwin.toolkit import schema as S
 from atomtwin.toolkit import units as U
-from atomtwin.toolkit.spectra.correlation import autocorrelation, correlation_spectrum, iter_chunks
+from atomtwin.toolkit.correlation import autocorrelation
+from atomtwin.toolkit.spectra.correlation import correlation_spectrum, iter_chunks
 
 #: frames projected at once
 CHUNK_FRAMES = 2048

@@ -15,7 +15,8 @@ the asked ``max_frequency``.
 
 from __future__ import annotations
 
-from atomtwin.toolkit.spectra.correlation import FrameSpacingWarning, autocorrelation
+from atomtwin.toolkit.correlation import autocorrelation
+from atomtwin.toolkit.spectra.correlation import FrameSpacingWarning
 from atomtwin.toolkit.spectra.dielectric import cell_dipole, dielectric_function
 from atomtwin.toolkit.spectra.ir import (
     QUANTUM_CORRECTIONS,
