@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 import xarray as xr
 from atomtwin.toolkit import schema as S
+from atomtwin.toolkit.errors import InputError
 
 
 def cell_array(ds: xr.Dataset) -> np.ndarray:
@@ -103,7 +104,7 @@ def unwrap(ds: xr.Dataset, *, method: str = "auto") -> xr.Dataset:
     if method == "auto":
         method = "image" if S.IMAGE in ds else "jump"
     if method not in ("image", "jump", "displacement"):
-        raise ValueError(f"unknown unwrap method {method!r}; use 'auto', 'image', 'jump' or 'displacement'.")
+        raise InputError(f"unknown unwrap method {method!r}; use 'auto', 'image', 'jump' or 'displacement'.")
     cell = cell_array(ds)
     pos = np.asarray(ds[S.POSITIONS].values, dtype=float)
     pbc = S.pbc_of(ds)

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from atomtwin.engines.md.neighbors import VerletList
 from atomtwin.engines.md.state import DTYPE
+from atomtwin.toolkit.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def check_species(provider: ForceProvider, species: Sequence[str]) -> None:
         return
     unknown = sorted(set(species) - set(known))
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"the force provider {type(provider).__name__} does not know species {unknown} "
             f"(it knows {sorted(known)}). Fix: use a potential trained/parametrised for them."
         )
@@ -159,11 +160,11 @@ class PairForceProvider:
         skin: float = 0.5,
     ):
         if kind not in ("lj", "morse"):
-            raise ValueError(f"unknown pair potential '{kind}'. Fix: use 'lj' or 'morse'.")
+            raise InputError(f"unknown pair potential '{kind}'. Fix: use 'lj' or 'morse'.")
         if part not in ("full", "short", "long"):
-            raise ValueError(f"part must be 'full', 'short' or 'long', not '{part}'.")
+            raise InputError(f"part must be 'full', 'short' or 'long', not '{part}'.")
         if part != "full" and split is None:
-            raise ValueError("a short/long part needs split=(r_in, r_out) in Å.")
+            raise InputError("a short/long part needs split=(r_in, r_out) in Å.")
         self.kind, self.part, self.split = kind, part, split
         self.params = {str(k): tuple(float(x) for x in v) for k, v in params.items()}
         self.species = tuple(self.params)
@@ -228,7 +229,7 @@ class PairForceProvider:
         if stress:
             vol = float(abs(torch.linalg.det(cell)))
             if vol == 0:
-                raise ValueError("stress needs a periodic cell with a volume.")
+                raise InputError("stress needs a periodic cell with a volume.")
             st = (vec.T @ fvec) / vol
         return ForceResult(float(e.sum()), forces, st)
 
@@ -263,7 +264,7 @@ class SumProvider:
 
     def __init__(self, *parts: ForceProvider):
         if not parts:
-            raise ValueError("SumProvider needs at least one force provider.")
+            raise InputError("SumProvider needs at least one force provider.")
         self.parts = parts
         known = [set(p.species) for p in parts if getattr(p, "species", None) is not None]
         self.species = tuple(sorted(set.intersection(*known))) if known else None

@@ -33,6 +33,7 @@ from atomtwin.engines.md.state import (
     volume,
 )
 from atomtwin.toolkit import units as U
+from atomtwin.toolkit.errors import InputError
 
 
 def evaluate(state: MDState, provider: ForceProvider, stress: bool = False) -> MDState:
@@ -224,7 +225,7 @@ class StochasticCellRescaling(_Base):
 
     def init(self, state, provider):
         if not all(state.pbc) or volume(state) <= 0:
-            raise ValueError(
+            raise InputError(
                 "NPT needs a system periodic in all three directions with a cell "
                 f"(pbc={state.pbc}). Fix: give a periodic cell, or run NVT/NVE for a cluster or slab."
             )
@@ -273,6 +274,6 @@ class StochasticCellRescaling(_Base):
 def pressure(state: MDState) -> float:
     """Instantaneous pressure (eV/Å^3): kinetic part plus virial, needs ``state.stress``."""
     if state.stress is None:
-        raise ValueError("the state carries no stress. Fix: evaluate with stress=True (NPT does).")
+        raise InputError("the state carries no stress. Fix: evaluate with stress=True (NPT does).")
     vol = volume(state)
     return float(torch.trace(kinetic_tensor(state) / vol - state.stress)) / 3.0

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from atomtwin.toolkit.errors import InputError
 
 
 def plane_spacings(cell: torch.Tensor) -> torch.Tensor:
@@ -57,7 +58,7 @@ def half_pairs(positions: torch.Tensor, cell: torch.Tensor, pbc, r: float, max_p
     """
     n = positions.shape[0]
     if method not in ("auto", "dense", "cells"):
-        raise ValueError(f"method must be 'auto', 'dense' or 'cells', not '{method}'.")
+        raise InputError(f"method must be 'auto', 'dense' or 'cells', not '{method}'.")
     if method in ("cells", "auto"):
         return cell_list_half_pairs(positions, cell, pbc, r)
     dev, dt = positions.device, positions.dtype

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 from atomtwin.toolkit import units as U
+from atomtwin.toolkit.errors import InputError
 
 #: force (eV/Å) / mass (amu) -> acceleration (Å/ps^2)
 ACC = U.EV_A_AMU_TO_A_PS2
@@ -151,29 +152,29 @@ def make_state(
 
     pos = torch.as_tensor(np.asarray(positions, dtype=float), dtype=DTYPE, device=device)
     if pos.ndim != 2 or pos.shape[1] != 3:
-        raise ValueError(f"positions have shape {tuple(pos.shape)}; expected (n_atoms, 3) in Å.")
+        raise InputError(f"positions have shape {tuple(pos.shape)}; expected (n_atoms, 3) in Å.")
     n = pos.shape[0]
     species = tuple(str(s) for s in species)
     if len(species) != n:
-        raise ValueError(f"{len(species)} species for {n} atoms. Fix: give one symbol per atom.")
+        raise InputError(f"{len(species)} species for {n} atoms. Fix: give one symbol per atom.")
     if masses is None:
         unknown = sorted({s for s in species if s not in atomic_numbers})
         if unknown:
-            raise ValueError(
+            raise InputError(
                 f"no mass for species {unknown} (not chemical symbols). "
                 "Fix: give masses (amu) per atom, e.g. `masses:` in the config."
             )
         masses = atomic_masses[[atomic_numbers[s] for s in species]]
     m = torch.as_tensor(np.asarray(masses, dtype=float), dtype=DTYPE, device=device)
     if m.shape != (n,) or not bool(torch.all(m > 0)) or not bool(torch.all(torch.isfinite(m))):
-        raise ValueError(
+        raise InputError(
             f"masses must be {n} positive finite numbers in amu (got shape {tuple(m.shape)}). "
             "Fix: give one mass per atom."
         )
     pbc = tuple(bool(b) for b in np.broadcast_to(np.asarray(pbc, dtype=bool), (3,)))
     if cell is None:
         if any(pbc):
-            raise ValueError("pbc is set but no cell is given. Fix: give a cell or pbc=False.")
+            raise InputError("pbc is set but no cell is given. Fix: give a cell or pbc=False.")
         c = torch.zeros(3, 3, dtype=DTYPE, device=device)
     else:
         c = torch.as_tensor(np.asarray(cell, dtype=float).reshape(3, 3), dtype=DTYPE, device=device)

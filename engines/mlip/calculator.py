@@ -10,6 +10,7 @@ from ase.calculators.calculator import Calculator as _AseCalculator
 from ase.calculators.calculator import all_changes
 from atomtwin.engines.mlip.data import collate, frame_from_atoms, to_graph
 from atomtwin.engines.mlip.model import Potential, load_model
+from atomtwin.toolkit.errors import InputError
 
 __all__ = ["Calculator"]
 
@@ -61,7 +62,7 @@ class Calculator(_AseCalculator):
         r = (g["pos"][j] - g["pos"][i] + g["edge_cell_shift"] @ g["cell"]).norm(dim=1)
         k = int(torch.argmin(r))
         if float(r[k]) < self.min_distance:
-            raise ValueError(
+            raise InputError(
                 f"atoms {int(i[k])} and {int(j[k])} are {float(r[k]):.3f} Å apart, closer than "
                 f"{self.min_distance} Å. Fix: check the structure, or use a model trained with "
                 "zbl: true for short-range collisions."
@@ -87,5 +88,5 @@ class Calculator(_AseCalculator):
             s = out["stress"][0].detach().cpu().double().numpy()
             self.results["stress"] = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
         elif "stress" in properties:
-            raise ValueError("stress needs a periodic cell in all three directions (pbc=True). "
+            raise InputError("stress needs a periodic cell in all three directions (pbc=True). "
                              "Fix: set atoms.pbc = True with a cell, or do not ask for stress.")

@@ -359,11 +359,11 @@ def collate(
             graphs.append(it)
         else:
             if r_max is None or species is None:
-                raise ValueError("collate needs r_max and species to build graphs from atoms. "
+                raise InputError("collate needs r_max and species to build graphs from atoms. "
                                  "Fix: collate(items, r_max=model.r_max, species=model.species).")
             graphs.append(to_graph(it, species, r_max))
     if not graphs:
-        raise ValueError("collate got an empty list of structures.")
+        raise InputError("collate got an empty list of structures.")
     offs = 0
     ei, batch = [], []
     for b, g in enumerate(graphs):

@@ -36,6 +36,7 @@ import torch
 from atomtwin.engines.mlip.electric import EnthalpyModel, edge_vectors
 from atomtwin.engines.mlip.nn import scatter_sum
 from atomtwin.toolkit import units as U
+from atomtwin.toolkit.errors import InputError
 from torch import Tensor
 
 __all__ = ["RockSaltCrystal", "random_frames"]
@@ -76,7 +77,7 @@ class RockSaltCrystal(EnthalpyModel):
         super().__init__()
         (r_on, r_c), (l_on, l_c) = switch_ab, switch_like
         if not (d0 < r_on < r_c < math.sqrt(3) * d0 and math.sqrt(2) * d0 < l_on < l_c < 2 * d0):
-            raise ValueError(f"the unlike switch {switch_ab} Å must lie between the first ({d0} Å) and third "
+            raise InputError(f"the unlike switch {switch_ab} Å must lie between the first ({d0} Å) and third "
                              f"({math.sqrt(3) * d0:.3f} Å) neighbour shells and the like switch {switch_like} Å "
                              f"between the second ({math.sqrt(2) * d0:.3f} Å) and fourth ({2 * d0} Å).")
         self.species = ["Na", "Cl"]
@@ -140,7 +141,7 @@ class RockSaltCrystal(EnthalpyModel):
         n0 = self.frac0.shape[0]
         if pos.shape[0] % n0 or torch.any(types != types.new_tensor([0, 1]).repeat(4 * self.n_rep**3)[
                 torch.arange(pos.shape[0], device=pos.device) % n0]):
-            raise ValueError(f"RockSaltCrystal(n_rep={self.n_rep}) describes its own {n0}-atom lattice (atoms in the "
+            raise InputError(f"RockSaltCrystal(n_rep={self.n_rep}) describes its own {n0}-atom lattice (atoms in the "
                              "order of ideal_structure()). Fix: build structures from model.ideal_structure().")
         centre, neighbour = data["edge_index"][0], data["edge_index"][1]
         vec = edge_vectors(pos, cell, data)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 from atomtwin.engines.mlip.electric import EnthalpyModel
+from atomtwin.toolkit.errors import InputError
 
 __all__ = ["GaussianPulse", "SineField", "as_field", "ElectricCalculator", "ElectricForceProvider",
            "run_field_md"]
@@ -59,7 +60,7 @@ def as_field(field: FieldLike) -> Callable[[float], np.ndarray]:
         return field
     e = np.asarray(field, dtype=float)
     if e.shape != (3,) or not np.all(np.isfinite(e)):
-        raise ValueError(f"a static field must be 3 finite numbers in V/Å, got {field!r}. "
+        raise InputError(f"a static field must be 3 finite numbers in V/Å, got {field!r}. "
                          "Fix: field=(Ex, Ey, Ez) or a callable t -> (3,).")
     return lambda t: e
 
@@ -107,7 +108,7 @@ class ElectricForceProvider:
         if self._types is None or self._types[0] != tuple(species):
             unknown = sorted(set(species) - set(self.species))
             if unknown:
-                raise ValueError(f"the electric model does not know species {unknown} (it knows "
+                raise InputError(f"the electric model does not know species {unknown} (it knows "
                                  f"{list(self.species)}). Fix: use a model trained for them.")
             self._types = (tuple(species), torch.tensor([self.species.index(s) for s in species]))
         return self._types[1]
@@ -127,7 +128,7 @@ class ElectricForceProvider:
         from atomtwin.engines.md.forces import ForceResult
 
         if stress:
-            raise ValueError("the electric-enthalpy model returns no stress. Fix: run at fixed cell (NVE/NVT).")
+            raise InputError("the electric-enthalpy model returns no stress. Fix: run at fixed cell (NVE/NVT).")
         self.n_calls += 1
         res = self.properties(positions, cell, pbc, species, born=False)
         self.last = {"polarization": res["polarization"][0], "field": res["field"]}
@@ -207,7 +208,7 @@ def run_field_md(model: EnthalpyModel, atoms, *, field: FieldLike = None, dt: fl
     from atomtwin.toolkit.schema import make_dataset
 
     if every < 1 or n_steps < 1:
-        raise ValueError("n_steps and every must be >= 1.")
+        raise InputError("n_steps and every must be >= 1.")
     provider = ElectricForceProvider(model, field)
     species = atoms.get_chemical_symbols()
     state = make_state(atoms.positions, species, masses=atoms.get_masses(), cell=atoms.cell.array,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from atomtwin.toolkit.errors import InputError
 from atomtwin.toolkit.neighbors import neighbor_pairs
 from torch import Tensor
 
@@ -55,7 +56,7 @@ def neighbor_list(
     positions) raises :class:`atomtwin.toolkit.errors.InputError`.
     """
     if pos.ndim != 2 or pos.shape[1] != 3:
-        raise ValueError(f"pos must have shape (N, 3), got {tuple(pos.shape)}.")
+        raise InputError(f"pos must have shape (N, 3), got {tuple(pos.shape)}.")
     device, dtype = pos.device, pos.dtype
     p64 = pos.detach().to("cpu", torch.float64).numpy()
     c64 = None if cell is None else torch.as_tensor(cell).detach().to("cpu", torch.float64).reshape(3, 3).numpy()
@@ -85,7 +86,7 @@ class NeighborListCache:
 
     def __init__(self, r_max: float, skin: float = 1.0) -> None:
         if skin < 0:
-            raise ValueError(f"skin must be >= 0, got {skin}.")
+            raise InputError(f"skin must be >= 0, got {skin}.")
         self.r_max = float(r_max)
         self.skin = float(skin)
         self._pos: Tensor | None = None

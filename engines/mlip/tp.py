@@ -15,6 +15,7 @@ import math
 from typing import NamedTuple
 
 import torch
+from atomtwin.toolkit.errors import InputError
 from torch import Tensor
 
 Irreps = tuple[tuple[int, int, int], ...]  # ((mul, ell, parity), ...)
@@ -47,7 +48,7 @@ def make_paths(
     """
     muls = {m for m, _, _ in in1}
     if len(muls) != 1:
-        raise ValueError(f"all blocks of the first input need the same multiplicity, got {in1}.")
+        raise InputError(f"all blocks of the first input need the same multiplicity, got {in1}.")
     mul = muls.pop()
     raw = []
     for i1, (_, l1, p1) in enumerate(in1):

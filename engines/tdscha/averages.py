@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg as sla
 from atomtwin.engines.tdscha.providers import System, evaluate_checked
+from atomtwin.toolkit.errors import InputError
 
 
 @dataclass
@@ -70,7 +71,7 @@ class ExactAverager:
 
     def __init__(self, model, system: System):
         if model.n != system.n:
-            raise ValueError(f"model has {model.n} coordinates, system {system.n}.")
+            raise InputError(f"model has {model.n} coordinates, system {system.n}.")
         self.model, self.system = model, system
         self.n_evaluations = 0
 
@@ -114,7 +115,7 @@ class EnsembleAverager:
     def __init__(self, provider, system: System, n_configs: int = 64, rng=None, correlated: bool = True,
                  phi_ref=None):
         if n_configs < 2 or n_configs % 2:
-            raise ValueError(f"n_configs={n_configs}: the ensemble is made of antithetic pairs. "
+            raise InputError(f"n_configs={n_configs}: the ensemble is made of antithetic pairs. "
                              "Fix: give an even number >= 2.")
         self.provider, self.system = provider, system
         self.n_configs, self.correlated = n_configs, correlated

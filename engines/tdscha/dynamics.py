@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import xarray as xr
 from atomtwin.engines.tdscha.providers import System, TDSCHAError
+from atomtwin.toolkit.errors import InputError
 from atomtwin.toolkit.units import HBAR
 
 
@@ -75,19 +76,19 @@ class TDSCHAState:
         C = np.zeros((n, n)) if C is None else np.atleast_2d(np.asarray(C, float))
         sigma = np.block([[A, C], [C.T, B]])
         if not np.allclose(A, A.T) or not np.allclose(B, B.T):
-            raise ValueError("A and B must be symmetric. Fix: symmetrise them, (A + A.T)/2.")
+            raise InputError("A and B must be symmetric. Fix: symmetrise them, (A + A.T)/2.")
         try:
             M = np.linalg.cholesky(sigma)
         except np.linalg.LinAlgError:
             ev = np.linalg.eigvalsh(sigma)
-            raise ValueError(f"the phase-space covariance [[A, C], [C^T, B]] is not positive definite "
+            raise InputError(f"the phase-space covariance [[A, C], [C^T, B]] is not positive definite "
                              f"(smallest eigenvalue {ev.min():.3g}). Fix: start from a thermal state "
                              "(scha(...).state()) or give A > 0 and B >= C^T A^-1 C.") from None
         if check_uncertainty:
             J = np.block([[np.zeros((n, n)), np.eye(n)], [-np.eye(n), np.zeros((n, n))]])
             lo = np.linalg.eigvalsh(sigma + 0.5j * HBAR * J).min()
             if lo < -1e-8 * np.abs(sigma).max():
-                raise ValueError("the covariances violate the uncertainty principle (Sigma + i hbar/2 J "
+                raise InputError("the covariances violate the uncertainty principle (Sigma + i hbar/2 J "
                                  f"has eigenvalue {lo:.3g} < 0). Fix: for a pure state use B = hbar²/4 A^-1.")
         R = np.asarray(R, float).ravel()
         P = np.zeros_like(R) if P is None else np.asarray(P, float).ravel()

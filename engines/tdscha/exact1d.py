@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
+from atomtwin.toolkit.errors import InputError
 from atomtwin.toolkit.units import AMU_A2_PS2_TO_EV, HBAR, KB
 
 
@@ -40,7 +41,7 @@ class Grid1D:
 
     def __post_init__(self) -> None:
         if self.n < 8 or self.n % 2:
-            raise ValueError("n must be an even number >= 8.")
+            raise InputError("n must be an even number >= 8.")
         self.x = np.linspace(self.x_min, self.x_max, self.n, endpoint=False)
         self.dx = self.x[1] - self.x[0]
         self.k = 2 * np.pi * np.fft.fftfreq(self.n, d=self.dx)
@@ -85,7 +86,7 @@ class Grid1D:
             F = float(E[0] - np.log(z.sum()) / b)
         dens = (np.abs(U) ** 2 * p).sum(axis=1) * self.dx
         if p[-1] > 1e-10:
-            raise ValueError("the highest grid states are thermally populated. Fix: enlarge the box "
+            raise InputError("the highest grid states are thermally populated. Fix: enlarge the box "
                              "or the number of points.")
         return {"free_energy": F, "x_mean": float(dens @ self.x), "x2": float(dens @ self.x**2),
                 "energy": float(p @ E)}
@@ -155,5 +156,5 @@ class Grid1D:
 def grid_for_model(model, x_min: float = -2.0, x_max: float = 2.0, n: int = 256) -> Grid1D:
     """The :class:`Grid1D` of a one-coordinate :class:`~atomtwin.engines.tdscha.models.PolynomialModel`."""
     if model.n != 1:
-        raise ValueError(f"the grid solver is one-dimensional; the model has {model.n} coordinates.")
+        raise InputError(f"the grid solver is one-dimensional; the model has {model.n} coordinates.")
     return Grid1D(lambda x: model.evaluate(np.asarray(x)[:, None])[0], float(model.masses[0]), x_min, x_max, n)

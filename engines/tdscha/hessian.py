@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
+from atomtwin.toolkit.errors import InputError
 from atomtwin.toolkit.units import HBAR, KB
 
 
@@ -84,10 +85,10 @@ def free_energy_hessian(result, model, *, include_d4: bool = True) -> xr.Dataset
     """
     s = result.system
     if model.n != s.n:
-        raise ValueError(f"model has {model.n} coordinates, the SCHA system {s.n}. Fix: pass the model "
+        raise InputError(f"model has {model.n} coordinates, the SCHA system {s.n}. Fix: pass the model "
                          "the SCHA run used.")
     if not result.converged:
-        raise ValueError("the SCHA run did not converge; the free-energy Hessian is defined at the optimum. "
+        raise InputError("the SCHA run did not converge; the free-energy Hessian is defined at the optimum. "
                          "Fix: raise max_iter or loosen tol and rerun scha().")
     Q, d = s.basis, 1.0 / s.sqrt_m
     w2, E = np.linalg.eigh(result.phi)

@@ -18,6 +18,7 @@ import os
 
 import numpy as np
 from atomtwin.engines.tdscha.providers import ProviderError
+from atomtwin.toolkit.errors import InputError
 
 
 class MLIPProvider:
@@ -60,10 +61,10 @@ class MLIPProvider:
         species = list(model.species)
         unknown = sorted(set(atoms.get_chemical_symbols()) - set(species))
         if unknown:
-            raise ValueError(f"species {unknown} are unknown to the model, which knows {species}. "
+            raise InputError(f"species {unknown} are unknown to the model, which knows {species}. "
                              "Fix: use a model trained on these elements.")
         if batch_size is not None and batch_size < 1:
-            raise ValueError("batch_size must be >= 1 (or None for the whole ensemble).")
+            raise InputError("batch_size must be >= 1 (or None for the whole ensemble).")
         self.n_atoms = len(atoms)
         self.types = torch.tensor([species.index(s) for s in atoms.get_chemical_symbols()], dtype=torch.long)
         self.cell = torch.as_tensor(np.array(atoms.cell[:]), dtype=torch.float64)

@@ -23,6 +23,7 @@ import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
+from atomtwin.toolkit.errors import InputError
 
 
 def _symmetrize(t: np.ndarray) -> np.ndarray:
@@ -71,11 +72,11 @@ class PolynomialModel:
         K = np.atleast_2d(np.asarray(self.K, dtype=float))
         n = K.shape[0]
         if K.shape != (n, n):
-            raise ValueError(f"K has shape {K.shape}; expected a square (n, n) matrix in eV/Å².")
+            raise InputError(f"K has shape {K.shape}; expected a square (n, n) matrix in eV/Å².")
         object.__setattr__(self, "K", _symmetrize(K))
         m = np.broadcast_to(np.asarray(self.masses, dtype=float), (n,)).copy()
         if np.any(m <= 0):
-            raise ValueError("masses must be positive (amu). Fix: give one mass per coordinate.")
+            raise InputError("masses must be positive (amu). Fix: give one mass per coordinate.")
         object.__setattr__(self, "masses", m)
         g = np.zeros(n) if self.g is None else np.asarray(self.g, dtype=float).reshape(n)
         object.__setattr__(self, "g", g)
@@ -86,7 +87,7 @@ class PolynomialModel:
                 continue
             t = np.asarray(t, dtype=float)
             if t.shape != (n,) * order:
-                raise ValueError(f"{name} has shape {t.shape}; expected {(n,) * order}.")
+                raise InputError(f"{name} has shape {t.shape}; expected {(n,) * order}.")
             object.__setattr__(self, name, _symmetrize(t) if np.any(t) else None)
         z = self.born_charges
         z = np.zeros((n, 3)) if z is None else np.asarray(z, dtype=float).reshape(n, 3)
@@ -161,7 +162,7 @@ def harmonic_1d(k: float = 0.6, mass: float = 1.0, born_charge: float = 1.0) -> 
 def quartic_1d(k: float = 0.6, quartic: float = 0.5, mass: float = 1.0, born_charge: float = 1.0) -> PolynomialModel:
     """V = k x²/2 + quartic x⁴ (k eV/Å², quartic eV/Å⁴).  ``k`` may be 0 (pure quartic)."""
     if quartic < 0:
-        raise ValueError("quartic < 0 makes V unbounded below. Fix: give quartic >= 0.")
+        raise InputError("quartic < 0 makes V unbounded below. Fix: give quartic >= 0.")
     return PolynomialModel(K=[[k]], T4=[[[[24.0 * quartic]]]], masses=[mass],
                            born_charges=[[born_charge, 0.0, 0.0]], names=("x",))
 
@@ -170,7 +171,7 @@ def double_well_1d(barrier: float = 0.05, x_min: float = 0.3, mass: float = 1.0,
                    born_charge: float = 1.0) -> PolynomialModel:
     """V = barrier ((x/x_min)² - 1)²: minima at ±x_min (Å), barrier height in eV at x = 0."""
     if barrier <= 0 or x_min <= 0:
-        raise ValueError("double well needs barrier > 0 (eV) and x_min > 0 (Å).")
+        raise InputError("double well needs barrier > 0 (eV) and x_min > 0 (Å).")
     b, a = barrier, x_min
     return PolynomialModel(K=[[-4.0 * b / a**2]], T4=[[[[24.0 * b / a**4]]]], v0=b, masses=[mass],
                            born_charges=[[born_charge, 0.0, 0.0]], names=("x",))

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from atomtwin.toolkit.errors import InputError
 from atomtwin.toolkit.units import AMU_A2_PS2_TO_EV
 
 
@@ -84,7 +85,7 @@ class System:
         n = x0.size
         m = np.broadcast_to(np.asarray(self.masses, dtype=float), (n,)).copy()
         if np.any(~np.isfinite(m)) or np.any(m <= 0):
-            raise ValueError("every mass must be positive and finite (amu).")
+            raise InputError("every mass must be positive and finite (amu).")
         z = np.asarray(self.born_charges, dtype=float).reshape(n, 3)
         object.__setattr__(self, "x0", x0)
         object.__setattr__(self, "masses", m)
@@ -92,7 +93,7 @@ class System:
         object.__setattr__(self, "born_charges", z)
         q = np.eye(n) if self.basis is None else np.asarray(self.basis, dtype=float)
         if q.shape[0] != n or not np.allclose(q.T @ q, np.eye(q.shape[1]), atol=1e-10):
-            raise ValueError("basis must have orthonormal columns (n, n_r).")
+            raise InputError("basis must have orthonormal columns (n, n_r).")
         object.__setattr__(self, "basis", q)
         if not self.names:
             object.__setattr__(self, "names", tuple(f"dof{i}" for i in range(n)))
@@ -149,7 +150,7 @@ class System:
         else:
             zb = np.asarray(born_charges, dtype=float)
             if zb.shape != (na, 3, 3):
-                raise ValueError(f"born_charges have shape {zb.shape}; expected ({na}, 3, 3) in e.")
+                raise InputError(f"born_charges have shape {zb.shape}; expected ({na}, 3, 3) in e.")
             z = np.transpose(zb, (0, 2, 1)).reshape(na * 3, 3)  # [(a, j), i]
         pbc = tuple(bool(p) for p in atoms.pbc)
         if remove_translations is None:

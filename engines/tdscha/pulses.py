@@ -13,13 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from atomtwin.toolkit.errors import InputError
 
 
 def _unit(v) -> np.ndarray:
     v = np.asarray(v, dtype=float).reshape(3)
     n = np.linalg.norm(v)
     if n == 0:
-        raise ValueError("polarization is the zero vector. Fix: give a direction, e.g. [1, 0, 0].")
+        raise InputError("polarization is the zero vector. Fix: give a direction, e.g. [1, 0, 0].")
     return v / n
 
 
@@ -52,7 +53,7 @@ class GaussianPulse:
 
     def __post_init__(self) -> None:
         if self.width <= 0:
-            raise ValueError("pulse width must be > 0 ps.")
+            raise InputError("pulse width must be > 0 ps.")
         _unit(self.polarization)
 
     def __call__(self, t: float) -> np.ndarray:
@@ -75,7 +76,7 @@ class SingleCyclePulse:
 
     def __post_init__(self) -> None:
         if self.width <= 0:
-            raise ValueError("pulse width must be > 0 ps.")
+            raise InputError("pulse width must be > 0 ps.")
         _unit(self.polarization)
 
     def __call__(self, t: float) -> np.ndarray:
@@ -108,7 +109,7 @@ def make_pulse(spec: dict | None):
         return GaussianPulse(**spec)
     if kind == "single_cycle":
         return SingleCyclePulse(**spec)
-    raise ValueError(f"unknown pulse kind '{kind}'. Fix: use gaussian, single_cycle or none "
+    raise InputError(f"unknown pulse kind '{kind}'. Fix: use gaussian, single_cycle or none "
                      "(or atomtwin.engines.tdscha.UserPulse from Python).")
 
 
@@ -118,6 +119,6 @@ def external_force(system, pulse, screening: float | None = None) -> Callable[[f
         zero = np.zeros(system.n)
         return lambda t: zero
     if screening is not None and screening <= 0:
-        raise ValueError("screening (eps_infinity) must be > 0.")
+        raise InputError("screening (eps_infinity) must be > 0.")
     scale = 1.0 / (screening or 1.0)
     return lambda t: system.field_force(pulse(t) * scale)

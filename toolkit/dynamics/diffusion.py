@@ -45,6 +45,7 @@ import numpy as np
 import scipy.linalg as sla
 import xarray as xr
 from atomtwin.toolkit import units as U
+from atomtwin.toolkit.errors import InputError
 
 
 @lru_cache(maxsize=32)
@@ -229,7 +230,7 @@ def fit_diffusion(
     t0, t1, rule = linear_window(lag, y_all, start=start, stop=stop, beta_tol=beta_tol)
     frames = np.flatnonzero((lag >= t0 - 1e-9 * dt) & (lag <= t1 + 1e-9 * dt) & (lag > 0))
     if frames.size < 5:
-        raise ValueError(
+        raise InputError(
             f"too few frames for the fit: the window [{t0:g}, {t1:g}] ps holds {frames.size} lag(s) of "
             f"{dt:g} ps; need at least 5. Fix: run longer, store frames more often, or widen start=/stop=."
         )
@@ -281,7 +282,7 @@ def _fit_blocks(msd: xr.DataArray, *, start, stop, beta_tol) -> xr.Dataset:
     t0, t1, rule = linear_window(lag, mean, start=start, stop=stop, beta_tol=beta_tol)
     sel = (lag >= t0) & (lag <= t1) & (lag > 0)
     if sel.sum() < 5:
-        raise ValueError(f"too few frames for the fit: the window [{t0:g}, {t1:g}] ps of each block holds "
+        raise InputError(f"too few frames for the fit: the window [{t0:g}, {t1:g}] ps of each block holds "
                          f"{int(sel.sum())} lag(s); need at least 5. Fix: use fewer blocks or a longer run.")
     n_dims = int(msd.attrs["n_dims"])
     fits = np.array([np.polyfit(lag[sel], np.asarray(b)[sel], 1) for b in msd.transpose("block", "lag").values])
@@ -301,7 +302,7 @@ def diffusion(ds: xr.Dataset, species, *, method: str = "gls", n_blocks: int = 5
     from atomtwin.toolkit.dynamics.msd import msd as _msd
 
     if method not in ("gls", "blocks"):
-        raise ValueError(f"method={method!r}; use 'gls' or 'blocks'.")
+        raise InputError(f"method={method!r}; use 'gls' or 'blocks'.")
     m = _msd(ds, species, n_blocks=n_blocks if method == "blocks" else None, **msd_kwargs)
     return fit_diffusion(m, start=start, stop=stop)
 
@@ -329,20 +330,20 @@ def arrhenius(temperature, values, errors=None) -> xr.Dataset:
     T = np.asarray(temperature, dtype=float).ravel()
     v = np.asarray(values, dtype=float).ravel()
     if T.size != v.size or T.size < 2 or np.unique(T).size < 2:
-        raise ValueError(f"an Arrhenius fit needs >= 2 distinct temperatures with one value each (got {T.size} T, {v.size} values).")
+        raise InputError(f"an Arrhenius fit needs >= 2 distinct temperatures with one value each (got {T.size} T, {v.size} values).")
     if np.any(v <= 0) or np.any(T <= 0):
-        raise ValueError("Arrhenius fit: temperatures (K) and values must be positive.")
+        raise InputError("Arrhenius fit: temperatures (K) and values must be positive.")
     x = -1.0 / (U.KB * T)
     y = np.log(v)
     X = np.column_stack([x, np.ones_like(x)])
     if errors is not None:
         e = np.asarray(errors, dtype=float).ravel()
         if e.shape != v.shape or np.any(e <= 0):
-            raise ValueError("Arrhenius fit: errors must be positive, one per value.")
+            raise InputError("Arrhenius fit: errors must be positive, one per value.")
         w = (v / e) ** 2
     else:
         if T.size < 3:
-            raise ValueError("an unweighted Arrhenius fit needs >= 3 temperatures to estimate its error; give errors=.")
+            raise InputError("an unweighted Arrhenius fit needs >= 3 temperatures to estimate its error; give errors=.")
         w = np.ones_like(v)
     XtW = X.T * w
     pcov = np.linalg.inv(XtW @ X)

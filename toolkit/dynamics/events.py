@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
+from atomtwin.toolkit.errors import InputError
 
 
 def event_cross_correlation(first_times, first_keys, second_times, second_keys, windows, *,
@@ -41,9 +42,9 @@ def event_cross_correlation(first_times, first_keys, second_times, second_keys, 
     tb, kb = np.asarray(second_times, float), np.asarray(second_keys)
     w = np.atleast_1d(np.asarray(windows, float))
     if ta.size == 0:
-        raise ValueError("no A events (first_times is empty): nothing to correlate.")
+        raise InputError("no A events (first_times is empty): nothing to correlate.")
     if duration <= 0:
-        raise ValueError(f"duration must be positive (ps), got {duration}.")
+        raise InputError(f"duration must be positive (ps), got {duration}.")
     keys = np.unique(np.concatenate([ka, kb]))
     ka_i, kb_i = np.searchsorted(keys, ka), np.searchsorted(keys, kb)
 

@@ -17,6 +17,7 @@ from atomtwin.toolkit import schema as S
 from atomtwin.toolkit.correlation import summed_autocorrelation
 from atomtwin.toolkit.dynamics.msd import species_indices
 from atomtwin.toolkit.dynamics.rotations import jump_events
+from atomtwin.toolkit.errors import InputError
 from atomtwin.toolkit.neighbors import nearest_neighbors, pairs_between
 from atomtwin.toolkit.progress import progress
 
@@ -223,7 +224,7 @@ def hbond_lifetime(bonds: xr.Dataset) -> xr.Dataset:
     dt = float(bonds.attrs["timestep_ps"])
     key = np.column_stack([bonds["donor"].values, bonds["hydrogen"].values, bonds["acceptor"].values])
     if key.shape[0] == 0:
-        raise ValueError("no hydrogen bond in any frame: nothing to correlate (check species and criteria).")
+        raise InputError("no hydrogen bond in any frame: nothing to correlate (check species and criteria).")
     _, triple = np.unique(key, axis=0, return_inverse=True)
     h = np.zeros((n, triple.max() + 1))
     h[np.asarray(bonds["frame"].values), triple.ravel()] = 1.0

@@ -13,6 +13,7 @@ import xarray as xr
 from atomtwin.toolkit import geometry as G
 from atomtwin.toolkit import schema as S
 from atomtwin.toolkit.dynamics.msd import species_indices
+from atomtwin.toolkit.errors import InputError
 from atomtwin.toolkit.neighbors import nearest_neighbors, pairs_between
 from atomtwin.toolkit.progress import progress
 from scipy import ndimage
@@ -98,7 +99,7 @@ def assign_sites(ds: xr.Dataset, species: str, sites, *, r_site: float | None = 
     sites = np.asarray(sites, dtype=float).reshape(-1, 3)
     periodic = S.is_periodic(ds)
     if sites.shape[0] < 2:
-        raise ValueError(f"{sites.shape[0]} site(s) given; hops need at least 2.")
+        raise InputError(f"{sites.shape[0]} site(s) given; hops need at least 2.")
     pbc = S.pbc_of(ds) if periodic else None
     if r_site is None:
         every = np.arange(sites.shape[0])
@@ -186,7 +187,7 @@ def hop_rate(site_traj: xr.DataArray) -> xr.Dataset:
     n_hops = int(((st[1:] != st[:-1]) & (st[:-1] >= 0)).sum())
     observed = float(((st[:-1] >= 0).sum()) * dt)
     if observed <= 0:
-        raise ValueError("no atom of the species ever sits in a site; check the sites and r_site.")
+        raise InputError("no atom of the species ever sits in a site; check the sites and r_site.")
     rt = residence_times(site_traj)
     mean_res = float(rt.mean()) if rt.size else np.nan
     res_err = float(rt.std(ddof=1) / np.sqrt(rt.size)) if rt.size > 1 else np.nan

@@ -24,6 +24,7 @@ from atomtwin.toolkit import geometry as G
 from atomtwin.toolkit import schema as S
 from atomtwin.toolkit.correlation import Buffers, msd_sums, segment_msd_sums
 from atomtwin.toolkit.dynamics._outofcore import atom_major, needs_atom_major
+from atomtwin.toolkit.errors import InputError
 
 AXES = {"x": 0, "y": 1, "z": 2}
 #: largest atom chunk.  Per chunk the MSD holds the positions (F x chunk x 3 float64) and an
@@ -48,7 +49,7 @@ def parse_axes(axes: str) -> list[int]:
     """``"xy"`` -> [0, 1]; error naming the accepted letters otherwise."""
     ax = str(axes).lower()
     if not ax or any(c not in AXES for c in ax) or len(set(ax)) != len(ax):
-        raise ValueError(f"axes={axes!r} is not a combination of distinct 'x', 'y', 'z' (e.g. 'xy', 'z', 'xyz').")
+        raise InputError(f"axes={axes!r} is not a combination of distinct 'x', 'y', 'z' (e.g. 'xy', 'z', 'xyz').")
     return [AXES[c] for c in ax]
 
 
@@ -59,17 +60,17 @@ def parse_region(region) -> tuple[int, float, float] | None:
     if isinstance(region, str):
         m = re.fullmatch(r"\s*([xyz])\s*=\s*([-+0-9.eE]+)\s*:\s*([-+0-9.eE]+)\s*", region)
         if not m:
-            raise ValueError(f"region {region!r} is not of the form 'z=LO:HI' (Å), e.g. 'z=10:20'.")
+            raise InputError(f"region {region!r} is not of the form 'z=LO:HI' (Å), e.g. 'z=10:20'.")
         axis, lo, hi = m.group(1), float(m.group(2)), float(m.group(3))
     elif isinstance(region, dict):
         axis, (lo, hi) = region["axis"], region["range"]
     else:
         axis, lo, hi = region
     if axis not in AXES:
-        raise ValueError(f"region axis {axis!r} must be 'x', 'y' or 'z'.")
+        raise InputError(f"region axis {axis!r} must be 'x', 'y' or 'z'.")
     lo, hi = float(lo), float(hi)
     if not hi > lo:
-        raise ValueError(f"region {axis}={lo}:{hi} is empty; give LO < HI in Å.")
+        raise InputError(f"region {axis}={lo}:{hi} is empty; give LO < HI in Å.")
     return AXES[axis], lo, hi
 
 
@@ -312,7 +313,7 @@ def msd(
                           unwrap=unwrap, atom_chunk=atom_chunk, workers=workers)
     n = ds.sizes[S.FRAME]
     if n < 2:
-        raise ValueError(f"the trajectory has {n} frame(s); an MSD needs at least 2 (and a fit many more).")
+        raise InputError(f"the trajectory has {n} frame(s); an MSD needs at least 2 (and a fit many more).")
     dt = S.uniform_timestep(ds)
     comps = parse_axes(axes)
     reg = parse_region(region)
@@ -336,7 +337,7 @@ def msd(
             sums, counts = _region_msd(ds, idx, comps, reg, drift, unwrap, atom_chunk)
         keep = counts > 0
         if reg is not None and counts[0] == 0:
-            raise ValueError(
+            raise InputError(
                 f"no {sp} atom ever visits the region {region!r} (the wrapped {'xyz'[reg[0]]} coordinates "
                 f"of {sp} never fall in [{reg[1]}, {reg[2]}) Å). Fix: check the slab bounds against the cell."
             )
@@ -367,7 +368,7 @@ def msd(
 def _block_msd(ds, species, n_blocks, **kwargs) -> xr.DataArray:
     n = ds.sizes[S.FRAME]
     if n_blocks < 2 or n // n_blocks < 8:
-        raise ValueError(f"n_blocks={n_blocks} with {n} frames leaves blocks of {n // max(n_blocks, 1)} frames; "
+        raise InputError(f"n_blocks={n_blocks} with {n} frames leaves blocks of {n // max(n_blocks, 1)} frames; "
                          "use at least 2 blocks of at least 8 frames each.")
     size = n // n_blocks
     blocks = [msd(ds.isel({S.FRAME: slice(b * size, (b + 1) * size)}), species, **kwargs)

@@ -14,6 +14,7 @@ from atomtwin.toolkit import geometry as G
 from atomtwin.toolkit import schema as S
 from atomtwin.toolkit.correlation import summed_autocorrelation
 from atomtwin.toolkit.dynamics.msd import species_indices
+from atomtwin.toolkit.errors import InputError
 from atomtwin.toolkit.neighbors import nearest_neighbors
 from atomtwin.toolkit.progress import progress
 from scipy import optimize, special
@@ -45,7 +46,7 @@ def find_polyanions(ds: xr.Dataset, centre: str, ligand: str, *, n_ligands: int 
     ci = species_indices(ds, centre)
     li = species_indices(ds, ligand)
     if li.size < n_ligands:
-        raise ValueError(f"{li.size} {ligand} atoms cannot give {n_ligands} ligands per {centre}.")
+        raise InputError(f"{li.size} {ligand} atoms cannot give {n_ligands} ligands per {centre}.")
     pos = np.asarray(ds[S.POSITIONS].isel({S.FRAME: frame}).values, dtype=float)
     cell = G.cell_array(ds)[frame] if S.is_periodic(ds) else None
     # the n_ligands nearest ligands of every centre (cell lists, nearest images)
@@ -53,7 +54,7 @@ def find_polyanions(ds: xr.Dataset, centre: str, ligand: str, *, n_ligands: int 
                                       ci, li, k=n_ligands)
     uniq, cnt = np.unique(groups, return_counts=True)
     if np.any(cnt > 1):
-        raise ValueError(
+        raise InputError(
             f"{ligand} atom(s) {uniq[cnt > 1][:5].tolist()} are among the {n_ligands} nearest of more than one "
             f"{centre}: the {centre}{ligand}{n_ligands} connectivity is ambiguous in frame {frame}. Fix: check "
             "n_ligands and the species, or choose a frame where the groups are intact."
@@ -90,7 +91,7 @@ def legendre_correlation(vectors: np.ndarray, ls=(1, 2)) -> np.ndarray:
             x2 = summed_autocorrelation(u[:, :, :, None] * u[:, :, None, :]) / norm
             out.append(1.5 * x2 - 0.5)
         else:
-            raise ValueError(f"l={ell}: only l = 1 and 2 are implemented.")
+            raise InputError(f"l={ell}: only l = 1 and 2 are implemented.")
     return np.asarray(out)
 
 
@@ -144,7 +145,7 @@ def fit_relaxation(corr: xr.DataArray, *, model: str = "stretched", t_max: float
     end = below[0] if below.size else t.size
     sel = (t > 0) & (t <= t_max) & (np.arange(t.size) < end)
     if sel.sum() < 4:
-        raise ValueError(f"too few points to fit a relaxation ({int(sel.sum())} with C > {c_min} below {t_max:g} ps): "
+        raise InputError(f"too few points to fit a relaxation ({int(sel.sum())} with C > {c_min} below {t_max:g} ps): "
                          "the correlation decays within a few frames; store frames more often.")
     tt, cc = t[sel], c[sel]
     tau0 = float(np.interp(np.exp(-1), cc[::-1], tt[::-1])) if cc.min() < np.exp(-1) else tt[-1]
@@ -163,7 +164,7 @@ def fit_relaxation(corr: xr.DataArray, *, model: str = "stretched", t_max: float
             if t1 > t2:
                 a, t1, t2 = 1 - a, t2, t1
             return dict(tau=t1, beta=1.0, tau2=t2, weight=a), f(tt, *p), 3
-        raise ValueError(f"model={name!r}; use 'exp', 'stretched', 'biexp' or 'auto'.")
+        raise InputError(f"model={name!r}; use 'exp', 'stretched', 'biexp' or 'auto'.")
 
     if model == "auto":
         res = {}
@@ -302,7 +303,7 @@ def rate_components(waits, *, max_components: int = 2) -> xr.Dataset:
     w = np.asarray(waits, dtype=float)
     w = w[w > 0]
     if w.size < 10:
-        raise ValueError(f"{w.size} waiting times are too few to resolve rates (need >= 10).")
+        raise InputError(f"{w.size} waiting times are too few to resolve rates (need >= 10).")
     fits = {}
     for k in range(1, max_components + 1):
         if k == 1:

@@ -24,6 +24,7 @@ from atomtwin.toolkit.dynamics.msd import (
     parse_axes,
     species_indices,
 )
+from atomtwin.toolkit.errors import InputError
 
 
 def _volume(ds: xr.Dataset) -> float:
@@ -113,7 +114,7 @@ def conductivity(ds: xr.Dataset, charges: dict[str, float], temperature: float, 
     from atomtwin.toolkit.dynamics.msd import msd
 
     if temperature <= 0:
-        raise ValueError(f"temperature must be positive (K), got {temperature}.")
+        raise InputError(f"temperature must be positive (K), got {temperature}.")
     V = _volume(ds)
     kT = U.KB * float(temperature)
     parse_axes(axes)

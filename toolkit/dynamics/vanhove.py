@@ -11,6 +11,7 @@ from atomtwin.toolkit.dynamics.msd import (
     continuous_positions,
     species_indices,
 )
+from atomtwin.toolkit.errors import InputError
 
 
 def van_hove_self(ds: xr.Dataset, species: str, lags, *, r_max: float = 10.0, n_bins: int = 100,
@@ -37,7 +38,7 @@ def van_hove_self(ds: xr.Dataset, species: str, lags, *, r_max: float = 10.0, n_
     n = ds.sizes[S.FRAME]
     frames = np.rint(np.atleast_1d(np.asarray(lags, dtype=float)) / dt).astype(int)
     if np.any(frames < 1) or np.any(frames >= n):
-        raise ValueError(f"lags {list(np.atleast_1d(lags))} ps must lie in [{dt:g}, {(n - 1) * dt:g}] ps "
+        raise InputError(f"lags {list(np.atleast_1d(lags))} ps must lie in [{dt:g}, {(n - 1) * dt:g}] ps "
                          f"(1 to {n - 1} frames of {dt:g} ps).")
     idx = species_indices(ds, species)
     drift = com_drift(ds, unwrap, atom_chunk) if remove_drift else None

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 from atomtwin.toolkit import schema as S
+from atomtwin.toolkit.errors import InputError
 
 ENV = "env"
 FEATURE = "feature"
@@ -151,7 +152,7 @@ class ModelFeatures:
     def compute(self, atoms, centre_index, neighbours, centres) -> np.ndarray:
         out = np.asarray(self.features(atoms), dtype=float)
         if out.ndim != 2 or out.shape[0] != len(atoms):
-            raise ValueError(
+            raise InputError(
                 f"the feature callable returned shape {out.shape} for {len(atoms)} atoms; "
                 "expected (n_atoms, n_features). Fix: return one row of invariant features per atom."
             )
@@ -171,7 +172,7 @@ def as_descriptor(descriptor) -> Descriptor:
             return SOAP()
         if low == "acsf":
             return ACSF()
-        raise ValueError(f"unknown descriptor {descriptor!r}. Fix: use 'soap', 'acsf', a SOAP(...)/"
+        raise InputError(f"unknown descriptor {descriptor!r}. Fix: use 'soap', 'acsf', a SOAP(...)/"
                          "ACSF(...) object, or a callable features(atoms) -> (n_atoms, n_features).")
     if callable(descriptor):
         return ModelFeatures(descriptor)
@@ -193,10 +194,10 @@ def resolve_species(ds: xr.Dataset, species=None, neighbours=None) -> tuple[tupl
         chosen = [chosen] if isinstance(chosen, str) else list(chosen)
         missing = [s for s in chosen if s not in present]
         if missing:
-            raise ValueError(f"{name} {missing} not in the trajectory (it has {list(present)}). "
+            raise InputError(f"{name} {missing} not in the trajectory (it has {list(present)}). "
                              f"Fix: choose {name} among {list(present)}.")
         if not chosen:
-            raise ValueError(f"empty {name} list. Fix: name at least one species.")
+            raise InputError(f"empty {name} list. Fix: name at least one species.")
         out.append(_sorted_species(chosen))
     return out[0], out[1]
 
@@ -262,7 +263,7 @@ def environment_descriptors(
     S.validate(ds)
     desc = as_descriptor(descriptor)
     if desc.periodic and S.CELL not in ds:
-        raise ValueError(
+        raise InputError(
             "periodic descriptors need a cell but the trajectory has none. Fix: assign one "
             "(ds['cell'] = (('frame','cell_vector','xyz'), cells)) or use a non-periodic "
             f"descriptor, e.g. {type(desc).__name__}(periodic=False)."
@@ -279,7 +280,7 @@ def environment_descriptors(
     if chunk_frames is None:
         chunk_frames = max(1, int(64e6 // max(1, centre_index.size * n_feat * 8)))
     if chunk_frames < 1:
-        raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}.")
+        raise InputError(f"chunk_frames must be >= 1, got {chunk_frames}.")
     pos = ds[S.POSITIONS].data
     cell = ds[S.CELL].data if (S.CELL in ds and desc.periodic) else None
     blocks = []

@@ -7,6 +7,7 @@ import numpy as np
 import xarray as xr
 from atomtwin.toolkit import schema as S
 from atomtwin.toolkit.environments.pipeline import CLUSTER, NOT_CENTRE
+from atomtwin.toolkit.errors import InputError
 
 AXES = {"x": 0, "y": 1, "z": 2}
 
@@ -60,12 +61,12 @@ def spatial_profiles(ds: xr.Dataset, labels: xr.DataArray, *, axis: str = "z", n
 
     S.validate(ds, require=(S.CELL,))
     if axis not in AXES:
-        raise ValueError(f"axis must be one of {list(AXES)}, got {axis!r}.")
+        raise InputError(f"axis must be one of {list(AXES)}, got {axis!r}.")
     if n_bins < 1:
-        raise ValueError(f"n_bins must be >= 1, got {n_bins}.")
+        raise InputError(f"n_bins must be >= 1, got {n_bins}.")
     lab = np.asarray(labels.values)
     if lab.shape != (ds.sizes[S.FRAME], ds.sizes[S.ATOM]):
-        raise ValueError(f"labels have shape {lab.shape}; the trajectory has "
+        raise InputError(f"labels have shape {lab.shape}; the trajectory has "
                          f"{(ds.sizes[S.FRAME], ds.sizes[S.ATOM])} (frame, atom).")
     ks = _clusters(lab, clusters)
     ax = AXES[axis]
@@ -101,11 +102,11 @@ def interphase_thickness(profiles: xr.DataArray, clusters, *, method: str = "int
     holding two equivalent interfaces).
     """
     if method not in ("integral", "threshold"):
-        raise ValueError(f"method must be 'integral' or 'threshold', got {method!r}.")
+        raise InputError(f"method must be 'integral' or 'threshold', got {method!r}.")
     clusters = [clusters] if np.isscalar(clusters) else list(clusters)
     missing = [c for c in clusters if c not in profiles[CLUSTER].values]
     if missing:
-        raise ValueError(f"clusters {missing} not in the profiles (they have {profiles[CLUSTER].values.tolist()}).")
+        raise InputError(f"clusters {missing} not in the profiles (they have {profiles[CLUSTER].values.tolist()}).")
     phi = profiles.sel({CLUSTER: clusters}).sum(CLUSTER, skipna=False).fillna(0.0)
     pos = profiles["position"].values
     dz = pos[1] - pos[0] if pos.size > 1 else 2 * pos[0]
@@ -128,7 +129,7 @@ def fit_growth_law(thickness: xr.DataArray, *, time=None) -> xr.Dataset:
     t = np.asarray(thickness[S.TIME].values if time is None else time, float)
     ok = (t > 0) & (h > 0) & np.isfinite(h)
     if ok.sum() < 3:
-        raise ValueError(f"a growth-law fit needs at least 3 frames with t > 0 and thickness > 0 "
+        raise InputError(f"a growth-law fit needs at least 3 frames with t > 0 and thickness > 0 "
                          f"(got {int(ok.sum())}). Fix: use more frames or check the interphase clusters.")
     x, y = np.log(t[ok]), np.log(h[ok])
     A = np.vstack([np.ones_like(x), x]).T

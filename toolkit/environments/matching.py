@@ -10,6 +10,7 @@ import xarray as xr
 from atomtwin.toolkit import schema as S
 from atomtwin.toolkit.environments.descriptors import frame_atoms
 from atomtwin.toolkit.environments.pipeline import CLUSTER, EnvironmentClassifier
+from atomtwin.toolkit.errors import InputError
 from atomtwin.toolkit.neighbors import neighbor_pairs
 
 
@@ -59,7 +60,7 @@ def reference_descriptors(clf: EnvironmentClassifier, references, *, rattle: flo
     clf._check()
     refs = load_references(references)
     if not refs:
-        raise ValueError("no reference structures given.")
+        raise InputError("no reference structures given.")
     allowed = set(clf.neighbours_) | set(clf.species_)
     rng = np.random.default_rng(seed)
     feats, species, names = [], [], []
@@ -69,11 +70,11 @@ def reference_descriptors(clf: EnvironmentClassifier, references, *, rattle: flo
         sym = set(atoms.get_chemical_symbols())
         other = sorted(sym - allowed)
         if other:
-            raise ValueError(
+            raise InputError(
                 f"reference '{name}' holds species {other} that the trajectory/classifier does not "
                 f"({sorted(allowed)}). Fix: give references of the trajectory's species only.")
         if clf.descriptor.periodic and atoms.cell.rank < 3:
-            raise ValueError(f"reference '{name}' has no cell. Fix: give periodic reference crystals.")
+            raise InputError(f"reference '{name}' has no cell. Fix: give periodic reference crystals.")
         if atoms.cell.rank == 3:
             widths = atoms.cell.volume / np.linalg.norm(np.cross(atoms.cell[[1, 2, 0]], atoms.cell[[2, 0, 1]]), axis=1)
             atoms = atoms.repeat(tuple(int(np.ceil(min_length / w)) for w in widths))
@@ -89,7 +90,7 @@ def reference_descriptors(clf: EnvironmentClassifier, references, *, rattle: flo
             species.append(sp[centre])
             names.append(np.full(centre.size, name))
     if not feats:
-        raise ValueError(f"no reference holds a centre species {clf.species_}.")
+        raise InputError(f"no reference holds a centre species {clf.species_}.")
     return np.vstack(feats), np.concatenate(species), np.concatenate(names)
 
 

@@ -23,6 +23,7 @@ from atomtwin.toolkit.environments.descriptors import (
     as_descriptor,
     environment_descriptors,
 )
+from atomtwin.toolkit.errors import InputError
 
 NOISE = -1
 NOT_CENTRE = -2
@@ -81,15 +82,15 @@ class EnvironmentClassifier:
                  min_cluster_size: int | None = None, noise: str = "keep", seed: int = 0,
                  chunk_frames: int | None = None, kpca_max: int = 4000):
         if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}. Fix: use one of {METHODS}.")
+            raise InputError(f"unknown method {method!r}. Fix: use one of {METHODS}.")
         if method == "kmeans" and n_clusters is None:
-            raise ValueError("method='kmeans' needs n_clusters. Fix: give n_clusters=k, or use 'gmm' (BIC).")
+            raise InputError("method='kmeans' needs n_clusters. Fix: give n_clusters=k, or use 'gmm' (BIC).")
         if reducer not in ("pca", "kpca", None):
-            raise ValueError(f"unknown reducer {reducer!r}. Fix: use 'pca', 'kpca' or None.")
+            raise InputError(f"unknown reducer {reducer!r}. Fix: use 'pca', 'kpca' or None.")
         if noise not in ("keep", "nearest"):
-            raise ValueError(f"noise must be 'keep' or 'nearest', got {noise!r}.")
+            raise InputError(f"noise must be 'keep' or 'nearest', got {noise!r}.")
         if n_clusters is not None and n_clusters < 1:
-            raise ValueError(f"n_clusters must be >= 1, got {n_clusters}.")
+            raise InputError(f"n_clusters must be >= 1, got {n_clusters}.")
         self.descriptor = as_descriptor(descriptor)
         self.species, self.neighbours = species, neighbours
         self.method, self.n_clusters, self.max_clusters = method, n_clusters, max_clusters
@@ -114,15 +115,15 @@ class EnvironmentClassifier:
                               "their density channels are zero.", stacklevel=3)
                 neighbours = [s for s in neighbours if s in present]
                 if not neighbours:
-                    raise ValueError(f"none of the fitted neighbour species {self.neighbours_} is in the trajectory.")
+                    raise InputError(f"none of the fitted neighbour species {self.neighbours_} is in the trajectory.")
             species = [s for s in species if s in present]
             if not species:
-                raise ValueError(f"none of the fitted centre species {self.species_} is in the trajectory "
+                raise InputError(f"none of the fitted centre species {self.species_} is in the trajectory "
                                  f"(it has {sorted(present)}). Fix: reuse the pipeline on a trajectory of the same chemistry.")
         X = environment_descriptors(ds, self.descriptor, species=species, neighbours=neighbours,
                                     chunk_frames=self.chunk_frames)
         if self.fitted_ and list(X.attrs["neighbours"]) != list(self.neighbours_):
-            raise ValueError(f"neighbour species {X.attrs['neighbours']} differ from the fitted "
+            raise InputError(f"neighbour species {X.attrs['neighbours']} differ from the fitted "
                              f"{self.neighbours_}; the descriptor layout would not match. Fix: refit.")
         return X
 
@@ -143,11 +144,11 @@ class EnvironmentClassifier:
         available = frames.size * ne
         n = min(20000, available) if self.n_fit is None else int(self.n_fit)
         if n > available:
-            raise ValueError(
+            raise InputError(
                 f"n_fit={n} environments requested but only {available} are available "
                 f"({frames.size} fit frames x {ne} centres). Fix: lower n_fit or raise fit_frames.")
         if n < 2:
-            raise ValueError(f"n_fit={n}: need at least 2 environments to fit.")
+            raise InputError(f"n_fit={n}: need at least 2 environments to fit.")
         flat = np.sort(rng.choice(available, size=n, replace=False))
         fi, ei = np.divmod(flat, ne)
         block = np.asarray(_compute(X.isel({S.FRAME: frames}).data, "descriptors (fit frames)"))
@@ -243,7 +244,7 @@ class EnvironmentClassifier:
         self._check()
         X = np.asarray(X, dtype=float)
         if X.ndim != 2 or X.shape[1] != self.mean_.size:
-            raise ValueError(f"features have shape {X.shape}; the pipeline was fitted on {self.mean_.size} features.")
+            raise InputError(f"features have shape {X.shape}; the pipeline was fitted on {self.mean_.size} features.")
         if X.shape[0] == 0:
             return np.zeros(0, np.int16)
         Y = self._reduce(self._augment(X, np.asarray(centre_species).astype(str)))
@@ -321,7 +322,7 @@ class EnvironmentClassifier:
         with open(path, "rb") as fh:
             obj = pickle.load(fh)
         if not isinstance(obj, dict) or obj.get("format") != "atomtwin.EnvironmentClassifier":
-            raise ValueError(f"'{path}' is not a saved EnvironmentClassifier.")
+            raise InputError(f"'{path}' is not a saved EnvironmentClassifier.")
         return obj["object"]
 
     def __repr__(self) -> str:

@@ -248,7 +248,7 @@ def _gather(frames, source: str, name: str, missing: str, getter, shape_of):
 
 def _scalar(v: np.ndarray) -> np.ndarray:
     if v.size != 1:
-        raise ValueError("not a scalar")
+        raise InputError("not a scalar")
     return v.reshape(())
 
 

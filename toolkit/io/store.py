@@ -66,7 +66,7 @@ def store_format(path: str | os.PathLike) -> str:
         return "zarr"
     if low.endswith(NETCDF_SUFFIXES):
         return "netcdf"
-    raise ValueError(
+    raise InputError(
         f"cannot tell the storage format of '{path}'. Fix: name it *.nc (netCDF4) or *.zarr."
     )
 
@@ -425,7 +425,7 @@ class TrajectoryWriter:
             raise RuntimeError("this TrajectoryWriter is closed.")
         positions = np.asarray(positions, dtype=float)
         if positions.shape != (self.species.size, 3):
-            raise ValueError(
+            raise InputError(
                 f"frame {self.n_frames + len(self._buffer)}: positions have shape {positions.shape}; "
                 f"expected ({self.species.size}, 3)."
             )
@@ -481,7 +481,7 @@ class TrajectoryWriter:
                     self._arrays = {name: arr for name, arr in root.arrays()}
             missing = [k for k, v in chunk.variables.items() if S.FRAME in v.dims and k not in self._arrays]
             if missing:
-                raise ValueError(
+                raise InputError(
                     f"frame {self.n_frames}: variables {missing} were not in the first frame written; a "
                     "trajectory store keeps the same variables in every frame."
                 )

@@ -17,6 +17,7 @@ import re
 import numpy as np
 import xarray as xr
 from atomtwin.toolkit import units as U
+from atomtwin.toolkit.errors import InputError
 
 _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq}
 _COND = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|==|>|<)\s*([-+0-9.eE]+)\s*$")
@@ -27,11 +28,11 @@ def _criteria_mask(ds: xr.Dataset, text: str) -> xr.DataArray:
     for part in re.split(r"\band\b|&", text):
         m = _COND.match(part)
         if not m:
-            raise ValueError(f"criterion {part.strip()!r} is not 'feature op number' (op one of {list(_OPS)}); "
+            raise InputError(f"criterion {part.strip()!r} is not 'feature op number' (op one of {list(_OPS)}); "
                              "join several with 'and'.")
         name, op, val = m.groups()
         if name not in ds:
-            raise ValueError(f"criterion uses '{name}', which is not a feature (have {sorted(ds.data_vars)}).")
+            raise InputError(f"criterion uses '{name}', which is not a feature (have {sorted(ds.data_vars)}).")
         term = _OPS[op](ds[name], float(val))
         mask = term if mask is None else mask & term
     return mask
@@ -75,7 +76,7 @@ def classify_phases(
     """
     if criteria is not None or method == "criteria":
         if not criteria:
-            raise ValueError("method 'criteria' needs criteria={label: 'feature > value'}.")
+            raise InputError("method 'criteria' needs criteria={label: 'feature > value'}.")
         out = xr.full_like(results[next(iter(results.data_vars))], "", dtype=object)
         for label, text in reversed(list(criteria.items())):
             out = xr.where(_criteria_mask(results, text), label, out)
@@ -84,12 +85,12 @@ def classify_phases(
         features = [f for f in ("q6_bar", "diffusion", "lindemann") if f in results]
     missing = [f for f in features if f not in results]
     if missing:
-        raise ValueError(f"features {missing} are not in the results (have {sorted(results.data_vars)}).")
+        raise InputError(f"features {missing} are not in the results (have {sorted(results.data_vars)}).")
     stacked = results[features].to_array("feature").stack(run=[d for d in results[features[0]].dims])
     X = np.asarray(stacked.transpose("run", "feature").values, dtype=float)
     ok = np.all(np.isfinite(X), axis=1)
     if ok.sum() < n_phases:
-        raise ValueError(f"only {ok.sum()} runs have finite features; cannot form {n_phases} phases.")
+        raise InputError(f"only {ok.sum()} runs have finite features; cannot form {n_phases} phases.")
     Z = (X[ok] - X[ok].mean(0)) / np.where(X[ok].std(0) > 0, X[ok].std(0), 1.0)
     if method == "kmeans":
         from sklearn.cluster import KMeans
@@ -100,14 +101,14 @@ def classify_phases(
 
         lab = GaussianMixture(n_components=n_phases, random_state=seed, n_init=3).fit_predict(Z)
     else:
-        raise ValueError(f"method {method!r} unknown; use 'kmeans', 'gmm' or 'criteria'.")
+        raise InputError(f"method {method!r} unknown; use 'kmeans', 'gmm' or 'criteria'.")
     label_names = [f"phase{k}" for k in range(n_phases)]
     if names:
         (feat, ordered), = names.items()
         if feat not in features:
-            raise ValueError(f"names keyed on '{feat}', which is not among the features {features}.")
+            raise InputError(f"names keyed on '{feat}', which is not among the features {features}.")
         if len(ordered) != n_phases:
-            raise ValueError(f"names[{feat!r}] has {len(ordered)} labels for {n_phases} phases.")
+            raise InputError(f"names[{feat!r}] has {len(ordered)} labels for {n_phases} phases.")
         col = X[ok][:, features.index(feat)]
         means = [col[lab == k].mean() for k in range(n_phases)]
         rank = np.argsort(means)
@@ -188,16 +189,16 @@ def phase_boundary(
     P = np.asarray(pressure, dtype=float).ravel()
     T = np.asarray(temperature, dtype=float).ravel()
     if not (P.size == T.size == lab.size):
-        raise ValueError(f"pressure, temperature and phase differ in size ({P.size}, {T.size}, {lab.size}).")
+        raise InputError(f"pressure, temperature and phase differ in size ({P.size}, {T.size}, {lab.size}).")
     if phases is None:
         vals, counts = np.unique(lab[lab != ""], return_counts=True)
         if vals.size < 2:
-            raise ValueError(f"need two phases to draw a boundary, found {list(vals)}.")
+            raise InputError(f"need two phases to draw a boundary, found {list(vals)}.")
         phases = tuple(vals[np.argsort(-counts)][:2])
     keep = np.isin(lab, phases)
     P, T, y = P[keep], T[keep], (lab[keep] == phases[1]).astype(int)
     if y.min() == y.max():
-        raise ValueError(f"all runs are '{phases[y[0]]}': no boundary inside the sampled (P, T) range.")
+        raise InputError(f"all runs are '{phases[y[0]]}': no boundary inside the sampled (P, T) range.")
     scale = (P.mean(), P.std() or 1.0, T.mean(), T.std() or 1.0)
     p_grid = np.linspace(P.min(), P.max(), 25) if p_grid is None else np.asarray(p_grid, dtype=float)
     t_grid = np.linspace(T.min(), T.max(), 400)
@@ -255,7 +256,7 @@ def clapeyron_slope(temperature: float, delta_volume: float, delta_enthalpy: flo
     both (high-T phase) − (low-T phase).
     """
     if delta_enthalpy == 0:
-        raise ValueError("delta_enthalpy is zero: no first-order transition to apply Clapeyron to.")
+        raise InputError("delta_enthalpy is zero: no first-order transition to apply Clapeyron to.")
     return float(temperature * delta_volume * U.GPA_TO_EV_A3 / delta_enthalpy)
 
 

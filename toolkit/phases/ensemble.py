@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from atomtwin.toolkit.errors import InputError
 from atomtwin.toolkit.phases.spec import PhaseSpec
 
 SUMMARY = "summary.nc"
@@ -39,7 +40,7 @@ def resolve(fn: str | Callable) -> Callable:
     if callable(fn):
         return fn
     if not isinstance(fn, str) or ":" not in fn:
-        raise ValueError(
+        raise InputError(
             f"point function {fn!r} is neither a callable nor an import string. "
             "Fix: give 'package.module:function', e.g. 'atomtwin.engines.studies.phase_points:run_point'."
         )
@@ -47,10 +48,10 @@ def resolve(fn: str | Callable) -> Callable:
     try:
         m = import_module(mod)
     except ModuleNotFoundError as err:
-        raise ValueError(f"cannot import '{mod}' for point function '{fn}': {err}. "
+        raise InputError(f"cannot import '{mod}' for point function '{fn}': {err}. "
                          "Fix: check the module path and that it is installed.") from err
     if not hasattr(m, name):
-        raise ValueError(f"module '{mod}' has no function '{name}' (point function '{fn}').")
+        raise InputError(f"module '{mod}' has no function '{name}' (point function '{fn}').")
     return getattr(m, name)
 
 
@@ -111,7 +112,7 @@ def load_point(folder: Path, expect_hash: str | None = None) -> dict | None:
         with xr.open_dataset(folder / SUMMARY, engine="h5netcdf") as s:
             s = s.load()
         if expect_hash and s.attrs.get("protocol_hash") != expect_hash:
-            raise ValueError(
+            raise InputError(
                 f"'{folder}' holds a point run with another protocol or point function "
                 f"(hash {s.attrs.get('protocol_hash')} != {expect_hash}). "
                 "Fix: use a new workdir, or delete that folder to rerun it."
@@ -274,7 +275,7 @@ def connect(address: str | None, timeout: float = 10.0):
     from distributed import Client
 
     if not address:
-        raise ValueError("scheduler 'distributed' needs an address. Fix: give --cluster tcp://HOST:PORT.")
+        raise InputError("scheduler 'distributed' needs an address. Fix: give --cluster tcp://HOST:PORT.")
     try:
         return Client(address, timeout=timeout)
     except (OSError, TimeoutError) as err:

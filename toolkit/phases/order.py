@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 from atomtwin.toolkit import schema as S
+from atomtwin.toolkit.errors import InputError
 from atomtwin.toolkit.neighbors import full_lists, neighbor_pairs
 from atomtwin.toolkit.progress import progress
 
@@ -105,7 +106,7 @@ def rdf(
         np.cross(c[[1, 2, 0]], c[[2, 0, 1]]), axis=1)) for c in cells)
     r_max = float(r_max) if r_max is not None else 0.999 * half
     if r_max >= half:
-        raise ValueError(f"r_max={r_max:.3g} Å must be below half the cell width ({half:.3g} Å).")
+        raise InputError(f"r_max={r_max:.3g} Å must be below half the cell width ({half:.3g} Å).")
     sp = np.asarray(ds[S.SPECIES].values).astype(str)
     if species is None:
         in_a = in_b = np.ones(sp.size, bool)
@@ -113,7 +114,7 @@ def rdf(
         a, b = species
         for s in (a, b):
             if s not in set(sp):
-                raise ValueError(f"species '{s}' is not in the trajectory (it has {sorted(set(sp))}).")
+                raise InputError(f"species '{s}' is not in the trajectory (it has {sorted(set(sp))}).")
         in_a, in_b = sp == a, sp == b
     edges = np.linspace(0.0, r_max, n_bins + 1)
     hist = np.zeros(n_bins)
@@ -145,7 +146,7 @@ def first_minimum(g: xr.DataArray) -> float:
     for k in range(1, after.size - 1):
         if after[k] <= after[k - 1] and after[k] < after[k + 1] and after[k] < 1.0:
             return float(r[peak + k])
-    raise ValueError("g(r) has no minimum after its first peak within r_max. Fix: pass cutoff= explicitly.")
+    raise InputError("g(r) has no minimum after its first peak within r_max. Fix: pass cutoff= explicitly.")
 
 
 def structure_factor(g: xr.DataArray, number_density: float, q: np.ndarray | None = None,
@@ -184,7 +185,7 @@ def structure_factor(g: xr.DataArray, number_density: float, q: np.ndarray | Non
 def _auto_cutoff(ds: xr.Dataset, cutoff: float | None) -> float:
     if cutoff is not None:
         if cutoff <= 0:
-            raise ValueError(f"cutoff must be positive, got {cutoff}.")
+            raise InputError(f"cutoff must be positive, got {cutoff}.")
         return float(cutoff)
     return first_minimum(rdf(ds.isel({S.FRAME: slice(0, 3)}), n_bins=150))
 
@@ -264,7 +265,7 @@ def steinhardt(ds: xr.Dataset, degrees=(4, 6), cutoff: float | None = None,
     S.validate(ds)
     degrees = tuple(int(x) for x in np.atleast_1d(degrees))
     if any(x < 0 for x in degrees):
-        raise ValueError(f"degrees must be non-negative integers, got {degrees}.")
+        raise InputError(f"degrees must be non-negative integers, got {degrees}.")
     rc = _auto_cutoff(ds, cutoff)
     search = rc if n_neighbours is None else (1.6 * rc if cutoff is None else rc)
     n = ds.sizes[S.ATOM]
@@ -292,7 +293,7 @@ def _nearest(c, nb, v, counts, k):
     r = np.linalg.norm(v, axis=1)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     if np.any(counts < k):
-        raise ValueError(f"some atoms have fewer than {k} neighbours within the search radius. "
+        raise InputError(f"some atoms have fewer than {k} neighbours within the search radius. "
                          "Fix: pass a larger cutoff.")
     # rank within each centre's block
     order = np.lexsort((r, c))

@@ -18,6 +18,7 @@ import numpy as np
 import xarray as xr
 from atomtwin.toolkit import schema as S
 from atomtwin.toolkit import units as U
+from atomtwin.toolkit.errors import InputError
 from atomtwin.toolkit.neighbors import nearest_neighbors
 from atomtwin.toolkit.phases.order import pairs
 from atomtwin.toolkit.progress import progress
@@ -82,7 +83,7 @@ def self_diffusion(ds: xr.Dataset, species: str | None = None, fit_from: float |
 
     S.validate(ds)
     if S.TIME not in ds.coords or ds.sizes[S.FRAME] < 3:
-        raise ValueError("self_diffusion needs a 'time' coordinate and at least 3 frames.")
+        raise InputError("self_diffusion needs a 'time' coordinate and at least 3 frames.")
     names = [species] if species is not None else list(dict.fromkeys(np.asarray(ds[S.SPECIES].values).astype(str)))
     ds_, weights = [], []
     for sp in names:
@@ -149,7 +150,7 @@ def species_clusters(ds: xr.Dataset, species: str, cutoff: float, min_size: int 
     sp = np.asarray(ds[S.SPECIES].values).astype(str)
     idx = np.flatnonzero(sp == species)
     if idx.size == 0:
-        raise ValueError(f"species '{species}' is not in the trajectory (it has {sorted(set(sp))}).")
+        raise InputError(f"species '{species}' is not in the trajectory (it has {sorted(set(sp))}).")
     sub = ds.isel({S.ATOM: idx})
     n = idx.size
     nf = ds.sizes[S.FRAME]

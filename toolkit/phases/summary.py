@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 from atomtwin.toolkit import schema as S
+from atomtwin.toolkit.errors import InputError
 from atomtwin.toolkit.phases import order as O
 from atomtwin.toolkit.phases import order_thermo as D
 
@@ -71,7 +72,7 @@ def summarize(
     """
     S.validate(ds)
     if not 0 < window <= 1:
-        raise ValueError(f"window must be in (0, 1], got {window}.")
+        raise InputError(f"window must be in (0, 1], got {window}.")
     nf = ds.sizes[S.FRAME]
     start = min(nf - 1, int(np.floor(nf * (1 - window))))
     tail = ds.isel({S.FRAME: slice(start, None)})

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 from atomtwin.toolkit import units as U
+from atomtwin.toolkit.errors import InputError
 
 
 class UnrelaxedStructureWarning(UserWarning):
@@ -100,7 +101,7 @@ def compute_phonons(structure, calculator, *, supercell: Sequence[int] | np.ndar
     sc = np.asarray(supercell, dtype=int)
     sc = np.diag(sc) if sc.shape == (3,) else sc
     if sc.shape != (3, 3) or round(abs(np.linalg.det(sc))) < 1:
-        raise ValueError(f"supercell must be three positive integers or a 3x3 integer matrix, got {supercell!r}.")
+        raise InputError(f"supercell must be three positive integers or a 3x3 integer matrix, got {supercell!r}.")
     with warnings.catch_warnings():  # phonopy warns that 'auto' is its new default: we ask for it
         warnings.filterwarnings("ignore", message="primitive_matrix defaulted")
         phonon = Phonopy(_phonopy_atoms(atoms), supercell_matrix=sc, primitive_matrix=primitive_matrix,
@@ -134,10 +135,10 @@ def set_born_charges(phonon, born_charges: np.ndarray, epsilon_inf: np.ndarray |
     n = len(phonon.primitive)
     z = np.asarray(born_charges, dtype=float)
     if z.shape != (n, 3, 3):
-        raise ValueError(f"born_charges have shape {z.shape}; expected ({n}, 3, 3) for the primitive cell's "
+        raise InputError(f"born_charges have shape {z.shape}; expected ({n}, 3, 3) for the primitive cell's "
                          f"{n} atoms ({phonon.primitive.symbols}).")
     if epsilon_inf is None:
-        raise ValueError("the non-analytic correction needs epsilon_inf (3x3 or a number) with the Born charges.")
+        raise InputError("the non-analytic correction needs epsilon_inf (3x3 or a number) with the Born charges.")
     eps = np.asarray(epsilon_inf, dtype=float)
     eps = eps * np.eye(3) if eps.ndim == 0 else eps
     # factor: e^2/(4 pi eps0) in eV Å, phonopy's NAC unit factor for eV/Å/amu force constants
@@ -204,7 +205,7 @@ def thermal_properties(phonon, temperatures: Sequence[float] | np.ndarray | None
     """
     t = np.arange(0, 1001, 50.0) if temperatures is None else np.asarray(temperatures, dtype=float)
     if t.ndim != 1 or t.size == 0 or np.any(t < 0):
-        raise ValueError("temperatures must be a non-empty 1-D array of non-negative K.")
+        raise InputError("temperatures must be a non-empty 1-D array of non-negative K.")
     phonon.run_mesh(list(mesh), is_gamma_center=True)
     phonon.run_thermal_properties(temperatures=t, exclude_gamma_acoustic=True)
     d = phonon.thermal_properties
@@ -233,7 +234,7 @@ def gamma_modes(phonon) -> xr.Dataset:
     fc = np.asarray(phonon.force_constants)
     n = len(spc)
     if fc.shape[:2] != (n, n):
-        raise ValueError("gamma_modes needs full supercell force constants (not compact); "
+        raise InputError("gamma_modes needs full supercell force constants (not compact); "
                          "produce them with phonon.produce_force_constants().")
     m = np.asarray(spc.masses, dtype=float)
     return modes_from_force_constants(fc, m, spc.symbols, spc.positions, spc.cell)

@@ -20,6 +20,7 @@ import xarray as xr
 from atomtwin.toolkit import schema as S
 from atomtwin.toolkit import units as U
 from atomtwin.toolkit.correlation import autocorrelation
+from atomtwin.toolkit.errors import InputError
 from atomtwin.toolkit.spectra.correlation import correlation_spectrum, iter_chunks
 
 #: frames projected at once
@@ -29,13 +30,13 @@ CHUNK_FRAMES = 2048
 def _check_match(ds: xr.Dataset, modes: xr.Dataset) -> None:
     n = ds.sizes[S.ATOM]
     if modes.sizes["atom"] != n:
-        raise ValueError(f"the modes are of {modes.sizes['atom']} atoms but the trajectory has {n}. "
+        raise InputError(f"the modes are of {modes.sizes['atom']} atoms but the trajectory has {n}. "
                          "Fix: compute the modes for the simulation supercell (same atoms, same order).")
     a = np.asarray(ds[S.SPECIES].values).astype(str)
     b = np.asarray(modes["species"].values).astype(str)
     if not np.array_equal(a, b):
         i = int(np.flatnonzero(a != b)[0])
-        raise ValueError(f"atom {i} is {a[i]} in the trajectory but {b[i]} in the modes: the atom order differs. "
+        raise InputError(f"atom {i} is {a[i]} in the trajectory but {b[i]} in the modes: the atom order differs. "
                          "Fix: build the trajectory from the phonopy supercell or reorder its atoms.")
 
 
@@ -135,7 +136,7 @@ def spectral_energy_density(projection: xr.Dataset, *, max_lag: float | None = N
     """
     if timestep is None:
         if "time" not in projection.coords:
-            raise ValueError("the projection has no 'time'; pass timestep= (ps).")
+            raise InputError("the projection has no 'time'; pass timestep= (ps).")
         t = np.asarray(projection["time"].values)
         timestep = float(t[1] - t[0])
     qd = np.asarray(projection["velocity"].values, dtype=float)

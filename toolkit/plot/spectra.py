@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
+from atomtwin.toolkit.errors import InputError
 from atomtwin.toolkit.plot.style import PALETTE, axis_label, new_figure
 
 
@@ -70,4 +71,4 @@ def plot_spectrum(res: xr.Dataset):
         return plot_ir(res)
     if "eps_real" in res:
         return plot_dielectric(res)
-    raise ValueError(f"not a spectrum result (variables {sorted(res.data_vars)}).")
+    raise InputError(f"not a spectrum result (variables {sorted(res.data_vars)}).")

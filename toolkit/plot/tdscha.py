@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
+from atomtwin.toolkit.errors import InputError
 from atomtwin.toolkit.plot.style import PALETTE, axis_label, new_figure
 
 #: 1 V/Å = 100 MV/cm, the unit of THz-pump experiments
@@ -24,7 +25,7 @@ V_PER_A_TO_MV_PER_CM = 100.0
 
 def _time(ds: xr.Dataset) -> np.ndarray:
     if "time" not in ds.coords and "time" not in ds:
-        raise ValueError("the Dataset has no 'time' coordinate (ps). Fix: pass a TD-SCHA, classical MD or "
+        raise InputError("the Dataset has no 'time' coordinate (ps). Fix: pass a TD-SCHA, classical MD or "
                          "exact-dynamics result.")
     return np.asarray(ds["time"].values, float)
 
@@ -33,7 +34,7 @@ def _dof(ds: xr.Dataset, dof) -> int:
     names = [str(n) for n in ds["dof"].values] if "dof" in ds.coords else []
     if isinstance(dof, str):
         if dof not in names:
-            raise ValueError(f"dof '{dof}' not in the result ({names[:6]}...). Fix: pass a name or an index.")
+            raise InputError(f"dof '{dof}' not in the result ({names[:6]}...). Fix: pass a name or an index.")
         return names.index(dof)
     return int(dof)
 
@@ -107,7 +108,7 @@ def plot_mode_energies(tdscha: xr.Dataset, *, modes=None, occupation: bool = Fal
     """
     key = "mode_occupation" if occupation else "mode_energy"
     if key not in tdscha:
-        raise ValueError(f"'{key}' is not in the result. Fix: run run_tdscha with modes='initial'.")
+        raise InputError(f"'{key}' is not in the result. Fix: run run_tdscha with modes='initial'.")
     fig, ax = new_figure() if ax is None else (ax.figure, ax)
     t = _time(tdscha)
     e = tdscha[key].values
@@ -134,7 +135,7 @@ def plot_pulse(ds: xr.Dataset, *, component: int | None = None, ax=None):
 
     ``component`` None draws every non-zero Cartesian component."""
     if "field" not in ds:
-        raise ValueError("'field' (frame, xyz) V/Å is not in the result.")
+        raise InputError("'field' (frame, xyz) V/Å is not in the result.")
     fig, ax = new_figure(aspect=0.45) if ax is None else (ax.figure, ax)
     t = _time(ds)
     f = ds["field"].values * V_PER_A_TO_MV_PER_CM

@@ -8,6 +8,7 @@ import numpy as np
 import xarray as xr
 from atomtwin.toolkit import schema as S
 from atomtwin.toolkit import units as U
+from atomtwin.toolkit.errors import InputError
 
 #: spectra return frequencies in one of these units
 FREQUENCY_UNITS = {"THz": 1.0, "cm^-1": U.THZ_TO_INV_CM}
@@ -18,7 +19,7 @@ def frequency_unit(unit: str) -> str:
     """Canonical name of a frequency unit (``"THz"`` or ``"cm^-1"``)."""
     key = _ALIASES.get(str(unit).lower().replace(" ", ""))
     if key is None:
-        raise ValueError(f"unknown frequency unit '{unit}'. Fix: use 'THz' or 'cm-1'.")
+        raise InputError(f"unknown frequency unit '{unit}'. Fix: use 'THz' or 'cm-1'.")
     return key
 
 
@@ -63,10 +64,10 @@ def volume(ds: xr.Dataset, volume: float | None = None) -> float:
     """Mean cell volume in Å^3, or ``volume`` when given; error for a cell-less trajectory."""
     if volume is not None:
         if volume <= 0:
-            raise ValueError(f"volume must be positive, got {volume} Å^3.")
+            raise InputError(f"volume must be positive, got {volume} Å^3.")
         return float(volume)
     if S.CELL not in ds:
-        raise ValueError(
+        raise InputError(
             "an absolute IR/dielectric spectrum needs a volume but the trajectory has no cell. "
             "Fix: pass volume= (Å^3) or normalization='peak'/'area'."
         )
@@ -101,7 +102,7 @@ def velocity_chunk(ds: xr.Dataset, frames: slice, atoms: np.ndarray | slice, dt:
 def kinetic_temperature(ds: xr.Dataset, max_frames: int = 2000) -> float:
     """Kinetic temperature in K, from up to ``max_frames`` evenly spread frames (3 N dof)."""
     if S.VELOCITIES not in ds:
-        raise ValueError(
+        raise InputError(
             "the spectrum needs a temperature and the trajectory has no velocities to estimate it. "
             "Fix: pass temperature= (K)."
         )

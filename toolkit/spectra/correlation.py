@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 from atomtwin.toolkit.correlation import autocorrelation
+from atomtwin.toolkit.errors import InputError
 from scipy import fft as sfft
 
 __all__ = ["WINDOWS", "FrameSpacingWarning", "autocorrelation", "block_slices", "check_frequency_range",
@@ -45,7 +46,7 @@ def lag_window(name: str, n_lags: int) -> np.ndarray:
     """One-sided window over ``n_lags`` lags: shape (n_lags,), w[0] = 1, w[-1] ~ 0."""
     key = str(name).lower()
     if key not in WINDOWS:
-        raise ValueError(f"unknown window '{name}'. Fix: use one of {sorted(WINDOWS)}.")
+        raise InputError(f"unknown window '{name}'. Fix: use one of {sorted(WINDOWS)}.")
     x = np.arange(n_lags) / max(n_lags - 1, 1)
     return WINDOWS[key](x)
 
@@ -147,11 +148,11 @@ def check_frequency_range(dt: float, max_frequency: float | None) -> float:
     if max_frequency is None:
         return fn
     if max_frequency <= 0:
-        raise ValueError(f"max_frequency must be positive, got {max_frequency} THz.")
+        raise InputError(f"max_frequency must be positive, got {max_frequency} THz.")
     if max_frequency > fn * (1 + 1e-9):
         from atomtwin.toolkit.units import THZ_TO_INV_CM
 
-        raise ValueError(
+        raise InputError(
             f"frame spacing {dt * 1e3:g} fs is too coarse for the asked range: its Nyquist frequency is "
             f"{fn:.4g} THz ({fn * THZ_TO_INV_CM:.4g} cm^-1), below the asked {max_frequency:.4g} THz "
             f"({max_frequency * THZ_TO_INV_CM:.4g} cm^-1). Fix: store frames at least every "
@@ -181,10 +182,10 @@ def warn_if_aliased(nu: np.ndarray, spectrum: np.ndarray, what: str, fraction: f
 def block_slices(n_frames: int, n_blocks: int, n_lags: int) -> list[slice]:
     """``n_blocks`` contiguous, equal frame ranges, each long enough for ``n_lags`` lags."""
     if n_blocks < 1:
-        raise ValueError(f"n_blocks must be >= 1, got {n_blocks}.")
+        raise InputError(f"n_blocks must be >= 1, got {n_blocks}.")
     length = n_frames // n_blocks
     if length < n_lags:
-        raise ValueError(
+        raise InputError(
             f"{n_blocks} blocks of {length} frames are shorter than the correlation length of {n_lags} "
             f"frames. Fix: use fewer blocks (at most {max(n_frames // n_lags, 1)}) or a shorter max_lag."
         )
@@ -196,10 +197,10 @@ def default_lags(n_block_frames: int, dt: float, max_lag: float | None) -> int:
     if max_lag is None:
         return max(2, n_block_frames // 3)
     if max_lag <= 0:
-        raise ValueError(f"max_lag must be positive, got {max_lag} ps.")
+        raise InputError(f"max_lag must be positive, got {max_lag} ps.")
     n = int(round(max_lag / dt)) + 1
     if n > n_block_frames:
-        raise ValueError(
+        raise InputError(
             f"max_lag {max_lag:g} ps needs {n} frames but a block has {n_block_frames} "
             f"({n_block_frames * dt:g} ps). Fix: fewer blocks or a shorter max_lag."
         )

@@ -19,6 +19,7 @@ from atomtwin.engines.mlip.tp import (
     make_paths,
     uvu_plan,
 )
+from atomtwin.toolkit.errors import InputError
 from torch import Tensor, nn
 
 
@@ -104,7 +105,7 @@ class NequIPCore(nn.Module):
         self.lmax = lmax
         last: Irreps = tuple(final_irreps) if final_irreps else ((mul, 0, 1),)
         if last[0] != (mul, 0, 1):
-            raise ValueError(f"final_irreps must start with ({mul}, 0, 1) (the energy head's scalars), got {last}.")
+            raise InputError(f"final_irreps must start with ({mul}, 0, 1) (the energy head's scalars), got {last}.")
         self.embed = nn.Parameter(torch.randn(num_species, mul))
         irreps: Irreps = ((mul, 0, 1),)
         hidden = hidden_irreps(mul, lmax, parity)
