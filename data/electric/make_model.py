@@ -1,6 +1,6 @@
 """Train the shipped electric-enthalpy model of the rock-salt model crystal.
 
-``OMP_NUM_THREADS=1 python data/electric/make_model.py`` (60 epochs, about 12 minutes on one
+``OMP_NUM_THREADS=1 python data/electric/make_model.py`` (60 epochs, about 4 minutes on one
 CPU core) writes
 ``data/electric/rocksalt_model.pt``: an :class:`atomtwin.engines.mlip.electric.ElectricPotential`
 trained on frames of :class:`atomtwin.engines.mlip.electric_crystal.RockSaltCrystal` (8- and 64-atom
