@@ -14,8 +14,8 @@ Training frames (``cu_frames``): 32-atom cells of hot liquid copper (EMT Langevi
    the residual of the same small model; about 10x the small model's cost, for
    ``tests/benchmarks/bench_mts.py`` (the tests use the cheap ``large``).
 
-The total potential is small + large.  Run (about 6 minutes on one core; ``--bench``
-about 10 more)::
+The total potential is small + large.  Run (about 7 minutes on one core; ``--bench``
+about 2 more)::
 
     OMP_NUM_THREADS=1 python data/md/make_mts_pair.py [--out data/md/cu_pair] [--bench]
 
