@@ -43,7 +43,7 @@ export TORCH_PROBE
 export OMP_NUM_THREADS ?= 2
 export MPLBACKEND := Agg
 
-.PHONY: setup demo test test-min lint bench clean
+.PHONY: setup demo test test-min lint tutorials bench clean
 
 # torch from TORCH_INDEX when set and reachable (the CPU build); otherwise nothing here
 # and the constraint-pinned install below takes it.  $(1) = the venv's bin folder.
@@ -94,7 +94,11 @@ test-min: $(STAMP_MIN)
 	OMP_NUM_THREADS=1 $(VENV_MIN)/bin/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile -p no:cacheprovider tests/unit $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check toolkit engines tests
+	$(BIN)/ruff check atomtwin toolkit engines tests tutorials data/__init__.py setup.py
+
+# the tutorial notebooks, built from their jupytext sources (tutorials/NN_*.py)
+tutorials: $(STAMP)
+	$(BIN)/jupytext --to ipynb tutorials/[0-9][0-9]_*.py
 
 bench: $(STAMP)
 	@for b in tests/benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b --small || exit 1; done

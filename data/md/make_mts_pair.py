@@ -106,7 +106,7 @@ def _train(work: Path, data: Path, model: dict, epochs: int, residual_of: Path |
                max_epochs=epochs, lr=0.01, schedule="cosine", ema_decay=0.99, energy_weight=1.0,
                force_weight=1.0, stress_weight=0.0, progress=False, seed=0, model=model,
                residual_of=str(residual_of) if residual_of else None)
-    return train(cfg)
+    return train(cfg, overwrite=True)
 
 
 #: provenance stored in every model file this script writes (no paths, no times)

@@ -47,6 +47,8 @@ _EXPORTS = {
     "load_config": "atomtwin.engines.mlip.config", "collate": "atomtwin.engines.mlip.data",
     "Potential": "atomtwin.engines.mlip.model", "build_model": "atomtwin.engines.mlip.model",
     "load_model": "atomtwin.engines.mlip.model", "save_checkpoint": "atomtwin.engines.mlip.model",
+    "save_model": "atomtwin.engines.mlip.model", "export_model": "atomtwin.engines.mlip.model",
+    "read_model_file": "atomtwin.engines.mlip.model",
     "neighbor_list": "atomtwin.engines.mlip.neighbors", "NeighborListCache": "atomtwin.engines.mlip.neighbors",
     "Calculator": "atomtwin.engines.mlip.calculator",
 }

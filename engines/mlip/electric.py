@@ -65,6 +65,7 @@ from atomtwin.engines.mlip.nn import (
     scatter_sum,
     spherical_harmonics,
 )
+from atomtwin.toolkit.errors import InputError
 from torch import Tensor, nn
 
 __all__ = [
@@ -111,7 +112,7 @@ class EnthalpyModel(nn.Module):
         dtype = self.dtype
         types = data["atom_types"]
         if types.numel() and (int(types.min()) < 0 or int(types.max()) >= len(self.species)):
-            raise ValueError(f"atom_types out of range 0..{len(self.species) - 1}; the model knows "
+            raise InputError(f"atom_types out of range 0..{len(self.species) - 1}; the model knows "
                              f"{self.species}. Fix: map symbols with model.species.index(symbol).")
         pos = data["pos"].to(dtype)
         cell = data["cell"].to(dtype).reshape(-1, 3, 3)
@@ -189,12 +190,12 @@ class ElectricPotential(EnthalpyModel):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         if config.architecture != "nequip":
-            raise ValueError(f"the electric model is built on the NequIP-style network, got architecture "
+            raise InputError(f"the electric model is built on the NequIP-style network, got architecture "
                              f"'{config.architecture}'. Fix: architecture: nequip.")
         if config.lmax < 1:
-            raise ValueError("the electric model needs vector features (lmax >= 1). Fix: lmax: 2.")
+            raise InputError("the electric model needs vector features (lmax >= 1). Fix: lmax: 2.")
         if not config.species:
-            raise ValueError("model.species is empty. Fix: list the chemical symbols.")
+            raise InputError("model.species is empty. Fix: list the chemical symbols.")
         self.config = config
         self.species = list(config.species)
         self.r_max = float(config.r_max)

@@ -27,6 +27,7 @@ import torch
 from atomtwin.engines.mlip.config import ModelConfig
 from atomtwin.engines.mlip.data import collate, species_of, to_graph
 from atomtwin.engines.mlip.electric import ElectricPotential, EnthalpyModel, build_electric_model
+from atomtwin.toolkit.errors import InputError
 
 __all__ = ["electric_graph", "collate_electric", "electric_loss_terms", "evaluate_electric", "train_electric"]
 
@@ -141,11 +142,11 @@ def train_electric(
         validation metrics), ``val_metrics`` and ``wall_s``.
     """
     if not frames:
-        raise ValueError("train_electric got no frames. Fix: pass labelled frames (e.g. random_frames()).")
+        raise InputError("train_electric got no frames. Fix: pass labelled frames (e.g. random_frames()).")
     w = {"energy": 1.0, "forces": 1.0, "polarization": 1.0, "born_charges": 1.0, "polarizability": 1.0}
     unknown = sorted(set(weights or {}) - set(w))
     if unknown:
-        raise ValueError(f"unknown loss weight(s) {unknown}. Fix: use keys from {sorted(w)}.")
+        raise InputError(f"unknown loss weight(s) {unknown}. Fix: use keys from {sorted(w)}.")
     w.update(weights or {})
     torch.manual_seed(seed)
     if isinstance(model, ElectricPotential):

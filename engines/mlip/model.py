@@ -34,7 +34,7 @@ from atomtwin.engines.mlip.nn import (
     scatter_sum,
     spherical_harmonics,
 )
-from atomtwin.toolkit.errors import FileFormatError
+from atomtwin.toolkit.errors import FileFormatError, InputError
 from torch import Tensor, nn
 
 __all__ = ["Potential", "build_model", "save_checkpoint", "read_checkpoint", "save_model",
@@ -64,7 +64,7 @@ class Potential(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         if not config.species:
-            raise ValueError("model.species is empty. Fix: list the chemical symbols, or "
+            raise InputError("model.species is empty. Fix: list the chemical symbols, or "
                              "build the model through training, which fills them from the data.")
         self.config = config
         self.species: list[str] = list(config.species)
@@ -121,7 +121,7 @@ class Potential(nn.Module):
         dtype = self.shift.dtype
         types = data["atom_types"]
         if types.numel() and (int(types.min()) < 0 or int(types.max()) >= len(self.species)):
-            raise ValueError(
+            raise InputError(
                 f"atom_types out of range 0..{len(self.species) - 1}; the model knows species "
                 f"{self.species}. Fix: map symbols with model.species.index(symbol)."
             )

@@ -250,7 +250,7 @@ def _columns() -> list[str]:
 
 
 def train(config: TrainConfig | dict[str, Any], resume: bool = False, *,
-          overwrite: bool = True) -> dict[str, Any]:
+          overwrite: bool = False) -> dict[str, Any]:
     """Train a potential.
 
     Parameters
@@ -262,8 +262,8 @@ def train(config: TrainConfig | dict[str, Any], resume: bool = False, *,
         is none.
     overwrite
         Start over when ``output_dir`` holds a previous run (its ``best.ckpt`` is replaced
-        and ``metrics.csv`` restarted); with ``False`` that is an error instead (the
-        ``atomtwin train`` command passes ``False`` unless ``--force``).
+        and ``metrics.csv`` restarted); with ``False`` (the default, as ``atomtwin train``
+        without ``--force``) a previous run is an error and nothing is touched.
 
     Returns
     -------

@@ -187,7 +187,7 @@ def train_model(cfg: DemoConfig, out: Path, files: list[str], epochs: int) -> di
     """Train the demo potential on ``files`` for ``epochs`` epochs into ``out/model``."""
     from atomtwin.engines.mlip.train import train
 
-    res = train(model_config(cfg, out, files, epochs))
+    res = train(model_config(cfg, out, files, epochs), overwrite=True)  # the demo owns its folder
     return {k: (float(v) if isinstance(v, (int, float, np.floating)) else str(v)) for k, v in res.items()}
 
 
@@ -358,7 +358,7 @@ def run_demo(out: str | Path = "demo-out", *, small: bool = False, force: bool =
             "temperature": cfg.temperature, "friction": 2.0, "stride": cfg.stride,
             "output": str(md_file), "checkpoint": str(out / "md.ckpt"),
             "checkpoint_every": cfg.stride * 10, "seed": cfg.seed, "progress": progress,
-        }, resume=(out / "md.ckpt").exists())
+        }, resume=True)  # continues from md.ckpt; without one, restarts its own partial run
         st.finish("md", {"frames": res.n_frames, "wall_s": res.wall_s, "ns_per_day": res.ns_per_day,
                          "atom_steps_per_s": res.atom_steps_per_s})
     if until == "md":

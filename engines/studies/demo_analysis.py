@@ -109,15 +109,17 @@ def analyse(ds: xr.Dataset, out: Path, cfg, seed: int = 0) -> dict:
 def _unlike_neighbours(ds: xr.Dataset, cutoff: float = 3.3) -> xr.DataArray:
     """Mean number of Pd–Au pairs within ``cutoff`` (between the first and second fcc
     shells at a = 4.0 Å) per atom, per frame."""
-    from atomtwin.toolkit.geometry import minimum_image
+    from atomtwin.toolkit import schema as S
+    from atomtwin.toolkit.neighbors import pairs_between
 
     sp = np.asarray(ds["species"].values).astype(str)
-    pd, au = sp == "Pd", sp == "Au"
+    pd, au = np.flatnonzero(sp == "Pd"), np.flatnonzero(sp == "Au")
+    pbc = S.pbc_of(ds)
     vals = []
     for f in range(ds.sizes["frame"]):
-        r = np.asarray(ds["positions"].values[f])
-        d = minimum_image(r[au][None, :, :] - r[pd][:, None, :], np.asarray(ds["cell"].values[f]))
-        vals.append(2.0 * (np.linalg.norm(d, axis=-1) < cutoff).sum() / len(sp))
+        p = pairs_between(np.asarray(ds["positions"].values[f]), np.asarray(ds["cell"].values[f]),
+                          pbc, cutoff, pd, au)
+        vals.append(2.0 * len(p.i) / len(sp))
     return xr.DataArray(np.asarray(vals), dims=("frame",), attrs={"units": "1", "cutoff_A": cutoff})
 
 

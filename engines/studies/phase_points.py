@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 from atomtwin.toolkit import units as U
+from atomtwin.toolkit.errors import InputError
 
 ARGON = {"species": "Ar", "sigma": 3.405, "epsilon_K": 119.8, "mass": 39.948}
 
@@ -74,12 +75,12 @@ def _protocol(protocol: dict | None) -> dict:
     p = dict(DEFAULTS)
     unknown = set(protocol or {}) - set(DEFAULTS) - {"label", "temperatures", "direction"}
     if unknown:
-        raise ValueError(f"unknown protocol keys {sorted(unknown)}; known: {sorted(DEFAULTS)}.")
+        raise InputError(f"unknown protocol keys {sorted(unknown)}; known: {sorted(DEFAULTS)}.")
     p.update(protocol or {})
     if p["kind"] not in ("npt", "nvt", "coexistence"):
-        raise ValueError(f"protocol kind {p['kind']!r} unknown; use 'npt', 'nvt' or 'coexistence'.")
+        raise InputError(f"protocol kind {p['kind']!r} unknown; use 'npt', 'nvt' or 'coexistence'.")
     if not 0 < p["r_on"] <= 1:
-        raise ValueError(f"r_on is a fraction of rc in (0, 1], got {p['r_on']}.")
+        raise InputError(f"r_on is a fraction of rc in (0, 1], got {p['r_on']}.")
     return p
 
 
@@ -245,9 +246,9 @@ def _run_point(P, T, protocol, seed):
 
     p = _protocol(protocol)
     if not (np.isfinite(T) and T > 0):
-        raise ValueError(f"temperature must be positive (K), got {T}.")
+        raise InputError(f"temperature must be positive (K), got {T}.")
     if p["kind"] != "nvt" and (P is None or not np.isfinite(P)):
-        raise ValueError(f"protocol {p['kind']!r} needs a pressure (GPa), got {P}.")
+        raise InputError(f"protocol {p['kind']!r} needs a pressure (GPa), got {P}.")
     u = _units(p)
     provider = _provider(p, u)
     attrs = {
@@ -280,12 +281,14 @@ def _run_point(P, T, protocol, seed):
         frames: list[dict] = []
         _md(state, provider, prod, p["steps"], p, u, where="production", frames=frames)
         if not frames:
-            raise ValueError(f"steps={p['steps']} < sample_every={p['sample_every']}: no frame to return.")
+            raise InputError(f"steps={p['steps']} < sample_every={p['sample_every']}: no frame to return.")
         stack = {k: np.stack([f[k] for f in frames]) for k in frames[0]}
         return make_dataset(stack.pop("positions"), species, masses=masses, pbc=(True, True, True),
                             attrs=attrs, **stack)
     out = str(p["output"])
-    with TrajectoryWriter(out, species, masses=masses, attrs=attrs, flush_every=25, chunk_frames=25) as w:
+    # the point's own output: a rerun of the point (after a failure) replaces it
+    with TrajectoryWriter(out, species, masses=masses, attrs=attrs, flush_every=25, chunk_frames=25,
+                          overwrite=True) as w:
         _md(state, provider, prod, p["steps"], p, u, where="production", writer=w)
     return read(Path(out))
 

@@ -42,12 +42,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from atomtwin.data import path as data_path
 from atomtwin.engines.md import Langevin, SumProvider, VelocityVerlet, kinetic_energy, make_state
 from atomtwin.engines.md.mlip_provider import MLIPForceProvider
 from atomtwin.engines.md.mts import RESPA
 from atomtwin.toolkit import units as U
 
-PAIR = Path(__file__).resolve().parents[2] / "data" / "md" / "cu_pair"
+PAIR = data_path("md", "cu_pair")
 A_LIQUID = 3.75  # Å, the density of the training MD
 
 

@@ -86,6 +86,10 @@ class _Registry:
         return self._sub.add_parser(name, **kwargs)
 
 
+#: third-party packages the engine commands need (the ``engines`` extra)
+ENGINE_REQUIREMENTS = ("torch", "e3nn")
+
+
 def _load(module: str):
     try:
         return import_module(module)
@@ -93,6 +97,24 @@ def _load(module: str):
         if err.name and (module == err.name or module.startswith(err.name + ".")):
             return None  # that part is not in this installation
         raise
+
+
+def _engines_missing(command: str, missing: str) -> str:
+    return (f"'atomtwin {command}' needs {missing}, which is not installed. "
+            "Fix: pip install 'atomtwin[engines]' (see the README for a CUDA build of torch).")
+
+
+def _register_missing_engine(registry: _Registry, name: str, missing: str) -> None:
+    """A command whose engine cannot load without ``missing``: it stays listed and says
+    how to install what it needs."""
+    p = registry.add_parser(name, help=f"(needs the engines extra: {missing} is not installed)",
+                            add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+
+    def refuse(args):
+        raise InputError(_engines_missing(name, missing))
+
+    p.set_defaults(func=refuse)
 
 
 def _build(engine_commands: bool) -> tuple[ArgumentParser, list[str]]:
@@ -108,7 +130,13 @@ def _build(engine_commands: bool) -> tuple[ArgumentParser, list[str]]:
     plugins = entry_points(group="atomtwin.commands") if engine_commands else ()
     for ep in sorted(plugins, key=lambda e: e.name):
         module, _, attr = ep.value.partition(":")
-        m = _load(module)
+        try:
+            m = _load(module)
+        except ModuleNotFoundError as err:
+            if (err.name or "").split(".")[0] not in ENGINE_REQUIREMENTS:
+                raise
+            _register_missing_engine(registry, ep.name, err.name.split(".")[0])
+            continue
         if m is None or not hasattr(m, attr):
             continue  # that engine is not part of this installation yet
         getattr(m, attr)(registry)
@@ -163,6 +191,11 @@ def _requested_command(argv: list[str]) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``atomtwin ARGV``; returns the exit status (0 ok, 2 user mistake, 130 interrupt)."""
+    import os
+
+    # the CLI writes figures to files: never open a window (a notebook's backend is untouched,
+    # since this runs only from the command line or when a caller asks for main())
+    os.environ.setdefault("MPLBACKEND", "Agg")
     argv = sys.argv[1:] if argv is None else list(argv)
     parser, names = _build(engine_commands=False)
     if _requested_command(argv) not in names:  # an engine command, or help: load the plug-ins
@@ -198,6 +231,12 @@ def run_command(command: str, func, args) -> int:
         return EXIT_USAGE
     except PATH_ERRORS as err:
         print(f"atomtwin {command}: error: {cli_message(_path_message(err))}", file=sys.stderr)
+        return EXIT_USAGE
+    except ModuleNotFoundError as err:
+        missing = (err.name or "").split(".")[0]
+        if missing not in ENGINE_REQUIREMENTS:
+            raise
+        print(f"atomtwin {command}: error: {_engines_missing(command, missing)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"atomtwin {command}: interrupted", file=sys.stderr)

@@ -146,3 +146,37 @@ def test_spectrum_options_checked_before_reading(small_traj, tmp_path, capsys):
         lines = _err_lines(capsys)
         assert len(lines) == 1 and says in lines[0], lines
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ar.extxyz"]
+
+
+BLOCK_TORCH = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "e3nn"):
+            raise ModuleNotFoundError(f"No module named '{name}'", name=name)
+sys.meta_path.insert(0, Block())
+from atomtwin.toolkit.cli import main
+rc_help = None
+try:
+    main(["--help"])
+except SystemExit as e:
+    rc_help = e.code
+print("HELP", rc_help)
+print("TRAIN", main(["train", "cfg.yaml"]))
+"""
+
+
+def test_without_torch_the_cli_runs_and_engine_commands_name_the_extra(tmp_path):
+    """An analysis-only install (no torch): ``--help`` lists every command and an engine
+    command exits 2 with one line naming ``atomtwin[engines]``."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", BLOCK_TORCH], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert "HELP 0" in out.stdout, out.stderr
+    assert "TRAIN 2" in out.stdout, out.stderr
+    assert "train" in out.stdout and "convert" in out.stdout
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert lines == ["atomtwin train: error: 'atomtwin train' needs torch, which is not installed. "
+                     "Fix: pip install 'atomtwin[engines]' (see the README for a CUDA build of torch)."], lines

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import xarray as xr
 from atomtwin.toolkit import schema as S
+from atomtwin.toolkit.errors import FileFormatError
 from atomtwin.toolkit.io import TrajectoryWriter
 
 import atomtwin
@@ -101,7 +102,7 @@ def test_killed_writer_keeps_every_flushed_frame_and_resumes(tmp_path):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     n = atomtwin.toolkit.open(partial).sizes["frame"]
-            except FileNotFoundError:  # not created yet, or killed mid-creation
+            except (FileNotFoundError, FileFormatError):  # not created yet, or mid-write
                 continue
             if n >= 8:
                 break
