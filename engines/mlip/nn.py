@@ -26,10 +26,21 @@ def scatter_sum(src: Tensor, index: Tensor, n: int) -> Tensor:
     return out.index_add(0, index, src)
 
 
+#: e3nn's spherical-harmonics modules for lmax = 0..8, built once at import (a microsecond
+#: each).  Built inside a traced forward (``o3.spherical_harmonics`` makes one per call), their
+#: ``Irreps`` would be traced too, and a dynamo recompile that turns ``lmax`` into a symbolic
+#: integer then fails inside e3nn (seen in CI); indexing this tuple specialises ``lmax``.
+_SH_MODULES = tuple(o3.SphericalHarmonics(list(range(ell + 1)), normalize=True, normalization="component")
+                    for ell in range(9))
+
+
 def spherical_harmonics(vec: Tensor, lmax: int) -> list[Tensor]:
     """Real spherical harmonics of the unit vectors of ``vec`` (E, 3), e3nn basis and
-    "component" normalisation (``|Y_l|^2 = 2l+1``); blocks ``(E, 2l+1)`` for ``ell <= lmax``."""
-    sh = o3.spherical_harmonics(list(range(lmax + 1)), vec, normalize=True, normalization="component")
+    "component" normalisation (``|Y_l|^2 = 2l+1``); blocks ``(E, 2l+1)`` for ``ell <= lmax``
+    (``lmax <= 8``)."""
+    if not 0 <= lmax < len(_SH_MODULES):
+        raise ValueError(f"lmax = {lmax}: spherical harmonics are built for lmax 0..{len(_SH_MODULES) - 1}.")
+    sh = _SH_MODULES[lmax](vec)
     return [sh[:, ell * ell:(ell + 1) * (ell + 1)] for ell in range(lmax + 1)]
 
 
