@@ -128,6 +128,7 @@ def build_slab(cfg: DemoConfig):
     slab.set_chemical_symbols(symbols.tolist())
     slab.cell[2, 2] = n * cfg.a / 2 + cfg.vacuum
     slab.positions[:, 2] += cfg.vacuum / 2  # centre the slab in z
+    slab.info.pop("adsorbate_info", None)  # ase.build's site table: extxyz cannot store it
     return slab
 
 
@@ -352,13 +353,20 @@ def run_demo(out: str | Path = "demo-out", *, small: bool = False, force: bool =
     if begin("md") and md_file.exists():  # finished before the stage was recorded
         st.finish("md", {"frames": toolkit_frames(md_file), "note": "recovered finished trajectory"})
     elif "md" not in st.done:
-        res = md_run({
-            "structure": str(structure), "potential": {"kind": "mlip", "model": str(model_path)},
-            "ensemble": "langevin", "timestep": cfg.timestep, "steps": cfg.md_steps,
-            "temperature": cfg.temperature, "friction": 2.0, "stride": cfg.stride,
-            "output": str(md_file), "checkpoint": str(out / "md.ckpt"),
-            "checkpoint_every": cfg.stride * 10, "seed": cfg.seed, "progress": progress,
-        }, resume=True)  # continues from md.ckpt; without one, restarts its own partial run
+        import warnings
+
+        from atomtwin.engines.md.restart import ResumeNotice
+
+        # the demo always asks to resume: on a first run there is nothing to say about it
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*no earlier output", category=ResumeNotice)
+            res = md_run({
+                "structure": str(structure), "potential": {"kind": "mlip", "model": str(model_path)},
+                "ensemble": "langevin", "timestep": cfg.timestep, "steps": cfg.md_steps,
+                "temperature": cfg.temperature, "friction": 2.0, "stride": cfg.stride,
+                "output": str(md_file), "checkpoint": str(out / "md.ckpt"),
+                "checkpoint_every": cfg.stride * 10, "seed": cfg.seed, "progress": progress,
+            }, resume=True)  # continues from md.ckpt; without one, restarts its own partial run
         st.finish("md", {"frames": res.n_frames, "wall_s": res.wall_s, "ns_per_day": res.ns_per_day,
                          "atom_steps_per_s": res.atom_steps_per_s})
     if until == "md":
@@ -424,7 +432,7 @@ def register(sub) -> None:
 
 def cmd_demo(args) -> int:
     summary = run_demo(args.out, small=args.small, force=args.force, retrain=args.retrain,
-                       progress=not args.json, until=args.until)
+                       progress=not (args.json or args.no_progress), until=args.until)
     if args.json or args.until:
         from atomtwin.toolkit.cli import emit_json
 

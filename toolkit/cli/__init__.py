@@ -80,10 +80,22 @@ class _Registry:
     def __init__(self, sub) -> None:
         self._sub = sub
         self.names: list[str] = []
+        self.parsers: list[ArgumentParser] = []
 
     def add_parser(self, name: str, **kwargs):
         self.names.append(name)
-        return self._sub.add_parser(name, **kwargs)
+        p = self._sub.add_parser(name, **kwargs)
+        self.parsers.append(p)
+        return p
+
+    def add_common_options(self) -> None:
+        """``--no-progress`` on every command (unless the command defines it itself)."""
+        for p in self.parsers:
+            try:
+                p.add_argument("--no-progress", action="store_true",
+                               help="no progress bars on stderr")
+            except argparse.ArgumentError:
+                pass  # the command has its own
 
 
 #: third-party packages the engine commands need (the ``engines`` extra)
@@ -140,6 +152,7 @@ def _build(engine_commands: bool) -> tuple[ArgumentParser, list[str]]:
         if m is None or not hasattr(m, attr):
             continue  # that engine is not part of this installation yet
         getattr(m, attr)(registry)
+    registry.add_common_options()
     return parser, registry.names
 
 

@@ -40,7 +40,8 @@ def plot_phase_fractions(fractions: xr.DataArray, *, names: dict | None = None, 
         ax.plot(x, fractions.sel(cluster=k).values, color=_colour(int(k)), label=label)
     ax.set_xlabel(axis_label("time", "ps") if "time" in fractions.coords else "frame")
     ax.set_ylabel(axis_label("fraction"))
-    ax.legend(fontsize="small", frameon=False)
+    # beside the axes: fractions fill the whole height, so no corner of the plot is free
+    ax.legend(fontsize="small", frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return fig
 
 
