@@ -126,6 +126,7 @@ def _unlike_neighbours(ds: xr.Dataset, cutoff: float = 3.3) -> xr.DataArray:
 # -- report --------------------------------------------------------------------------------
 def write_report(out: Path, cfg, done: dict) -> dict:
     """Figures, report.md and summary.json from the finished stages."""
+    import matplotlib as mpl
     from atomtwin.toolkit.plot import axis_label, new_figure, save
     from atomtwin.toolkit.plot.environments import plot_phase_fractions, plot_profile_heatmap
 
@@ -144,8 +145,13 @@ def write_report(out: Path, cfg, done: dict) -> dict:
     figs += save(fig, out / "fig_phase_fractions", formats=("png", "pdf"))
     clusters = [int(c) for c in res["profile"]["cluster"].values]
     fig, axes = new_figure("double", aspect=0.32, ncols=len(clusters), sharey=True)
-    for i, (ax, c) in enumerate(zip(np.atleast_1d(axes), clusters, strict=True)):
-        plot_profile_heatmap(res["profile"], c, ax=ax)
+    axes = np.atleast_1d(axes)
+    for i, (ax, c) in enumerate(zip(axes, clusters, strict=True)):
+        plot_profile_heatmap(res["profile"], c, ax=ax, colorbar=False)
+        ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(3))
+        if i:
+            ax.set_xlabel("")
+            ax.set_ylabel("")
         if "nearest_reference" in res:
             ref = str(res["nearest_reference"].values[i]).split(":")[0]
             new = bool(res["is_new"].values[i])
@@ -153,6 +159,8 @@ def write_report(out: Path, cfg, done: dict) -> dict:
             ax.set_title(f"{c}: {sp}, {'not bulk (new)' if new else ref}", fontsize=7)
         else:
             ax.set_title(f"cluster {c}")
+    fig.colorbar(axes[-1].collections[-1], ax=list(axes), label="local fraction of the cluster",
+                 fraction=0.02, pad=0.01)
     figs += save(fig, out / "fig_profiles", formats=("png", "pdf"))
     # 2 MSD in plane against across
     fig, ax = new_figure("single")

@@ -45,15 +45,19 @@ def plot_phase_fractions(fractions: xr.DataArray, *, names: dict | None = None, 
     return fig
 
 
-def plot_profile_heatmap(profiles: xr.DataArray, cluster: int, *, ax=None):
-    """Heat map of the local fraction of ``cluster`` against position (Å) and time."""
+def plot_profile_heatmap(profiles: xr.DataArray, cluster: int, *, ax=None, colorbar: bool = True):
+    """Heat map of the local fraction of ``cluster`` against position (Å) and time.
+
+    ``colorbar=False`` leaves the colour bar out (panels of one figure share the 0–1 scale;
+    the returned figure's last image is the mappable for one shared bar)."""
     use_style()
     fig, ax = (new_figure("single") if ax is None else (ax.figure, ax))
     p = profiles.sel(cluster=cluster)
     t = profiles["time"].values if "time" in profiles.coords else np.arange(profiles.sizes["frame"])
     z = profiles["position"].values
     mesh = ax.pcolormesh(z, t, p.values, shading="nearest", vmin=0, vmax=1, cmap="viridis")
-    fig.colorbar(mesh, ax=ax, label=f"fraction of cluster {cluster}")
+    if colorbar:
+        fig.colorbar(mesh, ax=ax, label=f"fraction of cluster {cluster}")
     ax.set_xlabel(axis_label(f"position along {profiles.attrs.get('axis', 'z')}", "Å"))
     ax.set_ylabel(axis_label("time", "ps") if "time" in profiles.coords else "frame")
     return fig
