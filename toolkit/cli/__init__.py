@@ -37,6 +37,7 @@ TOOLKIT_COMMANDS = (
     "atomtwin.toolkit.spectra.cli",
     "atomtwin.toolkit.phonons.cli",
     "atomtwin.toolkit.phases.cli",
+    "atomtwin.toolkit.reactions.cli",
 )
 
 #: exit status of a user mistake (argparse's own convention)
