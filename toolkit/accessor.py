@@ -22,6 +22,7 @@ SUBPACKAGES = (
     "atomtwin.toolkit.spectra",
     "atomtwin.toolkit.phonons",
     "atomtwin.toolkit.phases",
+    "atomtwin.toolkit.reactions",
     "atomtwin.toolkit.plot",
 )
 

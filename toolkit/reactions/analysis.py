@@ -1,0 +1,588 @@
+"""Reactions over a trajectory: bonds per pair, species and their counts, coordination,
+bond-forming and bond-breaking events, rates with error bars, species lifetimes.
+
+One pass over the frames (:class:`ReactionAnalysis`), a chunk of frames at a time; each
+frame costs one cell-list neighbour search within the longest ``r_break`` and one
+connected-components labelling, both linear in the number of atoms.
+
+Error bars of rates
+-------------------
+Two estimates are given and the larger is the one quoted (``rate_err``):
+
+* Poisson: ``sqrt(n) / T`` (``sqrt(max(n, 1))``, so a run without events still states
+  how small a rate it could have seen).  Exact when events are independent and the rate
+  is constant, as for a thermally activated step observed for much longer than it lasts.
+* Blocks: the run split into ``n_blocks`` equal time blocks, the standard error of the
+  block rates.  It is larger than the Poisson error when events are correlated (a bond
+  that recrosses, a cascade) or when the rate changes in time, as at a reacting
+  interface that runs out of reactants; it is noisy with few blocks, hence not alone.
+
+Breaking is first order (each bond breaks on its own), so it is also given as a rate
+constant per bond, ``k = n_break / integral(N_bonds dt)`` (the maximum-likelihood rate of
+an exponential lifetime with censoring), with the Poisson error ``k / sqrt(n)``.
+Species lifetimes follow the same estimator: ``tau = integral(N_X dt) / n_X``, where
+``n_X`` counts the instances of X whose set of atoms changed during the run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import xarray as xr
+from atomtwin.toolkit import schema as S
+from atomtwin.toolkit.progress import progress as _progress
+from atomtwin.toolkit.reactions.cutoffs import (
+    BREAK_FACTOR,
+    FORM_FACTOR,
+    BondCutoffs,
+    bond_cutoffs,
+    pair_name,
+)
+from atomtwin.toolkit.reactions.graph import (
+    BondTracker,
+    FormulaBook,
+    components,
+    frame_times,
+    iter_frames,
+)
+
+__all__ = [
+    "ReactionAnalysis",
+    "reactions",
+    "bond_events",
+    "species_counts",
+    "event_rates",
+    "coordination_numbers",
+    "bond_graph",
+]
+
+#: coordination numbers above this are counted in the last bin
+MAX_CN = 16
+
+
+def _species_of(ds: xr.Dataset) -> np.ndarray:
+    return np.asarray(ds[S.SPECIES].values).astype(str)
+
+
+def _codes(sp: np.ndarray, cut: BondCutoffs) -> np.ndarray:
+    """(n_atoms,) index of each atom's species in ``cut.species``."""
+    lookup = {s: k for k, s in enumerate(cut.species)}
+    uniq, inv = np.unique(sp, return_inverse=True)
+    return np.array([lookup[s] for s in uniq], np.int64)[inv.ravel()]
+
+
+class ReactionAnalysis:
+    """Bond graph, species, coordination and events of a trajectory, in one pass.
+
+    Parameters
+    ----------
+    cutoffs, pairs, covalent, form_factor, break_factor, hysteresis
+        Bond criteria, see :func:`~atomtwin.toolkit.reactions.cutoffs.bond_cutoffs`.
+    track_species
+        Label connected components of the covalent bonds (formulas, counts, lifetimes).
+    frame_chunk
+        Frames read at a time.
+    progress
+        Progress bar (``None``: as the CLI set it).
+
+    Results (after :meth:`compute`)
+    --------------------------------
+    bonds : DataArray (frame, pair)
+        Number of bonds of each pair type.
+    species : DataArray (frame, formula)
+        Number of molecules/units of each formula (Hill order), most abundant first.
+    coordination : DataArray (frame, centre, neighbour, cn)
+        Number of ``centre`` atoms with ``cn`` bonds to ``neighbour`` atoms
+        (``cn = MAX_CN`` holds that many or more).
+    events : Dataset (event)
+        ``time`` (ps), ``frame`` (first frame of the new state), ``kind`` ("form"/"break"),
+        ``i``, ``j`` (atom indices), ``pair``.
+    instances : Dataset (instance)
+        Every species instance (a fixed set of atoms forming one component):
+        ``formula``, ``start``/``end`` times (ps), ``ended`` (False: still there at the end).
+    """
+
+    def __init__(
+        self,
+        *,
+        cutoffs: str | Mapping | None = None,
+        pairs: str | Iterable[str] | None = None,
+        covalent: str | Iterable[str] | None = None,
+        form_factor: float = FORM_FACTOR,
+        break_factor: float = BREAK_FACTOR,
+        hysteresis: bool = True,
+        track_species: bool = True,
+        frame_chunk: int = 32,
+        progress: bool | None = None,
+    ):
+        self.options = dict(
+            cutoffs=cutoffs,
+            pairs=pairs,
+            covalent=covalent,
+            form_factor=form_factor,
+            break_factor=break_factor,
+            hysteresis=hysteresis,
+        )
+        self.track_species = bool(track_species)
+        self.frame_chunk = int(frame_chunk)
+        self.progress = progress
+        self.criteria: BondCutoffs | None = None
+
+    # -- the pass ------------------------------------------------------------------------
+    def compute(self, ds: xr.Dataset) -> ReactionAnalysis:
+        """Analyse ``ds`` (any schema trajectory, periodic or not, lazy or in memory)."""
+        S.validate(ds)
+        sp = _species_of(ds)
+        cut = bond_cutoffs(list(dict.fromkeys(sp.tolist())), **self.options)
+        self.criteria = cut
+        codes = _codes(sp, cut)
+        n, ns, nf = sp.size, len(cut.species), ds.sizes[S.FRAME]
+        t = frame_times(ds)
+        tracker = BondTracker(cut, codes, S.pbc_of(ds))
+        book = FormulaBook(sp)
+        counts_by_code = np.zeros((nf, ns * ns), np.int64)
+        coord = np.zeros((nf, ns, ns, MAX_CN + 1), np.int64)
+        members = [np.flatnonzero(codes == c) for c in range(ns)]
+        ev_frame, ev_key, ev_kind = [], [], []
+        sp_rows: list[tuple[np.ndarray, np.ndarray]] = []
+        inst = _Instances()
+        frames = _progress(
+            iter_frames(ds, self.frame_chunk), total=nf, desc="reactions", progress=self.progress
+        )
+        for f, pos, cell in frames:
+            tracker.step(pos, cell)
+            counts_by_code[f] = np.bincount(tracker.pair_code, minlength=ns * ns)
+            cn = np.minimum(tracker.coordination(), MAX_CN)
+            for c in range(ns):
+                if members[c].size:
+                    sub = cn[members[c]]
+                    for s in range(ns):
+                        coord[f, c, s] = np.bincount(sub[:, s], minlength=MAX_CN + 1)
+            if f > 0:
+                for kind, keys in ((0, tracker.formed), (1, tracker.broken)):
+                    if keys.size:
+                        ev_frame.append(np.full(keys.size, f))
+                        ev_key.append(keys)
+                        ev_kind.append(np.full(keys.size, kind, np.int8))
+            if self.track_species:
+                cov = tracker.covalent_mask()
+                n_comp, labels = components(n, tracker.i[cov], tracker.j[cov])
+                fid, ident = book.frame(n_comp, labels)
+                u, c = np.unique(fid, return_counts=True)
+                sp_rows.append((u, c))
+                inst.update(f, ident, fid)
+        self._finish(
+            ds, t, tracker, book, counts_by_code, coord, ev_frame, ev_key, ev_kind, sp_rows, inst
+        )
+        return self
+
+    def _finish(
+        self, ds, t, tracker, book, counts_by_code, coord, ev_frame, ev_key, ev_kind, sp_rows, inst
+    ) -> None:
+        cut = self.criteria
+        ns = len(cut.species)
+        nf = t.size
+        frame_coords = {S.FRAME: np.arange(nf), S.TIME: (S.FRAME, t, {"units": "ps"})}
+        # bonds per pair type (a pair and its mirror code add up)
+        names = cut.pairs()
+        col = np.zeros((nf, len(names)), np.int64)
+        for a in range(ns):
+            for b in range(ns):
+                name = pair_name(cut.species[a], cut.species[b])
+                if name in names:
+                    col[:, names.index(name)] += counts_by_code[:, a * ns + b]
+        self.bonds = xr.DataArray(
+            col,
+            dims=(S.FRAME, "pair"),
+            coords={**frame_coords, "pair": names},
+            name="bonds",
+            attrs={"units": "1", "long_name": "bonds per pair type"},
+        )
+        self.coordination = xr.DataArray(
+            coord,
+            dims=(S.FRAME, "centre", "neighbour", "cn"),
+            coords={
+                **frame_coords,
+                "centre": list(cut.species),
+                "neighbour": list(cut.species),
+                "cn": np.arange(MAX_CN + 1),
+            },
+            name="coordination",
+            attrs={"units": "atoms", "long_name": "centre atoms with cn bonds to neighbour atoms"},
+        )
+        # events
+        if ev_key:
+            fr, key, kind = (
+                np.concatenate(ev_frame),
+                np.concatenate(ev_key),
+                np.concatenate(ev_kind),
+            )
+        else:
+            fr, key, kind = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int8)
+        i, j, code = tracker.split(key)
+        pair_of_code = np.array(
+            [pair_name(cut.species[c // ns], cut.species[c % ns]) for c in range(ns * ns)] or [""]
+        )
+        self.events = xr.Dataset(
+            {
+                "time": ("event", t[fr], {"units": "ps"}),
+                "frame": ("event", fr),
+                "kind": ("event", np.where(kind == 0, "form", "break")),
+                "i": ("event", i),
+                "j": ("event", j),
+                "pair": ("event", pair_of_code[code]),
+            },
+            attrs={"duration_ps": float(t[-1] - t[0]) if nf else 0.0, "n_frames": nf},
+        )
+        # species
+        if self.track_species:
+            mat = np.zeros((nf, len(book.names)), np.int64)
+            for f, (u, c) in enumerate(sp_rows):
+                mat[f, u] = c
+            order = np.lexsort((np.array(book.names), -mat.sum(axis=0))) if book.names else []
+            self.species = xr.DataArray(
+                mat[:, order],
+                dims=(S.FRAME, "formula"),
+                coords={**frame_coords, "formula": [book.names[k] for k in order]},
+                name="species",
+                attrs={
+                    "units": "molecules",
+                    "long_name": "connected components of the covalent bonds",
+                },
+            )
+            self.instances = inst.finish(nf - 1, t, book.names)
+        else:
+            self.species = self.instances = None
+        self.attrs = {
+            "pairs_table": json.dumps(cut.table()),
+            "hysteresis": int(self.options["hysteresis"]),
+            "form_factor": float(self.options["form_factor"]),
+            "break_factor": float(self.options["break_factor"]),
+            "covalent_pairs": ",".join(n for n, v in cut.table().items() if v["covalent"]),
+            "source": ds.attrs.get(S.SOURCE, ""),
+        }
+
+    # -- derived results -----------------------------------------------------------------
+    def rates(self, n_blocks: int = 5) -> xr.Dataset:
+        """Event rates per pair and kind; see :func:`event_rates`."""
+        return event_rates(self.events, self.bonds, n_blocks=n_blocks)
+
+    def lifetimes(self) -> xr.Dataset:
+        """Mean lifetime of each species (ps) with its error; ``inf`` if none ended.
+
+        ``tau_X = integral(N_X dt) / n_X`` over the run (exponential lifetimes, censored
+        instances included), error ``tau_X / sqrt(n_X)``.
+        """
+        if self.species is None:
+            raise ValueError("species were not tracked (track_species=False).")
+        t = np.asarray(self.species[S.TIME].values)
+        dt = np.diff(t)
+        expo = (np.asarray(self.species.values)[:-1] * dt[:, None]).sum(axis=0)
+        ended = np.asarray(self.instances["ended"].values)
+        form = np.asarray(self.instances["formula"].values)
+        names = list(self.species["formula"].values)
+        n_end = np.array([np.count_nonzero(ended & (form == nm)) for nm in names])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tau = np.where(n_end > 0, expo / np.maximum(n_end, 1), np.inf)
+            err = np.where(n_end > 0, tau / np.sqrt(np.maximum(n_end, 1)), np.inf)
+        return xr.Dataset(
+            {
+                "lifetime": ("formula", tau, {"units": "ps"}),
+                "lifetime_err": ("formula", err, {"units": "ps"}),
+                "n_ended": ("formula", n_end),
+                "exposure": (
+                    "formula",
+                    expo,
+                    {"units": "ps", "long_name": "integral of the count over time"},
+                ),
+            },
+            coords={"formula": names},
+        )
+
+    def mean_coordination(self) -> xr.DataArray:
+        """(frame, centre, neighbour) mean number of ``neighbour`` bonds per ``centre`` atom."""
+        c = self.coordination
+        n = c.sum("cn")
+        m = (c * c["cn"]).sum("cn") / n.where(n > 0)
+        return m.assign_attrs(units="bonds per atom")
+
+    def to_dataset(self, n_blocks: int = 5) -> xr.Dataset:
+        """Every result in one Dataset (for netCDF)."""
+        parts = {"bonds": self.bonds, "coordination": self.coordination}
+        out = xr.Dataset(parts)
+        if self.species is not None:
+            out["species"] = self.species
+            lt = self.lifetimes()
+            out = out.merge(lt.rename({k: f"species_{k}" for k in lt.data_vars}))
+        ev = self.events.rename({k: f"event_{k}" for k in self.events.data_vars})
+        out = out.merge(ev.drop_attrs() if hasattr(ev, "drop_attrs") else ev)
+        r = self.rates(n_blocks)
+        out = out.merge(
+            r.rename({k: f"rate_{k}" if not k.startswith("rate") else k for k in r.data_vars})
+        )
+        out.attrs.update(self.attrs)
+        return out
+
+    def summary(self, n_blocks: int = 5, top: int = 8) -> dict:
+        """A JSON-ready summary: species first/last frame, bonds, events, rates, lifetimes."""
+        out: dict = {
+            "n_frames": int(self.bonds.sizes[S.FRAME]),
+            "duration_ps": float(self.events.attrs["duration_ps"]),
+            "pairs": self.criteria.table(),
+        }
+        b = self.bonds
+        out["bonds"] = {
+            str(p): {"first": int(b.sel(pair=p)[0]), "last": int(b.sel(pair=p)[-1])}
+            for p in b["pair"].values
+        }
+        if self.species is not None:
+            s = self.species
+            first, last = s.isel(frame=0), s.isel(frame=-1)
+            keep = [
+                str(f)
+                for f in s["formula"].values
+                if int(first.sel(formula=f)) or int(last.sel(formula=f))
+            ]
+            keep = sorted(
+                keep, key=lambda f: -int(first.sel(formula=f)) - int(last.sel(formula=f))
+            )[:top]
+            lt = self.lifetimes()
+            out["species"] = {
+                f: {
+                    "first": int(first.sel(formula=f)),
+                    "last": int(last.sel(formula=f)),
+                    "lifetime_ps": _num(lt["lifetime"].sel(formula=f)),
+                    "lifetime_err_ps": _num(lt["lifetime_err"].sel(formula=f)),
+                    "n_ended": int(lt["n_ended"].sel(formula=f)),
+                }
+                for f in keep
+            }
+        r = self.rates(n_blocks)
+        out["events"] = {}
+        for p in r["pair"].values:
+            for k in r["kind"].values:
+                x = r.sel(pair=p, kind=k)
+                had_bonds = int(self.bonds.sel(pair=p)[0]) > 0
+                if int(x["n_events"]) or (k == "break" and had_bonds):
+                    out["events"][f"{p} {k}"] = {
+                        kk: (int(x[kk]) if kk == "n_events" else _num(x[kk]))
+                        for kk in (
+                            "n_events",
+                            "rate",
+                            "rate_err",
+                            "rate_constant",
+                            "rate_constant_err",
+                        )
+                    }
+        return out
+
+
+def _num(x) -> float | None:
+    """A float for JSON: ``None`` for inf/NaN (no lifetime ended, no rate constant)."""
+    v = float(x)
+    return v if np.isfinite(v) else None
+
+
+class _Instances:
+    """Species instances (fixed atom sets) alive now, and the finished ones."""
+
+    def __init__(self):
+        self.ident = np.zeros(0, np.uint64)
+        self.start = np.zeros(0, np.int64)
+        self.fid = np.zeros(0, np.int64)
+        self.done: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def update(self, f: int, ident: np.ndarray, fid: np.ndarray) -> None:
+        order = np.argsort(ident)
+        ident, fid = ident[order], fid[order]
+        alive = np.isin(self.ident, ident, assume_unique=True)
+        if (~alive).any():
+            gone = ~alive
+            self.done.append((self.fid[gone], self.start[gone], np.full(int(gone.sum()), f)))
+        known = np.isin(ident, self.ident, assume_unique=True)
+        start = np.full(ident.size, f, np.int64)
+        if known.any():
+            start[known] = self.start[np.searchsorted(self.ident, ident[known])]
+        self.ident, self.fid, self.start = ident, fid, start
+
+    def finish(self, last: int, t: np.ndarray, names: list[str]) -> xr.Dataset:
+        parts = self.done + [(self.fid, self.start, np.full(self.fid.size, -1))]
+        fid = np.concatenate([p[0] for p in parts])
+        st = np.concatenate([p[1] for p in parts])
+        en = np.concatenate([p[2] for p in parts])
+        ended = en >= 0
+        names_arr = np.array(names or [""])
+        return xr.Dataset(
+            {
+                "formula": ("instance", names_arr[fid]),
+                "start": ("instance", t[st], {"units": "ps"}),
+                "end": ("instance", t[np.where(ended, en, last)], {"units": "ps"}),
+                "ended": ("instance", ended),
+            },
+            attrs={
+                "note": "end of an instance still present at the last frame is "
+                "that frame's time (ended = False)"
+            },
+        )
+
+
+def event_rates(events: xr.Dataset, bonds: xr.DataArray, n_blocks: int = 5) -> xr.Dataset:
+    """Rates of bond forming and breaking per pair type, with Poisson and block errors.
+
+    Parameters
+    ----------
+    events
+        ``ReactionAnalysis.events``.
+    bonds
+        ``ReactionAnalysis.bonds`` (frame, pair), for the rate constant per bond.
+    n_blocks
+        Time blocks of the block error (at least 2).
+
+    Returns
+    -------
+    Dataset over (pair, kind): ``n_events``; ``rate`` (events per ps in the whole system)
+    with ``rate_err_poisson``, ``rate_err_blocks`` and ``rate_err`` (the larger);
+    ``rate_constant`` (per bond per ps, breaking only: ``n / integral(N_bonds dt)``) and
+    ``rate_constant_err`` (Poisson).  See the module docstring for the choice of errors.
+    """
+    t = np.asarray(bonds[S.TIME].values, dtype=float)
+    pairs = [str(p) for p in bonds["pair"].values]
+    kinds = ["form", "break"]
+    T = float(t[-1] - t[0]) if t.size > 1 else 0.0
+    nb = max(2, int(n_blocks))
+    edges = np.linspace(0, t.size - 1, nb + 1).round().astype(int)  # frame indices of block ends
+    block_T = t[edges[1:]] - t[edges[:-1]]
+    shape = (len(pairs), 2)
+    n = np.zeros(shape, np.int64)
+    err_b = np.full(shape, np.nan)
+    k = np.full(shape, np.nan)
+    k_err = np.full(shape, np.nan)
+    bv = np.asarray(bonds.values, dtype=float)
+    expo = (bv[:-1] * np.diff(t)[:, None]).sum(axis=0) if t.size > 1 else np.zeros(len(pairs))
+    ev_pair = np.asarray(events["pair"].values).astype(str)
+    ev_kind = np.asarray(events["kind"].values).astype(str)
+    ev_frame = np.asarray(events["frame"].values)
+    for a, p in enumerate(pairs):
+        for b, kd in enumerate(kinds):
+            sel = (ev_pair == p) & (ev_kind == kd)
+            n[a, b] = int(sel.sum())
+            if t.size > 2 and (block_T > 0).all():
+                # an event at frame f happened in the interval (f-1, f]
+                blk = np.clip(np.searchsorted(edges, ev_frame[sel], side="left") - 1, 0, nb - 1)
+                r_blk = np.bincount(blk, minlength=nb) / block_T
+                err_b[a, b] = r_blk.std(ddof=1) / np.sqrt(nb)
+            if kd == "break" and expo[a] > 0:
+                k[a, b] = n[a, b] / expo[a]
+                k_err[a, b] = np.sqrt(max(n[a, b], 1)) / expo[a]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = n / T if T > 0 else np.full(shape, np.nan)
+        err_p = np.sqrt(np.maximum(n, 1)) / T if T > 0 else np.full(shape, np.nan)
+    err = np.fmax(err_p, err_b)
+    u = {"units": "1/ps"}
+    return xr.Dataset(
+        {
+            "n_events": (("pair", "kind"), n),
+            "rate": (("pair", "kind"), rate, u),
+            "rate_err": (("pair", "kind"), err, u),
+            "rate_err_poisson": (("pair", "kind"), err_p, u),
+            "rate_err_blocks": (("pair", "kind"), err_b, u),
+            "rate_constant": (("pair", "kind"), k, {"units": "1/ps per bond"}),
+            "rate_constant_err": (("pair", "kind"), k_err, {"units": "1/ps per bond"}),
+        },
+        coords={"pair": pairs, "kind": kinds},
+        attrs={"duration_ps": T, "n_blocks": nb},
+    )
+
+
+# -- functions (also ds.atoms.<name>) -------------------------------------------------------
+def reactions(ds: xr.Dataset, **kwargs) -> ReactionAnalysis:
+    """``ReactionAnalysis(**kwargs).compute(ds)``: bonds, species, coordination, events."""
+    return ReactionAnalysis(**kwargs).compute(ds)
+
+
+def bond_events(ds: xr.Dataset, **kwargs) -> xr.Dataset:
+    """Bond-forming and bond-breaking events (Dataset over ``event``), species not tracked."""
+    return ReactionAnalysis(track_species=False, **kwargs).compute(ds).events
+
+
+def species_counts(ds: xr.Dataset, **kwargs) -> xr.DataArray:
+    """Counts of each species (frame, formula) from the covalent bonds."""
+    return ReactionAnalysis(**kwargs).compute(ds).species
+
+
+def coordination_numbers(
+    ds: xr.Dataset,
+    centre: str,
+    neighbour: str,
+    *,
+    frame_chunk: int = 32,
+    progress: bool | None = None,
+    **kwargs,
+) -> xr.DataArray:
+    """Per-atom coordination: bonds of each ``centre`` atom to ``neighbour`` atoms.
+
+    Returns
+    -------
+    DataArray (frame, atom) int16 over the ``centre`` atoms (``atom`` holds their global
+    indices), e.g. ``coordination_numbers(ds, "P", "S")`` for the S around each P.
+    """
+    from atomtwin.toolkit.errors import InputError
+
+    S.validate(ds)
+    sp = _species_of(ds)
+    for role, name in (("centre", centre), ("neighbour", neighbour)):
+        if name not in set(sp.tolist()):
+            raise InputError(
+                f"{role} species '{name}' is not in the trajectory (it holds "
+                f"{', '.join(sorted(set(sp.tolist())))}). Fix: choose one of those."
+            )
+    cut = bond_cutoffs(list(dict.fromkeys(sp.tolist())), **kwargs)
+    codes = _codes(sp, cut)
+    idx = np.flatnonzero(sp == centre)
+    s = cut.species.index(neighbour)
+    tracker = BondTracker(cut, codes, S.pbc_of(ds))
+    nf = ds.sizes[S.FRAME]
+    out = np.zeros((nf, idx.size), np.int16)
+    for f, pos, cell in _progress(
+        iter_frames(ds, frame_chunk), total=nf, desc="coordination", progress=progress
+    ):
+        tracker.step(pos, cell)
+        out[f] = tracker.coordination()[idx, s]
+    return xr.DataArray(
+        out,
+        dims=(S.FRAME, S.ATOM),
+        coords={
+            S.FRAME: np.arange(nf),
+            S.TIME: (S.FRAME, frame_times(ds), {"units": "ps"}),
+            S.ATOM: idx,
+        },
+        name=f"cn_{centre}_{neighbour}",
+        attrs={"units": "bonds", "long_name": f"{neighbour} bonded to each {centre}"},
+    )
+
+
+def bond_graph(ds: xr.Dataset, frame: int = 0, **kwargs) -> xr.Dataset:
+    """Bonds of one frame (pairs inside ``r_form``, no history): Dataset over ``bond`` with
+    ``i``, ``j``, ``distance`` (Å), ``pair``, ``covalent``."""
+    S.validate(ds)
+    sp = _species_of(ds)
+    cut = bond_cutoffs(list(dict.fromkeys(sp.tolist())), **kwargs)
+    codes = _codes(sp, cut)
+    tracker = BondTracker(cut, codes, S.pbc_of(ds))
+    one = ds.isel({S.FRAME: [frame]})
+    _, pos, cell = next(iter_frames(one, 1))
+    tracker.step(pos, cell)
+    ns = len(cut.species)
+    names = np.array([pair_name(cut.species[c // ns], cut.species[c % ns]) for c in range(ns * ns)])
+    return xr.Dataset(
+        {
+            "i": ("bond", tracker.i),
+            "j": ("bond", tracker.j),
+            "distance": ("bond", tracker.distance, {"units": "Å"}),
+            "pair": ("bond", names[tracker.pair_code]),
+            "covalent": ("bond", tracker.covalent_mask()),
+        },
+        attrs={"frame": int(frame)},
+    )
