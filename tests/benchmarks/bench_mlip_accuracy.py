@@ -1,5 +1,6 @@
 """Accuracy after the same optimisation: our NequIP-/Allegro-style models vs nequip 0.19 /
-nequip-allegro with the same hyperparameters, data, batches, optimiser and loss.
+nequip-allegro at matched capacity (tests/support/peer_models.py), same data, batches,
+optimiser and loss.
 
     python tests/benchmarks/bench_mlip_accuracy.py           # 300 steps
     python tests/benchmarks/bench_mlip_accuracy.py --small   # 60 steps (smoke run)
@@ -24,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 
-HYPER = dict(r_max=4.0, lmax=1, parity=True, num_layers=2, mul=16, num_basis=8, radial_hidden=32,
-             radial_layers=2, allegro_mul=8, latent=32)
+import peer_models as pm  # noqa: E402
+
+HYPER = pm.ACCURACY
 LR, BATCH = 5e-3, 4
 
 
@@ -63,73 +65,24 @@ def _batch(graphs, idx):
     return {k: (v.float() if v.is_floating_point() else v) for k, v in b.items()}
 
 
-def build(impl: str, arch: str, shift: float, scale: float, avg: float):
-    """A callable ``f(batch) -> (energy (B,), forces (N,3))`` and its parameters."""
-    import torch
-
-    h = HYPER
-    torch.manual_seed(0)
+def build(impl: str, arch: str, shift: float, scale: float, avg: float, match: str = "params"):
+    """A callable ``f(batch) -> (energy (B,), forces (N,3))`` and its parameters, from the
+    shared capacity-matched builder (tests/support/peer_models.py)."""
+    ours, peer, _ = pm.matched_pair(arch, HYPER, match=match, avg=avg, shift=shift, scale=scale)
     if impl == "ours":
-        from atomtwin.engines.mlip import ModelConfig, build_model
-
-        common = dict(species=("Cu",), r_max=h["r_max"], lmax=h["lmax"], parity=h["parity"],
-                      num_layers=h["num_layers"], num_basis=h["num_basis"], avg_num_neighbors=avg)
-        if arch == "nequip":
-            cfg = ModelConfig(architecture="nequip", mul=h["mul"], radial_hidden=h["radial_hidden"],
-                              radial_layers=h["radial_layers"], **common)
-        else:
-            cfg = ModelConfig(architecture="allegro", mul=h["allegro_mul"], latent=h["latent"],
-                              mlp_hidden=h["latent"], **common)
-        m = build_model(cfg).train()
-        m.set_statistics(torch.tensor([shift]), torch.tensor([scale]))
-
-        def run(b):
-            out = m(b)
-            return out["energy"], out["forces"]
-
-        return run, m
-    from nequip.utils.global_state import set_global_state
-
-    set_global_state()
-    common = dict(seed=0, model_dtype="float32", type_names=["Cu"], r_max=h["r_max"],
-                  avg_num_neighbors=avg, per_type_energy_scales=scale, per_type_energy_shifts=shift)
-    if arch == "nequip":
-        from nequip.model import NequIPGNNModel
-
-        m = NequIPGNNModel(num_layers=h["num_layers"], l_max=h["lmax"], parity=h["parity"],
-                           num_features=h["mul"], radial_mlp_depth=h["radial_layers"],
-                           radial_mlp_width=h["radial_hidden"], num_bessels=h["num_basis"], **common)
-    else:
-        from allegro.model import AllegroModel
-
-        m = AllegroModel(
-            l_max=h["lmax"], parity=h["parity"], num_layers=h["num_layers"],
-            radial_chemical_embed={"_target_": "allegro.nn.TwoBodyBesselScalarEmbed",
-                                   "num_bessels": h["num_basis"]},
-            num_scalar_features=h["latent"], num_tensor_features=h["allegro_mul"],
-            allegro_mlp_hidden_layers_depth=1, allegro_mlp_hidden_layers_width=h["latent"],
-            readout_mlp_hidden_layers_depth=1, readout_mlp_hidden_layers_width=h["latent"], **common,
-        )
-    m.train()
-
-    def run(b):
-        d = {k: b[k] for k in ("pos", "atom_types", "cell", "pbc", "edge_index", "edge_cell_shift",
-                               "batch", "num_atoms")}
-        out = m(d)
-        return out["total_energy"].reshape(-1), out["forces"]
-
-    return run, m
+        return pm.ours_energy_forces(ours.train()), ours
+    return pm.peer_energy_forces(peer.train()), peer
 
 
 def train_and_validate(impl: str, arch: str, train_atoms, val_atoms, steps: int, seed: int = 0) -> dict:
     import torch
     from atomtwin.engines.mlip.data import FrameDataset, statistics
 
-    gtr, gva = _graphs(train_atoms, HYPER["r_max"]), _graphs(val_atoms, HYPER["r_max"])
+    gtr, gva = _graphs(train_atoms, HYPER.r_max), _graphs(val_atoms, HYPER.r_max)
     st = statistics(FrameDataset([{"numbers": a.numbers, "pos": a.positions, "cell": a.cell.array,
                                    "pbc": a.pbc, "energy": a.get_potential_energy(),
                                    "forces": a.get_forces(), "source": "emt", "index": k}
-                                  for k, a in enumerate(train_atoms)], ["Cu"], HYPER["r_max"]))
+                                  for k, a in enumerate(train_atoms)], ["Cu"], HYPER.r_max))
     run, model = build(impl, arch, float(st["shift"][0]), float(st["force_rms"]), float(st["avg_num_neighbors"]))
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     rng = np.random.default_rng(seed)  # the same batches for every model
@@ -178,7 +131,7 @@ def main() -> None:
     n_train, n_val = (16, 8) if args.small else (40, 20)
     print(f"# same minimal loop for both (Adam lr {LR}, batch {BATCH}, loss MSE(E/atom)+MSE(F), float32), "
           f"{steps} steps, {n_train} train / {n_val} validation EMT Cu frames (32 atoms)")
-    print(f"# hyperparameters: {HYPER}")
+    print(f"# hyperparameters: {HYPER} (capacity-matched pairs, tests/support/peer_models.py)")
     print(f"{'model':8} {'ours F-MAE':>11} {'peer F-MAE':>11} {'ratio':>6} {'ours E meV/at':>14} "
           f"{'peer E meV/at':>14} {'ours s':>7} {'peer s':>7}")
     for r in compare(steps, n_train, n_val):
