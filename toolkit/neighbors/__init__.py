@@ -24,7 +24,9 @@ from atomtwin.toolkit.neighbors.pairs import (
     full_lists,
     nearest_neighbors,
     neighbor_pairs,
+    pair_arrays,
     pairs_between,
 )
 
-__all__ = ["NeighborPairs", "neighbor_pairs", "pairs_between", "nearest_neighbors", "full_lists"]
+__all__ = ["NeighborPairs", "neighbor_pairs", "pairs_between", "nearest_neighbors", "full_lists",
+           "pair_arrays"]

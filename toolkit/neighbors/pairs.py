@@ -8,7 +8,8 @@ from typing import NamedTuple
 import numpy as np
 from atomtwin.toolkit.errors import InputError
 
-__all__ = ["NeighborPairs", "neighbor_pairs", "pairs_between", "nearest_neighbors", "full_lists"]
+__all__ = ["NeighborPairs", "neighbor_pairs", "pairs_between", "nearest_neighbors", "full_lists",
+           "pair_arrays"]
 
 
 class NeighborPairs(NamedTuple):
@@ -130,6 +131,40 @@ def neighbor_pairs(positions, cell, pbc, cutoff: float, *, full: bool = False,
         order = np.argsort(i * n + j, kind="stable")
         i, j, s, d = i[order], j[order], s[order], d[order]
     return NeighborPairs(i, j, s, d)
+
+
+def pair_arrays(positions, cell, pbc, cutoff: float, quantities: str = "ijd", *,
+                full: bool = False) -> list[np.ndarray]:
+    """The raw pair arrays of one structure, for per-frame loops that need speed.
+
+    The same search and checks as :func:`neighbor_pairs`, without the canonical orientation,
+    the integer conversion and the copies: vesin's arrays as computed (``i``, ``j``
+    as vesin's unsigned integers, ``d`` distances in Å, ``D`` vectors ``r_j - r_i + S @ cell``
+    in Å, ``S`` shifts).  In a half list (``full=False``) each pair appears once in an
+    unspecified orientation; an atom's own periodic images (``i == j``) are included.
+    Used by the RDF and Steinhardt loops, where only distances or vectors per pair matter.
+
+    Parameters
+    ----------
+    positions, cell, pbc, cutoff
+        As :func:`neighbor_pairs`.
+    quantities
+        Letters of vesin's ``compute``: any of ``i j d D S``.
+    full
+        Both directions of every pair.
+
+    Returns
+    -------
+    list of arrays, one per letter of ``quantities``: (n_pairs,) for ``i j d``,
+    (n_pairs, 3) for ``D S``.
+    """
+    from vesin import NeighborList
+
+    pos, box, per, r = _checked(positions, cell, pbc, cutoff)
+    if pos.shape[0] == 0:
+        return [np.zeros((0, 3) if q in "DS" else 0) for q in quantities]
+    nl = NeighborList(cutoff=r, full_list=full, n_threads=1)
+    return nl.compute(pos, box, per, quantities, copy=True)
 
 
 def pairs_between(positions, cell, pbc, cutoff: float, centres, neighbours) -> NeighborPairs:

@@ -20,7 +20,8 @@ import numpy as np
 import xarray as xr
 from atomtwin.toolkit import schema as S
 from atomtwin.toolkit.errors import InputError
-from atomtwin.toolkit.neighbors import full_lists, neighbor_pairs
+from atomtwin.toolkit.neighbors.memory import memory_guard
+from atomtwin.toolkit.neighbors import full_lists, neighbor_pairs, pair_arrays
 from atomtwin.toolkit.progress import progress
 
 AMU_PER_A3_TO_G_PER_CM3 = 1.66053906660  # 1 amu/Å^3 in g/cm^3 (CODATA 2018 amu)
@@ -117,17 +118,25 @@ def rdf(
                 raise InputError(f"species '{s}' is not in the trajectory (it has {sorted(set(sp))}).")
         in_a, in_b = sp == a, sp == b
     edges = np.linspace(0.0, r_max, n_bins + 1)
-    hist = np.zeros(n_bins)
+    hist = np.zeros(n_bins, dtype=np.int64 if species is None else float)
     norm = 0.0
-    for pos, cell, pbc in _frames(ds, "rdf"):
-        i, j, d = pairs(pos, cell, r_max, pbc)
-        r = np.linalg.norm(d, axis=1)
-        w = (in_a[i] & in_b[j]).astype(float) + (in_b[i] & in_a[j]).astype(float)
-        hist += np.histogram(r, bins=edges, weights=w)[0]
-        vol = abs(np.linalg.det(cell))
-        na, nb = in_a.sum(), in_b.sum()
-        n_pairs_ideal = na * nb - (np.sum(in_a & in_b))  # ordered pairs i != j
-        norm += n_pairs_ideal / vol
+    inv_dr = n_bins / r_max
+    na, nb = int(in_a.sum()), int(in_b.sum())
+    n_pairs_ideal = na * nb - int(np.sum(in_a & in_b))  # ordered pairs i != j
+    # r_max is below half the narrowest cell width, so no atom meets its own image: every
+    # pair of the half list is two distinct atoms, counted once per direction below
+    with memory_guard("rdf", "pass a smaller r_max"):
+        for pos, cell, pbc in _frames(ds, "rdf"):
+            if species is None:
+                (r,) = pair_arrays(pos, cell, pbc, r_max, "d")
+                w = None
+            else:
+                i, j, r = pair_arrays(pos, cell, pbc, r_max, "ijd")
+                w = (in_a[i] & in_b[j]).astype(float) + (in_b[i] & in_a[j]).astype(float)
+            k = np.minimum((r * inv_dr).astype(np.int64), n_bins - 1)  # r < r_max
+            h = np.bincount(k, weights=w, minlength=n_bins)
+            hist += 2 * h if species is None else h
+            norm += n_pairs_ideal / abs(np.linalg.det(cell))
     shell = 4.0 / 3.0 * np.pi * (edges[1:] ** 3 - edges[:-1] ** 3)
     g = hist / (shell * norm)
     centres = 0.5 * (edges[1:] + edges[:-1])
@@ -215,17 +224,39 @@ def coordination(ds: xr.Dataset, cutoff: float | None = None,
                         attrs={"units": "1", "cutoff": rc})
 
 
+def _ylm_factors(deg: int, vec: np.ndarray):
+    """Yield ``(m, y)`` for m = 0..deg: y (n_bonds,) complex = Y_deg,m(r̂) of the bond vectors.
+
+    Y_lm = N_lm P_l^m(cos θ) e^{imφ} with P_l^m(z) = (1 - z²)^{m/2} p_lm(z) (Condon-Shortley
+    phase included) and (1 - z²)^{m/2} e^{imφ} = ((x + iy) / r)^m, so only polynomials in
+    z = cos θ and powers of (x + iy)/r are needed: no trigonometric calls.  p_lm follows the
+    upward recurrence in l from p_mm = (-1)^m (2m-1)!! (stable for the degrees used here).
+    """
+    from math import factorial
+
+    r = np.sqrt(np.einsum("pk,pk->p", vec, vec))
+    inv = 1.0 / np.where(r > 0, r, 1.0)
+    z = vec[:, 2] * inv
+    w = (vec[:, 0] + 1j * vec[:, 1]) * inv
+    wm = np.ones_like(w)
+    pmm = 1.0
+    for m in range(deg + 1):
+        if m:
+            wm = wm * w
+            pmm *= -(2 * m - 1)
+        # p_lm for l = m..deg
+        p_prev, p = np.zeros_like(z), np.full_like(z, pmm)
+        for ell in range(m + 1, deg + 1):
+            p_prev, p = p, ((2 * ell - 1) * z * p - (ell + m - 1) * p_prev) / (ell - m)
+        norm = np.sqrt((2 * deg + 1) / (4 * np.pi) * factorial(deg - m) / factorial(deg + m))
+        yield m, (norm * p) * wm
+
+
 def _qlm(deg: int, vec: np.ndarray, centre: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """q_lm(i) for m = 0..deg (n_atoms, deg+1) complex: mean of Y_lm over the bonds of i."""
-    from scipy.special import sph_harm_y
-
-    r = np.linalg.norm(vec, axis=1)
-    theta = np.arccos(np.clip(vec[:, 2] / np.where(r > 0, r, 1.0), -1.0, 1.0))
-    phi = np.arctan2(vec[:, 1], vec[:, 0])
     n = counts.size
     q = np.zeros((n, deg + 1), dtype=complex)
-    for m in range(deg + 1):
-        y = sph_harm_y(deg, m, theta, phi)
+    for m, y in _ylm_factors(deg, vec):
         q[:, m] = np.bincount(centre, weights=y.real, minlength=n) + 1j * np.bincount(
             centre, weights=y.imag, minlength=n)
     return q / np.maximum(counts, 1)[:, None]
@@ -272,19 +303,27 @@ def steinhardt(ds: xr.Dataset, degrees=(4, 6), cutoff: float | None = None,
     nf = ds.sizes[S.FRAME]
     res = {f"q{deg}": np.zeros((nf, n)) for deg in degrees}
     res.update({f"q{deg}_bar": np.zeros((nf, n)) for deg in degrees})
-    for f, (pos, cell, pbc) in enumerate(_frames(ds, "steinhardt")):
-        i, j, d = pairs(pos, cell, search, pbc)
-        c, nb, v, counts = full_lists(i, j, d, n)
-        if n_neighbours is not None:
-            c, nb, v, counts = _nearest(c, nb, v, counts, n_neighbours)
-        for deg in degrees:
-            q = _qlm(deg, v, c, counts)
-            res[f"q{deg}"][f] = _ql_from_qlm(deg, q)
-            qsum = q.copy()
-            for m in range(deg + 1):
-                qsum[:, m] += np.bincount(c, weights=q[nb, m].real, minlength=n) + 1j * np.bincount(
-                    c, weights=q[nb, m].imag, minlength=n)
-            res[f"q{deg}_bar"][f] = _ql_from_qlm(deg, qsum / (counts + 1)[:, None])
+    with memory_guard("steinhardt", "pass a smaller cutoff or n_neighbours"):
+        for f, (pos, cell, pbc) in enumerate(_frames(ds, "steinhardt")):
+            i, j, d = pair_arrays(pos, cell, pbc, search, "ijD")
+            i, j = i.astype(np.intp), j.astype(np.intp)
+            keep = i != j  # an atom's own periodic images are not bonds
+            if not keep.all():
+                i, j, d = i[keep], j[keep], d[keep]
+            if n_neighbours is not None:
+                c, nb, v, counts = _nearest(*full_lists(i, j, d, n), n_neighbours)
+            else:  # both directions, unsorted: the sums below are bincounts
+                c, nb, v = np.concatenate([i, j]), np.concatenate([j, i]), np.concatenate([d, -d])
+                counts = np.bincount(c, minlength=n)
+            del i, j, d
+            for deg in degrees:
+                q = _qlm(deg, v, c, counts)
+                res[f"q{deg}"][f] = _ql_from_qlm(deg, q)
+                qsum = q.copy()
+                for m in range(deg + 1):
+                    qsum[:, m] += np.bincount(c, weights=q[nb, m].real, minlength=n) + 1j * np.bincount(
+                        c, weights=q[nb, m].imag, minlength=n)
+                res[f"q{deg}_bar"][f] = _ql_from_qlm(deg, qsum / (counts + 1)[:, None])
     return xr.Dataset({k: ((S.FRAME, S.ATOM), v, {"units": "1"}) for k, v in res.items()},
                       attrs={"cutoff": rc})
 
