@@ -14,13 +14,17 @@ from __future__ import annotations
 from importlib import import_module
 
 _EXPORTS = {
-    "learn": "atomtwin.engines.active.loop", "LearnResult": "atomtwin.engines.active.loop",
-    "LearnConfig": "atomtwin.engines.active.config", "load_config": "atomtwin.engines.active.config",
-    "Committee": "atomtwin.engines.active.uncertainty", "LastLayerGP": "atomtwin.engines.active.uncertainty",
+    "learn": "atomtwin.engines.active.loop",
+    "LearnResult": "atomtwin.engines.active.loop",
+    "LearnConfig": "atomtwin.engines.active.config",
+    "load_config": "atomtwin.engines.active.config",
+    "Committee": "atomtwin.engines.active.uncertainty",
+    "LastLayerGP": "atomtwin.engines.active.uncertainty",
     "Calibration": "atomtwin.engines.active.calibration",
     "calibration_report": "atomtwin.engines.active.calibration",
     "select_frames": "atomtwin.engines.active.selection",
-    "Reference": "atomtwin.engines.active.references", "ReferenceFailures": "atomtwin.engines.active.references",
+    "Reference": "atomtwin.engines.active.references",
+    "ReferenceFailures": "atomtwin.engines.active.references",
     "make_calculator": "atomtwin.engines.active.references",
 }
 

@@ -30,10 +30,16 @@ GAUSS_2SIGMA = math.erf(2 / math.sqrt(2))
 
 def _flat(sigma, err) -> tuple[np.ndarray, np.ndarray]:
     s = np.concatenate([np.ravel(x) for x in sigma]) if isinstance(sigma, list) else np.ravel(sigma)
-    e = np.concatenate([np.reshape(x, (-1, 3)) for x in err]) if isinstance(err, list) else np.reshape(err, (-1, 3))
+    e = (
+        np.concatenate([np.reshape(x, (-1, 3)) for x in err])
+        if isinstance(err, list)
+        else np.reshape(err, (-1, 3))
+    )
     if s.shape[0] != e.shape[0]:
-        raise InputError(f"{s.shape[0]} uncertainties for {e.shape[0]} atoms' force errors. "
-                         "Fix: pass one sigma per atom and an (N, 3) error array.")
+        raise InputError(
+            f"{s.shape[0]} uncertainties for {e.shape[0]} atoms' force errors. "
+            "Fix: pass one sigma per atom and an (N, 3) error array."
+        )
     return s, e
 
 
@@ -73,7 +79,9 @@ class Calibration:
             y = iso.fit_transform(s[order], (e[order] ** 2).mean(1))
             # knots: one per distinct fitted level
             keep = np.r_[True, np.diff(y) != 0] | np.r_[np.diff(y) != 0, True]
-            return cls("isotonic", x=s[order][keep].tolist(), y=np.sqrt(np.maximum(y[keep], 0)).tolist())
+            return cls(
+                "isotonic", x=s[order][keep].tolist(), y=np.sqrt(np.maximum(y[keep], 0)).tolist()
+            )
         raise InputError(f"calibration kind {kind!r} is unknown. Fix: 'scale' or 'isotonic'.")
 
     def __call__(self, sigma) -> np.ndarray:
@@ -89,7 +97,12 @@ class Calibration:
 
     @classmethod
     def from_dict(cls, d: dict) -> Calibration:
-        return cls(d.get("kind", "scale"), float(d.get("scale", 1.0)), list(d.get("x", [])), list(d.get("y", [])))
+        return cls(
+            d.get("kind", "scale"),
+            float(d.get("scale", 1.0)),
+            list(d.get("x", [])),
+            list(d.get("y", [])),
+        )
 
 
 def calibration_report(sigma, err) -> dict[str, float]:

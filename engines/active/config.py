@@ -39,8 +39,14 @@ from atomtwin.toolkit.config import (
 )
 from pydantic import BeforeValidator, Field, model_validator
 
-__all__ = ["WalkerConfig", "UncertaintyConfig", "FitSettings", "ReferenceConfig", "LearnConfig",
-           "load_config"]
+__all__ = [
+    "WalkerConfig",
+    "UncertaintyConfig",
+    "FitSettings",
+    "ReferenceConfig",
+    "LearnConfig",
+    "load_config",
+]
 
 
 def _as_list(value):
@@ -101,19 +107,27 @@ class UncertaintyConfig:
     @model_validator(mode="after")
     def _check(self):
         if self.threshold is None and self.threshold_rel is None:
-            raise Invalid("threshold", "no trigger given",
-                          "give threshold (eV/Å), or threshold_rel with noise_floor")
+            raise Invalid(
+                "threshold",
+                "no trigger given",
+                "give threshold (eV/Å), or threshold_rel with noise_floor",
+            )
         if self.threshold is not None and self.threshold_rel is not None:
             raise Invalid("threshold_rel", "both threshold and threshold_rel are given", "keep one")
         if self.threshold_rel is not None and self.noise_floor is None:
-            raise Invalid("noise_floor", "threshold_rel needs the reference's noise floor",
-                          "give noise_floor (eV/Å), e.g. the force error of the reference's settings")
+            raise Invalid(
+                "noise_floor",
+                "threshold_rel needs the reference's noise floor",
+                "give noise_floor (eV/Å), e.g. the force error of the reference's settings",
+            )
         return self
 
     @property
     def trigger(self) -> float:
         """The threshold in eV/Å."""
-        return float(self.threshold if self.threshold is not None else self.threshold_rel * self.noise_floor)
+        return float(
+            self.threshold if self.threshold is not None else self.threshold_rel * self.noise_floor
+        )
 
 
 @config_class

@@ -52,19 +52,31 @@ def new_model(mcfg: ModelConfig, frames: Sequence[dict[str, Any]], seed: int) ->
     species = list(mcfg.species) or species_of(frames)
     ds = FrameDataset(frames, species, mcfg.r_max)
     stats = statistics(ds)
-    cfg = ModelConfig.from_dict(mcfg.to_dict() | {
-        "species": species,
-        "avg_num_neighbors": mcfg.avg_num_neighbors or float(stats["avg_num_neighbors"]) or 1.0,
-    })
+    cfg = ModelConfig.from_dict(
+        mcfg.to_dict()
+        | {
+            "species": species,
+            "avg_num_neighbors": mcfg.avg_num_neighbors or float(stats["avg_num_neighbors"]) or 1.0,
+        }
+    )
     torch.manual_seed(int(seed))
     model = build_model(cfg)
     model.set_statistics(torch.as_tensor(stats["shift"]), torch.as_tensor(stats["scale"]))
     return model
 
 
-def fit(model: Potential, graphs: Sequence[dict[str, torch.Tensor]], *, epochs: int, lr: float,
-        batch_size: int, seed: int, energy_weight: float = 1.0, force_weight: float = 1.0,
-        weights: Sequence[float] | None = None) -> dict[str, float]:
+def fit(
+    model: Potential,
+    graphs: Sequence[dict[str, torch.Tensor]],
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    energy_weight: float = 1.0,
+    force_weight: float = 1.0,
+    weights: Sequence[float] | None = None,
+) -> dict[str, float]:
     """Train ``model`` in place on ``graphs`` (from :func:`atomtwin.engines.mlip.data.to_graph`).
 
     Adam with a cosine decay of the learning rate to 10 % over ``epochs``; the shuffle of
@@ -89,7 +101,7 @@ def fit(model: Potential, graphs: Sequence[dict[str, torch.Tensor]], *, epochs: 
         perm = torch.randperm(n, generator=gen).tolist()
         tot = 0.0
         for s in range(0, n, batch_size):
-            b = _cast(collate([graphs[i] for i in perm[s:s + batch_size]]), dtype)
+            b = _cast(collate([graphs[i] for i in perm[s : s + batch_size]]), dtype)
             out = model(b)
             t = loss_terms(out, b)
             loss = 0.0
@@ -102,20 +114,21 @@ def fit(model: Potential, graphs: Sequence[dict[str, torch.Tensor]], *, epochs: 
             opt.zero_grad(set_to_none=False)
             loss.backward()
             opt.step()
-            tot += float(loss.detach()) * len(perm[s:s + batch_size])
+            tot += float(loss.detach()) * len(perm[s : s + batch_size])
         loss_val = tot / n
     model.eval()
     return {"loss": loss_val, "epochs": epochs}
 
 
-def predict(model: Potential, graphs: Sequence[dict[str, torch.Tensor]], batch_size: int = 8
-            ) -> list[dict[str, np.ndarray]]:
+def predict(
+    model: Potential, graphs: Sequence[dict[str, torch.Tensor]], batch_size: int = 8
+) -> list[dict[str, np.ndarray]]:
     """Energy (eV), per-atom energies (N,) eV and forces (N, 3) eV/Å of each graph."""
     dtype = model.shift.dtype
     model.eval()
     res = []
     for s in range(0, len(graphs), batch_size):
-        chunk = graphs[s:s + batch_size]
+        chunk = graphs[s : s + batch_size]
         b = _cast(collate(chunk), dtype)
         out = model(b)
         f = out["forces"].detach().double().numpy()
@@ -124,7 +137,9 @@ def predict(model: Potential, graphs: Sequence[dict[str, torch.Tensor]], batch_s
         o = 0
         for k, g in enumerate(chunk):
             n = g["pos"].shape[0]
-            res.append({"energy": float(e[k]), "atom_energy": ae[o:o + n], "forces": f[o:o + n]})
+            res.append(
+                {"energy": float(e[k]), "atom_energy": ae[o : o + n], "forces": f[o : o + n]}
+            )
             o += n
     return res
 
@@ -132,8 +147,16 @@ def predict(model: Potential, graphs: Sequence[dict[str, torch.Tensor]], batch_s
 def force_errors(model: Potential, graphs: Sequence[dict[str, torch.Tensor]]) -> dict[str, float]:
     """Force MAE and RMSE (eV/Å, per component) and energy MAE (eV/atom) of ``model``."""
     pred = predict(model, graphs)
-    df = np.concatenate([p["forces"] - g["forces"].numpy() for p, g in zip(pred, graphs, strict=True)])
-    de = [abs(p["energy"] - float(g["energy"])) / g["pos"].shape[0]
-          for p, g in zip(pred, graphs, strict=True) if "energy" in g]
-    return {"forces_mae": float(np.abs(df).mean()), "forces_rmse": float(np.sqrt((df**2).mean())),
-            "energy_mae": float(np.mean(de)) if de else math.nan}
+    df = np.concatenate(
+        [p["forces"] - g["forces"].numpy() for p, g in zip(pred, graphs, strict=True)]
+    )
+    de = [
+        abs(p["energy"] - float(g["energy"])) / g["pos"].shape[0]
+        for p, g in zip(pred, graphs, strict=True)
+        if "energy" in g
+    ]
+    return {
+        "forces_mae": float(np.abs(df).mean()),
+        "forces_rmse": float(np.sqrt((df**2).mean())),
+        "energy_mae": float(np.mean(de)) if de else math.nan,
+    }

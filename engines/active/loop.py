@@ -29,7 +29,13 @@ import torch
 from atomtwin.engines.active.calibration import Calibration
 from atomtwin.engines.active.config import LearnConfig, load_config
 from atomtwin.engines.active.fit import fit, force_errors, new_model
-from atomtwin.engines.active.references import Label, Reference, ReferenceFailures, label_many, make_calculator
+from atomtwin.engines.active.references import (
+    Label,
+    Reference,
+    ReferenceFailures,
+    label_many,
+    make_calculator,
+)
 from atomtwin.engines.active.state import (
     CallCache,
     load_state,
@@ -49,11 +55,35 @@ from atomtwin.toolkit.errors import InputError
 
 __all__ = ["learn", "LearnResult", "ReferenceFailures"]
 
-CALL_COLUMNS = ["call", "round", "walker", "step", "reason", "sigma", "ok", "error", "wall_s",
-                "error_before_forces_mae", "error_before_forces_rmse", "error_before_max", "reused"]
-CURVE_COLUMNS = ["round", "calls", "frames", "failed_calls", "val_forces_mae", "val_forces_rmse",
-                 "val_energy_mae", "mean_sigma_triggers", "mean_error_before", "calibration_scale",
-                 "retrain", "wall_s"]
+CALL_COLUMNS = [
+    "call",
+    "round",
+    "walker",
+    "step",
+    "reason",
+    "sigma",
+    "ok",
+    "error",
+    "wall_s",
+    "error_before_forces_mae",
+    "error_before_forces_rmse",
+    "error_before_max",
+    "reused",
+]
+CURVE_COLUMNS = [
+    "round",
+    "calls",
+    "frames",
+    "failed_calls",
+    "val_forces_mae",
+    "val_forces_rmse",
+    "val_energy_mae",
+    "mean_sigma_triggers",
+    "mean_error_before",
+    "calibration_scale",
+    "retrain",
+    "wall_s",
+]
 
 
 @dataclass
@@ -100,7 +130,9 @@ class _Run:
     # estimator
     def build_estimator(self, models) -> None:
         u = self.cfg.uncertainty
-        self.estimator = Committee(models) if u.kind == "committee" else LastLayerGP(models[0], u.reg)
+        self.estimator = (
+            Committee(models) if u.kind == "committee" else LastLayerGP(models[0], u.reg)
+        )
 
     def n_models(self) -> int:
         return self.cfg.uncertainty.n_models if self.cfg.uncertainty.kind == "committee" else 1
@@ -118,30 +150,43 @@ class _Run:
             else:
                 m = self.estimator.models[k]
                 epochs = f.update_epochs
-            fit(m, self.graphs, epochs=epochs, lr=f.lr if fresh else f.lr * 0.5, batch_size=f.batch_size,
-                seed=s, energy_weight=f.energy_weight, force_weight=f.force_weight)
+            fit(
+                m,
+                self.graphs,
+                epochs=epochs,
+                lr=f.lr if fresh else f.lr * 0.5,
+                batch_size=f.batch_size,
+                seed=s,
+                energy_weight=f.energy_weight,
+                force_weight=f.force_weight,
+            )
             models.append(m)
         self.build_estimator(models)
         self.estimator.fit_features(self.graphs)
 
     def recalibrate(self) -> None:
-        pairs = list(self.pairs[-self.cfg.uncertainty.calibration_window:])
+        pairs = list(self.pairs[-self.cfg.uncertainty.calibration_window :])
         if self.val_graphs:
             for p, g in zip(self.estimator.evaluate(self.val_graphs), self.val_graphs, strict=True):
                 pairs.append((p.sigma, p.forces - g["forces"].numpy()))
         if pairs:
-            self.calib = Calibration.fit([p[0] for p in pairs], [p[1] for p in pairs],
-                                         self.cfg.uncertainty.calibration)
+            self.calib = Calibration.fit(
+                [p[0] for p in pairs], [p[1] for p in pairs], self.cfg.uncertainty.calibration
+            )
 
     # persistence
     def payload(self) -> dict[str, Any]:
         return {
-            "config": self.cfg.to_dict(), "round": self.round,
+            "config": self.cfg.to_dict(),
+            "round": self.round,
             "model_config": self.estimator.model.config.to_dict(),
             "models": [m.state_dict() for m in self.estimator.models],
             "frames": [_frame_to_plain(fr) for fr in self.frames],
-            "calls": self.calls, "curve": self.curve,
-            "walkers": [{"state": state_to_dict(w["state"]), "done": w["done"]} for w in self.walkers],
+            "calls": self.calls,
+            "curve": self.curve,
+            "walkers": [
+                {"state": state_to_dict(w["state"]), "done": w["done"]} for w in self.walkers
+            ],
             "calibration": self.calib.to_dict() if self.calib is not None else None,
             "pairs": [(torch.as_tensor(s), torch.as_tensor(e)) for s, e in self.pairs],
             "frames_since_retrain": self.frames_since_retrain,
@@ -160,7 +205,9 @@ class _Run:
         self.build_estimator(models)
         self.estimator.fit_features(self.graphs)
         self.calls, self.curve = list(st["calls"]), list(st["curve"])
-        self.walkers = [{"state": state_from_dict(w["state"]), "done": bool(w["done"])} for w in st["walkers"]]
+        self.walkers = [
+            {"state": state_from_dict(w["state"]), "done": bool(w["done"])} for w in st["walkers"]
+        ]
         self.calib = Calibration.from_dict(st["calibration"]) if st["calibration"] else None
         self.pairs = [(s.numpy(), e.numpy()) for s, e in st["pairs"]]
         self.frames_since_retrain = int(st["frames_since_retrain"])
@@ -174,15 +221,24 @@ class _Run:
         if len(self.estimator.models) > 1:
             (out / "committee").mkdir(exist_ok=True)
             for k, m in enumerate(self.estimator.models):
-                save_checkpoint(out / "committee" / f"member-{k}.ckpt", m, {"active_learning": meta})
+                save_checkpoint(
+                    out / "committee" / f"member-{k}.ckpt", m, {"active_learning": meta}
+                )
         write_csv(out / "calls.csv", self.calls, CALL_COLUMNS)
         write_csv(out / "learning_curve.csv", self.curve, CURVE_COLUMNS)
         save_state(out / "state.pt", self.payload())
 
 
 def _frame_to_plain(fr: dict[str, Any]) -> dict[str, Any]:
-    d = {k: (torch.as_tensor(np.asarray(v)) if k in ("numbers", "pos", "cell", "pbc", "forces", "stress") else v)
-         for k, v in fr.items() if k in ("numbers", "pos", "cell", "pbc", "energy", "forces", "stress", "info")}
+    d = {
+        k: (
+            torch.as_tensor(np.asarray(v))
+            if k in ("numbers", "pos", "cell", "pbc", "forces", "stress")
+            else v
+        )
+        for k, v in fr.items()
+        if k in ("numbers", "pos", "cell", "pbc", "energy", "forces", "stress", "info")
+    }
     return d
 
 
@@ -195,8 +251,13 @@ def _frame_from_plain(d: dict[str, Any]) -> dict[str, Any]:
 # -- the loop ----------------------------------------------------------------------------
 def _labelled_frame(fr: dict[str, Any], lab: Label, info: dict[str, Any]) -> dict[str, Any]:
     new = {k: fr[k] for k in ("numbers", "pos", "cell", "pbc")}
-    new.update(energy=float(lab.energy), forces=np.asarray(lab.forces, dtype=float), info=info,
-               source="reference", index=0)
+    new.update(
+        energy=float(lab.energy),
+        forces=np.asarray(lab.forces, dtype=float),
+        info=info,
+        source="reference",
+        index=0,
+    )
     if lab.stress is not None:
         new["stress"] = np.asarray(lab.stress, dtype=float)
     return new
@@ -208,8 +269,9 @@ def _atoms(fr: dict[str, Any]):
     return Atoms(numbers=fr["numbers"], positions=fr["pos"], cell=fr["cell"], pbc=fr["pbc"])
 
 
-def _label_round(run: _Run, ref: Reference, cache: CallCache, jobs: list[tuple[Trigger, int]],
-                 client) -> list[tuple[Trigger, int, Label, bool]]:
+def _label_round(
+    run: _Run, ref: Reference, cache: CallCache, jobs: list[tuple[Trigger, int]], client
+) -> list[tuple[Trigger, int, Label, bool]]:
     """Labels of ``jobs`` ((trigger, call index)): cached ones from disk, the rest from the
     reference (each result stored as soon as the batch returns)."""
     keys = [structure_hash(t.frame["numbers"], t.frame["pos"], t.frame["cell"]) for t, _ in jobs]
@@ -220,7 +282,9 @@ def _label_round(run: _Run, ref: Reference, cache: CallCache, jobs: list[tuple[T
         t, i = jobs[n]
         cache.put(i, keys[n], lab, {"walker": t.walker, "step": t.step, "sigma": t.sigma})
         got[n] = lab
-    return [(t, i, lab, n not in todo) for n, ((t, i), lab) in enumerate(zip(jobs, got, strict=True))]
+    return [
+        (t, i, lab, n not in todo) for n, ((t, i), lab) in enumerate(zip(jobs, got, strict=True))
+    ]
 
 
 def _init_run(run: _Run, ref: Reference, cache: CallCache, client) -> None:
@@ -229,7 +293,9 @@ def _init_run(run: _Run, ref: Reference, cache: CallCache, client) -> None:
     for p in cfg.seed_frames:
         seeds.extend(read_frames(p))
     if not seeds:
-        raise InputError(f"seed_frames {list(cfg.seed_frames)} hold no structure. Fix: give seed structures.")
+        raise InputError(
+            f"seed_frames {list(cfg.seed_frames)} hold no structure. Fix: give seed structures."
+        )
     unlabelled = [fr for fr in seeds if "forces" not in fr or "energy" not in fr]
     labelled = [fr for fr in seeds if fr not in unlabelled]
     for fr in labelled:
@@ -240,41 +306,78 @@ def _init_run(run: _Run, ref: Reference, cache: CallCache, client) -> None:
             run.calls.append(_call_row(i, 0, t, lab, reused, {}))
             ref.record(lab, f"seed structure {i}")
             if lab.ok:
-                labelled.append(_labelled_frame(t.frame, lab, {"origin": "seed", "walker": -1, "step": -1,
-                                                                "call": i}))
+                labelled.append(
+                    _labelled_frame(
+                        t.frame, lab, {"origin": "seed", "walker": -1, "step": -1, "call": i}
+                    )
+                )
     if not labelled:
-        raise InputError("no seed structure could be labelled. Fix: check the reference and the seed frames.")
+        raise InputError(
+            "no seed structure could be labelled. Fix: check the reference and the seed frames."
+        )
     run.frames = labelled
     run.graphs = []
     run.train_all(fresh=True)
-    run.walkers = [{"state": st, "done": False} for _, st in initial_walker_states(cfg.walkers, cfg.seed)]
+    run.walkers = [
+        {"state": st, "done": False} for _, st in initial_walker_states(cfg.walkers, cfg.seed)
+    ]
     run.recalibrate()
     run.curve.append(_curve_row(run, [], retrain=True))
 
 
-def _call_row(i: int, rnd: int, t: Trigger, lab: Label, reused: bool, err: dict[str, float]) -> dict[str, Any]:
-    return {"call": i, "round": rnd, "walker": t.walker, "step": t.step, "reason": t.reason,
-            "sigma": t.sigma, "ok": lab.ok, "error": lab.error, "wall_s": round(lab.wall_s, 6),
-            "error_before_forces_mae": err.get("mae", math.nan), "error_before_forces_rmse": err.get("rmse", math.nan),
-            "error_before_max": err.get("max", math.nan), "reused": reused}
+def _call_row(
+    i: int, rnd: int, t: Trigger, lab: Label, reused: bool, err: dict[str, float]
+) -> dict[str, Any]:
+    return {
+        "call": i,
+        "round": rnd,
+        "walker": t.walker,
+        "step": t.step,
+        "reason": t.reason,
+        "sigma": t.sigma,
+        "ok": lab.ok,
+        "error": lab.error,
+        "wall_s": round(lab.wall_s, 6),
+        "error_before_forces_mae": err.get("mae", math.nan),
+        "error_before_forces_rmse": err.get("rmse", math.nan),
+        "error_before_max": err.get("max", math.nan),
+        "reused": reused,
+    }
 
 
 def _curve_row(run: _Run, rows: list[dict[str, Any]], retrain: bool) -> dict[str, Any]:
     val = force_errors(run.estimator.model, run.val_graphs) if run.val_graphs else {}
     ok = [r for r in rows if r["ok"]]
-    return {"round": run.round, "calls": len(run.calls), "frames": len(run.frames),
-            "failed_calls": sum(not r["ok"] for r in run.calls),
-            "val_forces_mae": val.get("forces_mae", math.nan), "val_forces_rmse": val.get("forces_rmse", math.nan),
-            "val_energy_mae": val.get("energy_mae", math.nan),
-            "mean_sigma_triggers": float(np.mean([r["sigma"] for r in rows])) if rows else math.nan,
-            "mean_error_before": float(np.mean([r["error_before_forces_rmse"] for r in ok])) if ok else math.nan,
-            "calibration_scale": run.calib.scale if run.calib is not None and run.calib.kind == "scale" else math.nan,
-            "retrain": retrain, "wall_s": round(time.perf_counter() - run.t0, 3)}
+    return {
+        "round": run.round,
+        "calls": len(run.calls),
+        "frames": len(run.frames),
+        "failed_calls": sum(not r["ok"] for r in run.calls),
+        "val_forces_mae": val.get("forces_mae", math.nan),
+        "val_forces_rmse": val.get("forces_rmse", math.nan),
+        "val_energy_mae": val.get("energy_mae", math.nan),
+        "mean_sigma_triggers": float(np.mean([r["sigma"] for r in rows])) if rows else math.nan,
+        "mean_error_before": float(np.mean([r["error_before_forces_rmse"] for r in ok]))
+        if ok
+        else math.nan,
+        "calibration_scale": run.calib.scale
+        if run.calib is not None and run.calib.kind == "scale"
+        else math.nan,
+        "retrain": retrain,
+        "wall_s": round(time.perf_counter() - run.t0, 3),
+    }
 
 
-def learn(config: LearnConfig | dict[str, Any] | str | Path, *, resume: bool = False, overwrite: bool = False,
-          client=None, cluster: str | None = None, progress: bool | None = None,
-          max_rounds: int | None = None) -> LearnResult:
+def learn(
+    config: LearnConfig | dict[str, Any] | str | Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    client=None,
+    cluster: str | None = None,
+    progress: bool | None = None,
+    max_rounds: int | None = None,
+) -> LearnResult:
     """Run (or resume) active learning.
 
     Parameters
@@ -314,13 +417,23 @@ def learn(config: LearnConfig | dict[str, Any] | str | Path, *, resume: bool = F
     state_path = out / "state.pt"
     if resume and not state_path.exists():
         if not (out / "calls").exists():
-            raise InputError(f"nothing to resume in '{out}' (no state.pt). Fix: run without --resume.")
+            raise InputError(
+                f"nothing to resume in '{out}' (no state.pt). Fix: run without --resume."
+            )
     elif not resume and out.exists() and any(out.iterdir()):
         if not overwrite:
-            raise InputError(f"'{out}' holds a previous run; nothing was changed. Fix: --resume to "
-                             "continue it, --force to start over, or another output_dir.")
-        for p in ("state.pt", "dataset.extxyz", "model.ckpt", "calls.csv", "learning_curve.csv",
-                  "learning_curve.png"):
+            raise InputError(
+                f"'{out}' holds a previous run; nothing was changed. Fix: --resume to "
+                "continue it, --force to start over, or another output_dir."
+            )
+        for p in (
+            "state.pt",
+            "dataset.extxyz",
+            "model.ckpt",
+            "calls.csv",
+            "learning_curve.csv",
+            "learning_curve.png",
+        ):
             (out / p).unlink(missing_ok=True)
         for d in ("calls", "committee"):
             shutil.rmtree(out / d, ignore_errors=True)
@@ -331,8 +444,12 @@ def learn(config: LearnConfig | dict[str, Any] | str | Path, *, resume: bool = F
         client = Client(cluster)
     torch.manual_seed(cfg.seed)
     rc = cfg.reference
-    ref = Reference(make_calculator(rc.calculator, dict(rc.kwargs)), rc.timeout_s, rc.stress,
-                    rc.max_consecutive_failures)
+    ref = Reference(
+        make_calculator(rc.calculator, dict(rc.kwargs)),
+        rc.timeout_s,
+        rc.stress,
+        rc.max_consecutive_failures,
+    )
     cache = CallCache(out / "calls")
     run = _Run(cfg)
     for p in cfg.validation_files:
@@ -340,17 +457,23 @@ def learn(config: LearnConfig | dict[str, Any] | str | Path, *, resume: bool = F
     if state_path.exists():  # resume (a run killed during its set-up has no state: start again)
         st = load_state(state_path)
         if st["config"] != cfg.to_dict():
-            raise InputError(f"'{state_path}' belongs to a run with another config. Fix: resume with the "
-                             "same config, or --force to start over.")
+            raise InputError(
+                f"'{state_path}' belongs to a run with another config. Fix: resume with the "
+                "same config, or --force to start over."
+            )
         run.restore(st)
-        run.val_graphs = [to_graph(fr, run.estimator.model.species, run.estimator.model.r_max)
-                          for fr in run.val_graphs]
+        run.val_graphs = [
+            to_graph(fr, run.estimator.model.species, run.estimator.model.r_max)
+            for fr in run.val_graphs
+        ]
     else:
         run.frames = []
         vals = run.val_graphs
         run.val_graphs = []
         _init_run(run, ref, cache, client)
-        run.val_graphs = [to_graph(fr, run.estimator.model.species, run.estimator.model.r_max) for fr in vals]
+        run.val_graphs = [
+            to_graph(fr, run.estimator.model.species, run.estimator.model.r_max) for fr in vals
+        ]
         run.recalibrate()
         run.curve[-1] = _curve_row(run, [], retrain=True)
         run.commit()
@@ -371,10 +494,20 @@ def learn(config: LearnConfig | dict[str, Any] | str | Path, *, resume: bool = F
         from atomtwin.engines.active.report import plot_learning_curve
 
         fig = plot_learning_curve(run.curve, run.calls, out / "learning_curve.png")
-    return LearnResult(out / "model.ckpt", out / "dataset.extxyz", out / "calls.csv",
-                       out / "learning_curve.csv", fig, len(run.calls),
-                       sum(not r["ok"] for r in run.calls), len(run.frames), run.round, cache.reused,
-                       finished, list(run.curve))
+    return LearnResult(
+        out / "model.ckpt",
+        out / "dataset.extxyz",
+        out / "calls.csv",
+        out / "learning_curve.csv",
+        fig,
+        len(run.calls),
+        sum(not r["ok"] for r in run.calls),
+        len(run.frames),
+        run.round,
+        cache.reused,
+        finished,
+        list(run.curve),
+    )
 
 
 def _step_round(run: _Run, ref: Reference, cache: CallCache, client, bar) -> bool:
@@ -391,8 +524,9 @@ def _step_round(run: _Run, ref: Reference, cache: CallCache, client, bar) -> boo
         if wk["done"]:
             continue
         before = wk["state"].step
-        st, trig, last_sigma = advance(w, wc, wk["state"], run.estimator, sigma_of, u.trigger,
-                                       u.check_every, cfg.max_force)
+        st, trig, last_sigma = advance(
+            w, wc, wk["state"], run.estimator, sigma_of, u.trigger, u.check_every, cfg.max_force
+        )
         wk["state"] = st
         if trig is None:
             wk["done"] = True
@@ -413,12 +547,22 @@ def _step_round(run: _Run, ref: Reference, cache: CallCache, client, bar) -> boo
             g = to_graph(t.frame, run.estimator.model.species, run.estimator.model.r_max)
             pred = run.estimator.evaluate([g])[0]
             d = pred.forces - lab.forces
-            err = {"mae": float(np.abs(d).mean()), "rmse": float(np.sqrt((d**2).mean())),
-                   "max": float(np.linalg.norm(d, axis=1).max())}
+            err = {
+                "mae": float(np.abs(d).mean()),
+                "rmse": float(np.sqrt((d**2).mean())),
+                "max": float(np.linalg.norm(d, axis=1).max()),
+            }
             run.pairs.append((pred.sigma, d))
-            info = {"origin": "active", "walker": t.walker, "step": t.step, "call": i,
-                    "sigma": t.sigma if math.isfinite(t.sigma) else -1.0, "reason": t.reason,
-                    "error_before_rmse": err["rmse"], "error_before_max": err["max"]}
+            info = {
+                "origin": "active",
+                "walker": t.walker,
+                "step": t.step,
+                "call": i,
+                "sigma": t.sigma if math.isfinite(t.sigma) else -1.0,
+                "reason": t.reason,
+                "error_before_rmse": err["rmse"],
+                "error_before_max": err["max"],
+            }
             run.add_frame(_labelled_frame(t.frame, lab, info))
             new_frames += 1
         row = _call_row(i, run.round, t, lab, reused, err)
@@ -441,7 +585,9 @@ def _step_round(run: _Run, ref: Reference, cache: CallCache, client, bar) -> boo
         bar.set_postfix_str(
             f"walkers {sum(not w['done'] for w in run.walkers)}/{len(run.walkers)}, calls {len(run.calls)}"
             f" ({sum(not r['ok'] for r in run.calls)} failed), sigma {last_sigma:.3g} eV/Å, last error "
-            f"{last['error_before_forces_rmse'] if last else math.nan:.3g} eV/Å", refresh=True)
+            f"{last['error_before_forces_rmse'] if last else math.nan:.3g} eV/Å",
+            refresh=True,
+        )
     return True
 
 
@@ -456,5 +602,11 @@ def _bar(run: _Run, show: bool):
 
     total = sum(wc.steps for wc in _expanded(run.cfg))
     done = sum(w["state"].step for w in run.walkers)
-    return tqdm(total=total, initial=done, unit="step", desc="active learning", file=sys.stderr,
-                dynamic_ncols=True)
+    return tqdm(
+        total=total,
+        initial=done,
+        unit="step",
+        desc="active learning",
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )

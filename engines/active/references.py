@@ -30,8 +30,15 @@ from typing import Any
 import numpy as np
 from atomtwin.toolkit.errors import InputError
 
-__all__ = ["Label", "Reference", "ReferenceFailures", "ReferenceTimeout", "QuietCalculator",
-           "make_calculator", "label_many"]
+__all__ = [
+    "Label",
+    "Reference",
+    "ReferenceFailures",
+    "ReferenceTimeout",
+    "QuietCalculator",
+    "make_calculator",
+    "label_many",
+]
 
 SHORTHANDS = {
     "emt": "ase.calculators.emt:EMT",
@@ -65,17 +72,25 @@ class Label:
     wall_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "energy": self.energy,
-                "forces": None if self.forces is None else np.asarray(self.forces).tolist(),
-                "stress": None if self.stress is None else np.asarray(self.stress).tolist(),
-                "error": self.error, "wall_s": self.wall_s}
+        return {
+            "ok": self.ok,
+            "energy": self.energy,
+            "forces": None if self.forces is None else np.asarray(self.forces).tolist(),
+            "stress": None if self.stress is None else np.asarray(self.stress).tolist(),
+            "error": self.error,
+            "wall_s": self.wall_s,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Label:
-        return cls(bool(d["ok"]), float(d["energy"]),
-                   None if d.get("forces") is None else np.asarray(d["forces"], dtype=float),
-                   None if d.get("stress") is None else np.asarray(d["stress"], dtype=float),
-                   str(d.get("error", "")), float(d.get("wall_s", 0.0)))
+        return cls(
+            bool(d["ok"]),
+            float(d["energy"]),
+            None if d.get("forces") is None else np.asarray(d["forces"], dtype=float),
+            None if d.get("stress") is None else np.asarray(d["stress"], dtype=float),
+            str(d.get("error", "")),
+            float(d.get("wall_s", 0.0)),
+        )
 
 
 class QuietCalculator:
@@ -122,8 +137,10 @@ def chgnet_calculator(model: str = "0.3.0", device: str = "cpu", **kwargs):
             from chgnet.model import CHGNet
             from chgnet.model.dynamics import CHGNetCalculator
         except ImportError as err:
-            raise InputError(f"CHGNet is not importable ({err}). Fix: pip install 'chgnet>=0.4.2' "
-                             "(the `reference` extra).") from err
+            raise InputError(
+                f"CHGNet is not importable ({err}). Fix: pip install 'chgnet>=0.4.2' "
+                "(the `reference` extra)."
+            ) from err
         net = CHGNet.load(model_name=model, verbose=False)
         calc = CHGNetCalculator(model=net, use_device=device, **kwargs)
     return QuietCalculator(calc)
@@ -135,13 +152,17 @@ def make_calculator(spec: str, kwargs: dict[str, Any] | None = None):
     target = SHORTHANDS.get(spec.lower(), spec)
     mod, _, name = target.partition(":")
     if not name:
-        raise InputError(f"reference calculator {spec!r} is not 'module:Class'. Fix: e.g. "
-                         f"'ase.calculators.emt:EMT', or one of {sorted(SHORTHANDS)}.")
+        raise InputError(
+            f"reference calculator {spec!r} is not 'module:Class'. Fix: e.g. "
+            f"'ase.calculators.emt:EMT', or one of {sorted(SHORTHANDS)}."
+        )
     try:
         factory = getattr(import_module(mod), name)
     except (ImportError, AttributeError) as err:
-        raise InputError(f"reference calculator {spec!r} cannot be imported ({err}). Fix: install "
-                         "its package or correct reference.calculator.") from err
+        raise InputError(
+            f"reference calculator {spec!r} cannot be imported ({err}). Fix: install "
+            "its package or correct reference.calculator."
+        ) from err
     return factory(**(kwargs or {}))
 
 
@@ -149,8 +170,11 @@ def make_calculator(spec: str, kwargs: dict[str, Any] | None = None):
 def _time_limit(seconds: float | None):
     """Raise :class:`ReferenceTimeout` after ``seconds`` (SIGALRM; only in the main thread,
     elsewhere the limit is checked after the call returns)."""
-    usable = (seconds is not None and hasattr(signal, "setitimer")
-              and threading.current_thread() is threading.main_thread())
+    usable = (
+        seconds is not None
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
     if not usable:
         yield
         return
@@ -193,7 +217,11 @@ class Reference:
     def __call__(self, atoms) -> Label:
         """Label one structure (never raises for a failure of the calculator)."""
         a = atoms.copy()
-        a.calc = self.calc() if callable(self.calc) and not hasattr(self.calc, "get_potential_energy") else self.calc
+        a.calc = (
+            self.calc()
+            if callable(self.calc) and not hasattr(self.calc, "get_potential_energy")
+            else self.calc
+        )
         t0 = time.perf_counter()
         try:
             with _time_limit(self.timeout_s):
@@ -206,11 +234,19 @@ class Reference:
                     s = _voigt_to_full(np.asarray(a.get_stress(), dtype=float))
         except Exception as err:  # noqa: BLE001  (any failure of the reference is an outcome)
             msg = str(err).splitlines()[0][:300] if str(err) else ""
-            return Label(False, error=f"{type(err).__name__}: {msg}", wall_s=time.perf_counter() - t0)
+            return Label(
+                False, error=f"{type(err).__name__}: {msg}", wall_s=time.perf_counter() - t0
+            )
         wall = time.perf_counter() - t0
         if self.timeout_s is not None and wall > self.timeout_s:
-            return Label(False, error=f"ReferenceTimeout: took {wall:.3g} s > {self.timeout_s:g} s", wall_s=wall)
-        if not (np.isfinite(e) and np.all(np.isfinite(f)) and (s is None or np.all(np.isfinite(s)))):
+            return Label(
+                False,
+                error=f"ReferenceTimeout: took {wall:.3g} s > {self.timeout_s:g} s",
+                wall_s=wall,
+            )
+        if not (
+            np.isfinite(e) and np.all(np.isfinite(f)) and (s is None or np.all(np.isfinite(s)))
+        ):
             return Label(False, error="non-finite energy, forces or stress", wall_s=wall)
         if f.shape != (len(a), 3):
             return Label(False, error=f"forces of shape {f.shape} for {len(a)} atoms", wall_s=wall)
@@ -226,7 +262,8 @@ class Reference:
             raise ReferenceFailures(
                 f"the reference failed {self.consecutive} times in a row (last: {where}: {label.error}). "
                 "Every earlier result is kept; fix the reference (calculator, its settings, the "
-                "wall-time limit) and continue with --resume.")
+                "wall-time limit) and continue with --resume."
+            )
 
 
 def _remote_label(ref: Reference, atoms) -> dict[str, Any]:

@@ -12,11 +12,14 @@ __all__ = ["plot_learning_curve"]
 
 
 def _col(rows: list[dict[str, Any]], key: str) -> np.ndarray:
-    return np.array([float(r.get(key, math.nan)) if r.get(key) not in (None, "") else math.nan for r in rows])
+    return np.array(
+        [float(r.get(key, math.nan)) if r.get(key) not in (None, "") else math.nan for r in rows]
+    )
 
 
-def plot_learning_curve(curve: list[dict[str, Any]], calls: list[dict[str, Any]], path: str | Path,
-                        fig=None) -> Path:
+def plot_learning_curve(
+    curve: list[dict[str, Any]], calls: list[dict[str, Any]], path: str | Path, fig=None
+) -> Path:
     """Force error and uncertainty against the number of reference calls.
 
     Points: each call's calibrated trigger uncertainty and the force RMSE of the model on
@@ -36,13 +39,24 @@ def plot_learning_curve(curve: list[dict[str, Any]], calls: list[dict[str, Any]]
     n = _col(curve, "calls")
     val = _col(curve, "val_forces_rmse")
     if np.isfinite(val).any():
-        ax.plot(np.maximum(n[np.isfinite(val)], 1), val[np.isfinite(val)], "-", color=PALETTE[2],
-                label="validation RMSE")
+        ax.plot(
+            np.maximum(n[np.isfinite(val)], 1),
+            val[np.isfinite(val)],
+            "-",
+            color=PALETTE[2],
+            label="validation RMSE",
+        )
     failed = [r for r in calls if not r.get("ok")]
     if failed:
         lo = np.nanmin(np.r_[err[ok], sig[fin], 1e-3])
-        ax.plot([float(r["call"]) + 1 for r in failed], [lo] * len(failed), "x", ms=4, color=PALETTE[7],
-                label="failed call")
+        ax.plot(
+            [float(r["call"]) + 1 for r in failed],
+            [lo] * len(failed),
+            "x",
+            ms=4,
+            color=PALETTE[7],
+            label="failed call",
+        )
     ax.set_yscale("log")
     ax.set_xlabel("reference calls")
     ax.set_ylabel(axis_label("force error, σ", "eV/Å"))

@@ -31,8 +31,19 @@ from atomtwin.engines.active.references import Label
 from atomtwin.engines.md.state import MDState
 from atomtwin.toolkit.errors import FileFormatError, InputError
 
-__all__ = ["STATE_FORMAT", "atomic_write_bytes", "atomic_write_text", "save_state", "load_state",
-           "structure_hash", "CallCache", "write_dataset", "write_csv", "state_to_dict", "state_from_dict"]
+__all__ = [
+    "STATE_FORMAT",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "save_state",
+    "load_state",
+    "structure_hash",
+    "CallCache",
+    "write_dataset",
+    "write_csv",
+    "state_to_dict",
+    "state_from_dict",
+]
 
 STATE_FORMAT = "atomtwin-active-state"
 
@@ -52,7 +63,11 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def structure_hash(numbers: np.ndarray, pos: np.ndarray, cell: np.ndarray) -> str:
     h = hashlib.sha256()
-    for a in (np.asarray(numbers, np.int64), np.asarray(pos, np.float64), np.asarray(cell, np.float64)):
+    for a in (
+        np.asarray(numbers, np.int64),
+        np.asarray(pos, np.float64),
+        np.asarray(cell, np.float64),
+    ):
         h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()[:32]
 
@@ -81,10 +96,15 @@ def load_state(path: Path) -> dict[str, Any]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001
-        raise FileFormatError(path, f"cannot read the active-learning state ({type(err).__name__})",
-                              "start over with --force") from None
+        raise FileFormatError(
+            path,
+            f"cannot read the active-learning state ({type(err).__name__})",
+            "start over with --force",
+        ) from None
     if not isinstance(obj, dict) or obj.get("format") != STATE_FORMAT:
-        raise FileFormatError(path, "is not an atomtwin active-learning state", "point output_dir elsewhere")
+        raise FileFormatError(
+            path, "is not an atomtwin active-learning state", "point output_dir elsewhere"
+        )
     return obj
 
 
@@ -111,14 +131,17 @@ class CallCache:
                 f"call {index}: the structure recomputed on resume differs from the one the "
                 f"reference labelled before ({p}). The run is not reproducible here (another "
                 "torch build or thread count?). Fix: resume with the settings of the first run, "
-                "or start over with --force.")
+                "or start over with --force."
+            )
         self.reused += 1
         return Label.from_dict(d["label"])
 
     def put(self, index: int, key: str, label: Label, meta: dict[str, Any]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self._path(index), json.dumps({"index": index, "hash": key, **meta,
-                                                         "label": label.to_dict()}))
+        atomic_write_text(
+            self._path(index),
+            json.dumps({"index": index, "hash": key, **meta, "label": label.to_dict()}),
+        )
 
 
 def write_dataset(path: Path, frames: list[dict[str, Any]]) -> None:

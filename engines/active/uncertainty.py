@@ -72,8 +72,10 @@ class Committee:
 
     def __init__(self, models: Sequence[Potential]) -> None:
         if len(models) < 2:
-            raise InputError(f"a committee needs at least 2 models, got {len(models)}. "
-                             "Fix: set uncertainty.n_models >= 2, or kind: gp for one model.")
+            raise InputError(
+                f"a committee needs at least 2 models, got {len(models)}. "
+                "Fix: set uncertainty.n_models >= 2, or kind: gp for one model."
+            )
         self.models = list(models)
 
     @property
@@ -93,8 +95,9 @@ class Committee:
         return out
 
 
-def atom_features(model: Potential, graphs: Sequence[dict[str, torch.Tensor]], batch_size: int = 8
-                  ) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
+def atom_features(
+    model: Potential, graphs: Sequence[dict[str, torch.Tensor]], batch_size: int = 8
+) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
     """Per-atom readout features (N, d) of each graph and the model's predictions.
 
     Captured with forward pre-hooks (the model is not modified): the input of
@@ -105,23 +108,34 @@ def atom_features(model: Potential, graphs: Sequence[dict[str, torch.Tensor]], b
     got: dict[str, torch.Tensor] = {}
     hooks = []
     if hasattr(core, "head"):
-        hooks.append(core.head.register_forward_pre_hook(
-            lambda _m, args: got.__setitem__("x", args[0].detach())))
+        hooks.append(
+            core.head.register_forward_pre_hook(
+                lambda _m, args: got.__setitem__("x", args[0].detach())
+            )
+        )
     elif hasattr(core, "edge_energy"):
-        hooks.append(core.register_forward_pre_hook(
-            lambda _m, args: got.__setitem__("centre", args[4].detach())))
-        hooks.append(core.edge_energy.register_forward_pre_hook(
-            lambda _m, args: got.__setitem__("edge", args[0].detach())))
+        hooks.append(
+            core.register_forward_pre_hook(
+                lambda _m, args: got.__setitem__("centre", args[4].detach())
+            )
+        )
+        hooks.append(
+            core.edge_energy.register_forward_pre_hook(
+                lambda _m, args: got.__setitem__("edge", args[0].detach())
+            )
+        )
     else:
-        raise InputError(f"{type(core).__name__} has no readout module (head / edge_energy) to read "
-                         "features from. Fix: use uncertainty kind: committee with this model.")
+        raise InputError(
+            f"{type(core).__name__} has no readout module (head / edge_energy) to read "
+            "features from. Fix: use uncertainty kind: committee with this model."
+        )
     dtype = model.shift.dtype
     feats: list[np.ndarray] = []
     preds: list[dict[str, Any]] = []
     model.eval()
     try:
         for s in range(0, len(graphs), batch_size):
-            chunk = graphs[s:s + batch_size]
+            chunk = graphs[s : s + batch_size]
             b = _cast(collate(chunk), dtype)
             out = model(b)
             if "x" in got:
@@ -136,8 +150,8 @@ def atom_features(model: Potential, graphs: Sequence[dict[str, torch.Tensor]], b
             o = 0
             for k, g in enumerate(chunk):
                 n = g["pos"].shape[0]
-                feats.append(x[o:o + n])
-                preds.append({"energy": float(e[k]), "forces": f[o:o + n]})
+                feats.append(x[o : o + n])
+                preds.append({"energy": float(e[k]), "forces": f[o : o + n]})
                 o += n
     finally:
         for h in hooks:
@@ -186,7 +200,9 @@ class LastLayerGP:
 
     def evaluate(self, graphs: Sequence[dict[str, torch.Tensor]]) -> list[Prediction]:
         if not self.params:
-            raise InputError("LastLayerGP has not been fitted. Fix: call fit_features(training graphs).")
+            raise InputError(
+                "LastLayerGP has not been fitted. Fix: call fit_features(training graphs)."
+            )
         feats, preds = atom_features(self.model, graphs)
         out = []
         for g, x, p in zip(graphs, feats, preds, strict=True):

@@ -38,7 +38,9 @@ class Trigger:
     reason: str = "uncertainty"
 
 
-def initial_walker_states(walkers: tuple[WalkerConfig, ...], seed: int) -> list[tuple[WalkerConfig, MDState]]:
+def initial_walker_states(
+    walkers: tuple[WalkerConfig, ...], seed: int
+) -> list[tuple[WalkerConfig, MDState]]:
     """One (config, starting state) per walker copy; copy ``c`` of walker ``w`` draws its
     velocities and noise from ``seed + 1000 w + c``."""
     import ase.io
@@ -72,20 +74,36 @@ def state_frame(state: MDState) -> dict[str, Any]:
     """Frame dict (numbers, pos, cell, pbc) of an MD state."""
     from ase.data import atomic_numbers
 
-    return {"numbers": np.array([atomic_numbers[s] for s in state.species], dtype=np.int64),
-            "pos": state.positions.detach().cpu().numpy().copy(),
-            "cell": state.cell.detach().cpu().numpy().copy(),
-            "pbc": np.array(state.pbc, dtype=bool), "source": "walker", "index": int(state.step)}
+    return {
+        "numbers": np.array([atomic_numbers[s] for s in state.species], dtype=np.int64),
+        "pos": state.positions.detach().cpu().numpy().copy(),
+        "cell": state.cell.detach().cpu().numpy().copy(),
+        "pbc": np.array(state.pbc, dtype=bool),
+        "source": "walker",
+        "index": int(state.step),
+    }
 
 
 def _blown(state: MDState, max_force: float) -> bool:
     f = state.forces
-    return (f is None or not bool(torch.isfinite(f).all()) or not math.isfinite(float(state.energy))
-            or float(f.abs().max()) > max_force)
+    return (
+        f is None
+        or not bool(torch.isfinite(f).all())
+        or not math.isfinite(float(state.energy))
+        or float(f.abs().max()) > max_force
+    )
 
 
-def advance(w: int, wc: WalkerConfig, state: MDState, estimator, sigma_of, threshold: float,
-            check_every: int, max_force: float) -> tuple[MDState, Trigger | None, float]:
+def advance(
+    w: int,
+    wc: WalkerConfig,
+    state: MDState,
+    estimator,
+    sigma_of,
+    threshold: float,
+    check_every: int,
+    max_force: float,
+) -> tuple[MDState, Trigger | None, float]:
     """Run walker ``w`` from ``state`` until it is uncertain or done.
 
     Parameters
@@ -125,7 +143,11 @@ def advance(w: int, wc: WalkerConfig, state: MDState, estimator, sigma_of, thres
         fr = state_frame(state)
         if blown:
             ok = bool(np.isfinite(fr["pos"]).all() and np.isfinite(fr["cell"]).all())
-            return safe, Trigger(w, state.step, math.inf, fr if ok else state_frame(safe), "blow-up"), math.inf
+            return (
+                safe,
+                Trigger(w, state.step, math.inf, fr if ok else state_frame(safe), "blow-up"),
+                math.inf,
+            )
         pred = estimator.evaluate([to_graph(fr, model.species, model.r_max)])[0]
         if sigma_of is None:
             return safe, Trigger(w, state.step, math.inf, fr, "uncalibrated"), math.inf
