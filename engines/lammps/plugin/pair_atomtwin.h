@@ -1,0 +1,53 @@
+// pair_style atomtwin: atomtwin potentials (AOTInductor packages) in LAMMPS.
+// GPL-2.0 (see LICENSE in this folder).
+#ifndef LMP_PAIR_ATOMTWIN_H
+#define LMP_PAIR_ATOMTWIN_H
+
+#include "pair.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace torch::inductor {
+class AOTIModelPackageLoader;
+}
+
+namespace LAMMPS_NS {
+
+class PairAtomtwin : public Pair {
+ public:
+  PairAtomtwin(class LAMMPS *);
+  ~PairAtomtwin() override;
+  void compute(int, int) override;
+  void settings(int, char **) override;
+  void coeff(int, char **) override;
+  void init_style() override;
+  double init_one(int, int) override;
+  double memory_usage() override;
+
+ protected:
+  void allocate();
+  void check_units();
+
+  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> loader;
+  std::string package;
+  std::vector<std::string> species;
+  std::vector<int> type_map;    // LAMMPS type -> species index, -1 for NULL
+  double r_max = 0.0, ghost_cut = 0.0;
+  int num_layers = 1;
+  bool message_passing = false, single_precision = false, on_cuda = false;
+  std::string architecture;
+  int nthreads = 1;
+
+  // buffers reused between steps (capacity kept)
+  std::vector<double> vec;          // (E,3)
+  std::vector<int64_t> index;       // (2,E): centres then neighbours
+  std::vector<int> centre, neigh;   // LAMMPS indices of each edge's ends
+  std::vector<int64_t> types;       // (N,)
+  std::vector<double> weight;       // (N,)
+};
+
+}    // namespace LAMMPS_NS
+
+#endif
