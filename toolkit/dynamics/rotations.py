@@ -3,7 +3,7 @@
 
 C_l(t) = < P_l(u(t0) . u(t0 + t)) > over all bond vectors u and all time origins, by FFT:
 P_1 needs the autocorrelation of the three components of u, P_2 = (3 x^2 - 1) / 2 that of
-the nine products u_a u_b, since (u . u')^2 = sum_ab u_a u_b u'_a u'_b.
+the six distinct products u_a u_b, since (u . u')^2 = sum_ab u_a u_b u'_a u'_b.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from atomtwin.toolkit.correlation import summed_autocorrelation
 from atomtwin.toolkit.dynamics.msd import species_indices
 from atomtwin.toolkit.errors import InputError
 from atomtwin.toolkit.neighbors import nearest_neighbors
+from atomtwin.toolkit.neighbors.memory import fit_chunk, memory_guard
 from atomtwin.toolkit.progress import progress
 from scipy import optimize, special
 
@@ -64,35 +65,59 @@ def find_polyanions(ds: xr.Dataset, centre: str, ligand: str, *, n_ligands: int 
                                                   "max_bond": float(bonds.max()), "units": ""})
 
 
-def bond_vectors(ds: xr.Dataset, groups: xr.DataArray) -> xr.DataArray:
-    """Unit vectors centre -> ligand (frame, group, slot, xyz), minimum image."""
+def bond_vectors(ds: xr.Dataset, groups: xr.DataArray, *, frame_chunk: int = 256) -> xr.DataArray:
+    """Unit vectors centre -> ligand (frame, group, slot, xyz), minimum image.
+
+    Only the centre and ligand atoms are read, ``frame_chunk`` frames at a time, so the
+    working memory is one chunk of those atoms (the result itself is frames x bonds).
+    """
     ci = np.asarray(groups["centre_index"].values)
     li = np.asarray(groups.values)
-    pos = np.asarray(ds[S.POSITIONS].values, dtype=float)
-    d = _mic(pos[:, li] - pos[:, ci][:, :, None, :], ds)
-    u = d / np.linalg.norm(d, axis=-1, keepdims=True)
+    need, inv = np.unique(np.concatenate([ci, li.ravel()]), return_inverse=True)
+    c_loc, l_loc = inv[:ci.size], inv[ci.size:].reshape(li.shape)
+    n = ds.sizes[S.FRAME]
+    u = np.empty((n, *li.shape, 3))
+    chunk = fit_chunk(frame_chunk, need.size * 3 * 8 * 4)
+    bar = iter(progress(range(n), total=n, desc="bond vectors"))
+    with memory_guard("bond_vectors", f"pass a smaller frame_chunk (now {chunk})"):
+        for f0 in range(0, n, chunk):
+            fr = slice(f0, min(f0 + chunk, n))
+            pos = np.asarray(ds[S.POSITIONS].isel({S.FRAME: fr, S.ATOM: need}).values, dtype=float)
+            d = _mic(pos[:, l_loc] - pos[:, c_loc][:, :, None, :], ds, fr)
+            u[fr] = d / np.linalg.norm(d, axis=-1, keepdims=True)
+            for _ in range(pos.shape[0]):
+                next(bar, None)
     return xr.DataArray(u, dims=(S.FRAME, "group", "slot", S.XYZ), name="bond_vectors",
                         coords={"time": (S.FRAME, np.asarray(ds[S.TIME].values) if S.TIME in ds.coords
                                          else np.arange(u.shape[0]) * S.uniform_timestep(ds))},
                         attrs={"units": "1", "timestep_ps": S.uniform_timestep(ds)})
 
 
-def legendre_correlation(vectors: np.ndarray, ls=(1, 2)) -> np.ndarray:
-    """C_l(m) for unit vectors (F, ..., 3), all origins; returns (len(ls), F)."""
+def legendre_correlation(vectors: np.ndarray, ls=(1, 2), *, chunk_bytes: float = 64 * 2**20) -> np.ndarray:
+    """C_l(m) for unit vectors (F, ..., 3), all origins; returns (len(ls), F).
+
+    The sums run over chunks of vectors (a time correlation chunks along atoms), each
+    chunk's FFT work about ``chunk_bytes``, so memory does not grow with the vector count.
+    """
     F = vectors.shape[0]
     u = vectors.reshape(F, -1, 3)
     nvec = u.shape[1]
-    norm = nvec * (F - np.arange(F))
-    out = []
     for ell in ls:
-        if ell == 1:
-            out.append(summed_autocorrelation(u) / norm)
-        elif ell == 2:
-            x2 = summed_autocorrelation(u[:, :, :, None] * u[:, :, None, :]) / norm
-            out.append(1.5 * x2 - 0.5)
-        else:
+        if ell not in (1, 2):
             raise InputError(f"l={ell}: only l = 1 and 2 are implemented.")
-    return np.asarray(out)
+    norm = nvec * (F - np.arange(F))
+    sums = {ell: np.zeros(F) for ell in ls}
+    # FFT work per vector: 2F padded complex values for each of 6 components (x ~4 buffers)
+    step = max(1, int(chunk_bytes // (F * 6 * 16 * 4)))
+    for a in range(0, nvec, step):
+        v = u[:, a:a + step]
+        if 1 in sums:
+            sums[1] += summed_autocorrelation(v)
+        if 2 in sums:  # (u.u')^2 = sum_ab u_a u_b u'_a u'_b: 3 squares, 3 doubled products
+            r2 = np.sqrt(2.0)
+            sq = np.concatenate([v * v, r2 * v[..., [0, 0, 1]] * v[..., [1, 2, 2]]], axis=-1)
+            sums[2] += summed_autocorrelation(sq)
+    return np.asarray([sums[1] / norm if ell == 1 else 1.5 * sums[2] / norm - 0.5 for ell in ls])
 
 
 def orientational_correlation(ds: xr.Dataset, centre: str, ligand: str, *, n_ligands: int = 4,
@@ -198,7 +223,9 @@ def jump_events(vectors: np.ndarray, *, threshold_deg: float = 60.0, smooth: int
     from it, a jump is recorded at that frame and the anchor moves to the *settled* new
     direction, the smoothed vector ``smooth`` frames later (once the averaging window lies
     wholly after the jump).  The reported angle is between the old and the settled
-    direction.  (Moving the anchor to the first smoothed vector past the threshold would
+    direction.  A crossing whose settled direction is back within ``threshold_deg`` of the
+    anchor (an excursion that returned) is no jump: nothing is recorded and the anchor
+    stays, so every reported angle exceeds the threshold.  (Moving the anchor to the first smoothed vector past the threshold would
     leave it on a blend of the old and new directions, ~70° into a 109° tetrahedral jump:
     the angle would be under-reported and the next jump could be counted twice.)
     """
@@ -219,9 +246,12 @@ def jump_events(vectors: np.ndarray, *, threshold_deg: float = 60.0, smooth: int
         hit = np.flatnonzero(c < cos_t)
         if hit.size:
             settled = v[min(f + (smooth if smooth > 1 else 0), F - 1), hit]
+            c_new = np.einsum("ij,ij->i", settled, anchor[hit])
+            moved = c_new < cos_t
+            hit, settled, c_new = hit[moved], settled[moved], c_new[moved]
+        if hit.size:
             frames.append(np.full(hit.size, f))
             which.append(hit)
-            c_new = np.einsum("ij,ij->i", settled, anchor[hit])
             angles.append(np.degrees(np.arccos(np.clip(c_new, -1, 1))))
             anchor[hit] = settled
     if not frames:
@@ -229,12 +259,37 @@ def jump_events(vectors: np.ndarray, *, threshold_deg: float = 60.0, smooth: int
     return np.concatenate(frames), np.concatenate(which), np.concatenate(angles)
 
 
+def _group_events(fr, vec, ang, ns: int, merge: int):
+    """Merge bond-vector jumps of one group within ``merge`` frames into group events:
+    (group, frame, largest angle, number of distinct bond vectors that jumped)."""
+    g = vec // ns
+    order = np.lexsort((fr, g))
+    fr, g, ang, vec = fr[order], g[order], ang[order], vec[order]
+    new = np.ones(fr.size, bool)
+    new[1:] = (g[1:] != g[:-1]) | (fr[1:] - fr[:-1] > merge)
+    start = np.flatnonzero(new)
+    ev_ang = np.maximum.reduceat(ang, start) if ang.size else ang
+    # distinct bond vectors per event (one vector jumping twice within the window is one)
+    ev_id = np.cumsum(new) - 1
+    pairs = np.unique(np.column_stack([ev_id, vec]), axis=0) if vec.size else np.empty((0, 2), int)
+    ev_n = np.bincount(pairs[:, 0], minlength=start.size)
+    return g[start], fr[start], ev_ang, ev_n
+
+
 def reorientation_events(ds: xr.Dataset, centre: str, ligand: str, *, n_ligands: int = 4,
-                         threshold_deg: float = 60.0, smooth: int = 5, merge: int | None = None) -> xr.Dataset:
+                         threshold_deg: float = 60.0, smooth: int = 5, merge: int | None = None,
+                         frame_chunk: int = 256) -> xr.Dataset:
     """Discrete reorientations of polyanions (angle jumps of their bond vectors).
 
     Jumps of several bond vectors of one group within ``merge`` frames (default
-    ``smooth``) are one group event.
+    ``smooth``) are one group event; ``n_bonds`` counts the distinct bond vectors that
+    jumped (at most ``n_ligands``).
+
+    Events mean something only for jump-like motion; the attrs carry the verdict of
+    :func:`rotation_mechanism` (``mechanism``: ``"jump"``, ``"continuous"`` or
+    ``"undetermined"``, and ``count_ratio``).  For continuous rotational diffusion the
+    "events" are threshold crossings whose number depends on the threshold: report its
+    rotational diffusion coefficient (:func:`rotation_mechanism`) instead of a rate.
 
     Returns
     -------
@@ -244,26 +299,111 @@ def reorientation_events(ds: xr.Dataset, centre: str, ligand: str, *, n_ligands:
     """
     dt = S.uniform_timestep(ds)
     groups = find_polyanions(ds, centre, ligand, n_ligands=n_ligands)
-    u = bond_vectors(ds, groups).values
+    u = bond_vectors(ds, groups, frame_chunk=frame_chunk).values
     F, ng, ns, _ = u.shape
-    fr, vec, ang = jump_events(u.reshape(F, ng * ns, 3), threshold_deg=threshold_deg, smooth=smooth)
-    g = vec // ns
+    u = u.reshape(F, ng * ns, 3)
+    fr, vec, ang = jump_events(u, threshold_deg=threshold_deg, smooth=smooth)
     merge = smooth if merge is None else merge
-    order = np.lexsort((fr, g))
-    fr, g, ang = fr[order], g[order], ang[order]
-    new = np.ones(fr.size, bool)
-    new[1:] = (g[1:] != g[:-1]) | (fr[1:] - fr[:-1] > merge)
-    start = np.flatnonzero(new)
-    ev_g, ev_f = g[start], fr[start]
-    ev_ang = np.maximum.reduceat(ang, start) if ang.size else ang
-    ev_n = np.diff(np.append(start, fr.size))
+    ev_g, ev_f, ev_ang, ev_n = _group_events(fr, vec, ang, ns, merge)
     o = np.argsort(ev_f, kind="stable")
     ci = np.asarray(groups["centre_index"].values)
+    mech = _mechanism(u, dt, threshold_deg, smooth)
     return xr.Dataset(
         {"group": ("event", ev_g[o]), "centre_index": ("event", ci[ev_g[o]]), "frame": ("event", ev_f[o]),
          "time": ("event", ev_f[o] * dt, {"units": "ps"}), "angle": ("event", ev_ang[o], {"units": "deg"}),
          "n_bonds": ("event", ev_n[o])},
-        attrs={"n_groups": ng, "duration_ps": (F - 1) * dt, "threshold_deg": threshold_deg, "smooth": smooth},
+        attrs={"n_groups": ng, "duration_ps": (F - 1) * dt, "threshold_deg": threshold_deg, "smooth": smooth,
+               "mechanism": mech["mechanism"], "count_ratio": mech["count_ratio"],
+               "tau_ratio": mech["tau_ratio"]},
+    )
+
+
+#: thresholds of the jump test, as fractions of ``threshold_deg``
+_LOW, _HIGH = 2.0 / 3.0, 4.0 / 3.0
+#: count ratios N(low) / N(high) below this are jump-like, above it continuous (see
+#: :func:`rotation_mechanism`: 1 for jumps, about 4 for rotational diffusion at 40°/80°;
+#: 2 is their geometric mean)
+_RATIO_SPLIT = 2.0
+_MIN_EVENTS = 20
+
+
+def _mechanism(u: np.ndarray, dt: float, threshold_deg: float, smooth: int) -> dict:
+    """Jump test on unit vectors (F, n, 3); see :func:`rotation_mechanism`."""
+    lo = jump_events(u, threshold_deg=_LOW * threshold_deg, smooth=smooth)[0].size
+    hi = jump_events(u, threshold_deg=min(_HIGH * threshold_deg, 179.0), smooth=smooth)[0].size
+    ratio = lo / hi if hi else (np.inf if lo else np.nan)
+    c = legendre_correlation(u, (1, 2))
+    t1, t2 = _one_over_e(c[0], dt), _one_over_e(c[1], dt)
+    tau_ratio = t1 / t2 if np.isfinite(t1 + t2) else np.nan
+    if lo < _MIN_EVENTS:
+        verdict = "undetermined"
+    elif ratio >= _RATIO_SPLIT or (np.isfinite(tau_ratio) and tau_ratio >= _RATIO_SPLIT):
+        verdict = "continuous"
+    else:
+        verdict = "jump"
+    return {"mechanism": verdict, "count_ratio": float(ratio), "n_low": int(lo), "n_high": int(hi),
+            "tau_1": t1, "tau_2": t2, "tau_ratio": tau_ratio}
+
+
+def _one_over_e(c: np.ndarray, dt: float) -> float:
+    """Time (ps) where C first falls below 1/e, linearly interpolated (NaN if it never does)."""
+    below = np.flatnonzero(c < np.exp(-1))
+    if not below.size or below[0] == 0:
+        return np.nan
+    k = below[0]
+    x0, x1 = c[k - 1], c[k]
+    return float(dt * (k - 1 + (x0 - np.exp(-1)) / (x0 - x1)))
+
+
+def rotation_mechanism(ds: xr.Dataset, centre: str, ligand: str, *, n_ligands: int = 4,
+                       threshold_deg: float = 60.0, smooth: int = 5, frame_chunk: int = 256) -> xr.Dataset:
+    """Jump-like or continuous reorientation?  Two tests on the bond vectors.
+
+    1. Threshold test.  Count angle jumps (:func:`jump_events`) at 2/3 and 4/3 of
+       ``threshold_deg`` (40° and 80° by default).  Jumps between discrete orientations
+       (109.5° for a tetrahedron, 104.5° for a water flip) exceed both thresholds, so
+       both count every jump: ratio ~1.  Continuous rotational diffusion crosses a cone of
+       half-angle θ after a mean first-passage time (1/D_r) ln(2 / (1 + cos θ)), so the
+       ratio is ~ln(2/(1+cos 80°)) / ln(2/(1+cos 40°)) = 4.3.  Below 2 (the geometric
+       mean) the motion is jump-like.  The dead time after each crossing (the anchor
+       settles ``smooth`` frames later) lowers the diffusive ratio when the vectors turn
+       by a radian within ``smooth`` frames, hence the second test.
+    2. Ivanov's ratio tau_1 / tau_2 of the 1/e times of C_1 and C_2: 3 for small-step
+       rotational diffusion (C_l = exp(-l(l+1) D_r t)); near 1 for large-angle jumps
+       (1 for tetrahedral jumps, 1.1 for water flips); 2 splits them again (used when
+       both C_l fall below 1/e within the trajectory).
+
+    The verdict is ``"jump"`` when both ratios are below 2, ``"continuous"`` when either is
+    above, ``"undetermined"`` with fewer than 20 crossings at the lower threshold.
+
+    For continuous motion the rotational diffusion coefficient is D_r = 1 / (2 tau_1)
+    (and 1 / (6 tau_2), which agrees for isotropic diffusion); for other verdicts ``D_r``
+    is NaN (jumps have a rate: :func:`reorientation_events`, :func:`event_rate`).
+
+    Returns
+    -------
+    Dataset of scalars: ``count_ratio``, ``n_low``, ``n_high``, ``tau_1_c1``, ``tau_2_c2``
+    (1/e times of C_1, C_2, ps), ``tau_ratio``, ``D_r`` and ``D_r_from_c2`` (rad^2/ps);
+    attr ``mechanism``.
+    """
+    S.validate(ds)
+    dt = S.uniform_timestep(ds)
+    groups = find_polyanions(ds, centre, ligand, n_ligands=n_ligands)
+    u = bond_vectors(ds, groups, frame_chunk=frame_chunk).values
+    F = u.shape[0]
+    u = u.reshape(F, -1, 3)
+    m = _mechanism(u, dt, threshold_deg, smooth)
+    t1, t2 = m["tau_1"], m["tau_2"]
+    if m["mechanism"] != "continuous":  # a diffusion coefficient describes diffusion only
+        t1 = t2 = np.nan
+    return xr.Dataset(
+        {"count_ratio": ((), m["count_ratio"]), "n_low": ((), m["n_low"]), "n_high": ((), m["n_high"]),
+         "tau_ratio": ((), m["tau_ratio"]), "tau_1_c1": ((), m["tau_1"], {"units": "ps"}),
+         "tau_2_c2": ((), m["tau_2"], {"units": "ps"}),
+         "D_r": ((), 0.5 / t1 if np.isfinite(t1) else np.nan, {"units": "rad^2/ps"}),
+         "D_r_from_c2": ((), 1.0 / (6 * t2) if np.isfinite(t2) else np.nan, {"units": "rad^2/ps"})},
+        attrs={"mechanism": m["mechanism"], "threshold_deg": threshold_deg,
+               "thresholds_deg": [_LOW * threshold_deg, _HIGH * threshold_deg], "smooth": smooth},
     )
 
 

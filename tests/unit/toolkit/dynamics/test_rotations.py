@@ -112,3 +112,64 @@ def test_ambiguous_connectivity_is_named():
     ds = make_dataset(pos, ["P", "P", "O", "O"])
     with pytest.raises(ValueError, match="ambiguous"):
         find_polyanions(ds, "P", "O", n_ligands=2)
+
+
+def brownian_rotors(ng, F, dt, Dr, seed):
+    """Rotation matrices (F, ng, 3, 3) of free rotational Brownian motion (isotropic D_r)."""
+    rng = np.random.default_rng(seed)
+    R = np.empty((F, ng, 3, 3))
+    cur = Rotation.random(ng, random_state=seed)
+    for f in range(F):
+        R[f] = cur.as_matrix()
+        cur = Rotation.from_rotvec(rng.normal(0, np.sqrt(2 * Dr * dt), (ng, 3))) * cur
+    return R
+
+
+def test_jumps_and_continuous_rotational_diffusion_are_told_apart():
+    from atomtwin.toolkit.dynamics.rotations import rotation_mechanism
+
+    dt = 0.1
+    # tetrahedral jumps (109.5°) at 0.05 /ps with 4° libration: every jump exceeds both test
+    # thresholds (40°, 80°), libration neither, so the two counts agree up to jumps that
+    # merge or land within the smoothing window: count ratio 1 within a few percent;
+    # tau_1 = tau_2 for tetrahedral jumps (Ivanov: <P_1> = <P_2> = 0 per jump)
+    R, _ = jump_rotors(np.random.default_rng(8), 40, 600, 0.05 * dt)
+    ds = rotor_dataset(R, dt)[0]
+    m = rotation_mechanism(ds, "P", "O")
+    assert m.attrs["mechanism"] == "jump"
+    assert 0.9 < float(m.count_ratio) < 1.2
+    assert np.isnan(float(m.D_r))  # no diffusion coefficient for jumps
+    ev = reorientation_events(ds, "P", "O")
+    assert ev.attrs["mechanism"] == "jump" and ev.sizes["event"] > 50
+    # continuous rotational diffusion at two rates: threshold crossings are no events.
+    # The first-passage argument gives a count ratio ~4 (3.2 and 2.6 measured here: the
+    # settling dead time lowers it at the faster rate); C_l = exp(-l(l+1) D_r t) gives
+    # tau_1/tau_2 = 3 and D_r = 1/(2 tau_1), the latter within 10 % for 160 vectors over
+    # 6-24 correlation times (relative scatter of C_1 ~ 1/sqrt(160 x 6) = 3 %, x3)
+    for Dr in (0.05, 0.2):
+        ds = rotor_dataset(brownian_rotors(40, 600, dt, Dr, seed=3), dt)[0]
+        m = rotation_mechanism(ds, "P", "O")
+        assert m.attrs["mechanism"] == "continuous", float(m.count_ratio)
+        assert float(m.count_ratio) > 2.0 and 2.5 < float(m.tau_ratio) < 3.5
+        assert abs(float(m.D_r) - Dr) < 0.1 * Dr
+        assert abs(float(m.D_r_from_c2) - Dr) < 0.1 * Dr
+        assert reorientation_events(ds, "P", "O").attrs["mechanism"] == "continuous"
+
+
+def test_two_ligand_groups_never_report_zero_degree_jumps_or_extra_bonds():
+    # bent two-ligand groups (water-like, 104.5°) under fast continuous rotation: before,
+    # an excursion that returned within the settling window was a "jump" of ~0° and one
+    # vector jumping twice in the merge window counted as two bonds ("3 bonds moved")
+    dt, Dr, ng = 0.1, 0.3, 40
+    a = np.deg2rad(104.5) / 2
+    lig = np.array([[np.sin(a), np.cos(a), 0], [-np.sin(a), np.cos(a), 0]])
+    R = brownian_rotors(ng, 400, dt, Dr, seed=5)
+    centres = np.array([[i, j, 0] for i in range(8) for j in range(5)], float) * 5.0
+    h = np.einsum("fgij,sj->fgsi", R, lig) + centres[None, :, None, :]
+    pos = np.concatenate([np.broadcast_to(centres, (400, ng, 3)), h.reshape(400, 2 * ng, 3)], axis=1)
+    ds = make_dataset(pos, ["O"] * ng + ["H"] * (2 * ng), time=np.arange(400) * dt)
+    ev = reorientation_events(ds, "O", "H", n_ligands=2)
+    assert ev.sizes["event"] > 100
+    assert int(ev.n_bonds.max()) <= 2 and int(ev.n_bonds.min()) >= 1
+    assert float(ev.angle.min()) > 60.0  # every reported jump exceeds the threshold
+    assert ev.attrs["mechanism"] == "continuous"
