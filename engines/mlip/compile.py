@@ -154,8 +154,11 @@ def compile_model(
     device
         ``"cpu"`` or ``"cuda"``; the package runs only on this device type.
     kernel
-        Use the fused tensor-product op (Allegro only).  Without CUDA this falls back to
-        the reference with a warning (recorded as ``kernel: false`` in the metadata).
+        Use the sparse tensor-product op ``atomtwin::tp_sparse`` (Allegro only; a NequIP
+        model keeps the reference, ``kernel: false`` in the metadata).  AOTInductor compiles
+        the op into the package: its Triton kernel on CUDA, its plain-torch implementation
+        on CPU (with a warning); either way the package loads without importing
+        :mod:`atomtwin.engines.mlip.kernels`.
     check_sizes
         Atom counts of the self-check structures (other than ``trace_atoms``).
     trace_atoms
@@ -190,13 +193,13 @@ def compile_model(
     out = Path(out)
     use_k = False
     if kernel:
-        if device != "cuda":
-            warnings.warn("--kernel needs CUDA (a Triton kernel); compiling with the reference "
-                          "tensor product instead (same numbers).", stacklevel=2)
-        else:
-            from atomtwin.engines.mlip.kernels import use_kernel
+        from atomtwin.engines.mlip.kernels import use_kernel
 
-            use_k = use_kernel(model)
+        if device != "cuda":
+            warnings.warn("--kernel on CPU: the package embeds the sparse tensor-product op's "
+                          "plain-torch CPU implementation (the Triton kernel needs CUDA); same "
+                          "numbers as the reference.", stacklevel=2)
+        use_k = use_kernel(model, allow_cpu=True)
     dtype = model.shift.dtype
     for p in model.parameters():
         p.requires_grad_(False)
@@ -205,6 +208,7 @@ def compile_model(
     meta = {
         "format": PACKAGE_FORMAT, "atomtwin_version": atomtwin.engines.__version__,
         "torch_version": torch.__version__, "device": device, "kernel": use_k,
+        "kernel_impl": ("triton" if device == "cuda" else "torch-cpu") if use_k else None,
         "species": list(model.species), "r_max": float(model.r_max), "dtype": str(dtype).removeprefix("torch."),
         "architecture": model.config.architecture, "model_hash": model_hash(model),
         "model_config": model.config.to_dict(),

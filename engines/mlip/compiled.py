@@ -88,8 +88,7 @@ def load_compiled(path: str | Path, device: str | torch.device | None = None) ->
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"'{path}' is a CUDA package and this machine has no CUDA device. "
                          "Fix: compile a CPU package (`--device cpu`).")
-    if meta.get("kernel"):
-        import atomtwin.engines.mlip.kernels  # noqa: F401  registers torch.ops.atomtwin.bilinear
+    # a kernel package needs nothing imported: AOTInductor compiled the op into it
     if meta.get("torch_version") != torch.__version__:
         import warnings
 

@@ -1,21 +1,21 @@
-"""Fused tensor-product kernel for Allegro's contraction, as a torch custom op.
+"""Fused tensor-product kernels for Allegro's contraction.
 
-The op ``torch.ops.atomtwin.bilinear(x, y, coeff)`` computes
-``out[r, c] = sum_{a,b} coeff[a, b, c] x[r, a] y[r, b]`` over rows ``r`` (pair x channel).
-Allegro's channel-wise product :func:`atomtwin.engines.mlip.tp.tp_uuu` is exactly this map once the
-irrep blocks are concatenated (``a`` over all components of ``x1``, ``b`` over ``x2``) and
-the per-path Clebsch–Gordan tensors are scattered into one dense ``coeff`` (``A, B, C``):
-:func:`tp_uuu_kernel` does that and has ``tp_uuu``'s signature, so it can replace it.
+:func:`use_kernel` switches a model's Allegro layers to ``torch.ops.atomtwin.tp_sparse``
+(:mod:`atomtwin.engines.mlip.kernels.sparse`): the contraction over the nonzero
+Clebsch–Gordan entries only (CSR, precomputed once per layer), reading the centre's
+environment embedding per node (the per-edge gather is fused into the kernel).  It is a
+``torch.library.triton_op``: ``torch.export`` keeps it as one node and AOTInductor compiles
+its implementation into the package (the Triton kernel on CUDA, plain torch on CPU), so a
+package built with ``--kernel`` loads without importing this module.
 
-* On CUDA the op runs the Triton kernel (:mod:`atomtwin.engines.mlip.kernels.triton_tp`, imported on
-  first use); on every other device it runs the plain-torch reference.  The CPU path never
-  imports Triton.
-* Backward is the same op with the coupling tensor transposed
-  (``dx = bilinear(y, g, coeff^{(b,c,a)})``, ``dy = bilinear(x, g, coeff^{(a,c,b)})``), so
-  every derivative order (forces, force training = double backward) runs the kernel.
-* ``torch.export`` / AOTInductor keep the op as a call: a package compiled with the kernel
-  needs ``import atomtwin.engines.mlip.kernels`` before loading (:func:`atomtwin.engines.mlip.compiled.load_compiled`
-  does it).
+The older dense op ``torch.ops.atomtwin.bilinear(x, y, coeff)`` (``out[r, c] = sum_{a,b}
+coeff[a, b, c] x[r, a] y[r, b]`` with a dense coupling, :func:`tp_uuu_kernel`) is kept for
+callers of its API; it is an opaque custom op (a package using it would need this module).
+
+* Backward of both ops is the same op with the coupling transposed, so every derivative
+  order (forces, force training = double backward) runs the kernel.
+* On CPU the ops run plain torch; Triton runs on CPU only in tests, through
+  ``TRITON_INTERPRET=1`` and :func:`triton_on_cpu`.
 
 Switching on is explicit and per model instance: :func:`use_kernel` / :func:`restore_reference`.
 """
@@ -30,8 +30,8 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor, nn
 
-__all__ = ["bilinear", "bilinear_reference", "dense_coupling", "tp_uuu_kernel", "use_kernel",
-           "restore_reference", "kernel_enabled", "triton_on_cpu"]
+__all__ = ["bilinear", "bilinear_reference", "dense_coupling", "tp_uuu_kernel", "tp_uuu_sparse",
+           "prepare_sparse", "use_kernel", "restore_reference", "kernel_enabled", "triton_on_cpu"]
 
 _TRITON_ON_CPU = False  # tests only: route CPU calls to Triton under TRITON_INTERPRET=1
 
@@ -113,6 +113,55 @@ def tp_uuu_kernel(x1: list[Tensor], x2: list[Tensor], paths, cgs: list[Tensor], 
     return list(torch.split(out, dims_out, dim=-1))
 
 
+def prepare_sparse(layer: nn.Module) -> None:
+    """Precompute ``layer``'s sparse coupling (non-persistent buffers ``tp_coo``,
+    ``tp_rowptr``, ``tp_val``: they move with ``.to()`` and stay out of the state dict, so
+    checkpoints and model hashes do not change)."""
+    from atomtwin.engines.mlip.kernels.sparse import sparse_coupling
+
+    dims1 = [2 * ell + 1 for _, ell, _ in layer.irreps_in]
+    dims2 = [2 * ell + 1 for _, ell, _ in layer.env_irreps]
+    dims_out = [2 * ell + 1 for _, ell, _ in layer.tp_out]
+    cgs = [getattr(layer, f"cg{k}") for k in range(layer.n_cg)]
+    coo, rowptr, val, dims = sparse_coupling(layer.paths, cgs, dims1, dims2, dims_out)
+    dev = cgs[0].device
+    layer.register_buffer("tp_coo", coo.to(dev), persistent=False)
+    layer.register_buffer("tp_rowptr", rowptr.to(dev), persistent=False)
+    layer.register_buffer("tp_val", val.to(dev, cgs[0].dtype), persistent=False)
+    layer.tp_dims = dims
+    layer.tp_dims_out = dims_out
+
+
+def tp_uuu_sparse(layer: nn.Module, x1: list[Tensor], env_node: list[Tensor], centre: Tensor) -> list[Tensor]:
+    """:func:`atomtwin.engines.mlip.tp.tp_uuu` of ``x1`` with the centre's environment,
+    through the sparse op.
+
+    Parameters
+    ----------
+    layer
+        An ``AllegroLayer`` after :func:`prepare_sparse`.
+    x1
+        Tensor-track blocks ``(E, mul, 2l+1)``.
+    env_node
+        Environment blocks per NODE ``(N, mul, 2l+1)`` (not gathered to edges).
+    centre
+        ``(E,)`` centre atom of each pair.
+
+    Returns
+    -------
+    The output blocks ``(E, mul, 2l3+1)``.
+    """
+    from atomtwin.engines.mlip.kernels.sparse import tp_sparse
+
+    e, mul = x1[0].shape[0], x1[0].shape[1]
+    a, b, c = layer.tp_dims
+    xa = torch.cat(x1, dim=-1).reshape(e * mul, a)
+    yb = torch.cat(env_node, dim=-1).to(xa.dtype).reshape(-1, b)
+    out = tp_sparse(xa, yb, centre, mul, 0, layer.tp_coo, layer.tp_rowptr, layer.tp_val,
+                    layer.tp_dims, True).reshape(e, mul, c)
+    return list(torch.split(out, layer.tp_dims_out, dim=-1))
+
+
 def _allegro_layers(model: nn.Module) -> list[nn.Module]:
     from atomtwin.engines.mlip.models.allegro import AllegroLayer
 
@@ -120,16 +169,16 @@ def _allegro_layers(model: nn.Module) -> list[nn.Module]:
 
 
 def use_kernel(model: nn.Module, allow_cpu: bool = False) -> bool:
-    """Switch the Allegro contractions of ``model`` (in place) to the fused op.
+    """Switch the Allegro contractions of ``model`` (in place) to the sparse op.
 
     Parameters
     ----------
     model
         A :class:`atomtwin.engines.mlip.model.Potential` (or any module holding Allegro layers).
     allow_cpu
-        Route through the op even when the model is not on CUDA (the op then runs the
-        reference; used to export/test the op path).  Without it a CPU model keeps the
-        reference with a warning: the Triton kernel is a CUDA kernel.
+        Route through the op even when the model is not on CUDA (the op then runs its
+        plain-torch implementation; used to export and test the op path).  Without it a
+        CPU model keeps the reference with a warning: the Triton kernel is a CUDA kernel.
 
     Returns
     -------
@@ -146,7 +195,8 @@ def use_kernel(model: nn.Module, allow_cpu: bool = False) -> bool:
                       "falling back to the reference tensor product (same numbers).", stacklevel=2)
         return False
     for layer in layers:
-        layer.contract = tp_uuu_kernel
+        prepare_sparse(layer)
+        layer.sparse_contract = tp_uuu_sparse
     return True
 
 
@@ -156,24 +206,30 @@ def restore_reference(model: nn.Module) -> None:
 
     for layer in _allegro_layers(model):
         layer.contract = tp_uuu
+        layer.sparse_contract = None
 
 
 def kernel_enabled(model: nn.Module) -> bool:
     """Whether :func:`use_kernel` is active on ``model``."""
-    return any(getattr(layer, "contract", None) is tp_uuu_kernel or "forward" in layer.__dict__
+    return any(getattr(layer, "sparse_contract", None) is not None
+               or getattr(layer, "contract", None) is tp_uuu_kernel
                for layer in _allegro_layers(model))
 
 
 @contextlib.contextmanager
 def triton_on_cpu() -> Iterator[None]:
-    """Tests only: run the op's CPU calls through the Triton kernel (needs ``TRITON_INTERPRET=1``
-    set before the kernel module is first imported)."""
+    """Tests only: run the ops' CPU calls through the Triton kernels (needs
+    ``TRITON_INTERPRET=1`` set before Triton is first imported)."""
     global _TRITON_ON_CPU
     if os.environ.get("TRITON_INTERPRET") != "1":
         raise RuntimeError("triton_on_cpu needs TRITON_INTERPRET=1 in the environment before "
-                           "atomtwin.engines.mlip.kernels.triton_tp is imported.")
+                           "triton (and atomtwin.engines.mlip.kernels) is imported.")
+    from atomtwin.engines.mlip.kernels.sparse import _STATE
+
     old, _TRITON_ON_CPU = _TRITON_ON_CPU, True
+    old_s, _STATE["triton_on_cpu"] = _STATE["triton_on_cpu"], True
     try:
         yield
     finally:
         _TRITON_ON_CPU = old
+        _STATE["triton_on_cpu"] = old_s

@@ -25,6 +25,7 @@ class AllegroLayer(nn.Module):
     ) -> None:
         super().__init__()
         self.mul = mul
+        self.irreps_in: Irreps = tuple(irreps_in)
         self.env_irreps: Irreps = tuple((mul, ell, (-1) ** ell if parity else 1) for ell in range(lmax + 1))
         self.env_weights = MLP([latent, mul * (lmax + 1)])
         self.paths, self.tp_out = make_paths(irreps_in, self.env_irreps, out_ls, parity)
@@ -34,20 +35,27 @@ class AllegroLayer(nn.Module):
         self.scalar_index = [k for k, (_, ell, p) in enumerate(self.tp_out) if ell == 0 and p == 1][0]
         self.latent_mlp = MLP([latent + mul, mlp_hidden, latent])
         self.norm = 1.0 / math.sqrt(avg_num_neighbors)
-        #: the contraction; ``atomtwin.engines.mlip.kernels.use_kernel`` swaps in the fused op
+        #: the contraction (reference); ``atomtwin.engines.mlip.kernels.use_kernel`` sets
+        #: ``sparse_contract`` instead: the sparse op fed with the per-node environment
         self.contract = tp_uuu
+        self.sparse_contract = None
 
     def forward(
         self, x: Tensor, v: list[Tensor], sh: list[Tensor], cutoff: Tensor, centre: Tensor, n: int,
     ) -> tuple[Tensor, list[Tensor]]:
         e = x.shape[0]
         w = self.env_weights(x).reshape(e, len(sh), self.mul)  # (E, lmax+1, mul)
-        env = [
-            scatter_sum(w[:, ell, :, None] * y[:, None, :], centre, n)[centre] * self.norm
-            for ell, y in enumerate(sh)
-        ]
-        cgs = [getattr(self, f"cg{k}") for k in range(self.n_cg)]
-        t = self.contract(v, env, self.paths, cgs, len(self.tp_out))
+        if self.sparse_contract is not None:  # kernel: the environment stays per node
+            env_node = [scatter_sum(w[:, ell, :, None] * y[:, None, :], centre, n) * self.norm
+                        for ell, y in enumerate(sh)]
+            t = self.sparse_contract(self, v, env_node, centre)
+        else:
+            env = [
+                scatter_sum(w[:, ell, :, None] * y[:, None, :], centre, n)[centre] * self.norm
+                for ell, y in enumerate(sh)
+            ]
+            cgs = [getattr(self, f"cg{k}") for k in range(self.n_cg)]
+            t = self.contract(v, env, self.paths, cgs, len(self.tp_out))
         scal = t[self.scalar_index].squeeze(-1)
         x_new = (x + self.latent_mlp(torch.cat([x, scal], dim=-1)) * cutoff[:, None]) / math.sqrt(2.0)
         return x_new, t
