@@ -14,7 +14,8 @@ from atomtwin.toolkit import geometry as G
 from atomtwin.toolkit import schema as S
 from atomtwin.toolkit.dynamics.msd import species_indices
 from atomtwin.toolkit.errors import InputError
-from atomtwin.toolkit.neighbors import nearest_neighbors, pairs_between
+from atomtwin.toolkit.neighbors import nearest_neighbors, neighbor_pairs, pairs_between
+from atomtwin.toolkit.neighbors.memory import check_chunk, memory_guard
 from atomtwin.toolkit.progress import progress
 from scipy import ndimage
 
@@ -24,7 +25,8 @@ def _mean_cell(ds) -> np.ndarray:
 
 
 def find_sites(ds: xr.Dataset, species: str, *, reference=None, grid_spacing: float = 0.2,
-               smoothing: float = 0.3, min_separation: float = 1.0, min_occupancy: float = 0.01) -> xr.DataArray:
+               smoothing: float = 0.3, min_separation: float = 1.0, min_occupancy: float = 0.01,
+               frame_chunk: int = 256, slab_bytes: int = 128 * 2**20) -> xr.DataArray:
     """Sites visited by ``species``: from a reference structure or the density maxima.
 
     Parameters
@@ -39,6 +41,10 @@ def find_sites(ds: xr.Dataset, species: str, *, reference=None, grid_spacing: fl
     min_occupancy
         A maximum is a site only when its smoothed density exceeds this fraction of the
         highest one.
+    frame_chunk, slab_bytes
+        Frames read at a time; bytes of one slab of the density grid.  The counts are kept
+        per occupied voxel and the smoothing and maxima are computed slab by slab, so the
+        memory is linear in the atoms (the occupied volume), not in grid x frames.
 
     Returns
     -------
@@ -54,26 +60,92 @@ def find_sites(ds: xr.Dataset, species: str, *, reference=None, grid_spacing: fl
         return xr.DataArray(pos, dims=("site", S.XYZ), name="sites", attrs={"units": "Å", "source": "reference"})
     idx = species_indices(ds, species)
     cell = _mean_cell(ds)
-    s = G.to_fractional(np.asarray(ds[S.POSITIONS].isel({S.ATOM: idx}).values, dtype=float), G.cell_array(ds))
-    s = (s - np.floor(s)).reshape(-1, 3)
     lengths = np.linalg.norm(cell, axis=1)
     nbins = np.maximum(4, np.ceil(lengths / grid_spacing).astype(int))
-    hist, _ = np.histogramdd(s, bins=nbins, range=[(0, 1)] * 3)
-    dens = ndimage.gaussian_filter(hist, sigma=smoothing / (lengths / nbins), mode="wrap")
+    keys, counts = _voxel_counts(ds, idx, nbins, frame_chunk)
+    sigma = smoothing / (lengths / nbins)
     size = np.maximum(3, 2 * np.ceil(0.5 * min_separation / (lengths / nbins)).astype(int) + 1)
-    peak = (dens == ndimage.maximum_filter(dens, size=tuple(size), mode="wrap")) & (dens >= min_occupancy * dens.max())
-    ijk = np.argwhere(peak)
-    order = np.argsort(-dens[peak])
-    frac = (ijk[order] + 0.5) / nbins
-    kept: list[np.ndarray] = []
-    for f in frac:  # merge maxima closer than min_separation (plateaus)
-        if kept:
-            d = G.minimum_image(np.asarray(kept) @ cell - f @ cell, cell)
-            if np.min(np.linalg.norm(d, axis=1)) < min_separation:
-                continue
-        kept.append(f)
-    return xr.DataArray(np.asarray(kept) @ cell, dims=("site", S.XYZ), name="sites",
+    vox, dens = _density_maxima(keys, counts, nbins, sigma, size, slab_bytes)
+    keep = dens >= min_occupancy * dens.max() if dens.size else dens.astype(bool)
+    vox, dens = vox[keep], dens[keep]
+    order = np.argsort(-dens, kind="stable")
+    frac = (vox[order] + 0.5) / nbins
+    kept = _suppress_close(frac @ cell, cell, min_separation)
+    return xr.DataArray(frac[kept] @ cell, dims=("site", S.XYZ), name="sites",
                         attrs={"units": "Å", "source": "density maxima"})
+
+
+def _voxel_counts(ds, idx, nbins, frame_chunk):
+    """Occupied voxels of the fractional grid and their counts (sparse: memory ~ occupied
+    voxels, never the whole grid), reading ``frame_chunk`` frames at a time."""
+    n = ds.sizes[S.FRAME]
+    cells = G.cell_array(ds)
+    keys, counts = np.zeros(0, np.int64), np.zeros(0, np.int64)
+    for f0 in progress(range(0, n, frame_chunk), total=-(-n // frame_chunk), desc="site density",
+                       unit="chunk"):
+        fr = slice(f0, min(f0 + frame_chunk, n))
+        pos = np.asarray(ds[S.POSITIONS].isel({S.FRAME: fr, S.ATOM: idx}).values, dtype=float)
+        s = G.to_fractional(pos, cells[fr])
+        v = np.floor((s - np.floor(s)) * nbins).astype(np.int64) % nbins
+        lin = (v[..., 0] * nbins[1] + v[..., 1]) * nbins[2] + v[..., 2]
+        k, c = np.unique(lin.ravel(), return_counts=True)
+        keys, inv = np.unique(np.concatenate([keys, k]), return_inverse=True)
+        counts = np.bincount(inv, weights=np.concatenate([counts, c]), minlength=keys.size).astype(np.int64)
+    return keys, counts
+
+
+def _density_maxima(keys, counts, nbins, sigma, size, slab_bytes):
+    """Voxels (k, 3) that are maxima of the Gaussian-smoothed density within ``size``
+    voxels, and their densities; computed in slabs along the first axis with halos wide
+    enough for both filters, so the dense grid never exists whole (periodic in all axes)."""
+    nx, ny, nz = (int(b) for b in nbins)
+    truncate = 4.0
+    rg = int(truncate * float(sigma[0]) + 0.5)
+    rm = int(size[0]) // 2
+    halo = min(rg + rm, nx)
+    layer = ny * nz * 4 * 3  # three float32 grids per layer (counts, smoothed, maxima)
+    thick = int(max(1, min(nx, slab_bytes // layer - 2 * halo)))
+    check_chunk(layer * (thick + 2 * halo), "find_sites: density slab",
+                "pass a larger grid_spacing")
+    x = keys // (ny * nz)
+    order = np.argsort(x, kind="stable")
+    keys, counts, x = keys[order], counts[order], x[order]
+    vox, dens = [], []
+    with memory_guard("find_sites", "pass a larger grid_spacing"):
+        for x0 in range(0, nx, thick):
+            t = min(thick, nx - x0)
+            xs = np.arange(x0 - halo, x0 + t + halo) % nx  # slab layers, wrapped
+            slab = np.zeros((xs.size, ny, nz), np.float32)
+            for li, xx in enumerate(xs):
+                lo, hi = np.searchsorted(x, [xx, xx + 1])
+                slab[li].ravel()[keys[lo:hi] - xx * ny * nz] += counts[lo:hi]
+            sm = ndimage.gaussian_filter(slab, sigma=sigma, mode="wrap", truncate=truncate)
+            mx = ndimage.maximum_filter(sm, size=tuple(size), mode="wrap")
+            inner = slice(halo, halo + t)
+            peak = (sm[inner] == mx[inner]) & (sm[inner] > 0)
+            ijk = np.argwhere(peak)
+            dens.append(sm[inner][peak])
+            ijk[:, 0] += x0
+            vox.append(ijk)
+    return np.concatenate(vox), np.concatenate(dens).astype(float)
+
+
+def _suppress_close(points, cell, min_separation):
+    """Indices of ``points`` (ordered by priority) kept after dropping every point closer
+    than ``min_separation`` (Å, periodic) to a point kept before it."""
+    n = points.shape[0]
+    if n < 2:
+        return np.arange(n)
+    p = neighbor_pairs(points, cell, True, min_separation, full=True, sort=True)
+    start = np.searchsorted(p.i, np.arange(n + 1))
+    dropped = np.zeros(n, bool)
+    kept = []
+    for a in range(n):
+        if dropped[a]:
+            continue
+        kept.append(a)
+        dropped[p.j[start[a]:start[a + 1]]] = True
+    return np.asarray(kept, dtype=np.int64)
 
 
 def assign_sites(ds: xr.Dataset, species: str, sites, *, r_site: float | None = None,
