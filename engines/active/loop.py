@@ -377,6 +377,7 @@ def learn(
     cluster: str | None = None,
     progress: bool | None = None,
     max_rounds: int | None = None,
+    calculator=None,
 ) -> LearnResult:
     """Run (or resume) active learning.
 
@@ -395,6 +396,9 @@ def learn(
         Progress bar on stderr (default: ``config.progress``).
     max_rounds
         Stop after this many rounds in this call (the run can be resumed).
+    calculator
+        An ASE calculator object used as the reference instead of ``reference.calculator``
+        (e.g. a configured DFT calculator; a resumed run must be given the same one).
 
     Returns
     -------
@@ -445,7 +449,7 @@ def learn(
     torch.manual_seed(cfg.seed)
     rc = cfg.reference
     ref = Reference(
-        make_calculator(rc.calculator, dict(rc.kwargs)),
+        calculator if calculator is not None else make_calculator(rc.calculator, dict(rc.kwargs)),
         rc.timeout_s,
         rc.stress,
         rc.max_consecutive_failures,
