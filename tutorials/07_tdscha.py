@@ -219,11 +219,11 @@ save(fig, OUT / "mode_energies.png", formats=("png",))
 # the Ti ion is), oscillates at about twice the mode frequency.  In its dips it falls to a
 # fraction of the zero-point value: the ion is then better localised than in the ground
 # state, while its momentum spread grows (A B − C² stays ħ²/4 per mode: a *squeezed*
-# state).  Here the squeezing is periodic.  arXiv:2505.22791 shows that resonant mid-IR
-# pulses in SrTiO₃ can suppress the fluctuations for long enough that the double well
-# matters again, which induces ferroelectricity; that needs the full first-principles energy
-# surface and the pulse conditions studied there.  A classical point particle has no such
-# variable at all.
+# state).  Here the squeezing is periodic and the centroid comes back to zero: a pulse
+# resonant with the *soft* mode only shakes the paraelectric state.  Section 4 shows the
+# route of arXiv:2505.22791, a resonant mid-IR pulse on a *hard* mode, turning the
+# paraelectric state into a polar one.  A classical point particle has no width variable
+# at all.
 
 # %%
 var_u = td.position_variance.values[:, 0]
@@ -236,7 +236,132 @@ fig, axes = tplot.plot_centroid_and_variance(td, classical=cl, dof="u0")
 save(fig, OUT / "lattice_u0.png", formats=("png",))
 
 # %% [markdown]
-# ## 4 · How good is the Gaussian? An exact quantum reference in 1D
+# ## 4 · Light-induced polar order: pumping a hard mode
+#
+# arXiv:2505.22791 shows that in SrTiO₃ a resonant mid-IR pulse on a *hard* polar mode
+# (the Ti–O stretching near 17–20 THz), coupled nonlinearly to the soft mode, can suppress
+# the soft mode's quantum fluctuations enough to localise the ions in a ferroelectric well:
+# a polar state that quantum paraelectricity forbids at equilibrium.  We reproduce this
+# mechanism on a model lattice (`atomtwin.engines.tdscha.light_order`): a chain of 4 cells,
+# each with a soft polar coordinate s (along z) and a hard IR-active coordinate h (along x),
+#
+#     V = Σᵢ [ a sᵢ²/2 + b sᵢ⁴ + J (sᵢ − sᵢ₊₁)²/2 + k_h hᵢ²/2 + b_h hᵢ⁴ + g sᵢ² hᵢ² ]
+#
+# with a = −1 eV/Å², b = 15 eV/Å⁴ (classical minima at ±0.129 Å, barrier 4.2 meV per
+# cell), J = 0.5 eV/Å², k_h = 18 eV/Å², b_h = 300 eV/Å⁴, g = −100 eV/Å⁴ (allowed by cubic
+# symmetry between a z- and an x-polarised mode; g² < 4 b b_h keeps V bounded), masses
+# 30 and 16 amu, and a Born charge of 6 e on h.  The pulse is polarised along x: it drives
+# h only and keeps the s → −s symmetry.
+#
+# **Ground state.**  At T = 0 the SCHA Gaussian sits at s = 0: the soft branch's zero-point
+# energy (5.8 meV per cell) exceeds the barrier, and the fluctuation term 12 b ⟨δs²⟩ makes
+# the soft curvature positive (Γ frequency 0.98 THz).  The hard mode is at 18.5 THz.
+#
+# **Seed.**  A centroid exactly at s = 0 stays there by symmetry (we check it to the last
+# bit), so every run starts with a tiny uniform displacement, 10⁻³ Å; the mirror seed gives
+# the mirror state, and a 10× smaller one the same final state.
+#
+# **The classical comparison.**  A classical crystal at T = 0 sits in a polar minimum
+# already, so "classical MD from rest" would show order without any pulse: it is no
+# comparison.  We run classical MD of the same lattice, under the same pulse, from the same
+# initial distribution: 512 trajectories drawn from the Wigner function of the SCHA
+# Gaussian (same mean, same fluctuations, same energy), so only the equations of motion
+# differ.  Its ensemble mean is the classical counterpart of the TD-SCHA centroid.
+
+# %%
+from atomtwin.engines.tdscha.light_order import (
+    SoftHardLattice,
+    ground_state,
+    is_polar,
+    late_polarization,
+    pump_classical,
+    pump_tdscha,
+    scan_pulses,
+)
+from atomtwin.engines.tdscha.light_order_plot import plot_light_order, plot_pulse_map
+
+lattice = SoftHardLattice()
+gs = ground_state(lattice)
+print(f"SCHA soft (Gamma) {gs.soft_thz:.3f} THz, hard {gs.hard_thz:.2f} THz; sqrt<ds²> = "
+      f"{np.sqrt(gs.var_soft):.3f} Å vs classical minimum {lattice.classical_minimum:.3f} Å; "
+      f"soft zero-point energy {1e3 * gs.soft_zpe:.1f} meV > barrier {1e3 * lattice.barrier:.1f} meV")
+assert gs.kappa_soft > 0 and lattice.barrier < gs.soft_zpe     # quantum paraelectric at T = 0
+
+amps = [0.001, 0.01, 0.08]            # V/Å: 0.1, 1 and 8 MV/cm peak field, Gaussian envelope 0.3 ps
+n_traj = 128 if SMALL else 512
+quantum = [pump_tdscha(lattice, a, duration=10.0, seed=1e-3, ground=gs) for a in amps]
+classical = [pump_classical(lattice, a, duration=10.0, seed=1e-3, n_traj=n_traj, ground=gs) for a in amps]
+for a, q, c in zip(amps, quantum, classical, strict=True):
+    print(f"{100 * a:4.2g} MV/cm: late <s> TD-SCHA {late_polarization(q):+.3f} Å "
+          f"(polar: {is_polar(q, lattice)}), classical {late_polarization(c):+.4f} Å; absorbed "
+          f"{1e3 * q.work.values[-1] / lattice.n_cells:.1f} meV/cell")
+assert is_polar(quantum[1], lattice)                                    # 1 MV/cm: polar state
+assert not is_polar(quantum[0], lattice) and not is_polar(quantum[2], lattice)  # too weak / too hot
+assert not any(is_polar(c, lattice) for c in classical)                 # classical: never
+zero = pump_tdscha(lattice, 0.01, duration=4.0, seed=0.0, ground=gs)
+assert np.abs(zero.polarization.values).max() == 0.0                    # symmetry: no seed, no order
+fig, axes = plot_light_order(quantum, classical, x_min=lattice.classical_minimum)
+save(fig, OUT / "light_order.png", formats=("png",))
+
+# %% [markdown]
+# Read the three columns from left to right:
+#
+# * **0.1 MV/cm**: nothing happens.  The pump deposits 1.5 meV per cell and the centroid
+#   stays at the seed.
+# * **1 MV/cm**: the pump puts ~50 meV per cell into the hard mode.  Through g < 0 its
+#   coherent oscillation lowers the soft curvature at s = 0,
+#   ⟨∂²V/∂s²⟩ = a + 12 b (⟨s⟩² + ⟨δs²⟩) + 2 g (⟨h⟩² + ⟨δh²⟩), below zero for a few hundred
+#   femtoseconds.  The seeded centroid grows exponentially, and as it leaves zero the soft
+#   mode's spread falls from 0.090 Å (its zero-point value, dotted) to ~0.065 Å.  The
+#   fluctuation stiffening 12 b ⟨δs²⟩ that kept the lattice paraelectric is then gone, and
+#   the centroid stays in one well (here the negative one: the seed's sign is turned by
+#   half a soft-mode oscillation before the pulse arrives) for the rest of the run, long
+#   after the pulse.  This is the metastable polar state.
+# * **8 MV/cm**: too much energy.  The Gaussian is driven over the barrier and swings
+#   between the wells: no order.
+#
+# Classical MD tells a different story at every amplitude.  From the same initial
+# distribution, the classical trajectories at once roll into the wells (their spread jumps
+# from 0.090 to 0.125 Å within 0.2 ps, even at 0.1 MV/cm): each one is polar, with a
+# random sign, so the ensemble mean stays at zero and the pulse does not change that.  The
+# quantum Gaussian, in contrast, moves as a whole.  Two caveats: TD-SCHA's Gaussian is a
+# mean-field description, and in a large crystal the symmetry would be broken by a field or
+# strain (our seed), or domains of both signs would form; and the undamped model keeps the
+# hard mode's energy, which a real crystal would pass on to other phonons (the
+# metastability then rests on the reduced fluctuations, as in arXiv:2505.22791).
+#
+# ### Where it happens: a map over pulse parameters
+#
+# The final (last 3 ps) mean centroid over peak field and carrier frequency; dots mark runs
+# that ended in one well.  The full map (11 × 11 runs) takes a few minutes; the small size
+# runs 3 × 3.
+
+# %%
+if SMALL:
+    map_amps, map_freqs = [0.001, 0.01, 0.08], [15.0, round(gs.hard_thz, 2), 22.0]
+else:
+    map_amps = [0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.08]
+    map_freqs = [14.0, 15.0, 16.0, 17.0, 18.0, round(gs.hard_thz, 2), 19.0, 20.0, 21.0, 22.0, 23.0]
+pmap = scan_pulses(lattice, map_amps, map_freqs, duration=10.0)
+pmap.to_netcdf(OUT / "light_order_map.nc")
+print(pmap.polar.to_pandas())
+res_col = map_freqs.index(round(gs.hard_thz, 2))
+assert bool(pmap.polar.values[map_amps.index(0.01), res_col])          # resonant, 1 MV/cm: polar
+assert not pmap.polar.values[map_amps.index(0.001)].any()             # 0.1 MV/cm: nowhere
+assert not pmap.polar.values[:, 0].any()                              # 14-15 THz: off resonance
+fig, ax = plot_pulse_map(pmap)
+save(fig, OUT / "light_order_map.png", formats=("png",))
+
+# %% [markdown]
+# The polar state needs a pulse within about ±1 THz of the hard mode and a peak field
+# between ~0.3 and ~5 MV/cm (0.2 MV/cm is too weak; at 8 MV/cm the lattice is driven over
+# the barrier).  At strong fields the window moves to higher carrier frequencies, because
+# the hard mode stiffens with its amplitude (the b_h h⁴ term).  Far off resonance (14–16
+# and 22–23 THz, below 5 MV/cm) the pulse deposits almost no energy and the lattice stays
+# paraelectric.
+
+# %% [markdown]
+# ## 5 · How good is the Gaussian? An exact quantum reference in 1D
 #
 # TD-SCHA is an approximation: the wave packet is forced to stay Gaussian.  In one
 # dimension the Schrödinger equation can be solved exactly on a grid (`exact1d.Grid1D`,
@@ -276,7 +401,7 @@ fig, axes = tplot.plot_centroid_and_variance(td1, exact=ex, classical=cl1)
 save(fig, OUT / "exact_1d.png", formats=("png",))
 
 # %% [markdown]
-# ## 5 · From exact averages to an ensemble (what a real crystal uses)
+# ## 6 · From exact averages to an ensemble (what a real crystal uses)
 #
 # For an ASE calculator or an MLIP, the averages ⟨V⟩, ⟨f⟩ and ⟨∂²V⟩ come from an ensemble
 # of configurations drawn from the Gaussian, evaluated in one batched call per step.  The

@@ -425,7 +425,7 @@ def pump_classical(
     return _summarise(ds, n, c, v)
 
 
-def late_polarization(ds: xr.Dataset, window: float = 2.0) -> float:
+def late_polarization(ds: xr.Dataset, window: float = 3.0) -> float:
     """Mean ``polarization`` (Å) over the last ``window`` ps of a run."""
     t = ds.time.values
     return float(ds.polarization.values[t >= t[-1] - window].mean())

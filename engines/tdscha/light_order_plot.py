@@ -49,7 +49,14 @@ def plot_light_order(
                 on = env > 0.05 * env.max()
                 ax.axvspan(tq[on].min(), tq[on].max(), color="0.88", lw=0, zorder=0)
         top.plot(tq, q.polarization.values, color=PALETTE[0], lw=1.0, label="TD-SCHA")
-        top.plot(tc, c.polarization.values, color=PALETTE[1], lw=1.0, ls="--", label="classical MD")
+        top.plot(
+            tc,
+            c.polarization.values,
+            color=PALETTE[1],
+            lw=1.0,
+            ls="--",
+            label="classical MD (ensemble)",
+        )
         bot.plot(tq, np.sqrt(q.soft_variance.values), color=PALETTE[0], lw=1.0)
         bot.plot(tc, np.sqrt(c.soft_variance.values), color=PALETTE[1], lw=1.0, ls="--")
         bot.axhline(np.sqrt(q.soft_variance.values[0]), color="0.4", lw=0.6, ls=":")
@@ -62,7 +69,6 @@ def plot_light_order(
     axes[0, 0].set_ylabel(axis_label(r"soft centroid $\langle s\rangle$", "Å"))
     axes[1, 0].set_ylabel(axis_label(r"spread $\sqrt{\langle \delta s^2\rangle}$", "Å"))
     axes[0, 0].legend(loc="lower left", frameon=False, fontsize=7)
-    fig.tight_layout()
     return fig, axes
 
 
@@ -97,11 +103,23 @@ def plot_pulse_map(scan: xr.Dataset, *, ax=None, width: str | float = "single"):
     ax.set_yticks(np.arange(a.size), [f"{x:.2g}" for x in a])
     hard = scan.attrs.get("hard_thz")
     if hard is not None:
-        ax.axvline(np.interp(hard, f, np.arange(f.size)), color="w", lw=0.8, ls="--")
+        ax.axvline(
+            np.interp(hard, f, np.arange(f.size)),
+            color="w",
+            lw=0.8,
+            ls="--",
+            label="hard-mode SCHA frequency",
+        )
     ax.set_xlabel(axis_label("pulse carrier", "THz"))
     ax.set_ylabel(axis_label("peak field", "MV/cm"))
     cb = fig.colorbar(mesh, ax=ax, pad=0.02)
     cb.set_label(axis_label(r"late $|\langle s\rangle|$", "Å"))
-    ax.legend(loc="upper left", bbox_to_anchor=(0.0, 1.16), frameon=False, fontsize=7)
-    fig.tight_layout()
+    ax.legend(
+        loc="lower left",
+        bbox_to_anchor=(0.0, 1.0),
+        ncols=2,
+        frameon=False,
+        fontsize=6.5,
+        borderaxespad=0.2,
+    )
     return fig, ax
