@@ -9,16 +9,58 @@ import numpy as np
 from atomtwin.engines.tdscha.config import RunConfig
 
 
-def run_scha_config(cfg: RunConfig):
-    """Static SCHA from a :class:`RunConfig`; returns (system, model, provider, SCHAResult)."""
+def scha_start(cfg: RunConfig, system):
+    """Keyword arguments of :func:`~atomtwin.engines.tdscha.scha.scha` for the configured start."""
+    from atomtwin.toolkit.errors import ConfigError
+
+    o, s, kw = cfg.scha, system, {}
+    if o.start_centroid is not None:
+        x = np.asarray(o.start_centroid, float)
+        if x.shape != (s.n,):
+            raise ConfigError(f"scha.start_centroid has {x.size} values; the system has {s.n} coordinates. "
+                              f"Fix: give {s.n} Cartesian positions in Å.")
+        kw["R0"] = s.to_mass_scaled(x)
+    fc = o.start_force_constants
+    if fc is not None:
+        if isinstance(fc, str):
+            p = Path(fc) if Path(fc).is_absolute() else Path(cfg.base_dir) / fc
+            if not p.is_file():
+                raise ConfigError(f"scha.start_force_constants: the file '{p}' does not exist. Fix: give a "
+                                  ".npy file of the (n, n) force constants in eV/Å², or the matrix itself.")
+            fc = np.load(p)
+        K = np.asarray(fc, float)
+        if K.shape != (s.n, s.n):
+            raise ConfigError(f"scha.start_force_constants has shape {K.shape}; expected ({s.n}, {s.n}) "
+                              "in eV/Å². Fix: give one row per coordinate.")
+        Km = 0.5 * (K + K.T) / s.sqrt_m[:, None] / s.sqrt_m[None, :]
+        phi = s.basis.T @ Km @ s.basis
+        if np.linalg.eigvalsh(phi)[0] <= 0:
+            raise ConfigError("scha.start_force_constants is not positive definite on the fluctuation space. "
+                              "Fix: give stable force constants, or start_frequencies instead.")
+        kw["phi0"] = phi
+    if o.start_frequencies is not None:
+        f = np.atleast_1d(np.asarray(o.start_frequencies, float))
+        if f.size not in (1, s.n_reduced):
+            raise ConfigError(f"scha.start_frequencies has {f.size} values; give 1 or {s.n_reduced} (THz).")
+        kw["frequencies0"] = f if f.size > 1 else float(f[0])
+    return kw
+
+
+def run_scha_config(cfg: RunConfig, scan_centroid=None):
+    """Static SCHA from a :class:`RunConfig`; returns (system, model, provider, SCHAResult).
+
+    Raises :class:`~atomtwin.engines.tdscha.scha.SCHANotConverged` when no start converges.
+    """
     from atomtwin.engines.tdscha.scha import scha
 
     system, model, provider = cfg.build()
     o, a = cfg.scha, cfg.averages
     kw = {"model": model} if a.kind == "exact" else {"provider": provider, "n_configs": a.n_configs,
                                                       "rng": a.seed}
+    scan = o.scan_centroid if scan_centroid is None else scan_centroid
     res = scha(system, cfg.temperature, mixing=o.mixing, max_iter=o.max_iter, tol=o.tol,
-               ess_threshold=o.ess_threshold, fix_centroid=o.fix_centroid, min_frequency=o.min_frequency, **kw)
+               ess_threshold=o.ess_threshold, fix_centroid=o.fix_centroid, min_frequency=o.min_frequency,
+               scan_centroid=scan, n_jackknife=o.n_jackknife, **scha_start(cfg, system), **kw)
     return system, model, provider, res
 
 
@@ -70,27 +112,40 @@ def _check_output(out) -> None:
 
 
 def _scha_cmd(args) -> int:
-    from atomtwin.toolkit.cli import emit_json
+    from atomtwin.engines.tdscha.providers import TDSCHAError
+    from atomtwin.toolkit.cli import CLIError, emit_json
 
     cfg = RunConfig.from_yaml(args.config)
     out = args.out or cfg.output
     _check_output(out)
-    _, _, _, res = run_scha_config(cfg)
+    try:
+        _, _, _, res = run_scha_config(cfg, scan_centroid=True if args.scan_centroid else None)
+    except TDSCHAError as err:  # SCHANotConverged included: one line, exit 2
+        raise CLIError(str(err)) from err
     if out is not None:
         from atomtwin.engines.tdscha.runner import write_result
 
         write_result(res.to_dataset(), out)
+    ferr = res.frequency_error if res.frequency_error is not None else np.zeros(res.frequencies.size)
+    minima = [{"free_energy_eV": m["free_energy"], "free_energy_error_eV": m["free_energy_error"],
+               "centroid_A": np.round(m["centroid"], 6).tolist(), "converged": bool(m["converged"]),
+               "start": m["start"]} for m in res.minima]
     summary = {"free_energy_eV": res.free_energy, "free_energy_error_eV": res.free_energy_error,
                "converged": res.converged, "iterations": len(res.history["free_energy"]),
                "frequencies_THz": np.round(res.frequencies, 6).tolist(),
-               "centroid_A": res.system.to_cartesian(res.R).tolist(), "output": out}
+               "frequency_errors_THz": np.round(ferr, 6).tolist(),
+               "centroid_A": res.system.to_cartesian(res.R).tolist(), "minima": minima, "output": out}
     if args.json:
         emit_json(summary)
     else:
         print(f"SCHA at {cfg.temperature} K: F = {res.free_energy:.6f} +- {res.free_energy_error:.1e} eV "
-              f"({'converged' if res.converged else 'NOT converged'}, {summary['iterations']} iterations)",
-              file=sys.stderr)
+              f"(converged, {summary['iterations']} iterations)", file=sys.stderr)
         print("frequencies (THz): " + " ".join(f"{f:.3f}" for f in res.frequencies), file=sys.stderr)
+        if len(minima) > 1:
+            print(f"{len(minima)} minima found (lowest first):", file=sys.stderr)
+            for m in minima:
+                print(f"  F = {m['free_energy_eV']:.6f} eV at {m['centroid_A'][:6]} Å"
+                      f"{'' if m['converged'] else ' (NOT converged)'}  [start: {m['start']}]", file=sys.stderr)
     return 0
 
 
@@ -131,7 +186,10 @@ def _add(sub, name: str, help_: str, func):
 
 def register_scha(sub) -> None:
     """``atomtwin scha config.yaml``: static SCHA free energy and frequencies."""
-    _add(sub, "scha", "static SCHA: Gaussian variational free energy and phonons at T", _scha_cmd)
+    p = _add(sub, "scha", "static SCHA: Gaussian variational free energy and phonons at T", _scha_cmd)
+    p.add_argument("--scan-centroid", action="store_true",
+                   help="also start from symmetry-broken centroids (classical minima along the 3 softest "
+                        "modes); every minimum found is listed, the lowest is the result")
 
 
 def register_tdscha(sub) -> None:

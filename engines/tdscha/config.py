@@ -10,7 +10,9 @@ Example (every section but ``model`` is optional)::
     # model: {kind: mlip, structure: cell.xyz, checkpoint: best.ckpt, device: cpu, batch_size: null}
     temperature: 0            # K
     averages: {kind: exact, n_configs: 64, seed: 0, correlated: true}   # exact | ensemble
-    scha: {mixing: 0.5, max_iter: 200, tol: 1.0e-8, ess_threshold: 0.5, fix_centroid: false}
+    scha: {mixing: 0.5, max_iter: 500, tol: 1.0e-8, ess_threshold: 0.5, fix_centroid: false,
+           start_centroid: null, start_force_constants: null, start_frequencies: null,
+           scan_centroid: auto}     # start_*: Cartesian Å, eV/Å² (or file.npy), THz
     tdscha: {dt: 0.0005, n_steps: 1000, output_every: 1, covariances: full, max_omega_dt: 1.0}
     pulse: {kind: gaussian, amplitude: 0.3, frequency: 12.0, t0: 0.15, width: 0.05,
             polarization: [1, 0, 0], screening: null}
@@ -84,14 +86,27 @@ class AveragesConfig:
 
 @config_class
 class SCHAOptions:
-    """Self-consistent iteration: mixing in (0, 1], tolerance (eV), minimum frequency (THz)."""
+    """SCHA minimisation (see :func:`atomtwin.engines.tdscha.scha.scha`).
+
+    ``mixing`` first step in (0, 1]; ``tol`` relative residual; ``min_frequency`` THz below
+    which a harmonic start mode counts as soft.  Starting point (all optional, Cartesian):
+    ``start_centroid`` (n values, Å), ``start_force_constants`` ((n, n) eV/Å², or a ``.npy``
+    file), ``start_frequencies`` (THz: one number, or one per mode).  ``scan_centroid``:
+    ``auto`` (symmetry-broken starts when the start is unstable), ``true`` (always, along the
+    3 softest modes) or ``false``.  ``n_jackknife``: groups for the ensemble frequency errors.
+    """
 
     mixing: UnitFraction = 0.5
-    max_iter: PositiveCount = 200
+    max_iter: PositiveCount = 500
     tol: PositiveFloat = 1e-8
     ess_threshold: UnitFraction = 0.5
     fix_centroid: bool = False
     min_frequency: NonNegFloat = 0.1
+    start_centroid: list[float] | None = None
+    start_force_constants: list[list[float]] | str | None = None
+    start_frequencies: PositiveFloat | list[PositiveFloat] | None = None
+    scan_centroid: bool | Literal["auto"] = "auto"
+    n_jackknife: Annotated[int, Field(ge=2)] = 20
 
 
 @config_class

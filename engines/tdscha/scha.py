@@ -6,11 +6,26 @@ A(Phi, T) = sum_mu a(omega_mu) e_mu e_mu^T with a(w) = hbar/(2 w) coth(hbar w / 
 
     F(R, Phi) = F_harm(Phi, T) + < V - dR.Phi.dR/2 >_{R, A(Phi)}     (Gibbs-Bogoliubov: F >= F_exact)
 
-Stationarity: <f> = 0 and Phi = <d²V/dR dR>.  We iterate the damped fixed point
-Phi <- Phi + alpha (<d²V> - Phi), R <- R + alpha Phi^-1 <f>, which is the SCHA
-self-consistency.  Averages are exact (polynomial models) or from an antithetic ensemble
-that is reused across iterations by importance reweighting until its effective sample
-size (Kish) falls below ``ess_threshold`` of the ensemble, then redrawn.
+Stationarity: <f> = 0 and Phi = <d²V/dR dR>.  F is minimised by a preconditioned descent
+with a line search on F (:mod:`~atomtwin.engines.tdscha.scha_minimize`, where the choice
+is argued): it cannot oscillate on soft or unstable modes, as the damped self-consistent
+iteration did.
+
+Starting point.  The harmonic Hessian at the starting centroid, with every mode softer
+than ``min_frequency`` (zero or negative curvature) replaced by the self-consistent
+frequency of a quartic fitted to V along that mode (a one-mode SCHA): always positive
+definite, and close enough that a sampled ensemble keeps its effective sample size.
+User-given centroid, force constants or frequencies override it.  When the start is a
+maximum of V along some mode (negative curvature), symmetry-broken starts at the
+classical minima along those modes are tried as well (``scan_centroid='auto'``); every
+minimum found is reported in ``SCHAResult.minima`` and the lowest is returned.
+
+Averages are exact (polynomial models) or from an antithetic ensemble reused across
+iterations by importance reweighting (:mod:`~atomtwin.engines.tdscha.scha_ensemble`).  At
+the solution a fresh ensemble is drawn: the final free energy is its estimate at the
+converged parameters, with an error from the variance over mirrored pairs; the frequency
+and centroid errors are grouped-jackknife errors of the solution re-minimised on it.
+A run that does not converge raises :class:`SCHANotConverged` naming the fix.
 """
 
 from __future__ import annotations
@@ -22,7 +37,6 @@ import xarray as xr
 from atomtwin.engines.tdscha.dynamics import TDSCHAState
 from atomtwin.engines.tdscha.providers import System, TDSCHAError, evaluate_checked
 from atomtwin.toolkit.errors import InputError
-from atomtwin.toolkit.progress import progress
 from atomtwin.toolkit.units import HBAR, KB
 
 
@@ -44,9 +58,29 @@ def harmonic_free_energy(omega: np.ndarray, T: float) -> float:
     return float(np.sum(f))
 
 
+class SCHANotConverged(TDSCHAError):
+    """The SCHA minimisation did not converge; ``result`` holds the last state reached.
+
+    The message says why (iterations exhausted, line search at its noise floor, ensemble
+    too small) and what to change.  The ``atomtwin scha`` CLI prints it as one line and
+    exits with status 2.
+    """
+
+    def __init__(self, message: str, result=None, step: int | None = None):
+        super().__init__(message, step)
+        self.result = result
+
+
 @dataclass
 class SCHAResult:
-    """Converged (or last) SCHA state; ``to_dataset()`` for xarray, ``state()`` for TD-SCHA."""
+    """Converged (or last) SCHA state; ``to_dataset()`` for xarray, ``state()`` for TD-SCHA.
+
+    ``free_energy_error`` (eV), ``frequency_error`` (n_r,) THz and ``centroid_error`` (n,) Å are
+    one standard error of a sampled ensemble (zero for exact averages).  ``minima`` lists every
+    distinct minimum found from the starts tried (dicts with ``free_energy``,
+    ``free_energy_error``, ``centroid`` Å, ``frequencies`` THz, ``converged``, ``start``), lowest
+    first; the result is the lowest converged one.
+    """
 
     system: System
     temperature: float
@@ -58,6 +92,10 @@ class SCHAResult:
     history: dict = field(default_factory=dict)
     stress: np.ndarray | None = None
     n_evaluations: int = 0
+    frequency_error: np.ndarray | None = None
+    centroid_error: np.ndarray | None = None
+    minima: list = field(default_factory=list)
+    message: str = ""
 
     @property
     def omega(self) -> np.ndarray:
@@ -96,6 +134,14 @@ class SCHAResult:
             "free_energy": ((), self.free_energy, {"units": "eV"}),
             "free_energy_error": ((), self.free_energy_error, {"units": "eV"}),
         }
+        if self.frequency_error is not None:
+            data["frequency_error"] = ("mode", self.frequency_error, {"units": "THz"})
+        if self.centroid_error is not None:
+            data["centroid_error"] = ("dof", self.centroid_error, {"units": "Å"})
+        if self.minima:
+            data["minimum_free_energy"] = ("minimum", [m["free_energy"] for m in self.minima], {"units": "eV"})
+            data["minimum_centroid"] = (("minimum", "dof"), np.array([m["centroid"] for m in self.minima]),
+                                        {"units": "Å"})
         for k, v in self.history.items():
             data[f"history_{k}"] = ("iteration", np.asarray(v), {"units": "eV" if "energy" in k else ""})
         if self.stress is not None:
@@ -106,53 +152,11 @@ class SCHAResult:
                                  "converged": int(self.converged), "n_evaluations": self.n_evaluations})
 
 
-class _Ensemble:
-    """A sampled ensemble kept for importance reweighting."""
-
-    def __init__(self, system, provider, R0, L0, n_configs, rng, step):
-        s = system
-        half = rng.standard_normal((n_configs // 2, s.n_reduced))
-        self.xi = np.concatenate([half, -half])
-        self.logq = -0.5 * np.sum(self.xi**2, 1) - np.sum(np.log(np.diag(L0)))
-        self.r = R0 + (self.xi @ L0.T) @ s.basis.T
-        e, f, st = evaluate_checked(provider, s.to_cartesian(self.r), step, "iteration")
-        self.e, self.fm, self.stress = e, f / s.sqrt_m, st
-
-    def averages(self, system, R, L, phi):
-        """Reweighted <V>, <f>, kappa, F-correction, its error, ESS, stress, <dR f> term."""
-        Q = system.basis
-        d = (self.r - R) @ Q  # reduced displacements (S, n_r)
-        eta = np.linalg.solve(L, d.T).T
-        logp = -0.5 * np.sum(eta**2, 1) - np.sum(np.log(np.diag(L)))
-        lw = logp - self.logq
-        w = np.exp(lw - lw.max())
-        w /= w.sum()
-        ess = 1.0 / np.sum(w**2)
-        fbar = w @ self.fm
-        # control variate: the harmonic force -phi d has the exact IBP average phi, so only
-        # the anharmonic remainder g = f + phi d is sampled: kappa = phi - L^-T <eta (g - gbar)^T>
-        gr = (self.fm - fbar) @ Q + d @ phi
-        gr -= w @ gr
-        kappa = phi - np.linalg.solve(L.T, (eta * w[:, None]).T @ gr)
-        kappa = 0.5 * (kappa + kappa.T)
-        y = self.e - 0.5 * np.sum((d @ phi) * d, axis=1)
-        ybar = float(w @ y)
-        err = float(np.sqrt(np.sum(w**2 * (y - ybar) ** 2)))
-        st = None
-        if self.stress is not None:
-            st = np.einsum("s,sij->ij", w, np.asarray(self.stress).reshape(-1, 3, 3))
-        return float(w @ self.e), fbar, kappa, ybar, err, ess, st
-
-
-def _clip(phi: np.ndarray, w2_min: float) -> np.ndarray:
-    w2, e = np.linalg.eigh(0.5 * (phi + phi.T))
-    return (e * np.maximum(w2, w2_min)) @ e.T
-
-
 def scha(system: System, temperature: float, *, model=None, provider=None, n_configs: int = 200,
          rng=None, phi0: np.ndarray | None = None, R0: np.ndarray | None = None, mixing: float = 0.5,
-         max_iter: int = 200, tol: float = 1e-8, ess_threshold: float = 0.5, min_frequency: float = 0.1,
-         fix_centroid: bool = False) -> SCHAResult:
+         max_iter: int = 500, tol: float = 1e-8, ess_threshold: float = 0.5, min_frequency: float = 0.1,
+         fix_centroid: bool = False, frequencies0=None, scan_centroid="auto", n_jackknife: int = 20,
+         raise_on_failure: bool = True) -> SCHAResult:
     """Minimise the SCHA free energy at ``temperature`` (K).
 
     Parameters
@@ -168,94 +172,226 @@ def scha(system: System, temperature: float, *, model=None, provider=None, n_con
     rng
         Seed or Generator.
     phi0
-        Initial mass-scaled force constants in the basis (n_r, n_r), 1/ps²; default: the
-        harmonic Hessian at the centroid (finite differences for a provider), with
-        frequencies below ``min_frequency`` THz raised to it.
+        Starting mass-scaled force constants in the basis (n_r, n_r), 1/ps²; default: the
+        harmonic Hessian at the centroid (finite differences for a provider) with every mode
+        softer than ``min_frequency`` replaced by a one-mode SCHA frequency (module doc).
     R0
-        Initial mass-scaled centroid (n,), default 0 (the reference configuration).
+        Starting mass-scaled centroid (n,), default 0 (the reference configuration); use
+        ``system.to_mass_scaled(x)`` for a Cartesian x (Å).
+    frequencies0
+        Starting frequencies (THz): a number for every mode or one per mode (ascending), on
+        the eigenvectors of ``phi0`` / the harmonic Hessian.
     mixing
-        Damping alpha of the fixed-point update (0 < alpha <= 1).
+        First step length of the descent (0 < mixing <= 1); later steps come from the secant.
+    max_iter
+        Iterations per start.
     tol
-        Convergence: relative change of Phi and centroid step (Å) both below ``tol``.
-        With an ensemble use a tolerance above its noise (e.g. 1e-2).
+        Convergence: relative residual of Phi and centroid step (Å) both below ``tol``.
+        ``tol=0`` runs exactly ``max_iter`` iterations and returns without checking.
     ess_threshold
-        Redraw the ensemble when the Kish effective sample size falls below this fraction.
-        When even a step damped 8 times leaves a freshly drawn ensemble below it, the ESS has
-        collapsed (ensemble too small for the dimension): a TDSCHAError says so.
+        Redraw the ensemble when the Kish effective sample size would fall below this fraction.
+    min_frequency
+        Modes softer than this (THz) in the harmonic start are treated as soft (see above).
     fix_centroid
         Keep the centroid fixed (e.g. at a high-symmetry position).
+    scan_centroid
+        ``'auto'``: when the start is unstable along some mode (negative harmonic curvature),
+        also start at the classical minima along the (up to 3) most unstable modes;
+        ``True``: the same along the 3 softest modes whatever their sign; ``False``: one start;
+        or an array (k, n) of Cartesian starting centroids (Å) tried besides ``R0``.
+    n_jackknife
+        Groups of pairs for the jackknife errors of frequencies and centroid (ensemble).
+    raise_on_failure
+        Raise :class:`SCHANotConverged` when no start converges (default); False returns the
+        last state with ``converged=False``.
 
     Raises
     ------
+    SCHANotConverged
+        No start converged; the message names the reason and the fix.
     TDSCHAError
-        When the effective sample size collapses even for a tiny step, or the provider fails.
+        The effective sample size collapsed, or the provider failed.
     """
     from atomtwin.engines.tdscha.averages import ExactAverager
+    from atomtwin.engines.tdscha.scha_ensemble import SCHAEnsemble
+    from atomtwin.engines.tdscha.scha_minimize import Evaluator
 
     if (model is None) == (provider is None):
         raise InputError("give exactly one of model= (exact averages) or provider= (ensemble).")
     if not 0 < mixing <= 1:
         raise InputError(f"mixing must be in (0, 1], got {mixing}.")
-    s = system
-    Q = s.basis
+    if provider is not None and (n_configs < 4 or n_configs % 2):
+        raise InputError(f"n_configs={n_configs}: the ensemble is made of antithetic pairs. "
+                         "Fix: give an even number >= 4.")
+    s, T = system, float(temperature)
     rng = np.random.default_rng(rng)
-    R = np.zeros(s.n) if R0 is None else np.asarray(R0, float).copy()
-    w2_min = (2 * np.pi * min_frequency) ** 2
-    exact = ExactAverager(model, s) if model is not None else None
-    if phi0 is None:
-        phi0 = _harmonic_phi(s, R, model, provider)
-    phi = _clip(np.asarray(phi0, float), w2_min)
-    ens, fresh, n_eval, alpha = None, False, 0, mixing
-    hist = {"free_energy": [], "free_energy_error": [], "ess": [], "gradient": []}
-    converged, stress = False, None
-    for it in progress(range(max_iter), total=max_iter, desc="SCHA", unit="iteration"):
-        w2, e = np.linalg.eigh(phi)
-        w = np.sqrt(w2)
-        a = harmonic_variance(w, temperature)
-        A = (e * a) @ e.T
-        L = np.linalg.cholesky(A)
-        f0 = harmonic_free_energy(w, temperature)
-        if exact is not None:
-            av = exact(R, L, it)
-            fbar, kappa, ess = av.force, av.kappa, float("inf")
-            F, Ferr = f0 + av.energy - 0.5 * float(np.sum(phi * A)), 0.0
-        else:
-            if ens is None:
-                ens, fresh = _Ensemble(s, provider, R, L, n_configs, rng, it), True
-                n_eval += n_configs
-            _, fbar, kappa, y, Ferr, ess, stress = ens.averages(s, R, L, phi)
-            if ess < ess_threshold * n_configs and not fresh:
-                ens, fresh = _Ensemble(s, provider, R, L, n_configs, rng, it), True
-                n_eval += n_configs
-                _, fbar, kappa, y, Ferr, ess, stress = ens.averages(s, R, L, phi)
-            F = f0 + y
-        dphi = kappa - phi
-        dR = np.zeros(s.n) if fix_centroid else Q @ np.linalg.solve(phi, Q.T @ fbar)
-        rel = np.linalg.norm(dphi) / np.linalg.norm(phi)
-        step_x = float(np.max(np.abs(dR / s.sqrt_m))) if s.n else 0.0
-        for k, v in (("free_energy", F), ("free_energy_error", Ferr), ("ess", ess), ("gradient", rel)):
-            hist[k].append(v)
-        if rel < tol and step_x < tol:
-            converged = True
+    src = model if model is not None else provider
+    R_start = np.zeros(s.n) if R0 is None else np.asarray(R0, float).reshape(s.n).copy()
+    H = _harmonic_phi(s, R_start, model, provider)
+    phi_start = _start_phi(s, R_start, src, H if phi0 is None else np.asarray(phi0, float), T,
+                           min_frequency, frequencies0, fit=phi0 is None)
+    starts = [("start", R_start, phi_start)]
+    if not fix_centroid:
+        starts += _broken_starts(s, R_start, H, src, T, min_frequency, scan_centroid)
+
+    def make_ev():
+        if model is not None:
+            return Evaluator(s, T, exact=ExactAverager(model, s))
+        return Evaluator(s, T, draw=lambda R, L, step: SCHAEnsemble(s, provider, R, L, n_configs, rng, step))
+
+    runs, n_eval = [], 2 * s.n if provider is not None else 0
+    for label, R, phi in starts:
+        if phi is None:
+            phi = _start_phi(s, R, src, _harmonic_phi(s, R, model, provider), T, min_frequency, frequencies0)
+        ev = make_ev()
+        res = _run(ev, s, T, R, phi, model, mixing, max_iter, tol, ess_threshold * n_configs, fix_centroid)
+        res.minima = [{"start": label}]
+        n_eval += ev.n_draws * n_configs if provider is not None else ev.exact.n_evaluations
+        runs.append(res)
+    minima = _distinct(runs)
+    good = [r for r in runs if r.converged]
+    best = min(good or runs, key=lambda r: r.free_energy)
+    if provider is not None and best.converged:
+        n_eval += _final_ensemble(best, provider, n_configs, rng, tol, max_iter, mixing, n_jackknife,
+                                  fix_centroid)
+    best.minima, best.n_evaluations = minima, n_eval
+    if not best.converged and tol > 0 and raise_on_failure:
+        raise SCHANotConverged(
+            f"SCHA at {T:g} K did not converge ({best.message}; last F = {best.free_energy:.6g} eV, "
+            f"residual {best.history['gradient'][-1]:.2g} > tol {tol:g}). Fix: raise max_iter, start "
+            "from a centroid/frequencies closer to the solution (scha: start_centroid, start_frequencies), "
+            + ("or increase n_configs (the ensemble noise is above tol) or loosen tol."
+               if provider is not None else "or loosen tol."), best)
+    return best
+
+
+def _run(ev, s, T, R, phi, model, mixing, max_iter, tol, ess_min, fix_centroid) -> SCHAResult:
+    """One start: minimise; for exact models leave a saddle of F*(R) along its unstable mode."""
+    from atomtwin.engines.tdscha.scha_minimize import minimise
+
+    hist: dict = {}
+    for _kick in range(4):
+        p, conv, _, msg = minimise(ev, R, phi, fix_centroid=fix_centroid, tol=tol, max_iter=max_iter,
+                                   mixing=mixing, ess_min=ess_min, history=hist)
+        res = SCHAResult(s, T, p.R, p.phi, p.F, p.F_err, conv, hist, p.stress, message=msg)
+        if not (conv and model is not None and not fix_centroid):
             break
-        while True:
-            phi_new = _clip(phi + alpha * dphi, w2_min)
-            R_new = R + alpha * dR
-            if ens is None or not fresh:
-                break
-            # an ensemble just drawn must survive one step: otherwise the step is too large
-            w2n, en = np.linalg.eigh(phi_new)
-            Ln = np.linalg.cholesky((en * harmonic_variance(np.sqrt(w2n), temperature)) @ en.T)
-            if ens.averages(s, R_new, Ln, phi_new)[5] >= ess_threshold * n_configs:
-                break
-            alpha *= 0.5
-            if alpha < mixing / 8:
-                raise TDSCHAError(f"the effective sample size collapsed at iteration {it}: one damped step "
-                                  "already leaves less than ess_threshold of the ensemble. Fix: increase "
-                                  "n_configs, or start closer to the solution (phi0, R0).", it)
-        phi, R, fresh, alpha = phi_new, R_new, False, min(mixing, 2 * alpha)
-    return SCHAResult(s, temperature, R, phi, hist["free_energy"][-1], hist["free_energy_error"][-1],
-                      converged, hist, stress, n_eval if exact is None else exact.n_evaluations)
+        from atomtwin.engines.tdscha.hessian import free_energy_hessian
+
+        hs = free_energy_hessian(res, model)
+        Hm = hs["hessian"].values / s.sqrt_m[:, None] / s.sqrt_m[None, :]
+        ev_, vec = np.linalg.eigh(s.basis.T @ Hm @ s.basis)
+        if ev_[0] >= -1e-9 * max(1.0, abs(ev_[-1])):
+            break
+        # a saddle of F*(R) (symmetry kept by the start): step one thermal width down the mode
+        v = s.basis @ vec[:, 0]
+        A, _ = res.covariances()
+        R, phi = p.R + np.sqrt(float(vec[:, 0] @ A @ vec[:, 0])) * v, p.phi
+    return res
+
+
+def _final_ensemble(res: SCHAResult, provider, n_configs, rng, tol, max_iter, mixing, n_jackknife,
+                    fix: bool) -> int:
+    """Fresh ensemble at the solution: final F (pair errors), jackknife frequency/centroid errors."""
+    from atomtwin.engines.tdscha.scha_ensemble import SCHAEnsemble
+    from atomtwin.engines.tdscha.scha_minimize import Evaluator, minimise
+
+    s, T = res.system, res.temperature
+    ev = Evaluator(s, T)
+    g = ev.gaussian(res.phi)
+    ens = SCHAEnsemble(s, provider, res.R, g[2], n_configs, rng, "final")
+    ev.ensemble = ens
+    p = ev(res.R, res.phi)
+    res.free_energy, res.free_energy_error, res.stress = p.F, p.F_err, p.stress
+    kw = {"fix_centroid": fix, "tol": max(tol, 1e-10), "max_iter": max_iter, "mixing": mixing, "ess_min": 0.0}
+    pf, conv, _, _ = minimise(ev, res.R, res.phi, **kw)
+    G = int(min(n_jackknife, ens.n_pairs))
+    groups = np.arange(ens.n_pairs) % G
+    freqs, cents = [], []
+    for k in range(G):
+        evk = Evaluator(s, T, ensemble=ens.subset(groups != k))
+        pk, _, _, _ = minimise(evk, pf.R, pf.phi, **kw)
+        freqs.append(pk.w / (2 * np.pi))
+        cents.append(s.to_cartesian(pk.R))
+    f, c = np.array(freqs), np.array(cents)
+    res.R, res.phi = pf.R, pf.phi
+    res.frequency_error = np.sqrt((G - 1) / G * np.sum((f - f.mean(0)) ** 2, axis=0))
+    res.centroid_error = np.sqrt((G - 1) / G * np.sum((c - c.mean(0)) ** 2, axis=0))
+    return n_configs
+
+
+def _distinct(runs: list) -> list:
+    """The distinct minima among ``runs`` (lowest first), as dicts."""
+    out = []
+    for r in sorted(runs, key=lambda r: r.free_energy):
+        x = r.system.to_cartesian(r.R)
+        same = [m for m in out if np.max(np.abs(m["centroid"] - x)) < 1e-3
+                and abs(m["free_energy"] - r.free_energy) < 1e-6 + 3 * r.free_energy_error]
+        if same:
+            same[0]["start"] += ", " + r.minima[0]["start"]
+            continue
+        out.append({"free_energy": r.free_energy, "free_energy_error": r.free_energy_error, "centroid": x,
+                    "frequencies": r.frequencies, "converged": r.converged, "start": r.minima[0]["start"]})
+    return out
+
+
+def _start_phi(s: System, R, src, H, T, min_frequency, frequencies0, fit=True) -> np.ndarray:
+    """Positive-definite start: ``H`` with soft modes replaced by a one-mode quartic SCHA."""
+    w2, E = np.linalg.eigh(0.5 * (H + H.T))
+    w2_min = (2 * np.pi * min_frequency) ** 2
+    if frequencies0 is not None:
+        f = np.broadcast_to(np.asarray(frequencies0, float), w2.shape)
+        if np.any(f <= 0):
+            raise InputError("start frequencies must be > 0 THz. Fix: give positive frequencies.")
+        return (E * (2 * np.pi * np.sort(f)) ** 2) @ E.T
+    if not fit:
+        return (E * np.maximum(w2, w2_min)) @ E.T
+    x = s.to_cartesian(R)
+    e0 = evaluate_checked(src, x[None], None, "start")[0][0]
+    for k in np.flatnonzero(w2 < w2_min):
+        v = s.basis @ E[:, k]
+        vc = v / s.sqrt_m
+        t = np.array([0.1, 0.2, 0.3]) / np.max(np.abs(vc))  # up to 0.3 Å along the mode
+        e = evaluate_checked(src, x + np.outer(np.r_[t, -t], vc), None, "start")[0]
+        even = 0.5 * (e[:3] + e[3:]) - e0  # = c2 t²/2 + c4 t⁴/24
+        (c2, c4), *_ = np.linalg.lstsq(np.c_[t**2 / 2, t**4 / 24], even, rcond=None)
+        if c4 > 0:
+            lo, hi = w2_min * 1e-6, max(abs(c2), w2_min) + c4 * harmonic_variance(np.sqrt(w2_min * 1e-6), T)
+            for _ in range(200):  # bisection on w² = c2 + c4 a(w)/2 (left side rises, right falls)
+                mid = np.sqrt(lo * hi)
+                if mid - c2 - 0.5 * c4 * harmonic_variance(np.sqrt(mid), T) > 0:
+                    hi = mid
+                else:
+                    lo = mid
+            w2[k] = max(hi, w2_min)
+        else:
+            w2[k] = max(abs(c2), w2_min)
+    return (E * w2) @ E.T
+
+
+def _broken_starts(s: System, R, H, src, T, min_frequency, scan) -> list:
+    """Symmetry-broken starts: classical minima of V along unstable (or soft) modes."""
+    if scan is False or scan is None:
+        return []
+    if not isinstance(scan, (str, bool)):
+        xs = np.atleast_2d(np.asarray(scan, float))
+        return [(f"given {i}", s.to_mass_scaled(x), None) for i, x in enumerate(xs)]
+    w2, E = np.linalg.eigh(0.5 * (H + H.T))
+    w2_min = (2 * np.pi * min_frequency) ** 2
+    modes = np.argsort(w2)[:3]
+    if scan == "auto":
+        modes = [k for k in modes if w2[k] < -w2_min]
+    out = []
+    x = s.to_cartesian(R)
+    for k in modes:
+        v = s.basis @ E[:, k]
+        vc = v / s.sqrt_m
+        for sign in (1.0, -1.0):
+            t = sign * np.linspace(0, 1.0, 41)[1:] / np.max(np.abs(vc))  # up to 1 Å along the mode
+            e = evaluate_checked(src, x + np.outer(t, vc), None, "scan")[0]
+            tk = t[int(np.argmin(e))]
+            out.append((f"mode {k} {'+' if sign > 0 else '-'}{np.max(np.abs(tk * vc)):.3f} Å", R + tk * v, None))
+    return out
 
 
 def _harmonic_phi(system: System, R: np.ndarray, model, provider, h: float = 0.01) -> np.ndarray:
