@@ -71,3 +71,47 @@ def atom_major(ds: xr.Dataset, atom_chunk: int, tmpdir: str | None = None):
             yield out
         finally:
             del out
+
+
+def frame_blocks(ds: xr.Dataset, frame_chunk: int | None, desc: str, atoms=None, *,
+                 extra_bytes_per_frame: float = 0.0, default: int = 256):
+    """Yield ``(f0, positions (k, n, 3) float64 Å)`` for consecutive blocks of frames.
+
+    Only ``atoms`` (global indices; all atoms when ``None``) are read, ``frame_chunk``
+    frames at a time, with a progress bar over frames (rate and time left) when progress is
+    enabled.  ``frame_chunk=None`` picks the largest block up to ``default`` frames that
+    fits in a quarter of the available memory; an explicit ``frame_chunk`` that cannot fit
+    raises :class:`~atomtwin.toolkit.neighbors.memory.ChunkMemoryError` (an ``InputError``)
+    naming a chunk that would, before anything is read.
+
+    Parameters
+    ----------
+    extra_bytes_per_frame
+        Working memory of the caller per frame of a block (besides the positions).
+    """
+    from atomtwin.toolkit.neighbors.memory import check_chunk, fit_chunk, memory_guard
+    from atomtwin.toolkit.progress import progress
+
+    n = ds.sizes[S.FRAME]
+    n_atoms = ds.sizes[S.ATOM] if atoms is None else len(atoms)
+    per_frame = n_atoms * 3 * 8 * 2 + extra_bytes_per_frame  # the read and its float64 copy
+    if frame_chunk is None:
+        chunk = fit_chunk(default, per_frame, share=0.25)
+    else:
+        chunk = int(frame_chunk)
+        if chunk < 1:
+            from atomtwin.toolkit.errors import InputError
+
+            raise InputError(f"frame_chunk must be a positive number of frames, got {frame_chunk!r}.")
+        fits = fit_chunk(chunk, per_frame, share=0.5)
+        check_chunk(chunk * per_frame, f"{desc}: a chunk of {chunk} frames of {n_atoms} atoms",
+                    f"pass frame_chunk={fits} or fewer (or leave frame_chunk unset).")
+    sel = {} if atoms is None else {S.ATOM: np.asarray(atoms)}
+    bar = iter(progress(range(n), total=n, desc=desc))
+    with memory_guard(desc, f"pass a smaller frame_chunk (now {chunk})"):
+        for f0 in range(0, n, chunk):
+            block = ds[S.POSITIONS].isel({S.FRAME: slice(f0, min(f0 + chunk, n)), **sel})
+            pos = np.asarray(block.values, dtype=np.float64)
+            yield f0, pos
+            for _ in range(pos.shape[0]):  # the caller is done with this block
+                next(bar, None)

@@ -12,6 +12,7 @@ import numpy as np
 import xarray as xr
 from atomtwin.toolkit import geometry as G
 from atomtwin.toolkit import schema as S
+from atomtwin.toolkit.dynamics._outofcore import frame_blocks
 from atomtwin.toolkit.dynamics.msd import species_indices
 from atomtwin.toolkit.errors import InputError
 from atomtwin.toolkit.neighbors import nearest_neighbors, neighbor_pairs, pairs_between
@@ -149,7 +150,7 @@ def _suppress_close(points, cell, min_separation):
 
 
 def assign_sites(ds: xr.Dataset, species: str, sites, *, r_site: float | None = None,
-                 frame_chunk: int = 256) -> xr.DataArray:
+                 frame_chunk: int | None = None) -> xr.DataArray:
     """Site of each atom of ``species`` at each frame (transition-state rule).
 
     Parameters
@@ -159,6 +160,9 @@ def assign_sites(ds: xr.Dataset, species: str, sites, *, r_site: float | None = 
     r_site
         Radius (Å) of the sphere that claims an atom; default 0.45 x the shortest
         site–site distance (spheres do not overlap).
+    frame_chunk
+        Frames of ``species`` read at a time (default: as many as fit, up to 256); each
+        frame's atom-site pairs come from cell lists, so memory is linear in atoms + sites.
 
     Returns
     -------
@@ -178,16 +182,12 @@ def assign_sites(ds: xr.Dataset, species: str, sites, *, r_site: float | None = 
         _, dist = nearest_neighbors(sites, _mean_cell(ds) if periodic else None, pbc, every, every)
         r_site = 0.45 * float(dist.min())
     n = ds.sizes[S.FRAME]
-    near = np.full((n, idx.size), -1, dtype=np.int64)
+    near = np.full((n, idx.size), -1, dtype=np.int32 if sites.shape[0] < 2**31 else np.int64)
     cells = G.cell_array(ds) if periodic else None
     atoms, site_ids = np.arange(idx.size), idx.size + np.arange(sites.shape[0])
     wider = float(np.nextafter(r_site, np.inf))  # the search keeps r < cutoff; claims r <= r_site
-    bar = iter(progress(range(n), total=n, desc="site assignment"))
-    for f0 in range(0, n, frame_chunk):
-        sl = slice(f0, min(f0 + frame_chunk, n))
-        pos = np.asarray(ds[S.POSITIONS].isel({S.FRAME: sl, S.ATOM: idx}).values, dtype=float)
+    for f0, pos in frame_blocks(ds, frame_chunk, "site assignment", idx):
         for k in range(pos.shape[0]):
-            next(bar)
             f = f0 + k
             # sites within r_site of each atom (cell lists), the nearest of them claims it
             p = pairs_between(np.concatenate([pos[k], sites]), None if cells is None else cells[f],

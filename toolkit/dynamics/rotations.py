@@ -13,10 +13,10 @@ import xarray as xr
 from atomtwin.toolkit import geometry as G
 from atomtwin.toolkit import schema as S
 from atomtwin.toolkit.correlation import summed_autocorrelation
+from atomtwin.toolkit.dynamics._outofcore import frame_blocks
 from atomtwin.toolkit.dynamics.msd import species_indices
 from atomtwin.toolkit.errors import InputError
 from atomtwin.toolkit.neighbors import nearest_neighbors
-from atomtwin.toolkit.neighbors.memory import fit_chunk, memory_guard
 from atomtwin.toolkit.progress import progress
 from scipy import optimize, special
 
@@ -65,7 +65,7 @@ def find_polyanions(ds: xr.Dataset, centre: str, ligand: str, *, n_ligands: int 
                                                   "max_bond": float(bonds.max()), "units": ""})
 
 
-def bond_vectors(ds: xr.Dataset, groups: xr.DataArray, *, frame_chunk: int = 256) -> xr.DataArray:
+def bond_vectors(ds: xr.Dataset, groups: xr.DataArray, *, frame_chunk: int | None = None) -> xr.DataArray:
     """Unit vectors centre -> ligand (frame, group, slot, xyz), minimum image.
 
     Only the centre and ligand atoms are read, ``frame_chunk`` frames at a time, so the
@@ -77,16 +77,11 @@ def bond_vectors(ds: xr.Dataset, groups: xr.DataArray, *, frame_chunk: int = 256
     c_loc, l_loc = inv[:ci.size], inv[ci.size:].reshape(li.shape)
     n = ds.sizes[S.FRAME]
     u = np.empty((n, *li.shape, 3))
-    chunk = fit_chunk(frame_chunk, need.size * 3 * 8 * 4)
-    bar = iter(progress(range(n), total=n, desc="bond vectors"))
-    with memory_guard("bond_vectors", f"pass a smaller frame_chunk (now {chunk})"):
-        for f0 in range(0, n, chunk):
-            fr = slice(f0, min(f0 + chunk, n))
-            pos = np.asarray(ds[S.POSITIONS].isel({S.FRAME: fr, S.ATOM: need}).values, dtype=float)
-            d = _mic(pos[:, l_loc] - pos[:, c_loc][:, :, None, :], ds, fr)
-            u[fr] = d / np.linalg.norm(d, axis=-1, keepdims=True)
-            for _ in range(pos.shape[0]):
-                next(bar, None)
+    for f0, pos in frame_blocks(ds, frame_chunk, "bond vectors", need,
+                                extra_bytes_per_frame=li.size * 3 * 8 * 3):
+        fr = slice(f0, f0 + pos.shape[0])
+        d = _mic(pos[:, l_loc] - pos[:, c_loc][:, :, None, :], ds, fr)
+        u[fr] = d / np.linalg.norm(d, axis=-1, keepdims=True)
     return xr.DataArray(u, dims=(S.FRAME, "group", "slot", S.XYZ), name="bond_vectors",
                         coords={"time": (S.FRAME, np.asarray(ds[S.TIME].values) if S.TIME in ds.coords
                                          else np.arange(u.shape[0]) * S.uniform_timestep(ds))},
@@ -278,7 +273,7 @@ def _group_events(fr, vec, ang, ns: int, merge: int):
 
 def reorientation_events(ds: xr.Dataset, centre: str, ligand: str, *, n_ligands: int = 4,
                          threshold_deg: float = 60.0, smooth: int = 5, merge: int | None = None,
-                         frame_chunk: int = 256) -> xr.Dataset:
+                         frame_chunk: int | None = None) -> xr.Dataset:
     """Discrete reorientations of polyanions (angle jumps of their bond vectors).
 
     Jumps of several bond vectors of one group within ``merge`` frames (default
@@ -356,7 +351,7 @@ def _one_over_e(c: np.ndarray, dt: float) -> float:
 
 
 def rotation_mechanism(ds: xr.Dataset, centre: str, ligand: str, *, n_ligands: int = 4,
-                       threshold_deg: float = 60.0, smooth: int = 5, frame_chunk: int = 256) -> xr.Dataset:
+                       threshold_deg: float = 60.0, smooth: int = 5, frame_chunk: int | None = None) -> xr.Dataset:
     """Jump-like or continuous reorientation?  Two tests on the bond vectors.
 
     1. Threshold test.  Count angle jumps (:func:`jump_events`) at 2/3 and 4/3 of
