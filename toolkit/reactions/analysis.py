@@ -564,8 +564,14 @@ def coordination_numbers(
 
 
 def bond_graph(ds: xr.Dataset, frame: int = 0, **kwargs) -> xr.Dataset:
-    """Bonds of one frame (pairs inside ``r_form``, no history): Dataset over ``bond`` with
-    ``i``, ``j``, ``distance`` (Å), ``pair``, ``covalent``."""
+    """Bonds of one frame, without history: pairs closer than the middle of the hysteresis
+    band, ``(r_form + r_break) / 2`` (the rule for a trajectory's first frame).
+
+    Returns
+    -------
+    Dataset over ``bond``: ``i``, ``j`` (atom indices, ``i < j``), ``distance`` (Å, shortest
+    image), ``pair`` (e.g. "P-S"), ``covalent`` (bool: the bond joins species).
+    """
     S.validate(ds)
     sp = _species_of(ds)
     cut = bond_cutoffs(list(dict.fromkeys(sp.tolist())), **kwargs)

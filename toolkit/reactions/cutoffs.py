@@ -10,7 +10,8 @@ Hysteresis
 ----------
 A bond **forms** when the pair comes closer than ``r_form`` and **breaks** only when it
 separates beyond ``r_break > r_form``; between the two, a pair keeps the state it had in the
-previous frame.  The defaults are
+previous frame (in the first frame, the state of the nearer edge of the band).  The
+defaults are
 
     r_form  = 1.15 (R_a + R_b)        r_break = 1.35 (R_a + R_b)
 
