@@ -138,7 +138,8 @@ class MDSettings:
     ``ensemble``: nve, langevin, nhc, npt (isotropic), npt-aniso; ``friction`` 1/ps
     (Langevin damping = 1/friction); ``tau_t``, ``tau_p`` ps (Nose-Hoover chain and barostat
     relaxation times); ``stride`` steps between frames; ``restart_every`` steps between
-    restart files; ``seed`` for Langevin and the initial velocities.
+    restart files; ``seed`` for Langevin and the initial velocities; ``init_velocities``: draw
+    Maxwell-Boltzmann velocities at ``init_temperature`` (default ``temperature``).
     """
 
     ensemble: str
@@ -154,6 +155,7 @@ class MDSettings:
     seed: int = 12345
     thermostat_chain: int = 3
     init_velocities: bool = False
+    init_temperature: float | None = None
 
 
 def md_input(plugin, package, species: list[str], ghost_cutoff: float, md: MDSettings, *,
@@ -176,8 +178,9 @@ def md_input(plugin, package, species: list[str], ghost_cutoff: float, md: MDSet
         raise InputError(f"ensemble '{ens}' needs a temperature. Fix: set temperature (K).")
     lines = _header(plugin, package, species, ghost_cutoff, skin, data, resume_from, threads)
     lines += [f"timestep {_fmt(md.timestep)}", "reset_timestep 0" if resume_from is None else ""]
-    if md.init_velocities and resume_from is None and md.temperature:
-        lines.append(f"velocity all create {_fmt(md.temperature)} {md.seed} dist gaussian mom yes")
+    t_init = md.init_temperature if md.init_temperature is not None else md.temperature
+    if md.init_velocities and resume_from is None and t_init:
+        lines.append(f"velocity all create {_fmt(t_init)} {md.seed} dist gaussian mom yes")
     t = md.temperature
     p_bar = md.pressure * EV_PER_A3_TO_BAR
     chain = f"tchain {md.thermostat_chain}"

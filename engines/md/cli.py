@@ -14,6 +14,8 @@ def _run(args) -> int:
     cfg = MDConfig.from_yaml(args.config)
     if args.no_progress:
         cfg = dataclasses.replace(cfg, progress=False)
+    if cfg.engine == "lammps":
+        return _run_lammps(cfg, args)
     try:
         res = run(cfg, resume=args.resume, overwrite=args.force, steps=args.steps)
     except MDBlowUp as err:  # a physical outcome of the user's settings: one line, exit 2
@@ -32,8 +34,30 @@ def _run(args) -> int:
     return 0
 
 
+def _run_lammps(cfg, args) -> int:
+    import sys
+
+    from atomtwin.engines.lammps.md import run_md
+
+    res = run_md(cfg, resume=args.resume, overwrite=args.force, steps=args.steps)
+    summary = {"output": str(res.output), "frames": res.n_frames, "steps": res.steps,
+               "final_step": res.final_step, "wall_s": res.wall_s, "ns_per_day": res.ns_per_day,
+               "engine": "lammps", "nprocs": cfg.lammps.nprocs}
+    if args.json:
+        from atomtwin.toolkit.cli import emit_json
+
+        emit_json(summary)
+    else:
+        print(f"wrote {res.n_frames} frames to {res.output} (LAMMPS, {cfg.lammps.nprocs} ranks, "
+              f"{res.ns_per_day:.3g} ns/day)", file=sys.stderr)
+    return 0
+
+
 def register(sub) -> None:
-    p = sub.add_parser("md", help="run molecular dynamics from a YAML config")
+    p = sub.add_parser("md", help="run molecular dynamics from a YAML config",
+                       description="Run MD from a YAML config (atomtwin.engines.md.config.MDConfig); "
+                                   "`engine: lammps` runs it in LAMMPS on `lammps.nprocs` MPI ranks "
+                                   "with pair_style atomtwin and converts the dump.")
     p.add_argument("config", help="YAML config (see atomtwin.engines.md.config)")
     again = p.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true",

@@ -118,6 +118,25 @@ class MTSConfig:
         return getattr(self, key)
 
 
+ENGINES = ("atomtwin", "lammps")
+
+
+@config_class
+class LammpsConfig:
+    """``engine: lammps``: LAMMPS with ``pair_style atomtwin`` (see atomtwin.engines.lammps.md).
+
+    nprocs : MPI ranks (``mpirun -np``).  threads : OpenMP threads per rank (1: torch's and
+    LAMMPS' OpenMP runtimes share the process).  package : a ``.pt2`` from ``atomtwin compile
+    CKPT OUT.pt2 --target lammps`` (default: compiled from ``potential.model`` into the run
+    folder).  skin : neighbour-list skin, Å.
+    """
+
+    nprocs: PositiveCount = 1
+    threads: PositiveCount = 1
+    package: ConfigPath | None = None
+    skin: NonNegFloat = 1.0
+
+
 @config_class
 class MDConfig:
     """Everything an MD run needs; see the module docstring for the YAML form.
@@ -139,6 +158,10 @@ class MDConfig:
     max_force : eV/Å, blow-up threshold.  max_temperature : K, runaway threshold (default
         10x the target, initial or starting temperature, at least 1000 K).
     masses : {symbol: amu} overrides.  seed : random seed.  progress : show a progress bar.
+    engine : ``atomtwin`` (this package's integrators) or ``lammps`` (LAMMPS on
+        ``lammps.nprocs`` MPI ranks with ``pair_style atomtwin``; potential kind mlip; the
+        checkpoints are LAMMPS restart files every ``checkpoint_every`` steps).
+    lammps : :class:`LammpsConfig`.
     """
 
     structure: ConfigPath
@@ -165,9 +188,18 @@ class MDConfig:
     masses: dict[str, PositiveFloat] = field(default_factory=dict)
     seed: Count = 0
     progress: bool = True
+    engine: Literal["atomtwin", "lammps"] = "atomtwin"
+    lammps: LammpsConfig = field(default_factory=LammpsConfig)
 
     @model_validator(mode="after")
     def _check(self):
+        if self.engine == "lammps":
+            if self.potential.kind != "mlip":
+                raise Invalid("potential.kind", f"engine lammps runs atomtwin potentials (kind mlip), not "
+                              f"'{self.potential.kind}'", "use kind: mlip with model: CHECKPOINT, or engine: atomtwin")
+            if self.mts is not None:
+                raise Invalid("mts", "engine lammps has no multiple-time-step integrator",
+                              "remove mts, or use engine: atomtwin")
         if self.timestep > 0.05:
             raise Invalid("timestep", f"{self.timestep} ps is above 0.05 ps (50 fs)",
                           "give the time step in ps (1 fs = 0.001)")
@@ -209,7 +241,7 @@ class MDConfig:
         """The fields a restart must share with the run that wrote the checkpoint."""
         d = self.to_dict()
         for k in ("steps", "output", "checkpoint", "checkpoint_every", "progress", "max_force",
-                  "max_temperature"):
+                  "max_temperature", "engine", "lammps"):
             d.pop(k)
         return d
 

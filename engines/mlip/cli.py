@@ -91,11 +91,33 @@ def register_compile(sub) -> None:
     p.add_argument("--kernel", action="store_true",
                    help="fused Triton tensor product (Allegro, CUDA only; without CUDA: "
                         "reference with a warning)")
+    p.add_argument("--target", choices=("atomtwin", "lammps"), default="atomtwin",
+                   help="atomtwin: the package our Python engines load (default); lammps: the "
+                        "package pair_style atomtwin loads (edge-vector inputs, ghost-shell metadata)")
     p.add_argument("--json", action="store_true", help="print the metadata as JSON")
     p.set_defaults(func=_run_compile)
 
 
 def _run_compile(args: argparse.Namespace) -> int:
+    if getattr(args, "target", "atomtwin") == "lammps":
+        return _run_compile_lammps(args)
     from atomtwin.engines.mlip.compile import _run
 
     return _run(args)
+
+
+def _run_compile_lammps(args: argparse.Namespace) -> int:
+    from atomtwin.engines.lammps.export import compile_lammps
+
+    res = compile_lammps(args.checkpoint, args.out, device=args.device, kernel=args.kernel)
+    if args.json:
+        from atomtwin.toolkit.cli import emit_json
+
+        emit_json({k: v for k, v in res.items() if k != "model_config"})
+    else:
+        print(f"wrote {res['path']} for LAMMPS ({res['architecture']}, {res['dtype']}, "
+              f"{res['device']}, ghost cutoff {res['ghost_cutoff']:g} A) in "
+              f"{res['compile_time_s']:.1f} s; self-check max relative error "
+              f"{max(res['self_check'].values()):.1e}; use: pair_coeff * * {res['path']} "
+              f"{' '.join(res['species'])}")
+    return 0
