@@ -300,7 +300,10 @@ assert not is_polar(quantum[0], lattice) and not is_polar(quantum[2], lattice)  
 assert not any(is_polar(c, lattice) for c in classical)                 # classical: never
 zero = pump_tdscha(lattice, 0.01, duration=4.0, seed=0.0, ground=gs)
 assert np.abs(zero.polarization.values).max() == 0.0                    # symmetry: no seed, no order
-fig, axes = plot_light_order(quantum, classical, x_min=lattice.classical_minimum)
+note = (f"{lattice.describe()}\nSCHA: soft {gs.soft_thz:.2f} THz, hard {gs.hard_thz:.2f} THz; pulse at "
+        f"{gs.hard_thz:.2f} THz, Gaussian envelope 0.3 ps; seed 0.001 Å; classical: {n_traj} Wigner-sampled "
+        "trajectories")
+fig, axes = plot_light_order(quantum, classical, x_min=lattice.classical_minimum, note=note)
 save(fig, OUT / "light_order.png", formats=("png",))
 
 # %% [markdown]

@@ -116,6 +116,14 @@ class SoftHardLattice:
         """|s| (Å) at the classical minimum of the uniform soft mode, sqrt(-a / 4 b)."""
         return float(np.sqrt(-self.a / (4.0 * self.b))) if self.a < 0 else 0.0
 
+    def describe(self) -> str:
+        """The parameters on one line (for figure notes)."""
+        return (
+            f"{self.n_cells} cells: a = {self.a:g} eV/Å², b = {self.b:g} eV/Å⁴, J = {self.J:g} eV/Å², "
+            f"k_h = {self.k_hard:g} eV/Å², b_h = {self.b_hard:g} eV/Å⁴, g = {self.g:g} eV/Å⁴, "
+            f"m_s = {self.m_soft:g} amu, m_h = {self.m_hard:g} amu, Z_h = {self.z_hard:g} e"
+        )
+
     @property
     def barrier(self) -> float:
         """Classical double-well barrier per cell, a² / 16 b (eV)."""

@@ -15,6 +15,7 @@ def plot_light_order(
     classical: list[xr.Dataset],
     *,
     x_min: float | None = None,
+    note: str | None = None,
     width: str | float = "double",
 ):
     """Soft-mode polarization and fluctuation against time, TD-SCHA beside classical MD.
@@ -30,6 +31,8 @@ def plot_light_order(
         the same order (attrs ``pulse_amplitude``, V/Å).
     x_min
         Classical minimum of the soft mode, Å, drawn as dotted lines.
+    note
+        A line of text (e.g. the parameters) written above the panels.
 
     Returns
     -------
@@ -68,6 +71,8 @@ def plot_light_order(
         bot.set_xlabel(axis_label("time", "ps"))
     axes[0, 0].set_ylabel(axis_label(r"soft centroid $\langle s\rangle$", "Å"))
     axes[1, 0].set_ylabel(axis_label(r"spread $\sqrt{\langle \delta s^2\rangle}$", "Å"))
+    if note:
+        fig.suptitle(note, fontsize=7)
     axes[0, 0].legend(loc="lower left", frameon=False, fontsize=7)
     return fig, axes
 

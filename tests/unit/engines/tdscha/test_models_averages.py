@@ -136,3 +136,34 @@ def test_ensemble_averages_unbiased():
     mean, se = vals.mean(0), vals.std(0, ddof=1) / np.sqrt(len(vals))
     ref = np.array([exact.energy, exact.force[0], exact.kappa[0, 0]])
     assert np.all(np.abs(mean - ref) < 4 * se + 1e-12)
+
+
+def test_soft_hard_lattice_energy_matches_its_formula():
+    # the tensors of the light-order lattice reproduce V written out term by term (rounding
+    # only), and an unbounded choice of g is refused with the bound in the message
+    from atomtwin.engines.tdscha.light_order import SoftHardLattice, soft_hard_lattice
+    from atomtwin.toolkit.errors import InputError
+
+    lat = SoftHardLattice(n_cells=3)
+    m = lat.model()
+    x = np.random.default_rng(3).normal(scale=0.1, size=(5, m.n))
+    s, h = x[:, :3], x[:, 3:]
+    ref = (0.5 * lat.a * s**2 + lat.b * s**4 + 0.5 * lat.k_hard * h**2 + lat.b_hard * h**4
+           + lat.g * s**2 * h**2 + 0.5 * lat.J * (s - np.roll(s, -1, axis=1)) ** 2).sum(1)
+    np.testing.assert_allclose(m.evaluate(x)[0], ref, rtol=1e-12, atol=1e-15)
+    assert m.born_charges[3:, 0].tolist() == [lat.z_hard] * 3 and not m.born_charges[:3, 0].any()
+    with pytest.raises(InputError, match="b_hard above"):
+        soft_hard_lattice(g=-200.0, b=15.0, b_hard=100.0)
+
+
+def test_classical_ensemble_starts_from_the_quantum_distribution():
+    # the Wigner sample (antithetic pairs) has exactly the seed as its mean and the SCHA
+    # variance within sampling error: relative error of a variance from n = 4000 pairs
+    # (8000 samples) is sqrt(2/4000) = 2.2 %, so 10 % is > 4 sigma
+    from atomtwin.engines.tdscha.light_order import SoftHardLattice, ground_state, pump_classical
+
+    lat = SoftHardLattice(n_cells=2)
+    gs = ground_state(lat)
+    ds = pump_classical(lat, 0.0, duration=0.002, dt=0.002, output_every=1, n_traj=8000, seed=0.01, ground=gs)
+    assert ds.polarization.values[0] == pytest.approx(0.01, abs=1e-12)
+    assert ds.soft_variance.values[0] == pytest.approx(gs.var_soft, rel=0.1)
