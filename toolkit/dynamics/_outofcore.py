@@ -98,11 +98,11 @@ def frame_blocks(ds: xr.Dataset, frame_chunk: int | None, desc: str, atoms=None,
     if frame_chunk is None:
         chunk = fit_chunk(default, per_frame, share=0.25)
     else:
-        chunk = int(frame_chunk)
-        if chunk < 1:
+        if int(frame_chunk) < 1:
             from atomtwin.toolkit.errors import InputError
 
             raise InputError(f"frame_chunk must be a positive number of frames, got {frame_chunk!r}.")
+        chunk = min(int(frame_chunk), max(n, 1))
         fits = fit_chunk(chunk, per_frame, share=0.5)
         check_chunk(chunk * per_frame, f"{desc}: a chunk of {chunk} frames of {n_atoms} atoms",
                     f"pass frame_chunk={fits} or fewer (or leave frame_chunk unset).")
