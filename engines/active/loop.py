@@ -277,11 +277,14 @@ def _label_round(
     keys = [structure_hash(t.frame["numbers"], t.frame["pos"], t.frame["cell"]) for t, _ in jobs]
     got = [cache.get(i, k) for (_, i), k in zip(jobs, keys, strict=True)]
     todo = [n for n, g in enumerate(got) if g is None]
-    fresh = label_many(ref, [_atoms(jobs[n][0].frame) for n in todo], client)
-    for n, lab in zip(todo, fresh, strict=True):
+
+    def store(k: int, lab: Label) -> None:  # on disk as soon as it returns
+        n = todo[k]
         t, i = jobs[n]
         cache.put(i, keys[n], lab, {"walker": t.walker, "step": t.step, "sigma": t.sigma})
         got[n] = lab
+
+    label_many(ref, [_atoms(jobs[n][0].frame) for n in todo], client, on_result=store)
     return [
         (t, i, lab, n not in todo) for n, ((t, i), lab) in enumerate(zip(jobs, got, strict=True))
     ]
@@ -466,6 +469,10 @@ def learn(
                 "same config, or --force to start over."
             )
         run.restore(st)
+        for row in reversed(run.calls):  # failures in a row so far count on after a resume
+            if row["ok"]:
+                break
+            ref.consecutive += 1
         run.val_graphs = [
             to_graph(fr, run.estimator.model.species, run.estimator.model.r_max)
             for fr in run.val_graphs

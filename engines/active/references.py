@@ -267,19 +267,36 @@ class Reference:
 
 
 def _remote_label(ref: Reference, atoms) -> dict[str, Any]:
-    return ref(atoms).to_dict()
+    import copy
+
+    return copy.deepcopy(ref)(atoms).to_dict()  # a worker's threads never share a calculator
 
 
-def label_many(ref: Reference, structures: list, client=None) -> list[Label]:
-    """Label ``structures`` in order: serially, or in parallel on a dask ``client``
-    (``distributed.Client``); results come back in the input order."""
+def label_many(ref: Reference, structures: list, client=None, on_result=None) -> list[Label]:
+    """Label ``structures``: serially, or in parallel on a dask ``client``
+    (``distributed.Client``); results come back in the input order.
+
+    ``on_result(k, label)`` is called as soon as structure ``k``'s label is known (the loop
+    stores it on disk there, so a run killed in the middle of a batch loses no finished call).
+    """
+    out: list[Label | None] = [None] * len(structures)
     if client is None or len(structures) <= 1:
-        return [ref(a) for a in structures]
-    futures = [client.submit(_remote_label, ref, a, pure=False) for a in structures]
-    out = []
-    for fut in futures:
+        for k, a in enumerate(structures):
+            out[k] = ref(a)
+            if on_result is not None:
+                on_result(k, out[k])
+        return out  # type: ignore[return-value]
+    from distributed import as_completed
+
+    futures = {
+        client.submit(_remote_label, ref, a, pure=False): k for k, a in enumerate(structures)
+    }
+    for fut in as_completed(list(futures)):
+        k = futures[fut]
         try:
-            out.append(Label.from_dict(fut.result()))
+            out[k] = Label.from_dict(fut.result())
         except Exception as err:  # noqa: BLE001  (a lost worker is a failed call, not a crash)
-            out.append(Label(False, error=f"{type(err).__name__} on the cluster: {str(err)[:200]}"))
-    return out
+            out[k] = Label(False, error=f"{type(err).__name__} on the cluster: {str(err)[:200]}")
+        if on_result is not None:
+            on_result(k, out[k])
+    return out  # type: ignore[return-value]
