@@ -179,3 +179,21 @@ def test_order_parameter_loops_show_progress(capsys):
         P.enable(False)
     err = capsys.readouterr().err
     assert "steinhardt" in err and "coordination" in err
+
+
+def test_spherical_harmonics_by_recurrence_equal_scipy():
+    # the Steinhardt loop builds Y_lm from polynomials in cos(theta) and powers of
+    # (x + iy)/r; scipy's sph_harm_y is the independent reference (1e-12: double rounding
+    # of a three-term recurrence up to l = 12), including bonds along +-z (the poles)
+    from atomtwin.toolkit.phases.order import _ylm_factors
+    from scipy.special import sph_harm_y
+
+    v = np.random.default_rng(7).normal(size=(500, 3)) * 2.7
+    v[:2] = [[0, 0, 1.3], [0, 0, -0.7]]
+    r = np.linalg.norm(v, axis=1)
+    theta, phi = np.arccos(v[:, 2] / r), np.arctan2(v[:, 1], v[:, 0])
+    for ell in (0, 1, 2, 3, 4, 6, 8, 12):
+        got = dict(_ylm_factors(ell, v))
+        assert sorted(got) == list(range(ell + 1))
+        for m, y in got.items():
+            np.testing.assert_allclose(y, sph_harm_y(ell, m, theta, phi), rtol=0, atol=1e-12)
