@@ -259,7 +259,7 @@ save(fig, OUT / "lattice_u0.png", formats=("png",))
 #
 # **Seed.**  A centroid exactly at s = 0 stays there by symmetry (we check it to the last
 # bit), so every run starts with a tiny uniform displacement, 10⁻³ Å; the mirror seed gives
-# the mirror state, and a 10× smaller one the same final state.
+# the mirror state, and seeds 10× and 100× smaller the same final state within 0.01 Å.
 #
 # **The classical comparison.**  A classical crystal at T = 0 sits in a polar minimum
 # already, so "classical MD from rest" would show order without any pulse: it is no
@@ -300,6 +300,10 @@ assert not is_polar(quantum[0], lattice) and not is_polar(quantum[2], lattice)  
 assert not any(is_polar(c, lattice) for c in classical)                 # classical: never
 zero = pump_tdscha(lattice, 0.01, duration=4.0, seed=0.0, ground=gs)
 assert np.abs(zero.polarization.values).max() == 0.0                    # symmetry: no seed, no order
+seeds = [1e-4, 1e-3, -1e-3] if SMALL else [1e-5, 1e-4, 1e-3, -1e-3]
+late = {s: late_polarization(pump_tdscha(lattice, 0.01, duration=10.0, seed=s, ground=gs)) for s in seeds}
+print("1 MV/cm, late <s> (Å) for seeds", {f"{s:g} Å": round(v, 3) for s, v in late.items()})
+assert abs(late[1e-4] - late[1e-3]) < 0.02 and late[-1e-3] == -late[1e-3]   # the seed only starts it
 note = (f"{lattice.describe()}\nSCHA: soft {gs.soft_thz:.2f} THz, hard {gs.hard_thz:.2f} THz; pulse at "
         f"{gs.hard_thz:.2f} THz, Gaussian envelope 0.3 ps; seed 0.001 Å; classical: {n_traj} Wigner-sampled "
         "trajectories")
@@ -315,18 +319,21 @@ save(fig, OUT / "light_order.png", formats=("png",))
 #   coherent oscillation lowers the soft curvature at s = 0,
 #   ⟨∂²V/∂s²⟩ = a + 12 b (⟨s⟩² + ⟨δs²⟩) + 2 g (⟨h⟩² + ⟨δh²⟩), below zero for a few hundred
 #   femtoseconds.  The seeded centroid grows exponentially, and as it leaves zero the soft
-#   mode's spread falls from 0.090 Å (its zero-point value, dotted) to ~0.065 Å.  The
-#   fluctuation stiffening 12 b ⟨δs²⟩ that kept the lattice paraelectric is then gone, and
-#   the centroid stays in one well (here the negative one: the seed's sign is turned by
+#   mode's spread falls from 0.090 Å (its zero-point value, dotted) to 0.068 Å on
+#   average (the variance drops by 43 %).  The fluctuation stiffening 12 b ⟨δs²⟩ that kept
+#   the lattice paraelectric is reduced accordingly, and the centroid stays in one well (here the negative one: the seed's sign is turned by
 #   half a soft-mode oscillation before the pulse arrives) for the rest of the run, long
 #   after the pulse.  This is the metastable polar state.
-# * **8 MV/cm**: too much energy.  The Gaussian is driven over the barrier and swings
-#   between the wells: no order.
+# * **8 MV/cm**: too strong.  The hard mode, stiffened by its own amplitude, detunes from
+#   the carrier (it absorbs only ~20 meV per cell), but during the pulse it drives the soft
+#   curvature so far below zero that the centroid overshoots the well (to −0.21 Å at 1 ps)
+#   and then swings between the wells: no order.
 #
 # Classical MD tells a different story at every amplitude.  From the same initial
 # distribution, the classical trajectories at once roll into the wells (their spread jumps
-# from 0.090 to 0.125 Å within 0.2 ps, even at 0.1 MV/cm): each one is polar, with a
-# random sign, so the ensemble mean stays at zero and the pulse does not change that.  The
+# from 0.090 to 0.125 Å within 0.2 ps, even at 0.1 MV/cm): each one ends polar, with a
+# random sign (the mean |cell-averaged s| of a trajectory is 0.09–0.12 Å at every
+# amplitude), so the ensemble mean stays at zero and the pulse does not change that.  The
 # quantum Gaussian, in contrast, moves as a whole.  Two caveats: TD-SCHA's Gaussian is a
 # mean-field description, and in a large crystal the symmetry would be broken by a field or
 # strain (our seed), or domains of both signs would form; and the undamped model keeps the
@@ -356,12 +363,16 @@ fig, ax = plot_pulse_map(pmap)
 save(fig, OUT / "light_order_map.png", formats=("png",))
 
 # %% [markdown]
-# The polar state needs a pulse within about ±1 THz of the hard mode and a peak field
-# between ~0.3 and ~5 MV/cm (0.2 MV/cm is too weak; at 8 MV/cm the lattice is driven over
-# the barrier).  At strong fields the window moves to higher carrier frequencies, because
-# the hard mode stiffens with its amplitude (the b_h h⁴ term).  Far off resonance (14–16
-# and 22–23 THz, below 5 MV/cm) the pulse deposits almost no energy and the lattice stays
-# paraelectric.
+# The polar state needs the carrier within about 1 THz of the hard mode (18–19 THz from
+# 0.3 to 2 MV/cm).  Below 0.3 MV/cm (under ~7 meV absorbed per cell) nothing happens at
+# any frequency.  At stronger fields the window moves to higher carriers (up to 21 THz at
+# 3 MV/cm), because the hard mode stiffens with its amplitude (the b_h h⁴ term).  At
+# 8 MV/cm the resonant pulse drives the soft mode over the barrier; only the detuned
+# 17 THz pulse, which deposits less, still leaves a polar state.  Bright cells without a
+# dot are such hot runs: the centroid swings between the wells with a bias, and the
+# criterion (one sign over the last 3 ps, mean beyond half the classical minimum) rejects
+# them.  Far off resonance (14–16 THz at every field, 22–23 THz up to 3 MV/cm) the pulse
+# deposits almost no energy and the lattice stays paraelectric.
 
 # %% [markdown]
 # ## 5 · How good is the Gaussian? An exact quantum reference in 1D

@@ -103,28 +103,15 @@ def plot_pulse_map(scan: xr.Dataset, *, ax=None, width: str | float = "single"):
         vmin=0.0,
     )
     ii, jj = np.nonzero(scan.polar.values)
-    ax.plot(jj, ii, "o", ms=2.5, color="white", mec="k", mew=0.4, label="polar (stays in one well)")
+    ax.plot(jj, ii, "o", ms=2.5, color="white", mec="k", mew=0.4)
     ax.set_xticks(np.arange(f.size), [f"{x:g}" for x in f], rotation=90)
     ax.set_yticks(np.arange(a.size), [f"{x:.2g}" for x in a])
     hard = scan.attrs.get("hard_thz")
     if hard is not None:
-        ax.axvline(
-            np.interp(hard, f, np.arange(f.size)),
-            color="w",
-            lw=0.8,
-            ls="--",
-            label="hard-mode SCHA frequency",
-        )
+        ax.axvline(np.interp(hard, f, np.arange(f.size)), color="w", lw=0.8, ls="--")
     ax.set_xlabel(axis_label("pulse carrier", "THz"))
     ax.set_ylabel(axis_label("peak field", "MV/cm"))
     cb = fig.colorbar(mesh, ax=ax, pad=0.02)
     cb.set_label(axis_label(r"late $|\langle s\rangle|$", "Å"))
-    ax.legend(
-        loc="lower left",
-        bbox_to_anchor=(0.0, 1.0),
-        ncols=2,
-        frameon=False,
-        fontsize=6.5,
-        borderaxespad=0.2,
-    )
+    ax.set_title("dots: ends in one well;  dashed: hard-mode SCHA frequency", fontsize=6.5)
     return fig, ax
