@@ -326,7 +326,8 @@ class ReactionAnalysis:
         return out
 
     def summary(self, n_blocks: int = 5, top: int = 8) -> dict:
-        """A JSON-ready summary: species first/last frame, bonds, events, rates, lifetimes."""
+        """A JSON-ready summary: species first/last frame, bonds, mean coordination, events,
+        rates, lifetimes (``None`` where a number does not exist: no ended lifetime)."""
         out: dict = {
             "n_frames": int(self.bonds.sizes[S.FRAME]),
             "duration_ps": float(self.events.attrs["duration_ps"]),
@@ -359,6 +360,16 @@ class ReactionAnalysis:
                 }
                 for f in keep
             }
+        # product indicators: mean coordination of each centre by each neighbour species,
+        # first and last frame (e.g. "P by S" 4 -> 1 when PS4 is reduced)
+        m = self.mean_coordination()
+        out["coordination"] = {}
+        for c in m["centre"].values:
+            for nb in m["neighbour"].values:
+                x = m.sel(centre=c, neighbour=nb)
+                a, z = float(x[0]), float(x[-1])
+                if np.isfinite(a) and (a > 0 or z > 0):
+                    out["coordination"][f"{c} by {nb}"] = {"first": a, "last": z}
         r = self.rates(n_blocks)
         out["events"] = {}
         for p in r["pair"].values:

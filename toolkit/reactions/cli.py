@@ -100,6 +100,16 @@ def cmd_reactions(args) -> int:
     for p, v in res["bonds"].items():
         if v["first"] or v["last"]:
             lines.append(f"{p:<14}{v['first']:>8}{v['last']:>8}")
+    co = res["coordination"]
+    changed = {k: v for k, v in co.items() if abs(v["last"] - v["first"]) > 1e-9}
+    shown = changed or dict(list(co.items())[:8])
+    if shown:
+        what = "changed" if changed else "unchanged"
+        lines.append(
+            f"{'coordination':<14}{'first':>8}{'last':>8}   (mean per centre atom, {what})"
+        )
+        for k, v in shown.items():
+            lines.append(f"{k:<14}{v['first']:>8.2f}{v['last']:>8.2f}")
     lines.append(f"{'events':<14}{'n':>8}   rate (1/ps)        per bond (1/ps)")
     for name, v in res["events"].items():
         k = (
