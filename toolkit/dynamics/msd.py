@@ -188,6 +188,26 @@ def _region_msd(ds, idx, comps, region, drift, unwrap, atom_chunk):
     return sums, counts
 
 
+#: lags (frames) at which :func:`msd` also measures the scatter over time origins of the
+#: per-origin MSD (the data behind the correlation-aware error of ``fit_diffusion``)
+N_PROBES = 16
+
+
+def probe_lags(n_frames: int) -> np.ndarray:
+    """Geometrically spaced lags (frames) 1 .. (F - 1) // 2 for the origin-scatter probes."""
+    top = max(1, (n_frames - 1) // 2)
+    return np.unique(np.rint(np.geomspace(1, top, N_PROBES)).astype(np.int64))
+
+
+def _probe_sums(x: np.ndarray, probes: np.ndarray, out: np.ndarray) -> None:
+    """out[p, k] += sum over atoms and components of (x[k + m_p] - x[k])^2 (x: (F, n, d))."""
+    n = x.shape[0]
+    for p, m in enumerate(probes):
+        if m < n:
+            d = x[m:] - x[:n - m]
+            out[p, :n - m] += np.einsum("kai,kai->k", d, d)
+
+
 def _all_species_msd(ds, groups, comps, remove_drift, unwrap, atom_chunk, workers):
     """Origin-summed MSD of every species in ``groups`` in ONE pass over the atoms.
 
@@ -212,6 +232,8 @@ def _all_species_msd(ds, groups, comps, remove_drift, unwrap, atom_chunk, worker
     sums = np.zeros((len(groups), n))
     xsum = np.zeros((len(groups), n, len(comps)))
     com = np.zeros((n, 3))
+    probes = probe_lags(n)
+    psums = np.zeros((len(groups), probes.size, n))
     buffers = Buffers()  # FFT work arrays shared by all chunks, freed on return
     for a in range(0, load.size, atom_chunk):
         chunk = load[a:a + atom_chunk]
@@ -223,6 +245,7 @@ def _all_species_msd(ds, groups, comps, remove_drift, unwrap, atom_chunk, worker
             sel = who == g
             x = pos if sel.all() else pos[:, sel]
             x = x if len(comps) == 3 else x[:, :, comps]
+            _probe_sums(x, probes, psums[g])
             if remove_drift:
                 s_, path = msd_sums(x, workers=workers, return_sum=True, buffers=buffers)
                 sums[g] += s_
@@ -236,8 +259,25 @@ def _all_species_msd(ds, groups, comps, remove_drift, unwrap, atom_chunk, worker
             xbar = xsum[g] / idx.size
             sums[g] += idx.size * (msd_sums(xbar - d) - msd_sums(xbar))
             sums[g, 0] = 0.0
+            # the same exact drift correction, origin by origin, for the probes:
+            # sum_i |dx_i - dd|^2 = sum_i |dx_i|^2 - 2 dd . dX_s + n_s |dd|^2
+            for p, m in enumerate(probes):
+                dd = d[m:] - d[:n - m]
+                dX = xsum[g, m:] - xsum[g, :n - m]
+                psums[g, p, :n - m] += (idx.size * np.einsum("ki,ki->k", dd, dd)
+                                        - 2.0 * np.einsum("ki,ki->k", dd, dX))
         np.maximum(sums, 0.0, out=sums)
-    return sums
+    return sums, _origin_variance(psums, probes, [g.size for g in groups], n)
+
+
+def _origin_variance(psums, probes, sizes, n) -> np.ndarray:
+    """(n_groups, F) sample variance over origins k of the per-origin MSD at each probe lag
+    (Å^4), NaN at the other lags and where fewer than 3 origins exist."""
+    out = np.full((len(sizes), n), np.nan)
+    for p, m in enumerate(probes):
+        if n - m >= 3:
+            out[:, m] = np.var(psums[:, p, :n - m] / np.asarray(sizes, float)[:, None], axis=1, ddof=1)
+    return out
 
 
 def msd(
@@ -325,7 +365,8 @@ def msd(
         with contextlib.ExitStack() as stack:
             src = (stack.enter_context(atom_major(ds, atom_chunk)) if needs_atom_major(ds, n_load, atom_chunk)
                    else ds)
-            all_sums = _all_species_msd(src, groups, comps, remove_drift, unwrap, atom_chunk, workers)
+            all_sums, origin_var = _all_species_msd(src, groups, comps, remove_drift, unwrap,
+                                                    atom_chunk, workers)
     else:
         drift = com_drift(ds, unwrap, atom_chunk) if remove_drift else None
     out = []
@@ -344,9 +385,14 @@ def msd(
         keep[np.argmin(keep) if not keep.all() else n:] = False
         lags = np.flatnonzero(keep)
         vals = sums[lags] / counts[lags]
+        coords = {"lag": ("lag", lags * dt, {"units": "ps"}), "n_pairs": ("lag", counts[lags])}
+        if reg is None:
+            coords["origin_var"] = ("lag", origin_var[g, lags], {
+                "units": "Å^4", "long_name": "variance over time origins of the per-origin MSD "
+                "(atom mean at one origin), at probe lags; NaN elsewhere"})
         da = xr.DataArray(
             vals, dims=("lag",),
-            coords={"lag": ("lag", lags * dt, {"units": "ps"}), "n_pairs": ("lag", counts[lags])},
+            coords=coords,
             name="msd",
             attrs={"units": "Å^2", "species": sp, "axes": str(axes), "n_dims": len(comps),
                    "n_frames": n, "n_atoms": int(idx.size), "timestep_ps": dt,
