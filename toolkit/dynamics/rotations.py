@@ -282,9 +282,10 @@ def reorientation_events(ds: xr.Dataset, centre: str, ligand: str, *, n_ligands:
 
     Events mean something only for jump-like motion; the attrs carry the verdict of
     :func:`rotation_mechanism` (``mechanism``: ``"jump"``, ``"continuous"`` or
-    ``"undetermined"``, and ``count_ratio``).  For continuous rotational diffusion the
-    "events" are threshold crossings whose number depends on the threshold: report its
-    rotational diffusion coefficient (:func:`rotation_mechanism`) instead of a rate.
+    ``"undetermined"``, ``count_ratio``, ``tau_ratio``, ``tau_1_ps``, ``tau_2_ps``).  For
+    continuous rotational diffusion the "events" are threshold crossings whose number
+    depends on the threshold: report the rotational diffusion coefficient instead of a
+    rate (attr ``D_r`` in rad^2/ps = 1 / (2 tau_1); NaN for other verdicts).
 
     Returns
     -------
@@ -309,7 +310,8 @@ def reorientation_events(ds: xr.Dataset, centre: str, ligand: str, *, n_ligands:
          "n_bonds": ("event", ev_n[o])},
         attrs={"n_groups": ng, "duration_ps": (F - 1) * dt, "threshold_deg": threshold_deg, "smooth": smooth,
                "mechanism": mech["mechanism"], "count_ratio": mech["count_ratio"],
-               "tau_ratio": mech["tau_ratio"]},
+               "tau_ratio": mech["tau_ratio"], "tau_1_ps": mech["tau_1"], "tau_2_ps": mech["tau_2"],
+               "D_r": 0.5 / mech["tau_1"] if mech["mechanism"] == "continuous" else np.nan},
     )
 
 
