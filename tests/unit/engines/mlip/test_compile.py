@@ -2,8 +2,9 @@
 traced with, metadata inside, clear refusals.
 
 One minimal model is compiled once per session: Allegro-style with one layer, l_max = 1
-and two species (it still runs every path of the export: the pair track, the tensor
-contraction through the kernel switch, per-species scale/shift, forces, stress and virial
+and two species, with ``kernel=True`` (it still runs every path of the export: the pair
+track, the tensor contraction through the sparse op ``atomtwin::tp_sparse`` — a
+``triton_op`` whose CPU implementation AOTInductor compiles into the package — per-species scale/shift, forces, stress and virial
 with dynamic atom/edge/structure counts, the self-check and the metadata).  A cold
 AOTInductor build takes ~1-2 min on 2 busy cores, so the package is kept on disk in the
 pytest cache (``.pytest_cache/d/atomtwin-aoti``), keyed by the model hash, the torch and
@@ -54,8 +55,10 @@ def _tiny():
 
 def _cache_key(model) -> str:
     h = hashlib.sha256()
+    kdir = Path(compile_mod.__file__).parent / "kernels"
     for part in (model_hash(model), torch.__version__, atomtwin.engines.__version__,
-                 Path(compile_mod.__file__).read_text(), Path(compiled_mod.__file__).read_text()):
+                 Path(compile_mod.__file__).read_text(), Path(compiled_mod.__file__).read_text(),
+                 (kdir / "sparse.py").read_text(), (kdir / "__init__.py").read_text()):
         h.update(part.encode())
     return h.hexdigest()[:20]
 
@@ -75,7 +78,7 @@ def package(request, tmp_path_factory):
     try:
         # one build: precompiled headers only pay off over several builds
         with torch._inductor.config.patch({"aot_inductor.precompile_headers": False}):
-            # --kernel without CUDA: documented fallback with a warning, reference numbers
+            # --kernel on CPU: the sparse op's CPU implementation compiled into the package
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 info = compile_model(model, path, device="cpu", kernel=True)
@@ -84,7 +87,7 @@ def package(request, tmp_path_factory):
             os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
         else:
             os.environ["TORCHINDUCTOR_CACHE_DIR"] = old
-    assert any("needs CUDA" in str(w.message) for w in caught)
+    assert any("--kernel on CPU" in str(w.message) for w in caught)
     shutil.copyfile(path, cached)
     info_file.write_text(json.dumps(info))
     return model, cached, info
@@ -113,7 +116,8 @@ def test_metadata_in_package(package):
     assert meta["model_hash"] == model_hash(model)
     assert meta["atomtwin_version"] == atomtwin.engines.__version__
     assert meta["units"]["forces"] == "eV/Angstrom" and meta["units"]["stress"] == "eV/Angstrom^3"
-    assert meta["device"] == "cpu" and meta["kernel"] is False and meta["dtype"] == "float64"
+    assert meta["device"] == "cpu" and meta["dtype"] == "float64"
+    assert meta["kernel"] is True and meta["kernel_impl"] == "torch-cpu"
     # the hash sees the weights: a perturbed model hashes differently
     other = _tiny()
     with torch.no_grad():
@@ -180,3 +184,44 @@ def test_compiled_calculator_matches_eager_calculator(package):
     assert abs(e - e_ref) <= TOL * abs(e_ref)
     assert np.abs(f - f_ref).max() <= TOL * np.abs(f_ref).max()
     assert np.abs(s - s_ref).max() <= TOL * np.abs(s_ref).max()
+
+
+def test_export_keeps_the_sparse_op_as_one_node():
+    """With the kernel switched on, the exported program calls ``atomtwin::tp_sparse`` (so the
+    package below really contains the op's code, not the reference path)."""
+    from atomtwin.engines.mlip.compile import EnergyAndGradients, _export, _inputs
+    from atomtwin.engines.mlip.kernels import use_kernel
+
+    model = _tiny()
+    assert use_kernel(model, allow_cpu=True)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    ep = _export(EnergyAndGradients(model).eval(),
+                 _inputs(example_graph(model, 12, seed=1, n_struct=2), torch.float64))
+    targets = {str(n.target) for n in ep.graph.nodes if n.op == "call_function"}
+    assert any("tp_sparse" in t for t in targets), sorted(targets)
+
+
+@pytest.mark.slow
+def test_kernel_package_runs_in_a_process_that_never_imports_the_kernels(package, tmp_path):
+    """A fresh interpreter loads the --kernel package and evaluates forces equal to the
+    eager model's (TOL), without ``atomtwin.engines.mlip.kernels`` ever being imported."""
+    import subprocess
+    import sys
+
+    model, path, _ = package
+    b = example_graph(model, 19, seed=12)
+    ref = model(b)["forces"].detach()
+    torch.save({"b": b, "f": ref}, tmp_path / "ref.pt")
+    code = (
+        "import sys, torch\n"
+        "from atomtwin.engines.mlip.compiled import load_compiled\n"
+        f"pot = load_compiled({str(path)!r})\n"
+        f"d = torch.load({str(tmp_path / 'ref.pt')!r})\n"
+        "f = pot(d['b'])['forces']\n"
+        "assert not [m for m in sys.modules if m.endswith('mlip.kernels') or '.kernels.' in m]\n"
+        "print(float((f - d['f']).abs().max() / d['f'].abs().max()))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert float(r.stdout.strip().splitlines()[-1]) <= TOL
