@@ -262,8 +262,9 @@ save(fig, OUT / "lattice_u0.png", formats=("png",))
 # the mirror state, and seeds 10× and 100× smaller the same final state within 0.01 Å.
 #
 # **The classical comparison.**  A classical crystal at T = 0 sits in a polar minimum
-# already, so "classical MD from rest" would show order without any pulse: it is no
-# comparison.  We run classical MD of the same lattice, under the same pulse, from the same
+# already, so "classical MD from rest" shows order without any pulse (checked below: from
+# rest at the seed it swings between 0.001 and 0.18 Å, inside the positive well): it is
+# no comparison.  We run classical MD of the same lattice, under the same pulse, from the same
 # initial distribution: 512 trajectories drawn from the Wigner function of the SCHA
 # Gaussian (same mean, same fluctuations, same energy), so only the equations of motion
 # differ.  Its ensemble mean is the classical counterpart of the TD-SCHA centroid.
@@ -298,6 +299,14 @@ for a, q, c in zip(amps, quantum, classical, strict=True):
 assert is_polar(quantum[1], lattice)                                    # 1 MV/cm: polar state
 assert not is_polar(quantum[0], lattice) and not is_polar(quantum[2], lattice)  # too weak / too hot
 assert not any(is_polar(c, lattice) for c in classical)                 # classical: never
+# why classical MD "from rest" is no comparison: at T = 0 the classical lattice is polar anyway
+lat_model = lattice.model()
+x_seed = np.r_[np.full(lattice.n_cells, 1e-3), np.zeros(lattice.n_cells)]
+rest = run_classical(System.from_model(lat_model), lat_model, 2e-3, 5000, x_init=x_seed, output_every=10)
+s_rest = rest.centroid.values[:, : lattice.n_cells].mean(1)
+print(f"classical from rest at the seed, no pulse: <s> swings between {s_rest.min():.4f} and "
+      f"{s_rest.max():.3f} Å (mean {s_rest.mean():.3f} Å): one well, without any pulse")
+assert s_rest.min() > 0 and s_rest.max() > lattice.classical_minimum
 zero = pump_tdscha(lattice, 0.01, duration=4.0, seed=0.0, ground=gs)
 assert np.abs(zero.polarization.values).max() == 0.0                    # symmetry: no seed, no order
 seeds = [1e-4, 1e-3, -1e-3] if SMALL else [1e-5, 1e-4, 1e-3, -1e-3]
