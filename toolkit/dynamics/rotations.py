@@ -281,8 +281,8 @@ def reorientation_events(ds: xr.Dataset, centre: str, ligand: str, *, n_ligands:
     jumped (at most ``n_ligands``).
 
     Events mean something only for jump-like motion; the attrs carry the verdict of
-    :func:`rotation_mechanism` (``mechanism``: ``"jump"``, ``"continuous"`` or
-    ``"undetermined"``, ``count_ratio``, ``tau_ratio``, ``tau_1_ps``, ``tau_2_ps``).  For
+    :func:`rotation_mechanism` (``mechanism``: ``"jump"``, ``"continuous"``,
+    ``"undetermined"`` or ``"unresolved"``, ``count_ratio``, ``tau_ratio``, ``tau_1_ps``, ``tau_2_ps``).  For
     continuous rotational diffusion the "events" are threshold crossings whose number
     depends on the threshold: report the rotational diffusion coefficient instead of a
     rate (attr ``D_r`` in rad^2/ps = 1 / (2 tau_1); NaN for other verdicts).
@@ -332,7 +332,9 @@ def _mechanism(u: np.ndarray, dt: float, threshold_deg: float, smooth: int) -> d
     c = legendre_correlation(u, (1, 2))
     t1, t2 = _one_over_e(c[0], dt), _one_over_e(c[1], dt)
     tau_ratio = t1 / t2 if np.isfinite(t1 + t2) else np.nan
-    if lo < _MIN_EVENTS:
+    if np.isfinite(t1) and t1 < max(smooth, 2) * dt:
+        verdict = "unresolved"  # orientations decorrelate between a few frames
+    elif lo < _MIN_EVENTS:
         verdict = "undetermined"
     elif ratio >= _RATIO_SPLIT or (np.isfinite(tau_ratio) and tau_ratio >= _RATIO_SPLIT):
         verdict = "continuous"
@@ -371,7 +373,10 @@ def rotation_mechanism(ds: xr.Dataset, centre: str, ligand: str, *, n_ligands: i
        both C_l fall below 1/e within the trajectory).
 
     The verdict is ``"jump"`` when both ratios are below 2, ``"continuous"`` when either is
-    above, ``"undetermined"`` with fewer than 20 crossings at the lower threshold.
+    above, ``"undetermined"`` with fewer than 20 crossings at the lower threshold, and
+    ``"unresolved"`` when C_1 falls below 1/e within ``max(smooth, 2)`` frames: the frames
+    are too far apart for any reorientation to be followed (every frame would look like
+    a jump); store frames more often.
 
     For continuous motion the rotational diffusion coefficient is D_r = 1 / (2 tau_1)
     (and 1 / (6 tau_2), which agrees for isotropic diffusion); for other verdicts ``D_r``

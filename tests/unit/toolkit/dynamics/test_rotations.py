@@ -174,3 +174,15 @@ def test_two_ligand_groups_never_report_zero_degree_jumps_or_extra_bonds():
     assert int(ev.n_bonds.max()) <= 2 and int(ev.n_bonds.min()) >= 1
     assert float(ev.angle.min()) > 60.0  # every reported jump exceeds the threshold
     assert ev.attrs["mechanism"] == "continuous"
+
+
+def test_frames_too_far_apart_are_unresolved_not_jumps():
+    # independent random orientations every frame (frames far apart compared with the
+    # rotation time): every frame crosses every threshold, which would pass for jumps with
+    # count ratio 1; C_1 is ~0 after one frame, so the verdict is "unresolved"
+    from atomtwin.toolkit.dynamics.rotations import rotation_mechanism
+
+    R = Rotation.random(60 * 30, random_state=2).as_matrix().reshape(60, 30, 3, 3)
+    ds = rotor_dataset(R, 10.0)[0]
+    assert rotation_mechanism(ds, "P", "O").attrs["mechanism"] == "unresolved"
+    assert reorientation_events(ds, "P", "O").attrs["mechanism"] == "unresolved"
