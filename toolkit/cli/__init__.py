@@ -12,7 +12,8 @@ of its subclasses) anywhere below a command; :func:`main` prints it as one line,
 ``atomtwin <command>: error: <message>``, and exits with status 2.  Missing or unreadable
 paths (``FileNotFoundError``, ``IsADirectoryError``, ``PermissionError``...) are reported
 the same way.  Any other exception is a bug and keeps its traceback.  Warnings raised while
-a command runs are printed as one line, ``atomtwin <command>: warning: <message>``.
+a command runs are printed as one line, ``atomtwin <command>: warning: <message>``, and
+collected: with ``--json`` they are also in the output, as the list ``"warnings"``.
 """
 
 from __future__ import annotations
@@ -163,9 +164,25 @@ def build_parser(engine_commands: bool = True) -> argparse.ArgumentParser:
     return _build(engine_commands)[0]
 
 
+#: warnings of the commands now running (innermost last): :func:`run_command` collects each
+#: command's warnings here so that :func:`emit_json` can put them into the ``--json`` output
+_WARNINGS: list[list[str]] = []
+
+
 def emit_json(obj) -> None:
-    """Print a result as JSON on stdout (numpy scalars/arrays converted)."""
+    """Print a result as JSON on stdout (numpy scalars/arrays converted).
+
+    A dict result gains ``"warnings"``: the list of the command's warnings so far, one line
+    each, as printed on stderr (empty when there were none), so that a script reading the
+    JSON sees what a person reading the terminal sees.
+    """
     import numpy as np
+
+    if isinstance(obj, dict):
+        seen = list(_WARNINGS[-1]) if _WARNINGS else []
+        own = obj.get("warnings")
+        obj = {**obj, "warnings": (list(own) if isinstance(own, (list, tuple)) else
+                                   ([] if own is None else [str(own)])) + seen}
 
     def default(o):
         if isinstance(o, np.generic):
@@ -231,11 +248,16 @@ def run_command(command: str, func, args) -> int:
     user errors as one line on stderr, user errors exit 2."""
     from atomtwin.toolkit import progress
 
+    collected: list[str] = []
+
     def show(message, category, filename, lineno, file=None, line=None):
-        print(f"atomtwin {command}: warning: {cli_message(str(message))}", file=sys.stderr)
+        text = cli_message(str(message))
+        collected.append(text)
+        print(f"atomtwin {command}: warning: {text}", file=sys.stderr)
 
     was = progress.enabled()
     progress.enable(not getattr(args, "no_progress", False))
+    _WARNINGS.append(collected)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = show
@@ -256,6 +278,7 @@ def run_command(command: str, func, args) -> int:
         print(f"atomtwin {command}: interrupted", file=sys.stderr)
         return 130
     finally:
+        _WARNINGS.pop()
         progress.enable(was)
 
 

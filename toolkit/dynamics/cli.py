@@ -63,7 +63,15 @@ def _emit(args, result: dict, lines: list[str]) -> int:
     return 0
 
 
+def _number(x: float):
+    """A float for JSON: NaN/inf become null (JSON has no NaN)."""
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
 def cmd_diffusion(args) -> int:
+    """D ± error per species, or "not diffusive" with the reason (no number) when the MSD
+    has no diffusive regime (a crystal, a glass, a run too short to resolve the motion)."""
     from atomtwin.toolkit.dynamics import fit_diffusion, msd
 
     ds = open_input(args)
@@ -73,20 +81,27 @@ def cmd_diffusion(args) -> int:
     for sp in args.species:
         m = msd(ds, sp, axes=args.axes, region=args.region, remove_drift=not args.no_drift_removal,
                 n_blocks=5 if args.method == "blocks" else None)
-        f = fit_diffusion(m, start=args.start, stop=args.stop)
+        f = fit_diffusion(m, start=args.start, stop=args.stop, not_diffusive="nan")
         curves[sp] = (m, f)
-        res[sp] = {k: float(f[k]) for k in ("D", "D_err", "intercept", "fit_start", "fit_stop", "chi2_red")}
-        res[sp].update(units={"D": "Å^2/ps", "fit": "ps"}, method=f.attrs["method"], axes=args.axes,
-                       region=args.region or "", D_cm2_s=float(f.D) * 1e-4, D_err_cm2_s=float(f.D_err) * 1e-4)
-        lines.append(f"{sp}: D = {float(f.D):.4g} ± {float(f.D_err):.2g} Å^2/ps "
-                     f"({float(f.D) * 1e-4:.3g} cm^2/s), fit {float(f.fit_start):g}-{float(f.fit_stop):g} ps, "
-                     f"{f.attrs['method']}")
+        ok = bool(f["diffusive"])
+        res[sp] = {k: _number(f[k]) for k in ("D", "D_err", "intercept", "fit_start", "fit_stop", "chi2_red",
+                                             "inflation")}
+        res[sp].update(status=f.attrs["status"], reason=f.attrs["reason"] or None,
+                       units={"D": "Å^2/ps", "fit": "ps"}, method=f.attrs["method"], axes=args.axes,
+                       region=args.region or "", D_cm2_s=_number(f.D * 1e-4), D_err_cm2_s=_number(f.D_err * 1e-4))
+        if ok:
+            lines.append(f"{sp}: D = {float(f.D):.4g} ± {float(f.D_err):.2g} Å^2/ps "
+                         f"({float(f.D) * 1e-4:.3g} cm^2/s), fit {float(f.fit_start):g}-{float(f.fit_stop):g} ps, "
+                         f"{f.attrs['method']}")
+        else:
+            lines.append(f"{sp}: not diffusive: {f.attrs['reason']}")
     if args.plot:
         from atomtwin.toolkit.plot.dynamics import plot_msd
         from atomtwin.toolkit.plot.style import save
 
         sp0 = args.species[0]
-        fig, _ = plot_msd(curves[sp0][0], fit=curves[sp0][1])
+        m0, f0 = curves[sp0]
+        fig, _ = plot_msd(m0, fit=f0 if bool(f0["diffusive"]) else None)
         save(fig, args.plot)
     return _emit(args, res, lines)
 

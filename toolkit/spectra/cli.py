@@ -23,6 +23,9 @@ def register(sub) -> None:
     p.add_argument("--window", default="hann", help="lag window: hann, blackman, gaussian, none")
     p.add_argument("--unit", default=None, help="frequency unit: THz or cm-1 (default: cm-1 for ir, else THz)")
     p.add_argument("--max-frequency", type=float, help="highest frequency, in --unit")
+    p.add_argument("--resolution", type=float,
+                   help="finest feature width to resolve, in --unit (refused, with the trajectory length "
+                        "needed, when the run is too short for it)")
     p.add_argument("--temperature", type=float, help="K (default: kinetic temperature of the velocities)")
     p.add_argument("--volume", type=float, help="Å^3 (default: mean cell volume)")
     p.add_argument("--quantum-correction", default="harmonic",
@@ -53,6 +56,7 @@ def check_arguments(args) -> None:
     if args.blocks < 1:
         raise InputError(f"--blocks must be >= 1, got {args.blocks}.")
     for flag, value, unit in (("--max-lag", args.max_lag, "ps"), ("--max-frequency", args.max_frequency, ""),
+                              ("--resolution", args.resolution, ""),
                               ("--temperature", args.temperature, "K"), ("--volume", args.volume, "Å^3")):
         if value is not None and not value > 0:
             raise InputError(f"{flag} must be > 0{' ' + unit if unit else ''}, got {value}.")
@@ -64,7 +68,7 @@ def compute(ds, args):
     from atomtwin.toolkit import spectra
 
     common = dict(max_lag=args.max_lag, n_blocks=args.blocks, window=args.window,
-                  max_frequency=args.max_frequency)
+                  max_frequency=args.max_frequency, resolution=args.resolution)
     if args.kind == "vdos":
         return spectra.vdos(ds, unit=args.unit or "THz", temperature=args.temperature, **common)
     if args.kind == "ir":
@@ -116,8 +120,10 @@ def cmd_spectrum(args) -> int:
 
         emit_json(summary)
     else:
-        print(f"{args.kind} of {args.traj}: peaks at "
-              + ", ".join(f"{p:.4g}" for p in summary["peaks"]) + f" {summary['frequency_unit']}")
+        peaks = summary["peaks"]
+        print(f"{args.kind} of {args.traj}: "
+              + ("peaks at " + ", ".join(f"{p:.4g}" for p in peaks) + f" {summary['frequency_unit']}"
+                 if peaks else "no peak inside the band"))
         if args.kind == "dielectric":
             print(f"  static eps = {float(res['eps_static']):.4g} +- {float(res['eps_static_std_err']):.2g}"
                   f" (eps_inf {res.attrs['eps_inf']:g}, conducting boundary conditions)")

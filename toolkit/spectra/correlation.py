@@ -161,6 +161,57 @@ def check_frequency_range(dt: float, max_frequency: float | None) -> float:
     return float(max_frequency)
 
 
+#: a spectrum must resolve at least this many frequency bins (1 / correlation length) in the
+#: band it reports: fewer cannot place a peak, let alone separate two
+MIN_BINS = 10
+
+
+def check_resolution(what: str, dt: float, n_lags: int, nu_max: float, n_blocks: int,
+                     n_frames: int, resolution: float | None = None, unit: str = "THz",
+                     max_lag_given: bool = False, extra_frames: int = 0) -> float:
+    """Refuse a spectrum whose resolution is coarser than what it is asked to show.
+
+    The resolution is 1 / (correlation length) = 1 / ((n_lags - 1) dt) THz.  It must be
+    finer than ``resolution`` (THz, the width of the features asked for) when given, and
+    always finer than ``nu_max`` / :data:`MIN_BINS` (the band must hold that many bins).
+
+    Returns the resolution in THz.
+
+    Raises
+    ------
+    InputError
+        Naming the resolution reached, the one needed, and the minimum trajectory length
+        (frames and ps) that gives it with ``n_blocks`` blocks.
+    """
+    from atomtwin.toolkit.spectra._data import FREQUENCY_UNITS
+
+    have = 1.0 / ((max(n_lags, 2) - 1) * dt)
+    need = nu_max / MIN_BINS
+    why = f"a tenth of the reported band 0-{nu_max * FREQUENCY_UNITS[unit]:.4g} {unit}"
+    if resolution is not None:
+        if not resolution > 0:
+            raise InputError(f"resolution must be positive, got {resolution} {unit}.")
+        r = float(resolution) / FREQUENCY_UNITS[unit]
+        if r < need:
+            need, why = r, f"the asked resolution {resolution:g} {unit}"
+    if have <= need * (1 + 1e-9):
+        return have
+    lag_needed = 1.0 / need  # ps
+    lags = int(np.ceil(lag_needed / dt - 1e-9)) + 1
+    # default correlation length: a third of a block; an explicit max_lag needs the block to
+    # hold it, and its tail stays quiet only when it is at most half the block
+    per_block = (2 if max_lag_given else 3) * lags
+    frames = n_blocks * per_block + extra_frames
+    f_unit = FREQUENCY_UNITS[unit]
+    raise InputError(
+        f"{what}: too short for the features asked for: {n_frames} frames of {dt * 1e3:g} fs give a "
+        f"correlation length of {(n_lags - 1) * dt:.3g} ps, i.e. a resolution of {have * f_unit:.3g} {unit}, "
+        f"coarser than {why} ({need * f_unit:.3g} {unit}). It needs a correlation length of at least "
+        f"{lag_needed:.3g} ps: at least {frames} frames ({frames * dt:.3g} ps) with {n_blocks} block(s). "
+        "Fix: a longer trajectory, fewer blocks, or a coarser resolution / lower max_frequency."
+    )
+
+
 def warn_if_aliased(nu: np.ndarray, spectrum: np.ndarray, what: str, fraction: float = 0.01) -> None:
     """Warn when the top 10 % of the band below Nyquist holds more than ``fraction`` of the weight.
 

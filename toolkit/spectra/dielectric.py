@@ -55,7 +55,8 @@ def cell_dipole(ds: xr.Dataset, *, source: str = "auto", born_charges=None) -> x
 def dielectric_function(ds: xr.Dataset, *, eps_inf=1.0, source: str = "auto", born_charges=None,
                         temperature: float | None = None, volume: float | None = None,
                         max_lag: float | None = None, n_blocks: int = 1, window: str = "hann",
-                        unit: str = "THz", max_frequency: float | None = None) -> xr.Dataset:
+                        unit: str = "THz", max_frequency: float | None = None,
+                        resolution: float | None = None) -> xr.Dataset:
     """Dielectric function eps(nu) = eps' + i eps'' from polarization fluctuations.
 
     Parameters
@@ -72,8 +73,8 @@ def dielectric_function(ds: xr.Dataset, *, eps_inf=1.0, source: str = "auto", bo
         K; default the kinetic temperature of the velocities (an error without them).
     volume
         Å^3; default the mean cell volume.
-    max_lag, n_blocks, window, unit, max_frequency
-        As in :func:`atomtwin.toolkit.spectra.ir_spectrum`.
+    max_lag, n_blocks, window, unit, max_frequency, resolution
+        As in :func:`atomtwin.toolkit.spectra.ir_spectrum` (too coarse a resolution is refused).
 
     Returns
     -------
@@ -92,6 +93,8 @@ def dielectric_function(ds: xr.Dataset, *, eps_inf=1.0, source: str = "auto", bo
     blocks = C.block_slices(dm.shape[0], n_blocks, 2)
     n_lags = C.default_lags(blocks[0].stop - blocks[0].start, dt, max_lag)
     C.block_slices(dm.shape[0], n_blocks, n_lags)
+    C.check_resolution("dielectric function", dt, n_lags, nu_max, n_blocks, ds.sizes[S.FRAME], resolution,
+                       unit, max_lag is not None)
     # per block: Phi(t) with the global mean removed (fluctuations about the run's average)
     phi = np.stack([C.autocorrelation(dm[b], n_lags).sum(axis=1) for b in blocks], axis=1)  # (lag, block)
     temp = float(temperature) if temperature is not None else D.kinetic_temperature(ds)

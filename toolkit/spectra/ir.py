@@ -175,7 +175,8 @@ def ir_spectrum(ds: xr.Dataset, *, source: str = "auto", born_charges=None,
                 temperature: float | None = None, volume: float | None = None,
                 quantum_correction: str = "harmonic", normalization: str = "absolute",
                 max_lag: float | None = None, n_blocks: int = 1, window: str = "hann",
-                unit: str = "cm-1", max_frequency: float | None = None) -> xr.Dataset:
+                unit: str = "cm-1", max_frequency: float | None = None,
+                resolution: float | None = None) -> xr.Dataset:
     """IR absorption ``alpha(nu) n(nu)`` from the dipole-current autocorrelation.
 
     Parameters
@@ -199,6 +200,9 @@ def ir_spectrum(ds: xr.Dataset, *, source: str = "auto", born_charges=None,
     unit, max_frequency
         ``"cm-1"`` (default) or ``"THz"``; highest frequency in that unit (an error when above
         the Nyquist frequency of the frame spacing).
+    resolution
+        Width of the finest feature to resolve, in ``unit``; refused as in
+        :func:`atomtwin.toolkit.spectra.vdos` when the correlation length cannot give it.
 
     Returns
     -------
@@ -216,6 +220,8 @@ def ir_spectrum(ds: xr.Dataset, *, source: str = "auto", born_charges=None,
     blocks = C.block_slices(j.shape[0], n_blocks, 2)
     n_lags = C.default_lags(blocks[0].stop - blocks[0].start, dt, max_lag)
     C.block_slices(j.shape[0], n_blocks, n_lags)
+    C.check_resolution("IR spectrum", dt, n_lags, nu_max, n_blocks, ds.sizes[S.FRAME], resolution, unit,
+                       max_lag is not None, 1 if current.attrs["midpoint"] else 0)
     corr = np.stack([C.autocorrelation(j[b], n_lags).sum(axis=1) for b in blocks], axis=1)  # (lag, block)
     nu, spec = C.correlation_spectrum(corr, dt, window)  # e^2 Å^2 / ps, (freq, block)
     if current.attrs["midpoint"]:

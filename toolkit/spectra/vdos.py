@@ -26,7 +26,7 @@ CHUNK_BYTES = 256 * 2**20
 
 
 def _velocity_correlations(ds: xr.Dataset, n_blocks: int, max_lag: float | None,
-                           chunk_atoms: int | None = None):
+                           chunk_atoms: int | None = None, check=None):
     """Per block and species, the summed mass-weighted VACF (n_blocks, n_species, n_lags)
     in amu Å^2/ps^2; returns (corr, groups, dt, n_lags)."""
     S.validate(ds)
@@ -39,6 +39,8 @@ def _velocity_correlations(ds: xr.Dataset, n_blocks: int, max_lag: float | None,
     n_lags = C.default_lags(n_block, dt, max_lag)
     C.block_slices(n_frames, n_blocks, n_lags)
     D.warn_short(n_block, n_lags, "VACF")
+    if check is not None:  # refuse before the expensive part
+        check(dt, n_lags)
     groups = D.species_groups(ds)
     m = D.masses(ds)
     if chunk_atoms is None:
@@ -94,7 +96,8 @@ def vacf(ds: xr.Dataset, *, max_lag: float | None = None, n_blocks: int = 1,
 
 def vdos(ds: xr.Dataset, *, max_lag: float | None = None, n_blocks: int = 1, window: str = "hann",
          unit: str = "THz", max_frequency: float | None = None, normalize: str = "dof",
-         temperature: float | None = None, chunk_atoms: int | None = None) -> xr.Dataset:
+         temperature: float | None = None, chunk_atoms: int | None = None,
+         resolution: float | None = None) -> xr.Dataset:
     """Vibrational density of states from the mass-weighted VACF, per species and in total.
 
     Parameters
@@ -119,6 +122,11 @@ def vdos(ds: xr.Dataset, *, max_lag: float | None = None, n_blocks: int = 1, win
         species (``int g_s = 3``); ``"none"``: the raw spectrum ``2 S_s(nu)`` in eV/THz.
     temperature
         k_B T for the normalisation (K); default the kinetic temperature ``C_total(0)/(3 N k_B)``.
+    resolution
+        Width of the finest feature to resolve, in ``unit``.  The spectrum is refused
+        (:class:`~atomtwin.toolkit.errors.InputError`, naming the minimum trajectory length)
+        when its resolution 1/max_lag is coarser than this, and always when it is coarser
+        than a tenth of the reported band (fewer than 10 frequency bins).
 
     Returns
     -------
@@ -128,7 +136,12 @@ def vdos(ds: xr.Dataset, *, max_lag: float | None = None, n_blocks: int = 1, win
     if normalize not in ("dof", "atom", "none"):
         raise InputError(f"normalize must be 'dof', 'atom' or 'none', got {normalize!r}.")
     unit = D.frequency_unit(unit)
-    corr, groups, dt, n_lags = _velocity_correlations(ds, n_blocks, max_lag, chunk_atoms)
+    def check(dt, n_lags):
+        nu_max = C.check_frequency_range(dt, D.to_thz(max_frequency, unit))
+        C.check_resolution("VDOS", dt, n_lags, nu_max, n_blocks, ds.sizes[S.FRAME], resolution, unit,
+                           max_lag is not None, 0 if S.VELOCITIES in ds else 1)
+
+    corr, groups, dt, n_lags = _velocity_correlations(ds, n_blocks, max_lag, chunk_atoms, check)
     nu_max = C.check_frequency_range(dt, D.to_thz(max_frequency, unit))
     nu, spec = C.correlation_spectrum(np.moveaxis(corr, 2, 0), dt, window)  # (n_freq, blocks, species)
     spec = 2.0 * np.moveaxis(spec, 0, 2) * U.AMU_A2_PS2_TO_EV  # eV/THz, one-sided
