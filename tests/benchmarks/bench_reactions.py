@@ -14,8 +14,9 @@ frame, at ~10k and ~100k atoms.
               species per frame only.
 
 The peers use one cutoff per pair, the middle of our hysteresis band (our rule for a frame
-without history), so at this noise (P-S lengths 5 sigma below it) all three find the same
-species.  Each method runs once on a tiny crystal first (imports), then in turn, twice, interleaved; the
+without history), so at this noise they find the same species, up to a few Cl...S contacts
+(3.0 Å in this crystal, 3.7 sigma from the 2.62 Å cutoff) that dip inside the peers' single
+cutoff but never inside our r_form = 2.38 Å: transient contacts that hysteresis ignores.  Each method runs once on a tiny crystal first (imports), then in turn, twice, interleaved; the
 table gives the faster wall time, its CPU time (``time.process_time``) and the peak of Python/numpy allocations (``tracemalloc``;
 vesin's own C++ buffers are not seen, their numpy copies are).  Run:
 
@@ -170,13 +171,16 @@ def main() -> None:
                 results[name] = res
                 if name not in best or w < best[name][0]:
                     best[name] = (w, c, peak)
-        if not results["ours"] == results["ase+nx"] == results["kdtree+cs"]:
-            print(f"        species differ: {results}")
+        agree = results["ours"] == results["ase+nx"] == results["kdtree+cs"]
         for name, (w, c, peak) in best.items():
             print(
                 f"{ds.sizes['atom']:>7} {nf:>6} {name:<10} {w / nf:>13.3f} {c / nf:>12.3f} {peak / 2**20:>9.1f}"
             )
-        print(f"        species (last frame, all methods agree): {results['ours']}")
+        if agree:
+            print(f"        species (last frame, all methods agree): {results['ours']}")
+        else:  # expected now and then: a contact inside the peers' one cutoff but never
+            # inside our r_form is no bond for us (hysteresis), a transient one for them
+            print(f"        species (last frame) differ: {results}")
     with open("/proc/loadavg") as fh:
         print(f"load average at end: {fh.read().split()[:3]}")
 

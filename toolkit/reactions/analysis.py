@@ -143,7 +143,7 @@ class ReactionAnalysis:
         tracker = BondTracker(cut, codes, S.pbc_of(ds))
         book = FormulaBook(sp)
         counts_by_code = np.zeros((nf, ns * ns), np.int64)
-        coord = np.zeros((nf, ns, ns, MAX_CN + 1), np.int64)
+        coord = np.zeros((nf, ns, ns, MAX_CN + 1), np.int32)
         members = [np.flatnonzero(codes == c) for c in range(ns)]
         ev_frame, ev_key, ev_kind = [], [], []
         sp_rows: list[tuple[np.ndarray, np.ndarray]] = []
