@@ -166,7 +166,10 @@ def run_ours(case, ds, sites):
 
         return int(hops(assign_sites(ds, "Li", sites)).sizes["event"])
     if case == "rotations":
-        from atomtwin.toolkit.dynamics.rotations import orientational_correlation, reorientation_events
+        from atomtwin.toolkit.dynamics.rotations import (
+            orientational_correlation,
+            reorientation_events,
+        )
 
         c = orientational_correlation(ds, "O", "H", n_ligands=2)
         ev = reorientation_events(ds, "O", "H", n_ligands=2)
@@ -194,21 +197,16 @@ def run_peer(case, peer, data, sites):
     if peer == "freud":
         import freud
 
-        pos, cells = data
-
         if case == "rdf":
             rdf = freud.density.RDF(bins=N_BINS, r_max=R_MAX)
-            for p, c in zip(pos, cells, strict=True):
-                box = freud.box.Box.from_matrix(c.T)
-                rdf.compute(system=(box, box.wrap(p.astype(np.float32))), reset=False)
+            for system in data:
+                rdf.compute(system=system, reset=False)
             return float(rdf.rdf.max())
         if case == "steinhardt":
             st = freud.order.Steinhardt(l=[4, 6], average=True)
             out = []
-            for p, c in zip(pos, cells, strict=True):
-                box = freud.box.Box.from_matrix(c.T)
-                st.compute(system=(box, box.wrap(p.astype(np.float32))),
-                           neighbors={"r_max": Q_CUT, "exclude_ii": True})
+            for system in data:
+                st.compute(system=system, neighbors={"r_max": Q_CUT, "exclude_ii": True})
                 out.append(st.particle_order[:, 1].mean())
             return float(np.mean(out))
     raise ValueError((case, peer))
