@@ -387,6 +387,7 @@ class ReactionAnalysis:
                             "rate_constant_err",
                         )
                     }
+                    out["events"][f"{p} {k}"]["covalent"] = bool(out["pairs"][p]["covalent"])
         return out
 
 

@@ -117,8 +117,9 @@ def cmd_reactions(args) -> int:
             if v["rate_constant"] is None
             else f"{_fmt(v['rate_constant'])} ± {_fmt(v['rate_constant_err'])}"
         )
+        tag = "" if v["covalent"] else "  (contact, not a species change)"
         lines.append(
-            f"{name:<14}{v['n_events']:>8}   {_fmt(v['rate'])} ± {_fmt(v['rate_err']):<10} {k}"
+            f"{name:<14}{v['n_events']:>8}   {_fmt(v['rate'])} ± {_fmt(v['rate_err']):<10} {k}{tag}"
         )
     if args.out:
         lines.append(f"results written to {res['out']}")

@@ -160,3 +160,31 @@ def test_register_follows_the_cli_pattern():
     register(sub)
     args = p.parse_args(["reactions", "x.nc", "--cutoff", "P-S=2.4", "--json"])
     assert args.cutoff == "P-S=2.4" and args.json
+
+
+def test_thiophosphate_species_and_li_contacts():
+    # PS4, P2S7 (two PS4 sharing one S), an S-S pair, an isolated S, Cl; Li touching S and Cl
+    tet = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]) / np.sqrt(3) * 2.05
+    pos, sp = [[0, 0, 0], *tet], ["P"] + ["S"] * 4
+    p1, p2 = np.array([10.0, 0, 0]), np.array([14.1, 0, 0])
+    bridge = (p1 + p2) / 2  # P-S-P linear, 2.05 Å each side
+    pos += [p1, p2, bridge, *(p1 + tet[1:] * [-1, 1, 1]), *(p2 - tet[1:] * [-1, 1, 1])]
+    sp += ["P", "P"] + ["S"] * 7
+    pos += [[0, 10, 0], [2.05, 10, 0], [0, 20, 0], [10, 20, 0], [11.7, 21.7, 0], [-1.9, 18.5, 0]]
+    sp += ["S", "S", "S", "Cl", "Li", "Li"]
+    ds = make_dataset(np.array([pos, pos]), sp, time=[0.0, 0.1])
+    r = reactions(ds)
+    got = {
+        str(k): int(v)
+        for k, v in zip(r.species["formula"].values, r.species.isel(frame=0).values, strict=True)
+    }
+    assert got == {"PS4": 1, "P2S7": 1, "S2": 1, "S": 1, "Cl": 1, "Li": 2}
+    m = r.mean_coordination().isel(frame=0)
+    assert (
+        float(m.sel(centre="Cl", neighbour="Li")) == 1.0
+    )  # Li-Cl 2.40 Å (LiCl: 2.57 Å), inside r_form 2.65 Å
+    assert float(m.sel(centre="P", neighbour="S")) == 4.0
+    # S by Li: the isolated S has one Li at 2.42 Å, the other 13 S (4 + 7 + 2) none
+    assert float(m.sel(centre="S", neighbour="Li")) == pytest.approx(1 / 14)
+    res = r.summary()
+    assert res["coordination"]["Cl by Li"] == {"first": 1.0, "last": 1.0}
