@@ -138,7 +138,7 @@ class MDSettings:
     ``ensemble``: nve, langevin, nhc, npt (isotropic), npt-aniso; ``friction`` 1/ps
     (Langevin damping = 1/friction); ``tau_t``, ``tau_p`` ps (Nose-Hoover chain and barostat
     relaxation times); ``stride`` steps between frames; ``restart_every`` steps between
-    restart files; ``seed`` for Langevin and the initial velocities; ``init_velocities``: draw
+    restart files (``restart.<step>``, also at the end); ``seed`` for Langevin and the initial velocities; ``init_velocities``: draw
     Maxwell-Boltzmann velocities at ``init_temperature`` (default ``temperature``).
     """
 
@@ -166,7 +166,7 @@ def md_input(plugin, package, species: list[str], ghost_cutoff: float, md: MDSet
 
     Writes the dump (``id type x y z ix iy iz vx vy vz fx fy fz``, sorted, full precision)
     and thermo output (:data:`THERMO_FIELDS`, full precision, in the log) every ``stride`` steps,
-    and ``restart.<step>`` every ``restart_every`` steps plus ``restart.final``.  With
+    and ``restart.<step>`` every ``restart_every`` steps and at the end.  With
     ``resume_from`` it reads that restart file instead of the data file, appends to the dump
     and runs the remaining ``steps`` (``run N upto``).
     """
@@ -206,5 +206,5 @@ def md_input(plugin, package, species: list[str], ghost_cutoff: float, md: MDSet
         lines.append(f"run {steps if steps is not None else md.steps} upto")
     else:
         lines.append(f"run {steps if steps is not None else md.steps}")
-    lines.append(f"write_restart {restart}.final")
+    lines.append(f"write_restart {restart}.*")
     return "\n".join(x for x in lines if x is not None) + "\n"
