@@ -132,34 +132,23 @@ def prepare_sparse(layer: nn.Module) -> None:
     layer.tp_dims_out = dims_out
 
 
-def tp_uuu_sparse(layer: nn.Module, x1: list[Tensor], env_node: list[Tensor], centre: Tensor) -> list[Tensor]:
-    """:func:`atomtwin.engines.mlip.tp.tp_uuu` of ``x1`` with the centre's environment,
-    through the sparse op.
+def tp_uuu_sparse(layer: nn.Module, v: Tensor, env_node: Tensor, centre: Tensor) -> Tensor:
+    """The Allegro contraction of the channels-last track ``v`` (E, A, mul) with the centre's
+    environment ``env_node`` (N, B, mul) per NODE (not gathered to edges), through the
+    sparse op; returns (E, C, mul) (see ``models.allegro.tp_uuu_cl``, the reference).
 
-    Parameters
-    ----------
-    layer
-        An ``AllegroLayer`` after :func:`prepare_sparse`.
-    x1
-        Tensor-track blocks ``(E, mul, 2l+1)``.
-    env_node
-        Environment blocks per NODE ``(N, mul, 2l+1)`` (not gathered to edges).
-    centre
-        ``(E,)`` centre atom of each pair.
-
-    Returns
-    -------
-    The output blocks ``(E, mul, 2l3+1)``.
+    The op works on rows ``r = e * mul + u``: the track and the node environment are
+    transposed to channel-major rows (the node one is N-sized, cheap), the output back.
     """
     from atomtwin.engines.mlip.kernels.sparse import tp_sparse
 
-    e, mul = x1[0].shape[0], x1[0].shape[1]
-    a, b, c = layer.tp_dims
-    xa = torch.cat(x1, dim=-1).reshape(e * mul, a)
-    yb = torch.cat(env_node, dim=-1).to(xa.dtype).reshape(-1, b)
+    e, a, mul = v.shape
+    _, b, c = layer.tp_dims
+    xa = v.transpose(1, 2).contiguous().reshape(e * mul, a)
+    yb = env_node.to(xa.dtype).transpose(1, 2).contiguous().reshape(-1, b)
     out = tp_sparse(xa, yb, centre, mul, 0, layer.tp_coo, layer.tp_rowptr, layer.tp_val,
-                    layer.tp_dims, True).reshape(e, mul, c)
-    return list(torch.split(out, layer.tp_dims_out, dim=-1))
+                    layer.tp_dims, True)
+    return out.reshape(e, mul, c).transpose(1, 2)
 
 
 def _allegro_layers(model: nn.Module) -> list[nn.Module]:
@@ -202,18 +191,13 @@ def use_kernel(model: nn.Module, allow_cpu: bool = False) -> bool:
 
 def restore_reference(model: nn.Module) -> None:
     """Undo :func:`use_kernel` on ``model``."""
-    from atomtwin.engines.mlip.tp import tp_uuu
-
     for layer in _allegro_layers(model):
-        layer.contract = tp_uuu
         layer.sparse_contract = None
 
 
 def kernel_enabled(model: nn.Module) -> bool:
     """Whether :func:`use_kernel` is active on ``model``."""
-    return any(getattr(layer, "sparse_contract", None) is not None
-               or getattr(layer, "contract", None) is tp_uuu_kernel
-               for layer in _allegro_layers(model))
+    return any(getattr(layer, "sparse_contract", None) is not None for layer in _allegro_layers(model))
 
 
 @contextlib.contextmanager

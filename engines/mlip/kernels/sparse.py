@@ -133,7 +133,9 @@ if HAVE_TRITON:
         for k in range(C):
             start = tl.load(ptr_ptr + k)
             end = tl.load(ptr_ptr + k + 1)
-            acc = tl.zeros([BLOCK_R], dtype=out_ptr.dtype.element_ty)
+            # tl.full, not tl.zeros: a builtin, not a standard-library jit function (those are
+            # not interpreted when triton was imported before TRITON_INTERPRET was set)
+            acc = tl.full([BLOCK_R], 0, dtype=out_ptr.dtype.element_ty)
             for j in range(start, end):
                 ia = tl.load(coo_ptr + j)
                 ib = tl.load(coo_ptr + NNZ + j)

@@ -6,6 +6,14 @@ track ``V_ij``.  Each layer builds the environment embedding of the centre,
 product of :func:`atomtwin.engines.mlip.tp.tp_uuu`), mixes channels, and updates ``x_ij`` from the
 scalar outputs.  No features travel between atoms, so the work parallelises over pairs.
 The pair energy ``E_ij = MLP(x_ij)`` is summed onto the centre atom.
+
+Layout (CPU, eager; every op a memory pass): the tensor track is ONE tensor ``(E, D, mul)``
+(all irrep components concatenated, channels last), so element-wise work runs along
+contiguous rows of ``mul`` channels instead of broadcasting over 2l+1 <= 7 components, the
+channel mixing is a plain matmul per irrep, and the contraction runs over the nonzero
+Clebsch–Gordan entries only (:func:`tp_uuu_cl`: one gather, one product, one ``index_add``;
+backward the same three).  Parameters and buffers are those of the per-block layout, so
+checkpoints load unchanged.
 """
 
 from __future__ import annotations
@@ -14,8 +22,56 @@ import math
 
 import torch
 from atomtwin.engines.mlip.nn import MLP, EquivariantLinear, scatter_sum
-from atomtwin.engines.mlip.tp import Irreps, cg_coefficients, make_paths, tp_uuu
+from atomtwin.engines.mlip.tp import Irreps, cg_coefficients, make_paths
 from torch import Tensor, nn
+
+
+def _components(irreps: Irreps) -> list[int]:
+    return [2 * ell + 1 for _, ell, _ in irreps]
+
+
+def coupling_entries(paths, cgs: list[Tensor], dims1: list[int], dims2: list[int],
+                     dims_out: list[int], tol: float = 1e-12) -> tuple[Tensor, Tensor]:
+    """Nonzero entries of the block coupling: ``idx`` (3, nnz) long (component of input 1,
+    of input 2, of the output, in concatenated numbering) and ``val`` (nnz,) float64."""
+    o1 = [sum(dims1[:i]) for i in range(len(dims1))]
+    o2 = [sum(dims2[:i]) for i in range(len(dims2))]
+    o3 = [sum(dims_out[:i]) for i in range(len(dims_out))]
+    ent: dict[tuple[int, int, int], float] = {}
+    for (i1, i2, k), c in zip(paths, cgs, strict=True):
+        c = c.detach().double().cpu()
+        for a, b, cc in (c.abs() > tol).nonzero().tolist():
+            key = (o1[i1] + a, o2[i2] + b, o3[k] + cc)
+            ent[key] = ent.get(key, 0.0) + float(c[a, b, cc])
+    keys = sorted(ent, key=lambda t: (t[2], t[0], t[1]))
+    idx = torch.tensor(keys, dtype=torch.long).reshape(-1, 3).T.contiguous()
+    return idx, torch.tensor([ent[k] for k in keys], dtype=torch.float64)
+
+
+def tp_uuu_cl(x: Tensor, y: Tensor, idx: Tensor, val: Tensor, n_out: int) -> Tensor:
+    """Channel-wise product, channels last: ``out[e, k, u] = sum_{nnz (i, j, k)} val x[e, i, u]
+    y[e, j, u]`` for ``x`` (E, A, mul), ``y`` (E, B, mul); returns (E, n_out, mul).  The
+    same numbers as :func:`atomtwin.engines.mlip.tp.tp_uuu` on the split blocks, up to the
+    order of the sums."""
+    prod = x.index_select(1, idx[0]) * (y.index_select(1, idx[1]) * val[:, None])
+    return x.new_zeros((x.shape[0], n_out, x.shape[2])).index_add(1, idx[2], prod)
+
+
+def mix_cl(mixer: EquivariantLinear, v: Tensor) -> Tensor:
+    """:class:`EquivariantLinear` (no bias, same irreps in and out) on a channels-last
+    ``(E, D, mul)`` track: one matmul per irrep block."""
+    dims = _components(mixer.irreps_in)
+    blocks = v.split(dims, dim=1)
+    out = []
+    j = 0
+    for k, (m, ell, _) in enumerate(mixer.irreps_out):
+        if j < len(mixer.pairs) and mixer.pairs[j][1] == k:
+            w = mixer.weights[j]
+            out.append(blocks[mixer.pairs[j][0]] @ (w / math.sqrt(w.shape[0])))
+            j += 1
+        else:
+            out.append(v.new_zeros((v.shape[0], 2 * ell + 1, m)))
+    return torch.cat(out, dim=1)
 
 
 class AllegroLayer(nn.Module):
@@ -29,34 +85,42 @@ class AllegroLayer(nn.Module):
         self.env_irreps: Irreps = tuple((mul, ell, (-1) ** ell if parity else 1) for ell in range(lmax + 1))
         self.env_weights = MLP([latent, mul * (lmax + 1)])
         self.paths, self.tp_out = make_paths(irreps_in, self.env_irreps, out_ls, parity)
-        for k, c in enumerate(cg_coefficients(self.paths, irreps_in, self.env_irreps, self.tp_out)):
+        cgs = cg_coefficients(self.paths, irreps_in, self.env_irreps, self.tp_out)
+        for k, c in enumerate(cgs):
             self.register_buffer(f"cg{k}", c.to(torch.get_default_dtype()))
         self.n_cg = len(self.paths)
-        self.scalar_index = [k for k, (_, ell, p) in enumerate(self.tp_out) if ell == 0 and p == 1][0]
+        self.dims_out = _components(self.tp_out)
+        idx, val = coupling_entries(self.paths, cgs, _components(self.irreps_in),
+                                    _components(self.env_irreps), self.dims_out)
+        # derived from the CG buffers: not saved (checkpoints keep the per-path tensors)
+        self.register_buffer("cl_idx", idx, persistent=False)
+        self.register_buffer("cl_val", val.to(torch.get_default_dtype()), persistent=False)
+        self.n_out = sum(self.dims_out)
+        # the l = 0 even output is a single component: its offset in the concatenated output
+        k0 = [k for k, (_, ell, p) in enumerate(self.tp_out) if ell == 0 and p == 1][0]
+        self.scalar_index = k0
+        self.scalar_component = sum(self.dims_out[:k0])
         self.latent_mlp = MLP([latent + mul, mlp_hidden, latent])
         self.norm = 1.0 / math.sqrt(avg_num_neighbors)
-        #: the contraction (reference); ``atomtwin.engines.mlip.kernels.use_kernel`` sets
-        #: ``sparse_contract`` instead: the sparse op fed with the per-node environment
-        self.contract = tp_uuu
+        #: ``atomtwin.engines.mlip.kernels.use_kernel`` sets this to the sparse op's contraction
         self.sparse_contract = None
 
     def forward(
-        self, x: Tensor, v: list[Tensor], sh: list[Tensor], cutoff: Tensor, centre: Tensor, n: int,
-    ) -> tuple[Tensor, list[Tensor]]:
+        self, x: Tensor, v: Tensor, sh_w: Tensor, sh_cat: Tensor, cutoff: Tensor,
+        centre: Tensor, n: int,
+    ) -> tuple[Tensor, Tensor]:
+        """``x`` (E, latent); ``v`` (E, A, mul) tensor track; ``sh_cat`` (E, B) the spherical
+        harmonics concatenated, ``sh_w`` (B,) the index of each component's ``l``.  Returns
+        the new latent and the contraction (E, n_out, mul)."""
         e = x.shape[0]
-        w = self.env_weights(x).reshape(e, len(sh), self.mul)  # (E, lmax+1, mul)
+        w = self.env_weights(x).reshape(e, len(self.env_irreps), self.mul)  # (E, lmax+1, mul)
+        env_e = sh_cat[:, :, None] * w.index_select(1, sh_w)  # (E, B, mul)
+        env_node = scatter_sum(env_e, centre, n) * self.norm
         if self.sparse_contract is not None:  # kernel: the environment stays per node
-            env_node = [scatter_sum(w[:, ell, :, None] * y[:, None, :], centre, n) * self.norm
-                        for ell, y in enumerate(sh)]
             t = self.sparse_contract(self, v, env_node, centre)
         else:
-            env = [
-                scatter_sum(w[:, ell, :, None] * y[:, None, :], centre, n)[centre] * self.norm
-                for ell, y in enumerate(sh)
-            ]
-            cgs = [getattr(self, f"cg{k}") for k in range(self.n_cg)]
-            t = self.contract(v, env, self.paths, cgs, len(self.tp_out))
-        scal = t[self.scalar_index].squeeze(-1)
+            t = tp_uuu_cl(v, env_node.index_select(0, centre), self.cl_idx, self.cl_val, self.n_out)
+        scal = t[:, self.scalar_component, :]
         x_new = (x + self.latent_mlp(torch.cat([x, scal], dim=-1)) * cutoff[:, None]) / math.sqrt(2.0)
         return x_new, t
 
@@ -90,6 +154,9 @@ class AllegroCore(nn.Module):
         self.mixers = nn.ModuleList(mixers)
         self.edge_energy = MLP([latent, mlp_hidden, 1])
         self.norm = 1.0 / math.sqrt(avg_num_neighbors)
+        # l of each spherical-harmonic component (0, 1, 1, 1, 2, ...): weights per l -> per component
+        self.register_buffer("sh_l", torch.tensor([ell for ell in range(lmax + 1) for _ in range(2 * ell + 1)]),
+                             persistent=False)
 
     def forward(
         self, atom_types: Tensor, sh: list[Tensor], basis: Tensor, cutoff: Tensor,
@@ -100,11 +167,12 @@ class AllegroCore(nn.Module):
         n = atom_types.shape[0]
         oh = nn.functional.one_hot(atom_types, self.num_species).to(basis.dtype)
         x = self.two_body(torch.cat([oh[centre], oh[neighbour], basis], dim=-1)) * cutoff[:, None]
+        sh_cat = torch.cat(sh, dim=-1)
         w = self.v_init(x).reshape(x.shape[0], self.lmax + 1, self.mul)
-        v = [w[:, ell, :, None] * y[:, None, :] for ell, y in enumerate(sh)]
+        v = sh_cat[:, :, None] * w.index_select(1, self.sh_l)  # (E, B, mul)
         for k, layer in enumerate(self.layers):
-            x, v = layer(x, v, sh, cutoff, centre, n)
+            x, v = layer(x, v, self.sh_l, sh_cat, cutoff, centre, n)
             if k < len(self.mixers):
-                v = self.mixers[k](v)
+                v = mix_cl(self.mixers[k], v)
         e_ij = self.edge_energy(x).squeeze(-1)
         return scatter_sum(e_ij, centre, n) * self.norm
