@@ -1,27 +1,14 @@
 """Reactions over a trajectory: bonds per pair, species and their counts, coordination,
 bond-forming and bond-breaking events, rates with error bars, species lifetimes.
 
+Reaction equations between species (``"PS4 -> PS3 + S"``) come out of the same pass.
+
 One pass over the frames (:class:`ReactionAnalysis`), a chunk of frames at a time; each
 frame costs one cell-list neighbour search within the longest ``r_break`` and one
 connected-components labelling, both linear in the number of atoms.
 
-Error bars of rates
--------------------
-Two estimates are given and the larger is the one quoted (``rate_err``):
-
-* Poisson: ``sqrt(n) / T`` (``sqrt(max(n, 1))``, so a run without events still states
-  how small a rate it could have seen).  Exact when events are independent and the rate
-  is constant, as for a thermally activated step observed for much longer than it lasts.
-* Blocks: the run split into ``n_blocks`` equal time blocks, the standard error of the
-  block rates.  It is larger than the Poisson error when events are correlated (a bond
-  that recrosses, a cascade) or when the rate changes in time, as at a reacting
-  interface that runs out of reactants; it is noisy with few blocks, hence not alone.
-
-Breaking is first order (each bond breaks on its own), so it is also given as a rate
-constant per bond, ``k = n_break / integral(N_bonds dt)`` (the maximum-likelihood rate of
-an exponential lifetime with censoring), with the Poisson error ``k / sqrt(n)``.
-Species lifetimes follow the same estimator: ``tau = integral(N_X dt) / n_X``, where
-``n_X`` counts the instances of X whose set of atoms changed during the run.
+Rates and their error bars: :mod:`atomtwin.toolkit.reactions.rates`; species instances and
+reaction equations: :mod:`atomtwin.toolkit.reactions.species`.
 """
 
 from __future__ import annotations
@@ -47,6 +34,8 @@ from atomtwin.toolkit.reactions.graph import (
     frame_times,
     iter_frames,
 )
+from atomtwin.toolkit.reactions.rates import event_rates
+from atomtwin.toolkit.reactions.species import SpeciesTracker
 
 __all__ = [
     "ReactionAnalysis",
@@ -102,6 +91,9 @@ class ReactionAnalysis:
     instances : Dataset (instance)
         Every species instance (a fixed set of atoms forming one component):
         ``formula``, ``start``/``end`` times (ps), ``ended`` (False: still there at the end).
+    reactions : Dataset (reaction)
+        Every change of species between two frames as an equation, ``"PS4 -> PS3 + S"``:
+        ``time`` (ps), ``frame`` (first frame of the products), ``equation``.
     """
 
     def __init__(
@@ -147,7 +139,7 @@ class ReactionAnalysis:
         members = [np.flatnonzero(codes == c) for c in range(ns)]
         ev_frame, ev_key, ev_kind = [], [], []
         sp_rows: list[tuple[np.ndarray, np.ndarray]] = []
-        inst = _Instances()
+        inst = SpeciesTracker(book.names)
         frames = _progress(
             iter_frames(ds, self.frame_chunk), total=nf, desc="reactions", progress=self.progress
         )
@@ -172,7 +164,7 @@ class ReactionAnalysis:
                 fid, ident = book.frame(n_comp, labels)
                 u, c = np.unique(fid, return_counts=True)
                 sp_rows.append((u, c))
-                inst.update(f, ident, fid)
+                inst.update(f, labels, ident, fid)
         self._finish(
             ds, t, tracker, book, counts_by_code, coord, ev_frame, ev_key, ev_kind, sp_rows, inst
         )
@@ -252,9 +244,10 @@ class ReactionAnalysis:
                     "long_name": "connected components of the covalent bonds",
                 },
             )
-            self.instances = inst.finish(nf - 1, t, book.names)
+            self.instances = inst.instances(t)
+            self.reactions = inst.reaction_events(t)
         else:
-            self.species = self.instances = None
+            self.species = self.instances = self.reactions = None
         self.attrs = {
             "pairs_table": json.dumps(cut.table()),
             "hysteresis": int(self.options["hysteresis"]),
@@ -301,6 +294,22 @@ class ReactionAnalysis:
             coords={"formula": names},
         )
 
+    def reaction_counts(self) -> xr.DataArray:
+        """How often each reaction equation happened over the run (most frequent first)."""
+        if self.reactions is None:
+            raise ValueError("species were not tracked (track_species=False).")
+        eq, n = np.unique(
+            np.asarray(self.reactions["equation"].values).astype(str), return_counts=True
+        )
+        order = np.lexsort((eq, -n))
+        return xr.DataArray(
+            n[order],
+            dims="equation",
+            coords={"equation": eq[order]},
+            name="reaction_counts",
+            attrs={"units": "events"},
+        )
+
     def mean_coordination(self) -> xr.DataArray:
         """(frame, centre, neighbour) mean number of ``neighbour`` bonds per ``centre`` atom."""
         c = self.coordination
@@ -318,6 +327,9 @@ class ReactionAnalysis:
             out = out.merge(lt.rename({k: f"species_{k}" for k in lt.data_vars}))
         ev = self.events.rename({k: f"event_{k}" for k in self.events.data_vars})
         out = out.merge(ev.drop_attrs() if hasattr(ev, "drop_attrs") else ev)
+        if self.reactions is not None:
+            rx = self.reactions.rename({k: f"reaction_{k}" for k in self.reactions.data_vars})
+            out = out.merge(rx)
         r = self.rates(n_blocks)
         out = out.merge(
             r.rename({k: f"rate_{k}" if not k.startswith("rate") else k for k in r.data_vars})
@@ -360,6 +372,12 @@ class ReactionAnalysis:
                 }
                 for f in keep
             }
+        if self.reactions is not None:
+            rc = self.reaction_counts()
+            out["reactions"] = {
+                str(e): int(c)
+                for e, c in zip(rc["equation"].values[:top], rc.values[:top], strict=True)
+            }
         # product indicators: mean coordination of each centre by each neighbour species,
         # first and last frame (e.g. "P by S" 4 -> 1 when PS4 is reduced)
         m = self.mean_coordination()
@@ -395,117 +413,6 @@ def _num(x) -> float | None:
     """A float for JSON: ``None`` for inf/NaN (no lifetime ended, no rate constant)."""
     v = float(x)
     return v if np.isfinite(v) else None
-
-
-class _Instances:
-    """Species instances (fixed atom sets) alive now, and the finished ones."""
-
-    def __init__(self):
-        self.ident = np.zeros(0, np.uint64)
-        self.start = np.zeros(0, np.int64)
-        self.fid = np.zeros(0, np.int64)
-        self.done: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-
-    def update(self, f: int, ident: np.ndarray, fid: np.ndarray) -> None:
-        order = np.argsort(ident)
-        ident, fid = ident[order], fid[order]
-        alive = np.isin(self.ident, ident, assume_unique=True)
-        if (~alive).any():
-            gone = ~alive
-            self.done.append((self.fid[gone], self.start[gone], np.full(int(gone.sum()), f)))
-        known = np.isin(ident, self.ident, assume_unique=True)
-        start = np.full(ident.size, f, np.int64)
-        if known.any():
-            start[known] = self.start[np.searchsorted(self.ident, ident[known])]
-        self.ident, self.fid, self.start = ident, fid, start
-
-    def finish(self, last: int, t: np.ndarray, names: list[str]) -> xr.Dataset:
-        parts = self.done + [(self.fid, self.start, np.full(self.fid.size, -1))]
-        fid = np.concatenate([p[0] for p in parts])
-        st = np.concatenate([p[1] for p in parts])
-        en = np.concatenate([p[2] for p in parts])
-        ended = en >= 0
-        names_arr = np.array(names or [""])
-        return xr.Dataset(
-            {
-                "formula": ("instance", names_arr[fid]),
-                "start": ("instance", t[st], {"units": "ps"}),
-                "end": ("instance", t[np.where(ended, en, last)], {"units": "ps"}),
-                "ended": ("instance", ended),
-            },
-            attrs={
-                "note": "end of an instance still present at the last frame is "
-                "that frame's time (ended = False)"
-            },
-        )
-
-
-def event_rates(events: xr.Dataset, bonds: xr.DataArray, n_blocks: int = 5) -> xr.Dataset:
-    """Rates of bond forming and breaking per pair type, with Poisson and block errors.
-
-    Parameters
-    ----------
-    events
-        ``ReactionAnalysis.events``.
-    bonds
-        ``ReactionAnalysis.bonds`` (frame, pair), for the rate constant per bond.
-    n_blocks
-        Time blocks of the block error (at least 2).
-
-    Returns
-    -------
-    Dataset over (pair, kind): ``n_events``; ``rate`` (events per ps in the whole system)
-    with ``rate_err_poisson``, ``rate_err_blocks`` and ``rate_err`` (the larger);
-    ``rate_constant`` (per bond per ps, breaking only: ``n / integral(N_bonds dt)``) and
-    ``rate_constant_err`` (Poisson).  See the module docstring for the choice of errors.
-    """
-    t = np.asarray(bonds[S.TIME].values, dtype=float)
-    pairs = [str(p) for p in bonds["pair"].values]
-    kinds = ["form", "break"]
-    T = float(t[-1] - t[0]) if t.size > 1 else 0.0
-    nb = max(2, int(n_blocks))
-    edges = np.linspace(0, t.size - 1, nb + 1).round().astype(int)  # frame indices of block ends
-    block_T = t[edges[1:]] - t[edges[:-1]]
-    shape = (len(pairs), 2)
-    n = np.zeros(shape, np.int64)
-    err_b = np.full(shape, np.nan)
-    k = np.full(shape, np.nan)
-    k_err = np.full(shape, np.nan)
-    bv = np.asarray(bonds.values, dtype=float)
-    expo = (bv[:-1] * np.diff(t)[:, None]).sum(axis=0) if t.size > 1 else np.zeros(len(pairs))
-    ev_pair = np.asarray(events["pair"].values).astype(str)
-    ev_kind = np.asarray(events["kind"].values).astype(str)
-    ev_frame = np.asarray(events["frame"].values)
-    for a, p in enumerate(pairs):
-        for b, kd in enumerate(kinds):
-            sel = (ev_pair == p) & (ev_kind == kd)
-            n[a, b] = int(sel.sum())
-            if t.size > 2 and (block_T > 0).all():
-                # an event at frame f happened in the interval (f-1, f]
-                blk = np.clip(np.searchsorted(edges, ev_frame[sel], side="left") - 1, 0, nb - 1)
-                r_blk = np.bincount(blk, minlength=nb) / block_T
-                err_b[a, b] = r_blk.std(ddof=1) / np.sqrt(nb)
-            if kd == "break" and expo[a] > 0:
-                k[a, b] = n[a, b] / expo[a]
-                k_err[a, b] = np.sqrt(max(n[a, b], 1)) / expo[a]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rate = n / T if T > 0 else np.full(shape, np.nan)
-        err_p = np.sqrt(np.maximum(n, 1)) / T if T > 0 else np.full(shape, np.nan)
-    err = np.fmax(err_p, err_b)
-    u = {"units": "1/ps"}
-    return xr.Dataset(
-        {
-            "n_events": (("pair", "kind"), n),
-            "rate": (("pair", "kind"), rate, u),
-            "rate_err": (("pair", "kind"), err, u),
-            "rate_err_poisson": (("pair", "kind"), err_p, u),
-            "rate_err_blocks": (("pair", "kind"), err_b, u),
-            "rate_constant": (("pair", "kind"), k, {"units": "1/ps per bond"}),
-            "rate_constant_err": (("pair", "kind"), k_err, {"units": "1/ps per bond"}),
-        },
-        coords={"pair": pairs, "kind": kinds},
-        attrs={"duration_ps": T, "n_blocks": nb},
-    )
 
 
 # -- functions (also ds.atoms.<name>) -------------------------------------------------------

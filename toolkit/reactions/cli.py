@@ -100,6 +100,9 @@ def cmd_reactions(args) -> int:
     for p, v in res["bonds"].items():
         if v["first"] or v["last"]:
             lines.append(f"{p:<14}{v['first']:>8}{v['last']:>8}")
+    if res.get("reactions"):
+        lines.append(f"{'reactions':<30}{'n':>6}")
+        lines += [f"{eq:<30}{n:>6}" for eq, n in res["reactions"].items()]
     co = res["coordination"]
     changed = {k: v for k, v in co.items() if abs(v["last"] - v["first"]) > 1e-9}
     shown = changed or dict(list(co.items())[:8])

@@ -67,6 +67,9 @@ def test_first_order_dissociation_rate_within_its_error(rng):
         s.sel(formula="S2") + s.sel(formula="S") // 2, np.full(s.sizes["frame"], 300)
     )
     assert int(s.sel(formula="S").isel(frame=-1)) == 2 * n
+    # and each break is the reaction S2 -> 2 S, at the frame of the break
+    assert r.reaction_counts().to_series().to_dict() == {"S2 -> 2 S": n}
+    assert np.array_equal(np.sort(r.reactions["frame"].values), np.sort(ev["frame"].values))
 
 
 def test_bond_formation_at_known_frames(rng):
@@ -129,6 +132,8 @@ def test_nothing_reacts_despite_vibration_and_hysteresis_is_why(rng):
     assert n1 > 20  # each excursion past r_form is a break and a re-formation
     assert set(r1.events["pair"].values) == {"P-S"}
     assert (r1.species.sel(formula="PS3") > 0).any()
+    assert r.reactions.sizes["reaction"] == 0
+    assert set(r1.reaction_counts()["equation"].values) >= {"PS4 -> PS3 + S", "PS3 + S -> PS4"}
 
 
 def _ps_lengths(ds):

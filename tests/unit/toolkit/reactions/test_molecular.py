@@ -64,6 +64,11 @@ def test_forced_sn2_breaks_one_c_n_and_forms_one_c_cl(pulled):
         "CH3Cl": 1,
         "C2H6O2": 1,
     }
+    # the mechanism, as reaction equations between species: Cl binds first (a pentavalent
+    # carbon, C-N stretched but inside r_break), then the C-N bond breaks
+    eqs = list(r.reactions["equation"].values)
+    assert eqs == ["C5H14NO + Cl -> C5H14ClNO", "C5H14ClNO -> C4H11NO + CH3Cl"]
+    assert list(r.reactions["frame"].values) == [frm["frame"], brk["frame"]]
     # atoms are conserved in every frame
     n_atoms = pulled.sizes["atom"]
     total = sum(r.species.sel(formula=f) * _n_atoms(str(f)) for f in r.species["formula"].values)
