@@ -72,7 +72,7 @@ class ReactionAnalysis:
     track_species
         Label connected components of the covalent bonds (formulas, counts, lifetimes).
     frame_chunk
-        Frames read at a time.
+        Frames read at a time (``None``: as many as fit in 8 MiB of positions, 1 to 64).
     progress
         Progress bar (``None``: as the CLI set it).
 
@@ -106,7 +106,7 @@ class ReactionAnalysis:
         break_factor: float = BREAK_FACTOR,
         hysteresis: bool = True,
         track_species: bool = True,
-        frame_chunk: int = 32,
+        frame_chunk: int | None = None,
         progress: bool | None = None,
     ):
         self.options = dict(
@@ -118,7 +118,7 @@ class ReactionAnalysis:
             hysteresis=hysteresis,
         )
         self.track_species = bool(track_species)
-        self.frame_chunk = int(frame_chunk)
+        self.frame_chunk = frame_chunk
         self.progress = progress
         self.criteria: BondCutoffs | None = None
 
@@ -436,7 +436,7 @@ def coordination_numbers(
     centre: str,
     neighbour: str,
     *,
-    frame_chunk: int = 32,
+    frame_chunk: int | None = None,
     progress: bool | None = None,
     **kwargs,
 ) -> xr.DataArray:

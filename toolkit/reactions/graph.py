@@ -28,6 +28,9 @@ from atomtwin.toolkit.errors import InputError
 from atomtwin.toolkit.neighbors import neighbor_pairs
 from atomtwin.toolkit.reactions.cutoffs import BondCutoffs
 
+#: bytes of positions read at a time by :func:`iter_frames` (default ``frame_chunk``)
+CHUNK_BYTES = 8 * 2**20
+
 __all__ = ["BondTracker", "components", "hill_formula", "iter_frames", "frame_times", "FormulaBook"]
 
 
@@ -48,12 +51,17 @@ def frame_times(ds: xr.Dataset) -> np.ndarray:
 
 
 def iter_frames(
-    ds: xr.Dataset, frame_chunk: int = 32
+    ds: xr.Dataset, frame_chunk: int | None = None
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
     """Yield ``(frame, positions (n_atoms, 3) Å, cell (3, 3) Å or None)``, reading
-    ``frame_chunk`` frames at a time (a dask-backed trajectory is never loaded whole)."""
+    ``frame_chunk`` frames at a time (a dask-backed trajectory is never loaded whole).
+
+    ``frame_chunk=None`` reads as many frames as fit in :data:`CHUNK_BYTES` of float64
+    positions (1 to 64 frames), so the memory held stays a few times one frame."""
     n = ds.sizes[S.FRAME]
     periodic = S.is_periodic(ds)
+    if frame_chunk is None:
+        frame_chunk = min(64, CHUNK_BYTES // max(1, 24 * ds.sizes[S.ATOM]))
     step = max(1, int(frame_chunk))
     for f0 in range(0, n, step):
         sl = {S.FRAME: slice(f0, min(f0 + step, n))}

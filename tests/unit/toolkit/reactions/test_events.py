@@ -180,3 +180,48 @@ def test_block_error_exceeds_poisson_for_a_burst(rng):
     x = reactions(ds).rates(n_blocks=5).sel(pair="S-S", kind="break")
     assert float(x["rate_err_blocks"]) > 2 * float(x["rate_err_poisson"])
     assert float(x["rate_err"]) == float(x["rate_err_blocks"])
+
+
+def _crystal(n, n_frames, rng):
+    """Li5PS5Cl-like periodic crystal: per 6.3 Å cube a PS4 unit, a free S, a Cl, 5 Li."""
+    a = 6.3
+    tet = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]) / np.sqrt(3) * 2.05
+    half = (
+        np.array([[1, 1, 1], [1, 1, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 0, 1], [0, 1, 1]])
+        * a
+        / 2
+    )
+    unit = np.concatenate([[[0, 0, 0]], tet, half])
+    g = np.stack(np.meshgrid(*[np.arange(n)] * 3, indexing="ij"), -1).reshape(-1, 3) * a
+    sites = (g[:, None] + unit[None]).reshape(-1, 3)
+    pos = (sites[None] + rng.normal(0, 0.05, (n_frames, *sites.shape))) % (n * a)
+    sp = ["P", "S", "S", "S", "S", "S", "Cl", "Li", "Li", "Li", "Li", "Li"] * len(g)
+    return make_dataset(pos, sp, cell=np.eye(3) * n * a, time=np.arange(n_frames) * DT)
+
+
+def test_memory_is_linear_in_atoms(rng, tmp_path):
+    # peak of Python/numpy allocations while analysing a lazily opened file, at 1,536 and
+    # 12,288 atoms.  Per frame we hold positions (24 B/atom), the pairs within 3.2 Å (~8 per
+    # atom, ~80 B each) and per-atom labels: ~1 kB/atom.  An N x N distance matrix alone
+    # would be 8 N B/atom (12 kB at 1.5k atoms, 98 kB at 12k), so 3 kB/atom at both sizes
+    # and an 8x size step costing < 12x in memory (N^2 gives 64x) rule it out.
+    import tracemalloc
+
+    from atomtwin.toolkit.io import open as open_traj
+    from atomtwin.toolkit.io import write
+
+    peaks = []
+    for n in (2, 4):
+        ds = _crystal(n * 2, 4, rng)
+        write(ds, tmp_path / f"c{n}.nc", chunk_frames=2)
+        lazy = open_traj(tmp_path / f"c{n}.nc")
+        reactions(lazy.isel(frame=[0]))  # imports and caches outside the measurement
+        tracemalloc.start()
+        r = reactions(lazy)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert int(r.species.sel(formula="PS4").isel(frame=-1)) == (2 * n) ** 3
+        peaks.append((lazy.sizes["atom"], peak))
+    (n1, p1), (n2, p2) = peaks
+    assert p1 / n1 < 3000 and p2 / n2 < 3000, peaks
+    assert p2 / p1 < 12, peaks
