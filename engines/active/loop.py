@@ -299,8 +299,9 @@ def _init_run(run: _Run, ref: Reference, cache: CallCache, client) -> None:
         raise InputError(
             f"seed_frames {list(cfg.seed_frames)} hold no structure. Fix: give seed structures."
         )
-    unlabelled = [fr for fr in seeds if "forces" not in fr or "energy" not in fr]
-    labelled = [fr for fr in seeds if fr not in unlabelled]
+    bare = ["forces" not in fr or "energy" not in fr for fr in seeds]
+    unlabelled = [fr for fr, b in zip(seeds, bare, strict=True) if b]
+    labelled = [fr for fr, b in zip(seeds, bare, strict=True) if not b]
     for fr in labelled:
         fr["info"] = {"origin": "seed", "walker": -1, "step": -1, "call": -1}
     if unlabelled:  # the reference labels bare seed structures first (logged calls)

@@ -104,7 +104,15 @@ class QuietCalculator:
         self.__dict__["_calc"] = calc
 
     def __getattr__(self, name):
-        return getattr(self._calc, name)
+        value = getattr(self._calc, name)
+        if not callable(value) or isinstance(value, type):
+            return value
+
+        def quiet(*args, **kwargs):
+            with _quiet():
+                return value(*args, **kwargs)
+
+        return quiet
 
     def __setattr__(self, name, value):
         setattr(self._calc, name, value)
