@@ -247,15 +247,19 @@ save(fig, OUT / "lattice_u0.png", formats=("png",))
 #
 #     V = Σᵢ [ a sᵢ²/2 + b sᵢ⁴ + J (sᵢ − sᵢ₊₁)²/2 + k_h hᵢ²/2 + b_h hᵢ⁴ + g sᵢ² hᵢ² ]
 #
-# with a = −1 eV/Å², b = 15 eV/Å⁴ (classical minima at ±0.129 Å, barrier 4.2 meV per
+# with a = −1 eV/Å², b = 18 eV/Å⁴ (classical minima at ±0.118 Å, barrier 3.5 meV per
 # cell), J = 0.5 eV/Å², k_h = 18 eV/Å², b_h = 300 eV/Å⁴, g = −100 eV/Å⁴ (allowed by cubic
 # symmetry between a z- and an x-polarised mode; g² < 4 b b_h keeps V bounded), masses
 # 30 and 16 amu, and a Born charge of 6 e on h.  The pulse is polarised along x: it drives
 # h only and keeps the s → −s symmetry.
 #
 # **Ground state.**  At T = 0 the SCHA Gaussian sits at s = 0: the soft branch's zero-point
-# energy (5.8 meV per cell) exceeds the barrier, and the fluctuation term 12 b ⟨δs²⟩ makes
-# the soft curvature positive (Γ frequency 0.98 THz).  The hard mode is at 18.5 THz.
+# energy (6.0 meV per cell) exceeds the barrier, and the fluctuation term 12 b ⟨δs²⟩ makes
+# the soft curvature positive (Γ frequency 1.25 THz).  The hard mode is at 18.6 THz.  The
+# symmetric state is the SCHA *minimum*, not a metastable one: relaxing the Gaussian at a
+# uniform polar centroid always costs energy (`energy_profile`).  This needs checking,
+# because the SCHA of a double well has a first-order polar transition: with b = 15 eV/Å⁴
+# the same lattice has a polar SCHA minimum 0.16 meV per cell below the symmetric state.
 #
 # **Seed.**  A centroid exactly at s = 0 stays there by symmetry (we check it to the last
 # bit), so every run starts with a tiny uniform displacement, 10⁻³ Å; the mirror seed gives
@@ -263,7 +267,7 @@ save(fig, OUT / "lattice_u0.png", formats=("png",))
 #
 # **The classical comparison.**  A classical crystal at T = 0 sits in a polar minimum
 # already, so "classical MD from rest" shows order without any pulse (checked below: from
-# rest at the seed it swings between 0.001 and 0.18 Å, inside the positive well): it is
+# rest at the seed it swings between 0.001 and 0.17 Å, inside the positive well): it is
 # no comparison.  We run classical MD of the same lattice, under the same pulse, from the same
 # initial distribution: 512 trajectories drawn from the Wigner function of the SCHA
 # Gaussian (same mean, same fluctuations, same energy), so only the equations of motion
@@ -272,6 +276,7 @@ save(fig, OUT / "lattice_u0.png", formats=("png",))
 # %%
 from atomtwin.engines.tdscha.light_order import (
     SoftHardLattice,
+    energy_profile,
     ground_state,
     is_polar,
     late_polarization,
@@ -287,8 +292,11 @@ print(f"SCHA soft (Gamma) {gs.soft_thz:.3f} THz, hard {gs.hard_thz:.2f} THz; sqr
       f"{np.sqrt(gs.var_soft):.3f} Å vs classical minimum {lattice.classical_minimum:.3f} Å; "
       f"soft zero-point energy {1e3 * gs.soft_zpe:.1f} meV > barrier {1e3 * lattice.barrier:.1f} meV")
 assert gs.kappa_soft > 0 and lattice.barrier < gs.soft_zpe     # quantum paraelectric at T = 0
+profile = energy_profile(lattice, np.linspace(0.01, 1.3 * lattice.classical_minimum, 12), ground=gs)
+print("SCHA energy at a uniform polar centroid, meV per cell above s = 0:", (1e3 * profile).round(3))
+assert np.all(profile > 0)                                       # no polar SCHA minimum
 
-amps = [0.001, 0.01, 0.08]            # V/Å: 0.1, 1 and 8 MV/cm peak field, Gaussian envelope 0.3 ps
+amps = [0.003, 0.01, 0.05]            # V/Å: 0.3, 1 and 5 MV/cm peak field, Gaussian envelope 0.3 ps
 n_traj = 128 if SMALL else 512
 quantum = [pump_tdscha(lattice, a, duration=10.0, seed=1e-3, ground=gs) for a in amps]
 classical = [pump_classical(lattice, a, duration=10.0, seed=1e-3, n_traj=n_traj, ground=gs) for a in amps]
@@ -322,27 +330,29 @@ save(fig, OUT / "light_order.png", formats=("png",))
 # %% [markdown]
 # Read the three columns from left to right:
 #
-# * **0.1 MV/cm**: nothing happens.  The pump deposits 1.5 meV per cell and the centroid
-#   stays at the seed.
-# * **1 MV/cm**: the pump puts ~50 meV per cell into the hard mode.  Through g < 0 its
+# * **0.3 MV/cm**: too weak.  The pump deposits 13 meV per cell, the soft curvature stays
+#   positive and the centroid stays at the seed.
+# * **1 MV/cm**: the pump puts 49 meV per cell into the hard mode.  Through g < 0 its
 #   coherent oscillation lowers the soft curvature at s = 0,
 #   ⟨∂²V/∂s²⟩ = a + 12 b (⟨s⟩² + ⟨δs²⟩) + 2 g (⟨h⟩² + ⟨δh²⟩), below zero for a few hundred
 #   femtoseconds.  The seeded centroid grows exponentially, and as it leaves zero the soft
-#   mode's spread falls from 0.090 Å (its zero-point value, dotted) to 0.068 Å on
-#   average (the variance drops by 43 %).  The fluctuation stiffening 12 b ⟨δs²⟩ that kept
-#   the lattice paraelectric is reduced accordingly, and the centroid stays in one well (here the negative one: the seed's sign is turned by
-#   half a soft-mode oscillation before the pulse arrives) for the rest of the run, long
-#   after the pulse.  This is the metastable polar state.
-# * **8 MV/cm**: too strong.  The hard mode, stiffened by its own amplitude, detunes from
-#   the carrier (it absorbs only ~20 meV per cell), but during the pulse it drives the soft
-#   curvature so far below zero that the centroid overshoots the well (to −0.21 Å at 1 ps)
-#   and then swings between the wells: no order.
-#
+#   mode's spread falls from 0.084 Å (its zero-point value, dotted) to 0.069 Å on average
+#   (the variance drops by a third).  The fluctuation stiffening 12 b ⟨δs²⟩ that kept the
+#   lattice paraelectric is reduced accordingly, and the centroid stays in one well for
+#   the rest of the run, long after the pulse.  Which well depends on the phase of the
+#   seed's small soft-mode oscillation when the curvature turns negative, not on the
+#   seed's size.  This is the metastable polar state: the static SCHA has no polar minimum
+#   at all, it exists only with the energy the pulse left in the lattice.
+# * **5 MV/cm**: too strong.  The hard mode, stiffened by its own amplitude, detunes from
+#   the carrier (it keeps 32 meV per cell), but during the pulse it drives the soft
+#   curvature so far below zero that the centroid overshoots the well (to −0.17 Å at
+#   1.5 ps) and then swings between the wells: no order.
+
 # Classical MD tells a different story at every amplitude.  From the same initial
 # distribution, the classical trajectories at once roll into the wells (their spread jumps
-# from 0.090 to 0.125 Å within 0.2 ps, even at 0.1 MV/cm): each one ends polar, with a
-# random sign (the mean |cell-averaged s| of a trajectory is 0.09–0.12 Å at every
-# amplitude), so the ensemble mean stays at zero and the pulse does not change that.  The
+# from 0.084 to 0.12 Å within 0.2 ps, at every amplitude): each one ends polar, with a
+# random sign (the mean |cell-averaged s| of a trajectory is 0.08–0.12 Å), so the ensemble
+# mean stays at zero and the pulse does not change that.  The
 # quantum Gaussian, in contrast, moves as a whole.  Two caveats: TD-SCHA's Gaussian is a
 # mean-field description, and in a large crystal the symmetry would be broken by a field or
 # strain (our seed), or domains of both signs would form; and the undamped model keeps the
@@ -372,16 +382,18 @@ fig, ax = plot_pulse_map(pmap)
 save(fig, OUT / "light_order_map.png", formats=("png",))
 
 # %% [markdown]
-# The polar state needs the carrier within about 1 THz of the hard mode (18–19 THz from
-# 0.3 to 2 MV/cm).  Below 0.3 MV/cm (under ~7 meV absorbed per cell) nothing happens at
-# any frequency.  At stronger fields the window moves to higher carriers (up to 21 THz at
-# 3 MV/cm), because the hard mode stiffens with its amplitude (the b_h h⁴ term).  At
-# 8 MV/cm the resonant pulse drives the soft mode over the barrier; only the detuned
-# 17 THz pulse, which deposits less, still leaves a polar state.  Bright cells without a
-# dot are such hot runs: the centroid swings between the wells with a bias, and the
+# The polar state needs the carrier within about half a THz above the hard mode
+# (18.6–19 THz from 0.5 to 1 MV/cm) and at least ~20 meV per cell absorbed: at 0.3 MV/cm
+# or below nothing happens at any frequency.  At stronger fields the window moves to
+# higher carriers (19–20 THz at 2 MV/cm, 18–21 THz at 3 MV/cm), because the hard mode
+# stiffens with its amplitude (the b_h h⁴ term).  Above ~3 MV/cm the outcome becomes
+# irregular from cell to cell: there the dynamics is chaotic, and whether a run ends in a
+# well can change with the time step (at 8 MV/cm, resonant, it does between dt = 2 and
+# 1 fs), so read single cells there as samples, not as converged results.  Bright cells
+# without a dot are hot runs whose centroid swings between the wells with a bias; the
 # criterion (one sign over the last 3 ps, mean beyond half the classical minimum) rejects
-# them.  Far off resonance (14–16 THz at every field, 22–23 THz up to 3 MV/cm) the pulse
-# deposits almost no energy and the lattice stays paraelectric.
+# them.  Off resonance (14–17 and 22–23 THz at every field, 18 THz below 3 MV/cm) the
+# pulse deposits little energy and the lattice stays paraelectric.
 
 # %% [markdown]
 # ## 5 · How good is the Gaussian? An exact quantum reference in 1D

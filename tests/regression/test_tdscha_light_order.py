@@ -1,11 +1,12 @@
 """Light-induced polar order in a quantum paraelectric (atomtwin.engines.tdscha.light_order).
 
 The model: a 4-cell chain of soft polar modes s_i (double well, classical minima at
-±0.129 Å) coupled biquadratically (g s²h², g < 0) to hard IR-active modes h_i (18.5 THz)
+±0.118 Å) coupled biquadratically (g s²h², g < 0) to hard IR-active modes h_i (18.5 THz)
 that a mid-IR pulse drives.  Facts asserted:
 
-- the T = 0 SCHA state is paraelectric (centroid 0, real soft frequency) although the
-  classical minimum is polar, and the soft branch's zero-point energy exceeds the barrier;
+- the T = 0 SCHA state is paraelectric (centroid 0, real soft frequency, and no polar
+  Gaussian lower in energy) although the classical minimum is polar, and the soft
+  branch's zero-point energy exceeds the barrier;
 - a resonant pulse of 1 MV/cm leaves the TD-SCHA soft centroid in one well (a polar state
   that outlives the pulse) with the same late value for seeds 100x apart, and the mirror
   seed gives the mirror state;
@@ -25,6 +26,7 @@ import numpy as np
 import pytest
 from atomtwin.engines.tdscha.light_order import (
     SoftHardLattice,
+    energy_profile,
     ground_state,
     is_polar,
     late_polarization,
@@ -34,7 +36,7 @@ from atomtwin.engines.tdscha.light_order import (
 from atomtwin.toolkit.units import AMU_A2_PS2_TO_EV
 
 LAT = SoftHardLattice()
-X_MIN = LAT.classical_minimum  # 0.129 Å
+X_MIN = LAT.classical_minimum  # 0.118 Å
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +65,12 @@ def test_ground_state_is_quantum_paraelectric(gs):
     assert LAT.barrier < gs.soft_zpe
     # and the zero-point spread is comparable with the distance to the minimum
     assert np.sqrt(gs.var_soft) > 0.5 * X_MIN
+    # quantum paraelectric, not a metastable symmetric state: relaxing the Gaussian at every
+    # uniform centroid up to 1.3 x_min costs energy, rising monotonically (the SCHA of a
+    # double well can have a first-order polar minimum; with b = 15 eV/Å⁴ it has, at
+    # 0.10 Å, 0.16 meV/cell below s = 0).  Converged to 1e-11: differences > 1e-9 eV count.
+    prof = energy_profile(LAT, np.linspace(0.01, 1.3 * X_MIN, 12), ground=gs)
+    assert np.all(prof > 1e-6) and np.all(np.diff(prof) > 0)
 
 
 def test_resonant_pulse_leaves_a_polar_state_independent_of_seed(gs):
