@@ -115,7 +115,7 @@ def test_nve_drift_bounded_like_our_engine(setup, lammps_cache, tmp_path):
     from atomtwin.engines.mlip.model import load_model
 
     ckpt = atomtwin.data.path("md", "cu_pair", "small.ckpt")
-    pkg, _ = compile_cached(load_model(ckpt), lammps_cache, "cu-small-f32")
+    pkg, _ = compile_cached(load_model(ckpt), lammps_cache, "cu-allegro-f32")
     base = dict(structure=str(atomtwin.data.path("md", "cu_pair", "cu_liquid_32.extxyz")),
                 potential={"kind": "mlip", "model": str(ckpt)}, ensemble="nve", timestep=0.001,
                 steps=1000, temperature=1500.0, stride=20, checkpoint_every=1000,
