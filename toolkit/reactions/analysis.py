@@ -71,6 +71,10 @@ class ReactionAnalysis:
         Bond criteria, see :func:`~atomtwin.toolkit.reactions.cutoffs.bond_cutoffs`.
     track_species
         Label connected components of the covalent bonds (formulas, counts, lifetimes).
+    contact_events
+        Record the forming/breaking of non-covalent contacts too (Li-S, Li-Cl: every Li hop
+        in an ionic conductor, possibly millions of events); ``False`` keeps the covalent
+        events only, and rates are then given for covalent pairs only.
     frame_chunk
         Frames read at a time (``None``: as many as fit in 8 MiB of positions, 1 to 64).
     progress
@@ -106,6 +110,7 @@ class ReactionAnalysis:
         break_factor: float = BREAK_FACTOR,
         hysteresis: bool = True,
         track_species: bool = True,
+        contact_events: bool = True,
         frame_chunk: int | None = None,
         progress: bool | None = None,
     ):
@@ -118,6 +123,7 @@ class ReactionAnalysis:
             hysteresis=hysteresis,
         )
         self.track_species = bool(track_species)
+        self.contact_events = bool(contact_events)
         self.frame_chunk = frame_chunk
         self.progress = progress
         self.criteria: BondCutoffs | None = None
@@ -133,6 +139,7 @@ class ReactionAnalysis:
         n, ns, nf = sp.size, len(cut.species), ds.sizes[S.FRAME]
         t = frame_times(ds)
         tracker = BondTracker(cut, codes, S.pbc_of(ds))
+        cov_code = cut.covalent.ravel()
         book = FormulaBook(sp)
         counts_by_code = np.zeros((nf, ns * ns), np.int64)
         coord = np.zeros((nf, ns, ns, MAX_CN + 1), np.int32)
@@ -154,6 +161,8 @@ class ReactionAnalysis:
                         coord[f, c, s] = np.bincount(sub[:, s], minlength=MAX_CN + 1)
             if f > 0:
                 for kind, keys in ((0, tracker.formed), (1, tracker.broken)):
+                    if keys.size and not self.contact_events:
+                        keys = keys[cov_code[tracker.split(keys)[2]]]
                     if keys.size:
                         ev_frame.append(np.full(keys.size, f))
                         ev_key.append(keys)
@@ -260,7 +269,11 @@ class ReactionAnalysis:
     # -- derived results -----------------------------------------------------------------
     def rates(self, n_blocks: int = 5) -> xr.Dataset:
         """Event rates per pair and kind; see :func:`event_rates`."""
-        return event_rates(self.events, self.bonds, n_blocks=n_blocks)
+        bonds = self.bonds
+        if not self.contact_events:
+            table = self.criteria.table()
+            bonds = bonds.sel(pair=[p for p in bonds["pair"].values if table[str(p)]["covalent"]])
+        return event_rates(self.events, bonds, n_blocks=n_blocks)
 
     def lifetimes(self) -> xr.Dataset:
         """Mean lifetime of each species (ps) with its error; ``inf`` if none ended.

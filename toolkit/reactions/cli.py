@@ -43,6 +43,11 @@ def register(sub) -> None:
         action="store_true",
         help="one cutoff per pair (r_break = r_form): vibrations then count as events",
     )
+    p.add_argument(
+        "--no-contact-events",
+        action="store_true",
+        help="record covalent events only (not Li-S/Li-Cl contacts forming and breaking)",
+    )
     p.add_argument("--blocks", type=int, default=5, help="time blocks for the block error of rates")
     p.add_argument("--json", action="store_true", help="print machine-readable results on stdout")
     p.add_argument(
@@ -68,6 +73,7 @@ def cmd_reactions(args) -> int:
         form_factor=FORM_FACTOR if args.form_factor is None else args.form_factor,
         break_factor=BREAK_FACTOR if args.break_factor is None else args.break_factor,
         hysteresis=not args.no_hysteresis,
+        contact_events=not args.no_contact_events,
     )
     res = r.summary(n_blocks=args.blocks)
     if args.out:

@@ -188,3 +188,29 @@ def test_thiophosphate_species_and_li_contacts():
     assert float(m.sel(centre="S", neighbour="Li")) == pytest.approx(1 / 14)
     res = r.summary()
     assert res["coordination"]["Cl by Li"] == {"first": 1.0, "last": 1.0}
+
+
+def test_contact_events_can_be_left_out():
+    # a Li hopping from one S2 dimer to another: two Li-S contacts break and two form, no
+    # covalent bond changes
+    nf = 30
+    x = np.r_[np.full(10, 0.0), np.linspace(0.0, 6.0, 10), np.full(10, 6.0)]
+    pos = np.zeros((nf, 5, 3))
+    pos[:, 0] = [0, -1.025, 0]
+    pos[:, 1] = [0, 1.025, 0]
+    pos[:, 2] = [6, -1.025, 0]
+    pos[:, 3] = [6, 1.025, 0]
+    pos[:, 4, 0], pos[:, 4, 2] = x, 2.0  # Li 2.25 Å from both S of the dimer it sits on
+    ds = make_dataset(pos, ["S", "S", "S", "S", "Li"], time=np.arange(nf) * 0.01)
+    r = reactions(ds)
+    assert sorted(zip(r.events["pair"].values, r.events["kind"].values, strict=True)) == [
+        ("Li-S", "break"),
+        ("Li-S", "break"),
+        ("Li-S", "form"),
+        ("Li-S", "form"),
+    ]
+    assert r.reactions.sizes["reaction"] == 0  # Li joins no species
+    assert r.summary()["events"]["Li-S form"]["covalent"] is False
+    q = reactions(ds, contact_events=False)
+    assert q.events.sizes["event"] == 0
+    assert list(q.rates()["pair"].values) == ["S-S"]
