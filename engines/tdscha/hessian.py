@@ -23,9 +23,14 @@ correction is negative semi-definite: the physical phonons are softer than the a
 ones.  Dropping D4 gives the widely used "bubble" approximation.
 
 For polynomial models of degree <= 4 the averages D3 = D3(R) and D4 = T4 are exact.  For
-ensemble (ASE / MLIP) providers D3 would need the third-order stochastic estimator
-<dR dR f> (noise growing like A^-3/2) and D4 a fourth-order one; we do not estimate them:
-this function takes a polynomial model.
+any other force provider they come from an antithetic ensemble drawn at the SCHA solution,
+by the third- and fourth-order estimators of the stochastic SCHA (Bianco, Errea, Paulatto,
+Calandra, Mauri, PRB 96, 014111 (2017); written here from the Gaussian integration by
+parts, :mod:`~atomtwin.engines.tdscha.hessian_ensemble`), with jackknife error bars.
+:func:`instability_temperature` follows the lowest eigenvalue of the Hessian restricted to
+chosen displacement patterns (e.g. one wavevector) against temperature: where it changes
+sign the high-symmetry phase becomes unstable (the SSCHA route to charge-density-wave and
+ferroelectric transition temperatures).
 """
 
 from __future__ import annotations
@@ -63,7 +68,29 @@ def response_lambda(omega: np.ndarray, T: float, rtol: float = 1e-6) -> np.ndarr
         return np.where(close, mid, num / np.where(close, 1.0, den))
 
 
-def free_energy_hessian(result, model, *, include_d4: bool = True) -> xr.Dataset:
+def assemble_hessian(kappa: np.ndarray, d3: np.ndarray, d4: np.ndarray | None, omega: np.ndarray,
+                     T: float) -> np.ndarray:
+    """d²F/dR² = kappa + 1/2 D3 (Lambda^-1 - D4/2)^-1 D3 in the mode basis of Phi (1/ps²).
+
+    Parameters
+    ----------
+    kappa
+        <d²V> (m, m); d3 <d³V> (m, m, m); d4 <d⁴V> (m, m, m, m) or None (bubble only);
+        all in mass-scaled mode coordinates of the auxiliary modes ``omega`` (rad/ps).
+    """
+    m = omega.size
+    lam = response_lambda(omega, T)
+    D3 = d3.reshape(m * m, m)
+    if d4 is None:
+        H = kappa + 0.5 * D3.T @ (lam.ravel()[:, None] * D3)
+    else:
+        M = np.diag(1.0 / lam.ravel()) - 0.5 * d4.reshape(m * m, m * m)
+        H = kappa + 0.5 * D3.T @ np.linalg.solve(M, D3)
+    return 0.5 * (H + H.T)
+
+
+def free_energy_hessian(result, model=None, *, provider=None, n_configs: int = 2000, rng=None,
+                        include_d4: bool = True, n_jackknife: int = 10) -> xr.Dataset:
     """Physical SCHA phonons: the Hessian of the minimised free energy at the SCHA centroid.
 
     Parameters
@@ -71,9 +98,17 @@ def free_energy_hessian(result, model, *, include_d4: bool = True) -> xr.Dataset
     result
         A converged :class:`~atomtwin.engines.tdscha.scha.SCHAResult` (its centroid, Phi and T).
     model
-        The :class:`~atomtwin.engines.tdscha.models.PolynomialModel` it was computed with.
+        The :class:`~atomtwin.engines.tdscha.models.PolynomialModel` it was computed with
+        (exact averages), or None with ``provider``.
+    provider
+        Any batched force provider (ASE calculator via ``ASEProvider``, MLIP, callable): the
+        averages <d²V>, <d³V>, <d⁴V> come from an antithetic ensemble of ``n_configs``
+        configurations drawn at the solution with ``rng``.
     include_d4
-        Keep the fourth-order term (exact); False gives the bubble approximation.
+        Keep the fourth-order term; False gives the bubble approximation (needs only D3:
+        memory m³ instead of m⁴ for m modes, the usual choice for large cells).
+    n_jackknife
+        Groups of pairs for the jackknife errors (ensemble only).
 
     Returns
     -------
@@ -81,10 +116,13 @@ def free_energy_hessian(result, model, *, include_d4: bool = True) -> xr.Dataset
         ``hessian`` (dof, dof2) eV/Å² (Cartesian), ``frequency`` (mode) THz of the physical
         phonons (negative = imaginary: the centroid is unstable there),
         ``auxiliary_frequency`` (mode) THz of the SCHA auxiliary phonons, ``eigenvector``
-        (dof, mode) mass-scaled displacement patterns.
+        (dof, mode) mass-scaled displacement patterns; with a provider also
+        ``frequency_error`` (mode) THz and ``hessian_error`` (dof, dof2) eV/Å² (jackknife).
     """
     s = result.system
-    if model.n != s.n:
+    if (model is None) == (provider is None):
+        raise InputError("give exactly one of model= (exact averages) or provider= (ensemble estimators).")
+    if model is not None and model.n != s.n:
         raise InputError(f"model has {model.n} coordinates, the SCHA system {s.n}. Fix: pass the model "
                          "the SCHA run used.")
     if not result.converged:
@@ -93,31 +131,48 @@ def free_energy_hessian(result, model, *, include_d4: bool = True) -> xr.Dataset
     Q, d = s.basis, 1.0 / s.sqrt_m
     w2, E = np.linalg.eigh(result.phi)
     w = np.sqrt(w2)
-    A, _ = result.covariances()
-    mu = s.to_cartesian(result.R)
-    _, _, kappa_c = model.gaussian_averages(mu, d[:, None] * (Q @ A @ Q.T) * d[None, :])
-    _, _, _, d3c, d4c = model.derivatives(mu)
-    U = d[:, None] * (Q @ E)  # mode coordinates -> Cartesian displacements (n, n_r)
-    kappa = U.T @ kappa_c @ U
-    d3 = np.einsum("abc,ai,bj,ck->ijk", d3c, U, U, U, optimize=True)
-    m = w.size
-    lam = response_lambda(w, result.temperature)
-    M = np.diag(1.0 / lam.ravel())
-    if include_d4:
-        M = M - 0.5 * np.einsum("abcd,ai,bj,ck,dl->ijkl", d4c, U, U, U, U, optimize=True).reshape(m * m, m * m)
-    D3 = d3.reshape(m * m, m)
-    H = kappa + 0.5 * D3.T @ np.linalg.solve(M, D3)
-    H = 0.5 * (H + H.T)
+    T = result.temperature
+    extra = {}
+    if model is not None:
+        A, _ = result.covariances()
+        mu = s.to_cartesian(result.R)
+        _, _, kappa_c = model.gaussian_averages(mu, d[:, None] * (Q @ A @ Q.T) * d[None, :])
+        _, _, _, d3c, d4c = model.derivatives(mu)
+        U = d[:, None] * (Q @ E)  # mode coordinates -> Cartesian displacements (n, n_r)
+        kappa = U.T @ kappa_c @ U
+        d3 = np.einsum("abc,ai,bj,ck->ijk", d3c, U, U, U, optimize=True)
+        d4 = np.einsum("abcd,ai,bj,ck,dl->ijkl", d4c, U, U, U, U, optimize=True) if include_d4 else None
+        H = assemble_hessian(kappa, d3, d4, w, T)
+    else:
+        from atomtwin.engines.tdscha.hessian_ensemble import ensemble_hessian
+
+        H, H_groups = ensemble_hessian(result, provider, n_configs, rng, include_d4, n_jackknife)
+        G = len(H_groups)
+        fg = np.array([_signed_frequency(np.linalg.eigvalsh(h)) for h in H_groups])
+        extra["frequency_error"] = np.sqrt((G - 1) / G * np.sum((fg - fg.mean(0)) ** 2, axis=0))
+        cg = np.array([_to_cartesian(s, E, h) for h in H_groups])
+        extra["hessian_error"] = np.sqrt((G - 1) / G * np.sum((cg - cg.mean(0)) ** 2, axis=0))
     ev, vec = np.linalg.eigh(H)
-    omega = np.sign(ev) * np.sqrt(np.abs(ev))
-    sm = s.sqrt_m
-    cart = sm[:, None] * (Q @ E @ H @ E.T @ Q.T) * sm[None, :]
     names = list(s.names)
-    return xr.Dataset(
-        {"hessian": (("dof", "dof2"), cart, {"units": "eV/Å^2"}),
-         "frequency": ("mode", omega / (2 * np.pi), {"units": "THz",
-                       "description": "physical SCHA phonons, d2F/dR2 (negative = imaginary)"}),
-         "auxiliary_frequency": ("mode", w / (2 * np.pi), {"units": "THz"}),
-         "eigenvector": (("dof", "mode"), Q @ E @ vec, {"units": "1"})},
-        coords={"dof": names, "dof2": names},
-        attrs={"temperature_K": result.temperature, "approximation": "full" if include_d4 else "bubble"})
+    data = {"hessian": (("dof", "dof2"), _to_cartesian(s, E, H), {"units": "eV/Å^2"}),
+            "frequency": ("mode", _signed_frequency(ev), {"units": "THz",
+                          "description": "physical SCHA phonons, d2F/dR2 (negative = imaginary)"}),
+            "auxiliary_frequency": ("mode", w / (2 * np.pi), {"units": "THz"}),
+            "eigenvector": (("dof", "mode"), Q @ E @ vec, {"units": "1"})}
+    if extra:
+        data["frequency_error"] = ("mode", extra["frequency_error"], {"units": "THz"})
+        data["hessian_error"] = (("dof", "dof2"), extra["hessian_error"], {"units": "eV/Å^2"})
+    return xr.Dataset(data, coords={"dof": names, "dof2": names},
+                      attrs={"temperature_K": T, "approximation": "full" if include_d4 else "bubble",
+                             "averages": "exact" if model is not None else f"ensemble ({n_configs})"})
+
+
+def _signed_frequency(eigenvalues: np.ndarray) -> np.ndarray:
+    """sign(lambda) sqrt|lambda| / 2 pi: THz, negative for an unstable (imaginary) mode."""
+    return np.sign(eigenvalues) * np.sqrt(np.abs(eigenvalues)) / (2 * np.pi)
+
+
+def _to_cartesian(s, E: np.ndarray, H: np.ndarray) -> np.ndarray:
+    """Mode-basis mass-scaled Hessian (m, m) -> Cartesian force constants (n, n) eV/Å²."""
+    sm = s.sqrt_m
+    return sm[:, None] * (s.basis @ E @ H @ E.T @ s.basis.T) * sm[None, :]

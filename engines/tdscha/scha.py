@@ -156,7 +156,7 @@ def scha(system: System, temperature: float, *, model=None, provider=None, n_con
          rng=None, phi0: np.ndarray | None = None, R0: np.ndarray | None = None, mixing: float = 0.5,
          max_iter: int = 500, tol: float = 1e-8, ess_threshold: float = 0.5, min_frequency: float = 0.1,
          fix_centroid: bool = False, frequencies0=None, scan_centroid="auto", n_jackknife: int = 20,
-         raise_on_failure: bool = True) -> SCHAResult:
+         resolve_budget: int = 8, raise_on_failure: bool = True) -> SCHAResult:
     """Minimise the SCHA free energy at ``temperature`` (K).
 
     Parameters
@@ -193,7 +193,10 @@ def scha(system: System, temperature: float, *, model=None, provider=None, n_con
     min_frequency
         Modes softer than this (THz) in the harmonic start are treated as soft (see above).
     fix_centroid
-        Keep the centroid fixed (e.g. at a high-symmetry position).
+        Keep the centroid fixed (e.g. at a high-symmetry position); or an array (k, n) of
+        Cartesian displacement patterns along which it stays fixed while it relaxes in the
+        other directions (e.g. the soft mode's pattern, for the free-energy Hessian of the
+        high-symmetry phase below its instability).
     scan_centroid
         ``'auto'``: when the start is unstable along some mode (negative harmonic curvature),
         also start at the classical minima along the (up to 3) most unstable modes;
@@ -201,6 +204,11 @@ def scha(system: System, temperature: float, *, model=None, provider=None, n_con
         or an array (k, n) of Cartesian starting centroids (Å) tried besides ``R0``.
     n_jackknife
         Groups of pairs for the jackknife errors of frequencies and centroid (ensemble).
+    resolve_budget
+        Ensemble: when several minima are found, their free energies are compared on fresh
+        ensembles, enlarged (up to this many ensembles each) while the lowest is within two
+        combined standard errors of another; still unresolved, ``minima`` flags them
+        ``ambiguous``.
     raise_on_failure
         Raise :class:`SCHANotConverged` when no start converges (default); False returns the
         last state with ``converged=False``.
@@ -231,7 +239,8 @@ def scha(system: System, temperature: float, *, model=None, provider=None, n_con
     phi_start = _start_phi(s, R_start, src, H if phi0 is None else np.asarray(phi0, float), T,
                            min_frequency, frequencies0, fit=phi0 is None)
     starts = [("start", R_start, phi_start)]
-    if not fix_centroid:
+    fixed = _fixed_directions(s, fix_centroid)
+    if fixed is False:
         starts += _broken_starts(s, R_start, H, src, T, min_frequency, scan_centroid)
 
     def make_ev():
@@ -239,21 +248,30 @@ def scha(system: System, temperature: float, *, model=None, provider=None, n_con
             return Evaluator(s, T, exact=ExactAverager(model, s))
         return Evaluator(s, T, draw=lambda R, L, step: SCHAEnsemble(s, provider, R, L, n_configs, rng, step))
 
-    runs, n_eval = [], 2 * s.n if provider is not None else 0
+    runs, failed, n_eval = [], [], 2 * s.n if provider is not None else 0
     for label, R, phi in starts:
-        if phi is None:
-            phi = _start_phi(s, R, src, _harmonic_phi(s, R, model, provider), T, min_frequency, frequencies0)
         ev = make_ev()
-        res = _run(ev, s, T, R, phi, model, mixing, max_iter, tol, ess_threshold * n_configs, fix_centroid)
+        try:
+            if phi is None:
+                phi = _start_phi(s, R, src, _harmonic_phi(s, R, model, provider), T, min_frequency, frequencies0)
+            res = _run(ev, s, T, R, phi, model, mixing, max_iter, tol, (ess_threshold * n_configs, 0.9 * n_configs),
+                       fixed)
+        except TDSCHAError as err:  # one start failing does not sink the others
+            failed.append(err)
+            continue
+        finally:
+            n_eval += ev.n_draws * n_configs if provider is not None else ev.exact.n_evaluations
         res.minima = [{"start": label}]
-        n_eval += ev.n_draws * n_configs if provider is not None else ev.exact.n_evaluations
         runs.append(res)
-    minima = _distinct(runs)
+    if not runs:
+        raise failed[0]
     good = [r for r in runs if r.converged]
+    if provider is not None and len(good) > 1:
+        n_eval += _rank_minima(good, provider, n_configs, rng, resolve_budget)
+    minima = _distinct(runs)
     best = min(good or runs, key=lambda r: r.free_energy)
     if provider is not None and best.converged:
-        n_eval += _final_ensemble(best, provider, n_configs, rng, tol, max_iter, mixing, n_jackknife,
-                                  fix_centroid)
+        n_eval += _final_ensemble(best, provider, n_configs, rng, tol, max_iter, mixing, n_jackknife, fixed)
     best.minima, best.n_evaluations = minima, n_eval
     if not best.converged and tol > 0 and raise_on_failure:
         raise SCHANotConverged(
@@ -272,9 +290,9 @@ def _run(ev, s, T, R, phi, model, mixing, max_iter, tol, ess_min, fix_centroid) 
     hist: dict = {}
     for _kick in range(4):
         p, conv, _, msg = minimise(ev, R, phi, fix_centroid=fix_centroid, tol=tol, max_iter=max_iter,
-                                   mixing=mixing, ess_min=ess_min, history=hist)
+                                   mixing=mixing, ess_min=ess_min[0], ess_polish=ess_min[1], history=hist)
         res = SCHAResult(s, T, p.R, p.phi, p.F, p.F_err, conv, hist, p.stress, message=msg)
-        if not (conv and model is not None and not fix_centroid):
+        if not (conv and model is not None and fix_centroid is False):
             break
         from atomtwin.engines.tdscha.hessian import free_energy_hessian
 
@@ -288,6 +306,71 @@ def _run(ev, s, T, R, phi, model, mixing, max_iter, tol, ess_min, fix_centroid) 
         A, _ = res.covariances()
         R, phi = p.R + np.sqrt(float(vec[:, 0] @ A @ vec[:, 0])) * v, p.phi
     return res
+
+
+def _fixed_directions(s: System, fix):
+    """False, True, or the (n, k) orthonormal mass-scaled directions of Cartesian patterns."""
+    if isinstance(fix, (bool, np.bool_)) or fix is None:
+        return bool(fix)
+    P = np.atleast_2d(np.asarray(fix, float))
+    if P.shape[1] != s.n:
+        raise InputError(f"fix_centroid patterns have {P.shape[1]} components; the system has {s.n}. "
+                         "Fix: give Cartesian displacement patterns of shape (k, n).")
+    q, r = np.linalg.qr((P * s.sqrt_m).T)
+    return q[:, np.abs(np.diag(r)) > 1e-12 * np.abs(r).max()]
+
+
+def _fresh_estimate(res: SCHAResult, provider, n_configs, rng) -> int:
+    """Add a fresh ensemble drawn at ``res``'s solution to its F estimate (pair means pooled)."""
+    from atomtwin.engines.tdscha.scha_ensemble import SCHAEnsemble
+    from atomtwin.engines.tdscha.scha_minimize import Evaluator
+
+    ev = Evaluator(res.system, res.temperature)
+    ens = SCHAEnsemble(res.system, provider, res.R, ev.gaussian(res.phi)[2], n_configs, rng, "compare")
+    d = (ens.r - res.R) @ res.system.basis
+    y = ens.e - 0.5 * np.sum((d @ res.phi) * d, axis=1)
+    h = ens.n_pairs
+    pm = np.concatenate([getattr(res, "_pair_means", np.empty(0)), 0.5 * (y[:h] + y[h:])])
+    res._pair_means = pm
+    res.free_energy = harmonic_free_energy(res.omega, res.temperature) + float(pm.mean())
+    res.free_energy_error = float(pm.std(ddof=1) / np.sqrt(pm.size))
+    return n_configs
+
+
+def _equivalent(r1: SCHAResult, r2: SCHAResult, rtol: float = 0.05) -> bool:
+    """Same auxiliary spectrum within ``rtol``: the same minimum or a symmetry image of it
+    (mirror minima of a double well), which no amount of sampling can rank."""
+    f1, f2 = r1.frequencies, r2.frequencies
+    return bool(np.all(np.abs(f1 - f2) <= rtol * np.maximum(np.abs(f1), np.abs(f2))))
+
+
+def _rank_minima(good: list, provider, n_configs, rng, budget: int) -> int:
+    """Estimate every minimum's F on fresh ensembles, enlarged until the lowest is resolved.
+
+    The estimates made during the minimisation are biased low (minimum of a noisy function),
+    so each minimum gets a fresh ensemble.  While another minimum lies within 2 combined
+    standard errors of the lowest, both get another ensemble, up to ``budget`` ensembles
+    each; a ranking still unresolved then is flagged ``ambiguous`` in ``minima``.
+    """
+    n = 0
+    for r in good:
+        n += _fresh_estimate(r, provider, n_configs, rng)
+    for _ in range(budget - 1):
+        good.sort(key=lambda r: r.free_energy)
+        b = good[0]
+        close = [r for r in good[1:] if r.free_energy - b.free_energy
+                 < 2 * np.hypot(r.free_energy_error, b.free_energy_error) and not _equivalent(r, b)]
+        if not close:
+            break
+        for r in [b, *close]:
+            n += _fresh_estimate(r, provider, n_configs, rng)
+    good.sort(key=lambda r: r.free_energy)
+    b = good[0]
+    for r in good[1:]:
+        r.ambiguous = bool(r.free_energy - b.free_energy < 2 * np.hypot(r.free_energy_error, b.free_energy_error)
+                           and not _equivalent(r, b))
+        b.ambiguous = getattr(b, "ambiguous", False) or r.ambiguous
+    return n
 
 
 def _final_ensemble(res: SCHAResult, provider, n_configs, rng, tol, max_iter, mixing, n_jackknife,
@@ -331,7 +414,8 @@ def _distinct(runs: list) -> list:
             same[0]["start"] += ", " + r.minima[0]["start"]
             continue
         out.append({"free_energy": r.free_energy, "free_energy_error": r.free_energy_error, "centroid": x,
-                    "frequencies": r.frequencies, "converged": r.converged, "start": r.minima[0]["start"]})
+                    "frequencies": r.frequencies, "converged": r.converged, "start": r.minima[0]["start"],
+                    "ambiguous": bool(getattr(r, "ambiguous", False))})
     return out
 
 

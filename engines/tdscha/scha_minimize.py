@@ -117,17 +117,28 @@ class Evaluator:
         return at is not None and np.array_equal(at[0], p.R) and np.array_equal(at[1], p.L)
 
 
-def directions(p: Point, system, temperature: float, fix_centroid: bool):
-    """Preconditioned descent directions (dR, dPhi) and their F slopes (both <= 0)."""
+def directions(p: Point, system, temperature: float, fix_centroid):
+    """Preconditioned descent directions (dR, dPhi) and their F slopes (both <= 0).
+
+    ``fix_centroid``: False, True (centroid fixed) or an (n, k) orthonormal mass-scaled
+    matrix of centroid directions kept fixed (the step is projected before and after the
+    preconditioner, so it stays a descent direction).
+    """
     from atomtwin.engines.tdscha.hessian import response_lambda
 
     Q = system.basis
-    fr = Q.T @ p.force
-    if fix_centroid:
+    force = p.force
+    if fix_centroid is True:
         dR, slope_R = np.zeros(system.n), 0.0
     else:
+        if fix_centroid is not False and fix_centroid is not None:  # (n, k) orthonormal, mass-scaled
+            force = force - fix_centroid @ (fix_centroid.T @ force)
+        fr = Q.T @ force
         y = np.linalg.solve(p.phi, fr)
         dR, slope_R = Q @ y, -float(fr @ y)
+        if fix_centroid is not False and fix_centroid is not None:
+            dR = dR - fix_centroid @ (fix_centroid.T @ dR)
+            slope_R = -float(force @ dR)
     dphi = p.kappa - p.phi
     dphi = 0.5 * (dphi + dphi.T)
     lam = response_lambda(p.w, temperature)
@@ -136,13 +147,17 @@ def directions(p: Point, system, temperature: float, fix_centroid: bool):
     return dR, dphi, slope_R, slope_P
 
 
-def minimise(ev: Evaluator, R: np.ndarray, phi: np.ndarray, *, fix_centroid: bool, tol: float, max_iter: int,
-             mixing: float, ess_min: float, history: dict | None = None):
-    """Minimise F from (R, phi).  Returns (last Point, converged, iterations, message)."""
+def minimise(ev: Evaluator, R: np.ndarray, phi: np.ndarray, *, fix_centroid, tol: float, max_iter: int,
+             mixing: float, ess_min: float, history: dict | None = None, ess_polish: float = 0.0):
+    """Minimise F from (R, phi).  Returns (last Point, converged, iterations, message).
+
+    With an ensemble, convergence also needs an effective sample size >= ``ess_polish`` at
+    the solution (else it is redrawn there and the minimisation continues, at most 3 times).
+    """
     s = ev.system
     p = ev(R, phi, 0)
     a_R = a_P = mixing
-    prev, merits, need_redraw = None, [], False
+    prev, merits, need_redraw, polished = None, [], False, 0
     hist = history if history is not None else {}
     for k in ("free_energy", "free_energy_error", "ess", "gradient"):
         hist.setdefault(k, [])
@@ -159,23 +174,37 @@ def minimise(ev: Evaluator, R: np.ndarray, phi: np.ndarray, *, fix_centroid: boo
                 f"configurations for {s.n_reduced} modes cannot determine the {s.n_reduced}x{s.n_reduced} "
                 f"curvature (its estimate has rank < {s.n_reduced}). Fix: increase n_configs to at least "
                 f"{4 * s.n_reduced} (2 per mode at ESS = n_configs/2).", it)
-        if ev.stochastic and ev.draw is not None and ev.fresh_at(p) and not _supports(ev, p, dR, dphi,
-                                                                                      mixing / 8, ess_min):
-            raise TDSCHAError(
-                f"the effective sample size collapsed at iteration {it}: 1/8 of a self-consistent step "
-                "already leaves less than ess_threshold of a freshly drawn ensemble (its noise dominates "
-                "the step). Fix: increase n_configs, or start closer to the solution "
-                "(start_centroid / start_frequencies).", it)
         rel = float(np.linalg.norm(dphi) / np.linalg.norm(p.phi))
         step_x = float(np.max(np.abs(dR / s.sqrt_m))) if s.n else 0.0
         for k, v in (("free_energy", p.F), ("free_energy_error", p.F_err), ("ess", p.ess),
                      ("gradient", max(rel, step_x))):
             hist[k].append(v)
         if tol > 0 and rel < tol and step_x < tol:
+            if ev.stochastic and ev.draw is not None and p.ess < ess_polish and polished < 3:
+                # converged on an ensemble drawn elsewhere (reweighted, fewer effective samples):
+                # redraw at the solution and converge again there
+                ev.redraw(p.R, p.L, it)
+                p = ev(p.R, p.phi, it)
+                prev, a_R, a_P, merits, need_redraw, polished = None, mixing, mixing, [], False, polished + 1
+                continue
             return p, True, it, "converged"
+        dphi_raw = dphi
         if prev is not None:  # Barzilai-Borwein secant per block (residual r = -direction)
             a_R = _bb(p.R - prev[0].R, prev[1] - dR, a_R)
             a_P = _bb(p.phi - prev[0].phi, prev[2] - dphi, a_P)
+            # per-mode secant on the diagonal (in the current modes): a soft mode near an
+            # instability needs a much shorter step than the stiff ones, which one scalar cannot
+            # give; scaling dPhi~ by D dPhi~ D (D > 0) keeps it a descent direction
+            sx = np.einsum("ai,ab,bi->i", p.E, p.phi - prev[0].phi, p.E)
+            yx = np.einsum("ai,ab,bi->i", p.E, prev[2] - dphi, p.E)
+            ok_m = (sx * yx > 0) & (np.abs(sx) > 1e-12 * float(p.w[-1] ** 2))
+            alpha_m = np.where(ok_m, np.clip(sx / np.where(ok_m, yx, 1.0), 1e-3, 20.0), a_P)
+            D = np.sqrt(alpha_m / a_P)
+            dt = p.E.T @ dphi @ p.E
+            dphi = p.E @ (D[:, None] * dt * D[None, :]) @ p.E.T
+            from atomtwin.engines.tdscha.hessian import response_lambda
+
+            sl_P = 0.5 * float(np.sum(response_lambda(p.w, ev.T) * dt * (D[:, None] * dt * D[None, :])))
         beta, lo, ess_fail = 1.0, float(p.w[0] ** 2), False
         while True:
             phi_t = p.phi + beta * a_P * dphi
@@ -207,7 +236,7 @@ def minimise(ev: Evaluator, R: np.ndarray, phi: np.ndarray, *, fix_centroid: boo
                         allowance = 1e-13 * (abs(p.F) + float(np.sum(p.w)) * 1e-3 + 1e-3)
                         ok = pt.F <= p.F + 1e-4 * beta * (a_R * sl_R + a_P * sl_P) + allowance
                     if ok:
-                        prev = (p, dR, dphi)
+                        prev = (p, dR, dphi_raw)
                         p = pt
                         break
                     beta *= 0.5
@@ -221,16 +250,6 @@ def minimise(ev: Evaluator, R: np.ndarray, phi: np.ndarray, *, fix_centroid: boo
                                       "ensemble) along the self-consistent direction: the noise or "
                                       "round-off floor is above tol")
     return p, False, max_iter, f"max_iter={max_iter} reached"
-
-
-def _supports(ev: Evaluator, p: Point, dR, dphi, alpha: float, ess_min: float) -> bool:
-    """Whether the ensemble keeps ESS >= ess_min for the step alpha (dR, dphi) from ``p``."""
-    phi_t = p.phi + alpha * dphi
-    g = ev.gaussian(phi_t)
-    if g is None:
-        return True  # not a Gaussian: the line search shortens it anyway
-    w, _ = ev.ensemble.weights(p.R + alpha * dR, g[2])[:2]
-    return 1.0 / float(np.sum(w**2)) >= ess_min
 
 
 def _bb(sx: np.ndarray, yx: np.ndarray, old: float, lo: float = 1e-3, hi: float = 20.0) -> float:

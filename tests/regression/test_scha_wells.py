@@ -28,7 +28,8 @@ from scipy.optimize import minimize_scalar
 WELLS = {
     "quartic": (0.6, 0.0, 0.5, 0.0, 1.0),
     "anharmonic": (2.0, -0.8, 0.6, 0.0, 2.0),  # asymmetric: the centroid shifts with T
-    "shallow_dw": (-4 * 0.01 / 0.3**2, 0.0, 0.01 / 0.3**4, 0.01, 10.0),  # barrier 10 meV, minima ±0.3 Å
+    # barrier 10 meV below the zero-point energy: one, symmetric, minimum
+    "shallow_dw": (-4 * 0.01 / 0.3**2, 0.0, 0.01 / 0.3**4, 0.01, 4.0),
     "deep_dw": (-4 * 0.2 / 0.4**2, 0.0, 0.2 / 0.4**4, 0.2, 10.0),  # barrier 200 meV, minima ±0.4 Å
 }
 TEMPS = (0.0, 300.0, 1000.0)
@@ -113,13 +114,15 @@ def _scatter(name, T, n_seeds, n_configs):
 
 
 # The sample standard deviation of n = 24 draws has a relative spread 1/sqrt(2(n-1)) = 15 %;
-# [0.7, 1.4] is -2 to +2.7 of those spreads around a calibrated ratio of 1.
+# [0.7, 1.4] is -2 to +2.7 of those spreads around a calibrated ratio of 1.  400
+# configurations: at 200 the heavy tails of the quartic integrands (kurtosis of V - dR.Phi.dR/2
+# under the Gaussian) still make single-run variance estimates scatter by ~50 %.
 FAST = [("quartic", 300.0), ("deep_dw", 0.0)]
 
 
 @pytest.mark.parametrize(("name", "T"), FAST)
 def test_free_energy_error_is_calibrated(name, T):
-    r_F, r_nu = _scatter(name, T, 24, 200)
+    r_F, r_nu = _scatter(name, T, 24, 400)
     assert 0.7 <= r_F <= 1.4
     assert 0.6 <= r_nu <= 1.6  # jackknife errors (20 groups) have a wider spread of their own
 
@@ -127,6 +130,6 @@ def test_free_energy_error_is_calibrated(name, T):
 @pytest.mark.slow
 @pytest.mark.parametrize(("name", "T"), [c for c in CASES if c not in FAST])
 def test_free_energy_error_is_calibrated_all_wells(name, T):
-    r_F, r_nu = _scatter(name, T, 24, 200)
+    r_F, r_nu = _scatter(name, T, 24, 400)
     assert 0.7 <= r_F <= 1.4
     assert 0.6 <= r_nu <= 1.6
