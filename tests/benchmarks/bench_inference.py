@@ -8,8 +8,9 @@ time per step, atom-steps per second and the ratio to eager.
     python tests/benchmarks/bench_inference.py            # 250, 1000, 4000 atoms
     python tests/benchmarks/bench_inference.py --small    # one small size, tiny model
 
-The peer is nequip-allegro's model at the same sizes, eager (its own compile route through
-``nequip-compile`` is not driven by this script).
+The peer is nequip-allegro's model from the shared capacity-matched builder
+(tests/support/peer_models.py), eager here; its AOTInductor route is timed beside ours in
+bench_mlip.py (``--modes aoti``) and, on a GPU, tests/gpu/device_bench.py.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 
+import peer_models as pm  # noqa: E402
 import torch  # noqa: E402
 from atomtwin.engines.mlip.compile import EnergyAndGradients, _inputs, compile_model, example_graph  # noqa: E402
 from atomtwin.engines.mlip.compiled import load_compiled  # noqa: E402
-from atomtwin.engines.mlip.config import ModelConfig  # noqa: E402
 from atomtwin.engines.mlip.model import build_model  # noqa: E402
 
 
@@ -40,28 +42,6 @@ def _time(fn, repeats: int) -> float:
         fn()
         ts.append(time.perf_counter() - t)
     return statistics.median(ts)
-
-
-def _peer(hp: dict, dtype: str, device: str):
-    """nequip-allegro's AllegroModel at the same sizes (l_max, layers, tensor channels = mul,
-    scalar features = latent, MLP width, Bessel count, cutoff, neighbour normalisation),
-    or None when the peer is not installed.  Its remaining choices (path-channel coupling
-    weights, readout) are its defaults, so parameter counts differ (printed)."""
-    try:
-        from nequip.utils.global_state import set_global_state
-
-        set_global_state()
-        from allegro.model import AllegroModel
-    except ImportError:
-        return None
-    m = AllegroModel(seed=0, model_dtype=dtype, type_names=["Si", "O"], r_max=4.0, l_max=hp["lmax"],
-                     num_layers=hp["num_layers"], num_scalar_features=hp["latent"],
-                     num_tensor_features=hp["mul"], allegro_mlp_hidden_layers_width=hp["mlp_hidden"],
-                     allegro_mlp_hidden_layers_depth=1, readout_mlp_hidden_layers_width=hp["mlp_hidden"],
-                     radial_chemical_embed={"_target_": "allegro.nn.TwoBodyBesselScalarEmbed",
-                                            "num_bessels": hp["num_basis"]},
-                     avg_num_neighbors=20.0)
-    return m.to(device)
 
 
 def _peer_input(b: dict, device: str):
@@ -94,9 +74,17 @@ def main(argv: list[str] | None = None) -> int:
     else:
         sizes = args.sizes or [250, 1000, 4000]
         hp = dict(num_layers=2, lmax=2, mul=16, latent=64, mlp_hidden=64, num_basis=8)
-    cfg = ModelConfig(architecture="allegro", species=("Si", "O"), r_max=4.0, dtype=args.dtype,
-                      avg_num_neighbors=20.0, **hp)
-    model = build_model(cfg).to(args.device)
+    h = pm.Hyper(r_max=4.0, lmax=hp["lmax"], allegro_layers=hp["num_layers"], allegro_mul=hp["mul"],
+                 latent=hp["latent"], mlp_hidden=hp["mlp_hidden"], num_basis=hp["num_basis"])
+    peer = None
+    if pm.peers_available():  # the shared capacity-matched pair (tests/support/peer_models.py)
+        model, peer, info = pm.matched_pair("allegro", h, species=("Si", "O"), avg=20.0, dtype=args.dtype)
+        peer = peer.to(args.device)
+        hp = {**hp, "mlp_hidden": info["knob"]["ours mlp_hidden"]}
+    else:
+        model = pm.build_ours("allegro", h, species=("Si", "O"), avg=20.0, dtype=args.dtype)
+    model = model.to(args.device)
+    cfg = model.config
     for p in model.parameters():
         p.requires_grad_(False)
     dtype = model.shift.dtype
@@ -118,7 +106,6 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings():
             compile_model(model, tmp / "mk.pt2", device="cuda", kernel=True, check_sizes=(7,))
         aoti_k = load_compiled(tmp / "mk.pt2", device="cuda")
-    peer = _peer(hp, args.dtype, args.device)
     if peer is not None:
         print(f"# parameters: ours {sum(p.numel() for p in model.parameters())}, nequip-allegro "
               f"{sum(p.numel() for p in peer.parameters())}")

@@ -44,7 +44,7 @@ else
   fi
   "${PIP[@]}" --no-deps -e "$ROOT" 2>&1 | tail -1 | tee -a "$OUTDIR/device_check.log"
 fi
-$PY - <<'PY' 2>&1 | tee -a "$OUTDIR/device_check.log"
+(set +o pipefail; $PY - <<'PY' 2>&1 | tee -a "$OUTDIR/device_check.log"
 import torch
 print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available(),
       torch.cuda.get_device_name() if torch.cuda.is_available() else "")
@@ -55,6 +55,7 @@ for mod in ("triton", "e3nn", "nequip", "allegro", "atomtwin"):
     except Exception as e:  # noqa: BLE001
         print(mod, "MISSING:", e)
 PY
+) || log "WARNING: the environment report failed (is \$PYTHON a Python with torch?)"
 
 log "tests/gpu"
 PT=(timeout 150 "$PY" -m pytest -q -p no:cacheprovider -o addopts="" tests/gpu -rs)
