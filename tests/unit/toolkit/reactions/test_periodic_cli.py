@@ -214,3 +214,13 @@ def test_contact_events_can_be_left_out():
     q = reactions(ds, contact_events=False)
     assert q.events.sizes["event"] == 0
     assert list(q.rates()["pair"].values) == ["S-S"]
+
+
+def test_atomtwin_main_reactions(dimer_file, capsys):
+    from atomtwin.toolkit.cli import main
+
+    assert main(["reactions", str(dimer_file), "--no-progress", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["events"]["S-S break"]["n_events"] == 1
+    assert main(["reactions", str(dimer_file), "--cutoff", "S-S=0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "positive" in err and "Fix:" in err
