@@ -113,3 +113,113 @@ def test_conductivity_uncorrelated_ions_haven_ratio_one():
     ne = (20 * float(c.D[0]) + 20 * float(c.D[1])) / (V * U.KB * 500.0) * U.E2_EV_A_PS_TO_S_CM
     np.testing.assert_allclose(float(c.sigma_ne), ne, rtol=1e-12)
     assert c.sigma.attrs["units"] == "S/cm"
+
+
+# -- issue 19: correlated atoms, the flat-slope window, "not diffusive" ---------------------
+
+
+def clusters(seed, n_frames=400, n_clusters=32, size=4, D=0.5, dt=0.1):
+    """Rigid clusters of ``size`` atoms, each cluster one random walker: the atom-averaged MSD
+    has the variance of n_clusters walkers, ``size`` times the independent-atom model's."""
+    r = np.random.default_rng(seed)
+    walk = np.cumsum(r.normal(0, np.sqrt(2 * D * dt), (n_frames, n_clusters, 3)), axis=0)
+    pos = np.repeat(walk, size, axis=1)
+    return make_dataset(pos, ["Li"] * (size * n_clusters), time=np.arange(n_frames) * dt)
+
+
+def test_correlated_atoms_error_is_calibrated_and_the_excess_measured():
+    # 60 seeds: the sampling error of a standard deviation of 60 z-scores is 1/sqrt(120) = 9 %
+    D, z, z_ind, R = 0.5, [], [], []
+    for seed in range(60):
+        m = msd(clusters(seed), "Li", remove_drift=False, unwrap=False)
+        f = fit_diffusion(m)
+        g = fit_diffusion(m, correlated=False)
+        z.append((float(f.D) - D) / float(f.D_err))
+        z_ind.append((float(g.D) - D) / float(g.D_err))
+        R.append(float(f.inflation))
+    # the probes find the true excess, 4 (their median; one run's estimate scatters ~25 %)
+    assert 3.0 < np.median(R) < 5.0
+    # scatter / error: 1.15 measured (1.08 at a fixed start; the data-chosen start adds the
+    # rest); the issue's target is within a factor 1.3, 1.7 sampling errors above that
+    assert 1 / 1.3 < np.std(z) < 1.3
+    # the independent-atom model is off by sqrt(4) = 2, of which the Birge ratio of its poor
+    # fit recovers part: 1.53 measured; 1.35 is 2 sampling errors below
+    assert np.std(z_ind) > 1.35
+
+
+def caged(seed, D=0.1, dt=0.1, s=1.0, tau=5.0, n_frames=1000, n_atoms=100):
+    """Random walk plus an Ornstein-Uhlenbeck 'cage' offset (variance s^2 per component,
+    correlation time tau): MSD = 6 D t + 6 s^2 (1 - exp(-t / tau)), so the running slope
+    starts far above its plateau 6 D and approaches it over a few tau, as in a liquid."""
+    from scipy.signal import lfilter
+
+    r = np.random.default_rng(100 + seed)
+    walk = np.cumsum(r.normal(0, np.sqrt(2 * D * dt), (n_frames, n_atoms, 3)), axis=0)
+    phi = np.exp(-dt / tau)
+    e = r.normal(0, s * np.sqrt(1 - phi**2), (n_frames, n_atoms, 3))
+    e[0] = r.normal(0, s, (n_atoms, 3))
+    u = lfilter([1.0], [1.0, -phi], e, axis=0)
+    return make_dataset(walk + u, ["Li"] * n_atoms, time=np.arange(n_frames) * dt)
+
+
+def test_window_waits_until_the_running_slope_is_flat():
+    D, auto, fixed = 0.1, [], []
+    for seed in range(8):
+        m = msd(caged(seed), "Li", remove_drift=False, unwrap=False)
+        f = fit_diffusion(m)
+        g = fit_diffusion(m, start=10.0)  # the earliest start allowed (stop / 5)
+        auto.append((float(f.D) - D) / float(f.D_err))
+        fixed.append((float(g.D) - D) / float(g.D_err))
+        assert float(f.fit_start) > 10.0
+    # starting at 10 ps, where the slope is still 27 % high, biases D by ~4.6 error bars;
+    # the automatic start is unbiased: the mean z of 8 runs has a standard error of 0.35, so
+    # |mean| < 1 is ~3 of those (measured -0.15)
+    assert np.mean(fixed) > 3.0
+    assert abs(np.mean(auto)) < 1.0
+
+
+def vibrating_crystal(n_frames=400, dt=0.01, amp=0.1, tau=0.05, seed=0):
+    """32 fcc atoms vibrating (OU, correlation time tau) about fixed sites: no diffusion."""
+    from scipy.signal import lfilter
+
+    r = np.random.default_rng(seed)
+    a = 3.6
+    base = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    g = np.stack(np.meshgrid(*[np.arange(2)] * 3, indexing="ij"), -1).reshape(-1, 1, 3)
+    sites = ((g + base).reshape(-1, 3)) * a
+    phi = np.exp(-dt / tau)
+    u = lfilter([1.0], [1.0, -phi], r.normal(0, amp * np.sqrt(1 - phi**2), (n_frames, 32, 3)), axis=0)
+    return make_dataset(sites + u, ["Cu"] * 32, cell=np.eye(3) * 2 * a, time=np.arange(n_frames) * dt)
+
+
+def test_crystal_is_not_diffusive_and_says_so_consistently(tmp_path, capsys):
+    import json
+
+    from atomtwin.toolkit.cli import main
+    from atomtwin.toolkit.io import write
+
+    ds = vibrating_crystal()
+    res = diffusion(ds, "Cu")
+    assert res.attrs["status"] == "not diffusive" and not bool(res.diffusive)
+    assert np.isnan(float(res.D)) and np.isnan(float(res.D_err))
+    # the message is about the MSD's growth, stated once (no self-contradictory beta range)
+    assert "not 3 standard errors above 0" in res.attrs["reason"] and "beta" not in res.attrs["reason"]
+    with pytest.warns(UserWarning, match="no diffusive regime"):
+        f = fit_diffusion(msd(ds, "Cu"))
+    assert not bool(f.diffusive) and abs(float(f.D)) < 3 * float(f.D_err)
+    with pytest.raises(ValueError, match="no diffusive regime"):
+        fit_diffusion(msd(ds, "Cu"), not_diffusive="raise")
+    path = write(ds, tmp_path / "crystal.nc")
+    assert main(["diffusion", str(path), "--species", "Cu", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["Cu"]["status"] == "not diffusive" and out["Cu"]["D"] is None
+    assert isinstance(out["warnings"], list)
+    assert main(["diffusion", str(path), "--species", "Cu"]) == 0
+    assert "Cu: not diffusive:" in capsys.readouterr().out
+
+
+def test_random_walk_is_diffusive():
+    m = msd(clusters(0, size=1, n_clusters=64), "Li", remove_drift=False, unwrap=False)
+    f = fit_diffusion(m)
+    assert bool(f.diffusive) and f.attrs["status"] == "diffusive"
+    assert float(f.inflation) == 1.0  # no excess detected: the independent-walker covariance

@@ -121,3 +121,19 @@ def test_bad_input_is_named(rng):
     _, wrapped = walk(rng, step=0.6, box=8.0)
     with pytest.warns(UserWarning, match="look wrapped"):
         msd(wrapped, "Li", unwrap=False)
+
+
+def test_origin_variance_probes_equal_the_direct_sum(rng):
+    # the probes behind the correlated-atom error model: the sample variance over origins of
+    # the per-origin MSD (drift removed, mass-weighted centre of mass), against brute force
+    from atomtwin.toolkit.dynamics.msd import probe_lags
+
+    x, ds = walk(rng, nf=90, na=10)
+    ds = ds.assign_coords(mass=("atom", rng.uniform(1, 3, 10)))
+    got = msd(ds, "Li", remove_drift=True, unwrap=False)
+    mass = ds["mass"].values
+    y = x - (np.einsum("fai,a->fi", x, mass) / mass.sum())[:, None, :]
+    for m in probe_lags(90):
+        per_origin = np.mean(np.sum((y[m:] - y[:90 - m]) ** 2, -1), axis=1)
+        np.testing.assert_allclose(got["origin_var"].values[m], np.var(per_origin, ddof=1), rtol=1e-9)
+    assert np.isnan(got["origin_var"].values[[0, 2 * 45 - 1]]).all()
