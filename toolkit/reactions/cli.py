@@ -119,17 +119,16 @@ def cmd_reactions(args) -> int:
         )
         for k, v in shown.items():
             lines.append(f"{k:<14}{v['first']:>8.2f}{v['last']:>8.2f}")
-    lines.append(f"{'events':<14}{'n':>8}   rate (1/ps)        per bond (1/ps)")
+    lines.append(f"{'events':<14}{'n':>8}   {'rate (1/ps)':<19}per bond (1/ps)")
     for name, v in res["events"].items():
         k = (
             ""
             if v["rate_constant"] is None
             else f"{_fmt(v['rate_constant'])} ± {_fmt(v['rate_constant_err'])}"
         )
-        tag = "" if v["covalent"] else "  (contact, not a species change)"
-        lines.append(
-            f"{name:<14}{v['n_events']:>8}   {_fmt(v['rate'])} ± {_fmt(v['rate_err']):<10} {k}{tag}"
-        )
+        tag = "" if v["covalent"] else "(contact)"
+        rate = f"{_fmt(v['rate'])} ± {_fmt(v['rate_err'])}"
+        lines.append(f"{name:<14}{v['n_events']:>8}   {rate:<19}{k:<19}{tag}".rstrip())
     if args.out:
         lines.append(f"results written to {res['out']}")
     print("\n".join(lines))
