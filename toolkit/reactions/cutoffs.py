@@ -19,15 +19,18 @@ Why these factors.  A bond at its equilibrium length ``~R_a + R_b`` vibrates the
 with amplitude ``sigma = sqrt(kT / k_bond)``: for P-S (stretch ~500 cm^-1, k ~ 14 eV/Å²)
 sigma = 0.07 Å at 800 K; for C-H (~3000 cm^-1, k ~ 31 eV/Å²) sigma = 0.03 Å at 300 K.
 ``r_form`` sits 0.15 (R_a + R_b) = 0.32 Å (P-S) and 0.16 Å (C-H) above equilibrium,
-4.5-5 sigma, so a bonded pair in frame 0 is found bonded.  The band between the two
+4.6-5.5 sigma, so a bonded pair in frame 0 is found bonded.  The band between the two
 cutoffs, 0.20 (R_a + R_b) = 0.42 Å (P-S) or 0.21 Å (C-H), is 6-7 sigma wide: an
 intact bond that wanders past ``r_form`` is not counted as broken, and a broken one is
 not counted as re-formed on its first close approach.  ``r_break`` stays below the
 second-neighbour distances that must never count as bonds: S...S inside a PS4 unit
 (3.3 Å vs 2.84 Å), a hydrogen bond H...O (1.8 Å vs 1.31 Å), 1,3 C...C (2.5 Å vs 2.05 Å).
-Ionic contacts (Li-S, Li-Cl, Li-P) get the same factors: Li-S forms at 2.68 Å and breaks at
-3.15 Å, which takes in the first shell of Li2S (2.47 Å), LiCl (2.57 Å) and Li3P
-(2.5-2.9 Å) and not the second.
+Ionic contacts get the same factors: Li-S 2.68/3.15 Å, Li-Cl 2.65/3.11 Å, Li-P
+2.70/3.17 Å (r_form/r_break).  The first shells of Li2S (Li-S 2.47 Å), LiCl (Li-Cl
+2.57 Å) and Li3P (Li-P about 2.5-2.9 Å) lie inside r_form, their second shells (4.4 Å
+and beyond) far outside r_break.  A contact whose usual distance falls *inside* the band
+(a Li 3.0 Å from a P, say) is counted in frame 0 only if closer than the middle of the
+band and then flickers rarely; give such a pair its own cutoff if it matters.
 
 Which bonds define species
 --------------------------
