@@ -1,8 +1,11 @@
 """SCHA and TD-SCHA: quantum nuclear statics and dynamics in the Gaussian approximation.
 
-Static SCHA (:func:`scha`) minimises the Gaussian variational free energy at a temperature;
-:func:`scha_temperature_scan` repeats it over temperatures and :func:`free_energy_hessian`
-gives the physical (free-energy Hessian) phonons.  TD-SCHA (:func:`run_tdscha`) integrates
+Static SCHA (:func:`scha`) minimises the Gaussian variational free energy at a temperature
+(raising :class:`SCHANotConverged` when it cannot); :func:`scha_temperature_scan` repeats it
+over temperatures, :func:`free_energy_hessian` gives the physical (free-energy Hessian)
+phonons for a polynomial model or any force provider, and :func:`instability_temperature`
+the soft-mode transition temperature at a wavevector.  :class:`ReducedUnits` converts model
+studies written in dimensionless form.  TD-SCHA (:func:`run_tdscha`) integrates
 the centroid and covariances under a pulse with a correlated, energy-conserving
 velocity-Verlet scheme; :func:`run_classical` is classical MD under the same pulse.
 Energies and forces come from any ASE calculator (:class:`ASEProvider`, one calculator copy
@@ -18,6 +21,7 @@ not pay for scipy, xarray or torch.
 from __future__ import annotations
 
 from importlib import import_module
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 _EXPORTS = {
@@ -25,12 +29,15 @@ _EXPORTS = {
     "dynamics": ("Modes", "TDSCHAState", "tdscha_energy", "verlet_step"),
     "exact1d": ("Grid1D", "grid_for_model"),
     "hessian": ("free_energy_hessian",),
+    "instability": ("instability_temperature", "wavevector_patterns"),
+    "lattice_models": ("soft_mode_chain",),
+    "reduced_units": ("ReducedUnits",),
     "mlip_provider": ("MLIPProvider",),
     "models": ("PolynomialModel", "double_well_1d", "harmonic_1d", "polar_lattice", "quartic_1d"),
     "pulses": ("GaussianPulse", "SingleCyclePulse", "UserPulse", "external_force"),
     "runner": ("run_classical", "run_tdscha", "write_result"),
     "scan": ("scha_temperature_scan",),
-    "scha": ("SCHAResult", "harmonic_free_energy", "harmonic_variance", "scha"),
+    "scha": ("SCHANotConverged", "SCHAResult", "harmonic_free_energy", "harmonic_variance", "scha"),
     "providers": ("ASEProvider", "CallableProvider", "ProviderError", "System", "TDSCHAError"),
 }
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
@@ -43,6 +50,10 @@ def __getattr__(name: str):
         raise AttributeError(f"module 'atomtwin.engines.tdscha' has no attribute '{name}'")
     value = getattr(import_module(f"atomtwin.engines.tdscha.{mod}"), name)
     globals()[name] = value
+    # ``scha`` is both a submodule and the function it exports: loading the submodule for
+    # another name (SCHAResult...) rebinds the package attribute to the module; undo that
+    if isinstance(globals().get("scha"), ModuleType):
+        globals()["scha"] = globals()["scha"].scha
     return value
 
 
@@ -60,6 +71,8 @@ if TYPE_CHECKING:  # static analysers see the eager imports
     from atomtwin.engines.tdscha.dynamics import Modes, TDSCHAState, tdscha_energy, verlet_step  # noqa: F401
     from atomtwin.engines.tdscha.exact1d import Grid1D, grid_for_model  # noqa: F401
     from atomtwin.engines.tdscha.hessian import free_energy_hessian  # noqa: F401
+    from atomtwin.engines.tdscha.instability import instability_temperature, wavevector_patterns  # noqa: F401
+    from atomtwin.engines.tdscha.lattice_models import soft_mode_chain  # noqa: F401
     from atomtwin.engines.tdscha.mlip_provider import MLIPProvider  # noqa: F401
     from atomtwin.engines.tdscha.models import (  # noqa: F401
         PolynomialModel,
@@ -81,9 +94,11 @@ if TYPE_CHECKING:  # static analysers see the eager imports
         UserPulse,
         external_force,
     )
+    from atomtwin.engines.tdscha.reduced_units import ReducedUnits  # noqa: F401
     from atomtwin.engines.tdscha.runner import run_classical, run_tdscha, write_result  # noqa: F401
     from atomtwin.engines.tdscha.scan import scha_temperature_scan  # noqa: F401
     from atomtwin.engines.tdscha.scha import (  # noqa: F401
+        SCHANotConverged,
         SCHAResult,
         harmonic_free_energy,
         harmonic_variance,
