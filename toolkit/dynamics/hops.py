@@ -15,7 +15,7 @@ from atomtwin.toolkit import schema as S
 from atomtwin.toolkit.dynamics._outofcore import frame_blocks
 from atomtwin.toolkit.dynamics.msd import species_indices
 from atomtwin.toolkit.errors import InputError
-from atomtwin.toolkit.neighbors import nearest_neighbors, neighbor_pairs, pairs_between
+from atomtwin.toolkit.neighbors import nearest_neighbors, neighbor_pairs, pair_arrays
 from atomtwin.toolkit.neighbors.memory import check_chunk, memory_guard
 from atomtwin.toolkit.progress import progress
 from scipy import ndimage
@@ -184,17 +184,19 @@ def assign_sites(ds: xr.Dataset, species: str, sites, *, r_site: float | None = 
     n = ds.sizes[S.FRAME]
     near = np.full((n, idx.size), -1, dtype=np.int32 if sites.shape[0] < 2**31 else np.int64)
     cells = G.cell_array(ds) if periodic else None
-    atoms, site_ids = np.arange(idx.size), idx.size + np.arange(sites.shape[0])
+    n_at = idx.size  # atoms first, then the sites, in the points searched
     wider = float(np.nextafter(r_site, np.inf))  # the search keeps r < cutoff; claims r <= r_site
     for f0, pos in frame_blocks(ds, frame_chunk, "site assignment", idx):
         for k in range(pos.shape[0]):
             f = f0 + k
-            # sites within r_site of each atom (cell lists), the nearest of them claims it
-            p = pairs_between(np.concatenate([pos[k], sites]), None if cells is None else cells[f],
-                              pbc, wider, atoms, site_ids)
-            d = p.distances
-            ok = d <= r_site
-            i, j, d = p.i[ok], p.j[ok], d[ok]
+            # sites within r_site of each atom (cell lists), the nearest of them claims it;
+            # of the raw pair arrays keep the atom-site pairs, oriented atom -> site
+            i, j, d = pair_arrays(np.concatenate([pos[k], sites]), None if cells is None else cells[f],
+                                  pbc, wider, "ijd")
+            i, j = i.astype(np.int64), j.astype(np.int64)
+            ok = ((i < n_at) != (j < n_at)) & (d <= r_site)
+            i, j, d = i[ok], j[ok], d[ok]
+            i, j = np.minimum(i, j), np.maximum(i, j)
             o = np.lexsort((d, i))
             first = o[np.r_[True, i[o][1:] != i[o][:-1]]] if o.size else o
             near[f, i[first]] = j[first] - idx.size
