@@ -180,3 +180,26 @@ def test_without_torch_the_cli_runs_and_engine_commands_name_the_extra(tmp_path)
     lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
     assert lines == ["atomtwin train: error: 'atomtwin train' needs torch, which is not installed. "
                      "Fix: pip install 'atomtwin[engines]' (see the README for a CUDA build of torch)."], lines
+
+
+def test_json_output_lists_the_commands_warnings(capsys):
+    from atomtwin.toolkit.cli import emit_json
+
+    def command(args):
+        warnings.warn("first thing;\n with a fix (species_map=)", UserWarning, stacklevel=1)
+        emit_json({"value": 1})
+        return 0
+
+    assert run_command("info", command, Namespace()) == 0
+    cap = capsys.readouterr()
+    out = json.loads(cap.out)
+    # the same one-line text as on stderr, flags instead of API keywords
+    assert out["warnings"] == [cap.err.split("warning: ", 1)[1].strip()]
+    assert "--species-map" in out["warnings"][0] and out["value"] == 1
+
+    def quiet(args):
+        emit_json({"value": 2})
+        return 0
+
+    assert run_command("info", quiet, Namespace()) == 0
+    assert json.loads(capsys.readouterr().out)["warnings"] == []

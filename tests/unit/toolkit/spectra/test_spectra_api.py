@@ -125,3 +125,58 @@ def test_cli_spectrum_json_and_errors(tmp_path, capsys):
         write(ds.drop_vars(["dipole", "born_charges"]), tmp_path / "nodip.nc")
     with pytest.raises(ValueError, match="born_charges"):
         run_cli(["spectrum", str(tmp_path / "nodip.nc"), "--kind", "ir", "--json"])
+
+
+# -- issue 19: refuse spectra too short for what they are asked to show ----------------------
+
+
+def _frames_needed(err) -> int:
+    import re
+
+    return int(re.search(r"at least (\d+) frames", str(err.value)).group(1))
+
+
+def test_too_few_frames_is_refused_with_the_length_needed():
+    from atomtwin.toolkit.errors import InputError
+
+    # 11 frames: a correlation length of 2 frames, a resolution as coarse as the whole band
+    with pytest.raises(InputError, match=r"VDOS: too short .* at least \d+ frames") as err:
+        vdos(oscillators(n_frames=11))
+    n = _frames_needed(err)
+    # the length named is enough (and one frame less than a tenth-of-the-band resolution
+    # needs would not be: the rule is 10 bins below the Nyquist frequency of 100 THz)
+    res = vdos(oscillators(n_frames=n))
+    assert res.attrs["resolution_thz"] <= 100.0 / 10 + 1e-9
+    with pytest.raises(InputError, match="IR spectrum: too short"):
+        ir_spectrum(oscillators(n_frames=11), normalization="peak")
+
+
+def test_resolution_coarser_than_the_features_asked_for_is_refused():
+    from atomtwin.toolkit.errors import InputError
+    from atomtwin.toolkit.spectra import dielectric_function
+
+    ds = oscillators(n_frames=400)  # default correlation length 0.66 ps: 1.5 THz resolution
+    with pytest.raises(InputError, match=r"asked resolution 0.5 THz .* at least (\d+) frames") as err:
+        vdos(ds, resolution=0.5, n_blocks=2)
+    n = _frames_needed(err)
+    assert vdos(oscillators(n_frames=n), resolution=0.5, n_blocks=2).attrs["resolution_thz"] <= 0.5
+    with pytest.raises(InputError, match=r"asked resolution 20 cm\^-1"):
+        ir_spectrum(ds, normalization="peak", resolution=20.0, unit="cm-1")
+    with pytest.raises(InputError, match="dielectric function: too short"):
+        dielectric_function(ds, temperature=300.0, volume=1000.0, resolution=0.5)
+
+
+def test_cli_refuses_a_short_spectrum_and_lists_warnings_in_json(tmp_path, capsys):
+    from atomtwin.toolkit.cli import main
+    from atomtwin.toolkit.io import write
+
+    write(oscillators(n_frames=11), tmp_path / "short.nc")
+    assert main(["spectrum", str(tmp_path / "short.nc"), "--kind", "vdos"]) == 2
+    cap = capsys.readouterr()
+    assert "peaks at" not in cap.out and "at least" in cap.err and "frames" in cap.err
+    # a correlation length over half a block warns: the warning is in the JSON too
+    write(oscillators(n_frames=1000), tmp_path / "osc.nc")
+    assert main(["spectrum", str(tmp_path / "osc.nc"), "--kind", "vdos", "--max-lag", "3", "--blocks", "1",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert any("correlation length" in w for w in out["warnings"])
