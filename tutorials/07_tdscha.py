@@ -338,8 +338,9 @@ save(fig, OUT / "light_order.png", formats=("png",))
 #   femtoseconds.  The seeded centroid grows exponentially, and as it leaves zero the soft
 #   mode's spread falls from 0.084 Å (its zero-point value, dotted) to 0.069 Å on average
 #   (the variance drops by a third).  The fluctuation stiffening 12 b ⟨δs²⟩ that kept the
-#   lattice paraelectric is reduced accordingly, and the centroid stays in one well for
-#   the rest of the run, long after the pulse.  Which well depends on the phase of the
+#   lattice paraelectric is reduced accordingly, and the centroid stays in one well,
+#   oscillating inside it (between 0.03 and 0.15 Å), long after the pulse; in a 40 ps run
+#   it is still there, its oscillation settled to 0.08–0.14 Å.  Which well depends on the phase of the
 #   seed's small soft-mode oscillation when the curvature turns negative, not on the
 #   seed's size.  This is the metastable polar state: the static SCHA has no polar minimum
 #   at all, it exists only with the energy the pulse left in the lattice.
