@@ -44,8 +44,13 @@ SIZES = {"10k": {"water": (3, 3, 3), "li": 11}, "100k": {"water": (7, 7, 6), "li
 FRAMES = {"hbonds": 5, "rdf": 5, "steinhardt": 3, "hops": 40, "rotations": 40}
 R_MAX, N_BINS = 6.0, 240  # RDF range (Å) and bins
 Q_CUT = 3.4  # Steinhardt neighbour cutoff (Å): O-O first shell and its O-H / H-H bonds
-PEERS = {"hbonds": ["mdanalysis"], "rdf": ["freud", "mdanalysis"], "steinhardt": ["freud"],
-         "hops": [], "rotations": []}
+PEERS = {
+    "hbonds": ["mdanalysis"],
+    "rdf": ["freud", "mdanalysis"],
+    "steinhardt": ["freud"],
+    "hops": [],
+    "rotations": [],
+}
 
 
 # --------------------------------------------------------------------------- systems
@@ -73,8 +78,8 @@ def water_box(reps, n_frames: int):
 def li_conductor(n_cells: int, n_frames: int, seed: int = 0, a: float = 5.7):
     """Lattice-gas Li conductor: positions (F, n, 3) Å, species, cells (F, 3, 3), Li sites."""
     rng = np.random.default_rng(seed)
-    fcc = np.array([[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0]])
-    tet = np.array([[x, y, z] for x in (.25, .75) for y in (.25, .75) for z in (.25, .75)])
+    fcc = np.array([[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
+    tet = np.array([[x, y, z] for x in (0.25, 0.75) for y in (0.25, 0.75) for z in (0.25, 0.75)])
     grid = np.stack(np.meshgrid(*[np.arange(n_cells)] * 3, indexing="ij"), -1).reshape(-1, 3)
     anions = ((grid[:, None] + fcc[None]).reshape(-1, 3)) * a
     sites_f = (grid[:, None] + tet[None]).reshape(-1, 3)  # fractional in units of a
@@ -83,7 +88,7 @@ def li_conductor(n_cells: int, n_frames: int, seed: int = 0, a: float = 5.7):
     m = 2 * n_cells
     ijk = np.rint(sites_f * 2 - 0.5).astype(int) % m
     lin = (ijk[:, 0] * m + ijk[:, 1]) * m + ijk[:, 2]
-    site_of = np.empty(m ** 3, int)
+    site_of = np.empty(m**3, int)
     site_of[lin] = np.arange(n_sites)
     steps = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]])
     occ = np.zeros(n_sites, bool)
@@ -98,8 +103,8 @@ def li_conductor(n_cells: int, n_frames: int, seed: int = 0, a: float = 5.7):
             nb = site_of[(((ijk[s] + steps[rng.integers(6)]) % m) * [m * m, m, 1]).sum()]
             if not occ[nb]:
                 occ[s], occ[nb], li_site[k] = False, True, nb
-        pos[f, :anions.shape[0]] = anions + rng.normal(0, 0.25, anions.shape)
-        pos[f, anions.shape[0]:] = sites_f[li_site] * a + rng.normal(0, 0.25, (li_site.size, 3))
+        pos[f, : anions.shape[0]] = anions + rng.normal(0, 0.25, anions.shape)
+        pos[f, anions.shape[0] :] = sites_f[li_site] * a + rng.normal(0, 0.25, (li_site.size, 3))
     species = ["S"] * anions.shape[0] + ["Li"] * li_site.size
     return pos, species, np.broadcast_to(np.eye(3) * L, (n_frames, 3, 3)).copy(), sites_f * a
 
@@ -183,9 +188,16 @@ def run_peer(case, peer, data, sites):
         if case == "hbonds":
             from MDAnalysis.analysis.hydrogenbonds import HydrogenBondAnalysis
 
-            h = HydrogenBondAnalysis(u, donors_sel="name O", hydrogens_sel="name H",
-                                     acceptors_sel="name O", d_h_cutoff=1.2, d_a_cutoff=3.0,
-                                     d_h_a_angle_cutoff=150, update_selections=False)
+            h = HydrogenBondAnalysis(
+                u,
+                donors_sel="name O",
+                hydrogens_sel="name H",
+                acceptors_sel="name O",
+                d_h_cutoff=1.2,
+                d_a_cutoff=3.0,
+                d_h_a_angle_cutoff=150,
+                update_selections=False,
+            )
             return int(len(h.run().results.hbonds))
         if case == "rdf":
             from MDAnalysis.analysis.rdf import InterRDF
@@ -239,13 +251,27 @@ def child(case: str, tool: str, size: str) -> None:
         val = run_ours(case, *data) if tool == "ours" else run_peer(case, tool, *data)
     cpu, wall = time.process_time() - t0, time.perf_counter() - w0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"cpu": cpu, "wall": wall, "peak_mb": peak, "extra_mb": peak - before,
-                      "value": val, "n_atoms": n_atoms}))
+    print(
+        json.dumps(
+            {
+                "cpu": cpu,
+                "wall": wall,
+                "peak_mb": peak,
+                "extra_mb": peak - before,
+                "value": val,
+                "n_atoms": n_atoms,
+            }
+        )
+    )
 
 
 def measure(case, tool, size) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", case, tool, size],
-                         capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", case, tool, size],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if out.returncode != 0:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -263,10 +289,14 @@ def main() -> None:
         return
     sizes = ["10k"] if args.small else ["10k", "100k"]
     load0 = open("/proc/loadavg").read().split()[:3]
-    print(f"load before: {' '.join(load0)} (on {os.cpu_count()} cores); one thread each; "
-          f"best of {args.repeat}; frames {FRAMES}")
-    head = (f"{'analysis':<11} {'size':>5} {'atoms':>7} {'tool':<11} {'cpu s':>8} {'wall s':>8} "
-            f"{'peak MB':>8} {'extra MB':>8} {'ratio cpu':>9} {'value':>10}")
+    print(
+        f"load before: {' '.join(load0)} (on {os.cpu_count()} cores); one thread each; "
+        f"best of {args.repeat}; frames {FRAMES}"
+    )
+    head = (
+        f"{'analysis':<11} {'size':>5} {'atoms':>7} {'tool':<11} {'cpu s':>8} {'wall s':>8} "
+        f"{'peak MB':>8} {'extra MB':>8} {'ratio cpu':>9} {'value':>10}"
+    )
     print(head)
     for case in args.cases:
         for size in sizes:
@@ -284,10 +314,17 @@ def main() -> None:
                 best[t] = {k: min(r[k] for r in ok) for k in ("cpu", "wall", "peak_mb", "extra_mb")}
                 best[t].update(value=ok[0]["value"], n_atoms=ok[0]["n_atoms"])
             for t, b in best.items():
-                ratio = "" if t == "ours" or "ours" not in best else f"{best['ours']['cpu'] / b['cpu']:.2f}"
-                print(f"{case:<11} {size:>5} {b['n_atoms']:>7} {t:<11} {b['cpu']:>8.2f} "
-                      f"{b['wall']:>8.2f} {b['peak_mb']:>8.0f} {b['extra_mb']:>8.0f} {ratio:>9} "
-                      f"{b['value']:>10.4g}", flush=True)
+                ratio = (
+                    ""
+                    if t == "ours" or "ours" not in best
+                    else f"{best['ours']['cpu'] / b['cpu']:.2f}"
+                )
+                print(
+                    f"{case:<11} {size:>5} {b['n_atoms']:>7} {t:<11} {b['cpu']:>8.2f} "
+                    f"{b['wall']:>8.2f} {b['peak_mb']:>8.0f} {b['extra_mb']:>8.0f} {ratio:>9} "
+                    f"{b['value']:>10.4g}",
+                    flush=True,
+                )
     load1 = open("/proc/loadavg").read().split()[:3]
     print(f"load after: {' '.join(load1)}")
 

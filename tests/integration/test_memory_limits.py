@@ -123,10 +123,21 @@ CHILD = textwrap.dedent(r'''
 @pytest.mark.slow
 def test_hbonds_hops_rotations_succeed_under_a_memory_limit_all_pairs_would_exceed(tmp_path):
     n_side = N_SIDE
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-           "TMPDIR": str(tmp_path)}
-    run = subprocess.run([sys.executable, "-c", CHILD, str(n_side), str(N_CELLS), str(BUDGET)],
-                         capture_output=True, text=True, env=env, timeout=600, check=False)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "TMPDIR": str(tmp_path),
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", CHILD, str(n_side), str(N_CELLS), str(BUDGET)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])
     # the test means something: one all-pairs array of each analysis exceeds the budget,
@@ -134,11 +145,13 @@ def test_hbonds_hops_rotations_succeed_under_a_memory_limit_all_pairs_would_exce
     assert all(v > BUDGET for v in out["all_pairs_bytes"].values()), out
     assert out["all_pairs_fits"] is False
     # and every analysis ran to the end with real results
-    assert out["hbonds"] > n_side ** 3 // 4 and np.isfinite(out["tau"])
+    assert out["hbonds"] > n_side**3 // 4 and np.isfinite(out["tau"])
     assert out["sites_found"] > 0.9 * 6912 and out["hops"] > 0
-    assert out["rotations_groups"] == n_side ** 3
+    assert out["rotations_groups"] == n_side**3
     # an explicit chunk that cannot fit is a named error with its fix, before any read
-    assert out["chunk_error"] and "frame_chunk=" in out["chunk_error"] and "Fix:" in out["chunk_error"]
+    assert (
+        out["chunk_error"] and "frame_chunk=" in out["chunk_error"] and "Fix:" in out["chunk_error"]
+    )
     assert list(tmp_path.iterdir()) == []  # no scratch left behind
 
 
@@ -146,7 +159,7 @@ def test_hbonds_hops_rotations_succeed_under_a_memory_limit_all_pairs_would_exce
 def test_ctrl_c_stops_an_analysis_cleanly(tmp_path):
     """SIGINT in the middle of a long H-bond analysis: a KeyboardInterrupt (no other error),
     within seconds, with nothing left in the temporary directory."""
-    code = textwrap.dedent('''
+    code = textwrap.dedent("""
         import sys, numpy as np
         from atomtwin.toolkit import progress
         from atomtwin.toolkit.schema import make_dataset
@@ -158,13 +171,21 @@ def test_ctrl_c_stops_an_analysis_cleanly(tmp_path):
         progress.enable()
         hydrogen_bonds(ds, frame_chunk=8)
         print("finished", flush=True)
-    ''')
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp_path), "ATOMTWIN_NO_PROGRESS": ""}
-    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         env=env)
+    """)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "TMPDIR": str(tmp_path),
+        "ATOMTWIN_NO_PROGRESS": "",
+    }
+    p = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
     err = bytearray()
-    reader = threading.Thread(target=lambda: [err.extend(b) for b in iter(lambda: os.read(p.stderr.fileno(), 4096), b"")],
-                              daemon=True)
+    reader = threading.Thread(
+        target=lambda: [err.extend(b) for b in iter(lambda: os.read(p.stderr.fileno(), 4096), b"")],
+        daemon=True,
+    )
     reader.start()
     t0 = time.monotonic()
     while b"hydrogen bonds" not in err and time.monotonic() - t0 < 120 and p.poll() is None:

@@ -28,8 +28,11 @@ def test_msd_equals_mdanalysis_einstein_msd_fft():
     # the same estimator; float32 coordinates are promoted to float64 by both: 1e-6 relative
     np.testing.assert_allclose(got.values[1:], ref.results.timeseries[1:], rtol=1e-6)
     ref_xy = EinsteinMSD(u, select="all", msd_type="xy", fft=True).run()
-    np.testing.assert_allclose(msd(ds, "C", axes="xy", remove_drift=False, unwrap=False).values[1:],
-                               ref_xy.results.timeseries[1:], rtol=1e-6)
+    np.testing.assert_allclose(
+        msd(ds, "C", axes="xy", remove_drift=False, unwrap=False).values[1:],
+        ref_xy.results.timeseries[1:],
+        rtol=1e-6,
+    )
 
 
 def random_water(rng, n_water=64, box=12.4, n_frames=6):
@@ -38,7 +41,11 @@ def random_water(rng, n_water=64, box=12.4, n_frames=6):
     from scipy.spatial.transform import Rotation
 
     a = np.deg2rad(104.52) / 2
-    mol = np.array([[0, 0, 0], [np.cos(a), np.sin(a), 0], [np.cos(a), -np.sin(a), 0]]) * [[0], [0.9572], [0.9572]]
+    mol = np.array([[0, 0, 0], [np.cos(a), np.sin(a), 0], [np.cos(a), -np.sin(a), 0]]) * [
+        [0],
+        [0.9572],
+        [0.9572],
+    ]
     frames = []
     for _ in range(n_frames):
         R = Rotation.random(n_water, random_state=rng.integers(1 << 31)).as_matrix()
@@ -51,13 +58,26 @@ def mda_counts(pos, species, box):
     from MDAnalysis.analysis.hydrogenbonds import HydrogenBondAnalysis
 
     n = pos.shape[1]
-    u = mda.Universe.empty(n, n_residues=n // 3, atom_resindex=np.repeat(np.arange(n // 3), 3), trajectory=True)
+    u = mda.Universe.empty(
+        n, n_residues=n // 3, atom_resindex=np.repeat(np.arange(n // 3), 3), trajectory=True
+    )
     u.add_TopologyAttr("name", species)
     u.add_TopologyAttr("type", species)
-    u.load_new(pos.astype(np.float32), format=mda.coordinates.memory.MemoryReader,
-               dimensions=[box, box, box, 90, 90, 90])
-    h = HydrogenBondAnalysis(u, donors_sel="name O", hydrogens_sel="name H", acceptors_sel="name O",
-                             d_h_cutoff=1.2, d_a_cutoff=3.0, d_h_a_angle_cutoff=150, update_selections=False)
+    u.load_new(
+        pos.astype(np.float32),
+        format=mda.coordinates.memory.MemoryReader,
+        dimensions=[box, box, box, 90, 90, 90],
+    )
+    h = HydrogenBondAnalysis(
+        u,
+        donors_sel="name O",
+        hydrogens_sel="name H",
+        acceptors_sel="name O",
+        d_h_cutoff=1.2,
+        d_a_cutoff=3.0,
+        d_h_a_angle_cutoff=150,
+        update_selections=False,
+    )
     h.run()
     return h.results.hbonds, u
 
@@ -75,7 +95,7 @@ def test_hbond_counts_equal_mdanalysis_on_random_rigid_waters():
     # redrawn every frame: run it frame by frame so the criteria are the same
     ref = []
     for f in range(len(pos)):
-        r, _ = mda_counts(pos[f:f + 1], species, box)
+        r, _ = mda_counts(pos[f : f + 1], species, box)
         r[:, 0] = f
         ref.append(r)
     ref = np.concatenate(ref)
@@ -83,7 +103,10 @@ def test_hbond_counts_equal_mdanalysis_on_random_rigid_waters():
     assert counts.sum() > 20  # the test bed really has hydrogen bonds
     # same criteria, same geometry: identical counts and identical (D, H, A) triples
     np.testing.assert_array_equal(ours["count"].values, counts)
-    a = {tuple(r) for r in np.column_stack([ours.frame, ours.donor, ours.hydrogen, ours.acceptor]).tolist()}
+    a = {
+        tuple(r)
+        for r in np.column_stack([ours.frame, ours.donor, ours.hydrogen, ours.acceptor]).tolist()
+    }
     b = {tuple(r) for r in ref[:, :4].astype(int).tolist()}
     assert a == b
 
@@ -95,8 +118,10 @@ def test_hbond_counts_equal_mdanalysis_on_tip3p_water_trajectories(which):
     from MDAnalysis.analysis.hydrogenbonds import HydrogenBondAnalysis
     from MDAnalysis.lib.mdamath import triclinic_vectors
 
-    psf, dcd = {"watdyn": (datafiles.waterPSF, datafiles.waterDCD),
-                "tip125_triclinic": (datafiles.PSF_TRICLINIC, datafiles.DCD_TRICLINIC)}[which]
+    psf, dcd = {
+        "watdyn": (datafiles.waterPSF, datafiles.waterDCD),
+        "tip125_triclinic": (datafiles.PSF_TRICLINIC, datafiles.DCD_TRICLINIC),
+    }[which]
     u = mda.Universe(psf, dcd)
     pos, cells = [], []
     for ts in u.trajectory:
@@ -107,15 +132,29 @@ def test_hbond_counts_equal_mdanalysis_on_tip3p_water_trajectories(which):
     ours = hydrogen_bonds(ds, "O", "H", "O", d_da=3.0, angle=150.0, d_dh=1.2)
     # MDAnalysis: D-H pairs by distance (<= 1.2 Å, only the own hydrogens of rigid TIP3P, so
     # finding them once equals finding them per frame), exact triclinic minimum image
-    ref = HydrogenBondAnalysis(u, donors_sel="name OH2", hydrogens_sel="name H1 H2", acceptors_sel="name OH2",
-                               d_h_cutoff=1.2, d_a_cutoff=3.0, d_h_a_angle_cutoff=150).run().results.hbonds
+    ref = (
+        HydrogenBondAnalysis(
+            u,
+            donors_sel="name OH2",
+            hydrogens_sel="name H1 H2",
+            acceptors_sel="name OH2",
+            d_h_cutoff=1.2,
+            d_a_cutoff=3.0,
+            d_h_a_angle_cutoff=150,
+        )
+        .run()
+        .results.hbonds
+    )
     counts = np.bincount(ref[:, 0].astype(int), minlength=len(pos))
     # a real liquid: ~1.7 hydrogen bonds per water in 125 TIP3P waters at 3.0 Å / 150°
     assert counts.sum() >= (20 if which == "watdyn" else 900)
     # identical geometry and criteria: identical per-frame counts and (D, H, A) triples (a
     # triple near a cutoff could only differ by float32 rounding, and none does here)
     np.testing.assert_array_equal(ours["count"].values, counts)
-    a = {tuple(r) for r in np.column_stack([ours.frame, ours.donor, ours.hydrogen, ours.acceptor]).tolist()}
+    a = {
+        tuple(r)
+        for r in np.column_stack([ours.frame, ours.donor, ours.hydrogen, ours.acceptor]).tolist()
+    }
     b = {tuple(r) for r in ref[:, :4].astype(int).tolist()}
     assert a == b
 
@@ -143,7 +182,9 @@ def test_hbonds_as_fast_as_mdanalysis_with_the_same_bonds_at_10k_atoms():
         pos.append(u.atoms.positions.astype(float))
         cells.append(triclinic_vectors(ts.dimensions).astype(float))
     pos, cells = np.array(pos), np.array(cells)
-    shifts = np.stack(np.meshgrid(*[np.arange(3)] * 3, indexing="ij"), -1).reshape(-1, 3).astype(float)
+    shifts = (
+        np.stack(np.meshgrid(*[np.arange(3)] * 3, indexing="ij"), -1).reshape(-1, 3).astype(float)
+    )
     big = (pos[:, None] + np.einsum("sk,fkx->fsx", shifts, cells)[:, :, None]).reshape(3, -1, 3)
     big = big.astype(np.float32).astype(float)  # MDAnalysis' precision: the same numbers
     species = ["O" if n.startswith("O") else "H" for n in u.atoms.names] * 27
@@ -151,16 +192,30 @@ def test_hbonds_as_fast_as_mdanalysis_with_the_same_bonds_at_10k_atoms():
     ds = make_dataset(big, species, cell=cells * 3, time=np.arange(3) * 1.0)
     uu = mda.Universe.empty(n, n_residues=n // 3, atom_resindex=np.arange(n) // 3, trajectory=True)
     uu.add_TopologyAttr("name", species)
-    uu.load_new(big.astype(np.float32), format=mda.coordinates.memory.MemoryReader,
-                dimensions=np.array([triclinic_box(*c) for c in cells * 3]))
+    uu.load_new(
+        big.astype(np.float32),
+        format=mda.coordinates.memory.MemoryReader,
+        dimensions=np.array([triclinic_box(*c) for c in cells * 3]),
+    )
 
     def ours():
         return hydrogen_bonds(ds, "O", "H", "O", d_da=3.0, angle=150.0, d_dh=1.2)
 
     def peer():
-        return HydrogenBondAnalysis(uu, donors_sel="name O", hydrogens_sel="name H", acceptors_sel="name O",
-                                    d_h_cutoff=1.2, d_a_cutoff=3.0, d_h_a_angle_cutoff=150,
-                                    update_selections=False).run().results.hbonds
+        return (
+            HydrogenBondAnalysis(
+                uu,
+                donors_sel="name O",
+                hydrogens_sel="name H",
+                acceptors_sel="name O",
+                d_h_cutoff=1.2,
+                d_a_cutoff=3.0,
+                d_h_a_angle_cutoff=150,
+                update_selections=False,
+            )
+            .run()
+            .results.hbonds
+        )
 
     a, b = ours(), peer()  # warm both (imports, first-call set-up) before timing
     sa = {tuple(r) for r in np.column_stack([a.frame, a.donor, a.hydrogen, a.acceptor]).tolist()}

@@ -58,11 +58,15 @@ def atom_major(ds: xr.Dataset, atom_chunk: int, tmpdir: str | None = None):
                 continue
             var = ds[name].transpose(S.FRAME, S.ATOM, S.XYZ)
             dtype = np.float64 if name == S.POSITIONS else np.int32
-            mm = np.lib.format.open_memmap(os.path.join(tmp, f"{name}.npy"), mode="w+", dtype=dtype,
-                                           shape=(n_atoms, n_frames, 3))
+            mm = np.lib.format.open_memmap(
+                os.path.join(tmp, f"{name}.npy"),
+                mode="w+",
+                dtype=dtype,
+                shape=(n_atoms, n_frames, 3),
+            )
             for f in range(0, n_frames, block):
                 chunk = np.asarray(var.isel({S.FRAME: slice(f, f + block)}).values, dtype=dtype)
-                mm[:, f:f + chunk.shape[0]] = chunk.transpose(1, 0, 2)
+                mm[:, f : f + chunk.shape[0]] = chunk.transpose(1, 0, 2)
             mm.flush()
             # the memory map itself backs the variable (dask's from_array would copy it
             # into memory); slicing an atom chunk then reads just those pages
@@ -73,8 +77,15 @@ def atom_major(ds: xr.Dataset, atom_chunk: int, tmpdir: str | None = None):
             del out
 
 
-def frame_blocks(ds: xr.Dataset, frame_chunk: int | None, desc: str, atoms=None, *,
-                 extra_bytes_per_frame: float = 0.0, default: int = 256):
+def frame_blocks(
+    ds: xr.Dataset,
+    frame_chunk: int | None,
+    desc: str,
+    atoms=None,
+    *,
+    extra_bytes_per_frame: float = 0.0,
+    default: int = 256,
+):
     """Yield ``(f0, positions (k, n, 3) float64 Å)`` for consecutive blocks of frames.
 
     Only ``atoms`` (global indices; all atoms when ``None``) are read, ``frame_chunk``
@@ -101,11 +112,16 @@ def frame_blocks(ds: xr.Dataset, frame_chunk: int | None, desc: str, atoms=None,
         if int(frame_chunk) < 1:
             from atomtwin.toolkit.errors import InputError
 
-            raise InputError(f"frame_chunk must be a positive number of frames, got {frame_chunk!r}.")
+            raise InputError(
+                f"frame_chunk must be a positive number of frames, got {frame_chunk!r}."
+            )
         chunk = min(int(frame_chunk), max(n, 1))
         fits = fit_chunk(chunk, per_frame, share=0.5)
-        check_chunk(chunk * per_frame, f"{desc}: a chunk of {chunk} frames of {n_atoms} atoms",
-                    f"pass frame_chunk={fits} or fewer (or leave frame_chunk unset).")
+        check_chunk(
+            chunk * per_frame,
+            f"{desc}: a chunk of {chunk} frames of {n_atoms} atoms",
+            f"pass frame_chunk={fits} or fewer (or leave frame_chunk unset).",
+        )
     sel = {} if atoms is None else {S.ATOM: np.asarray(atoms)}
     bar = iter(progress(range(n), total=n, desc=desc))
     with memory_guard(desc, f"pass a smaller frame_chunk (now {chunk})"):

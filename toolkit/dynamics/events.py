@@ -8,8 +8,17 @@ import xarray as xr
 from atomtwin.toolkit.errors import InputError
 
 
-def event_cross_correlation(first_times, first_keys, second_times, second_keys, windows, *,
-                            duration: float, n_shuffles: int = 200, seed=None) -> xr.Dataset:
+def event_cross_correlation(
+    first_times,
+    first_keys,
+    second_times,
+    second_keys,
+    windows,
+    *,
+    duration: float,
+    n_shuffles: int = 200,
+    seed=None,
+) -> xr.Dataset:
     """P(a B event of the same key within (0, window] after an A event) against chance.
 
     Parameters
@@ -70,10 +79,17 @@ def event_cross_correlation(first_times, first_keys, second_times, second_keys, 
         sh[s] = prob(np.mod(tb + shift, duration))
     mu, sd = sh.mean(axis=0), sh.std(axis=0, ddof=1) if n_shuffles > 1 else np.full(w.size, np.nan)
     return xr.Dataset(
-        {"p_observed": ("window", p_obs), "p_poisson": ("window", p_poi), "p_shuffled": ("window", mu),
-         "p_shuffled_std": ("window", sd),
-         "enhancement": ("window", np.divide(p_obs, mu, out=np.full(w.size, np.nan), where=mu > 0)),
-         "z": ("window", np.divide(p_obs - mu, sd, out=np.full(w.size, np.nan), where=sd > 0))},
+        {
+            "p_observed": ("window", p_obs),
+            "p_poisson": ("window", p_poi),
+            "p_shuffled": ("window", mu),
+            "p_shuffled_std": ("window", sd),
+            "enhancement": (
+                "window",
+                np.divide(p_obs, mu, out=np.full(w.size, np.nan), where=mu > 0),
+            ),
+            "z": ("window", np.divide(p_obs - mu, sd, out=np.full(w.size, np.nan), where=sd > 0)),
+        },
         coords={"window": ("window", w, {"units": "ps"})},
         attrs={"n_first": int(ta.size), "n_second": int(tb.size), "duration_ps": float(duration)},
     )

@@ -38,8 +38,9 @@ def _frames(ds: xr.Dataset, frame_chunk: int | None, desc: str, atoms=None):
             yield f0 + k, pos[k]
 
 
-def assign_hydrogens(ds: xr.Dataset, hydrogen: str = "H", acceptor: str = "O", *,
-                     frame_chunk: int | None = None) -> xr.DataArray:
+def assign_hydrogens(
+    ds: xr.Dataset, hydrogen: str = "H", acceptor: str = "O", *, frame_chunk: int | None = None
+) -> xr.DataArray:
     """Index of the nearest ``acceptor`` atom (the donor it is bonded to) of every hydrogen.
 
     The nearest atom over all periodic images, from the shared neighbour layer
@@ -65,10 +66,17 @@ def assign_hydrogens(ds: xr.Dataset, hydrogen: str = "H", acceptor: str = "O", *
     for f, pos in _frames(ds, frame_chunk, "O-H assignment", need):
         own, dist[f] = nearest_neighbors(pos, *geometry(f), h_loc, o_loc)
         owner[f] = need[own]
-    return xr.DataArray(owner, dims=(S.FRAME, S.ATOM), name="donor",
-                        coords={"time": (S.FRAME, np.arange(n) * dt, {"units": "ps"}), "atom_index": (S.ATOM, hi),
-                                "distance": ((S.FRAME, S.ATOM), dist, {"units": "Å"})},
-                        attrs={"timestep_ps": dt, "hydrogen": hydrogen, "acceptor": acceptor})
+    return xr.DataArray(
+        owner,
+        dims=(S.FRAME, S.ATOM),
+        name="donor",
+        coords={
+            "time": (S.FRAME, np.arange(n) * dt, {"units": "ps"}),
+            "atom_index": (S.ATOM, hi),
+            "distance": ((S.FRAME, S.ATOM), dist, {"units": "Å"}),
+        },
+        attrs={"timestep_ps": dt, "hydrogen": hydrogen, "acceptor": acceptor},
+    )
 
 
 def _drop_short_runs(x: np.ndarray, min_frames: int) -> np.ndarray:
@@ -127,15 +135,30 @@ def proton_transfers(assignment: xr.DataArray, *, min_frames: int = 5) -> xr.Dat
     f = f + 1
     o = np.argsort(f, kind="stable")
     f, a = f[o], a[o]
-    return xr.Dataset({"hydrogen": ("event", np.asarray(assignment["atom_index"].values)[a]),
-                       "frame": ("event", f), "time": ("event", f * dt, {"units": "ps"}),
-                       "from_donor": ("event", own[f - 1, a]), "to_donor": ("event", own[f, a])},
-                      attrs={"n_groups": own.shape[1], "duration_ps": (own.shape[0] - 1) * dt,
-                             "min_frames": min_frames})
+    return xr.Dataset(
+        {
+            "hydrogen": ("event", np.asarray(assignment["atom_index"].values)[a]),
+            "frame": ("event", f),
+            "time": ("event", f * dt, {"units": "ps"}),
+            "from_donor": ("event", own[f - 1, a]),
+            "to_donor": ("event", own[f, a]),
+        },
+        attrs={
+            "n_groups": own.shape[1],
+            "duration_ps": (own.shape[0] - 1) * dt,
+            "min_frames": min_frames,
+        },
+    )
 
 
-def oh_reorientations(ds: xr.Dataset, assignment: xr.DataArray, *, threshold_deg: float = 60.0,
-                      smooth: int = 5, frame_chunk: int | None = None) -> xr.Dataset:
+def oh_reorientations(
+    ds: xr.Dataset,
+    assignment: xr.DataArray,
+    *,
+    threshold_deg: float = 60.0,
+    smooth: int = 5,
+    frame_chunk: int | None = None,
+) -> xr.Dataset:
     """Reorientations of O–H bonds while the proton stays on its donor (angle jumps of the
     donor -> H unit vector; jumps at frames where the donor changes are transfers, not
     reorientations, and are left out).
@@ -161,15 +184,29 @@ def oh_reorientations(ds: xr.Dataset, assignment: xr.DataArray, *, threshold_deg
     lo, hi_ = np.maximum(fr - smooth, 0), np.minimum(fr + smooth, own.shape[0] - 1)
     keep = own[lo, which] == own[hi_, which]
     fr, which, ang = fr[keep], which[keep], ang[keep]
-    return xr.Dataset({"hydrogen": ("event", hi[which]), "donor": ("event", own[fr, which]),
-                       "frame": ("event", fr), "time": ("event", fr * dt, {"units": "ps"}),
-                       "angle": ("event", ang, {"units": "deg"})},
-                      attrs={"n_groups": hi.size, "duration_ps": (own.shape[0] - 1) * dt})
+    return xr.Dataset(
+        {
+            "hydrogen": ("event", hi[which]),
+            "donor": ("event", own[fr, which]),
+            "frame": ("event", fr),
+            "time": ("event", fr * dt, {"units": "ps"}),
+            "angle": ("event", ang, {"units": "deg"}),
+        },
+        attrs={"n_groups": hi.size, "duration_ps": (own.shape[0] - 1) * dt},
+    )
 
 
-def hydrogen_bonds(ds: xr.Dataset, donor: str = "O", hydrogen: str = "H", acceptor: str = "O", *,
-                   d_da: float = 3.0, angle: float = 150.0, d_dh: float = 1.2,
-                   frame_chunk: int | None = None) -> xr.Dataset:
+def hydrogen_bonds(
+    ds: xr.Dataset,
+    donor: str = "O",
+    hydrogen: str = "H",
+    acceptor: str = "O",
+    *,
+    d_da: float = 3.0,
+    angle: float = 150.0,
+    d_dh: float = 1.2,
+    frame_chunk: int | None = None,
+) -> xr.Dataset:
     """Geometric hydrogen bonds D–H...A in every frame.
 
     Parameters
@@ -222,19 +259,33 @@ def hydrogen_bonds(ds: xr.Dataset, donor: str = "O", hydrogen: str = "H", accept
         r_da = np.linalg.norm(v_da[q], axis=-1)
         # angle D-H-A between H->D and H->A
         cosang = np.einsum("pi,pi->p", -v_dh[p], v_ha) / (
-            np.linalg.norm(v_dh[p], axis=-1) * np.linalg.norm(v_ha, axis=-1) + 1e-300)
+            np.linalg.norm(v_dh[p], axis=-1) * np.linalg.norm(v_ha, axis=-1) + 1e-300
+        )
         keep = (r_da <= d_da) & (cosang <= cos_min) & (da_a[q] != d_of[p])
         p, q = p[keep], q[keep]
-        tab = np.column_stack([np.full(p.size, f), need[d_of[p]], need[h_of[p]], need[da_a[q]], r_da[keep],
-                               np.degrees(np.arccos(np.clip(cosang[keep], -1, 1)))])
+        tab = np.column_stack(
+            [
+                np.full(p.size, f),
+                need[d_of[p]],
+                need[h_of[p]],
+                need[da_a[q]],
+                r_da[keep],
+                np.degrees(np.arccos(np.clip(cosang[keep], -1, 1))),
+            ]
+        )
         rows.append(tab[np.lexsort((tab[:, 3], tab[:, 2], tab[:, 1]))])
     tab = np.concatenate(rows) if rows else np.empty((0, 6))
     frames = tab[:, 0].astype(np.int64)
     return xr.Dataset(
-        {"frame": ("bond", frames), "donor": ("bond", tab[:, 1].astype(np.int64)),
-         "hydrogen": ("bond", tab[:, 2].astype(np.int64)), "acceptor": ("bond", tab[:, 3].astype(np.int64)),
-         "distance": ("bond", tab[:, 4], {"units": "Å"}), "angle": ("bond", tab[:, 5], {"units": "deg"}),
-         "count": (S.FRAME, np.bincount(frames, minlength=n))},
+        {
+            "frame": ("bond", frames),
+            "donor": ("bond", tab[:, 1].astype(np.int64)),
+            "hydrogen": ("bond", tab[:, 2].astype(np.int64)),
+            "acceptor": ("bond", tab[:, 3].astype(np.int64)),
+            "distance": ("bond", tab[:, 4], {"units": "Å"}),
+            "angle": ("bond", tab[:, 5], {"units": "deg"}),
+            "count": (S.FRAME, np.bincount(frames, minlength=n)),
+        },
         coords={"time": (S.FRAME, np.arange(n) * dt, {"units": "ps"})},
         attrs={"d_da": d_da, "angle": angle, "d_dh": d_dh, "timestep_ps": dt, "n_frames": n},
     )
@@ -255,9 +306,13 @@ def hbond_lifetime(bonds: xr.Dataset) -> xr.Dataset:
     """
     n = int(bonds.attrs["n_frames"])
     dt = float(bonds.attrs["timestep_ps"])
-    key = np.column_stack([bonds["donor"].values, bonds["hydrogen"].values, bonds["acceptor"].values])
+    key = np.column_stack(
+        [bonds["donor"].values, bonds["hydrogen"].values, bonds["acceptor"].values]
+    )
     if key.shape[0] == 0:
-        raise InputError("no hydrogen bond in any frame: nothing to correlate (check species and criteria).")
+        raise InputError(
+            "no hydrogen bond in any frame: nothing to correlate (check species and criteria)."
+        )
     _, triple = np.unique(key, axis=0, return_inverse=True)
     triple = triple.ravel()
     frames = np.asarray(bonds["frame"].values)
@@ -276,8 +331,9 @@ def hbond_lifetime(bonds: xr.Dataset) -> xr.Dataset:
     tr_s, fr_s = triple[o], frames[o]
     bounds = np.searchsorted(tr_s, np.arange(0, n_tr + step, step).clip(max=n_tr))
     acc = np.zeros(n)
-    for a, b, lo, hi in zip(range(0, n_tr, step), range(step, n_tr + step, step), bounds[:-1],
-                            bounds[1:], strict=False):
+    for a, b, lo, hi in zip(
+        range(0, n_tr, step), range(step, n_tr + step, step), bounds[:-1], bounds[1:], strict=False
+    ):
         h = np.zeros((n, min(b, n_tr) - a))
         h[fr_s[lo:hi], tr_s[lo:hi] - a] = 1.0
         acc += summed_autocorrelation(h)
@@ -290,7 +346,7 @@ def hbond_lifetime(bonds: xr.Dataset) -> xr.Dataset:
     brk = np.r_[True, (t2[1:] != t2[:-1]) | (f2[1:] != f2[:-1] + 1)]
     starts = np.flatnonzero(brk)
     lengths = np.diff(np.r_[starts, t2.size])
-    cnt = np.bincount(lengths, minlength=n + 1)[1:n + 1]  # runs of length 1..n
+    cnt = np.bincount(lengths, minlength=n + 1)[1 : n + 1]  # runs of length 1..n
     # pairs at lag m = sum_{L>m} (L - m) * cnt[L]
     L = np.arange(1, n + 1)
     rev = lambda a: np.cumsum(a[::-1])[::-1]  # noqa: E731
@@ -302,7 +358,12 @@ def hbond_lifetime(bonds: xr.Dataset) -> xr.Dataset:
         end = neg[0] if neg.size else c.size
         return float(np.trapezoid(c[:end], dx=dt))
 
-    return xr.Dataset({"intermittent": ("lag", inter), "continuous": ("lag", cont),
-                       "tau_intermittent": ((), integral(inter), {"units": "ps"}),
-                       "tau_continuous": ((), integral(cont), {"units": "ps"})},
-                      coords={"lag": ("lag", lags * dt, {"units": "ps"})})
+    return xr.Dataset(
+        {
+            "intermittent": ("lag", inter),
+            "continuous": ("lag", cont),
+            "tau_intermittent": ((), integral(inter), {"units": "ps"}),
+            "tau_continuous": ((), integral(cont), {"units": "ps"}),
+        },
+        coords={"lag": ("lag", lags * dt, {"units": "ps"})},
+    )

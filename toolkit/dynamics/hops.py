@@ -25,9 +25,18 @@ def _mean_cell(ds) -> np.ndarray:
     return G.cell_array(ds).mean(axis=0)
 
 
-def find_sites(ds: xr.Dataset, species: str, *, reference=None, grid_spacing: float = 0.2,
-               smoothing: float = 0.3, min_separation: float = 1.0, min_occupancy: float = 0.01,
-               frame_chunk: int = 256, slab_bytes: int = 128 * 2**20) -> xr.DataArray:
+def find_sites(
+    ds: xr.Dataset,
+    species: str,
+    *,
+    reference=None,
+    grid_spacing: float = 0.2,
+    smoothing: float = 0.3,
+    min_separation: float = 1.0,
+    min_occupancy: float = 0.01,
+    frame_chunk: int = 256,
+    slab_bytes: int = 128 * 2**20,
+) -> xr.DataArray:
     """Sites visited by ``species``: from a reference structure or the density maxima.
 
     Parameters
@@ -58,7 +67,9 @@ def find_sites(ds: xr.Dataset, species: str, *, reference=None, grid_spacing: fl
             pos = np.asarray(reference[S.POSITIONS].isel({S.FRAME: 0}).values)[idx]
         else:
             pos = np.asarray(reference, dtype=float).reshape(-1, 3)
-        return xr.DataArray(pos, dims=("site", S.XYZ), name="sites", attrs={"units": "Å", "source": "reference"})
+        return xr.DataArray(
+            pos, dims=("site", S.XYZ), name="sites", attrs={"units": "Å", "source": "reference"}
+        )
     idx = species_indices(ds, species)
     cell = _mean_cell(ds)
     lengths = np.linalg.norm(cell, axis=1)
@@ -72,8 +83,12 @@ def find_sites(ds: xr.Dataset, species: str, *, reference=None, grid_spacing: fl
     order = np.argsort(-dens, kind="stable")
     frac = (vox[order] + 0.5) / nbins
     kept = _suppress_close(frac @ cell, cell, min_separation)
-    return xr.DataArray(frac[kept] @ cell, dims=("site", S.XYZ), name="sites",
-                        attrs={"units": "Å", "source": "density maxima"})
+    return xr.DataArray(
+        frac[kept] @ cell,
+        dims=("site", S.XYZ),
+        name="sites",
+        attrs={"units": "Å", "source": "density maxima"},
+    )
 
 
 def _voxel_counts(ds, idx, nbins, frame_chunk):
@@ -82,8 +97,9 @@ def _voxel_counts(ds, idx, nbins, frame_chunk):
     n = ds.sizes[S.FRAME]
     cells = G.cell_array(ds)
     keys, counts = np.zeros(0, np.int64), np.zeros(0, np.int64)
-    for f0 in progress(range(0, n, frame_chunk), total=-(-n // frame_chunk), desc="site density",
-                       unit="chunk"):
+    for f0 in progress(
+        range(0, n, frame_chunk), total=-(-n // frame_chunk), desc="site density", unit="chunk"
+    ):
         fr = slice(f0, min(f0 + frame_chunk, n))
         pos = np.asarray(ds[S.POSITIONS].isel({S.FRAME: fr, S.ATOM: idx}).values, dtype=float)
         s = G.to_fractional(pos, cells[fr])
@@ -91,7 +107,9 @@ def _voxel_counts(ds, idx, nbins, frame_chunk):
         lin = (v[..., 0] * nbins[1] + v[..., 1]) * nbins[2] + v[..., 2]
         k, c = np.unique(lin.ravel(), return_counts=True)
         keys, inv = np.unique(np.concatenate([keys, k]), return_inverse=True)
-        counts = np.bincount(inv, weights=np.concatenate([counts, c]), minlength=keys.size).astype(np.int64)
+        counts = np.bincount(inv, weights=np.concatenate([counts, c]), minlength=keys.size).astype(
+            np.int64
+        )
     return keys, counts
 
 
@@ -106,8 +124,9 @@ def _density_maxima(keys, counts, nbins, sigma, size, slab_bytes):
     halo = min(rg + rm, nx)
     layer = ny * nz * 4 * 3  # three float32 grids per layer (counts, smoothed, maxima)
     thick = int(max(1, min(nx, slab_bytes // layer - 2 * halo)))
-    check_chunk(layer * (thick + 2 * halo), "find_sites: density slab",
-                "pass a larger grid_spacing")
+    check_chunk(
+        layer * (thick + 2 * halo), "find_sites: density slab", "pass a larger grid_spacing"
+    )
     x = keys // (ny * nz)
     order = np.argsort(x, kind="stable")
     keys, counts, x = keys[order], counts[order], x[order]
@@ -145,12 +164,18 @@ def _suppress_close(points, cell, min_separation):
         if dropped[a]:
             continue
         kept.append(a)
-        dropped[p.j[start[a]:start[a + 1]]] = True
+        dropped[p.j[start[a] : start[a + 1]]] = True
     return np.asarray(kept, dtype=np.int64)
 
 
-def assign_sites(ds: xr.Dataset, species: str, sites, *, r_site: float | None = None,
-                 frame_chunk: int | None = None) -> xr.DataArray:
+def assign_sites(
+    ds: xr.Dataset,
+    species: str,
+    sites,
+    *,
+    r_site: float | None = None,
+    frame_chunk: int | None = None,
+) -> xr.DataArray:
     """Site of each atom of ``species`` at each frame (transition-state rule).
 
     Parameters
@@ -191,8 +216,13 @@ def assign_sites(ds: xr.Dataset, species: str, sites, *, r_site: float | None = 
             f = f0 + k
             # sites within r_site of each atom (cell lists), the nearest of them claims it;
             # of the raw pair arrays keep the atom-site pairs, oriented atom -> site
-            i, j, d = pair_arrays(np.concatenate([pos[k], sites]), None if cells is None else cells[f],
-                                  pbc, wider, "ijd")
+            i, j, d = pair_arrays(
+                np.concatenate([pos[k], sites]),
+                None if cells is None else cells[f],
+                pbc,
+                wider,
+                "ijd",
+            )
             i, j = i.astype(np.int64), j.astype(np.int64)
             ok = ((i < n_at) != (j < n_at)) & (d <= r_site)
             i, j, d = i[ok], j[ok], d[ok]
@@ -205,9 +235,11 @@ def assign_sites(ds: xr.Dataset, species: str, sites, *, r_site: float | None = 
     last = np.maximum.accumulate(frame_idx, axis=0)
     traj = np.where(last >= 0, np.take_along_axis(near, np.maximum(last, 0), axis=0), -1)
     return xr.DataArray(
-        traj, dims=(S.FRAME, S.ATOM),
+        traj,
+        dims=(S.FRAME, S.ATOM),
         coords={"time": (S.FRAME, np.arange(n) * dt, {"units": "ps"}), "atom_index": (S.ATOM, idx)},
-        name="site", attrs={"species": species, "r_site": r_site, "timestep_ps": dt, "n_sites": sites.shape[0]},
+        name="site",
+        attrs={"species": species, "r_site": r_site, "timestep_ps": dt, "n_sites": sites.shape[0]},
     )
 
 
@@ -227,9 +259,18 @@ def hops(site_traj: xr.DataArray) -> xr.Dataset:
     f, a = f[order] + 1, a[order]
     atoms = np.asarray(site_traj["atom_index"].values)[a]
     return xr.Dataset(
-        {"atom": ("event", atoms), "frame": ("event", f), "time": ("event", f * dt, {"units": "ps"}),
-         "from_site": ("event", st[f - 1, a]), "to_site": ("event", st[f, a])},
-        attrs={"n_atoms": st.shape[1], "duration_ps": (st.shape[0] - 1) * dt, "species": site_traj.attrs.get("species", "")},
+        {
+            "atom": ("event", atoms),
+            "frame": ("event", f),
+            "time": ("event", f * dt, {"units": "ps"}),
+            "from_site": ("event", st[f - 1, a]),
+            "to_site": ("event", st[f, a]),
+        },
+        attrs={
+            "n_atoms": st.shape[1],
+            "duration_ps": (st.shape[0] - 1) * dt,
+            "species": site_traj.attrs.get("species", ""),
+        },
     )
 
 
@@ -266,10 +307,12 @@ def hop_rate(site_traj: xr.DataArray) -> xr.Dataset:
     mean_res = float(rt.mean()) if rt.size else np.nan
     res_err = float(rt.std(ddof=1) / np.sqrt(rt.size)) if rt.size > 1 else np.nan
     return xr.Dataset(
-        {"rate": ((), n_hops / observed, {"units": "1/ps", "long_name": "hop rate per atom"}),
-         "rate_err": ((), np.sqrt(max(n_hops, 1)) / observed, {"units": "1/ps"}),
-         "n_hops": ((), n_hops),
-         "mean_residence": ((), mean_res, {"units": "ps"}),
-         "mean_residence_err": ((), res_err, {"units": "ps"})},
+        {
+            "rate": ((), n_hops / observed, {"units": "1/ps", "long_name": "hop rate per atom"}),
+            "rate_err": ((), np.sqrt(max(n_hops, 1)) / observed, {"units": "1/ps"}),
+            "n_hops": ((), n_hops),
+            "mean_residence": ((), mean_res, {"units": "ps"}),
+            "mean_residence_err": ((), res_err, {"units": "ps"}),
+        },
         attrs={"species": site_traj.attrs.get("species", ""), "observed_atom_ps": observed},
     )

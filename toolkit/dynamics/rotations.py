@@ -29,7 +29,9 @@ def _mic(d: np.ndarray, ds: xr.Dataset, frames=None) -> np.ndarray:
     return G.minimum_image(d, cell.reshape(shape), S.pbc_of(ds))
 
 
-def find_polyanions(ds: xr.Dataset, centre: str, ligand: str, *, n_ligands: int = 4, frame: int = 0) -> xr.DataArray:
+def find_polyanions(
+    ds: xr.Dataset, centre: str, ligand: str, *, n_ligands: int = 4, frame: int = 0
+) -> xr.DataArray:
     """Groups made of each ``centre`` atom and its ``n_ligands`` nearest ``ligand`` atoms.
 
     Returns
@@ -51,8 +53,9 @@ def find_polyanions(ds: xr.Dataset, centre: str, ligand: str, *, n_ligands: int 
     pos = np.asarray(ds[S.POSITIONS].isel({S.FRAME: frame}).values, dtype=float)
     cell = G.cell_array(ds)[frame] if S.is_periodic(ds) else None
     # the n_ligands nearest ligands of every centre (cell lists, nearest images)
-    groups, bonds = nearest_neighbors(pos, cell, S.pbc_of(ds) if cell is not None else None,
-                                      ci, li, k=n_ligands)
+    groups, bonds = nearest_neighbors(
+        pos, cell, S.pbc_of(ds) if cell is not None else None, ci, li, k=n_ligands
+    )
     uniq, cnt = np.unique(groups, return_counts=True)
     if np.any(cnt > 1):
         raise InputError(
@@ -60,12 +63,18 @@ def find_polyanions(ds: xr.Dataset, centre: str, ligand: str, *, n_ligands: int 
             f"{centre}: the {centre}{ligand}{n_ligands} connectivity is ambiguous in frame {frame}. Fix: check "
             "n_ligands and the species, or choose a frame where the groups are intact."
         )
-    return xr.DataArray(groups, dims=("group", "slot"), coords={"centre_index": ("group", ci)},
-                        name="polyanions", attrs={"centre": centre, "ligand": ligand,
-                                                  "max_bond": float(bonds.max()), "units": ""})
+    return xr.DataArray(
+        groups,
+        dims=("group", "slot"),
+        coords={"centre_index": ("group", ci)},
+        name="polyanions",
+        attrs={"centre": centre, "ligand": ligand, "max_bond": float(bonds.max()), "units": ""},
+    )
 
 
-def bond_vectors(ds: xr.Dataset, groups: xr.DataArray, *, frame_chunk: int | None = None) -> xr.DataArray:
+def bond_vectors(
+    ds: xr.Dataset, groups: xr.DataArray, *, frame_chunk: int | None = None
+) -> xr.DataArray:
     """Unit vectors centre -> ligand (frame, group, slot, xyz), minimum image.
 
     Only the centre and ligand atoms are read, ``frame_chunk`` frames at a time, so the
@@ -74,21 +83,34 @@ def bond_vectors(ds: xr.Dataset, groups: xr.DataArray, *, frame_chunk: int | Non
     ci = np.asarray(groups["centre_index"].values)
     li = np.asarray(groups.values)
     need, inv = np.unique(np.concatenate([ci, li.ravel()]), return_inverse=True)
-    c_loc, l_loc = inv[:ci.size], inv[ci.size:].reshape(li.shape)
+    c_loc, l_loc = inv[: ci.size], inv[ci.size :].reshape(li.shape)
     n = ds.sizes[S.FRAME]
     u = np.empty((n, *li.shape, 3))
-    for f0, pos in frame_blocks(ds, frame_chunk, "bond vectors", need,
-                                extra_bytes_per_frame=li.size * 3 * 8 * 3):
+    for f0, pos in frame_blocks(
+        ds, frame_chunk, "bond vectors", need, extra_bytes_per_frame=li.size * 3 * 8 * 3
+    ):
         fr = slice(f0, f0 + pos.shape[0])
         d = _mic(pos[:, l_loc] - pos[:, c_loc][:, :, None, :], ds, fr)
         u[fr] = d / np.linalg.norm(d, axis=-1, keepdims=True)
-    return xr.DataArray(u, dims=(S.FRAME, "group", "slot", S.XYZ), name="bond_vectors",
-                        coords={"time": (S.FRAME, np.asarray(ds[S.TIME].values) if S.TIME in ds.coords
-                                         else np.arange(u.shape[0]) * S.uniform_timestep(ds))},
-                        attrs={"units": "1", "timestep_ps": S.uniform_timestep(ds)})
+    return xr.DataArray(
+        u,
+        dims=(S.FRAME, "group", "slot", S.XYZ),
+        name="bond_vectors",
+        coords={
+            "time": (
+                S.FRAME,
+                np.asarray(ds[S.TIME].values)
+                if S.TIME in ds.coords
+                else np.arange(u.shape[0]) * S.uniform_timestep(ds),
+            )
+        },
+        attrs={"units": "1", "timestep_ps": S.uniform_timestep(ds)},
+    )
 
 
-def legendre_correlation(vectors: np.ndarray, ls=(1, 2), *, chunk_bytes: float = 64 * 2**20) -> np.ndarray:
+def legendre_correlation(
+    vectors: np.ndarray, ls=(1, 2), *, chunk_bytes: float = 64 * 2**20
+) -> np.ndarray:
     """C_l(m) for unit vectors (F, ..., 3), all origins; returns (len(ls), F).
 
     The sums run over chunks of vectors (a time correlation chunks along atoms), each
@@ -105,7 +127,7 @@ def legendre_correlation(vectors: np.ndarray, ls=(1, 2), *, chunk_bytes: float =
     # FFT work per vector: 2F padded complex values for each of 6 components (x ~4 buffers)
     step = max(1, int(chunk_bytes // (F * 6 * 16 * 4)))
     for a in range(0, nvec, step):
-        v = u[:, a:a + step]
+        v = u[:, a : a + step]
         if 1 in sums:
             sums[1] += summed_autocorrelation(v)
         if 2 in sums:  # (u.u')^2 = sum_ab u_a u_b u'_a u'_b: 3 squares, 3 doubled products
@@ -115,8 +137,9 @@ def legendre_correlation(vectors: np.ndarray, ls=(1, 2), *, chunk_bytes: float =
     return np.asarray([sums[1] / norm if ell == 1 else 1.5 * sums[2] / norm - 0.5 for ell in ls])
 
 
-def orientational_correlation(ds: xr.Dataset, centre: str, ligand: str, *, n_ligands: int = 4,
-                              ls=(1, 2)) -> xr.DataArray:
+def orientational_correlation(
+    ds: xr.Dataset, centre: str, ligand: str, *, n_ligands: int = 4, ls=(1, 2)
+) -> xr.DataArray:
     """C_l(t) = < P_l(u(0) . u(t)) > of the centre->ligand bond vectors of every group.
 
     Returns
@@ -128,18 +151,28 @@ def orientational_correlation(ds: xr.Dataset, centre: str, ligand: str, *, n_lig
     u = bond_vectors(ds, find_polyanions(ds, centre, ligand, n_ligands=n_ligands))
     c = legendre_correlation(u.values, ls)
     F = c.shape[1]
-    return xr.DataArray(c, dims=("l", "lag"), coords={"l": list(ls), "lag": ("lag", np.arange(F) * dt, {"units": "ps"})},
-                        name="orientational_correlation",
-                        attrs={"units": "1", "centre": centre, "ligand": ligand, "n_groups": u.sizes["group"],
-                               "long_name": "C_l(t) = <P_l(u(0).u(t))>"})
+    return xr.DataArray(
+        c,
+        dims=("l", "lag"),
+        coords={"l": list(ls), "lag": ("lag", np.arange(F) * dt, {"units": "ps"})},
+        name="orientational_correlation",
+        attrs={
+            "units": "1",
+            "centre": centre,
+            "ligand": ligand,
+            "n_groups": u.sizes["group"],
+            "long_name": "C_l(t) = <P_l(u(0).u(t))>",
+        },
+    )
 
 
 def _stretched(t, tau, beta):
     return np.exp(-((t / tau) ** beta))
 
 
-def fit_relaxation(corr: xr.DataArray, *, model: str = "stretched", t_max: float | None = None,
-                   c_min: float = 0.05) -> xr.Dataset:
+def fit_relaxation(
+    corr: xr.DataArray, *, model: str = "stretched", t_max: float | None = None, c_min: float = 0.05
+) -> xr.Dataset:
     """Relaxation time of a decaying correlation C(t) (one ``lag`` dim).
 
     Parameters
@@ -165,21 +198,33 @@ def fit_relaxation(corr: xr.DataArray, *, model: str = "stretched", t_max: float
     end = below[0] if below.size else t.size
     sel = (t > 0) & (t <= t_max) & (np.arange(t.size) < end)
     if sel.sum() < 4:
-        raise InputError(f"too few points to fit a relaxation ({int(sel.sum())} with C > {c_min} below {t_max:g} ps): "
-                         "the correlation decays within a few frames; store frames more often.")
+        raise InputError(
+            f"too few points to fit a relaxation ({int(sel.sum())} with C > {c_min} below {t_max:g} ps): "
+            "the correlation decays within a few frames; store frames more often."
+        )
     tt, cc = t[sel], c[sel]
     tau0 = float(np.interp(np.exp(-1), cc[::-1], tt[::-1])) if cc.min() < np.exp(-1) else tt[-1]
 
     def fit(name):
         if name == "exp":
-            p, cov = optimize.curve_fit(lambda x, tau: np.exp(-x / tau), tt, cc, p0=[tau0], bounds=(1e-12, np.inf))
+            p, cov = optimize.curve_fit(
+                lambda x, tau: np.exp(-x / tau), tt, cc, p0=[tau0], bounds=(1e-12, np.inf)
+            )
             return dict(tau=p[0], beta=1.0, tau2=np.nan, weight=1.0), np.exp(-tt / p[0]), 1
         if name == "stretched":
-            p, cov = optimize.curve_fit(_stretched, tt, cc, p0=[tau0, 1.0], bounds=([1e-12, 0.05], [np.inf, 2.0]))
+            p, cov = optimize.curve_fit(
+                _stretched, tt, cc, p0=[tau0, 1.0], bounds=([1e-12, 0.05], [np.inf, 2.0])
+            )
             return dict(tau=p[0], beta=p[1], tau2=np.nan, weight=1.0), _stretched(tt, *p), 2
         if name == "biexp":
             f = lambda x, a, t1, t2: a * np.exp(-x / t1) + (1 - a) * np.exp(-x / t2)  # noqa: E731
-            p, cov = optimize.curve_fit(f, tt, cc, p0=[0.5, tau0 / 3, tau0 * 3], bounds=([0, 1e-12, 1e-12], [1, np.inf, np.inf]))
+            p, cov = optimize.curve_fit(
+                f,
+                tt,
+                cc,
+                p0=[0.5, tau0 / 3, tau0 * 3],
+                bounds=([0, 1e-12, 1e-12], [1, np.inf, np.inf]),
+            )
             a, t1, t2 = p
             if t1 > t2:
                 a, t1, t2 = 1 - a, t2, t1
@@ -204,13 +249,21 @@ def fit_relaxation(corr: xr.DataArray, *, model: str = "stretched", t_max: float
     mean_tau = pars["tau"] / b * special.gamma(1 / b)
     if chosen == "biexp":
         mean_tau = pars["weight"] * pars["tau"] + (1 - pars["weight"]) * pars["tau2"]
-    return xr.Dataset({"tau": ((), pars["tau"], {"units": "ps"}), "beta": ((), b),
-                       "tau2": ((), pars["tau2"], {"units": "ps"}), "weight": ((), pars["weight"]),
-                       "mean_tau": ((), mean_tau, {"units": "ps"})},
-                      attrs={"model": chosen, "fit_stop_ps": float(tt[-1])})
+    return xr.Dataset(
+        {
+            "tau": ((), pars["tau"], {"units": "ps"}),
+            "beta": ((), b),
+            "tau2": ((), pars["tau2"], {"units": "ps"}),
+            "weight": ((), pars["weight"]),
+            "mean_tau": ((), mean_tau, {"units": "ps"}),
+        },
+        attrs={"model": chosen, "fit_stop_ps": float(tt[-1])},
+    )
 
 
-def jump_events(vectors: np.ndarray, *, threshold_deg: float = 60.0, smooth: int = 5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def jump_events(
+    vectors: np.ndarray, *, threshold_deg: float = 60.0, smooth: int = 5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Angle jumps of unit vectors (F, n, 3): (frames, vector indices, angles in degrees).
 
     The vectors are first averaged over ``smooth`` frames (removes libration).  Each vector
@@ -229,7 +282,9 @@ def jump_events(vectors: np.ndarray, *, threshold_deg: float = 60.0, smooth: int
         k = np.ones(smooth) / smooth
         cs = np.cumsum(np.concatenate([np.zeros((1, n, 3)), vectors]), axis=0)
         v = (cs[smooth:] - cs[:-smooth]) * k[0]
-        v = np.concatenate([np.repeat(v[:1], smooth // 2, 0), v, np.repeat(v[-1:], smooth - 1 - smooth // 2, 0)])
+        v = np.concatenate(
+            [np.repeat(v[:1], smooth // 2, 0), v, np.repeat(v[-1:], smooth - 1 - smooth // 2, 0)]
+        )
     else:
         v = vectors
     v = v / np.linalg.norm(v, axis=-1, keepdims=True)
@@ -271,9 +326,17 @@ def _group_events(fr, vec, ang, ns: int, merge: int):
     return g[start], fr[start], ev_ang, ev_n
 
 
-def reorientation_events(ds: xr.Dataset, centre: str, ligand: str, *, n_ligands: int = 4,
-                         threshold_deg: float = 60.0, smooth: int = 5, merge: int | None = None,
-                         frame_chunk: int | None = None) -> xr.Dataset:
+def reorientation_events(
+    ds: xr.Dataset,
+    centre: str,
+    ligand: str,
+    *,
+    n_ligands: int = 4,
+    threshold_deg: float = 60.0,
+    smooth: int = 5,
+    merge: int | None = None,
+    frame_chunk: int | None = None,
+) -> xr.Dataset:
     """Discrete reorientations of polyanions (angle jumps of their bond vectors).
 
     Jumps of several bond vectors of one group within ``merge`` frames (default
@@ -305,13 +368,26 @@ def reorientation_events(ds: xr.Dataset, centre: str, ligand: str, *, n_ligands:
     ci = np.asarray(groups["centre_index"].values)
     mech = _mechanism(u, dt, threshold_deg, smooth)
     return xr.Dataset(
-        {"group": ("event", ev_g[o]), "centre_index": ("event", ci[ev_g[o]]), "frame": ("event", ev_f[o]),
-         "time": ("event", ev_f[o] * dt, {"units": "ps"}), "angle": ("event", ev_ang[o], {"units": "deg"}),
-         "n_bonds": ("event", ev_n[o])},
-        attrs={"n_groups": ng, "duration_ps": (F - 1) * dt, "threshold_deg": threshold_deg, "smooth": smooth,
-               "mechanism": mech["mechanism"], "count_ratio": mech["count_ratio"],
-               "tau_ratio": mech["tau_ratio"], "tau_1_ps": mech["tau_1"], "tau_2_ps": mech["tau_2"],
-               "D_r": 0.5 / mech["tau_1"] if mech["mechanism"] == "continuous" else np.nan},
+        {
+            "group": ("event", ev_g[o]),
+            "centre_index": ("event", ci[ev_g[o]]),
+            "frame": ("event", ev_f[o]),
+            "time": ("event", ev_f[o] * dt, {"units": "ps"}),
+            "angle": ("event", ev_ang[o], {"units": "deg"}),
+            "n_bonds": ("event", ev_n[o]),
+        },
+        attrs={
+            "n_groups": ng,
+            "duration_ps": (F - 1) * dt,
+            "threshold_deg": threshold_deg,
+            "smooth": smooth,
+            "mechanism": mech["mechanism"],
+            "count_ratio": mech["count_ratio"],
+            "tau_ratio": mech["tau_ratio"],
+            "tau_1_ps": mech["tau_1"],
+            "tau_2_ps": mech["tau_2"],
+            "D_r": 0.5 / mech["tau_1"] if mech["mechanism"] == "continuous" else np.nan,
+        },
     )
 
 
@@ -340,8 +416,15 @@ def _mechanism(u: np.ndarray, dt: float, threshold_deg: float, smooth: int) -> d
         verdict = "continuous"
     else:
         verdict = "jump"
-    return {"mechanism": verdict, "count_ratio": float(ratio), "n_low": int(lo), "n_high": int(hi),
-            "tau_1": t1, "tau_2": t2, "tau_ratio": tau_ratio}
+    return {
+        "mechanism": verdict,
+        "count_ratio": float(ratio),
+        "n_low": int(lo),
+        "n_high": int(hi),
+        "tau_1": t1,
+        "tau_2": t2,
+        "tau_ratio": tau_ratio,
+    }
 
 
 def _one_over_e(c: np.ndarray, dt: float) -> float:
@@ -354,8 +437,16 @@ def _one_over_e(c: np.ndarray, dt: float) -> float:
     return float(dt * (k - 1 + (x0 - np.exp(-1)) / (x0 - x1)))
 
 
-def rotation_mechanism(ds: xr.Dataset, centre: str, ligand: str, *, n_ligands: int = 4,
-                       threshold_deg: float = 60.0, smooth: int = 5, frame_chunk: int | None = None) -> xr.Dataset:
+def rotation_mechanism(
+    ds: xr.Dataset,
+    centre: str,
+    ligand: str,
+    *,
+    n_ligands: int = 4,
+    threshold_deg: float = 60.0,
+    smooth: int = 5,
+    frame_chunk: int | None = None,
+) -> xr.Dataset:
     """Jump-like or continuous reorientation?  Two tests on the bond vectors.
 
     1. Threshold test.  Count angle jumps (:func:`jump_events`) at 2/3 and 4/3 of
@@ -399,24 +490,44 @@ def rotation_mechanism(ds: xr.Dataset, centre: str, ligand: str, *, n_ligands: i
     if m["mechanism"] != "continuous":  # a diffusion coefficient describes diffusion only
         t1 = t2 = np.nan
     return xr.Dataset(
-        {"count_ratio": ((), m["count_ratio"]), "n_low": ((), m["n_low"]), "n_high": ((), m["n_high"]),
-         "tau_ratio": ((), m["tau_ratio"]), "tau_1_c1": ((), m["tau_1"], {"units": "ps"}),
-         "tau_2_c2": ((), m["tau_2"], {"units": "ps"}),
-         "D_r": ((), 0.5 / t1 if np.isfinite(t1) else np.nan, {"units": "rad^2/ps"}),
-         "D_r_from_c2": ((), 1.0 / (6 * t2) if np.isfinite(t2) else np.nan, {"units": "rad^2/ps"})},
-        attrs={"mechanism": m["mechanism"], "threshold_deg": threshold_deg,
-               "thresholds_deg": [_LOW * threshold_deg, _HIGH * threshold_deg], "smooth": smooth},
+        {
+            "count_ratio": ((), m["count_ratio"]),
+            "n_low": ((), m["n_low"]),
+            "n_high": ((), m["n_high"]),
+            "tau_ratio": ((), m["tau_ratio"]),
+            "tau_1_c1": ((), m["tau_1"], {"units": "ps"}),
+            "tau_2_c2": ((), m["tau_2"], {"units": "ps"}),
+            "D_r": ((), 0.5 / t1 if np.isfinite(t1) else np.nan, {"units": "rad^2/ps"}),
+            "D_r_from_c2": (
+                (),
+                1.0 / (6 * t2) if np.isfinite(t2) else np.nan,
+                {"units": "rad^2/ps"},
+            ),
+        },
+        attrs={
+            "mechanism": m["mechanism"],
+            "threshold_deg": threshold_deg,
+            "thresholds_deg": [_LOW * threshold_deg, _HIGH * threshold_deg],
+            "smooth": smooth,
+        },
     )
 
 
-def event_rate(events: xr.Dataset, n_units: int | None = None, duration: float | None = None) -> xr.Dataset:
+def event_rate(
+    events: xr.Dataset, n_units: int | None = None, duration: float | None = None
+) -> xr.Dataset:
     """Events per unit (group, proton...) per ps with the Poisson error sqrt(n) / (units x time)."""
     n_units = int(events.attrs["n_groups"] if n_units is None else n_units)
     duration = float(events.attrs["duration_ps"] if duration is None else duration)
     n = events.sizes["event"]
     expo = n_units * duration
-    return xr.Dataset({"rate": ((), n / expo, {"units": "1/ps"}),
-                       "rate_err": ((), np.sqrt(max(n, 1)) / expo, {"units": "1/ps"}), "n_events": ((), n)})
+    return xr.Dataset(
+        {
+            "rate": ((), n / expo, {"units": "1/ps"}),
+            "rate_err": ((), np.sqrt(max(n, 1)) / expo, {"units": "1/ps"}),
+            "n_events": ((), n),
+        }
+    )
 
 
 def waiting_times(events: xr.Dataset, key: str = "group") -> np.ndarray:
@@ -471,6 +582,11 @@ def rate_components(waits, *, max_components: int = 2) -> xr.Dataset:
     order = np.argsort(-lam)
     lam, wts = lam[order], wts[order]
     err = lam / np.sqrt(np.maximum(wts * w.size, 1))
-    return xr.Dataset({"rate": ("component", lam, {"units": "1/ps"}), "rate_err": ("component", err, {"units": "1/ps"}),
-                       "weight": ("component", wts)},
-                      attrs={"bic": str({k: round(v[0], 3) for k, v in fits.items()}), "n_waits": int(w.size)})
+    return xr.Dataset(
+        {
+            "rate": ("component", lam, {"units": "1/ps"}),
+            "rate_err": ("component", err, {"units": "1/ps"}),
+            "weight": ("component", wts),
+        },
+        attrs={"bic": str({k: round(v[0], 3) for k, v in fits.items()}), "n_waits": int(w.size)},
+    )

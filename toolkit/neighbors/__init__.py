@@ -28,5 +28,11 @@ from atomtwin.toolkit.neighbors.pairs import (
     pairs_between,
 )
 
-__all__ = ["NeighborPairs", "neighbor_pairs", "pairs_between", "nearest_neighbors", "full_lists",
-           "pair_arrays"]
+__all__ = [
+    "NeighborPairs",
+    "neighbor_pairs",
+    "pairs_between",
+    "nearest_neighbors",
+    "full_lists",
+    "pair_arrays",
+]

@@ -78,13 +78,18 @@ def check_chunk(n_bytes: float, what: str, fix: str) -> None:
     """
     avail = available_memory()
     if avail is not None and n_bytes > avail:
-        raise ChunkMemoryError(with_fix(
-            f"{what} needs about {n_bytes / MiB:.0f} MiB but only {avail / MiB:.0f} MiB are "
-            "available.", fix))
+        raise ChunkMemoryError(
+            with_fix(
+                f"{what} needs about {n_bytes / MiB:.0f} MiB but only {avail / MiB:.0f} MiB are "
+                "available.",
+                fix,
+            )
+        )
 
 
-def fit_chunk(requested: int, bytes_per_item: float, fixed: float = 0.0, *,
-              share: float = 0.5) -> int:
+def fit_chunk(
+    requested: int, bytes_per_item: float, fixed: float = 0.0, *, share: float = 0.5
+) -> int:
     """Largest chunk <= ``requested`` whose ``fixed + n * bytes_per_item`` bytes stay within
     ``share`` of the available memory (at least 1)."""
     avail = available_memory()
@@ -102,5 +107,6 @@ def memory_guard(what: str, fix: str):
     except ChunkMemoryError:
         raise
     except MemoryError as err:
-        raise ChunkMemoryError(with_fix(
-            f"{what}: ran out of memory ({err or 'allocation failed'}).", fix)) from None
+        raise ChunkMemoryError(
+            with_fix(f"{what}: ran out of memory ({err or 'allocation failed'}).", fix)
+        ) from None

@@ -8,8 +8,14 @@ from typing import NamedTuple
 import numpy as np
 from atomtwin.toolkit.errors import InputError
 
-__all__ = ["NeighborPairs", "neighbor_pairs", "pairs_between", "nearest_neighbors", "full_lists",
-           "pair_arrays"]
+__all__ = [
+    "NeighborPairs",
+    "neighbor_pairs",
+    "pairs_between",
+    "nearest_neighbors",
+    "full_lists",
+    "pair_arrays",
+]
 
 
 class NeighborPairs(NamedTuple):
@@ -39,12 +45,16 @@ class NeighborPairs(NamedTuple):
 def _checked(positions, cell, pbc, cutoff) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     pos = np.asarray(positions, dtype=np.float64)
     if pos.ndim != 2 or pos.shape[1] != 3:
-        raise InputError(f"positions must have shape (n_atoms, 3), got {pos.shape}. "
-                         "Fix: pass one frame's Cartesian positions in Å.")
+        raise InputError(
+            f"positions must have shape (n_atoms, 3), got {pos.shape}. "
+            "Fix: pass one frame's Cartesian positions in Å."
+        )
     bad = ~np.isfinite(pos).all(axis=1)
     if bad.any():
-        raise InputError(f"{int(bad.sum())} atom(s) have non-finite positions (first: atom "
-                         f"{int(np.flatnonzero(bad)[0])}). Fix: remove or repair those frames.")
+        raise InputError(
+            f"{int(bad.sum())} atom(s) have non-finite positions (first: atom "
+            f"{int(np.flatnonzero(bad)[0])}). Fix: remove or repair those frames."
+        )
     try:
         r = float(cutoff)
     except (TypeError, ValueError):
@@ -54,20 +64,26 @@ def _checked(positions, cell, pbc, cutoff) -> tuple[np.ndarray, np.ndarray, np.n
     per = np.zeros(3, bool) if pbc is None else np.broadcast_to(np.asarray(pbc, dtype=bool), (3,))
     box = np.zeros((3, 3)) if cell is None else np.asarray(cell, dtype=np.float64)
     if box.shape != (3, 3):
-        raise InputError(f"cell must have shape (3, 3) (lattice vectors as rows, Å), got {box.shape}.")
+        raise InputError(
+            f"cell must have shape (3, 3) (lattice vectors as rows, Å), got {box.shape}."
+        )
     if not np.isfinite(box).all():
         raise InputError("the cell holds non-finite values. Fix: repair the cell of this frame.")
     if per.any():
         norms = np.linalg.norm(box, axis=1)
         for k in np.flatnonzero(per):
             if norms[k] <= 1e-12 * max(1.0, norms.max()):
-                raise InputError(f"cell vector {k} is zero but the structure is periodic along it. "
-                                 "Fix: give a non-zero lattice vector there or set that pbc to False.")
+                raise InputError(
+                    f"cell vector {k} is zero but the structure is periodic along it. "
+                    "Fix: give a non-zero lattice vector there or set that pbc to False."
+                )
         v = box[per]
         gram = np.linalg.det(v @ v.T)  # squared volume of the periodic vectors
         if gram <= 1e-12 * np.prod(norms[per] ** 2):
-            raise InputError("the periodic lattice vectors are linearly dependent (singular cell). "
-                             "Fix: give independent lattice vectors.")
+            raise InputError(
+                "the periodic lattice vectors are linearly dependent (singular cell). "
+                "Fix: give independent lattice vectors."
+            )
     return pos, box, per.copy(), r
 
 
@@ -77,11 +93,17 @@ def _search(pos: np.ndarray, box: np.ndarray, per: np.ndarray, r: float, full: b
     # one thread: the pair order, and every sum over pairs downstream, is then reproducible
     nl = NeighborList(cutoff=r, full_list=full, n_threads=1)
     i, j, s, d = nl.compute(pos, box, per, "ijSD", copy=False)
-    return (i.astype(np.int64), j.astype(np.int64), s.astype(np.int64), np.array(d, dtype=np.float64))
+    return (
+        i.astype(np.int64),
+        j.astype(np.int64),
+        s.astype(np.int64),
+        np.array(d, dtype=np.float64),
+    )
 
 
-def neighbor_pairs(positions, cell, pbc, cutoff: float, *, full: bool = False,
-                   sort: bool = False) -> NeighborPairs:
+def neighbor_pairs(
+    positions, cell, pbc, cutoff: float, *, full: bool = False, sort: bool = False
+) -> NeighborPairs:
     """All pairs closer than ``cutoff`` in one structure.
 
     Parameters
@@ -118,8 +140,12 @@ def neighbor_pairs(positions, cell, pbc, cutoff: float, *, full: bool = False,
     pos, box, per, r = _checked(positions, cell, pbc, cutoff)
     n = pos.shape[0]
     if n == 0:
-        return NeighborPairs(np.zeros(0, np.int64), np.zeros(0, np.int64),
-                             np.zeros((0, 3), np.int64), np.zeros((0, 3)))
+        return NeighborPairs(
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int64),
+            np.zeros((0, 3), np.int64),
+            np.zeros((0, 3)),
+        )
     i, j, s, d = _search(pos, box, per, r, full)
     if not full:  # vesin's half list has no fixed orientation: make it canonical
         first = np.where(s[:, 0] != 0, s[:, 0], np.where(s[:, 1] != 0, s[:, 1], s[:, 2]))
@@ -133,8 +159,9 @@ def neighbor_pairs(positions, cell, pbc, cutoff: float, *, full: bool = False,
     return NeighborPairs(i, j, s, d)
 
 
-def pair_arrays(positions, cell, pbc, cutoff: float, quantities: str = "ijd", *,
-                full: bool = False) -> list[np.ndarray]:
+def pair_arrays(
+    positions, cell, pbc, cutoff: float, quantities: str = "ijd", *, full: bool = False
+) -> list[np.ndarray]:
     """The raw pair arrays of one structure, for per-frame loops that need speed.
 
     The same search and checks as :func:`neighbor_pairs`, without the canonical orientation,
@@ -192,24 +219,31 @@ def pairs_between(positions, cell, pbc, cutoff: float, centres, neighbours) -> N
     gi, gj = sub[p.i], sub[p.j]
     fwd = np.isin(gi, a) & np.isin(gj, b)
     rev = np.isin(gj, a) & np.isin(gi, b)
-    return NeighborPairs(np.concatenate([gi[fwd], gj[rev]]), np.concatenate([gj[fwd], gi[rev]]),
-                         np.concatenate([p.shifts[fwd], -p.shifts[rev]]),
-                         np.concatenate([p.vectors[fwd], -p.vectors[rev]]))
+    return NeighborPairs(
+        np.concatenate([gi[fwd], gj[rev]]),
+        np.concatenate([gj[fwd], gi[rev]]),
+        np.concatenate([p.shifts[fwd], -p.shifts[rev]]),
+        np.concatenate([p.vectors[fwd], -p.vectors[rev]]),
+    )
 
 
 def _indices(idx, n: int, name: str) -> np.ndarray:
     idx = np.asarray(idx)
     if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
-        raise InputError(f"{name} must be a 1-D array of atom indices, got shape {idx.shape} "
-                         f"and dtype {idx.dtype}.")
+        raise InputError(
+            f"{name} must be a 1-D array of atom indices, got shape {idx.shape} "
+            f"and dtype {idx.dtype}."
+        )
     if idx.size and (idx.min() < 0 or idx.max() >= n):
-        raise InputError(f"{name} holds atom indices outside 0..{n - 1}. Fix: index the atoms "
-                         "of this structure.")
+        raise InputError(
+            f"{name} holds atom indices outside 0..{n - 1}. Fix: index the atoms of this structure."
+        )
     return idx.astype(np.int64)
 
 
-def nearest_neighbors(positions, cell, pbc, centres, neighbours, *, k: int | None = None,
-                      start: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+def nearest_neighbors(
+    positions, cell, pbc, centres, neighbours, *, k: int | None = None, start: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Nearest atom(s) of ``neighbours`` (over all periodic images) of every atom in ``centres``.
 
     The search radius starts at ``start`` (Å; default the mean spacing of the ``neighbours``
@@ -240,9 +274,13 @@ def nearest_neighbors(positions, cell, pbc, centres, neighbours, *, k: int | Non
     kk = 1 if k is None else int(k)
     if kk < 1:
         raise InputError(f"k must be a positive number of neighbours, got {k!r}.")
-    if a.size and (b.size == 0 or (not per.any() and np.unique(b).size - bool(np.isin(a, b).any()) < kk)):
-        raise InputError(f"nearest_neighbors: fewer than {kk} candidate neighbour atom(s) besides "
-                         "the centre. Fix: select more neighbour atoms (or a smaller k).")
+    if a.size and (
+        b.size == 0 or (not per.any() and np.unique(b).size - bool(np.isin(a, b).any()) < kk)
+    ):
+        raise InputError(
+            f"nearest_neighbors: fewer than {kk} candidate neighbour atom(s) besides "
+            "the centre. Fix: select more neighbour atoms (or a smaller k)."
+        )
     index = np.full((a.size, kk), -1, np.int64)
     dist = np.full((a.size, kk), np.inf)
     if start is None:

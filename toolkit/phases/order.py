@@ -20,8 +20,8 @@ import numpy as np
 import xarray as xr
 from atomtwin.toolkit import schema as S
 from atomtwin.toolkit.errors import InputError
-from atomtwin.toolkit.neighbors.memory import memory_guard
 from atomtwin.toolkit.neighbors import full_lists, neighbor_pairs, pair_arrays
+from atomtwin.toolkit.neighbors.memory import memory_guard
 from atomtwin.toolkit.progress import progress
 
 AMU_PER_A3_TO_G_PER_CM3 = 1.66053906660  # 1 amu/Å^3 in g/cm^3 (CODATA 2018 amu)
@@ -103,8 +103,12 @@ def rdf(
     S.validate(ds, require=(S.CELL,))
     # the narrowest cell of all frames bounds r_max (an NPT box shrinks and grows)
     cells = np.asarray(ds[S.CELL].values, dtype=float).reshape(-1, 3, 3)
-    half = 0.5 * min(np.min(np.abs(np.linalg.det(c)) / np.linalg.norm(
-        np.cross(c[[1, 2, 0]], c[[2, 0, 1]]), axis=1)) for c in cells)
+    half = 0.5 * min(
+        np.min(
+            np.abs(np.linalg.det(c)) / np.linalg.norm(np.cross(c[[1, 2, 0]], c[[2, 0, 1]]), axis=1)
+        )
+        for c in cells
+    )
     r_max = float(r_max) if r_max is not None else 0.999 * half
     if r_max >= half:
         raise InputError(f"r_max={r_max:.3g} Å must be below half the cell width ({half:.3g} Å).")
@@ -115,7 +119,9 @@ def rdf(
         a, b = species
         for s in (a, b):
             if s not in set(sp):
-                raise InputError(f"species '{s}' is not in the trajectory (it has {sorted(set(sp))}).")
+                raise InputError(
+                    f"species '{s}' is not in the trajectory (it has {sorted(set(sp))})."
+                )
         in_a, in_b = sp == a, sp == b
     edges = np.linspace(0.0, r_max, n_bins + 1)
     hist = np.zeros(n_bins, dtype=np.int64 if species is None else float)
@@ -141,8 +147,13 @@ def rdf(
     g = hist / (shell * norm)
     centres = 0.5 * (edges[1:] + edges[:-1])
     label = "all" if species is None else f"{species[0]}-{species[1]}"
-    return xr.DataArray(g, dims=("r",), coords={"r": ("r", centres, {"units": "Å"})},
-                        name="g", attrs={"units": "1", "pair": label})
+    return xr.DataArray(
+        g,
+        dims=("r",),
+        coords={"r": ("r", centres, {"units": "Å"})},
+        name="g",
+        attrs={"units": "1", "pair": label},
+    )
 
 
 def first_minimum(g: xr.DataArray) -> float:
@@ -155,11 +166,14 @@ def first_minimum(g: xr.DataArray) -> float:
     for k in range(1, after.size - 1):
         if after[k] <= after[k - 1] and after[k] < after[k + 1] and after[k] < 1.0:
             return float(r[peak + k])
-    raise InputError("g(r) has no minimum after its first peak within r_max. Fix: pass cutoff= explicitly.")
+    raise InputError(
+        "g(r) has no minimum after its first peak within r_max. Fix: pass cutoff= explicitly."
+    )
 
 
-def structure_factor(g: xr.DataArray, number_density: float, q: np.ndarray | None = None,
-                     lorch: bool = True) -> xr.DataArray:
+def structure_factor(
+    g: xr.DataArray, number_density: float, q: np.ndarray | None = None, lorch: bool = True
+) -> xr.DataArray:
     """Static structure factor from g(r): S(q) = 1 + 4πρ ∫ r² [g(r) − 1] sin(qr)/(qr) W(r) dr.
 
     Parameters
@@ -186,9 +200,21 @@ def structure_factor(g: xr.DataArray, number_density: float, q: np.ndarray | Non
     q = np.linspace(0.2, 12.0, 300) if q is None else np.asarray(q, dtype=float)
     w = np.sinc(r / R) if lorch else np.ones_like(r)  # np.sinc(x) = sin(πx)/(πx)
     kern = np.sinc(np.outer(q, r) / np.pi)  # sin(qr)/(qr)
-    s = 1.0 + 4.0 * np.pi * float(number_density) * (kern * (r**2 * (g.values - 1.0) * w)).sum(axis=1) * dr
-    return xr.DataArray(s, dims=("q",), coords={"q": ("q", q, {"units": "1/Å"})}, name="S",
-                        attrs={"units": "1", "window": "lorch" if lorch else "none"})
+    s = (
+        1.0
+        + 4.0
+        * np.pi
+        * float(number_density)
+        * (kern * (r**2 * (g.values - 1.0) * w)).sum(axis=1)
+        * dr
+    )
+    return xr.DataArray(
+        s,
+        dims=("q",),
+        coords={"q": ("q", q, {"units": "1/Å"})},
+        name="S",
+        attrs={"units": "1", "window": "lorch" if lorch else "none"},
+    )
 
 
 def _auto_cutoff(ds: xr.Dataset, cutoff: float | None) -> float:
@@ -199,8 +225,9 @@ def _auto_cutoff(ds: xr.Dataset, cutoff: float | None) -> float:
     return first_minimum(rdf(ds.isel({S.FRAME: slice(0, 3)}), n_bins=150))
 
 
-def coordination(ds: xr.Dataset, cutoff: float | None = None,
-                 species: tuple[str, str] | None = None) -> xr.DataArray:
+def coordination(
+    ds: xr.Dataset, cutoff: float | None = None, species: tuple[str, str] | None = None
+) -> xr.DataArray:
     """Number of neighbours within ``cutoff`` (Å; default the first minimum of g(r)).
 
     With ``species=("A", "B")`` counts B neighbours around each A atom (other atoms get
@@ -217,11 +244,13 @@ def coordination(ds: xr.Dataset, cutoff: float | None = None,
             out[f] = np.bincount(i, minlength=n) + np.bincount(j, minlength=n)
         else:
             a, b = species
-            out[f] = (np.bincount(i, weights=(sp[j] == b), minlength=n)
-                      + np.bincount(j, weights=(sp[i] == b), minlength=n))
+            out[f] = np.bincount(i, weights=(sp[j] == b), minlength=n) + np.bincount(
+                j, weights=(sp[i] == b), minlength=n
+            )
             out[f, sp != a] = np.nan
-    return xr.DataArray(out, dims=(S.FRAME, S.ATOM), name="coordination",
-                        attrs={"units": "1", "cutoff": rc})
+    return xr.DataArray(
+        out, dims=(S.FRAME, S.ATOM), name="coordination", attrs={"units": "1", "cutoff": rc}
+    )
 
 
 def _ylm_factors(deg: int, vec: np.ndarray):
@@ -258,7 +287,8 @@ def _qlm(deg: int, vec: np.ndarray, centre: np.ndarray, counts: np.ndarray) -> n
     q = np.zeros((n, deg + 1), dtype=complex)
     for m, y in _ylm_factors(deg, vec):
         q[:, m] = np.bincount(centre, weights=y.real, minlength=n) + 1j * np.bincount(
-            centre, weights=y.imag, minlength=n)
+            centre, weights=y.imag, minlength=n
+        )
     return q / np.maximum(counts, 1)[:, None]
 
 
@@ -268,8 +298,9 @@ def _ql_from_qlm(deg: int, q: np.ndarray) -> np.ndarray:
     return np.sqrt(4.0 * np.pi / (2 * deg + 1) * p)
 
 
-def steinhardt(ds: xr.Dataset, degrees=(4, 6), cutoff: float | None = None,
-               n_neighbours: int | None = None) -> xr.Dataset:
+def steinhardt(
+    ds: xr.Dataset, degrees=(4, 6), cutoff: float | None = None, n_neighbours: int | None = None
+) -> xr.Dataset:
     """Steinhardt bond-orientational order per atom and frame.
 
     q_l(i) = sqrt(4π/(2l+1) Σ_m |q_lm(i)|²), q_lm(i) = (1/N_b(i)) Σ_j Y_lm(r̂_ij).
@@ -321,19 +352,23 @@ def steinhardt(ds: xr.Dataset, degrees=(4, 6), cutoff: float | None = None,
                 res[f"q{deg}"][f] = _ql_from_qlm(deg, q)
                 qsum = q.copy()
                 for m in range(deg + 1):
-                    qsum[:, m] += np.bincount(c, weights=q[nb, m].real, minlength=n) + 1j * np.bincount(
-                        c, weights=q[nb, m].imag, minlength=n)
+                    qsum[:, m] += np.bincount(
+                        c, weights=q[nb, m].real, minlength=n
+                    ) + 1j * np.bincount(c, weights=q[nb, m].imag, minlength=n)
                 res[f"q{deg}_bar"][f] = _ql_from_qlm(deg, qsum / (counts + 1)[:, None])
-    return xr.Dataset({k: ((S.FRAME, S.ATOM), v, {"units": "1"}) for k, v in res.items()},
-                      attrs={"cutoff": rc})
+    return xr.Dataset(
+        {k: ((S.FRAME, S.ATOM), v, {"units": "1"}) for k, v in res.items()}, attrs={"cutoff": rc}
+    )
 
 
 def _nearest(c, nb, v, counts, k):
     r = np.linalg.norm(v, axis=1)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     if np.any(counts < k):
-        raise InputError(f"some atoms have fewer than {k} neighbours within the search radius. "
-                         "Fix: pass a larger cutoff.")
+        raise InputError(
+            f"some atoms have fewer than {k} neighbours within the search radius. "
+            "Fix: pass a larger cutoff."
+        )
     # rank within each centre's block
     order = np.lexsort((r, c))
     rank = np.empty_like(order)

@@ -75,11 +75,22 @@ def test_hbonds_in_a_triclinic_cell_equal_brute_force_over_images():
     ds = make_dataset(pos, ["O"] * 20 + ["H"] * 10, cell=cell, time=np.arange(3) * 0.1)
     hb = hydrogen_bonds(ds, d_da=3.5, angle=110.0, d_dh=1.8, frame_chunk=2)
     ref = _brute_force_hbonds(pos, cell, 20, 3.5, 110.0, 1.8)
-    got = {(int(f), int(d), int(h), int(a)): (float(r), float(t)) for f, d, h, a, r, t in zip(
-        hb.frame.values, hb.donor.values, hb.hydrogen.values, hb.acceptor.values,
-        hb.distance.values, hb.angle.values, strict=True)}
+    got = {
+        (int(f), int(d), int(h), int(a)): (float(r), float(t))
+        for f, d, h, a, r, t in zip(
+            hb.frame.values,
+            hb.donor.values,
+            hb.hydrogen.values,
+            hb.acceptor.values,
+            hb.distance.values,
+            hb.angle.values,
+            strict=True,
+        )
+    }
     assert len(ref) > 10 and got.keys() == ref.keys()
-    np.testing.assert_allclose(np.array([got[k] for k in ref]), np.array(list(ref.values())), atol=1e-9)
+    np.testing.assert_allclose(
+        np.array([got[k] for k in ref]), np.array(list(ref.values())), atol=1e-9
+    )
     np.testing.assert_array_equal(hb["count"].values, np.bincount([k[0] for k in ref], minlength=3))
 
 
@@ -90,13 +101,23 @@ def test_hbond_lifetime_matches_direct_sums():
     f, t = np.nonzero(h)
     import xarray as xr
 
-    bonds = xr.Dataset({"frame": ("bond", f), "donor": ("bond", t), "hydrogen": ("bond", t + 100),
-                        "acceptor": ("bond", t + 200)}, attrs={"n_frames": n, "timestep_ps": 0.5})
+    bonds = xr.Dataset(
+        {
+            "frame": ("bond", f),
+            "donor": ("bond", t),
+            "hydrogen": ("bond", t + 100),
+            "acceptor": ("bond", t + 200),
+        },
+        attrs={"n_frames": n, "timestep_ps": 0.5},
+    )
     lt = hbond_lifetime(bonds)
     mean_h = h.mean()
     for m in (0, 1, 3, 10):
         inter = np.mean(h[m:] * h[: n - m]) / mean_h
-        cont = np.mean([h[k:k + m + 1, j].all() for k in range(n - m) for j in range(ntrip)]) / mean_h
+        cont = (
+            np.mean([h[k : k + m + 1, j].all() for k in range(n - m) for j in range(ntrip)])
+            / mean_h
+        )
         np.testing.assert_allclose(lt.intermittent.values[m], inter, rtol=1e-10)
         np.testing.assert_allclose(lt.continuous.values[m], cont, rtol=1e-10)
 
@@ -116,7 +137,9 @@ def test_event_cross_correlation_detects_coupling_and_not_chance():
     kb = rng.integers(0, nkeys, 400)
     ind = event_cross_correlation(ta, ka, tb, kb, [0.5, 5.0, 20.0], duration=T, seed=0)
     assert np.all(np.abs(ind.z.values) < 4)
-    np.testing.assert_allclose(ind.p_poisson.values, ind.p_shuffled.values, atol=4 * ind.p_shuffled_std.values.max())
+    np.testing.assert_allclose(
+        ind.p_poisson.values, ind.p_shuffled.values, atol=4 * ind.p_shuffled_std.values.max()
+    )
 
 
 def test_long_loops_show_progress_on_stderr(capsys):
@@ -129,10 +152,12 @@ def test_long_loops_show_progress_on_stderr(capsys):
     rng = np.random.default_rng(0)
     pos = rng.uniform(0, 8, (4, 12, 3))
     ds = make_dataset(pos, ["O"] * 8 + ["H"] * 4, cell=np.eye(3) * 8, time=np.arange(4) * 0.1)
-    calls = {"O-H assignment": lambda: assign_hydrogens(ds, "H", "O"),
-             "hydrogen bonds": lambda: hydrogen_bonds(ds, d_dh=2.0),
-             "site assignment": lambda: assign_sites(ds, "H", pos[0, :8], r_site=1.0),
-             "angle jumps": lambda: jump_events(rng.normal(size=(4, 5, 3)), smooth=1)}
+    calls = {
+        "O-H assignment": lambda: assign_hydrogens(ds, "H", "O"),
+        "hydrogen bonds": lambda: hydrogen_bonds(ds, d_dh=2.0),
+        "site assignment": lambda: assign_sites(ds, "H", pos[0, :8], r_site=1.0),
+        "angle jumps": lambda: jump_events(rng.normal(size=(4, 5, 3)), smooth=1),
+    }
     for desc, call in calls.items():
         call()
         assert desc not in capsys.readouterr().err

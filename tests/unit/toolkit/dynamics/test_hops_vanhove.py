@@ -34,7 +34,9 @@ def lattice_hopper(seed=0, n_atoms=16, n_frames=1500, noise=0.25):
             n_true += int(nh.sum())
         pos[f] = site * A + rng.normal(0, noise, (n_atoms, 3))
     L = A * NC
-    ds = make_dataset(np.mod(pos, L), ["Li"] * n_atoms, cell=np.eye(3) * L, time=np.arange(n_frames) * DT)
+    ds = make_dataset(
+        np.mod(pos, L), ["Li"] * n_atoms, cell=np.eye(3) * L, time=np.arange(n_frames) * DT
+    )
     return ds, n_true
 
 
@@ -82,7 +84,9 @@ def test_van_hove_self_of_brownian_walkers_is_gaussian():
         exact = 4 * np.pi * r**2 * (4 * np.pi * D * t) ** -1.5 * np.exp(-(r**2) / (4 * D * t)) * dr
         # second moment of the histogram = the MSD at that lag, to the bin discretisation
         # (relative error ~ (dr/r_typ)^2 / 12 < 1e-3) plus the mass beyond r_max (~0)
-        np.testing.assert_allclose((p * r**2).sum(), float(m.sel(lag=t, method="nearest")), rtol=5e-3)
+        np.testing.assert_allclose(
+            (p * r**2).sum(), float(m.sel(lag=t, method="nearest")), rtol=5e-3
+        )
         # shape: binomial error of a bin fraction with N_eff = n_atoms * n_frames / lag
         # independent displacements; 5 sigma allowed
         n_eff = na * nf / (t / dt)

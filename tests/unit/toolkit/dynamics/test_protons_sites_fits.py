@@ -39,7 +39,9 @@ def test_oh_reorientations_are_the_constructed_jumps_and_not_transfers():
             donor[150:] = 1  # transfer; on O 1 it points along TET[0] (the O 0 -> O 1 axis is x)
             arm[150:] = 0
         pos[:, 4 + h] = oxy[donor] + TET[arm] * 1.0 + rng.normal(0, 0.02, (F, 3))  # libration noise
-    ds = make_dataset(pos, ["O"] * 4 + ["H"] * 4, cell=np.diag([20.0, 20.0, 20.0]), time=np.arange(F) * dt)
+    ds = make_dataset(
+        pos, ["O"] * 4 + ["H"] * 4, cell=np.diag([20.0, 20.0, 20.0]), time=np.arange(F) * dt
+    )
     own = assign_hydrogens(ds, "H", "O")
     ev = oh_reorientations(ds, own, threshold_deg=60.0, smooth=5)
     got = sorted(zip(ev["hydrogen"].values.tolist(), ev["frame"].values.tolist(), strict=True))
@@ -64,22 +66,26 @@ def test_charge_msd_is_the_msd_of_the_summed_charge_displacement():
     ds = make_dataset(x, sp, time=np.arange(F) * 0.1)
     q = np.array([1.0] * 6 + [-1.0] * 6)
     P = np.einsum("fai,a->fi", x, q)  # collective charge displacement path (e Å)
-    direct = np.array([np.mean(np.sum((P[m:] - P[:F - m]) ** 2, -1)) for m in range(F)])
+    direct = np.array([np.mean(np.sum((P[m:] - P[: F - m]) ** 2, -1)) for m in range(F)])
     got = charge_msd(ds, {"Li": 1, "Cl": -1}, remove_drift=False, unwrap=False)
     # the same all-origins estimator: float64 round-off
     np.testing.assert_allclose(got.values, direct, rtol=1e-9, atol=1e-9)
     assert got.attrs["units"] == "e^2*Å^2" and got.attrs["n_atoms"] == 1
     # ion pairs that move rigidly together carry no current: exactly zero charge MSD
     pair = np.concatenate([x[:, :6], x[:, :6] + 2.5], axis=1)
-    zero = charge_msd(make_dataset(pair, sp, time=np.arange(F) * 0.1), {"Li": 1, "Cl": -1},
-                      remove_drift=False, unwrap=False)
+    zero = charge_msd(
+        make_dataset(pair, sp, time=np.arange(F) * 0.1),
+        {"Li": 1, "Cl": -1},
+        remove_drift=False,
+        unwrap=False,
+    )
     assert np.max(np.abs(zero.values)) < 1e-9 * np.max(direct)
     # drift removal: the charge path of x_i - d(t), d the mass-weighted centre of mass of all
     # atoms; a net charge (Li only) makes the drift term count
     mass = ds["mass"].values
     y = x - (np.einsum("fai,a->fi", x, mass) / mass.sum())[:, None, :]
     Py = y[:, :6].sum(axis=1)
-    want = np.array([np.mean(np.sum((Py[m:] - Py[:F - m]) ** 2, -1)) for m in range(F)])
+    want = np.array([np.mean(np.sum((Py[m:] - Py[: F - m]) ** 2, -1)) for m in range(F)])
     got_d = charge_msd(ds, {"Li": 1}, remove_drift=True, unwrap=False, atom_chunk=5)
     np.testing.assert_allclose(got_d.values, want, rtol=1e-9, atol=1e-9)
     # directional: the xy charge MSD plus the z one is the total
@@ -94,8 +100,10 @@ def test_density_maximum_sites_of_thermal_hoppers_in_a_periodic_cell():
     # with sigma = 0.25 Å around their site and hop to a random site every ~40 frames
     rng = np.random.default_rng(8)
     L = np.array([8.0, 9.0, 10.0])
-    frac = np.array([[i, j, k] for i in (0, 0.5) for j in (0, 0.5) for k in (0, 0.5)] +
-                    [[i + 0.25, j + 0.25, k + 0.25] for i in (0, 0.5) for j in (0, 0.5) for k in (0, 0.5)])
+    frac = np.array(
+        [[i, j, k] for i in (0, 0.5) for j in (0, 0.5) for k in (0, 0.5)]
+        + [[i + 0.25, j + 0.25, k + 0.25] for i in (0, 0.5) for j in (0, 0.5) for k in (0, 0.5)]
+    )
     sites = frac * L
     F, n = 2000, 8
     where = rng.integers(0, 16, n)
@@ -105,7 +113,9 @@ def test_density_maximum_sites_of_thermal_hoppers_in_a_periodic_cell():
         where[hop] = rng.integers(0, 16, hop.sum())
         pos[f] = sites[where] + rng.normal(0, 0.25, (n, 3))
     ds = make_dataset(np.mod(pos, L), ["Li"] * n, cell=np.diag(L), time=np.arange(F) * 0.01)
-    found = find_sites(ds, "Li", grid_spacing=0.2, smoothing=0.3, min_separation=1.5, min_occupancy=0.2)
+    found = find_sites(
+        ds, "Li", grid_spacing=0.2, smoothing=0.3, min_separation=1.5, min_occupancy=0.2
+    )
     assert found.sizes["site"] == 16  # every site, no spurious maxima
     d = found.values[:, None, :] - sites[None, :, :]
     d -= np.round(d / L) * L
@@ -124,7 +134,9 @@ def test_stretched_exponential_fit_recovers_tau_beta_and_mean_time():
     c = xr.DataArray(np.exp(-((t / tau) ** beta)), dims="lag", coords={"lag": t})
     f = fit_relaxation(c, model="stretched", t_max=20.0, c_min=0.01)
     # noise-free KWW data: recovered to the optimizer's tolerance
-    assert float(f.tau) == pytest.approx(tau, rel=1e-4) and float(f.beta) == pytest.approx(beta, rel=1e-4)
+    assert float(f.tau) == pytest.approx(tau, rel=1e-4) and float(f.beta) == pytest.approx(
+        beta, rel=1e-4
+    )
     # mean time = integral_0^inf exp(-(t/tau)^beta) dt = tau/beta Gamma(1/beta) (2.218 tau here)
     assert float(f.mean_tau) == pytest.approx(tau / beta * special.gamma(1 / beta), rel=1e-4)
     assert f.attrs["model"] == "stretched"
@@ -138,8 +150,12 @@ def test_auto_fit_keeps_a_second_rate_only_when_the_data_have_one():
     noise = 0.002  # ~ the scatter of a C_l(t) averaged over ~10^5 bond-vector origins
     one = np.exp(-t / 3.0) + rng.normal(0, noise, t.size)
     two = 0.5 * np.exp(-t / 0.5) + 0.5 * np.exp(-t / 8.0) + rng.normal(0, noise, t.size)
-    f1 = fit_relaxation(xr.DataArray(one, dims="lag", coords={"lag": t}), model="auto", t_max=25, c_min=0.01)
-    f2 = fit_relaxation(xr.DataArray(two, dims="lag", coords={"lag": t}), model="auto", t_max=25, c_min=0.01)
+    f1 = fit_relaxation(
+        xr.DataArray(one, dims="lag", coords={"lag": t}), model="auto", t_max=25, c_min=0.01
+    )
+    f2 = fit_relaxation(
+        xr.DataArray(two, dims="lag", coords={"lag": t}), model="auto", t_max=25, c_min=0.01
+    )
     assert f1.attrs["model"] == "exp"
     # ~500 points of noise 0.002: the single time is determined to ~0.1%; 2% is > 10 sigma
     assert float(f1.tau) == pytest.approx(3.0, rel=0.02)
@@ -150,12 +166,14 @@ def test_auto_fit_keeps_a_second_rate_only_when_the_data_have_one():
     assert float(f2.tau2) == pytest.approx(8.0, rel=0.05)
     assert float(f2.weight) == pytest.approx(0.5, abs=0.025)
     # the mean time of a bi-exponential is the weighted mean of the two
-    assert float(f2.mean_tau) == pytest.approx(float(f2.weight) * float(f2.tau)
-                                               + (1 - float(f2.weight)) * float(f2.tau2), rel=1e-12)
+    assert float(f2.mean_tau) == pytest.approx(
+        float(f2.weight) * float(f2.tau) + (1 - float(f2.weight)) * float(f2.tau2), rel=1e-12
+    )
 
 
-@pytest.mark.parametrize("cell", [np.diag([7.0, 8.0, 9.5]),
-                                  np.array([[7.0, 0, 0], [1.5, 8.0, 0], [-1.0, 2.0, 9.5]])])
+@pytest.mark.parametrize(
+    "cell", [np.diag([7.0, 8.0, 9.5]), np.array([[7.0, 0, 0], [1.5, 8.0, 0], [-1.0, 2.0, 9.5]])]
+)
 def test_assignment_equals_brute_force_over_images(cell):
     # the neighbour-layer assignment (cell lists) against the nearest O over 5^3 images of
     # every O by brute force, for H across the cell faces and slightly outside the cell

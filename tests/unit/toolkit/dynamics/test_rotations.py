@@ -42,7 +42,7 @@ def test_rigid_rotors_brownian_c1_c2_exact():
     assert groups.sizes["group"] == ng and abs(groups.attrs["max_bond"] - 1.54) < 1e-9
     c = orientational_correlation(ds, "P", "O")
     t = c.lag.values
-    u = (np.einsum("fgij,sj->fgsi", R, TET) / 1.54)
+    u = np.einsum("fgij,sj->fgsi", R, TET) / 1.54
     per_rotor = np.array([legendre_correlation(u[:, g]) for g in range(0, ng, 4)])
     se = per_rotor.std(axis=0) / np.sqrt(per_rotor.shape[0]) * np.sqrt(4 / ng) * np.sqrt(ng / 4)
     for ell, rate in ((1, 2 * Dr), (2, 6 * Dr)):
@@ -61,8 +61,9 @@ def test_rigid_rotors_brownian_c1_c2_exact():
 def jump_rotors(rng, ng, F, k, lib_deg=4.0):
     """Tetrahedra that jump by a random symmetry rotation (C3 about a bond or C2 about a
     cube axis) at Poisson rate ``k`` per frame-time unit, with Gaussian libration on top."""
-    sym = [Rotation.from_rotvec(np.deg2rad(120) * v / np.linalg.norm(v)) for v in TET] + \
-          [Rotation.from_rotvec(np.pi * e) for e in np.eye(3)]
+    sym = [Rotation.from_rotvec(np.deg2rad(120) * v / np.linalg.norm(v)) for v in TET] + [
+        Rotation.from_rotvec(np.pi * e) for e in np.eye(3)
+    ]
     jumps = rng.random((F, ng)) < k
     jumps[0] = False
     R = np.empty((F, ng, 3, 3))
@@ -73,7 +74,11 @@ def jump_rotors(rng, ng, F, k, lib_deg=4.0):
             if lo:
                 cur = cur * sym[rng.integers(len(sym))]
             R[lo:hi, g] = cur.as_matrix()
-    lib = Rotation.from_rotvec(rng.normal(0, np.deg2rad(lib_deg), (F * ng, 3))).as_matrix().reshape(F, ng, 3, 3)
+    lib = (
+        Rotation.from_rotvec(rng.normal(0, np.deg2rad(lib_deg), (F * ng, 3)))
+        .as_matrix()
+        .reshape(F, ng, 3, 3)
+    )
     return np.einsum("fgij,fgjk->fgik", lib, R), int(jumps.sum())
 
 
@@ -167,7 +172,9 @@ def test_two_ligand_groups_never_report_zero_degree_jumps_or_extra_bonds():
     R = brownian_rotors(ng, 400, dt, Dr, seed=5)
     centres = np.array([[i, j, 0] for i in range(8) for j in range(5)], float) * 5.0
     h = np.einsum("fgij,sj->fgsi", R, lig) + centres[None, :, None, :]
-    pos = np.concatenate([np.broadcast_to(centres, (400, ng, 3)), h.reshape(400, 2 * ng, 3)], axis=1)
+    pos = np.concatenate(
+        [np.broadcast_to(centres, (400, ng, 3)), h.reshape(400, 2 * ng, 3)], axis=1
+    )
     ds = make_dataset(pos, ["O"] * ng + ["H"] * (2 * ng), time=np.arange(400) * dt)
     ev = reorientation_events(ds, "O", "H", n_ligands=2)
     assert ev.sizes["event"] > 100

@@ -36,7 +36,9 @@ def test_full_list_is_ases(seed):
     rng = np.random.default_rng(seed)
     for _ in range(12):
         pos, cell, pbc, r = _random_structure(rng)
-        i, j, s, d = ase_neighbor_list("ijSD", Atoms("H" * len(pos), positions=pos, cell=cell, pbc=pbc), r)
+        i, j, s, d = ase_neighbor_list(
+            "ijSD", Atoms("H" * len(pos), positions=pos, cell=cell, pbc=pbc), r
+        )
         p = neighbor_pairs(pos, cell, pbc, r, full=True, sort=True)
         np.testing.assert_array_equal(_keys(p.i, p.j, p.shifts), _keys(i, j, s))
         np.testing.assert_allclose(p.vectors, pos[p.j] - pos[p.i] + p.shifts @ cell, atol=1e-12)
@@ -63,8 +65,13 @@ def test_half_list_is_each_pair_once_canonical(seed):
 def test_tiny_cell_counts_every_image_once():
     # one atom in a 1 Å cube, cutoff 2.5 Å: neighbours are the lattice points 0 < |S| < 2.5
     p = neighbor_pairs(np.zeros((1, 3)), np.eye(3), True, 2.5, full=True)
-    exact = sum(1 for a in range(-3, 4) for b in range(-3, 4) for c in range(-3, 4)
-                if 0 < a * a + b * b + c * c < 6.25)
+    exact = sum(
+        1
+        for a in range(-3, 4)
+        for b in range(-3, 4)
+        for c in range(-3, 4)
+        if 0 < a * a + b * b + c * c < 6.25
+    )
     assert p.i.size == exact == len({tuple(x) for x in p.shifts.tolist()})
 
 
@@ -72,7 +79,11 @@ def test_isolated_and_zero_vectors_of_open_directions():
     rng = np.random.default_rng(3)
     pos = rng.uniform(0, 6, size=(30, 3))
     ref = _keys(*ase_neighbor_list("ijS", Atoms("H30", positions=pos), 2.0))
-    for cell, pbc in ((None, None), (np.zeros((3, 3)), False), (np.diag([6.0, 6.0, 0.0]), (1, 1, 0))):
+    for cell, pbc in (
+        (None, None),
+        (np.zeros((3, 3)), False),
+        (np.diag([6.0, 6.0, 0.0]), (1, 1, 0)),
+    ):
         p = neighbor_pairs(pos, cell, pbc, 2.0, full=True)
         if cell is not None and np.any(pbc):
             atoms = Atoms("H30", positions=pos, cell=np.diag([6.0, 6.0, 1.0]), pbc=(1, 1, 0))
@@ -90,10 +101,14 @@ def test_pairs_between_and_nearest_are_exact():
     full = neighbor_pairs(pos, cell, True, 3.0, full=True)
     keep = np.isin(full.i, a) & np.isin(full.j, b)
     p = pairs_between(pos, cell, True, 3.0, a, b)
-    np.testing.assert_array_equal(_keys(p.i, p.j, p.shifts), _keys(full.i[keep], full.j[keep], full.shifts[keep]))
+    np.testing.assert_array_equal(
+        _keys(p.i, p.j, p.shifts), _keys(full.i[keep], full.j[keep], full.shifts[keep])
+    )
     # nearest by brute force over 7^3 images (enough: the cell is wider than 2 * nearest distance)
     img = np.stack(np.meshgrid(*[np.arange(-3, 4)] * 3, indexing="ij"), -1).reshape(-1, 3) @ cell
-    d = np.linalg.norm(pos[b][None, :, None] + img[None, None] - pos[a][:, None, None], axis=-1).min(-1)
+    d = np.linalg.norm(
+        pos[b][None, :, None] + img[None, None] - pos[a][:, None, None], axis=-1
+    ).min(-1)
     idx, dist = nearest_neighbors(pos, cell, True, a, b, start=0.3)  # forced to grow several times
     np.testing.assert_array_equal(idx, b[d.argmin(1)])
     np.testing.assert_allclose(dist, d.min(1), atol=1e-12)
@@ -104,14 +119,20 @@ def test_pairs_between_and_nearest_are_exact():
     np.testing.assert_allclose(dist, dd.min(1), atol=1e-12)
 
 
-@pytest.mark.parametrize("args, match", [
-    ((np.zeros((4, 2)), None, None, 2.0), "shape \\(n_atoms, 3\\)"),
-    ((np.full((4, 3), np.nan), None, None, 2.0), "non-finite positions"),
-    ((np.zeros((4, 3)), None, None, -1.0), "positive finite"),
-    ((np.zeros((4, 3)), np.diag([5.0, 5.0, 0.0]), True, 2.0), "cell vector 2 is zero"),
-    ((np.zeros((4, 3)), np.array([[5.0, 0, 0], [0, 5, 0], [5, 5, 0]]), True, 2.0), "linearly dependent"),
-    ((np.zeros((4, 3)), np.eye(2), True, 2.0), "cell must have shape"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        ((np.zeros((4, 2)), None, None, 2.0), "shape \\(n_atoms, 3\\)"),
+        ((np.full((4, 3), np.nan), None, None, 2.0), "non-finite positions"),
+        ((np.zeros((4, 3)), None, None, -1.0), "positive finite"),
+        ((np.zeros((4, 3)), np.diag([5.0, 5.0, 0.0]), True, 2.0), "cell vector 2 is zero"),
+        (
+            (np.zeros((4, 3)), np.array([[5.0, 0, 0], [0, 5, 0], [5, 5, 0]]), True, 2.0),
+            "linearly dependent",
+        ),
+        ((np.zeros((4, 3)), np.eye(2), True, 2.0), "cell must have shape"),
+    ],
+)
 def test_wrong_input_is_named(args, match):
     with pytest.raises(InputError, match=match):
         neighbor_pairs(*args)
@@ -132,7 +153,9 @@ def test_k_nearest_are_the_k_closest_images():
     pos = rng.random((40, 3)) @ cell
     a, b = np.arange(8), np.arange(8, 40)
     img = np.stack(np.meshgrid(*[np.arange(-2, 3)] * 3, indexing="ij"), -1).reshape(-1, 3) @ cell
-    d = np.linalg.norm(pos[b][None, :, None] + img[None, None] - pos[a][:, None, None], axis=-1).min(-1)
+    d = np.linalg.norm(
+        pos[b][None, :, None] + img[None, None] - pos[a][:, None, None], axis=-1
+    ).min(-1)
     idx, dist = nearest_neighbors(pos, cell, True, a, b, k=4)
     assert idx.shape == dist.shape == (8, 4)
     np.testing.assert_array_equal(idx, b[np.argsort(d, axis=1)[:, :4]])

@@ -21,18 +21,26 @@ from atomtwin.toolkit.phases import (
 
 
 def _lattice(name: str, a: float, size=(4, 4, 4), cubic=True):
-    atoms = bulk("Ar", name, a=a, cubic=cubic).repeat(size) if name != "hcp" else bulk(
-        "Ar", "hcp", a=a, c=a * np.sqrt(8 / 3)).repeat(size)
-    return make_dataset(atoms.positions[None], atoms.get_chemical_symbols(), cell=atoms.cell[:][None])
+    atoms = (
+        bulk("Ar", name, a=a, cubic=cubic).repeat(size)
+        if name != "hcp"
+        else bulk("Ar", "hcp", a=a, c=a * np.sqrt(8 / 3)).repeat(size)
+    )
+    return make_dataset(
+        atoms.positions[None], atoms.get_chemical_symbols(), cell=atoms.cell[:][None]
+    )
 
 
 # Exact Steinhardt values of perfect lattices (12 nearest neighbours for fcc/hcp, 8 for bcc),
 # e.g. Steinhardt, Nelson & Ronchetti, PRB 28, 784 (1983); Lechner & Dellago (2008) Table I.
-@pytest.mark.parametrize("name,k,q4,q6", [
-    ("fcc", 12, 0.19094, 0.57452),
-    ("hcp", 12, 0.09722, 0.48476),
-    ("bcc", 8, 0.50918, 0.62854),
-])
+@pytest.mark.parametrize(
+    "name,k,q4,q6",
+    [
+        ("fcc", 12, 0.19094, 0.57452),
+        ("hcp", 12, 0.09722, 0.48476),
+        ("bcc", 8, 0.50918, 0.62854),
+    ],
+)
 def test_steinhardt_perfect_lattices(name, k, q4, q6):
     ds = _lattice(name, 5.0, size=(4, 4, 4) if name != "hcp" else (5, 5, 3))
     st = steinhardt(ds, cutoff=6.0, n_neighbours=k)
@@ -162,8 +170,12 @@ def test_triclinic_primitive_cell_gives_the_cubic_answers():
     np.testing.assert_array_equal(coordination(ds, cutoff=4.5).values, 12)
     st = steinhardt(ds, cutoff=4.5)
     np.testing.assert_allclose(st["q6"].values, 0.57452, atol=1e-4)
-    ds2 = make_dataset(np.repeat(atoms.positions[None], 2, 0), atoms.get_chemical_symbols(),
-                       cell=atoms.cell[:], time=np.array([0.0, 0.01]))
+    ds2 = make_dataset(
+        np.repeat(atoms.positions[None], 2, 0),
+        atoms.get_chemical_symbols(),
+        cell=atoms.cell[:],
+        time=np.array([0.0, 0.01]),
+    )
     assert abs(lindemann(ds2).attrs["nn_distance"] - a / np.sqrt(2)) < 1e-9
 
 
