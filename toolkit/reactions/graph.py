@@ -56,12 +56,18 @@ def iter_frames(
     """Yield ``(frame, positions (n_atoms, 3) Å, cell (3, 3) Å or None)``, reading
     ``frame_chunk`` frames at a time (a dask-backed trajectory is never loaded whole).
 
-    ``frame_chunk=None`` reads as many frames as fit in :data:`CHUNK_BYTES` of float64
-    positions (1 to 64 frames), so the memory held stays a few times one frame."""
+    ``frame_chunk=None`` reads the file's own frame chunks when they hold at most
+    4 x :data:`CHUNK_BYTES` of positions, else as many frames as fit in :data:`CHUNK_BYTES`
+    (1 to 64), so the memory held stays a few times one frame."""
     n = ds.sizes[S.FRAME]
     periodic = S.is_periodic(ds)
     if frame_chunk is None:
         frame_chunk = min(64, CHUNK_BYTES // max(1, 24 * ds.sizes[S.ATOM]))
+        chunks = getattr(ds[S.POSITIONS].data, "chunks", None)
+        if chunks and ds[S.POSITIONS].dims[0] == S.FRAME:
+            on_disk = int(chunks[0][0])  # read whole stored chunks: each is decompressed once
+            if on_disk * 24 * ds.sizes[S.ATOM] <= 4 * CHUNK_BYTES:
+                frame_chunk = on_disk
     step = max(1, int(frame_chunk))
     for f0 in range(0, n, step):
         sl = {S.FRAME: slice(f0, min(f0 + step, n))}
