@@ -395,6 +395,12 @@ save(fig, OUT / "light_order_map.png", formats=("png",))
 # criterion (one sign over the last 3 ps, mean beyond half the classical minimum) rejects
 # them.  Off resonance (14–17 and 22–23 THz at every field, 18 THz below 3 MV/cm) the
 # pulse deposits little energy and the lattice stays paraelectric.
+#
+# The envelope matters too (resonant runs, not shown): longer pulses lower the threshold
+# field (0.3 MV/cm suffices with a 0.5 ps envelope, 1 MV/cm is needed at 0.1 ps).  What
+# counts is the energy the hard mode keeps: a pulse that first pumps it and then, with the
+# mode detuned by its own amplitude, takes the energy back (1 MV/cm with a 0.5 ps
+# envelope keeps 0.1 meV per cell) leaves the lattice paraelectric.
 
 # %% [markdown]
 # ## 5 · How good is the Gaussian? An exact quantum reference in 1D
