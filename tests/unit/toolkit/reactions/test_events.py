@@ -16,13 +16,13 @@ DT = 0.005  # ps between frames
 
 def dissociating_dimers(rng, n_mol=300, k=1.5, n_frames=201):
     """``n_mol`` S2 dimers on a 12 Å grid (no cell); dimer m vibrates (sigma 0.03 Å) until
-    time tau_m ~ Exp(k), then its atoms separate at 10 Å/ps up to 5 Å apart (never within
+    time tau_m ~ Exp(k), then its atoms separate at 100 Å/ps up to 5 Å apart (never within
     reach of another dimer).  Returns the Dataset, the bond lengths (n_frames, n_mol) and
     the break times."""
     t = np.arange(n_frames) * DT
     tau = rng.exponential(1 / k, n_mol)
     d = D_SS + rng.normal(0, 0.03, (n_frames, n_mol))
-    d = np.minimum(d + np.clip(t[:, None] - tau[None], 0, None) * 10.0, 5.0)
+    d = np.minimum(d + np.clip(t[:, None] - tau[None], 0, None) * 100.0, 5.0)
     g = np.stack(np.meshgrid(*[np.arange(7)] * 3, indexing="ij"), -1).reshape(-1, 3)[:n_mol] * 12.0
     axis = rng.normal(size=(n_mol, 3))
     axis /= np.linalg.norm(axis, axis=1, keepdims=True)
@@ -51,16 +51,16 @@ def test_first_order_dissociation_rate_within_its_error(rng):
     n = int(x["n_events"])
     assert n > 150  # 300 * (1 - exp(-1.5)) = 233 expected
     # maximum-likelihood rate constant of censored exponential lifetimes: its Poisson error
-    # k/sqrt(n) is the 1-sigma width; 3 sigma, plus the bias of detecting a break up to
-    # (r_break - d)/10 Å/ps + one frame late (~0.08 ps, i.e. k*0.08 = 12 % on exposure, taken
-    # into account by allowing 4 sigma), keeps this honest without tuning
-    assert abs(float(x["rate_constant"]) - k) < 4 * float(x["rate_constant_err"])
+    # k/sqrt(n) is the 1-sigma width (6.5 % at n ~ 233); a break is seen up to
+    # (r_break - d)/(100 Å/ps) + one frame = 0.013 ps late, which biases k by -k*0.013 = -2 %,
+    # small beside sigma: 3 sigma fails by chance 0.3 % of the time (the seed is fixed)
+    assert abs(float(x["rate_constant"]) - k) < 3 * float(x["rate_constant_err"])
     # the per-system rate: events per ps over the run
     assert float(x["rate"]) == pytest.approx(n / 1.0)
     # the S2 species lives 1/k (same estimator: its instances end when the bond breaks)
     lt = r.lifetimes().sel(formula="S2")
     assert int(lt["n_ended"]) == n
-    assert abs(float(lt["lifetime"]) - 1 / k) < 4 * float(lt["lifetime_err"])
+    assert abs(float(lt["lifetime"]) - 1 / k) < 3 * float(lt["lifetime_err"])
     # species counts add up: every broken dimer gives two S atoms
     s = r.species
     assert np.array_equal(
