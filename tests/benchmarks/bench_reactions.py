@@ -20,7 +20,7 @@ cutoff but never inside our r_form = 2.38 Å: transient contacts that hysteresis
 table gives the faster wall time, its CPU time (``time.process_time``) and the peak of Python/numpy allocations (``tracemalloc``;
 vesin's own C++ buffers are not seen, their numpy copies are).  Run:
 
-    OMP_NUM_THREADS=1 .venv/bin/python tests/benchmarks/bench_reactions.py [--sizes 9 20] [--frames 6 3]
+    OMP_NUM_THREADS=1 .venv/bin/python tests/benchmarks/bench_reactions.py [--sizes 9 20] [--frames 6 3] [--small]
 """
 
 from __future__ import annotations
@@ -151,7 +151,10 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[9, 20], help="cubes per edge")
     ap.add_argument("--frames", type=int, nargs="+", default=[6, 3])
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--small", action="store_true", help="smoke size: 768 atoms, 2 frames, once")
     args = ap.parse_args()
+    if args.small:
+        args.sizes, args.frames, args.repeats = [4], [2], 1
     with open("/proc/loadavg") as fh:
         print(f"load average at start: {fh.read().split()[:3]}")
     methods = {"ours": ours, "ase+nx": ase_networkx, "kdtree+cs": kdtree_csgraph}
