@@ -12,7 +12,7 @@ from atomtwin.engines.tdscha.scha import _harmonic_phi, harmonic_free_energy, sc
 
 def scha_temperature_scan(system: System, temperatures: Sequence[float], *, model=None, provider=None,
                           exact_1d=None, harmonic_reference: np.ndarray | None = None,
-                          **scha_kwargs) -> xr.Dataset:
+                          hessian_configs: int | None = None, **scha_kwargs) -> xr.Dataset:
     """Static SCHA at each temperature, each run started from the previous solution.
 
     Parameters
@@ -30,6 +30,9 @@ def scha_temperature_scan(system: System, temperatures: Sequence[float], *, mode
     harmonic_reference
         Cartesian configuration (n,) Å about which the harmonic crystal is taken (default the
         system's reference ``x0``; e.g. the classical minimum of a double well).
+    hessian_configs
+        With a provider: ensemble size of the free-energy Hessian estimators, which adds
+        ``physical_frequency`` and ``physical_frequency_error`` (None: not computed).
     scha_kwargs
         Passed to :func:`~atomtwin.engines.tdscha.scha.scha` (``tol``, ``n_configs``, ``rng``...);
         ``R0``/``phi0`` start the first temperature only.
@@ -66,13 +69,19 @@ def scha_temperature_scan(system: System, temperatures: Sequence[float], *, mode
         if model is not None:
             row["physical_frequency"] = (free_energy_hessian(res, model)["frequency"].values if res.converged
                                          else np.full(s.n_reduced, np.nan))
+        elif hessian_configs:
+            hs = free_energy_hessian(res, provider=provider, n_configs=hessian_configs,
+                                     rng=scha_kwargs.get("rng"))
+            row["physical_frequency"] = hs["frequency"].values
+            row["physical_frequency_error"] = hs["frequency_error"].values
         if exact_1d is not None:
             th = exact_1d.thermal(float(T))
             row["exact_free_energy"], row["exact_x2"] = th["free_energy"], th["x2"]
         rows.append(row)
     dims = {"frequency": ("temperature", "mode"), "physical_frequency": ("temperature", "mode"),
+            "physical_frequency_error": ("temperature", "mode"),
             "centroid": ("temperature", "dof"), "position_variance": ("temperature", "dof")}
-    units = {"frequency": "THz", "physical_frequency": "THz", "centroid": "Å", "position_variance": "Å^2",
+    units = {"frequency": "THz", "physical_frequency": "THz", "physical_frequency_error": "THz", "centroid": "Å", "position_variance": "Å^2",
              "exact_x2": "Å^2", "converged": "1"}
     data = {k: (dims.get(k, ("temperature",)), np.array([r[k] for r in rows]), {"units": units.get(k, "eV")})
             for k in rows[0]}
