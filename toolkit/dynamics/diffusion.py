@@ -77,9 +77,9 @@ independent segments; ``tests/data/diffusion``): the within-run scatter of D ove
 error is 0.90 +- 0.13 (32 segments of 25 tau) and 0.73 +- 0.20 (16 of 50 tau); treating the
 atoms as independent gives 1.30 and 0.97 (1.6 and 1.24 without the Birge ratio); the former
 model and tolerance rule gave 4.1 and 3.9, and D +4.5 % above the plateau on whole runs.  Rigid clusters of 4 walkers (true excess 4): scatter / error 1.08 at a fixed
-start, 1.15 with the automatic one (the data-dependent start adds ~7 %).  Default D against
-the long-time plateau (running slope between 12 and 60 tau): whole runs +0.0 +- 0.5 %;
-25-tau segments +1.3 +- 1.0 % (0.36 of their error bar: the flatness test has less power).
+start, 1.16 with the automatic one (the data-dependent start adds ~7 %).  Default D against
+the long-time plateau (running slope from 12 tau to half the run): whole runs +0.7 +- 0.2 %;
+25-tau segments +0.8 +- 0.9 % (0.2 of their error bar: the flatness test has less power).
 
 Not diffusive
 -------------
@@ -205,9 +205,11 @@ def origin_inflation(msd: xr.DataArray, sigma2: float, s2: float) -> tuple[np.nd
     N = float(msd.attrs["n_atoms"])
     idx = np.flatnonzero(np.isfinite(ov) & (lag > 0) & (y > 0))
     t, R, w = [], [], []
+    from atomtwin.toolkit.dynamics.msd import probe_stride
+
     for i in idx:
         m = int(round(lag[i] / dt))
-        n = F - m
+        n = -(-(F - m) // probe_stride(m))  # origins used by the probe
         am = m * sigma2 + 2.0 * s2
         if n < 3 or am <= 0:
             continue
@@ -217,7 +219,7 @@ def origin_inflation(msd: xr.DataArray, sigma2: float, s2: float) -> tuple[np.nd
         expect = n / (n - 1.0) * 2.0 * nd * (y[i] / nd) ** 2 / N * (1.0 - rho)
         t.append(lag[i])
         R.append(ov[i] / expect)
-        w.append(n / (1.0 + 2.0 * m / 3.0))
+        w.append((F - m) / (1.0 + 2.0 * m / 3.0))
     return np.array(t), np.array(R), np.array(w)
 
 

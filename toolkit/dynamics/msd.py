@@ -194,18 +194,29 @@ N_PROBES = 16
 
 
 def probe_lags(n_frames: int) -> np.ndarray:
-    """Geometrically spaced lags (frames) 1 .. (F - 1) // 2 for the origin-scatter probes."""
+    """Geometrically spaced lags (frames) from (F - 1) // 100 (at least 1) to (F - 1) // 2 for
+    the origin-scatter probes: the fit window starts at >= F / 10 (``fit_diffusion``), whose
+    error model reads the probes from a fifth of its start on."""
     top = max(1, (n_frames - 1) // 2)
-    return np.unique(np.rint(np.geomspace(1, top, N_PROBES)).astype(np.int64))
+    return np.unique(np.rint(np.geomspace(max(1, top // 50), top, N_PROBES)).astype(np.int64))
+
+
+def probe_stride(m: int) -> int:
+    """Origins of probe lag m are taken every max(1, m // 8) frames: origins closer than m
+    share most of their window, so this keeps the information and bounds the cost at
+    ~8 (F / m) windows per probe (without it the probes cost as much as the MSD itself)."""
+    return max(1, int(m) // 8)
 
 
 def _probe_sums(x: np.ndarray, probes: np.ndarray, out: np.ndarray) -> None:
-    """out[p, k] += sum over atoms and components of (x[k + m_p] - x[k])^2 (x: (F, n, d))."""
+    """out[p, j] += sum over atoms and components of (x[k + m_p] - x[k])^2, k = j * stride
+    (x: (F, n, d))."""
     n = x.shape[0]
     for p, m in enumerate(probes):
         if m < n:
-            d = x[m:] - x[:n - m]
-            out[p, :n - m] += np.einsum("kai,kai->k", d, d)
+            st = probe_stride(m)
+            d = x[m::st] - x[:n - m:st]
+            out[p, :d.shape[0]] += np.einsum("kai,kai->k", d, d)
 
 
 def _all_species_msd(ds, groups, comps, remove_drift, unwrap, atom_chunk, workers):
@@ -262,21 +273,24 @@ def _all_species_msd(ds, groups, comps, remove_drift, unwrap, atom_chunk, worker
             # the same exact drift correction, origin by origin, for the probes:
             # sum_i |dx_i - dd|^2 = sum_i |dx_i|^2 - 2 dd . dX_s + n_s |dd|^2
             for p, m in enumerate(probes):
-                dd = d[m:] - d[:n - m]
-                dX = xsum[g, m:] - xsum[g, :n - m]
-                psums[g, p, :n - m] += (idx.size * np.einsum("ki,ki->k", dd, dd)
-                                        - 2.0 * np.einsum("ki,ki->k", dd, dX))
+                st = probe_stride(m)
+                dd = d[m::st] - d[:n - m:st]
+                dX = xsum[g, m::st] - xsum[g, :n - m:st]
+                psums[g, p, :dd.shape[0]] += (idx.size * np.einsum("ki,ki->k", dd, dd)
+                                              - 2.0 * np.einsum("ki,ki->k", dd, dX))
         np.maximum(sums, 0.0, out=sums)
     return sums, _origin_variance(psums, probes, [g.size for g in groups], n)
 
 
 def _origin_variance(psums, probes, sizes, n) -> np.ndarray:
-    """(n_groups, F) sample variance over origins k of the per-origin MSD at each probe lag
-    (Å^4), NaN at the other lags and where fewer than 3 origins exist."""
+    """(n_groups, F) sample variance over origins k (every :func:`probe_stride` frames) of the
+    per-origin MSD at each probe lag (Å^4), NaN at the other lags and where fewer than 3
+    origins exist."""
     out = np.full((len(sizes), n), np.nan)
     for p, m in enumerate(probes):
-        if n - m >= 3:
-            out[:, m] = np.var(psums[:, p, :n - m] / np.asarray(sizes, float)[:, None], axis=1, ddof=1)
+        used = -(-(n - m) // probe_stride(m))
+        if used >= 3:
+            out[:, m] = np.var(psums[:, p, :used] / np.asarray(sizes, float)[:, None], axis=1, ddof=1)
     return out
 
 

@@ -135,5 +135,6 @@ def test_origin_variance_probes_equal_the_direct_sum(rng):
     y = x - (np.einsum("fai,a->fi", x, mass) / mass.sum())[:, None, :]
     for m in probe_lags(90):
         per_origin = np.mean(np.sum((y[m:] - y[:90 - m]) ** 2, -1), axis=1)
-        np.testing.assert_allclose(got["origin_var"].values[m], np.var(per_origin, ddof=1), rtol=1e-9)
+        st = max(1, int(m) // 8)  # origins every m // 8 frames (probe_stride)
+        np.testing.assert_allclose(got["origin_var"].values[m], np.var(per_origin[::st], ddof=1), rtol=1e-9)
     assert np.isnan(got["origin_var"].values[[0, 2 * 45 - 1]]).all()
