@@ -58,6 +58,9 @@ def plot_learning_curve(
             label="failed call",
         )
     ax.set_yscale("log")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("reference calls")
     ax.set_ylabel(axis_label("force error, σ", "eV/Å"))
     ax.legend(fontsize="small", frameon=False, loc="best")

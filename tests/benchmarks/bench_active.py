@@ -219,6 +219,9 @@ def _figure(rows, target, path):
     ):
         ax.plot(n, [r[col] for r in rows], marker=m, ms=4, color=c, label=name)
     ax.axhline(target, color="0.5", lw=0.8, ls="--", label="target")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("reference calls")
     ax.set_ylabel(axis_label("validation force RMSE", "eV/Å"))
     ax.set_yscale("log")
