@@ -33,8 +33,15 @@ def curves(z, name):
     v, ov, lag = z[f"msd_{name}"], z[f"origin_var_{name}"], z[f"lag_{name}"].values
     for r in range(v.shape[0]):
         for s in range(v.shape[1]):
-            yield r, xr.DataArray(v.values[r, s], dims=("lag",), attrs=dict(v.attrs),
-                                  coords={"lag": lag, "origin_var": ("lag", ov.values[r, s])})
+            yield (
+                r,
+                xr.DataArray(
+                    v.values[r, s],
+                    dims=("lag",),
+                    attrs=dict(v.attrs),
+                    coords={"lag": lag, "origin_var": ("lag", ov.values[r, s])},
+                ),
+            )
 
 
 def fits(z, name, **kw):

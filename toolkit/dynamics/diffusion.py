@@ -26,13 +26,14 @@ independent-walker model misses (a Lennard-Jones liquid at its triple point: the
 of the MSD at 5-20 ps is 3-4.5 times the model's, so the model's error bar on D is ~2x too
 small; at lags of 100 ps the excess fades to ~1.3x, as the correlated part of the
 displacements stays bounded while each atom's own displacement grows).  :func:`msd`
-therefore also records, at ~16 geometrically spaced probe lags m, the sample variance over
-time origins k of the per-origin MSD, V(m) = var_k( mean_i |r_i(k+m) - r_i(k)|^2 ).  For
+therefore also records, at 16 geometrically spaced probe lags m from F/100 to F/2 (origins
+every m/8 frames, which costs ~5 % of the MSD), the sample variance over time origins k of
+the per-origin MSD, V(m) = var_k( mean_i |r_i(k+m) - r_i(k)|^2 ).  For
 independent Gaussian walkers its expectation is known exactly,
 
     E[V(m)] = n/(n-1) (v_1(m) - Var_model(MSD_m)),   v_1 = 2 n_dims (MSD_m / n_dims)^2 / N,
 
-(n = F - m origins; Var_model from the covariance above accounts for the correlation of
+(n origins used; Var_model from the covariance above accounts for the correlation of
 overlapping origins), so R(m) = V(m) / E[V(m)] measures the variance excess, whatever its
 cause: R = 1 for independent walkers, R = 1 + sum_{j != i} (correlations) for a liquid, i.e.
 an effective number of independent walkers N_eff(m) = N / R(m).  R(t) is a straight line

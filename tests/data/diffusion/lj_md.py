@@ -65,8 +65,17 @@ def forces(x, box, nl):
     return f, epot
 
 
-def run(n_atoms=500, temperature=0.75, rho=0.84, t_equil=20.0, t_prod=200.0, dt=0.005,
-        stride=20, seed=0, progress=False):
+def run(
+    n_atoms=500,
+    temperature=0.75,
+    rho=0.84,
+    t_equil=20.0,
+    t_prod=200.0,
+    dt=0.005,
+    stride=20,
+    seed=0,
+    progress=False,
+):
     """Positions (frames, n, 3) unwrapped, in sigma, every ``stride`` steps of NVE, plus energies."""
     rng = np.random.default_rng(seed)
     x, box = fcc(n_atoms, rho)
@@ -103,8 +112,13 @@ def to_dataset(pos, box, dt_frame):
     from atomtwin.toolkit.schema import make_dataset
 
     n = pos.shape[1]
-    return make_dataset(pos * SIGMA_A, ["Ar"] * n, cell=np.eye(3) * box * SIGMA_A,
-                        time=np.arange(pos.shape[0]) * dt_frame * TAU_PS, pbc=(True, True, True))
+    return make_dataset(
+        pos * SIGMA_A,
+        ["Ar"] * n,
+        cell=np.eye(3) * box * SIGMA_A,
+        time=np.arange(pos.shape[0]) * dt_frame * TAU_PS,
+        pbc=(True, True, True),
+    )
 
 
 def save_npz(path, pos, box, dt_frame, meta):
@@ -113,16 +127,23 @@ def save_npz(path, pos, box, dt_frame, meta):
     dq = np.diff(q, axis=0)
     assert np.abs(dq).max() < 32767
     tmp = str(path) + ".tmp.npz"
-    np.savez_compressed(tmp, first=q[0].astype(np.int32), diff=dq.astype(np.int16),
-                        box=box, dt_frame=dt_frame, **{k: np.asarray(v) for k, v in meta.items()})
+    np.savez_compressed(
+        tmp,
+        first=q[0].astype(np.int32),
+        diff=dq.astype(np.int16),
+        box=box,
+        dt_frame=dt_frame,
+        **{k: np.asarray(v) for k, v in meta.items()},
+    )
     os.replace(tmp, path)
 
 
 def load_npz(path):
     """(positions (frames, n, 3) in sigma, box, dt_frame in tau) of :func:`save_npz`."""
     z = np.load(path)
-    q = np.concatenate([z["first"][None].astype(np.int64),
-                        z["diff"].astype(np.int64)]).cumsum(axis=0)
+    q = np.concatenate([z["first"][None].astype(np.int64), z["diff"].astype(np.int64)]).cumsum(
+        axis=0
+    )
     return q / 1000.0, float(z["box"]), float(z["dt_frame"])
 
 
@@ -135,8 +156,21 @@ if __name__ == "__main__":
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     t = _time.time()
-    pos, box, et, dtf = run(n_atoms=a.n_atoms, t_prod=a.t_prod, stride=a.stride, seed=a.seed,
-                            progress=True)
+    pos, box, et, dtf = run(
+        n_atoms=a.n_atoms, t_prod=a.t_prod, stride=a.stride, seed=a.seed, progress=True
+    )
     print(f"{_time.time() - t:.1f} s; energy drift {et[-1] - et[0]:.2e} of {et.mean():.3f}")
-    save_npz(a.out, pos, box, dtf, {"seed": a.seed, "n_atoms": a.n_atoms, "T": 0.75, "rho": 0.84,
-                                    "dt": 0.005, "stride": a.stride})
+    save_npz(
+        a.out,
+        pos,
+        box,
+        dtf,
+        {
+            "seed": a.seed,
+            "n_atoms": a.n_atoms,
+            "T": 0.75,
+            "rho": 0.84,
+            "dt": 0.005,
+            "stride": a.stride,
+        },
+    )

@@ -49,23 +49,37 @@ def main() -> None:
         for name, n_seg in SEGMENTS.items():
             size = pos.shape[0] // n_seg
             for s in range(n_seg):
-                m = msd(lj_md.to_dataset(pos[s * size:(s + 1) * size], box, dtf), "Ar", unwrap=False)
+                m = msd(
+                    lj_md.to_dataset(pos[s * size : (s + 1) * size], box, dtf), "Ar", unwrap=False
+                )
                 data.setdefault(name, []).append(m)
-    out = xr.Dataset(attrs={
-        "source": "tests/data/diffusion/make_lj_msd.py (lj_md.py: numpy LJ NVE, r_c 2.5 sigma shifted)",
-        "system": "500 LJ atoms, T*=0.75, rho*=0.84, argon units sigma=3.405 A, eps/kB=119.8 K, m=39.948",
-        "seeds": list(SEEDS), "tau_ps": lj_md.TAU_PS})
+    out = xr.Dataset(
+        attrs={
+            "source": "tests/data/diffusion/make_lj_msd.py (lj_md.py: numpy LJ NVE, r_c 2.5 sigma shifted)",
+            "system": "500 LJ atoms, T*=0.75, rho*=0.84, argon units sigma=3.405 A, eps/kB=119.8 K, m=39.948",
+            "seeds": list(SEEDS),
+            "tau_ps": lj_md.TAU_PS,
+        }
+    )
     for name, n_seg in SEGMENTS.items():
         ms = data[name]
         lag = ms[0]["lag"].values
-        out[f"msd_{name}"] = (("run", f"seg_{name}", f"lag_{name}"),
-                              np.array([m.values for m in ms]).reshape(len(SEEDS), n_seg, -1))
-        out[f"origin_var_{name}"] = (("run", f"seg_{name}", f"lag_{name}"),
-                                     np.array([m["origin_var"].values for m in ms]).reshape(len(SEEDS), n_seg, -1))
+        out[f"msd_{name}"] = (
+            ("run", f"seg_{name}", f"lag_{name}"),
+            np.array([m.values for m in ms]).reshape(len(SEEDS), n_seg, -1),
+        )
+        out[f"origin_var_{name}"] = (
+            ("run", f"seg_{name}", f"lag_{name}"),
+            np.array([m["origin_var"].values for m in ms]).reshape(len(SEEDS), n_seg, -1),
+        )
         out = out.assign_coords({f"lag_{name}": lag})
-        out[f"msd_{name}"].attrs = {k: ms[0].attrs[k] for k in ("n_frames", "n_atoms", "n_dims", "timestep_ps")}
+        out[f"msd_{name}"].attrs = {
+            k: ms[0].attrs[k] for k in ("n_frames", "n_atoms", "n_dims", "timestep_ps")
+        }
     tmp = a.out + ".tmp"
-    out.to_netcdf(tmp, engine="h5netcdf", encoding={v: {"compression": "gzip"} for v in out.data_vars})
+    out.to_netcdf(
+        tmp, engine="h5netcdf", encoding={v: {"compression": "gzip"} for v in out.data_vars}
+    )
     os.replace(tmp, a.out)
     print(f"wrote {a.out} ({os.path.getsize(a.out) / 1e3:.0f} kB)")
 
