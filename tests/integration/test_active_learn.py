@@ -99,11 +99,13 @@ def _setup(tmp: Path, **over) -> Path:
     return path
 
 
-def test_a_reference_failing_every_third_call_does_not_stop_the_run(tmp_path):
+def test_a_reference_failing_every_third_call_does_not_stop_the_run(tmp_path, capsys):
     from atomtwin.engines.active import learn
 
     cfg = _setup(tmp_path)
-    res = learn(cfg, calculator=FlakyEMT(every=3))
+    res = learn(cfg, calculator=FlakyEMT(every=3), progress=True)
+    shown = capsys.readouterr().err  # the progress line: walkers, calls, sigma, last error
+    assert "walkers" in shown and "failed), sigma" in shown and "last error" in shown
     assert res.finished and res.n_calls == 6
     assert res.n_failed == 2  # calls 3 and 6 of the calculator
     import csv

@@ -1,0 +1,59 @@
+"""The learn config: mistakes are one-line ConfigErrors naming the key; the CLI plugs in."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+import pytest
+from atomtwin.engines.active.config import LearnConfig, load_config
+from atomtwin.toolkit.errors import ConfigError
+
+BASE = {
+    "seed_frames": "seed.xyz",
+    "walkers": [{"structure": "start.xyz"}],
+    "uncertainty": {"threshold": 0.2},
+}
+
+
+def test_paths_resolve_against_the_yaml_folder(tmp_path):
+    import yaml
+
+    (tmp_path / "learn.yaml").write_text(yaml.safe_dump(BASE))
+    cfg = load_config(tmp_path / "learn.yaml")
+    assert cfg.seed_frames == (str(tmp_path / "seed.xyz"),)
+    assert cfg.walkers[0].structure == str(tmp_path / "start.xyz")
+    assert cfg.uncertainty.trigger == 0.2
+
+
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        ({"uncertainty": {}}, "uncertainty.threshold"),
+        ({"uncertainty": {"threshold_rel": 3.0}}, "uncertainty.noise_floor"),
+        ({"uncertainty": {"threshold": 0.1, "threshold_rel": 3.0}}, "uncertainty.threshold_rel"),
+        ({"uncertainty": {"threshold": 0.1, "n_models": 1}}, "uncertainty.n_models"),
+        ({"walkers": []}, "walkers"),
+        ({"walkers": [{"structure": "s.xyz", "ensemble": "nve"}]}, "walkers[0].ensemble"),
+        ({"max_calls": 0}, "max_calls"),
+    ],
+)
+def test_mistakes_name_the_key(change, key):
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        LearnConfig.from_dict(BASE | change)
+
+
+def test_relative_threshold():
+    cfg = LearnConfig.from_dict(BASE | {"uncertainty": {"threshold_rel": 4.0, "noise_floor": 0.05}})
+    assert cfg.uncertainty.trigger == pytest.approx(0.2)
+
+
+def test_cli_registers_learn():
+    from atomtwin.engines.active.cli import register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["learn", "c.yaml", "--resume", "--cluster", "tcp://h:8786"])
+    assert args.resume and args.cluster == "tcp://h:8786" and callable(args.func)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["learn", "c.yaml", "--resume", "--force"])
