@@ -90,7 +90,8 @@ def instability_temperature(system: System, temperatures: Sequence[float], *, mo
         evaluation is one SCHA minimisation and one Hessian); otherwise linear interpolation
         of the eigenvalue between the two bracketing temperatures.
     n_configs_hessian, rng
-        Ensemble of the Hessian estimators (provider only).
+        Ensemble of the Hessian estimators (provider only); ``rng`` (seed or Generator) also
+        seeds the SCHA ensembles unless ``scha_kwargs`` has its own.
     scha_kwargs
         Passed to :func:`~atomtwin.engines.tdscha.scha.scha` (``n_configs``, ``tol``, ...).
 
@@ -117,8 +118,11 @@ def instability_temperature(system: System, temperatures: Sequence[float], *, mo
     rng = np.random.default_rng(rng)
 
     def lowest(T: float):
+        kw_s = dict(scha_kwargs)
+        if provider is not None:
+            kw_s.setdefault("rng", rng)  # one seeded stream for the SCHA ensembles and the Hessian's
         res = scha(s, float(T), model=model, provider=provider, fix_centroid=fixed, scan_centroid=False,
-                   R0=state["R0"], phi0=state["phi0"], **scha_kwargs)
+                   R0=state["R0"], phi0=state["phi0"], **kw_s)
         state["R0"], state["phi0"] = res.R, res.phi
         kw = {"model": model} if model is not None else {"provider": provider, "n_configs": n_configs_hessian,
                                                            "rng": rng}

@@ -408,8 +408,17 @@ def _distinct(runs: list) -> list:
     out = []
     for r in sorted(runs, key=lambda r: r.free_energy):
         x = r.system.to_cartesian(r.R)
-        same = [m for m in out if np.max(np.abs(m["centroid"] - x)) < 1e-3
-                and abs(m["free_energy"] - r.free_energy) < 1e-6 + 3 * r.free_energy_error]
+        # the same minimum: centroids within 1e-3 Å (exact averages) or a tenth of the
+        # narrowest thermal width (an ensemble's noise moves it), and the same spectrum
+        sampled = r.free_energy_error > 0
+        A, _ = r.covariances()
+        width = float(np.sqrt(np.min(np.sum((r.system.basis @ A) * r.system.basis, axis=1)
+                                     / r.system.sqrt_m**2)))
+        tol_x = max(1e-3, 0.1 * width) if sampled else 1e-3
+        same = [m for m in out if np.max(np.abs(m["centroid"] - x)) < tol_x
+                and (not sampled or np.allclose(m["frequencies"], r.frequencies, rtol=0.05))
+                and abs(m["free_energy"] - r.free_energy) < 1e-6 + 3 * np.hypot(r.free_energy_error,
+                                                                                m["free_energy_error"])]
         if same:
             same[0]["start"] += ", " + r.minima[0]["start"]
             continue
