@@ -362,7 +362,8 @@ save(fig, OUT / "hop_rotation")
 # computed for *Gaussian* displacements.  Hopping protons are not Gaussian: the variance of
 # r² is ⟨r⁴⟩ − ⟨r²⟩² = ⟨r²⟩²(5/3(1 + α₂) − 1) with the non-Gaussian parameter
 # α₂ = 3⟨r⁴⟩/5⟨r²⟩² − 1, against ⟨r²⟩² · 2/3 for a Gaussian, so the error is scaled by
-# √(1 + 2.5 α₂) measured at the middle of the window (and by √χ²_red when that exceeds 1).
+# √(1 + 2.5 α₂) measured at the middle of the window (`fit_diffusion` itself already widens
+# it by √χ²_red when that exceeds 1, the Birge ratio, so it is not applied again here).
 #
 # The model's hops are instantaneous jumps of up to a + 2(r_PO + r_OH) = 11.1 Å between
 # frames (a real transfer moves a proton ~1 Å).  The unwrapping warns that such steps come
@@ -388,7 +389,7 @@ for T, (d, tr) in runs.items():
         tau = rows[TEMPERATURES.index(T), 1]
         fit = fit_diffusion(m, start=4 * tau)
         a2 = non_gaussian(d, "H", 0.5 * (float(fit.fit_start) + float(fit.fit_stop)))
-    err = float(fit.D_err) * np.sqrt(max(float(fit.chi2_red), 1.0) * (1 + 2.5 * max(a2, 0.0)))
+    err = float(fit.D_err) * np.sqrt(1 + 2.5 * max(a2, 0.0))   # D_err includes the Birge ratio
     auto = fit_diffusion(m)
     D_true = len(tr["hops"]) / (tr["nH"] * tr["duration"]) * TRUTH["a"] ** 2 / 6
     res.append((T, float(fit.D), err, D_true, float(auto.D)))

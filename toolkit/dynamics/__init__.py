@@ -27,6 +27,7 @@ from atomtwin.toolkit.dynamics.rotations import (
     orientational_correlation,
     rate_components,
     reorientation_events,
+    rotation_mechanism,
     waiting_times,
 )
 from atomtwin.toolkit.dynamics.transport import charge_msd, conductivity
@@ -37,12 +38,13 @@ __all__ = [
     "diffusion", "event_cross_correlation", "event_rate", "find_polyanions", "find_sites",
     "fit_diffusion", "fit_relaxation", "hbond_lifetime", "hop_rate", "hops", "hydrogen_bonds", "msd",
     "msd_covariance", "oh_reorientations", "orientational_correlation", "proton_transfers",
-    "rate_components", "reorientation_events", "residence_times", "van_hove_self", "waiting_times",
+    "rate_components", "reorientation_events", "residence_times", "rotation_mechanism", "van_hove_self", "waiting_times",
 ]
 
 #: functions that take the trajectory first, exposed as ``ds.atoms.<name>``
 __accessor__ = (
     "msd", "diffusion", "charge_msd", "conductivity", "van_hove_self", "find_sites", "assign_sites",
     "find_polyanions", "bond_vectors", "orientational_correlation", "reorientation_events",
+    "rotation_mechanism",
     "assign_hydrogens", "hydrogen_bonds", "oh_reorientations",
 )

@@ -34,6 +34,7 @@ def register(sub) -> None:
     p.add_argument("--ligand", required=True, help="ligand species, e.g. O")
     p.add_argument("--n-ligands", type=int, default=4)
     p.add_argument("--threshold", type=float, default=60.0, help="jump angle threshold (degrees)")
+    p.add_argument("--frame-chunk", type=int, help="frames read at a time (default: as many as fit, up to 256)")
     p.set_defaults(func=cmd_rotations)
 
     p = sub.add_parser("hops", help="site-based hops: sites, rates, residence times")
@@ -41,6 +42,7 @@ def register(sub) -> None:
     p.add_argument("--species", required=True)
     p.add_argument("--reference", help="structure file whose SPECIES positions are the sites (default: density maxima)")
     p.add_argument("--r-site", type=float, help="site radius (Å)")
+    p.add_argument("--frame-chunk", type=int, help="frames read at a time (default: as many as fit, up to 256)")
     p.set_defaults(func=cmd_hops)
 
     p = sub.add_parser("hbonds", help="geometric hydrogen bonds, lifetimes and proton transfers")
@@ -50,6 +52,7 @@ def register(sub) -> None:
     p.add_argument("--acceptor", default="O")
     p.add_argument("--d-da", type=float, default=3.0, help="max donor-acceptor distance (Å)")
     p.add_argument("--angle", type=float, default=150.0, help="min D-H-A angle (degrees)")
+    p.add_argument("--frame-chunk", type=int, help="frames read at a time (default: as many as fit, up to 256)")
     p.set_defaults(func=cmd_hbonds)
 
 
@@ -114,9 +117,9 @@ def cmd_rotations(args) -> int:
         reorientation_events,
     )
 
-    ds = open_input(args, lazy=False)
+    ds = open_input(args)  # lazy: analyses read a chunk of frames at a time
     require_species(ds, centre=args.centre, ligand=args.ligand)
-    c = orientational_correlation(ds, args.centre, args.ligand, n_ligands=args.n_ligands)
+    c = orientational_correlation(ds, args.centre, args.ligand, n_ligands=args.n_ligands)  # bond vectors chunked
     res = {"n_groups": int(c.attrs["n_groups"])}
     lines = [f"{res['n_groups']} {args.centre}{args.ligand}{args.n_ligands} groups"]
     for ell in c["l"].values:
@@ -127,21 +130,40 @@ def cmd_rotations(args) -> int:
         except (ValueError, RuntimeError) as err:
             res[f"C{ell}"] = {"error": str(err)}
             lines.append(f"C_{ell}: no fit ({err})")
-    ev = reorientation_events(ds, args.centre, args.ligand, n_ligands=args.n_ligands, threshold_deg=args.threshold)
-    r = event_rate(ev)
-    res["reorientation"] = {"rate_per_ps": float(r.rate), "rate_err": float(r.rate_err), "n_events": int(r.n_events)}
-    lines.append(f"reorientations: {int(r.n_events)} events, rate {float(r.rate):.4g} ± {float(r.rate_err):.2g} /ps per group")
-    # mechanisms by the number of bonds that move in one event (for a tetrahedron: 3 for a
-    # C3 about a bond, 4 for a C2), each with its own rate
-    by = {}
-    nb = np.asarray(ev["n_bonds"].values)
-    for k in np.unique(nb):
-        rk = event_rate(ev.isel(event=np.flatnonzero(nb == k)), n_units=ev.attrs["n_groups"],
-                        duration=ev.attrs["duration_ps"])
-        by[str(int(k))] = {"rate_per_ps": float(rk.rate), "rate_err": float(rk.rate_err), "n_events": int(rk.n_events)}
-        lines.append(f"  {int(k)} bond(s) moved: {int(rk.n_events)} events, rate {float(rk.rate):.4g} ± "
-                     f"{float(rk.rate_err):.2g} /ps per group")
-    res["reorientation"]["by_n_bonds"] = by
+    ev = reorientation_events(ds, args.centre, args.ligand, n_ligands=args.n_ligands, threshold_deg=args.threshold,
+                              frame_chunk=args.frame_chunk)
+    mech = ev.attrs["mechanism"]
+    res["mechanism"] = {"verdict": mech, "count_ratio": _number(ev.attrs["count_ratio"]),
+                        "tau1_over_tau2": _number(ev.attrs["tau_ratio"])}
+    if mech == "continuous":  # threshold crossings of rotational diffusion are not events
+        res["rotational_diffusion"] = {"D_r_rad2_per_ps": _number(ev.attrs["D_r"]),
+                                       "tau_1_ps": _number(ev.attrs["tau_1_ps"]),
+                                       "tau_2_ps": _number(ev.attrs["tau_2_ps"])}
+        lines.append(f"reorientation: continuous rotational diffusion (crossing-count ratio "
+                     f"{ev.attrs['count_ratio']:.2f}, tau1/tau2 {ev.attrs['tau_ratio']:.2f}), no jump events: "
+                     f"D_r = {ev.attrs['D_r']:.4g} rad^2/ps")
+    elif mech == "unresolved":
+        lines.append("reorientation: frames too far apart (C_1 decorrelates within the smoothing window): "
+                     "no events reported; store frames more often")
+    else:
+        r = event_rate(ev)
+        res["reorientation"] = {"rate_per_ps": float(r.rate), "rate_err": float(r.rate_err),
+                                "n_events": int(r.n_events)}
+        word = "jump-like" if mech == "jump" else "undetermined (too few crossings to test for jumps)"
+        lines.append(f"reorientations ({word}): {int(r.n_events)} events, rate {float(r.rate):.4g} ± "
+                     f"{float(r.rate_err):.2g} /ps per group")
+        # mechanisms by the number of distinct bonds that move in one event (for a tetrahedron:
+        # 3 for a C3 about a bond, 4 for a C2), each with its own rate
+        by = {}
+        nb = np.asarray(ev["n_bonds"].values)
+        for k in np.unique(nb):
+            rk = event_rate(ev.isel(event=np.flatnonzero(nb == k)), n_units=ev.attrs["n_groups"],
+                            duration=ev.attrs["duration_ps"])
+            by[str(int(k))] = {"rate_per_ps": float(rk.rate), "rate_err": float(rk.rate_err),
+                               "n_events": int(rk.n_events)}
+            lines.append(f"  {int(k)} bond(s) moved: {int(rk.n_events)} events, rate {float(rk.rate):.4g} ± "
+                         f"{float(rk.rate_err):.2g} /ps per group")
+        res["reorientation"]["by_n_bonds"] = by
     if args.plot:
         from atomtwin.toolkit.plot.dynamics import plot_orientational_correlation
         from atomtwin.toolkit.plot.style import save
@@ -153,7 +175,7 @@ def cmd_rotations(args) -> int:
 def cmd_hops(args) -> int:
     from atomtwin.toolkit.dynamics import assign_sites, find_sites, hop_rate
 
-    ds = open_input(args, lazy=False)
+    ds = open_input(args)  # lazy: analyses read a chunk of frames at a time
     require_species(ds, species=args.species)
     ref = None
     if args.reference:
@@ -161,7 +183,7 @@ def cmd_hops(args) -> int:
 
         ref = read(args.reference)
     sites = find_sites(ds, args.species, reference=ref)
-    st = assign_sites(ds, args.species, sites, r_site=args.r_site)
+    st = assign_sites(ds, args.species, sites, r_site=args.r_site, frame_chunk=args.frame_chunk)
     r = hop_rate(st)
     res = {"n_sites": int(sites.sizes["site"]), "r_site_A": float(st.attrs["r_site"]),
            **{k: float(r[k]) for k in ("rate", "rate_err", "mean_residence", "mean_residence_err")},
@@ -186,9 +208,10 @@ def cmd_hbonds(args) -> int:
         proton_transfers,
     )
 
-    ds = open_input(args, lazy=False)
+    ds = open_input(args)  # lazy: analyses read a chunk of frames at a time
     require_species(ds, donor=args.donor, hydrogen=args.hydrogen, acceptor=args.acceptor)
-    hb = hydrogen_bonds(ds, args.donor, args.hydrogen, args.acceptor, d_da=args.d_da, angle=args.angle)
+    hb = hydrogen_bonds(ds, args.donor, args.hydrogen, args.acceptor, d_da=args.d_da, angle=args.angle,
+                        frame_chunk=args.frame_chunk)
     cnt = np.asarray(hb["count"].values)
     res = {"mean_count": float(cnt.mean()), "count": cnt.tolist()}
     lines = [f"hydrogen bonds per frame: mean {cnt.mean():.3g} (min {cnt.min()}, max {cnt.max()})"]
@@ -197,7 +220,7 @@ def cmd_hbonds(args) -> int:
         res.update(tau_intermittent_ps=float(lt.tau_intermittent), tau_continuous_ps=float(lt.tau_continuous))
         lines.append(f"lifetimes: intermittent {float(lt.tau_intermittent):.4g} ps, continuous {float(lt.tau_continuous):.4g} ps")
     if args.donor == args.acceptor and ds.sizes["frame"] > 1:
-        pt = proton_transfers(assign_hydrogens(ds, args.hydrogen, args.donor))
+        pt = proton_transfers(assign_hydrogens(ds, args.hydrogen, args.donor, frame_chunk=args.frame_chunk))
         res["proton_transfers"] = int(pt.sizes["event"])
         lines.append(f"proton transfers: {int(pt.sizes['event'])}")
     if args.plot:
