@@ -1,0 +1,42 @@
+"""Rattled reference environments and the CHGNet reference of the Li | Li6PS5Cl study."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from atomtwin.engines.studies.li_argyrodite.references import PHASES, reference_environments
+from atomtwin.engines.studies.li_argyrodite.structures import einstein_sigma, reference_phases
+from atomtwin.toolkit import schema as S
+
+
+def test_reference_environments_rattled_at_temperature():
+    envs = reference_environments(400.0, seed=1, n_frames=3)
+    assert tuple(envs) == PHASES
+    ideal = reference_phases()
+    for name, ds in envs.items():
+        S.validate(ds)
+        assert ds.sizes["frame"] == 3 and ds.attrs["phase"] == name
+        u = ds.positions.values - ideal[name].positions[None]
+        li = np.asarray(ds.species.values) == "Li"
+        # RMS Li displacement at 400 K, theta_E = 300 K: 0.18 Å; with >= 3 * 3 * 18 Li
+        # components the standard error of the RMS is < 6 %, 20 % is > 3 sigma
+        assert np.sqrt(np.mean(u[:, li] ** 2)) == pytest.approx(
+            einstein_sigma(6.94, 400.0), rel=0.2
+        ), name
+    again = reference_environments(400.0, seed=1, n_frames=3)
+    np.testing.assert_array_equal(again["Li2S"].positions.values, envs["Li2S"].positions.values)
+
+
+@pytest.mark.slow
+def test_chgnet_on_small_interface():
+    pytest.importorskip("chgnet")
+    from atomtwin.engines.studies.li_argyrodite.interface import small_interface
+    from atomtwin.engines.studies.li_argyrodite.references import chgnet
+
+    at = small_interface("chgnet", gap=3.0).atoms
+    at.calc = chgnet()
+    f = at.get_forces()
+    assert np.isfinite(f).all() and np.isfinite(at.get_potential_energy())
+    # the bulk-like start is near a minimum for CHGNet (its own lattice constants, no
+    # atoms closer than in the bulks): no force near the ~10 eV/Å of overlapping atoms
+    assert np.abs(f).max() < 5.0
