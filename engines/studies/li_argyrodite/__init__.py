@@ -9,6 +9,7 @@ from atomtwin.engines.studies.li_argyrodite.interface import (
     build_interface,
     electrolyte_slab,
     li100_slab,
+    relax_apart,
     small_interface,
 )
 from atomtwin.engines.studies.li_argyrodite.structures import (
@@ -41,5 +42,6 @@ __all__ = [
     "min_distances",
     "rattle",
     "reference_phases",
+    "relax_apart",
     "small_interface",
 ]

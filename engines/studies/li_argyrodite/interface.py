@@ -22,7 +22,14 @@ from ase import Atoms
 from atomtwin.engines.studies.li_argyrodite.structures import _lattice, argyrodite
 from atomtwin.toolkit.errors import InputError
 
-__all__ = ["Interface", "li100_slab", "electrolyte_slab", "build_interface", "small_interface"]
+__all__ = [
+    "Interface",
+    "li100_slab",
+    "electrolyte_slab",
+    "build_interface",
+    "small_interface",
+    "relax_apart",
+]
 
 #: largest P-S distance (Å) counted as a bond when the PS4 units are made whole
 PS_BOND = 2.6
@@ -232,3 +239,35 @@ def build_interface(
 def small_interface(lattice: str = "experiment", gap: float = 2.5, seed: int = 0) -> Interface:
     """The test-size sandwich: one electrolyte cell (52 atoms) on 6 Li layers (~100 atoms)."""
     return build_interface(lattice, n_cells=1, li_layers=6, gap=gap, seed=seed)
+
+
+def relax_apart(it: Interface, calc, fmax: float = 0.05, steps: int = 200) -> Interface:
+    """Relax the Li slab and the electrolyte slab each on its own, then put them back.
+
+    Relaxing the joined sandwich at 0 K already starts the reaction (issue 18); here each
+    slab is relaxed in the same periodic cell with the other one removed (so it faces
+    vacuum), with FIRE to ``fmax`` (eV/Å) or ``steps`` steps, and the relaxed slabs are put
+    back where they were (each slab's centre of mass along z kept), so the gap is only
+    changed by the surface relaxation itself.  ``calc`` is any ASE calculator (it is
+    attached to one slab at a time).  Returns a new :class:`Interface`;
+    ``info["relax_apart"]`` holds steps and final max force per slab.
+    """
+    from ase.optimize import FIRE
+
+    atoms = it.atoms.copy()
+    region = atoms.arrays["region"]
+    report = {}
+    for r, name in ((0, "Li"), (1, "Li6PS5Cl")):
+        sel = np.flatnonzero(region == r)
+        sub = atoms[sel]
+        z0 = sub.get_center_of_mass()[2]
+        sub.calc = calc
+        opt = FIRE(sub, logfile=None)
+        opt.run(fmax=fmax, steps=steps)
+        sub.positions[:, 2] += z0 - sub.get_center_of_mass()[2]
+        atoms.positions[sel] = sub.positions
+        fmax_end = float(np.linalg.norm(sub.get_forces(), axis=1).max())
+        report[name] = {"steps": int(opt.get_number_of_steps()), "fmax_eV_per_A": fmax_end}
+    info = dict(it.info, relax_apart=report)
+    atoms.info.update(info)
+    return Interface(atoms, it.misfit_percent, dict(it.strain_percent), it.li_cell, info)

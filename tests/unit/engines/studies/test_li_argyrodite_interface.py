@@ -88,3 +88,30 @@ def test_errors():
         build_interface(li_cell="7x5")
     with pytest.raises(InputError):
         build_interface(gap=0.0)
+
+
+def test_relax_apart_never_joins_the_slabs():
+    from ase.calculators.lj import LennardJones
+    from atomtwin.engines.studies.li_argyrodite.interface import relax_apart
+
+    seen = []
+
+    class Recording(LennardJones):
+        def calculate(self, atoms=None, properties=("energy",), system_changes=()):
+            seen.append(len(atoms))
+            super().calculate(atoms, properties, system_changes)
+
+    it = build_interface("chgnet", n_cells=1, li_layers=4)
+    calc = Recording(sigma=2.0, epsilon=0.01, rc=4.0)
+    out = relax_apart(it, calc, fmax=0.01, steps=15)
+    n_li = int((it.atoms.arrays["region"] == 0).sum())
+    # the calculator only ever saw one slab: the joined interface is never relaxed
+    assert set(seen) == {n_li, len(it.atoms) - n_li}
+    moved = np.linalg.norm(out.atoms.positions - it.atoms.positions, axis=1)
+    assert moved.max() > 0
+    for r in (0, 1):
+        sel = it.atoms.arrays["region"] == r
+        # each slab's centre of mass along z is kept (to rounding)
+        z0 = it.atoms[sel].get_center_of_mass()[2]
+        assert out.atoms[sel].get_center_of_mass()[2] == pytest.approx(z0, abs=1e-9)
+    assert set(out.info["relax_apart"]) == {"Li", "Li6PS5Cl"}
