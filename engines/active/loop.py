@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from atomtwin.engines.active.calibration import Calibration
+from atomtwin.engines.active.calibration import Calibration, calibration_report
 from atomtwin.engines.active.config import LearnConfig, load_config
 from atomtwin.engines.active.fit import fit, force_errors, new_model
 from atomtwin.engines.active.references import (
@@ -81,6 +81,9 @@ CURVE_COLUMNS = [
     "mean_sigma_triggers",
     "mean_error_before",
     "calibration_scale",
+    "heldout_coverage_1sigma",
+    "heldout_coverage_2sigma",
+    "heldout_spearman",
     "retrain",
     "wall_s",
 ]
@@ -553,6 +556,7 @@ def _step_round(run: _Run, ref: Reference, cache: CallCache, client, bar) -> boo
     jobs = [(t, first + k) for k, t in enumerate(triggers)]
     rows = []
     new_frames = 0
+    n_pairs = len(run.pairs)
     for t, i, lab, reused in _label_round(run, ref, cache, jobs, client):
         err: dict[str, float] = {}
         if lab.ok:
@@ -581,6 +585,12 @@ def _step_round(run: _Run, ref: Reference, cache: CallCache, client, bar) -> boo
         run.calls.append(row)
         rows.append(row)
         ref.record(lab, f"call {i} (walker {t.walker}, step {t.step})")
+    # calibration report on frames the calibration has not seen: this round's labelled
+    # frames, their errors measured before adding, under the calibration of the last round
+    report = {}
+    if run.calib is not None and len(run.pairs) > n_pairs:
+        new = run.pairs[n_pairs:]
+        report = calibration_report([run.calib(p[0]) for p in new], [p[1] for p in new])
     retrain = False
     if new_frames:
         run.frames_since_retrain += new_frames
@@ -590,7 +600,13 @@ def _step_round(run: _Run, ref: Reference, cache: CallCache, client, bar) -> boo
             run.frames_since_retrain = 0
         run.train_all(fresh=retrain)
     run.recalibrate()
-    run.curve.append(_curve_row(run, rows, retrain))
+    run.curve.append(
+        _curve_row(run, rows, retrain)
+        | {
+            f"heldout_{k}": report.get(k, math.nan)
+            for k in ("coverage_1sigma", "coverage_2sigma", "spearman")
+        }
+    )
     run.commit()
     if bar is not None:
         last = next((r for r in reversed(run.calls) if r["ok"]), None)
