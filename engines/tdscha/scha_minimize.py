@@ -17,12 +17,18 @@ preconditioned by the positive operator diag(Phi^-1, 2/|Lambda|): a descent dire
 same one the stochastic SCHA codes use.  Along it we
 
 1. pick the step lengths by a Barzilai-Borwein secant, separately for the centroid and the
-   force-constant block: for one mode with slope s the secant gives the optimal
-   alpha = 1/(1 - s) after one step, which is what damped mixing can never do (it needs
-   alpha < 2/(1 - s) chosen in advance);
+   force-constant block, and per mode on the diagonal of dPhi in the modes of Phi
+   (dPhi~ -> D dPhi~ D, D > 0, still a descent direction): for one mode with slope s the
+   secant gives the optimal alpha = 1/(1 - s) after one step, which damped mixing can never
+   do (it needs alpha < 2/(1 - s) chosen in advance), and a soft mode near an instability
+   gets its own, much shorter, step (a 4-mode chain with a 0.17 THz mode: 24 iterations,
+   against > 2000 with one step length);
 2. accept a step only when F decreases (Armijo, with an allowance for round-off), halving
    it otherwise, and keep Phi positive definite (its lowest eigenvalue may shrink by at most
-   a factor of 4 per step).
+   a factor of 4 per step).  With an ensemble the force and curvature estimators are not
+   the exact gradient of the reweighted F, so near the solution a step is also accepted
+   when the preconditioned residual (the squared gradient norm -slope) decreases
+   (non-monotone over the last 5 steps).
 
 A descent method with a sufficient-decrease test cannot oscillate, and it reaches a
 minimum (not a saddle) of F from any positive-definite start.  Convergence is declared
