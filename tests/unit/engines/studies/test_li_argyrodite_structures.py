@@ -64,6 +64,13 @@ def test_argyrodite_distances():
     assert md["Li-Li"] > 2.0
     # no Li inside a PS4: P's nearest Li is beyond the S shell
     assert md["Li-P"] > 3.0
+    # each 48h site is a tetrahedron of 3 S + 1 Cl (2.42-2.60 Å, next anion > 3.5 Å), so
+    # every Li has 4 anions within 2.9 Å, one of them Cl: 24 Li-Cl contacts, 6 per Cl
+    i, j, d = neighbor_list("ijd", at, 2.9)
+    li_anion = (sym[i] == "Li") & np.isin(sym[j], ["S", "Cl"])
+    assert set(np.bincount(i[li_anion], minlength=len(at))[sym == "Li"]) == {4}
+    li_cl = (sym[i] == "Cl") & (sym[j] == "Li")
+    assert np.bincount(i[li_cl], minlength=len(at))[sym == "Cl"].sum() == 24
 
 
 def test_argyrodite_deterministic_and_scaled():
