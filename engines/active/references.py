@@ -104,6 +104,8 @@ class QuietCalculator:
         self.__dict__["_calc"] = calc
 
     def __getattr__(self, name):
+        if name == "_calc" or name.startswith("__"):  # unpickling (dask) asks before _calc exists
+            raise AttributeError(name)
         value = getattr(self._calc, name)
         if not callable(value) or isinstance(value, type):
             return value
