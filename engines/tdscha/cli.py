@@ -140,11 +140,16 @@ def _scha_cmd(args) -> int:
     else:
         print(f"SCHA at {cfg.temperature} K: F = {res.free_energy:.6f} +- {res.free_energy_error:.1e} eV "
               f"(converged, {summary['iterations']} iterations)", file=sys.stderr)
-        print("frequencies (THz): " + " ".join(f"{f:.3f}" for f in res.frequencies), file=sys.stderr)
+        sampled = res.frequency_error is not None
+        print("frequencies (THz): " + " ".join(f"{f:.3f}" + (f" +- {e:.3f}" if sampled else "")
+                                               for f, e in zip(res.frequencies, ferr, strict=True)),
+              file=sys.stderr)
         if len(minima) > 1:
-            print(f"{len(minima)} minima found (lowest first):", file=sys.stderr)
+            print(f"{len(minima)} minima found (lowest first"
+                  + ("; F from the ensembles that ranked them" if sampled else "") + "):", file=sys.stderr)
             for m in minima:
-                print(f"  F = {m['free_energy_eV']:.6f} eV at {m['centroid_A'][:6]} Å"
+                amb = " (ranking not resolved within the errors)" if res.minima[minima.index(m)].get("ambiguous") else ""
+                print(f"  F = {m['free_energy_eV']:.6f} eV at {m['centroid_A'][:6]} Å{amb}"
                       f"{'' if m['converged'] else ' (NOT converged)'}  [start: {m['start']}]", file=sys.stderr)
     return 0
 
