@@ -16,6 +16,7 @@
 
 #include "atom.h"
 #include "comm.h"
+#include "domain.h"
 #include "error.h"
 #include "force.h"
 #include "memory.h"
@@ -28,6 +29,7 @@
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -252,12 +254,38 @@ void PairAtomtwin::compute(int eflag, int vflag)
   types[ntotal] = types[ntotal + 1] = 0;
   weight[ntotal] = weight[ntotal + 1] = 0.0;
 
-  // edges i -> j with r < r_max, then two dummy edges longer than r_max (zero contribution)
+  // edges i -> j with r < r_max, then two dummy edges longer than r_max (zero contribution).
+  // Message passing: a ghost atom further than (L-1) r_max outside this rank's sub-domain can
+  // pass nothing to a local atom in the remaining layers, so no edge is centred on it (it
+  // still sends first-layer messages as a neighbour).  The depth is bounded from below
+  // (exact for orthogonal boxes, the largest slab distance for triclinic ones): only atoms
+  // that are surely too deep are skipped.
+  const double prune = (num_layers - 1) * r_max;
+  const bool tri = domain->triclinic;
+  const double *hi = domain->h_inv;
+  const double dlam[3] = {std::sqrt(hi[0] * hi[0] + hi[5] * hi[5] + hi[4] * hi[4]),
+                          std::sqrt(hi[1] * hi[1] + hi[3] * hi[3]), std::fabs(hi[2])};
+  auto too_deep = [&](int i) -> bool {
+    double d[3];
+    if (!tri) {
+      for (int k = 0; k < 3; k++)
+        d[k] = std::max({domain->sublo[k] - x[i][k], 0.0, x[i][k] - domain->subhi[k]});
+      return d[0] * d[0] + d[1] * d[1] + d[2] * d[2] > prune * prune;
+    }
+    double lam[3];
+    domain->x2lamda(x[i], lam);
+    for (int k = 0; k < 3; k++) {
+      double out = std::max({domain->sublo_lamda[k] - lam[k], 0.0, lam[k] - domain->subhi_lamda[k]});
+      if (out / dlam[k] > prune) return true;    // distance to the slab k of the sub-domain
+    }
+    return false;
+  };
   vec.clear();
   centre.clear();
   neigh.clear();
   for (int ii = 0; ii < ncentre; ii++) {
     const int i = ilist[ii];
+    if (ii >= list->inum && too_deep(i)) continue;
     const int *jlist = firstneigh[i];
     const int jnum = numneigh[i];
     for (int jj = 0; jj < jnum; jj++) {
