@@ -97,14 +97,16 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--small", action="store_true")
     ap.add_argument("--out", default=None, help="folder for the figure and table")
+    ap.add_argument("--threshold", type=float, default=0.4, help="trigger, eV/Å (default 0.4)")
+    ap.add_argument("--max-calls", type=int, default=None, help="default 24 (--small) / 60")
     args = ap.parse_args(argv)
     import ase.io
     import torch
 
     torch.set_num_threads(1)
     steps = 1500 if args.small else 4000
-    max_calls = 24 if args.small else 60
-    grid = [4, 8, 16, 24] if args.small else [4, 8, 16, 32, 48, 60]
+    max_calls = args.max_calls or (24 if args.small else 60)
+    grid = [4, 8, 16, 24] if args.small else [4, 8, 16, 24, 32, 48, 60]
     epochs = 40 if args.small else 80
     t_wall, t_cpu = time.perf_counter(), time.process_time()
     out = Path(args.out or tempfile.mkdtemp(prefix="bench_active_"))
@@ -149,7 +151,7 @@ def main(argv=None) -> int:
         "validation_files": str(out / "val.extxyz"),
         "model": MODEL,
         "progress": False,
-        "uncertainty": {"kind": "gp", "check_every": 20, "threshold": 0.4},
+        "uncertainty": {"kind": "gp", "check_every": 20, "threshold": args.threshold},
         "fit": {"epochs": epochs, "update_epochs": 15, "full_retrain_every": 8, "lr": 0.01},
         "walkers": walkers,
         "max_calls": max_calls,
