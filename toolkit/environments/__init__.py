@@ -34,9 +34,17 @@ from atomtwin.toolkit.environments.matching import (
 from atomtwin.toolkit.environments.pipeline import NOISE, NOT_CENTRE, EnvironmentClassifier
 
 
-def classify_environments(ds: xr.Dataset, descriptor="soap", *, references=None, axis: str | None = None,
-                          n_bins: int = 50, min_overlap: float = 0.5, rattle: float = 0.08,
-                          **classifier_options) -> tuple[xr.Dataset, EnvironmentClassifier]:
+def classify_environments(
+    ds: xr.Dataset,
+    descriptor="soap",
+    *,
+    references=None,
+    axis: str | None = None,
+    n_bins: int = 50,
+    min_overlap: float = 0.5,
+    rattle: float = 0.08,
+    **classifier_options,
+) -> tuple[xr.Dataset, EnvironmentClassifier]:
     """Fit a classifier on ``ds`` and label every environment, in one call.
 
     Parameters
@@ -63,26 +71,60 @@ def classify_environments(ds: xr.Dataset, descriptor="soap", *, references=None,
     """
     clf = EnvironmentClassifier(descriptor, **classifier_options)
     labels = clf.fit_predict(ds)
-    sample = clf.sample_dataset().rename({"labels": "sample_labels", "atom_index": "sample_atom",
-                                          "frame_index": "sample_frame", "centre_species": "sample_species"})
-    out = xr.merge([labels.to_dataset(name="labels"), phase_fractions(labels).to_dataset(), sample],
-                   compat="override", combine_attrs="drop")
+    sample = clf.sample_dataset().rename(
+        {
+            "labels": "sample_labels",
+            "atom_index": "sample_atom",
+            "frame_index": "sample_frame",
+            "centre_species": "sample_species",
+        }
+    )
+    out = xr.merge(
+        [labels.to_dataset(name="labels"), phase_fractions(labels).to_dataset(), sample],
+        compat="override",
+        combine_attrs="drop",
+    )
     if axis is not None:
         out["profile"] = spatial_profiles(ds, labels, axis=axis, n_bins=n_bins)
     if references is not None:
         ph = identify_phases(clf, references, min_overlap=min_overlap, rattle=rattle, seed=clf.seed)
-        out = xr.merge([out, ph.rename({"size": "sample_size"})], compat="override", combine_attrs="drop")
-    out.attrs.update({"descriptor": clf.descriptor.kind, "method": clf.method,
-                      "n_clusters": clf.n_clusters_, "seed": clf.seed})
+        out = xr.merge(
+            [out, ph.rename({"size": "sample_size"})], compat="override", combine_attrs="drop"
+        )
+    out.attrs.update(
+        {
+            "descriptor": clf.descriptor.kind,
+            "method": clf.method,
+            "n_clusters": clf.n_clusters_,
+            "seed": clf.seed,
+        }
+    )
     return out, clf
 
 
 __all__ = [
-    "ACSF", "SOAP", "ModelFeatures", "environment_descriptors", "EnvironmentClassifier",
-    "NOISE", "NOT_CENTRE", "classify_environments", "identify_phases", "load_references",
-    "neighbour_composition", "representative_environments", "bootstrap_stability",
-    "phase_fractions", "spatial_profiles", "interphase_thickness", "fit_growth_law",
+    "ACSF",
+    "SOAP",
+    "ModelFeatures",
+    "environment_descriptors",
+    "EnvironmentClassifier",
+    "NOISE",
+    "NOT_CENTRE",
+    "classify_environments",
+    "identify_phases",
+    "load_references",
+    "neighbour_composition",
+    "representative_environments",
+    "bootstrap_stability",
+    "phase_fractions",
+    "spatial_profiles",
+    "interphase_thickness",
+    "fit_growth_law",
 ]
 
-__accessor__ = ("environment_descriptors", "classify_environments", "spatial_profiles",
-                "neighbour_composition")
+__accessor__ = (
+    "environment_descriptors",
+    "classify_environments",
+    "spatial_profiles",
+    "neighbour_composition",
+)

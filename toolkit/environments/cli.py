@@ -8,7 +8,9 @@ import sys
 def register(sub) -> None:
     from atomtwin.toolkit.cli.io_commands import add_reader_arguments
 
-    p = sub.add_parser("environments", help="unsupervised classification of local atomic environments")
+    p = sub.add_parser(
+        "environments", help="unsupervised classification of local atomic environments"
+    )
     p.add_argument("traj")
     add_reader_arguments(p)
     p.add_argument("--species", nargs="+", help="centre species (default: all)")
@@ -47,7 +49,9 @@ def check_arguments(args) -> None:
         if not out.name.lower().endswith((".nc", ".nc4")) or out.is_dir():
             raise InputError(f"--out '{out}' must be a netCDF file name (*.nc), not a folder.")
         if not out.parent.is_dir():
-            raise InputError(f"the folder of --out '{out}' does not exist. Fix: create '{out.parent}' first.")
+            raise InputError(
+                f"the folder of --out '{out}' does not exist. Fix: create '{out.parent}' first."
+            )
     for flag, path in (("--pipeline", args.pipeline), ("--references", args.references)):
         if path and not Path(path).is_file():
             raise InputError(f"{flag} '{path}': no such file.")
@@ -72,16 +76,29 @@ def cmd_environments(args) -> int:
         clf = EnvironmentClassifier.load(args.pipeline)
     else:
         desc = SOAP(r_cut=args.r_cut) if args.descriptor == "soap" else ACSF(r_cut=args.r_cut)
-        clf = EnvironmentClassifier(desc, species=args.species, neighbours=args.neighbours,
-                                    method=args.method, n_clusters=args.n_clusters,
-                                    n_fit=args.n_fit, seed=args.seed).fit(ds)
+        clf = EnvironmentClassifier(
+            desc,
+            species=args.species,
+            neighbours=args.neighbours,
+            method=args.method,
+            n_clusters=args.n_clusters,
+            n_fit=args.n_fit,
+            seed=args.seed,
+        ).fit(ds)
     labels = clf.predict(ds)
     frac = phase_fractions(labels)
     out = labels.to_dataset(name="labels")
     out["fraction"] = frac
-    summary = {"traj": str(args.traj), "frames": int(labels.sizes["frame"]), "n_clusters": clf.n_clusters_,
-               "method": clf.method, "mean_fraction": {int(k): float(v) for k, v in
-                                                       zip(frac.cluster.values, frac.mean("frame").values, strict=True)}}
+    summary = {
+        "traj": str(args.traj),
+        "frames": int(labels.sizes["frame"]),
+        "n_clusters": clf.n_clusters_,
+        "method": clf.method,
+        "mean_fraction": {
+            int(k): float(v)
+            for k, v in zip(frac.cluster.values, frac.mean("frame").values, strict=True)
+        },
+    }
     if args.axis:
         out["profile"] = spatial_profiles(ds, labels, axis=args.axis)
     if args.references:
@@ -89,9 +106,21 @@ def cmd_environments(args) -> int:
         out["nearest_reference"] = ph["nearest_reference"]
         out["is_new"] = ph["is_new"].astype(np.int8)
         out["distance"] = ph["distance"]
-        summary["phases"] = [{"cluster": int(k), "nearest_reference": str(r), "distance": float(d), "is_new": bool(n)}
-                             for k, r, d, n in zip(ph.cluster.values, ph.nearest_reference.values,
-                                                   ph.distance.values, ph.is_new.values, strict=True)]
+        summary["phases"] = [
+            {
+                "cluster": int(k),
+                "nearest_reference": str(r),
+                "distance": float(d),
+                "is_new": bool(n),
+            }
+            for k, r, d, n in zip(
+                ph.cluster.values,
+                ph.nearest_reference.values,
+                ph.distance.values,
+                ph.is_new.values,
+                strict=True,
+            )
+        ]
     if args.out:
         write_result(out, args.out, "--out")
         summary["out"] = str(args.out)

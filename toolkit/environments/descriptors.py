@@ -57,14 +57,22 @@ class SOAP:
     def _make(self, neighbours: tuple[str, ...], centres: tuple[str, ...]):
         from dscribe.descriptors import SOAP as _SOAP
 
-        return _SOAP(species=list(neighbours), periodic=self.periodic, r_cut=self.r_cut,
-                     n_max=self.n_max, l_max=self.l_max, sigma=self.sigma, dtype="float64")
+        return _SOAP(
+            species=list(neighbours),
+            periodic=self.periodic,
+            r_cut=self.r_cut,
+            n_max=self.n_max,
+            l_max=self.l_max,
+            sigma=self.sigma,
+            dtype="float64",
+        )
 
     def n_features(self, neighbours: tuple[str, ...], centres: tuple[str, ...]) -> int:
         return int(self._make(neighbours, centres).get_number_of_features())
 
-    def compute(self, atoms, centre_index: np.ndarray, neighbours: tuple[str, ...],
-                centres: tuple[str, ...]) -> np.ndarray:
+    def compute(
+        self, atoms, centre_index: np.ndarray, neighbours: tuple[str, ...], centres: tuple[str, ...]
+    ) -> np.ndarray:
         """Features (n_centres, n_features) of the atoms ``centre_index`` of ``atoms``.
 
         Only atoms of ``neighbours`` build the density; centres are given by position, so
@@ -108,10 +116,14 @@ class ACSF:
         from dscribe.descriptors import ACSF as _ACSF
 
         sp = _sorted_species((*neighbours, *centres))
-        return _ACSF(species=list(sp), r_cut=self.r_cut,
-                     g2_params=[list(p) for p in self.g2_params] or None,
-                     g4_params=[list(p) for p in self.g4_params] or None,
-                     periodic=self.periodic, dtype="float64")
+        return _ACSF(
+            species=list(sp),
+            r_cut=self.r_cut,
+            g2_params=[list(p) for p in self.g2_params] or None,
+            g4_params=[list(p) for p in self.g4_params] or None,
+            periodic=self.periodic,
+            dtype="float64",
+        )
 
     def n_features(self, neighbours, centres) -> int:
         return int(self._make(neighbours, centres).get_number_of_features())
@@ -172,14 +184,20 @@ def as_descriptor(descriptor) -> Descriptor:
             return SOAP()
         if low == "acsf":
             return ACSF()
-        raise InputError(f"unknown descriptor {descriptor!r}. Fix: use 'soap', 'acsf', a SOAP(...)/"
-                         "ACSF(...) object, or a callable features(atoms) -> (n_atoms, n_features).")
+        raise InputError(
+            f"unknown descriptor {descriptor!r}. Fix: use 'soap', 'acsf', a SOAP(...)/"
+            "ACSF(...) object, or a callable features(atoms) -> (n_atoms, n_features)."
+        )
     if callable(descriptor):
         return ModelFeatures(descriptor)
-    raise TypeError(f"descriptor {descriptor!r} is neither a name, a descriptor object nor a callable.")
+    raise TypeError(
+        f"descriptor {descriptor!r} is neither a name, a descriptor object nor a callable."
+    )
 
 
-def resolve_species(ds: xr.Dataset, species=None, neighbours=None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def resolve_species(
+    ds: xr.Dataset, species=None, neighbours=None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Centre and neighbour species (sorted), checked against the trajectory.
 
     ``None`` means every species present.  A species absent from the trajectory raises a
@@ -194,8 +212,10 @@ def resolve_species(ds: xr.Dataset, species=None, neighbours=None) -> tuple[tupl
         chosen = [chosen] if isinstance(chosen, str) else list(chosen)
         missing = [s for s in chosen if s not in present]
         if missing:
-            raise InputError(f"{name} {missing} not in the trajectory (it has {list(present)}). "
-                             f"Fix: choose {name} among {list(present)}.")
+            raise InputError(
+                f"{name} {missing} not in the trajectory (it has {list(present)}). "
+                f"Fix: choose {name} among {list(present)}."
+            )
         if not chosen:
             raise InputError(f"empty {name} list. Fix: name at least one species.")
         out.append(_sorted_species(chosen))
@@ -211,7 +231,7 @@ def _atoms(positions, symbols, cell, pbc):
 def _block(positions, cells, symbols, pbc, desc, centre_index, neighbours, centres, n_feat):
     positions = np.asarray(positions, dtype=float)
     nf = positions.shape[0]
-    out = np.empty((nf, centre_index.size, n_feat), dtype=np.float64)
+    out = np.empty((nf, centre_index.size, n_feat), dtype=np.float32)  # halves memory and cache
     for f in range(nf):
         cell = None if cells is None else np.asarray(cells[f], dtype=float)
         atoms = _atoms(positions[f], symbols, cell, pbc if cell is not None else False)
@@ -219,12 +239,57 @@ def _block(positions, cells, symbols, pbc, desc, centre_index, neighbours, centr
     return out
 
 
+def default_chunk_frames(n_centres: int, n_feat: int) -> int:
+    """Frames per block: about 64 MB of float32 features (at least one frame)."""
+    return max(1, int(64e6 // max(1, n_centres * n_feat * 4)))
+
+
+def settings_key(desc, centres, neighbours, symbols, pbc) -> str:
+    """Text that identifies a descriptor's output for a given chemistry (the cache key's first
+    half; the second half hashes the frames' positions and cell)."""
+    import json
+
+    if isinstance(desc, ModelFeatures):
+        f = desc.features
+        name = f"{getattr(f, '__module__', '')}:{getattr(f, '__qualname__', type(f).__qualname__)}"
+        params = {"features": name, "n_features": desc.n_features_, "periodic": desc.periodic}
+    else:
+        params = {k: v for k, v in vars(desc).items()}
+    return json.dumps(
+        {
+            "kind": desc.kind,
+            "params": params,
+            "centres": list(centres),
+            "neighbours": list(neighbours),
+            "symbols_hash": _hash_array(np.asarray(symbols, str)),
+            "pbc": [bool(x) for x in np.asarray(pbc).ravel()],
+            "dtype": "float32",
+            "format": 1,
+        },
+        sort_keys=True,
+        default=str,
+    )
+
+
+def _hash_array(a: np.ndarray) -> str:
+    import hashlib
+
+    a = np.ascontiguousarray(a)
+    h = hashlib.blake2b(digest_size=16)
+    h.update(str((a.dtype.str, a.shape)).encode())
+    h.update(a.tobytes() if a.dtype.kind != "U" else "\x00".join(a.ravel().tolist()).encode())
+    return h.hexdigest()
+
+
 def frame_atoms(ds: xr.Dataset, frame: int):
     """One frame as an :class:`ase.Atoms` (positions Å, cell Å, pbc)."""
     cell = np.asarray(ds[S.CELL].isel({S.FRAME: frame}).values) if S.CELL in ds else None
-    return _atoms(np.asarray(ds[S.POSITIONS].isel({S.FRAME: frame}).values),
-                  np.asarray(ds[S.SPECIES].values).astype(str), cell,
-                  S.pbc_of(ds) if cell is not None else False)
+    return _atoms(
+        np.asarray(ds[S.POSITIONS].isel({S.FRAME: frame}).values),
+        np.asarray(ds[S.SPECIES].values).astype(str),
+        cell,
+        S.pbc_of(ds) if cell is not None else False,
+    )
 
 
 def environment_descriptors(
@@ -249,12 +314,12 @@ def environment_descriptors(
     neighbours
         Species whose atoms form the environments (default: all).
     chunk_frames
-        Frames per dask block; by default blocks of about 64 MB of float64 features.
+        Frames per dask block; by default blocks of about 64 MB of float32 features.
 
     Returns
     -------
     DataArray
-        ``(frame, env, feature)`` float64 backed by dask; coords ``atom_index`` and
+        ``(frame, env, feature)`` float32 backed by dask; coords ``atom_index`` and
         ``centre_species`` on ``env`` (index into the trajectory's atoms and its species).
     """
     import dask
@@ -278,7 +343,7 @@ def environment_descriptors(
     n_feat = desc.n_features(neigh, centres)
     nf = int(ds.sizes[S.FRAME])
     if chunk_frames is None:
-        chunk_frames = max(1, int(64e6 // max(1, centre_index.size * n_feat * 8)))
+        chunk_frames = default_chunk_frames(centre_index.size, n_feat)
     if chunk_frames < 1:
         raise InputError(f"chunk_frames must be >= 1, got {chunk_frames}.")
     pos = ds[S.POSITIONS].data
@@ -287,15 +352,30 @@ def environment_descriptors(
     for a in range(0, nf, chunk_frames):
         b = min(nf, a + chunk_frames)
         task = dask.delayed(_block, pure=True)(
-            pos[a:b], None if cell is None else cell[a:b], symbols, pbc, desc, centre_index,
-            neigh, centres, n_feat)
-        blocks.append(da.from_delayed(task, shape=(b - a, centre_index.size, n_feat), dtype=np.float64))
+            pos[a:b],
+            None if cell is None else cell[a:b],
+            symbols,
+            pbc,
+            desc,
+            centre_index,
+            neigh,
+            centres,
+            n_feat,
+        )
+        blocks.append(
+            da.from_delayed(task, shape=(b - a, centre_index.size, n_feat), dtype=np.float32)
+        )
     data = da.concatenate(blocks, axis=0) if blocks else da.zeros((0, centre_index.size, n_feat))
     coords = {"atom_index": (ENV, centre_index), "centre_species": (ENV, symbols[centre_index])}
     if S.TIME in ds.coords:
         coords[S.TIME] = (S.FRAME, np.asarray(ds[S.TIME].values), {"units": "ps"})
-    attrs = {"units": "1", "descriptor": desc.kind, "species": list(centres),
-             "neighbours": list(neigh), "long_name": f"{desc.kind.upper()} descriptors"}
+    attrs = {
+        "units": "1",
+        "descriptor": desc.kind,
+        "species": list(centres),
+        "neighbours": list(neigh),
+        "long_name": f"{desc.kind.upper()} descriptors",
+    }
     if not isinstance(desc, ModelFeatures):
         attrs.update({k: v for k, v in vars(desc).items() if isinstance(v, int | float | bool)})
     return xr.DataArray(data, dims=(S.FRAME, ENV, FEATURE), coords=coords, attrs=attrs)

@@ -40,12 +40,18 @@ def phase_fractions(labels: xr.DataArray, clusters=None) -> xr.DataArray:
     coords = {CLUSTER: ks}
     if S.TIME in labels.coords:
         coords[S.TIME] = labels[S.TIME]
-    return xr.DataArray(frac, dims=(S.FRAME, CLUSTER), coords=coords, name="fraction",
-                        attrs={"units": "1", "long_name": "phase fraction"})
+    return xr.DataArray(
+        frac,
+        dims=(S.FRAME, CLUSTER),
+        coords=coords,
+        name="fraction",
+        attrs={"units": "1", "long_name": "phase fraction"},
+    )
 
 
-def spatial_profiles(ds: xr.Dataset, labels: xr.DataArray, *, axis: str = "z", n_bins: int = 50,
-                     clusters=None) -> xr.DataArray:
+def spatial_profiles(
+    ds: xr.Dataset, labels: xr.DataArray, *, axis: str = "z", n_bins: int = 50, clusters=None
+) -> xr.DataArray:
     """Local fraction of each cluster in slabs along a cell axis, per frame.
 
     Positions are binned by their fractional coordinate along lattice vector ``axis`` (the
@@ -66,8 +72,10 @@ def spatial_profiles(ds: xr.Dataset, labels: xr.DataArray, *, axis: str = "z", n
         raise InputError(f"n_bins must be >= 1, got {n_bins}.")
     lab = np.asarray(labels.values)
     if lab.shape != (ds.sizes[S.FRAME], ds.sizes[S.ATOM]):
-        raise InputError(f"labels have shape {lab.shape}; the trajectory has "
-                         f"{(ds.sizes[S.FRAME], ds.sizes[S.ATOM])} (frame, atom).")
+        raise InputError(
+            f"labels have shape {lab.shape}; the trajectory has "
+            f"{(ds.sizes[S.FRAME], ds.sizes[S.ATOM])} (frame, atom)."
+        )
     ks = _clusters(lab, clusters)
     ax = AXES[axis]
     cell = cell_array(ds)
@@ -88,12 +96,23 @@ def spatial_profiles(ds: xr.Dataset, labels: xr.DataArray, *, axis: str = "z", n
     coords = {CLUSTER: ks, "position": ("position", pos, {"units": "Å"})}
     if S.TIME in labels.coords:
         coords[S.TIME] = labels[S.TIME]
-    return xr.DataArray(out, dims=(S.FRAME, CLUSTER, "position"), coords=coords, name="profile",
-                        attrs={"units": "1", "axis": axis, "long_name": "local cluster fraction"})
+    return xr.DataArray(
+        out,
+        dims=(S.FRAME, CLUSTER, "position"),
+        coords=coords,
+        name="profile",
+        attrs={"units": "1", "axis": axis, "long_name": "local cluster fraction"},
+    )
 
 
-def interphase_thickness(profiles: xr.DataArray, clusters, *, method: str = "integral",
-                         threshold: float = 0.5, n_interfaces: int = 1) -> xr.DataArray:
+def interphase_thickness(
+    profiles: xr.DataArray,
+    clusters,
+    *,
+    method: str = "integral",
+    threshold: float = 0.5,
+    n_interfaces: int = 1,
+) -> xr.DataArray:
     """Thickness (Å) of the region occupied by ``clusters`` (the interphase), per frame.
 
     ``"integral"``: the equivalent thickness ``sum_z phi(z) dz`` of the local fraction phi
@@ -106,11 +125,17 @@ def interphase_thickness(profiles: xr.DataArray, clusters, *, method: str = "int
     clusters = [clusters] if np.isscalar(clusters) else list(clusters)
     missing = [c for c in clusters if c not in profiles[CLUSTER].values]
     if missing:
-        raise InputError(f"clusters {missing} not in the profiles (they have {profiles[CLUSTER].values.tolist()}).")
+        raise InputError(
+            f"clusters {missing} not in the profiles (they have {profiles[CLUSTER].values.tolist()})."
+        )
     phi = profiles.sel({CLUSTER: clusters}).sum(CLUSTER, skipna=False).fillna(0.0)
     pos = profiles["position"].values
     dz = pos[1] - pos[0] if pos.size > 1 else 2 * pos[0]
-    h = (phi * dz).sum("position") if method == "integral" else ((phi > threshold) * dz).sum("position")
+    h = (
+        (phi * dz).sum("position")
+        if method == "integral"
+        else ((phi > threshold) * dz).sum("position")
+    )
     h = h / n_interfaces
     h.attrs = {"units": "Å", "long_name": "interphase thickness", "method": method}
     return h.rename("thickness")
@@ -129,8 +154,10 @@ def fit_growth_law(thickness: xr.DataArray, *, time=None) -> xr.Dataset:
     t = np.asarray(thickness[S.TIME].values if time is None else time, float)
     ok = (t > 0) & (h > 0) & np.isfinite(h)
     if ok.sum() < 3:
-        raise InputError(f"a growth-law fit needs at least 3 frames with t > 0 and thickness > 0 "
-                         f"(got {int(ok.sum())}). Fix: use more frames or check the interphase clusters.")
+        raise InputError(
+            f"a growth-law fit needs at least 3 frames with t > 0 and thickness > 0 "
+            f"(got {int(ok.sum())}). Fix: use more frames or check the interphase clusters."
+        )
     x, y = np.log(t[ok]), np.log(h[ok])
     A = np.vstack([np.ones_like(x), x]).T
     coef, *_ = np.linalg.lstsq(A, y, rcond=None)
@@ -140,8 +167,12 @@ def fit_growth_law(thickness: xr.DataArray, *, time=None) -> xr.Dataset:
     n, logA = float(coef[1]), float(coef[0])
     fit = np.where(t > 0, np.exp(logA) * np.clip(t, 1e-300, None) ** n, np.nan)
     return xr.Dataset(
-        {"n": ((), n, {"units": "1"}), "n_err": ((), float(np.sqrt(cov[1, 1])), {"units": "1"}),
-         "prefactor": ((), float(np.exp(logA)), {"units": "Å/ps^n"}),
-         "prefactor_err": ((), float(np.exp(logA) * np.sqrt(cov[0, 0])), {"units": "Å/ps^n"}),
-         "fit": (S.FRAME, fit, {"units": "Å"})},
-        coords={S.TIME: (S.FRAME, t, {"units": "ps"})})
+        {
+            "n": ((), n, {"units": "1"}),
+            "n_err": ((), float(np.sqrt(cov[1, 1])), {"units": "1"}),
+            "prefactor": ((), float(np.exp(logA)), {"units": "Å/ps^n"}),
+            "prefactor_err": ((), float(np.exp(logA) * np.sqrt(cov[0, 0])), {"units": "Å/ps^n"}),
+            "fit": (S.FRAME, fit, {"units": "Å"}),
+        },
+        coords={S.TIME: (S.FRAME, t, {"units": "ps"})},
+    )

@@ -34,8 +34,15 @@ def load_references(references) -> dict[str, object]:
     return out
 
 
-def reference_descriptors(clf: EnvironmentClassifier, references, *, rattle: float = 0.08,
-                          n_rattle: int = 4, seed: int = 0, min_length: float | None = None):
+def reference_descriptors(
+    clf: EnvironmentClassifier,
+    references,
+    *,
+    rattle: float = 0.08,
+    n_rattle: int = 4,
+    seed: int = 0,
+    min_length: float | None = None,
+):
     """Descriptors of thermally rattled references, with the classifier's settings.
 
     Parameters
@@ -72,11 +79,16 @@ def reference_descriptors(clf: EnvironmentClassifier, references, *, rattle: flo
         if other:
             raise InputError(
                 f"reference '{name}' holds species {other} that the trajectory/classifier does not "
-                f"({sorted(allowed)}). Fix: give references of the trajectory's species only.")
+                f"({sorted(allowed)}). Fix: give references of the trajectory's species only."
+            )
         if clf.descriptor.periodic and atoms.cell.rank < 3:
-            raise InputError(f"reference '{name}' has no cell. Fix: give periodic reference crystals.")
+            raise InputError(
+                f"reference '{name}' has no cell. Fix: give periodic reference crystals."
+            )
         if atoms.cell.rank == 3:
-            widths = atoms.cell.volume / np.linalg.norm(np.cross(atoms.cell[[1, 2, 0]], atoms.cell[[2, 0, 1]]), axis=1)
+            widths = atoms.cell.volume / np.linalg.norm(
+                np.cross(atoms.cell[[1, 2, 0]], atoms.cell[[2, 0, 1]]), axis=1
+            )
             atoms = atoms.repeat(tuple(int(np.ceil(min_length / w)) for w in widths))
         sp = np.asarray(atoms.get_chemical_symbols())
         centre = np.flatnonzero(np.isin(sp, clf.species_))
@@ -94,8 +106,15 @@ def reference_descriptors(clf: EnvironmentClassifier, references, *, rattle: flo
     return np.vstack(feats), np.concatenate(species), np.concatenate(names)
 
 
-def identify_phases(clf: EnvironmentClassifier, references, *, min_overlap: float = 0.5,
-                    rattle: float = 0.08, n_rattle: int = 4, seed: int = 0) -> xr.Dataset:
+def identify_phases(
+    clf: EnvironmentClassifier,
+    references,
+    *,
+    min_overlap: float = 0.5,
+    rattle: float = 0.08,
+    n_rattle: int = 4,
+    seed: int = 0,
+) -> xr.Dataset:
     """Match each cluster to its nearest reference; flag unmatched clusters as new phases.
 
     For cluster k (centre species c) and reference environment set r (same centre species)
@@ -114,7 +133,9 @@ def identify_phases(clf: EnvironmentClassifier, references, *, min_overlap: floa
     (bool), ``centre_species``, ``size`` and ``overlap`` (fraction of the reference's
     environments the pipeline puts in the cluster); ``distances`` (cluster, reference).
     """
-    X, sp, names = reference_descriptors(clf, references, rattle=rattle, n_rattle=n_rattle, seed=seed)
+    X, sp, names = reference_descriptors(
+        clf, references, rattle=rattle, n_rattle=n_rattle, seed=seed
+    )
     Zr = clf._augment(X, sp)
     pred = clf.predict_features(X, sp)
     Zs = clf._augment(clf.sample_features_, clf.sample_species_)
@@ -144,19 +165,35 @@ def identify_phases(clf: EnvironmentClassifier, references, *, min_overlap: floa
     best = np.where(claimed, np.argmax(overlap, axis=1), np.argmin(D, axis=1))
     dist = D[np.arange(K), best]
     return xr.Dataset(
-        {"nearest_reference": (CLUSTER, np.array([ref_names[b] if np.isfinite(d) else "" for b, d in zip(best, dist, strict=True)])),
-         "distance": (CLUSTER, dist, {"units": "1", "long_name": "normalised distance to nearest reference"}),
-         "is_new": (CLUSTER, ~claimed, {"long_name": "candidate new phase"}),
-         "centre_species": (CLUSTER, np.array(csp)),
-         "size": (CLUSTER, np.array([int(np.sum(lab == k)) for k in range(K)]), {"units": "1"}),
-         "distances": ((CLUSTER, "reference"), D, {"units": "1"}),
-         "overlap": ((CLUSTER, "reference"), overlap, {"units": "1"})},
+        {
+            "nearest_reference": (
+                CLUSTER,
+                np.array(
+                    [
+                        ref_names[b] if np.isfinite(d) else ""
+                        for b, d in zip(best, dist, strict=True)
+                    ]
+                ),
+            ),
+            "distance": (
+                CLUSTER,
+                dist,
+                {"units": "1", "long_name": "normalised distance to nearest reference"},
+            ),
+            "is_new": (CLUSTER, ~claimed, {"long_name": "candidate new phase"}),
+            "centre_species": (CLUSTER, np.array(csp)),
+            "size": (CLUSTER, np.array([int(np.sum(lab == k)) for k in range(K)]), {"units": "1"}),
+            "distances": ((CLUSTER, "reference"), D, {"units": "1"}),
+            "overlap": ((CLUSTER, "reference"), overlap, {"units": "1"}),
+        },
         coords={CLUSTER: np.arange(K), "reference": ref_names},
-        attrs={"min_overlap": min_overlap, "rattle_A": rattle})
+        attrs={"min_overlap": min_overlap, "rattle_A": rattle},
+    )
 
 
-def neighbour_composition(ds: xr.Dataset, labels: xr.DataArray, r_cut: float, *,
-                          max_frames: int = 4) -> xr.DataArray:
+def neighbour_composition(
+    ds: xr.Dataset, labels: xr.DataArray, r_cut: float, *, max_frames: int = 4
+) -> xr.DataArray:
     """Mean number of neighbours of each species within ``r_cut`` (Å) per cluster.
 
     Computed on up to ``max_frames`` evenly spaced frames.  Returns DataArray
@@ -181,13 +218,22 @@ def neighbour_composition(ds: xr.Dataset, labels: xr.DataArray, r_cut: float, *,
             m = lab[f] == k
             sums[k] += cnt[m].sum(0)
             counts[k] += m.sum()
-    return xr.DataArray(sums / np.maximum(counts, 1)[:, None], dims=(CLUSTER, "neighbour_species"),
-                        coords={CLUSTER: np.arange(K), "neighbour_species": present},
-                        attrs={"units": "1", "r_cut_A": r_cut, "long_name": "mean neighbour count"})
+    return xr.DataArray(
+        sums / np.maximum(counts, 1)[:, None],
+        dims=(CLUSTER, "neighbour_species"),
+        coords={CLUSTER: np.arange(K), "neighbour_species": present},
+        attrs={"units": "1", "r_cut_A": r_cut, "long_name": "mean neighbour count"},
+    )
 
 
-def representative_environments(ds: xr.Dataset, clf: EnvironmentClassifier, *, n_per_cluster: int = 3,
-                                r_cut: float | None = None, path=None) -> list:
+def representative_environments(
+    ds: xr.Dataset,
+    clf: EnvironmentClassifier,
+    *,
+    n_per_cluster: int = 3,
+    r_cut: float | None = None,
+    path=None,
+) -> list:
     """The sampled atoms nearest each cluster centre, as small non-periodic clusters.
 
     Each is an :class:`ase.Atoms` of the centre (first atom, at the origin) and its
@@ -207,14 +253,18 @@ def representative_environments(ds: xr.Dataset, clf: EnvironmentClassifier, *, n
             f, a = int(clf.sample_frame_[idx]), int(clf.sample_atom_[idx])
             if f not in cache:
                 atoms = frame_atoms(ds, f)
-                p = neighbor_pairs(atoms.positions, atoms.cell.array, atoms.pbc, r_cut, full=True,
-                                   sort=True)
+                p = neighbor_pairs(
+                    atoms.positions, atoms.cell.array, atoms.pbc, r_cut, full=True, sort=True
+                )
                 cache[f] = (atoms, p.i, p.j, p.vectors)
             atoms, i, jn, D = cache[f]
             sel = np.flatnonzero(i == a)
             sym = np.asarray(atoms.get_chemical_symbols())
-            env = Atoms(symbols=[sym[a], *sym[jn[sel]]], positions=np.vstack([np.zeros(3), D[sel]]),
-                        pbc=False)
+            env = Atoms(
+                symbols=[sym[a], *sym[jn[sel]]],
+                positions=np.vstack([np.zeros(3), D[sel]]),
+                pbc=False,
+            )
             env.info.update({"cluster": k, "frame": f, "atom": a})
             out.append(env)
     if path is not None:
@@ -224,7 +274,9 @@ def representative_environments(ds: xr.Dataset, clf: EnvironmentClassifier, *, n
     return out
 
 
-def bootstrap_stability(clf: EnvironmentClassifier, *, n_boot: int = 10, seed: int = 0) -> xr.DataArray:
+def bootstrap_stability(
+    clf: EnvironmentClassifier, *, n_boot: int = 10, seed: int = 0
+) -> xr.DataArray:
     """Adjusted Rand index of bootstrap refits against the fitted labels.
 
     Each replicate resamples the fit subsample with replacement, refits standardisation,
@@ -240,17 +292,36 @@ def bootstrap_stability(clf: EnvironmentClassifier, *, n_boot: int = 10, seed: i
     scores = []
     for b in range(n_boot):
         idx = rng.integers(0, X.shape[0], X.shape[0])
-        Xb = xr.DataArray(X[idx][None], dims=(S.FRAME, "env", "feature"),
-                          coords={"atom_index": ("env", np.arange(idx.size)), "centre_species": ("env", sp[idx])},
-                          attrs={"species": clf.species_, "neighbours": clf.neighbours_})
-        rep = EnvironmentClassifier(clf.descriptor, method=clf.method, n_clusters=clf.n_clusters,
-                                    max_clusters=clf.max_clusters, reducer=clf.reducer,
-                                    n_components=clf.n_components, merge_overlap=clf.merge_overlap,
-                                    min_cluster_size=clf.min_cluster_size, noise=clf.noise,
-                                    seed=clf.seed + b + 1, kpca_max=clf.kpca_max)
+        Xb = xr.DataArray(
+            X[idx][None],
+            dims=(S.FRAME, "env", "feature"),
+            coords={"atom_index": ("env", np.arange(idx.size)), "centre_species": ("env", sp[idx])},
+            attrs={"species": clf.species_, "neighbours": clf.neighbours_},
+        )
+        rep = EnvironmentClassifier(
+            clf.descriptor,
+            method=clf.method,
+            n_clusters=clf.n_clusters,
+            max_clusters=clf.max_clusters,
+            reducer=clf.reducer,
+            n_components=clf.n_components,
+            merge_overlap=clf.merge_overlap,
+            min_cluster_size=clf.min_cluster_size,
+            noise=clf.noise,
+            seed=clf.seed + b + 1,
+            kpca_max=clf.kpca_max,
+        )
         rep.fit(Xb)
         scores.append(adjusted_rand_score(clf.sample_labels_, rep.predict_features(X, sp)))
     s = np.array(scores)
-    return xr.DataArray(s, dims=("bootstrap",), name="ari",
-                        attrs={"units": "1", "mean": float(s.mean()), "std": float(s.std(ddof=1)) if s.size > 1 else 0.0,
-                               "long_name": "adjusted Rand index vs the fitted labels"})
+    return xr.DataArray(
+        s,
+        dims=("bootstrap",),
+        name="ari",
+        attrs={
+            "units": "1",
+            "mean": float(s.mean()),
+            "std": float(s.std(ddof=1)) if s.size > 1 else 0.0,
+            "long_name": "adjusted Rand index vs the fitted labels",
+        },
+    )

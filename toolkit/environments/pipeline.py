@@ -16,12 +16,17 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from atomtwin.toolkit import progress as P
 from atomtwin.toolkit import schema as S
 from atomtwin.toolkit.environments.descriptors import (
     ENV,
     FEATURE,
+    ModelFeatures,
+    _block,
     as_descriptor,
+    default_chunk_frames,
     environment_descriptors,
+    settings_key,
 )
 from atomtwin.toolkit.errors import InputError
 
@@ -73,18 +78,42 @@ class EnvironmentClassifier:
     seed
         Seed of every random choice (subsample, PCA solver, mixtures, k-means).
     chunk_frames
-        Frames per dask block of descriptors.
+        Frames per dask block (task) of descriptors; default about 64 MB of float32 features.
+    cache
+        Descriptor cache: None/False (off), True (``$ATOMTWIN_CACHE`` or
+        ``~/.cache/atomtwin/descriptors``) or a folder.  Each chunk of frames is stored under a
+        key made of the descriptor settings and a hash of its positions and cell, so a later
+        fit or predict on the same frames reads them instead of recomputing; a changed
+        setting or trajectory misses the cache.  Disk: 4 bytes x environments x features.
     """
 
-    def __init__(self, descriptor="soap", *, species=None, neighbours=None, method: str = "gmm",
-                 n_clusters: int | None = None, max_clusters: int = 8, reducer: str | None = "pca",
-                 n_components: int = 16, merge_overlap: float | None = 0.05, n_fit: int | None = None, fit_frames: int | None = 16,
-                 min_cluster_size: int | None = None, noise: str = "keep", seed: int = 0,
-                 chunk_frames: int | None = None, kpca_max: int = 4000):
+    def __init__(
+        self,
+        descriptor="soap",
+        *,
+        species=None,
+        neighbours=None,
+        method: str = "gmm",
+        n_clusters: int | None = None,
+        max_clusters: int = 8,
+        reducer: str | None = "pca",
+        n_components: int = 16,
+        merge_overlap: float | None = 0.05,
+        n_fit: int | None = None,
+        fit_frames: int | None = 16,
+        min_cluster_size: int | None = None,
+        noise: str = "keep",
+        seed: int = 0,
+        chunk_frames: int | None = None,
+        kpca_max: int = 4000,
+        cache=None,
+    ):
         if method not in METHODS:
             raise InputError(f"unknown method {method!r}. Fix: use one of {METHODS}.")
         if method == "kmeans" and n_clusters is None:
-            raise InputError("method='kmeans' needs n_clusters. Fix: give n_clusters=k, or use 'gmm' (BIC).")
+            raise InputError(
+                "method='kmeans' needs n_clusters. Fix: give n_clusters=k, or use 'gmm' (BIC)."
+            )
         if reducer not in ("pca", "kpca", None):
             raise InputError(f"unknown reducer {reducer!r}. Fix: use 'pca', 'kpca' or None.")
         if noise not in ("keep", "nearest"):
@@ -96,8 +125,14 @@ class EnvironmentClassifier:
         self.method, self.n_clusters, self.max_clusters = method, n_clusters, max_clusters
         self.reducer, self.n_components = reducer, n_components
         self.n_fit, self.fit_frames, self.min_cluster_size = n_fit, fit_frames, min_cluster_size
-        self.noise, self.seed, self.chunk_frames, self.kpca_max = noise, seed, chunk_frames, kpca_max
+        self.noise, self.seed, self.chunk_frames, self.kpca_max = (
+            noise,
+            seed,
+            chunk_frames,
+            kpca_max,
+        )
         self.merge_overlap = merge_overlap
+        self.cache = cache
         self.fitted_ = False
 
     # -- features ------------------------------------------------------------------------
@@ -111,20 +146,34 @@ class EnvironmentClassifier:
             if missing:
                 import warnings
 
-                warnings.warn(f"the fitted neighbour species {missing} are absent from this trajectory; "
-                              "their density channels are zero.", stacklevel=3)
+                warnings.warn(
+                    f"the fitted neighbour species {missing} are absent from this trajectory; "
+                    "their density channels are zero.",
+                    stacklevel=3,
+                )
                 neighbours = [s for s in neighbours if s in present]
                 if not neighbours:
-                    raise InputError(f"none of the fitted neighbour species {self.neighbours_} is in the trajectory.")
+                    raise InputError(
+                        f"none of the fitted neighbour species {self.neighbours_} is in the trajectory."
+                    )
             species = [s for s in species if s in present]
             if not species:
-                raise InputError(f"none of the fitted centre species {self.species_} is in the trajectory "
-                                 f"(it has {sorted(present)}). Fix: reuse the pipeline on a trajectory of the same chemistry.")
-        X = environment_descriptors(ds, self.descriptor, species=species, neighbours=neighbours,
-                                    chunk_frames=self.chunk_frames)
+                raise InputError(
+                    f"none of the fitted centre species {self.species_} is in the trajectory "
+                    f"(it has {sorted(present)}). Fix: reuse the pipeline on a trajectory of the same chemistry."
+                )
+        X = environment_descriptors(
+            ds,
+            self.descriptor,
+            species=species,
+            neighbours=neighbours,
+            chunk_frames=self.chunk_frames,
+        )
         if self.fitted_ and list(X.attrs["neighbours"]) != list(self.neighbours_):
-            raise InputError(f"neighbour species {X.attrs['neighbours']} differ from the fitted "
-                             f"{self.neighbours_}; the descriptor layout would not match. Fix: refit.")
+            raise InputError(
+                f"neighbour species {X.attrs['neighbours']} differ from the fitted "
+                f"{self.neighbours_}; the descriptor layout would not match. Fix: refit."
+            )
         return X
 
     def _augment(self, X: np.ndarray, centre_species: np.ndarray) -> np.ndarray:
@@ -137,7 +186,7 @@ class EnvironmentClassifier:
         return Z
 
     # -- fit -----------------------------------------------------------------------------
-    def _sample(self, X: xr.DataArray, rng: np.random.Generator):
+    def _sample_index(self, X: xr.DataArray, rng: np.random.Generator):
         nf, ne = X.sizes[S.FRAME], X.sizes[ENV]
         k = nf if self.fit_frames is None else min(nf, self.fit_frames)
         frames = np.unique(np.linspace(0, nf - 1, k).round().astype(int))
@@ -146,25 +195,108 @@ class EnvironmentClassifier:
         if n > available:
             raise InputError(
                 f"n_fit={n} environments requested but only {available} are available "
-                f"({frames.size} fit frames x {ne} centres). Fix: lower n_fit or raise fit_frames.")
+                f"({frames.size} fit frames x {ne} centres). Fix: lower n_fit or raise fit_frames."
+            )
         if n < 2:
             raise InputError(f"n_fit={n}: need at least 2 environments to fit.")
         flat = np.sort(rng.choice(available, size=n, replace=False))
         fi, ei = np.divmod(flat, ne)
+        return frames, fi, ei
+
+    def _sample(self, X: xr.DataArray, rng: np.random.Generator):
+        frames, fi, ei = self._sample_index(X, rng)
         block = np.asarray(_compute(X.isel({S.FRAME: frames}).data, "descriptors (fit frames)"))
         return block[fi, ei], frames[fi], ei
+
+    def _sample_dataset(
+        self, ds: xr.Dataset, X: xr.DataArray, spec: dict, chunk: int, rng: np.random.Generator
+    ):
+        """The fit sample computed for the sampled centres only (a few per cent of the work of
+        whole frames), or read from the descriptor cache when its chunk is there."""
+        from atomtwin.toolkit.environments import _stream as ST
+
+        frames, fi, ei = self._sample_index(X, rng)
+        cache = ST.resolve_cache(self.cache)
+        out = np.empty((fi.size, spec["n_feat"]), dtype=np.float32)
+        pos_all, cell_all = ds[S.POSITIONS], ds[S.CELL] if spec["periodic_cell"] else None
+        nf = int(ds.sizes[S.FRAME])
+        for k in P.progress(range(frames.size), total=frames.size, desc="descriptors (fit sample)"):
+            f = int(frames[k])
+            rows = np.flatnonzero(fi == k)
+            a = (f // chunk) * chunk
+            b = min(nf, a + chunk)
+            if cache is not None:
+                pos = np.asarray(pos_all[a:b].values)
+                cells = None if cell_all is None else np.asarray(cell_all[a:b].values)
+                block = ST.cache_load(cache, ST.chunk_key(spec["settings"], pos, cells))
+                if block is not None:
+                    out[rows] = block[f - a, ei[rows]]
+                    continue
+            pos = np.asarray(pos_all[f : f + 1].values)
+            cells = None if cell_all is None else np.asarray(cell_all[f : f + 1].values)
+            out[rows] = _block(
+                pos,
+                cells,
+                spec["symbols"],
+                spec["pbc"],
+                spec["desc"],
+                spec["centre_index"][ei[rows]],
+                spec["neighbours"],
+                spec["centres"],
+                spec["n_feat"],
+            )[0]
+        return out, frames[fi], ei
+
+    def _spec(self, ds: xr.Dataset):
+        """Lazy descriptors (checks, species) plus what a worker needs to compute a chunk."""
+        X = self.descriptors(ds)
+        desc = self.descriptor
+        if isinstance(desc, ModelFeatures) and desc.n_features_ is None:
+            desc = ModelFeatures(desc.features, int(X.sizes[FEATURE]), desc.periodic)
+        symbols = np.asarray(ds[S.SPECIES].values).astype(str)
+        periodic_cell = S.CELL in ds and desc.periodic
+        pbc = S.pbc_of(ds) if desc.periodic else np.zeros(3, bool)
+        centres, neigh = tuple(X.attrs["species"]), tuple(X.attrs["neighbours"])
+        centre_index = np.asarray(X["atom_index"].values)
+        n_feat = int(X.sizes[FEATURE])
+        spec = {
+            "desc": desc,
+            "symbols": symbols,
+            "pbc": pbc,
+            "centres": centres,
+            "neighbours": neigh,
+            "centre_index": centre_index,
+            "centre_species": symbols[centre_index],
+            "n_feat": n_feat,
+            "periodic_cell": periodic_cell,
+            "settings": settings_key(desc, centres, neigh, symbols, pbc),
+        }
+        chunk = self.chunk_frames or default_chunk_frames(centre_index.size, n_feat)
+        return X, spec, chunk
 
     def fit(self, data) -> EnvironmentClassifier:
         """Fit on a subsample of ``data`` (a trajectory Dataset or descriptors DataArray)."""
         from sklearn.decomposition import PCA, KernelPCA
 
-        X = self.descriptors(data) if isinstance(data, xr.Dataset) else data
+        self.fitted_, self._labeller = False, None
+        if isinstance(data, xr.Dataset):
+            X, spec, chunk = self._spec(data)
+        else:
+            X, spec = data, None
         if not isinstance(X, xr.DataArray) or X.dims != (S.FRAME, ENV, FEATURE):
-            raise TypeError("fit() takes a trajectory Dataset or a descriptors DataArray (frame, env, feature).")
+            raise TypeError(
+                "fit() takes a trajectory Dataset or a descriptors DataArray (frame, env, feature)."
+            )
         rng = np.random.default_rng(self.seed)
-        self.species_ = list(X.attrs.get("species", sorted(set(X["centre_species"].values.astype(str)))))
+        self.species_ = list(
+            X.attrs.get("species", sorted(set(X["centre_species"].values.astype(str))))
+        )
         self.neighbours_ = list(X.attrs.get("neighbours", []))
-        sample, s_frame, s_env = self._sample(X, rng)
+        if spec is None:
+            sample, s_frame, s_env = self._sample(X, rng)
+        else:
+            sample, s_frame, s_env = self._sample_dataset(data, X, spec, chunk, rng)
+        sample = np.asarray(sample, dtype=np.float64)
         centre_sp = np.asarray(X["centre_species"].values).astype(str)[s_env]
         self.mean_ = sample.mean(axis=0)
         sd = sample.std(axis=0)
@@ -177,8 +309,9 @@ class EnvironmentClassifier:
             m = min(self.kpca_max, Z.shape[0])
             idx = rng.choice(Z.shape[0], m, replace=False)
             gamma = 1.0 / (Z.shape[1] * float(Z[idx].var()) or 1.0)
-            self.reducer_ = KernelPCA(n_components=nc, kernel="rbf", gamma=gamma,
-                                      random_state=self.seed).fit(Z[idx])
+            self.reducer_ = KernelPCA(
+                n_components=nc, kernel="rbf", gamma=gamma, random_state=self.seed
+            ).fit(Z[idx])
         else:
             self.reducer_ = None
         Y = self._reduce(Z)
@@ -195,7 +328,9 @@ class EnvironmentClassifier:
         labels = np.array([self.relabel_.get(int(c), NOISE) for c in labels], dtype=np.int16)
         self.n_clusters_ = len(order)
         self.centres_ = np.array([Y[labels == k].mean(axis=0) for k in range(self.n_clusters_)])
-        self.feature_centres_ = np.array([Z[labels == k].mean(axis=0) for k in range(self.n_clusters_)])
+        self.feature_centres_ = np.array(
+            [Z[labels == k].mean(axis=0) for k in range(self.n_clusters_)]
+        )
         self.sample_features_ = sample
         self.sample_labels_ = labels
         self.sample_reduced_ = Y
@@ -218,11 +353,24 @@ class EnvironmentClassifier:
         if self.method == "gmm":
             ks = [self.n_clusters] if self.n_clusters else list(range(1, self.max_clusters + 1))
             ks = [k for k in ks if k <= Y.shape[0]]
-            fits = [GaussianMixture(k, covariance_type="full", n_init=2, reg_covar=1e-4, init_params="k-means++",
-                                    random_state=self.seed).fit(Y) for k in ks]
+            fits = [
+                GaussianMixture(
+                    k,
+                    covariance_type="full",
+                    n_init=2,
+                    reg_covar=1e-4,
+                    init_params="k-means++",
+                    random_state=self.seed,
+                ).fit(Y)
+                for k in ks
+            ]
             bic = np.array([g.bic(Y) for g in fits])
-            self.bic_ = xr.DataArray(bic, dims=("n_clusters",), coords={"n_clusters": ks},
-                                     attrs={"units": "1", "long_name": "Bayesian information criterion"})
+            self.bic_ = xr.DataArray(
+                bic,
+                dims=("n_clusters",),
+                coords={"n_clusters": ks},
+                attrs={"units": "1", "long_name": "Bayesian information criterion"},
+            )
             self.model_ = fits[int(np.argmin(bic))]
             self.merge_ = np.arange(self.model_.n_components)
             if self.merge_overlap is not None:
@@ -237,36 +385,37 @@ class EnvironmentClassifier:
     # -- predict -------------------------------------------------------------------------
     def _check(self):
         if not getattr(self, "fitted_", False):
-            raise RuntimeError("the classifier is not fitted. Fix: call fit(ds) first (or load a saved one).")
+            raise RuntimeError(
+                "the classifier is not fitted. Fix: call fit(ds) first (or load a saved one)."
+            )
 
     def predict_features(self, X: np.ndarray, centre_species: np.ndarray) -> np.ndarray:
         """Labels (n,) int16 of feature rows ``X`` (n, n_features) with their centre species."""
         self._check()
         X = np.asarray(X, dtype=float)
         if X.ndim != 2 or X.shape[1] != self.mean_.size:
-            raise InputError(f"features have shape {X.shape}; the pipeline was fitted on {self.mean_.size} features.")
+            raise InputError(
+                f"features have shape {X.shape}; the pipeline was fitted on {self.mean_.size} features."
+            )
         if X.shape[0] == 0:
             return np.zeros(0, np.int16)
-        Y = self._reduce(self._augment(X, np.asarray(centre_species).astype(str)))
-        if self.method == "hdbscan":
-            import hdbscan
+        return self.labeller().labels(X, np.asarray(centre_species).astype(str))
 
-            raw, _ = hdbscan.approximate_predict(self.model_, Y)
-        elif self.method == "gmm":
-            raw = self.merge_[self.model_.predict(Y)]
-        else:
-            raw = self.model_.predict(Y)
-        lab = np.array([self.relabel_.get(int(c), NOISE) for c in raw], dtype=np.int16)
-        if self.noise == "nearest" and self.n_clusters_ and np.any(lab == NOISE):
-            m = lab == NOISE
-            d = ((Y[m, None, :] - self.centres_[None]) ** 2).sum(-1)
-            lab[m] = np.argmin(d, axis=1)
-        return lab
+    def labeller(self):
+        """The fitted projection + assignment that workers run (built once, no fit sample)."""
+        self._check()
+        if getattr(self, "_labeller", None) is None:
+            from atomtwin.toolkit.environments._stream import Labeller
+
+            self._labeller = Labeller(self)
+        return self._labeller
 
     def transform_features(self, X: np.ndarray, centre_species: np.ndarray) -> np.ndarray:
         """Reduced coordinates (n, n_components) of feature rows."""
         self._check()
-        return self._reduce(self._augment(np.asarray(X, float), np.asarray(centre_species).astype(str)))
+        return self._reduce(
+            self._augment(np.asarray(X, float), np.asarray(centre_species).astype(str))
+        )
 
     def predict(self, data, n_atoms: int | None = None) -> xr.DataArray:
         """Labels of every environment: DataArray ``(frame, atom)`` int16.
@@ -277,35 +426,93 @@ class EnvironmentClassifier:
         active).
         """
         self._check()
-        X = self.descriptors(data) if isinstance(data, xr.Dataset) else data
-        if n_atoms is None:
-            n_atoms = int(data.sizes[S.ATOM]) if isinstance(data, xr.Dataset) else int(X["atom_index"].max()) + 1
-        sp = np.asarray(X["centre_species"].values).astype(str)
-        lab = _compute(X.data.rechunk({1: -1, 2: -1}).map_blocks(_predict_block, self, sp, drop_axis=2,
-                                                                 dtype=np.int16), "environments")
+        if isinstance(data, xr.Dataset):
+            X, lab = self._predict_dataset(data)
+            n_atoms = int(data.sizes[S.ATOM])
+        else:
+            X = data
+            if n_atoms is None:
+                n_atoms = int(X["atom_index"].max()) + 1
+            sp = np.asarray(X["centre_species"].values).astype(str)
+            lab = _compute(
+                X.data.rechunk({1: -1, 2: -1}).map_blocks(
+                    _predict_block, self.labeller(), sp, drop_axis=2, dtype=np.int16
+                ),
+                "environments",
+            )
         full = np.full((X.sizes[S.FRAME], n_atoms), NOT_CENTRE, dtype=np.int16)
         full[:, np.asarray(X["atom_index"].values)] = lab
         coords = {S.TIME: X[S.TIME]} if S.TIME in X.coords else {}
-        return xr.DataArray(full, dims=(S.FRAME, S.ATOM), coords=coords, name="labels",
-                            attrs={"units": "1", "noise": NOISE, "not_centre": NOT_CENTRE,
-                                   "n_clusters": self.n_clusters_, "method": self.method,
-                                   "long_name": "environment cluster"})
+        return xr.DataArray(
+            full,
+            dims=(S.FRAME, S.ATOM),
+            coords=coords,
+            name="labels",
+            attrs={
+                "units": "1",
+                "noise": NOISE,
+                "not_centre": NOT_CENTRE,
+                "n_clusters": self.n_clusters_,
+                "method": self.method,
+                "long_name": "environment cluster",
+            },
+        )
+
+    def _predict_dataset(self, ds: xr.Dataset):
+        """One task per chunk of frames: descriptors (or cache) -> labels; only labels return."""
+        import dask
+        from atomtwin.toolkit.environments import _stream as ST
+
+        X, spec, chunk = self._spec(ds)
+        cache = ST.resolve_cache(self.cache)
+        labeller = dask.delayed(self.labeller(), pure=True)  # shipped once to each worker
+        spec_d = dask.delayed(spec, pure=True)
+        pos = ds[S.POSITIONS].data
+        cell = ds[S.CELL].data if spec["periodic_cell"] else None
+        nf = int(ds.sizes[S.FRAME])
+        tasks = [
+            dask.delayed(ST.label_chunk, pure=True)(
+                pos[a : a + chunk],
+                None if cell is None else cell[a : a + chunk],
+                spec_d,
+                cache,
+                labeller,
+            )
+            for a in range(0, nf, chunk)
+        ]
+        parts = ST.run_tasks(tasks, "environments")
+        ne = spec["centre_index"].size
+        lab = np.concatenate(parts, axis=0) if parts else np.zeros((0, ne), np.int16)
+        return X, lab
 
     def fit_predict(self, ds: xr.Dataset) -> xr.DataArray:
-        """``fit(ds)`` then ``predict(ds)``."""
-        X = self.descriptors(ds)
-        return self.fit(X).predict(X, n_atoms=int(ds.sizes[S.ATOM]))
+        """``fit(ds)`` then ``predict(ds)``: the fit sample's descriptors are computed for the
+        sampled centres only, every chunk's descriptors once (or read from the cache)."""
+        return self.fit(ds).predict(ds)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_labeller"] = None  # rebuilt on first use
+        return state
 
     # -- results -------------------------------------------------------------------------
     def sample_dataset(self) -> xr.Dataset:
         """The fit subsample: reduced coordinates, labels, frame/atom of each point."""
         self._check()
         return xr.Dataset(
-            {"reduced": (("sample", "component"), self.sample_reduced_, {"units": "1"}),
-             "labels": ("sample", self.sample_labels_, {"units": "1"}),
-             "frame_index": ("sample", self.sample_frame_), "atom_index": ("sample", self.sample_atom_),
-             "centre_species": ("sample", self.sample_species_)},
-            attrs={"method": self.method, "reducer": str(self.reducer), "n_clusters": self.n_clusters_})
+            {
+                "reduced": (("sample", "component"), self.sample_reduced_, {"units": "1"}),
+                "labels": ("sample", self.sample_labels_, {"units": "1"}),
+                "frame_index": ("sample", self.sample_frame_),
+                "atom_index": ("sample", self.sample_atom_),
+                "centre_species": ("sample", self.sample_species_),
+            },
+            attrs={
+                "method": self.method,
+                "reducer": str(self.reducer),
+                "n_clusters": self.n_clusters_,
+            },
+        )
 
     # -- persistence ---------------------------------------------------------------------
     def save(self, path) -> Path:
@@ -313,7 +520,9 @@ class EnvironmentClassifier:
         self._check()
         path = Path(path)
         with open(path, "wb") as fh:
-            pickle.dump({"format": "atomtwin.EnvironmentClassifier", "version": 1, "object": self}, fh)
+            pickle.dump(
+                {"format": "atomtwin.EnvironmentClassifier", "version": 1, "object": self}, fh
+            )
         return path
 
     @staticmethod
@@ -368,9 +577,9 @@ def _distributed_client() -> bool:
     return True
 
 
-def _predict_block(block: np.ndarray, clf: EnvironmentClassifier, species: np.ndarray) -> np.ndarray:
+def _predict_block(block: np.ndarray, labeller, species: np.ndarray) -> np.ndarray:
     nf, ne, nfeat = block.shape
-    lab = clf.predict_features(block.reshape(nf * ne, nfeat), np.tile(species, nf))
+    lab = labeller.labels(block.reshape(nf * ne, nfeat), np.tile(species, nf))
     return lab.reshape(nf, ne)
 
 
