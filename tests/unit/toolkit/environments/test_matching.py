@@ -17,9 +17,13 @@ from atomtwin.toolkit.schema import make_dataset
 
 def _rocksalt(primitive: bool):
     a = 5.64  # NaCl: Na-Cl 2.82 Å, Na-Na / Cl-Cl 3.99 Å
-    atoms = bulk("NaCl", "rocksalt", a=a, cubic=not primitive).repeat((3, 3, 3) if primitive else (2, 2, 2))
+    atoms = bulk("NaCl", "rocksalt", a=a, cubic=not primitive).repeat(
+        (3, 3, 3) if primitive else (2, 2, 2)
+    )
     pos = np.repeat(atoms.positions[None], 2, axis=0)
-    return make_dataset(pos, atoms.get_chemical_symbols(), cell=atoms.cell[:], time=np.array([0.0, 0.1]))
+    return make_dataset(
+        pos, atoms.get_chemical_symbols(), cell=atoms.cell[:], time=np.array([0.0, 0.1])
+    )
 
 
 def test_neighbour_composition_of_rocksalt_in_any_cell():
@@ -33,8 +37,9 @@ def test_neighbour_composition_of_rocksalt_in_any_cell():
         assert list(comp.neighbour_species.values) == ["Cl", "Na"]
         np.testing.assert_array_equal(comp.values, [[6.0, 0.0], [0.0, 6.0]])
         # second shell (3.99 Å) added: 12 like neighbours
-        np.testing.assert_array_equal(neighbour_composition(ds, labels, r_cut=4.2).values,
-                                      [[6.0, 12.0], [12.0, 6.0]])
+        np.testing.assert_array_equal(
+            neighbour_composition(ds, labels, r_cut=4.2).values, [[6.0, 12.0], [12.0, 6.0]]
+        )
 
 
 def _coordination(atoms):  # per-atom features: neighbours within 3.2 Å (6 in rocksalt)
@@ -58,6 +63,8 @@ def test_representative_environments_are_the_first_shell(capsys):
     assert len(envs) == 2
     for env in envs:
         # the centre at the origin and its 6 unlike neighbours at 2.82 Å (octahedron)
-        assert len(env) == 7 and set(env.get_chemical_symbols()[1:]) == ({"Na", "Cl"} - {env[0].symbol})
+        assert len(env) == 7 and set(env.get_chemical_symbols()[1:]) == (
+            {"Na", "Cl"} - {env[0].symbol}
+        )
         np.testing.assert_allclose(np.linalg.norm(env.positions[1:], axis=1), 5.64 / 2, atol=1e-9)
         np.testing.assert_allclose(env.positions[1:].sum(0), 0.0, atol=1e-9)

@@ -52,7 +52,9 @@ def test_model_feature_hook_and_acsf(small):
         i = neighbor_list("i", atoms, 3.0)
         return np.bincount(i, minlength=len(atoms))[:, None].astype(float)
 
-    lab = EnvironmentClassifier(coordination, species=["S"], method="kmeans", n_clusters=1).fit_predict(ds)
+    lab = EnvironmentClassifier(
+        coordination, species=["S"], method="kmeans", n_clusters=1
+    ).fit_predict(ds)
     assert set(np.unique(lab.values[:, ds.species.values == "Li"])) == {-2}  # not centres
     assert set(np.unique(lab.values[:, ds.species.values == "S"])) == {0}
     X = EnvironmentClassifier(ACSF(r_cut=4.0)).descriptors(ds)
@@ -80,8 +82,11 @@ def test_fractions_and_profiles_exact():
     # 4 atoms on z = 0.1, 0.3, 0.6, 0.8 of a 10 Å cell; labels chosen by hand
     pos = np.array([[[0, 0, 1.0], [0, 0, 3.0], [0, 0, 6.0], [0, 0, 8.0]]] * 2)
     ds = S.make_dataset(pos, ["Li"] * 4, cell=np.eye(3) * 10.0, time=[1.0, 2.0])
-    lab = xr.DataArray(np.array([[0, 0, 1, -2], [0, 1, 1, 1]], np.int16), dims=("frame", "atom"),
-                       coords={"time": ("frame", [1.0, 2.0])})
+    lab = xr.DataArray(
+        np.array([[0, 0, 1, -2], [0, 1, 1, 1]], np.int16),
+        dims=("frame", "atom"),
+        coords={"time": ("frame", [1.0, 2.0])},
+    )
     fr = phase_fractions(lab)
     np.testing.assert_allclose(fr.sel(cluster=0), [2 / 3, 1 / 4])
     np.testing.assert_allclose(fr.sum("cluster"), 1.0)
@@ -106,4 +111,6 @@ def test_growth_law_error_calibrated():
     assert abs(np.mean(ns) - 0.5) < 0.005  # unbiased: std of mean ~ 0.02/sqrt(300) ~ 0.001
     assert 0.60 < hits / 300 < 0.76  # binomial sd ~ 0.027 around 0.67
     with pytest.raises(ValueError, match="at least 3"):
-        fit_growth_law(xr.DataArray([1.0, 2.0], dims="frame", coords={"time": ("frame", [1.0, 2.0])}))
+        fit_growth_law(
+            xr.DataArray([1.0, 2.0], dims="frame", coords={"time": ("frame", [1.0, 2.0])})
+        )
