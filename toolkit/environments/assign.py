@@ -61,8 +61,11 @@ class FastHDBSCANAssigner:
         self.tree = cKDTree(data)
         self.core = np.asarray(pd.core_distances, dtype=np.float64)
         m = min(self.min_samples + 1, data.shape[0])
-        self.core2 = self.tree.query(data, k=m)[0][:, -1] if m > 1 else np.zeros(data.shape[0])
-        self.label, self.death = _point_labels(model, data.shape[0])
+        # core2 and the exact stage use hdbscan's own tree: distances bit-identical to the
+        # reference's, so a point on a tie (a fitted point itself: lambda == its fall-out
+        # lambda) is decided as the reference decides it
+        self.core2 = pd.tree.query(data, k=m)[0][:, -1] if m > 1 else np.zeros(data.shape[0])
+        self.label, self.fall, self.birth = _point_labels(model, data.shape[0])
         self.homog = _homogeneity_radius(data, self.label)
         self.n_fast_ = self.n_mid_ = self.n_exact_ = 0
 
@@ -73,6 +76,26 @@ class FastHDBSCANAssigner:
         out = np.full(n, -1, dtype=np.int64)
         if n == 0 or self.label.max(initial=-1) < 0:
             return out
+        # stage 0, one neighbour: interior points (the ball of radius R + d_1 with
+        # R = c2_1 + d_1 >= mr holds one label) are decided by the nearest fitted point alone
+        d1, j1 = self.tree.query(Y, k=1)
+        R1 = self.core2[j1] + d1
+        L1 = self.label[j1]
+        with np.errstate(divide="ignore"):
+            easy = (2.0 * d1 + self.core2[j1] < self.homog[j1]) & (
+                (L1 < 0) | (1.0 / R1 > self.birth[j1])
+            )
+        out[easy] = np.where(L1[easy] < 0, -1, L1[easy])
+        self.n_fast_ += int(easy.sum())
+        hard = np.flatnonzero(~easy)
+        if hard.size:
+            out[hard] = self._bounded(Y[hard])
+        return out
+
+    def _bounded(self, Y: np.ndarray) -> np.ndarray:
+        """Stage 1: ``k`` neighbours and bounds; undecided points go to :meth:`_exact`."""
+        n = Y.shape[0]
+        out = np.full(n, -1, dtype=np.int64)
         d, j = self.tree.query(Y, k=self.k)
         d, j = d.reshape(n, self.k), j.reshape(n, self.k)
         c = self.core[j]
@@ -93,9 +116,13 @@ class FastHDBSCANAssigner:
         first = np.where(plausible, lab, np.iinfo(np.int64).max).min(axis=1)
         last = np.where(plausible, lab, -3).max(axis=1)
         same = first == last  # every plausible neighbour is in one cluster (or all noise)
-        death = self.death[j]
-        inside = mr_hi < np.where(plausible, death, np.inf).min(axis=1)  # joins S for any core_p
-        outside = mr_lo >= np.where(plausible, death, -np.inf).max(axis=1)  # never joins S
+        with np.errstate(divide="ignore"):
+            lam_lo, lam_hi = 1.0 / mr_hi, 1.0 / mr_lo  # lambda = 1 / mr lies in [lam_lo, lam_hi]
+        fall, birth = self.fall[j], self.birth[j]
+        joins = (lam_lo[:, None] >= fall) | (lam_lo[:, None] > birth)  # for any core_p
+        never = (lam_hi[:, None] < fall) & (lam_hi[:, None] <= birth)
+        inside = np.where(plausible, joins, True).all(axis=1)
+        outside = np.where(plausible, never, True).all(axis=1)
         noise = same & (first < 0) & complete
         member = same & (first >= 0) & complete & inside
         drop = same & (first >= 0) & complete & outside
@@ -105,11 +132,12 @@ class FastHDBSCANAssigner:
         R = mr_hi
         homog = R + d[:, 0] < self.homog[j[:, 0]]
         L = self.label[j[:, 0]]
-        D = self.death[j[:, 0]]
+        bS = self.birth[j[:, 0]]  # the same for every point of the cluster
         lo_all = np.maximum(lo, np.minimum(mstar, d[:, -1]))
-        noise |= homog & (L < 0)
-        member |= homog & (L >= 0) & (R < D)
-        drop |= homog & (L >= 0) & (lo_all >= D)
+        with np.errstate(divide="ignore"):
+            noise |= homog & (L < 0)
+            member |= homog & (L >= 0) & (1.0 / R > bS)
+            drop |= homog & (L >= 0) & (1.0 / lo_all < bS)  # < birth <= fall of any nn
         first = np.where(homog, L, first)
         out[member] = first[member]
         decided = noise | member | drop
@@ -129,12 +157,15 @@ class FastHDBSCANAssigner:
 
             self.n_exact_ += Y.shape[0]
             return hdbscan.approximate_predict(self.model, Y)[0]
-        d, j = self.tree.query(Y, k=ms + 1)
+        d, j = self.model.prediction_data_.tree.query(Y, k=ms + 1)
         core_p = d[:, ms]
         a = np.maximum(self.core[j], d) <= core_p[:, None]  # case A candidates, distance order
         has = a.any(axis=1)
         nn = j[np.arange(Y.shape[0]), np.argmax(a, axis=1)]
-        lab = np.where(core_p < self.death[nn], self.label[nn], -1)
+        with np.errstate(divide="ignore"):
+            lam = 1.0 / core_p
+        joins = (lam >= self.fall[nn]) | (lam > self.birth[nn])
+        lab = np.where(joins, self.label[nn], -1)
         out[has] = lab[has]
         rest = np.flatnonzero(~has)
         self.n_mid_ += int(has.sum())
@@ -170,24 +201,27 @@ def _homogeneity_radius(data: np.ndarray, label: np.ndarray) -> np.ndarray:
     return out
 
 
-def _point_labels(model, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per fitted point: its selected cluster (prediction labels, -1 none) and ``D_S``.
+def _point_labels(model, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per fitted point: selected cluster (prediction labels, -1 none), fall-out lambda, birth
+    lambda of its selected cluster.
 
-    ``D_S = 1 / lambda_birth(S)`` (Å-like units of the reduced space); a new point joins ``S``
-    through this point when its mutual-reachability distance is below ``D_S``.
+    A new point with ``lambda = 1 / mr`` through this point as its nn joins the cluster when
+    ``lambda >= fall`` (no walk up the condensed tree) or ``lambda > birth`` (the walk stops
+    inside the selected cluster), as ``approximate_predict`` decides it.
     """
     pd = model.prediction_data_
     raw = model.condensed_tree_._raw_tree
     cmap = pd.cluster_map  # selected clusters and every cluster below them -> label
-    birth = {
+    birth_of = {
         int(c): float(lv) for c, lv in zip(raw["child"], raw["lambda_val"], strict=True) if c >= n
     }
     parent = {int(c): int(p) for c, p in zip(raw["child"], raw["parent"], strict=True)}
     selected = {int(c) for c in pd.reverse_cluster_map.values()}
     label = np.full(n, -1, dtype=np.int64)
-    death = np.full(n, np.inf)
+    fall = np.full(n, np.inf)
+    birth = np.full(n, np.inf)
     pts = raw[raw["child"] < n]
-    for child, par in zip(pts["child"], pts["parent"], strict=True):
+    for child, par, lv in zip(pts["child"], pts["parent"], pts["lambda_val"], strict=True):
         par = int(par)
         if par not in cmap:
             continue
@@ -195,6 +229,6 @@ def _point_labels(model, n: int) -> tuple[np.ndarray, np.ndarray]:
         while s not in selected:  # climb to the selected cluster holding par
             s = parent[s]
         label[int(child)] = cmap[par]
-        lb = birth.get(s, 0.0)
-        death[int(child)] = 1.0 / lb if lb > 0 else np.inf
-    return label, death
+        fall[int(child)] = float(lv)
+        birth[int(child)] = birth_of.get(s, 0.0)
+    return label, fall, birth
