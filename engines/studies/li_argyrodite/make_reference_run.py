@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+__all__ = ["run", "bond_statistics", "main"]
+
 
 def run(steps: int, temperature: float, gap: float, every: int, seed: int, out: Path) -> dict:
     from ase.md.langevin import Langevin
@@ -80,8 +82,7 @@ def run(steps: int, temperature: float, gap: float, every: int, seed: int, out: 
         if len(frames) % 100 == 0:
             save()
 
-    snap()
-    dyn.attach(snap, interval=every)
+    dyn.attach(snap, interval=every)  # ASE calls it at step 0 too: frame 0 is the start
     t0, c0 = time.perf_counter(), time.process_time()
     dyn.run(steps)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0

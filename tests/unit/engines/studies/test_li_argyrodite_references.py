@@ -40,3 +40,28 @@ def test_chgnet_on_small_interface():
     # the bulk-like start is near a minimum for CHGNet (its own lattice constants, no
     # atoms closer than in the bulks): no force near the ~10 eV/Å of overlapping atoms
     assert np.abs(f).max() < 5.0
+
+
+def test_shipped_chgnet_run_is_consistent():
+    """The shipped CHGNet reference run (data/li_argyrodite): intact start, reaction."""
+    from pathlib import Path
+
+    import atomtwin.data
+    from atomtwin.engines.studies.li_argyrodite.make_reference_run import bond_statistics
+    from atomtwin.toolkit.reactions import coordination_numbers
+
+    import atomtwin
+
+    path = Path(atomtwin.data.__file__).parent / "li_argyrodite" / "chgnet_small_400K.nc"
+    ds = atomtwin.read(path)
+    S.validate(ds)
+    st = bond_statistics(ds)
+    n_p = int((np.asarray(ds.species.values) == "P").sum())
+    # it starts from intact PS4 units: 4 bonds per P
+    assert st["P-S"][0] == 4 * n_p and st["PS4"][0] == n_p
+    # bonds counted from the pair list equal the P-by-S coordination summed over P
+    cn = coordination_numbers(ds, "P", "S")
+    np.testing.assert_array_equal(np.asarray(cn).sum(axis=-1), st["P-S"])
+    # the contact reduces PS4 (issue 18's probe: about 10 P-S bonds break per ps at
+    # 300-800 K): after 2 ps fewer than half the P-S bonds are left
+    assert st["P-S"][-1] < 2 * n_p
