@@ -15,16 +15,49 @@ def test_local_cluster_same_labels():
     from distributed import Client, LocalCluster
 
     ds, _ = li_li2s_cell(n_frames=4, seed=8, thickness=12.0)
-    clf = EnvironmentClassifier(SOAP(r_cut=4.0, n_max=4, l_max=4), method="gmm", seed=1,
-                                chunk_frames=1).fit(ds)
+    clf = EnvironmentClassifier(
+        SOAP(r_cut=4.0, n_max=4, l_max=4), method="gmm", seed=1, chunk_frames=1
+    ).fit(ds)
     with dask.config.set(scheduler="synchronous"):
         serial = clf.predict(ds).values
     # in-process workers (processes=False): pytest has no __main__ guard for spawned
     # processes; the benchmark script runs the same code on a process-based cluster
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                      dashboard_address=":0") as cluster, Client(cluster):
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster),
+    ):
         dist = clf.predict(ds).values
     np.testing.assert_array_equal(serial, dist)
+
+
+def test_local_cluster_hdbscan_cache(tmp_path):
+    """HDBSCAN labels on 2 workers equal the serial ones; the workers fill the cache."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    ds, _ = li_li2s_cell(n_frames=3, seed=12, thickness=12.0)
+    clf = EnvironmentClassifier(
+        SOAP(r_cut=4.0, n_max=4, l_max=4),
+        method="hdbscan",
+        seed=1,
+        n_fit=800,
+        min_cluster_size=10,
+        chunk_frames=1,
+        cache=tmp_path,
+    ).fit(ds)
+    with dask.config.set(scheduler="synchronous"):
+        serial = clf.predict(ds).values
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster),
+    ):
+        dist = clf.predict(ds).values
+    np.testing.assert_array_equal(serial, dist)
+    assert len(list(tmp_path.glob("*.npy"))) == 3  # one cached chunk per frame
 
 
 def test_cli_end_to_end(tmp_path, capsys):
@@ -38,10 +71,28 @@ def test_cli_end_to_end(tmp_path, capsys):
     refs = [bulk("Li", "bcc", a=3.44, cubic=True), bulk("SLi2", "fluorite", a=5.72, cubic=True)]
     refs[0].info["name"], refs[1].info["name"] = "Li", "Li2S"
     ase.io.write(tmp_path / "refs.xyz", refs, format="extxyz")
-    rc = main(["environments", str(tmp_path / "traj.nc"), "--species", "Li", "S", "--r-cut", "4.0",
-               "--references", str(tmp_path / "refs.xyz"), "--axis", "z",
-               "--out", str(tmp_path / "labels.nc"), "--json"])
+    rc = main(
+        [
+            "environments",
+            str(tmp_path / "traj.nc"),
+            "--species",
+            "Li",
+            "S",
+            "--r-cut",
+            "4.0",
+            "--references",
+            str(tmp_path / "refs.xyz"),
+            "--axis",
+            "z",
+            "--out",
+            str(tmp_path / "labels.nc"),
+            "--cache",
+            str(tmp_path / "cache"),
+            "--json",
+        ]
+    )
     assert rc == 0
+    assert len(list((tmp_path / "cache").glob("*.npy"))) >= 1  # descriptors kept for reuse
     out = json.loads(capsys.readouterr().out)
     matched = {p["nearest_reference"] for p in out["phases"] if not p["is_new"]}
     assert {"Li:Li", "Li2S:Li", "Li2S:S"} <= matched
@@ -64,9 +115,11 @@ def test_figures(tmp_path):
     ds, _ = li_li2s_cell(n_frames=2, seed=10, thickness=12.0)
     clf = EnvironmentClassifier(SOAP(r_cut=4.0, n_max=4, l_max=4), method="kmeans", n_clusters=3)
     lab = clf.fit_predict(ds)
-    figs = [plot_reduced_map(clf.sample_reduced_, clf.sample_labels_),
-            plot_phase_fractions(phase_fractions(lab)),
-            plot_profile_heatmap(spatial_profiles(ds, lab, n_bins=20), 0)]
+    figs = [
+        plot_reduced_map(clf.sample_reduced_, clf.sample_labels_),
+        plot_phase_fractions(phase_fractions(lab)),
+        plot_profile_heatmap(spatial_profiles(ds, lab, n_bins=20), 0),
+    ]
     for i, f in enumerate(figs):
         paths = save(f, tmp_path / f"fig{i}", formats=("png",))
         assert all(p.stat().st_size > 1000 for p in paths)

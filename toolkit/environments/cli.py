@@ -27,6 +27,13 @@ def register(sub) -> None:
     p.add_argument("--out", help="labels and results (*.nc)")
     p.add_argument("--save-pipeline", help="pickle the fitted pipeline here")
     p.add_argument("--pipeline", help="reuse a saved pipeline instead of fitting")
+    p.add_argument(
+        "--cache",
+        nargs="?",
+        const=True,
+        metavar="DIR",
+        help="reuse descriptors across runs: a folder, or the user cache dir when no folder is given",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_environments)
 
@@ -74,6 +81,7 @@ def cmd_environments(args) -> int:
     require_species(ds, species=args.species, neighbours=args.neighbours)
     if args.pipeline:
         clf = EnvironmentClassifier.load(args.pipeline)
+        clf.cache = args.cache if args.cache else getattr(clf, "cache", None)
     else:
         desc = SOAP(r_cut=args.r_cut) if args.descriptor == "soap" else ACSF(r_cut=args.r_cut)
         clf = EnvironmentClassifier(
@@ -84,6 +92,7 @@ def cmd_environments(args) -> int:
             n_clusters=args.n_clusters,
             n_fit=args.n_fit,
             seed=args.seed,
+            cache=args.cache,
         ).fit(ds)
     labels = clf.predict(ds)
     frac = phase_fractions(labels)

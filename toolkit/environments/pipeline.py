@@ -216,7 +216,7 @@ class EnvironmentClassifier:
         from atomtwin.toolkit.environments import _stream as ST
 
         frames, fi, ei = self._sample_index(X, rng)
-        cache = ST.resolve_cache(self.cache)
+        cache = ST.resolve_cache(getattr(self, "cache", None))
         out = np.empty((fi.size, spec["n_feat"]), dtype=np.float32)
         pos_all, cell_all = ds[S.POSITIONS], ds[S.CELL] if spec["periodic_cell"] else None
         nf = int(ds.sizes[S.FRAME])
@@ -464,7 +464,7 @@ class EnvironmentClassifier:
         from atomtwin.toolkit.environments import _stream as ST
 
         X, spec, chunk = self._spec(ds)
-        cache = ST.resolve_cache(self.cache)
+        cache = ST.resolve_cache(getattr(self, "cache", None))
         labeller = dask.delayed(self.labeller(), pure=True)  # shipped once to each worker
         spec_d = dask.delayed(spec, pure=True)
         pos = ds[S.POSITIONS].data

@@ -89,3 +89,29 @@ def test_hdbscan_pipeline_equals_approximate_predict(small):
     assert np.mean(ours == ref) >= 0.995
     assert np.mean(ours[ref == -1] == -1) >= 0.99
     assert clf.n_clusters_ >= 2 and np.mean(ref == -1) > 0.01  # clusters and noise to compare
+
+
+def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
+    from atomtwin.toolkit.environments import _stream as ST
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C while the chunk is being written
+
+    monkeypatch.setattr(ST.np, "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ST.cache_store(str(tmp_path), "k", np.zeros((1, 2, 3), np.float32))
+    assert list(tmp_path.iterdir()) == []  # no partial file, no temporary left
+
+
+def test_progress_per_chunk(small, capsys):
+    import dask
+    from atomtwin.toolkit import progress as P
+
+    P.enable(True)
+    try:
+        with dask.config.set(scheduler="synchronous"):
+            _clf(None).fit_predict(small)
+    finally:
+        P.enable(False)
+    err = capsys.readouterr().err
+    assert "environments" in err and "chunk" in err  # a bar over chunks, not dask tasks
