@@ -48,8 +48,10 @@ def resolve(fn: str | Callable) -> Callable:
     try:
         m = import_module(mod)
     except ModuleNotFoundError as err:
-        raise InputError(f"cannot import '{mod}' for point function '{fn}': {err}. "
-                         "Fix: check the module path and that it is installed.") from err
+        raise InputError(
+            f"cannot import '{mod}' for point function '{fn}': {err}. "
+            "Fix: check the module path and that it is installed."
+        ) from err
     if not hasattr(m, name):
         raise InputError(f"module '{mod}' has no function '{name}' (point function '{fn}').")
     return getattr(m, name)
@@ -57,7 +59,11 @@ def resolve(fn: str | Callable) -> Callable:
 
 def protocol_hash(protocol: dict, fn: str | Callable) -> str:
     """Short hash of the protocol and point function: a stored point is reused only when it matches."""
-    name = fn if isinstance(fn, str) else f"{getattr(fn, '__module__', '')}:{getattr(fn, '__qualname__', fn)}"
+    name = (
+        fn
+        if isinstance(fn, str)
+        else f"{getattr(fn, '__module__', '')}:{getattr(fn, '__qualname__', fn)}"
+    )
     clean = {k: v for k, v in protocol.items() if k not in ("output", "initial")}
     text = json.dumps({"fn": name, "protocol": clean}, sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:12]
@@ -91,11 +97,27 @@ def build_tasks(spec: PhaseSpec) -> list[Task]:
             temps = sorted(temps)
         label = f"{ramp['direction']}_P{ramp['pressure']:g}"
         for s, T in enumerate(temps):
-            tasks.append(Task(f"ramp_{label}_{s:03d}_T{T:g}", "ramp", float(ramp["pressure"]), float(T),
-                              spec.seed + 10**6 + 1000 * r, label, s))
+            tasks.append(
+                Task(
+                    f"ramp_{label}_{s:03d}_T{T:g}",
+                    "ramp",
+                    float(ramp["pressure"]),
+                    float(T),
+                    spec.seed + 10**6 + 1000 * r,
+                    label,
+                    s,
+                )
+            )
     for c, co in enumerate(spec.coexistence):
-        tasks.append(Task(f"coex_P{co['pressure']:g}_T{co['temperature']:g}", "coexistence",
-                          float(co["pressure"]), float(co["temperature"]), spec.seed + 2 * 10**6 + c))
+        tasks.append(
+            Task(
+                f"coex_P{co['pressure']:g}_T{co['temperature']:g}",
+                "coexistence",
+                float(co["pressure"]),
+                float(co["temperature"]),
+                spec.seed + 2 * 10**6 + c,
+            )
+        )
     return tasks
 
 
@@ -119,12 +141,23 @@ def load_point(folder: Path, expect_hash: str | None = None) -> dict | None:
             )
         return {"status": "ok", "summary": s, "folder": str(folder)}
     if (folder / FAILED).exists():
-        return {"status": "failed", **json.loads((folder / FAILED).read_text()), "folder": str(folder)}
+        return {
+            "status": "failed",
+            **json.loads((folder / FAILED).read_text()),
+            "folder": str(folder),
+        }
     return None
 
 
-def run_task(fn: str | Callable, task: Task, protocol: dict, folder: str, analysis: dict,
-             phash: str, previous: dict | None = None) -> dict:
+def run_task(
+    fn: str | Callable,
+    task: Task,
+    protocol: dict,
+    folder: str,
+    analysis: dict,
+    phash: str,
+    previous: dict | None = None,
+) -> dict:
     """Run one point (on a worker): simulate, check, summarise, store.  Never raises for a
     failed simulation: the failure is stored and returned."""
     from atomtwin.toolkit import schema as S
@@ -159,8 +192,16 @@ def run_task(fn: str | Callable, task: Task, protocol: dict, folder: str, analys
             summ = summarize(ds, **analysis.get("summary", {}))
     except Exception as err:  # a failed or blown-up point is reported, not fatal
         return _fail(folder, task, f"{type(err).__name__}: {err}")
-    summ.attrs.update(key=task.key, kind=task.kind, pressure_target=task.P, temperature_target=task.T,
-                      seed=task.seed, ramp=task.ramp, step=task.step, protocol_hash=phash)
+    summ.attrs.update(
+        key=task.key,
+        kind=task.kind,
+        pressure_target=task.P,
+        temperature_target=task.T,
+        seed=task.seed,
+        ramp=task.ramp,
+        step=task.step,
+        protocol_hash=phash,
+    )
     _write_atomic(summ, folder / SUMMARY)
     (folder / FAILED).unlink(missing_ok=True)
     return {"status": "ok", "summary": summ, "folder": str(folder)}
@@ -254,12 +295,22 @@ def run_ensemble(
     for t in todo:
         prev = None
         if t.kind == "ramp" and t.step > 0:
-            pkey = next(x.key for x in tasks if x.kind == "ramp" and x.ramp == t.ramp and x.step == t.step - 1)
+            pkey = next(
+                x.key
+                for x in tasks
+                if x.kind == "ramp" and x.ramp == t.ramp and x.step == t.step - 1
+            )
             prev = delayed.get(pkey)
             if prev is None and pkey in results:  # a stored step: pass only what the next needs
                 prev = {k: v for k, v in results[pkey].items() if k != "summary"}
         delayed[t.key] = dask.delayed(run_task, pure=False)(
-            fn, t, spec.protocol, str(workdir / t.key), analysis, phash, prev,
+            fn,
+            t,
+            spec.protocol,
+            str(workdir / t.key),
+            analysis,
+            phash,
+            prev,
             dask_key_name=f"phasepoint-{tag}-{t.key}",
         )
     if todo:
@@ -275,7 +326,9 @@ def connect(address: str | None, timeout: float = 10.0):
     from distributed import Client
 
     if not address:
-        raise InputError("scheduler 'distributed' needs an address. Fix: give --cluster tcp://HOST:PORT.")
+        raise InputError(
+            "scheduler 'distributed' needs an address. Fix: give --cluster tcp://HOST:PORT."
+        )
     try:
         return Client(address, timeout=timeout)
     except (OSError, TimeoutError) as err:
@@ -296,11 +349,15 @@ def _execute(delayed: dict, client, spec: PhaseSpec, report) -> dict[str, dict]:
         futures = client.compute([delayed[k] for k in keys])
         index = {f.key: k for f, k in zip(futures, keys, strict=True)}
         out = {}
-        for fut in as_completed(futures):
-            res = fut.result()
-            out[index[fut.key]] = res
-            if report:
-                report(index[fut.key], res["status"])
+        try:
+            for fut in as_completed(futures):
+                res = fut.result()
+                out[index[fut.key]] = res
+                if report:
+                    report(index[fut.key], res["status"])
+        except BaseException:  # Ctrl-C: drop the queued points (finished ones are on disk)
+            client.cancel(futures)
+            raise
         return out
     from dask.callbacks import Callback
 
@@ -324,8 +381,14 @@ def _row(res: dict | None) -> dict:
     return {k: float(v) for k, v in s.data_vars.items() if v.ndim == 0}
 
 
-def gather(tasks: list[Task], results: dict[str, dict], spec: PhaseSpec, *, n_run: int = 0,
-           n_reused: int = 0) -> EnsembleResult:
+def gather(
+    tasks: list[Task],
+    results: dict[str, dict],
+    spec: PhaseSpec,
+    *,
+    n_run: int = 0,
+    n_reused: int = 0,
+) -> EnsembleResult:
     """Assemble stored/returned point results into Datasets; failed points become NaN
     with ``status`` = "failed" and are listed in ``failed``."""
     from atomtwin.toolkit.phases.summary import FEATURES
@@ -333,13 +396,24 @@ def gather(tasks: list[Task], results: dict[str, dict], spec: PhaseSpec, *, n_ru
     failed = [dict(r) for r in results.values() if r.get("status") == "failed"]
     for f in failed:
         f.pop("summary", None)
-    units = {f"{k}_measured" if k in ("pressure", "temperature") else k: u for k, u in FEATURES.items()}
+    units = {
+        f"{k}_measured" if k in ("pressure", "temperature") else k: u for k, u in FEATURES.items()
+    }
 
     def rename(row: dict) -> dict:
-        return {f"{k}_measured" if k in ("pressure", "temperature") else k: v for k, v in row.items()}
+        return {
+            f"{k}_measured" if k in ("pressure", "temperature") else k: v for k, v in row.items()
+        }
 
-    extra = sorted({k for r in results.values() if r.get("status") == "ok"
-                    for k in rename(_row(r)) if k not in units})
+    extra = sorted(
+        {
+            k
+            for r in results.values()
+            if r.get("status") == "ok"
+            for k in rename(_row(r))
+            if k not in units
+        }
+    )
     units.update(dict.fromkeys(extra, "1"))  # e.g. env_fraction_<k> from summarize(environments=)
     grid = None
     gt = [t for t in tasks if t.kind == "grid"]
@@ -358,8 +432,10 @@ def gather(tasks: list[Task], results: dict[str, dict], spec: PhaseSpec, *, n_ru
                     data[k][a, b] = v
         grid = xr.Dataset(
             {k: (("pressure", "temperature"), v, {"units": units[k]}) for k, v in data.items()},
-            coords={"pressure": ("pressure", P, {"units": "GPa"}),
-                    "temperature": ("temperature", T, {"units": "K"})},
+            coords={
+                "pressure": ("pressure", P, {"units": "GPa"}),
+                "temperature": ("temperature", T, {"units": "K"}),
+            },
         )
         grid["status"] = (("pressure", "temperature"), status.astype(str))
         grid.attrs["n_failed"] = int((status == "failed").sum())
@@ -368,9 +444,14 @@ def gather(tasks: list[Task], results: dict[str, dict], spec: PhaseSpec, *, n_ru
         rt = sorted((t for t in tasks if t.ramp == label), key=lambda t: t.step)
         rows = [rename(_row(results.get(t.key))) for t in rt]
         ds = xr.Dataset(
-            {k: (("step",), np.array([r.get(k, np.nan) for r in rows]), {"units": units[k]}) for k in units},
-            coords={"temperature": ("step", [t.T for t in rt], {"units": "K"}),
-                    "step": np.arange(len(rt))},
+            {
+                k: (("step",), np.array([r.get(k, np.nan) for r in rows]), {"units": units[k]})
+                for k in units
+            },
+            coords={
+                "temperature": ("step", [t.T for t in rt], {"units": "K"}),
+                "step": np.arange(len(rt)),
+            },
             attrs={"pressure": rt[0].P, "direction": label.split("_")[0]},
         )
         ds["status"] = ("step", [results.get(t.key, {}).get("status", "missing") for t in rt])
@@ -379,17 +460,42 @@ def gather(tasks: list[Task], results: dict[str, dict], spec: PhaseSpec, *, n_ru
     ct = [t for t in tasks if t.kind == "coexistence"]
     if ct:
         rows = [_row(results.get(t.key)) for t in ct]
-        names = ["temperature", "temperature_sem", "pressure", "pressure_sem", "pressure_normal",
-                 "pressure_normal_sem", "liquid_density",
-                 "solid_density", "solid_fraction_first", "solid_fraction_last", "coexisting"]
-        cunits = {"temperature": "K", "temperature_sem": "K", "pressure": "GPa", "pressure_sem": "GPa",
-                  "pressure_normal": "GPa", "pressure_normal_sem": "GPa",
-                  "liquid_density": "1/Å^3", "solid_density": "1/Å^3"}
+        names = [
+            "temperature",
+            "temperature_sem",
+            "pressure",
+            "pressure_sem",
+            "pressure_normal",
+            "pressure_normal_sem",
+            "liquid_density",
+            "solid_density",
+            "solid_fraction_first",
+            "solid_fraction_last",
+            "coexisting",
+        ]
+        cunits = {
+            "temperature": "K",
+            "temperature_sem": "K",
+            "pressure": "GPa",
+            "pressure_sem": "GPa",
+            "pressure_normal": "GPa",
+            "pressure_normal_sem": "GPa",
+            "liquid_density": "1/Å^3",
+            "solid_density": "1/Å^3",
+        }
         coex = xr.Dataset(
-            {k: (("point",), np.array([r.get(k, np.nan) for r in rows]), {"units": cunits.get(k, "1")})
-             for k in names},
-            coords={"pressure_target": ("point", [t.P for t in ct], {"units": "GPa"}),
-                    "temperature_target": ("point", [t.T for t in ct], {"units": "K"})},
+            {
+                k: (
+                    ("point",),
+                    np.array([r.get(k, np.nan) for r in rows]),
+                    {"units": cunits.get(k, "1")},
+                )
+                for k in names
+            },
+            coords={
+                "pressure_target": ("point", [t.P for t in ct], {"units": "GPa"}),
+                "temperature_target": ("point", [t.T for t in ct], {"units": "K"}),
+            },
         )
         coex["status"] = ("point", [results.get(t.key, {}).get("status", "missing") for t in ct])
     return EnsembleResult(grid, ramps, coex, failed, n_run, n_reused)
