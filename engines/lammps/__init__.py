@@ -13,7 +13,7 @@ up to ``r_max`` (+ skin), like any LAMMPS many-body potential.  A NequIP-style m
 layers needs them up to ``L * r_max`` (+ skin): an atom's energy depends on atoms L hops away.
 Each rank then evaluates the model on its own atoms *and* on a ghost shell of that width,
 whose volume is ``((s + 2 L r_max) / s)^3 - 1`` times its own for a cubic sub-domain of edge
-``s`` (L = 2, r_max = 5 Å, s = 47 Å: 2.2x extra atoms; s = 22 Å: 7x).  The plugin skips edges
+``s``, skin left out (L = 2, r_max = 5 Å, s = 47 Å: 1.9x extra atoms; s = 22 Å: 6x).  The plugin skips edges
 centred on ghosts deeper than ``(L - 1) r_max`` (no message from them can reach a local atom
 in the remaining layers), which halves the shell's edge work but not its per-atom work; the
 duplicated work shrinks as sub-domains grow, so give each rank many atoms (or use an
