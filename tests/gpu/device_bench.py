@@ -10,7 +10,7 @@ Writes ``device_bench.json`` (every case: atoms, edges, ms per evaluation, atoms
 peak GPU memory in MiB, or the error) and ``device_bench.txt`` (the table).  A wall-clock
 budget (``--budget-s``) stops starting new cases when spent; skipped cases are recorded as
 such, never silently dropped.  Inputs: fcc Cu (a = 3.61 Å, rattled 0.05 Å, r_max 5 Å,
-~78 neighbours per atom), the neighbour list built once and not timed.
+~43 neighbours per atom), the neighbour list built once and not timed.
 """
 
 from __future__ import annotations
@@ -109,11 +109,9 @@ def main(argv=None) -> int:
                     pot = load_compiled(p, device=device)
                     paths[mode] = lambda b, pot=pot: pot(b)
                 else:
-                    from nequip.model.inference_models import load_compiled_model
-
                     p = tmp / f"peer_{arch}_{mode}.nequip.pt2"
                     bm._peer_aoti(peer, p, device, triton=mode == "peer_aoti_triton")
-                    m = load_compiled_model(str(p), device=device, input_keys=None, output_keys=None)
+                    m = bm.load_peer_package(str(p))
                     paths[mode] = pm.peer_energy_forces(m)
             except Exception as e:  # noqa: BLE001 - recorded
                 rows.append({"arch": arch, "mode": mode, "error": f"build: {type(e).__name__}: {e}"[:300]})
