@@ -26,19 +26,40 @@ import numpy as np
 __all__ = ["run", "bond_statistics", "main"]
 
 
-def run(steps: int, temperature: float, gap: float, every: int, seed: int, out: Path) -> dict:
+def run(
+    steps: int,
+    temperature: float,
+    gap: float,
+    every: int,
+    seed: int,
+    out: Path,
+    system: str = "interface",
+) -> dict:
+    """Run the MD (``system``: ``"interface"``, the 106-atom sandwich, or ``"bulk"``, one
+    52-atom Li6PS5Cl cell, the no-reaction control) and write the trajectory to ``out``."""
     from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
     from ase.units import fs
     from atomtwin.engines.studies.li_argyrodite.interface import small_interface
     from atomtwin.engines.studies.li_argyrodite.references import chgnet
+    from atomtwin.engines.studies.li_argyrodite.structures import argyrodite
     from atomtwin.toolkit.io.ase_io import atoms_list_to_dataset
 
     import atomtwin
 
     it = small_interface("chgnet", gap=gap)
-    atoms = it.atoms
-    region = atoms.arrays.pop("region")
+    if system == "bulk":
+        atoms = argyrodite("chgnet")
+        region = np.ones(len(atoms), int)
+        info = {"structure": "ordered Li6PS5Cl, 52 atoms, a = 10.00 A (CHGNet)"}
+    else:
+        atoms = it.atoms
+        region = atoms.arrays.pop("region")
+        info = {
+            "structure": dict(it.info),
+            "misfit_percent": it.misfit_percent,
+            "strain_percent": it.strain_percent,
+        }
     atoms.calc = chgnet()
     rng = np.random.default_rng(seed)
     MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
@@ -56,9 +77,8 @@ def run(steps: int, temperature: float, gap: float, every: int, seed: int, out: 
         "timestep_fs": 1.0,
         "thermostat": "ASE Langevin, friction 0.02/fs",
         "reference": "CHGNet 0.3.0 (chgnet 0.4.2 wheel)",
-        "structure": {k: v for k, v in it.info.items()},
-        "misfit_percent": it.misfit_percent,
-        "strain_percent": it.strain_percent,
+        "system": system,
+        **info,
     }
 
     def save():
@@ -110,8 +130,9 @@ def main(argv=None) -> int:
     p.add_argument("--every", type=int, default=10)
     p.add_argument("--seed", type=int, default=18)
     p.add_argument("--out", type=Path, default=Path("chgnet_small_400K.nc"))
+    p.add_argument("--system", choices=("interface", "bulk"), default="interface")
     a = p.parse_args(argv)
-    res = run(a.steps, a.temperature, a.gap, a.every, a.seed, a.out)
+    res = run(a.steps, a.temperature, a.gap, a.every, a.seed, a.out, a.system)
     print(f"{res['steps']} steps: wall {res['wall_s']:.0f} s, CPU {res['cpu_s']:.0f} s")
     st = bond_statistics(res["ds"])
     for k in range(0, len(st["time_ps"]), max(1, len(st["time_ps"]) // 15)):

@@ -65,3 +65,23 @@ def test_shipped_chgnet_run_is_consistent():
     # the contact reduces PS4 (issue 18's probe: about 10 P-S bonds break per ps at
     # 300-800 K): after 2 ps fewer than half the P-S bonds are left
     assert st["P-S"][-1] < 2 * n_p
+
+
+def test_shipped_bulk_control_does_not_react():
+    """Bulk Li6PS5Cl at 400 K (data/li_argyrodite/chgnet_bulk_400K.nc): thermal motion
+    only, so the hysteresis bond criterion must count no P-S event in 1 ps."""
+    from pathlib import Path
+
+    import atomtwin.data
+    from atomtwin.engines.studies.li_argyrodite.make_reference_run import bond_statistics
+
+    import atomtwin
+
+    path = Path(atomtwin.data.__file__).parent / "li_argyrodite" / "chgnet_bulk_400K.nc"
+    ds = atomtwin.read(path)
+    st = bond_statistics(ds)
+    assert set(np.asarray(st["P-S"]).tolist()) == {16}
+    assert st["summary"]["events"]["P-S break"]["n_events"] == 0
+    # the atoms did move at ~400 K: RMS displacement from frame 0 well above 0.05 Å
+    u = ds.positions.values[1:] - ds.positions.values[0]
+    assert np.sqrt(np.mean(u**2)) > 0.05
