@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from ase.neighborlist import neighbor_list
@@ -25,7 +27,9 @@ OXIDATION = {"Li": 1, "P": 5, "S": -2, "Cl": -1}
 def _spacegroup(atoms, symprec=1e-3):
     spglib = pytest.importorskip("spglib")
     cell = (atoms.cell.array, atoms.get_scaled_positions(), atoms.numbers)
-    return spglib.get_symmetry_dataset(cell, symprec=symprec).number
+    with warnings.catch_warnings():  # spglib 2.x: DeprecationWarning on error handling
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return spglib.get_symmetry_dataset(cell, symprec=symprec).number
 
 
 def _charge(atoms):
