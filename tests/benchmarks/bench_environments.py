@@ -132,7 +132,14 @@ def main() -> None:
                 **opts,
             )
             _, t_desc, c_desc = timed(client, lambda clf=clf: descriptors_only(clf, ds))
-            labels, t_pipe, c_pipe = timed(client, lambda clf=clf: clf.fit(ds).predict(ds))
+            _, t_fit, c_fit = timed(client, lambda clf=clf: clf.fit(ds))
+            labels, t_pred, c_pred = timed(client, lambda clf=clf: clf.predict(ds))
+            t_pipe, c_pipe = t_fit + t_pred, c_fit + c_pred
+            print(
+                f"{name}: fit {t_fit:.1f} s wall / {c_fit:.1f} s CPU, predict {t_pred:.1f} s wall / "
+                f"{c_pred:.1f} s CPU, descriptors alone {t_desc:.1f} s wall / {c_desc:.1f} s CPU",
+                flush=True,
+            )
             rows.append(
                 (
                     name,
@@ -176,6 +183,10 @@ def main() -> None:
     if t_peer is not None:
         print(f"dscribe SOAP alone (n_max 8, l_max 6, r_cut 5, n_jobs=2): {t_peer:.1f} s")
     print(f"peak memory (sum of the process peaks, whole run): {mem:.2f} GiB")
+    print(
+        "ratio = (fit + predict) / descriptors alone, wall; cores = CPU s (workers + this "
+        "process) / wall s"
+    )
 
 
 if __name__ == "__main__":

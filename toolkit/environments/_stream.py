@@ -96,6 +96,29 @@ def chunk_descriptors(positions, cells, spec: dict, cache: str | None) -> np.nda
     return block
 
 
+def sample_rows(positions, cells, offset: int, env_rows: np.ndarray, spec: dict, cache: str | None):
+    """Float32 descriptors (n, n_features) of the centres ``env_rows`` of frame ``offset`` of a
+    chunk: from the cached chunk when there, else computed for those centres only."""
+    positions = np.asarray(positions)
+    cells = None if cells is None else np.asarray(cells)
+    if cache:
+        block = cache_load(cache, chunk_key(spec["settings"], positions, cells))
+        if block is not None:
+            return np.asarray(block[offset, env_rows])
+    frame_cells = None if cells is None else cells[offset : offset + 1]
+    return _block(
+        positions[offset : offset + 1],
+        frame_cells,
+        spec["symbols"],
+        spec["pbc"],
+        spec["desc"],
+        spec["centre_index"][env_rows],
+        spec["neighbours"],
+        spec["centres"],
+        spec["n_feat"],
+    )[0]
+
+
 class Labeller:
     """The fitted part a worker needs (no fit sample): projection and cluster assignment.
 

@@ -2,8 +2,13 @@
 
 :class:`EnvironmentClassifier` is a compute object (parameters in ``__init__``, ``fit``
 returns ``self``, results as xarray).  It is fitted on a random subsample of environments
-drawn from a few evenly spaced frames, then predicts every environment block by block
-(dask), so millions of environments are labelled with memory bounded by one block.
+drawn from a few evenly spaced frames (descriptors computed for the sampled centres only),
+then labels every environment with one dask task per chunk of frames that computes the
+chunk's float32 descriptors (or reads them from the optional cache), projects them with one
+GEMM and assigns them (HDBSCAN: :mod:`~atomtwin.toolkit.environments.assign`, the same
+labels as ``hdbscan.approximate_predict`` several times faster) and returns only the int16
+labels: millions of environments are labelled with memory bounded by one chunk per worker,
+and no descriptor is computed twice.
 Cluster labels are put in a canonical order (largest cluster of the fit sample first), so
 two fits with the same seed give identical labels.  ``-1`` marks noise (HDBSCAN), ``-2``
 an atom that is not a centre (another species).
@@ -16,13 +21,11 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-from atomtwin.toolkit import progress as P
 from atomtwin.toolkit import schema as S
 from atomtwin.toolkit.environments.descriptors import (
     ENV,
     FEATURE,
     ModelFeatures,
-    _block,
     as_descriptor,
     default_chunk_frames,
     environment_descriptors,
@@ -212,39 +215,32 @@ class EnvironmentClassifier:
         self, ds: xr.Dataset, X: xr.DataArray, spec: dict, chunk: int, rng: np.random.Generator
     ):
         """The fit sample computed for the sampled centres only (a few per cent of the work of
-        whole frames), or read from the descriptor cache when its chunk is there."""
+        whole frames), or read from the descriptor cache when its chunk is there; one task
+        per fit frame on the current dask scheduler (both workers busy)."""
+        import dask
         from atomtwin.toolkit.environments import _stream as ST
 
         frames, fi, ei = self._sample_index(X, rng)
         cache = ST.resolve_cache(getattr(self, "cache", None))
-        out = np.empty((fi.size, spec["n_feat"]), dtype=np.float32)
-        pos_all, cell_all = ds[S.POSITIONS], ds[S.CELL] if spec["periodic_cell"] else None
+        pos = ds[S.POSITIONS].data
+        cell = ds[S.CELL].data if spec["periodic_cell"] else None
         nf = int(ds.sizes[S.FRAME])
-        for k in P.progress(range(frames.size), total=frames.size, desc="descriptors (fit sample)"):
+        spec_d = dask.delayed(spec, pure=True)
+        tasks, where = [], []
+        for k in range(frames.size):
             f = int(frames[k])
             rows = np.flatnonzero(fi == k)
             a = (f // chunk) * chunk
             b = min(nf, a + chunk)
-            if cache is not None:
-                pos = np.asarray(pos_all[a:b].values)
-                cells = None if cell_all is None else np.asarray(cell_all[a:b].values)
-                block = ST.cache_load(cache, ST.chunk_key(spec["settings"], pos, cells))
-                if block is not None:
-                    out[rows] = block[f - a, ei[rows]]
-                    continue
-            pos = np.asarray(pos_all[f : f + 1].values)
-            cells = None if cell_all is None else np.asarray(cell_all[f : f + 1].values)
-            out[rows] = _block(
-                pos,
-                cells,
-                spec["symbols"],
-                spec["pbc"],
-                spec["desc"],
-                spec["centre_index"][ei[rows]],
-                spec["neighbours"],
-                spec["centres"],
-                spec["n_feat"],
-            )[0]
+            tasks.append(
+                dask.delayed(ST.sample_rows, pure=True)(
+                    pos[a:b], None if cell is None else cell[a:b], f - a, ei[rows], spec_d, cache
+                )
+            )
+            where.append(rows)
+        out = np.empty((fi.size, spec["n_feat"]), dtype=np.float32)
+        for rows, block in zip(where, ST.run_tasks(tasks, "descriptors (fit sample)"), strict=True):
+            out[rows] = block
         return out, frames[fi], ei
 
     def _spec(self, ds: xr.Dataset):
