@@ -157,7 +157,12 @@ class FastHDBSCANAssigner:
 
             self.n_exact_ += Y.shape[0]
             return hdbscan.approximate_predict(self.model, Y)[0]
-        d, j = self.model.prediction_data_.tree.query(Y, k=ms + 1)
+        # cKDTree (faster) for new points; hdbscan's own tree (bit-identical distances) for a
+        # point that is a fitted point, where lambda can equal a fall-out lambda exactly
+        d, j = self.tree.query(Y, k=ms + 1)
+        same = np.flatnonzero(d[:, 0] == 0.0)
+        if same.size:
+            d[same], j[same] = self.model.prediction_data_.tree.query(Y[same], k=ms + 1)
         core_p = d[:, ms]
         a = np.maximum(self.core[j], d) <= core_p[:, None]  # case A candidates, distance order
         has = a.any(axis=1)
