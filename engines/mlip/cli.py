@@ -89,8 +89,9 @@ def register_compile(sub) -> None:
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                    help="device type the package runs on (default cpu)")
     p.add_argument("--kernel", action="store_true",
-                   help="fused Triton tensor product (Allegro, CUDA only; without CUDA: "
-                        "reference with a warning)")
+                   help="embed the sparse tensor-product op atomtwin::tp_sparse (Allegro): the "
+                        "Triton kernel on cuda, its torch implementation on cpu; loading needs "
+                        "no Python import")
     p.add_argument("--target", choices=("atomtwin", "lammps"), default="atomtwin",
                    help="atomtwin: the package our Python engines load (default); lammps: the "
                         "package pair_style atomtwin loads (edge-vector inputs, ghost-shell metadata)")
