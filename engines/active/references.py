@@ -151,7 +151,10 @@ def chgnet_calculator(model: str = "0.3.0", device: str = "cpu", **kwargs):
                 f"CHGNet is not importable ({err}). Fix: pip install 'chgnet>=0.4.2' "
                 "(the `reference` extra)."
             ) from err
-        net = CHGNet.load(model_name=model, verbose=False)
+        # CHGNet builds its layers with torch's default dtype but feeds them float32: a
+        # session whose default is float64 (nequip sets it globally) would get a model that
+        # cannot run, so the weights are made float32 explicitly
+        net = CHGNet.load(model_name=model, verbose=False).float()
         calc = CHGNetCalculator(model=net, use_device=device, **kwargs)
     return QuietCalculator(calc)
 

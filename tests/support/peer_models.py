@@ -116,6 +116,10 @@ def build_peer(arch: str, h: Hyper, species=("Cu",), avg: float = 10.0, dtype: s
     from nequip.utils.global_state import set_global_state
 
     set_global_state()  # nequip requires it before building (sets its default dtype)
+    # set_global_state sets float64 only on its first call in a process; set it every time so
+    # that a peer is built the same way whatever ran before (tests/conftest.py restores the
+    # default dtype after each test)
+    torch.set_default_dtype(torch.float64)
     common = dict(seed=0, model_dtype=dtype, type_names=list(species), r_max=h.r_max,
                   avg_num_neighbors=avg, per_type_energy_scales=scale, per_type_energy_shifts=shift)
     if arch == "nequip":
