@@ -25,7 +25,8 @@ import hashlib
 import json
 import os
 import shutil
-import warnings
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -34,7 +35,7 @@ import pytest
 import torch
 from atomtwin.engines.mlip import compile as compile_mod
 from atomtwin.engines.mlip import compiled as compiled_mod
-from atomtwin.engines.mlip.compile import compile_model, example_graph, model_hash
+from atomtwin.engines.mlip.compile import example_graph, model_hash
 from atomtwin.engines.mlip.compiled import CompiledCalculator, load_compiled, read_metadata
 from atomtwin.engines.mlip.config import ModelConfig
 from atomtwin.engines.mlip.model import build_model, save_checkpoint
@@ -63,6 +64,29 @@ def _cache_key(model) -> str:
     return h.hexdigest()[:20]
 
 
+def _build_in_fresh_process(path: Path) -> dict:
+    """``compile_model(_tiny(), path, kernel=True)`` in a new Python process (same weights:
+    ``_tiny`` seeds its initialisation); returns the info dict and the warnings raised."""
+    code = (
+        "import importlib.util, json, warnings\n"
+        f"spec = importlib.util.spec_from_file_location('_tc', {str(Path(__file__))!r})\n"
+        "tc = importlib.util.module_from_spec(spec); spec.loader.exec_module(tc)\n"
+        "import torch\n"
+        "from atomtwin.engines.mlip.compile import compile_model\n"
+        "# one build: precompiled headers only pay off over several builds\n"
+        "with torch._inductor.config.patch({'aot_inductor.precompile_headers': False}):\n"
+        "    with warnings.catch_warnings(record=True) as caught:\n"
+        "        warnings.simplefilter('always')\n"
+        "        # --kernel on CPU: the sparse op's CPU implementation compiled into the package\n"
+        f"        info = compile_model(tc._tiny(), {str(path)!r}, device='cpu', kernel=True)\n"
+        "print(json.dumps({'info': info, 'warnings': [str(w.message) for w in caught]}))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert run.returncode == 0, f"package build failed:\n{run.stderr[-3000:]}"
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
 @pytest.fixture(scope="session")
 def package(request, tmp_path_factory):
     model = _tiny()
@@ -76,18 +100,17 @@ def package(request, tmp_path_factory):
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(root / "inductor")
     path = tmp_path_factory.mktemp("aoti") / "tiny.pt2"
     try:
-        # one build: precompiled headers only pay off over several builds
-        with torch._inductor.config.patch({"aot_inductor.precompile_headers": False}):
-            # --kernel on CPU: the sparse op's CPU implementation compiled into the package
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                info = compile_model(model, path, device="cpu", kernel=True)
+        # built in a fresh interpreter: the package must not depend on what other tests on
+        # this worker left in torch's global state (in CI one such state sent inductor down a
+        # vectorised atomic-scatter path whose C++ codegen asserts)
+        built = _build_in_fresh_process(path)
     finally:
         if old is None:
             os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
         else:
             os.environ["TORCHINDUCTOR_CACHE_DIR"] = old
-    assert any("--kernel on CPU" in str(w.message) for w in caught)
+    info = built["info"]
+    assert any("--kernel on CPU" in w for w in built["warnings"])
     shutil.copyfile(path, cached)
     info_file.write_text(json.dumps(info))
     return model, cached, info
