@@ -220,10 +220,14 @@ def compile_model(
     ep = _export(wrapper, example)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp.pt2")
-    TI.aoti_compile_and_package(
-        ep, package_path=str(tmp),
-        inductor_configs={"aot_inductor.metadata": {"atomtwin": json.dumps(meta)}},
-    )
+    configs = {"aot_inductor.metadata": {"atomtwin": json.dumps(meta)}}
+    if use_k and device == "cpu":
+        # torch 2.13's C++ codegen asserts on the vectorised atomic scatter of the sparse
+        # op's float64 CPU implementation when inductor parallelises (more than one thread);
+        # scalar C++ loops for this build avoid it (the CPU kernel path is the portable one,
+        # not the fast one)
+        configs["cpp.simdlen"] = 1
+    TI.aoti_compile_and_package(ep, package_path=str(tmp), inductor_configs=configs)
     compile_time = time.perf_counter() - t0
     try:
         errors = _self_check(tmp, model, wrapper, check_sizes, device, dtype)

@@ -100,9 +100,9 @@ def package(request, tmp_path_factory):
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(root / "inductor")
     path = tmp_path_factory.mktemp("aoti") / "tiny.pt2"
     try:
-        # built in a fresh interpreter: the package must not depend on what other tests on
-        # this worker left in torch's global state (in CI one such state sent inductor down a
-        # vectorised atomic-scatter path whose C++ codegen asserts)
+        # built in a fresh interpreter, so the package does not depend on the torch state
+        # other tests leave on this worker (it inherits the environment: with
+        # MKL_NUM_THREADS=2, as in CI, inductor parallelises; see compile.py's cpp.simdlen)
         built = _build_in_fresh_process(path)
     finally:
         if old is None:
