@@ -133,7 +133,7 @@ class BondTracker:
         if self.keys is None:  # first frame: no history, split the band at its middle
             keep = d < 0.5 * (self._form[t] + self._break[t])
         else:
-            keep = short | np.isin(key, self.keys, assume_unique=True)
+            keep = short | np.isin(key, self.keys, assume_unique=True, kind="sort")
         new = key[keep]
         if self.keys is None:
             self.formed = self.broken = np.zeros(0, np.int64)

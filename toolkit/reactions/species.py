@@ -45,13 +45,13 @@ class SpeciesTracker:
     def update(self, f: int, labels: np.ndarray, ident: np.ndarray, fid: np.ndarray) -> None:
         """Frame ``f``: ``labels`` (n_atoms,) component of each atom; ``ident``, ``fid``
         (n_components,) identity and formula id of each component."""
-        born_comp = ~np.isin(ident, self.ident)
+        born_comp = ~np.isin(ident, self.ident, kind="sort")
         if self.labels is not None and born_comp.any():
             self._reactions(f, labels, born_comp, fid)
         self.labels, self.comp_fid = labels, fid
         order = np.argsort(ident)
         ident_s, fid_s = ident[order], fid[order]
-        alive = np.isin(self.ident, ident_s, assume_unique=True)
+        alive = np.isin(self.ident, ident_s, assume_unique=True, kind="sort")
         if (~alive).any():
             gone = ~alive
             self.done.append((self.fid[gone], self.start[gone], np.full(int(gone.sum()), f)))
