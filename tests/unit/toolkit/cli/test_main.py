@@ -203,3 +203,18 @@ def test_json_output_lists_the_commands_warnings(capsys):
 
     assert run_command("info", quiet, Namespace()) == 0
     assert json.loads(capsys.readouterr().out)["warnings"] == []
+
+
+def test_python_dash_m_runs_the_same_cli(tmp_path):
+    """``python -m atomtwin.toolkit.cli`` is the command without its console script: the same
+    version line, and a user error is one line with exit 2 (no traceback)."""
+    import subprocess
+    import sys
+
+    ver = subprocess.run([sys.executable, "-m", "atomtwin.toolkit.cli", "--version"],
+                         capture_output=True, text=True, timeout=120)
+    assert ver.returncode == 0 and atomtwin.__version__ in ver.stdout + ver.stderr
+    bad = subprocess.run([sys.executable, "-m", "atomtwin.toolkit.cli", "info",
+                          str(tmp_path / "missing.nc")], capture_output=True, text=True, timeout=120)
+    lines = [line for line in bad.stderr.splitlines() if line.strip()]
+    assert bad.returncode == 2 and len(lines) == 1 and "Traceback" not in bad.stderr, bad.stderr
