@@ -14,10 +14,10 @@ u_0..u_{n-1}, h_0..h_{n-1}; the cell of each is its index (lattice constant 1 Å
 
 from __future__ import annotations
 
-import itertools
+import dataclasses
 
 import numpy as np
-from atomtwin.engines.tdscha.models import PolynomialModel
+from atomtwin.engines.tdscha.models import PolynomialModel, polar_lattice
 from atomtwin.toolkit.errors import InputError
 
 
@@ -28,25 +28,11 @@ def soft_mode_chain(n_cells: int = 2, k_soft: float = -0.5, quartic: float = 2.0
     if n_cells < 1 or quartic <= 0 or k_hard <= 0:
         raise InputError("soft_mode_chain needs n_cells >= 1, quartic > 0 and k_hard > 0. "
                          "Fix: a bounded potential needs a positive quartic and a stable hard mode.")
-    n = 2 * n_cells
-    K = np.zeros((n, n))
-    T3 = np.zeros((n, n, n))
-    T4 = np.zeros((n, n, n, n))
-    for i in range(n_cells):
-        j = (i + 1) % n_cells
-        K[i, i] += k_soft
-        if n_cells > 1:
-            K[i, i] += coupling_j
-            K[j, j] += coupling_j
-            K[i, j] -= coupling_j
-            K[j, i] -= coupling_j
-        K[n_cells + i, n_cells + i] = k_hard
-        T4[i, i, i, i] = 24.0 * quartic
-        for p in set(itertools.permutations((i, i, n_cells + i))):
-            T3[p] = 2.0 * cubic  # d³(c u² h)/du du dh = 2c
-    masses = np.r_[np.full(n_cells, mass_soft), np.full(n_cells, mass_hard)]
-    names = tuple(f"u{i}" for i in range(n_cells)) + tuple(f"h{i}" for i in range(n_cells))
-    return PolynomialModel(K=K, T3=T3, T4=T4, masses=masses, names=names)
+    # the same potential as ``polar_lattice`` (one builder), without Born charges
+    model = polar_lattice(n_cells=n_cells, k_polar=k_soft, quartic=quartic, coupling_j=coupling_j,
+                          k_hard=k_hard, cubic=cubic, mass_polar=mass_soft, mass_hard=mass_hard,
+                          born_charge=0.0)
+    return dataclasses.replace(model, born_charges=None)
 
 
 def chain_cells(n_cells: int) -> tuple[np.ndarray, list]:
