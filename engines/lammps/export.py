@@ -69,22 +69,7 @@ class LammpsEnergy(nn.Module):
         self.model = model
 
     def atom_energies(self, vec: Tensor, types: Tensor, edge_index: Tensor) -> Tensor:
-        from atomtwin.engines.mlip.nn import polynomial_cutoff, scatter_sum, spherical_harmonics
-
-        m = self.model
-        centre, neighbour = edge_index[0], edge_index[1]
-        r = vec.norm(dim=-1)
-        sh = spherical_harmonics(vec, m.lmax)
-        basis = m.basis(r)
-        u = polynomial_cutoff(r, m.r_max, m.cutoff_p)
-        if m.is_allegro:
-            e = m.core(types, sh, basis, u, centre, neighbour)
-        else:
-            e = m.core(types, sh, basis * u[:, None], centre, neighbour)
-        e = e * m.scale[types] + m.shift[types]
-        if m.zbl is not None:
-            e = e + scatter_sum(m.zbl(r, types[centre], types[neighbour]), centre, types.shape[0])
-        return e
+        return self.model.energies_from_edges(vec, types, edge_index[0], edge_index[1])
 
     def forward(
         self, edge_vec: Tensor, atom_types: Tensor, edge_index: Tensor, weight: Tensor

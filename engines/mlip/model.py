@@ -104,6 +104,12 @@ class Potential(nn.Module):
         centre, neighbour = ei[0], ei[1]
         shift = data["edge_cell_shift"].to(pos.dtype)
         vec = pos[neighbour] - pos[centre] + torch.einsum("ek,ekx->ex", shift, cell[batch[centre]])
+        return self.energies_from_edges(vec, types, centre, neighbour)
+
+    def energies_from_edges(self, vec: Tensor, types: Tensor, centre: Tensor, neighbour: Tensor) -> Tensor:
+        """Per-atom energies (N,) eV from edge vectors ``vec`` (E, 3) Å, pointing from
+        ``centre`` (E,) to ``neighbour`` (E,), for atoms of species index ``types`` (N,).
+        The one place the model's energy is computed (training, MD, and the LAMMPS export)."""
         r = vec.norm(dim=-1)
         sh = spherical_harmonics(vec, self.lmax)
         basis = self.basis(r)
