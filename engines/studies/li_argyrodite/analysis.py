@@ -1,0 +1,410 @@
+"""The analysis of the Li | Li6PS5Cl study: only toolkit calls on the trajectory, as a user
+would make them on their own run (a LAMMPS dump read with ``atomtwin.toolkit.read`` works
+the same way).
+
+1. Environments: SOAP of every atom, clustered without labels (Gaussian mixture, BIC), each
+   cluster matched to Einstein-rattled references at the run temperature (bcc Li,
+   Li6PS5Cl, Li2S, Li3P, LiCl); a cluster no reference claims is flagged new, with its
+   neighbour composition and representative environments (extxyz).
+2. Where the phases are: fractions against time, profiles against the signed distance from
+   the initial contact plane (negative: metal; both contacts folded together), the
+   interphase thickness per contact and its growth law.
+3. Reactions (``atomtwin.toolkit.reactions``): P-S bonds, PS4 units, S without P, P without
+   S, coordination of P, S and Cl; bulk PS4 against contact PS4.
+4. Li mobility by region (interface, bulk Li, bulk electrolyte), in plane against across.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["PHASES", "PHASE_LABELS", "analyse", "phase_of_clusters", "mobility_by_region"]
+
+#: phase categories of an environment, in plot order (colours in ``figures.PHASE_COLOURS``)
+PHASES = ("Li", "Li6PS5Cl", "Li2S", "Li3P", "LiCl", "new")
+PHASE_LABELS = {"Li": "bcc Li", "Li6PS5Cl": "Li$_6$PS$_5$Cl", "Li2S": "Li$_2$S-like",
+                "Li3P": "Li$_3$P-like", "LiCl": "LiCl-like", "new": "unmatched (new)"}
+#: the categories that make up the interphase (reaction products and unmatched environments)
+INTERPHASE = ("Li2S", "Li3P", "LiCl", "new")
+REGIONS = ("bulk Li", "interface", "bulk electrolyte")
+
+
+def phase_of_clusters(env: xr.Dataset, min_overlap: float = 0.5, near: float = 1.0,
+                      claim_distance: float = 1.5) -> list[str]:
+    """Phase category of each cluster of ``identify_phases``' table.
+
+    ``distances`` is the separation of the cluster's mean from a reference's mean over their
+    combined spread (below 1: closer than the spread).  A cluster is matched to
+
+    1. its nearest reference when that distance is at most ``near``; else
+    2. the nearest of the references that "claim" it (at least ``min_overlap`` of their
+       rattled environments are classified into it) within ``claim_distance``: a bulk
+       cluster broadened by the reaction stays matched to the bulk that fills it;
+    3. otherwise it is ``"new"``: a reference's environments that fit no cluster well
+       still land in some cluster, so a claim alone is not a match.
+    """
+    ov = np.asarray(env["overlap"].values)
+    dist = np.asarray(env["distances"].values)
+    names = [str(r).split(":")[0] for r in env["reference"].values]
+    out = []
+    for k in range(ov.shape[0]):
+        d = np.where(np.isfinite(dist[k]), dist[k], np.inf)
+        j = int(np.argmin(d))
+        claim = (ov[k] >= min_overlap) & (d <= claim_distance)
+        if d[j] <= near:
+            out.append(names[j])
+        elif claim.any():
+            out.append(names[int(np.argmin(np.where(claim, d, np.inf)))])
+        else:
+            out.append("new")
+    return out
+
+
+def _environments(ds: xr.Dataset, cfg, seed: int):
+    """One classifier per centre species (its own BIC: the 8 P of the cell are not outvoted
+    by the 150 Li), each matched to the references holding that species.
+
+    Returns global labels (frame, atom), per-cluster phase / species / nearest reference /
+    distance / overlap, the classifiers and each one's label offset.
+    """
+    from atomtwin.toolkit import schema as S
+    from atomtwin.toolkit.environments import SOAP, classify_environments
+
+    refs = _references(cfg, seed)
+    sp = np.asarray(ds[S.SPECIES].values).astype(str)
+    nf = ds.sizes["frame"]
+    lab = np.full((nf, sp.size), -2, np.int16)
+    rows, clfs = [], []
+    for centre in sorted(set(sp)):
+        n_c = int((sp == centre).sum())
+        env, clf = classify_environments(
+            ds, SOAP(r_cut=5.0, n_max=4, l_max=4, sigma=0.5), species=[centre],
+            references=refs, rattle=0.0, seed=seed, fit_frames=None,
+            n_fit=min(4000, nf * n_c), max_clusters=6 if n_c >= 8 else 4,
+            n_components=min(16, max(2, nf * n_c // 40)),
+        )
+        phase = phase_of_clusters(env)
+        off = len(rows)
+        local = np.asarray(env["labels"].values)
+        mask = local >= 0
+        lab[mask] = local[mask] + off
+        lab[(local == -1)] = -1
+        dist = np.asarray(env["distances"].values)
+        for i in range(env.sizes["cluster"]):
+            j = int(np.argmin(dist[i]))
+            rows.append({"phase": phase[i], "centre_species": centre,
+                         "nearest_reference": str(env["reference"].values[j]),
+                         "distance": float(dist[i, j]),
+                         "overlap": float(np.max(env["overlap"].values[i]))})
+        clfs.append((clf, off))
+    return lab, rows, clfs
+
+
+def _references(cfg, seed: int) -> dict:
+    """One Einstein-rattled frame (run temperature) of each reference phase, repeated to at
+    least 200 atoms so that every centre species has tens of environments."""
+    from atomtwin.engines.studies.li_argyrodite.references import reference_environments
+    from atomtwin.toolkit.io.ase_io import dataset_to_atoms
+
+    refs = reference_environments(cfg.temperature, seed=seed, n_frames=1, lattice=cfg.lattice,
+                                  min_atoms=200)
+    return {name: dataset_to_atoms(d, 0) for name, d in refs.items()}
+
+
+def _profiles(s: np.ndarray, cat: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """(frame, phase, bin) local fraction of each phase category along ``s``."""
+    nf = s.shape[0]
+    nb = edges.size - 1
+    out = np.full((nf, len(PHASES), nb), np.nan)
+    b = np.clip(np.digitize(s, edges) - 1, 0, nb - 1)
+    for f in range(nf):
+        tot = np.bincount(b[f], minlength=nb).astype(float)
+        for k in range(len(PHASES)):
+            cnt = np.bincount(b[f, cat[f] == k], minlength=nb)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[f, k] = np.where(tot > 0, cnt / tot, np.nan)
+    return out
+
+
+def _region_of(s: np.ndarray, width: float) -> np.ndarray:
+    """0 bulk Li (s < -width), 1 interface (|s| <= width), 2 bulk electrolyte (s > width)."""
+    return np.where(s < -width, 0, np.where(s > width, 2, 1))
+
+
+def mobility_by_region(pos: np.ndarray, s: np.ndarray, masses: np.ndarray, li: np.ndarray,
+                       dt: float, lag: float, width: float, n_segments: int) -> xr.Dataset:
+    """Li mean squared displacement per dimension at ``lag`` (ps), by region and direction.
+
+    ``pos`` (frame, atom, 3) unwrapped Å, ``s`` (frame, atom) signed distance from the
+    contact (Å), ``li`` the Li indices.  A displacement from origin frame k to k + m is
+    counted in the region of the atom at frame k (the region it starts in); the centre of
+    mass drift of the whole cell is removed.  In plane: (dx^2 + dy^2) / 2, across: dz^2.
+    ``D_eff`` per dimension is the slope between lags m/2 and m, [MSD(m) - MSD(m/2)] /
+    (2 * m dt / 2), which removes the vibrational plateau a solid reaches in ~0.1 ps.
+
+    Error bars: the time origins are split into ``n_segments`` contiguous segments; each
+    segment gives its own mean, and the error is their standard deviation / sqrt(segments).
+    Segments far apart are nearly independent, and a mobility that changes during the run
+    (the reaction) shows up as a larger error, not a hidden bias.
+    """
+    m = max(2, int(round(lag / dt)))
+    h = m // 2
+    nf = pos.shape[0]
+    if nf <= m + n_segments:
+        raise ValueError(f"{nf} frames are too few for a lag of {m} frames in {n_segments} segments")
+    com = np.einsum("a,fai->fi", masses, pos) / masses.sum()
+    rel = pos[:, li] - com[:, None, :]
+    reg = _region_of(s[:, li], width)
+    origins = np.arange(nf - m)
+    seg = np.array_split(origins, n_segments)
+    vals = np.full((len(REGIONS), 2, 2, n_segments), np.nan)  # region, dir, (msd, D), segment
+    npairs = np.zeros((len(REGIONS), n_segments), int)
+    for j, ks in enumerate(seg):
+        d_m = rel[ks + m] - rel[ks]
+        d_h = rel[ks + h] - rel[ks]
+        r0 = reg[ks]
+        for r in range(len(REGIONS)):
+            sel = r0 == r
+            if sel.sum() < 3:
+                continue
+            npairs[r, j] = int(sel.sum())
+            for di, comp in enumerate(((0, 1), (2,))):
+                msd_m = float((d_m[sel][:, comp] ** 2).sum(-1).mean() / len(comp))
+                msd_h = float((d_h[sel][:, comp] ** 2).sum(-1).mean() / len(comp))
+                vals[r, di, 0, j] = msd_m
+                vals[r, di, 1, j] = (msd_m - msd_h) / (2 * (m - h) * dt)
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(vals)
+        n_ok = ok.sum(-1)
+        mean = np.nanmean(np.where(ok, vals, np.nan), axis=-1)
+        err = np.nanstd(np.where(ok, vals, np.nan), axis=-1, ddof=1) / np.sqrt(np.maximum(n_ok, 1))
+    coords = {"region": list(REGIONS), "direction": ["in plane", "across"]}
+    return xr.Dataset(
+        {
+            "li_msd": (("region", "direction"), mean[:, :, 0], {"units": "Å^2", "long_name":
+                       f"Li MSD per dimension at lag {m * dt:.3g} ps"}),
+            "li_msd_err": (("region", "direction"), err[:, :, 0], {"units": "Å^2"}),
+            "li_D_eff": (("region", "direction"), mean[:, :, 1], {"units": "Å^2/ps", "long_name":
+                         "MSD slope per dimension between lag/2 and lag, / 2"}),
+            "li_D_eff_err": (("region", "direction"), err[:, :, 1], {"units": "Å^2/ps"}),
+            "li_pairs": (("region",), npairs.sum(1), {"units": "1", "long_name":
+                         "(atom, origin) pairs behind each value"}),
+        },
+        coords=coords,
+        attrs={"lag_ps": m * dt, "n_segments": n_segments, "region_width_A": width},
+    )
+
+
+def _reactions(ds: xr.Dataset, s0: np.ndarray, width: float) -> tuple[xr.Dataset, dict]:
+    """Reaction products and events from the reactions module, with the coordination
+    indicators and the PS4 left in the bulk electrolyte against those at the contact."""
+    from atomtwin.toolkit.reactions import coordination_numbers, reactions
+
+    r = reactions(ds, progress=False, contact_events=False)
+    t = r.bonds["time"]
+    sp = r.species
+
+    def count(formula):
+        return sp.sel(formula=formula).values if formula in sp["formula"].values else np.zeros(t.size, int)
+
+    cn_ps = coordination_numbers(ds, "P", "S", progress=False)
+    cn_pli = coordination_numbers(ds, "P", "Li", progress=False)
+    cn_sp = coordination_numbers(ds, "S", "P", progress=False)
+    cn_cli = coordination_numbers(ds, "Cl", "Li", progress=False)
+    cn_cls = coordination_numbers(ds, "Cl", "S", progress=False)
+    cn_clp = coordination_numbers(ds, "Cl", "P", progress=False)
+    p_idx = np.asarray(cn_ps["atom"].values)
+    p_bulk = s0[p_idx] > width
+    out = xr.Dataset(
+        {
+            "ps_bonds": ("frame", r.bonds.sel(pair="P-S").values, {"units": "bonds"}),
+            "n_PS4": ("frame", count("PS4"), {"units": "units"}),
+            "n_S_isolated": ("frame", count("S"), {"units": "atoms",
+                             "long_name": "S bonded to no P or S"}),
+            "n_P_bare": ("frame", count("P"), {"units": "atoms", "long_name": "P bonded to no S"}),
+            "n_S_without_P": ("frame", (cn_sp.values == 0).sum(1), {"units": "atoms"}),
+            "cn_P_S": ("frame", cn_ps.values.mean(1), {"units": "bonds per P"}),
+            "cn_P_Li": ("frame", cn_pli.values.mean(1), {"units": "bonds per P"}),
+            "cn_S_P": ("frame", cn_sp.values.mean(1), {"units": "bonds per S"}),
+            "cn_Cl_Li": ("frame", cn_cli.values.mean(1), {"units": "bonds per Cl"}),
+            "n_Cl_Li_only": ("frame", ((cn_cls.values == 0) & (cn_clp.values == 0)
+                                       & (cn_cli.values > 0)).sum(1), {"units": "atoms"}),
+            "n_PS4_bulk": ("frame", (cn_ps.values[:, p_bulk] == 4).sum(1), {"units": "units",
+                           "long_name": "P with 4 S whose P started in the bulk electrolyte"}),
+            "n_PS4_contact": ("frame", (cn_ps.values[:, ~p_bulk] == 4).sum(1), {"units": "units"}),
+            "ps_bonds_from_cn": ("frame", cn_ps.values.sum(1), {"units": "bonds"}),
+        },
+        coords={"time": ("frame", np.asarray(t.values), {"units": "ps"})},
+    )
+    summ = r.summary()
+    info = {
+        "n_P_bulk": int(p_bulk.sum()),
+        "n_P_contact": int((~p_bulk).sum()),
+        "reactions_top": summ.get("reactions", {}),
+        "ps_break": summ["events"].get("P-S break"),
+        "ps_form": summ["events"].get("P-S form"),
+        "species_last": {k: v["last"] for k, v in summ.get("species", {}).items()},
+    }
+    return out, info
+
+
+def analyse(ds: xr.Dataset, out: Path, cfg, region: np.ndarray, seed: int = 0) -> dict:
+    """Run the study's analysis on the trajectory ``ds``; write ``results.nc``,
+    ``environments.pkl`` and ``new_environments.extxyz`` to ``out``; return a JSON-ready dict.
+
+    ``region`` (atom,) 0 for the atoms of the metal and 1 for those of the electrolyte at the
+    start: it places the two contact planes (:func:`study.contact_planes`).
+    """
+    from atomtwin.engines.studies.li_argyrodite.study import contact_planes, signed_distance
+    from atomtwin.toolkit import schema as S
+    from atomtwin.toolkit.environments import (
+        fit_growth_law,
+        interphase_thickness,
+        neighbour_composition,
+        representative_environments,
+    )
+    from atomtwin.toolkit.geometry import unwrap
+    from atomtwin.toolkit.io.store import netcdf_safe_attrs
+
+    out = Path(out)
+    ds = ds.load()
+    pos = np.asarray(ds[S.POSITIONS].values, float)
+    cell_z = float(ds[S.CELL].values[0, 2, 2])
+    planes = contact_planes(pos[0, :, 2], region, cell_z)
+    s = signed_distance(pos[..., 2], planes, cell_z)  # (frame, atom)
+    # which contact each atom is nearest to (0: above the metal, 1: below it), per frame
+    u = np.mod(pos[..., 2] - planes[1], cell_z)
+    width = planes[0] - planes[1]  # metal thickness between the contact planes
+    contact = np.where(u < 0.5 * width, 1, np.where(u < 0.5 * (width + cell_z), 0, 1))
+
+    # 1 environments
+    lab, rows, clfs = _environments(ds, cfg, seed)
+    phase = [r["phase"] for r in rows]
+    for clf, _ in clfs:
+        clf.save(out / f"environments_{clf.species_[0]}.pkl")
+    code = np.array([PHASES.index(p) for p in phase] + [len(PHASES) - 1])  # noise -> new
+    cat = np.where(lab == -2, len(PHASES) - 1, code[np.where(lab >= 0, lab, len(phase))])
+    frac = np.stack([(cat == k).mean(1) for k in range(len(PHASES))], axis=1)
+    labels = xr.DataArray(lab, dims=("frame", "atom"))
+    comp = neighbour_composition(ds, labels, r_cut=3.0)
+    new_ids = [k for k, p in enumerate(phase) if p == "new"]
+    new_reps = []
+    for clf, off in clfs:
+        for a in representative_environments(ds, clf, n_per_cluster=3, r_cut=4.0):
+            a.info["cluster"] = int(a.info["cluster"]) + off
+            if a.info["cluster"] in new_ids:
+                new_reps.append(a)
+    if new_reps:
+        import ase.io
+
+        ase.io.write(str(out / "new_environments.extxyz.tmp"), new_reps, format="extxyz")
+        (out / "new_environments.extxyz.tmp").replace(out / "new_environments.extxyz")
+    clusters = []
+    for c, row in enumerate(rows):
+        row = {"cluster": c, **row, "atoms_first": int((lab[0] == c).sum()),
+               "atoms_last": int((lab[-1] == c).sum()),
+               "neighbours_3A": {str(k): round(float(v), 2) for k, v in
+                                 zip(comp["neighbour_species"].values, comp.values[c], strict=True)}}
+        clusters.append(row)
+
+    # 2 profiles, thickness, growth
+    lo, hi = float(np.floor(s.min())), float(np.ceil(s.max()))
+    edges = np.arange(lo, hi + 1.0, 1.0)
+    prof = _profiles(s, cat, edges)
+    prof_c = np.stack([_profiles(np.where(contact == c, s, np.nan), cat, edges) for c in (0, 1)])
+    posc = 0.5 * (edges[1:] + edges[:-1])
+    inter = [PHASES.index(p) for p in INTERPHASE]
+    t = np.asarray(ds[S.TIME].values, float)
+    thick = []
+    for c in (0, 1):
+        da = xr.DataArray(prof_c[c], dims=("frame", "cluster", "position"),
+                          coords={"cluster": np.arange(len(PHASES)), "position": posc,
+                                  "time": ("frame", t)})
+        thick.append(interphase_thickness(da, inter, method="integral").values)
+    thick = np.asarray(thick)  # (contact, frame)
+    n0 = max(1, t.size // 20)  # the first 5 % of the run: the starting interphase
+    grow = thick - thick[:, :n0].mean(1, keepdims=True)
+    h = grow.mean(0)
+    h_err = np.abs(grow[0] - grow[1]) / 2  # std of the two contacts / sqrt(2)
+    growth = None
+    try:
+        g = fit_growth_law(xr.DataArray(h, dims="frame", coords={"time": ("frame", t - t[0])}))
+        growth = {"n": float(g["n"]), "n_err": float(g["n_err"]),
+                  "prefactor": float(g["prefactor"]), "prefactor_err": float(g["prefactor_err"])}
+        fit_curve = np.asarray(g["fit"].values)
+    except Exception as err:  # noqa: BLE001 - too few positive frames at small size
+        growth = {"note": str(err)}
+        fit_curve = np.full(t.size, np.nan)
+
+    # 3 reactions
+    rx, rx_info = _reactions(ds, s[0], cfg.region_width)
+
+    # 4 Li mobility
+    sp = np.asarray(ds[S.SPECIES].values).astype(str)
+    upos = np.asarray(unwrap(ds)[S.POSITIONS].values, float)
+    mob = mobility_by_region(upos, s, np.asarray(ds[S.MASS].values, float), np.flatnonzero(sp == "Li"),
+                             float(t[1] - t[0]), cfg.msd_lag, cfg.region_width, cfg.n_segments)
+
+    res = xr.Dataset(
+        {
+            "phase_fraction": (("frame", "phase"), frac, {"units": "1",
+                               "long_name": "fraction of all atoms in each phase category"}),
+            "profile": (("frame", "phase", "position"), prof, {"units": "1",
+                        "long_name": "local fraction of each phase category"}),
+            "interphase_per_contact": (("contact", "frame"), grow, {"units": "Å"}),
+            "interphase_thickness": ("frame", h, {"units": "Å", "long_name":
+                                     "interphase growth, mean of the two contacts"}),
+            "interphase_thickness_err": ("frame", h_err, {"units": "Å"}),
+            "interphase_fit": ("frame", fit_curve, {"units": "Å"}),
+            "labels": (("frame", "atom"), lab.astype(np.int16), {"units": "1"}),
+            "signed_distance_start": ("atom", s[0], {"units": "Å"}),
+            "cluster_phase": ("cluster", np.array(phase)),
+            "cluster_species": ("cluster", np.array([r["centre_species"] for r in rows])),
+        },
+        coords={"time": ("frame", t, {"units": "ps"}), "phase": list(PHASES),
+                "position": ("position", posc, {"units": "Å", "long_name":
+                             "signed distance from the initial contact plane (metal < 0)"}),
+                "cluster": np.arange(len(rows)), "contact": [0, 1],
+                "species": ("atom", sp)},
+        attrs={"contact_planes_A": json.dumps(planes), "cell_z_A": cell_z,
+               "region_width_A": cfg.region_width},
+    )
+    res = xr.merge([res, rx.drop_vars("time"), mob], combine_attrs="drop_conflicts")
+    netcdf_safe_attrs(res).to_netcdf(out / "results.nc.tmp", engine="h5netcdf")
+    (out / "results.nc.tmp").replace(out / "results.nc")
+
+    first, last = frac[:n0].mean(0), frac[-n0:].mean(0)
+    return {
+        "contact_planes_A": list(planes),
+        "clusters": clusters,
+        "new_clusters": new_ids,
+        "phase_fraction_first": {p: float(first[k]) for k, p in enumerate(PHASES)},
+        "phase_fraction_last": {p: float(last[k]) for k, p in enumerate(PHASES)},
+        "interphase_growth_A": [float(h[-n0:].mean()), float(np.sqrt((h_err[-n0:] ** 2).mean()))],
+        "growth_law": growth,
+        "reactions": {
+            "ps_bonds": [int(rx["ps_bonds"][0]), int(rx["ps_bonds"][-1])],
+            "n_PS4": [int(rx["n_PS4"][0]), int(rx["n_PS4"][-1])],
+            "n_PS4_bulk": [int(rx["n_PS4_bulk"][0]), int(rx["n_PS4_bulk"][-1])],
+            "n_PS4_contact": [int(rx["n_PS4_contact"][0]), int(rx["n_PS4_contact"][-1])],
+            "n_S_isolated": [int(rx["n_S_isolated"][0]), int(rx["n_S_isolated"][-1])],
+            "n_P_bare": [int(rx["n_P_bare"][0]), int(rx["n_P_bare"][-1])],
+            "cn_P_S": [float(rx["cn_P_S"][0]), float(rx["cn_P_S"][-1])],
+            "cn_P_Li": [float(rx["cn_P_Li"][0]), float(rx["cn_P_Li"][-1])],
+            "cn_Cl_Li": [float(rx["cn_Cl_Li"][0]), float(rx["cn_Cl_Li"][-1])],
+            "n_Cl_Li_only": [int(rx["n_Cl_Li_only"][0]), int(rx["n_Cl_Li_only"][-1])],
+            **rx_info,
+        },
+        "mobility": {
+            "lag_ps": float(mob.attrs["lag_ps"]),
+            **{f"{r} {d}": {"msd": float(mob["li_msd"].sel(region=r, direction=d)),
+                            "msd_err": float(mob["li_msd_err"].sel(region=r, direction=d)),
+                            "D_eff": float(mob["li_D_eff"].sel(region=r, direction=d)),
+                            "D_eff_err": float(mob["li_D_eff_err"].sel(region=r, direction=d))}
+               for r in REGIONS for d in ("in plane", "across")},
+        },
+    }
