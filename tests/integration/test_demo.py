@@ -1,74 +1,210 @@
-"""``atomtwin demo --small`` end to end: engine -> trajectory -> analysis -> report, checked on
-its physical outputs, its resume and its refusal of a foreign output folder."""
+"""``atomtwin demo --small``: the Li | Li6PS5Cl study end to end (structure -> shipped model
+-> MD -> NVE -> CHGNet check -> analysis -> report), checked on its physical outputs, its
+resume and its refusal of a foreign output folder.
+
+The model is the shipped ``li_argyrodite/model.ckpt``; ``ATOMTWIN_DEMO_MODEL`` names another
+model file (a development model before the shipped one exists).
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import re
 
 import numpy as np
 import pytest
 from atomtwin.toolkit.cli import main
 
 
+def _model_args() -> list[str]:
+    alt = os.environ.get("ATOMTWIN_DEMO_MODEL")
+    if alt:
+        return ["--model", alt]
+    import atomtwin.data as data
+
+    if not data.path("li_argyrodite", "model.ckpt").exists():
+        pytest.skip("the shipped li_argyrodite/model.ckpt is not there (set ATOMTWIN_DEMO_MODEL)")
+    return []
+
+
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory):
+    pytest.importorskip("chgnet")  # the check stage compares with CHGNet
     out = tmp_path_factory.mktemp("demo") / "out"
-    assert main(["demo", "--small", "--out", str(out), "--json"]) == 0
+    assert main(["demo", "--small", "--out", str(out), "--json", *_model_args()]) == 0
     return out
 
 
+def _summary(demo_dir) -> dict:
+    return json.loads((demo_dir / "summary.json").read_text())
+
+
 @pytest.mark.slow
-def test_demo_outputs_are_physical(demo_dir):
-    s = json.loads((demo_dir / "summary.json").read_text())
-    # the shipped model on its own trajectory: forces within 0.25 eV/Å of EMT on average and
-    # below 35 % of the mean |F| (~0.4-0.5 eV/Å at 1250 K; a model that learned nothing sits
-    # at 100 %), energies within 30 meV/atom (EMT's Pd/Au mixing energies are ~100 meV/atom)
-    chk = s["model_vs_emt_on_md"]
-    assert chk["force_mae"] < 0.25 and chk["force_mae"] < 0.35 * chk["force_scale"], chk
-    assert chk["energy_mae_per_atom"] < 0.03, chk
-    # NVE with the trained potential at dt = 2 fs: energy fluctuation and drift small
-    # against kT = 108 meV at 1250 K; a broken force/energy pair would drift by meV/atom/ps or more
-    nve = s["nve"]
-    assert abs(nve["drift_eV_per_atom_per_ps"]) < 1e-3 and nve["fluctuation_eV_per_atom"] < 2e-3, nve
-    # both bulks recognised as their reference crystal, and non-bulk environments flagged
-    refs = {c["nearest_reference"].split(":")[0] for c in s["clusters"] if not c["is_new"]}
-    assert {"fcc Pd", "fcc Au"} <= refs, s["clusters"]
-    assert s["new_clusters"], "surfaces and the interface must show as non-bulk clusters"
-    # the files a reader opens
-    for name in ("report.md", "results.nc", "fig_phase_fractions.png", "fig_profiles.pdf",
-                 "fig_msd_plane_vs_normal.png", "fig_rdf.png", "fig_model_checks.png", "md.nc"):
-        assert (demo_dir / name).exists(), name
+def test_model_matches_chgnet_on_its_own_trajectory_and_conserves_energy(demo_dir):
+    s = _summary(demo_dir)
+    c = s["check"]
+    # Forces on the model's own (reacting) trajectory: MAE below 35 % of CHGNet's mean
+    # |F| per component.  A model that learned nothing sits at ~100 % (it predicts ~0 or
+    # noise of the same size); the shipped model's validation MAE on held-out CHGNet frames
+    # of the reacting contact is ~20 % of the mean |F| at 400 K, and its own trajectory
+    # visits configurations near those (same temperature, same start), so 35 % allows for
+    # the extrapolation into the configurations only the model visited without letting a
+    # broken model through.
+    assert c["force_mae_percent_of_mean"] < 35, c
+    # energies after a constant offset: within 15 meV/atom, far below the reaction energy
+    # (CHGNet: 230 meV/atom released as PS4 is reduced)
+    assert c["energy_mae_meV_per_atom"] < 15, c
+    # NVE at the production step (1 fs): the drift of the total energy below 1 meV/atom/ps,
+    # ~3 % of kT at 400 K per ps; an inconsistent force/energy pair or a too long step for
+    # Li drifts by meV/atom within the 0.12 ps of the small run
+    n = s["nve"]
+    assert abs(n["drift_meV_per_atom_per_ps"]) < 1.0, n
+
+
+@pytest.mark.slow
+def test_products_grow_at_the_interface_while_the_bulks_stay_matched(demo_dir):
     import xarray as xr
 
-    res = xr.open_dataset(demo_dir / "results.nc", engine="h5netcdf")
-    np.testing.assert_allclose(res["fraction"].sum("cluster"), 1.0, atol=1e-9)
+    res = xr.open_dataset(demo_dir / "results.nc", engine="h5netcdf").load()
+    s = _summary(demo_dir)
+    phases = [c["phase"] for c in s["clusters"]]
+    # both bulks are recognised as their reference crystal
+    assert {"Li", "Li6PS5Cl"} <= set(phases), phases
+    # the environments of atoms that start far from the contacts (beyond the interface
+    # region) stay matched to their own bulk: bcc Li on the metal side, Li6PS5Cl on the
+    # electrolyte side, in at least 80 % of (frame, atom) pairs of the second half
+    # (thermal fluctuations move some atoms across cluster boundaries; a bulk that
+    # reacted or melted would fall far below)
+    lab = res["labels"].values
+    cphase = np.asarray(res["cluster_phase"].values).astype(str)
+    s0 = res["signed_distance_start"].values
+    w = float(res.attrs["region_width_A"])
+    half = lab[lab.shape[0] // 2 :]
+    ph = np.where(half >= 0, cphase[np.clip(half, 0, None)], "new")
+    assert np.mean(ph[:, s0 < -w] == "Li") > 0.8
+    assert np.mean(ph[:, s0 > w] == "Li6PS5Cl") > 0.8
+    # at least one product phase matched to its reference appears and grows, and it sits at
+    # the interface: its fraction averaged over the last fifth of the run exceeds that of the
+    # first fifth by at least 2 atoms' worth, and at the end most of its atoms are within
+    # the interface region
+    frac = res["phase_fraction"]
+    n_atoms = res.sizes["atom"]
+    nf = res.sizes["frame"]
+    k = max(1, nf // 5)
+    grown = []
+    for p in ("Li2S", "Li3P", "LiCl"):
+        f = frac.sel(phase=p).values
+        if f[-k:].mean() - f[:k].mean() >= 2.0 / n_atoms:
+            grown.append(p)
+    assert grown, frac.isel(frame=[0, -1]).values
+    last = lab[-1]
+    for p in grown:
+        atoms = np.flatnonzero(np.isin(last, np.flatnonzero(cphase == p)))
+        assert atoms.size and np.mean(np.abs(s0[atoms]) <= 2 * w) > 0.5, (p, s0[atoms])
+
+
+@pytest.mark.slow
+def test_reaction_counts_agree_with_coordination(demo_dir):
+    import xarray as xr
+
+    res = xr.open_dataset(demo_dir / "results.nc", engine="h5netcdf").load()
+    # the bond count of the reactions module equals the sum of P's coordination by S, frame
+    # by frame (two views of one bond graph: exact)
+    np.testing.assert_array_equal(res["ps_bonds"].values, res["ps_bonds_from_cn"].values)
+    n_p = res["species"].values.tolist().count("P")
+    np.testing.assert_allclose(res["cn_P_S"].values * n_p, res["ps_bonds"].values, atol=1e-9)
+    # a PS4 unit is a P with 4 S (no S-S bonds in this system), so PS4 <= P with CN 4
+    assert np.all(res["n_PS4"].values <= res["n_PS4_bulk"].values + res["n_PS4_contact"].values)
+    # isolated S (a species of one S) are S bonded to no P
+    assert np.all(res["n_S_isolated"].values <= res["n_S_without_P"].values)
+    # the reaction reduces P: fewer P-S bonds and more Li around P at the end than at the start
+    assert res["ps_bonds"].values[-1] < res["ps_bonds"].values[0]
+    assert res["cn_P_Li"].values[-1] > res["cn_P_Li"].values[0]
+    s = _summary(demo_dir)
+    brk = s["reactions"]["ps_break"]["n_events"]
+    frm = (s["reactions"]["ps_form"] or {}).get("n_events", 0)
+    # every P-S bond lost was one break event more than formations
+    assert brk - frm == res["ps_bonds"].values[0] - res["ps_bonds"].values[-1]
+
+
+NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?![\w.])")
+
+
+def _leaves(x):
+    if isinstance(x, dict):
+        for v in x.values():
+            yield from _leaves(v)
+    elif isinstance(x, list):
+        for v in x:
+            yield from _leaves(v)
+    elif isinstance(x, (int, float)) and not isinstance(x, bool):
+        yield float(x)
+
+
+@pytest.mark.slow
+def test_report_names_every_number_it_prints(demo_dir):
+    """Every number in the report's findings is a value of summary.json at the printed
+    precision, and the report and the terminal summary state the same findings."""
+    from atomtwin.engines.studies.li_argyrodite.report import findings
+
+    s = _summary(demo_dir)
+    values = np.array(list(_leaves(s)))
+    text = findings(s)
+    md = (demo_dir / "report.md").read_text()
+    for sentence in text:
+        assert sentence in md
+        for tok in NUMBER.findall(sentence.replace("−", "-")):
+            digits = len(tok.split(".")[1]) if "." in tok else 0
+            tol = 0.5 * 10.0**-digits * 1.0001
+            assert np.any(np.abs(np.abs(values) - abs(float(tok))) <= tol), (tok, sentence)
+    for name in (
+        "fig_phase_fractions",
+        "fig_phase_profiles",
+        "fig_interphase_growth",
+        "fig_reactions",
+        "fig_coordination",
+        "fig_li_mobility",
+        "fig_model_vs_chgnet",
+        "fig_nve_energy",
+    ):
+        for ext in ("png", "pdf"):
+            assert (demo_dir / f"{name}.{ext}").stat().st_size > 1000, name
+        assert f"({name}.png)" in md
 
 
 @pytest.mark.slow
 def test_demo_resumes_and_refuses_foreign_folder(demo_dir, tmp_path, capsys):
     before = (demo_dir / "summary.json").read_text()
     capsys.readouterr()
-    assert main(["demo", "--small", "--out", str(demo_dir)]) == 0
+    assert main(["demo", "--small", "--out", str(demo_dir), *_model_args()]) == 0
     err = capsys.readouterr().err
-    assert err.count("already done, skipped") == 8
+    assert err.count("already done, skipped") == 7
     assert (demo_dir / "summary.json").read_text() == before
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
-    assert main(["demo", "--small", "--out", str(foreign)]) == 2
+    assert main(["demo", "--small", "--out", str(foreign), *_model_args()]) == 2
     assert "not empty" in capsys.readouterr().err
     assert (foreign / "notes.txt").read_text() == "keep me"
+    # another model for the same folder would mix two runs: refused, fix named
+    other = ["--model", str(demo_dir / "model" / "model.ckpt")]
+    assert main(["demo", "--small", "--out", str(demo_dir), *other]) == 2
+    assert "--force" in capsys.readouterr().err
 
 
 @pytest.fixture
 def shipped_copy(tmp_path, monkeypatch):
-    """A private copy of the shipped demo data that ``atomtwin.data.path`` returns."""
+    """A private copy of the shipped li_argyrodite model that ``atomtwin.data.path`` returns."""
     import shutil
 
     import atomtwin.data as data
 
+    if not data.path("li_argyrodite", "model.ckpt").exists():
+        pytest.skip("the shipped li_argyrodite/model.ckpt is not there yet")
     root = tmp_path / "shipped"
-    shutil.copytree(data.path("demo"), root / "demo")
+    (root / "li_argyrodite").mkdir(parents=True)
+    shutil.copy(data.path("li_argyrodite", "model.ckpt"), root / "li_argyrodite" / "model.ckpt")
     shutil.copy(data.path("SHA256SUMS"), root / "SHA256SUMS")
     monkeypatch.setattr(data, "path", lambda *parts: root.joinpath(*parts))
     return root
@@ -81,11 +217,10 @@ def _one_line_error(capsys) -> str:
 
 
 def test_demo_uses_shipped_model_and_refuses_a_changed_one(shipped_copy, tmp_path, capsys):
-    model = shipped_copy / "demo" / "model.ckpt"
+    model = shipped_copy / "li_argyrodite" / "model.ckpt"
     ok = tmp_path / "ok"
     assert main(["demo", "--small", "--out", str(ok), "--until", "model"]) == 0
-    assert (ok / "model" / "best.ckpt").read_bytes() == model.read_bytes()
-    assert not (ok / "model" / "metrics.csv").exists()  # nothing was trained
+    assert (ok / "model" / "model.ckpt").read_bytes() == model.read_bytes()
     capsys.readouterr()
     # one flipped bit: refused before anything is written, with the fix named
     blob = bytearray(model.read_bytes())
@@ -104,40 +239,71 @@ def test_demo_uses_shipped_model_and_refuses_a_changed_one(shipped_copy, tmp_pat
     assert not bad.exists()
 
 
-def test_demo_refuses_a_shipped_model_whose_metadata_do_not_fit(shipped_copy, tmp_path, capsys):
-    from atomtwin.data import sha256
+def test_demo_refuses_a_model_for_other_species(tmp_path, capsys):
     from atomtwin.engines.mlip import ModelConfig, build_model
     from atomtwin.engines.mlip.model import save_model
 
-    model = shipped_copy / "demo" / "model.ckpt"
-    cu = build_model(ModelConfig(species=("Cu",), r_max=3.0, num_layers=1, lmax=1, mul=2, num_basis=4,
-                                 radial_hidden=8, radial_layers=1))
-    save_model(model, cu)
-    manifest = shipped_copy / "SHA256SUMS"  # the hash is right: only the metadata are wrong
-    manifest.write_text("".join(f"{sha256(model)}  demo/model.ckpt\n" if "demo/model.ckpt" in line
-                                else line + "\n" for line in manifest.read_text().splitlines()))
-    assert main(["demo", "--small", "--out", str(tmp_path / "o"), "--until", "model"]) == 2
+    cu = build_model(
+        ModelConfig(
+            species=("Cu",),
+            r_max=3.0,
+            num_layers=1,
+            lmax=1,
+            mul=2,
+            num_basis=4,
+            radial_hidden=8,
+            radial_layers=1,
+        )
+    )
+    path = tmp_path / "cu.ckpt"
+    save_model(path, cu)
+    assert (
+        main(
+            [
+                "demo",
+                "--small",
+                "--out",
+                str(tmp_path / "o"),
+                "--until",
+                "model",
+                "--model",
+                str(path),
+            ]
+        )
+        == 2
+    )
     line = _one_line_error(capsys)
-    assert "['Cu']" in line and "r_max 3.0" in line and "--retrain" in line, line
+    assert "['Cu']" in line and "['Cl', 'Li', 'P', 'S']" in line, line
+    assert not (tmp_path / "o").exists()
 
 
-def test_demo_retrain_is_explicit_and_epoch_bounded(tmp_path, capsys):
-    import csv
-    from dataclasses import replace
+def test_demo_structure_stage_builds_the_sandwich(tmp_path):
+    """The structure stage alone (no model needed): the 106-atom sandwich with its regions."""
+    from ase.io import read
+    from atomtwin.engines.studies.demo import run_demo
+    from atomtwin.engines.studies.li_argyrodite.study import contact_planes, signed_distance
 
-    from atomtwin.engines.studies.demo import DemoConfig, run_demo
-    from atomtwin.toolkit.errors import InputError
+    model = os.environ.get("ATOMTWIN_DEMO_MODEL")
+    stages = (
+        run_demo(tmp_path / "s", small=True, until="structure", progress=False, model=model)[
+            "stages"
+        ]
+        if model
+        else None
+    )
+    if stages is None:
+        import atomtwin.data as data
 
-    cfg = replace(DemoConfig.small(), ref_temperatures=(1250.0,), ref_steps=20, ref_every=10,
-                  train_epochs=2)
-    out = tmp_path / "re"
-    stages = run_demo(out, retrain=True, config=cfg, until="model", progress=False)["stages"]
-    assert stages["reference"]["frames"] == 2
-    rows = list(csv.DictReader(open(out / "model" / "metrics.csv")))
-    assert [int(r["epoch"]) for r in rows] == [1, 2]  # exactly train_epochs epochs
-    assert stages["model"]["stopped"] == "max_epochs"
-    # continuing that folder without --retrain would mix two models: refused, fix named
-    capsys.readouterr()
-    with pytest.raises(InputError, match="retrain") as err:
-        run_demo(out, config=cfg, progress=False)
-    assert "--force" in str(err.value)
+        if not data.path("li_argyrodite", "model.ckpt").exists():
+            pytest.skip("no model to start the demo with")
+        stages = run_demo(tmp_path / "s", small=True, until="structure", progress=False)["stages"]
+    assert stages["structure"]["atoms"] == 106
+    a = read(tmp_path / "s" / "structure.extxyz")
+    region = a.arrays["region"]
+    assert (region == 0).sum() == 54 and (region == 1).sum() == 52
+    planes = contact_planes(a.positions[:, 2], region, a.cell[2, 2])
+    s = signed_distance(a.positions[:, 2], planes, a.cell[2, 2])
+    # metal atoms on the negative side, electrolyte atoms on the positive side, and the
+    # closest atoms half a gap (1.25 Å) from the contact plane
+    assert np.all(s[region == 0] < 0) and np.all(s[region == 1] > 0)
+    np.testing.assert_allclose(np.abs(s).min(), 1.25, atol=1e-6)

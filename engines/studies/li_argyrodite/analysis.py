@@ -26,15 +26,22 @@ __all__ = ["PHASES", "PHASE_LABELS", "analyse", "phase_of_clusters", "mobility_b
 
 #: phase categories of an environment, in plot order (colours in ``figures.PHASE_COLOURS``)
 PHASES = ("Li", "Li6PS5Cl", "Li2S", "Li3P", "LiCl", "new")
-PHASE_LABELS = {"Li": "bcc Li", "Li6PS5Cl": "Li$_6$PS$_5$Cl", "Li2S": "Li$_2$S-like",
-                "Li3P": "Li$_3$P-like", "LiCl": "LiCl-like", "new": "unmatched (new)"}
+PHASE_LABELS = {
+    "Li": "bcc Li",
+    "Li6PS5Cl": "Li$_6$PS$_5$Cl",
+    "Li2S": "Li$_2$S-like",
+    "Li3P": "Li$_3$P-like",
+    "LiCl": "LiCl-like",
+    "new": "unmatched (new)",
+}
 #: the categories that make up the interphase (reaction products and unmatched environments)
 INTERPHASE = ("Li2S", "Li3P", "LiCl", "new")
 REGIONS = ("bulk Li", "interface", "bulk electrolyte")
 
 
-def phase_of_clusters(env: xr.Dataset, min_overlap: float = 0.5, near: float = 1.0,
-                      claim_distance: float = 1.5) -> list[str]:
+def phase_of_clusters(
+    env: xr.Dataset, min_overlap: float = 0.5, near: float = 1.0, claim_distance: float = 1.5
+) -> list[str]:
     """Phase category of each cluster of ``identify_phases``' table.
 
     ``distances`` is the separation of the cluster's mean from a reference's mean over their
@@ -82,9 +89,15 @@ def _environments(ds: xr.Dataset, cfg, seed: int):
     for centre in sorted(set(sp)):
         n_c = int((sp == centre).sum())
         env, clf = classify_environments(
-            ds, SOAP(r_cut=5.0, n_max=4, l_max=4, sigma=0.5), species=[centre],
-            references=refs, rattle=0.0, seed=seed, fit_frames=None,
-            n_fit=min(4000, nf * n_c), max_clusters=6 if n_c >= 8 else 4,
+            ds,
+            SOAP(r_cut=5.0, n_max=4, l_max=4, sigma=0.5),
+            species=[centre],
+            references=refs,
+            rattle=0.0,
+            seed=seed,
+            fit_frames=None,
+            n_fit=min(4000, nf * n_c),
+            max_clusters=6 if n_c >= 8 else 4,
             n_components=min(16, max(2, nf * n_c // 40)),
         )
         phase = phase_of_clusters(env)
@@ -96,10 +109,15 @@ def _environments(ds: xr.Dataset, cfg, seed: int):
         dist = np.asarray(env["distances"].values)
         for i in range(env.sizes["cluster"]):
             j = int(np.argmin(dist[i]))
-            rows.append({"phase": phase[i], "centre_species": centre,
-                         "nearest_reference": str(env["reference"].values[j]),
-                         "distance": float(dist[i, j]),
-                         "overlap": float(np.max(env["overlap"].values[i]))})
+            rows.append(
+                {
+                    "phase": phase[i],
+                    "centre_species": centre,
+                    "nearest_reference": str(env["reference"].values[j]),
+                    "distance": float(dist[i, j]),
+                    "overlap": float(np.max(env["overlap"].values[i])),
+                }
+            )
         clfs.append((clf, off))
     return lab, rows, clfs
 
@@ -110,8 +128,9 @@ def _references(cfg, seed: int) -> dict:
     from atomtwin.engines.studies.li_argyrodite.references import reference_environments
     from atomtwin.toolkit.io.ase_io import dataset_to_atoms
 
-    refs = reference_environments(cfg.temperature, seed=seed, n_frames=1, lattice=cfg.lattice,
-                                  min_atoms=200)
+    refs = reference_environments(
+        cfg.temperature, seed=seed, n_frames=1, lattice=cfg.lattice, min_atoms=200
+    )
     return {name: dataset_to_atoms(d, 0) for name, d in refs.items()}
 
 
@@ -135,8 +154,16 @@ def _region_of(s: np.ndarray, width: float) -> np.ndarray:
     return np.where(s < -width, 0, np.where(s > width, 2, 1))
 
 
-def mobility_by_region(pos: np.ndarray, s: np.ndarray, masses: np.ndarray, li: np.ndarray,
-                       dt: float, lag: float, width: float, n_segments: int) -> xr.Dataset:
+def mobility_by_region(
+    pos: np.ndarray,
+    s: np.ndarray,
+    masses: np.ndarray,
+    li: np.ndarray,
+    dt: float,
+    lag: float,
+    width: float,
+    n_segments: int,
+) -> xr.Dataset:
     """Li mean squared displacement per dimension at ``lag`` (ps), by region and direction.
 
     ``pos`` (frame, atom, 3) unwrapped Å, ``s`` (frame, atom) signed distance from the
@@ -155,7 +182,9 @@ def mobility_by_region(pos: np.ndarray, s: np.ndarray, masses: np.ndarray, li: n
     h = m // 2
     nf = pos.shape[0]
     if nf <= m + n_segments:
-        raise ValueError(f"{nf} frames are too few for a lag of {m} frames in {n_segments} segments")
+        raise ValueError(
+            f"{nf} frames are too few for a lag of {m} frames in {n_segments} segments"
+        )
     com = np.einsum("a,fai->fi", masses, pos) / masses.sum()
     rel = pos[:, li] - com[:, None, :]
     reg = _region_of(s[:, li], width)
@@ -185,14 +214,26 @@ def mobility_by_region(pos: np.ndarray, s: np.ndarray, masses: np.ndarray, li: n
     coords = {"region": list(REGIONS), "direction": ["in plane", "across"]}
     return xr.Dataset(
         {
-            "li_msd": (("region", "direction"), mean[:, :, 0], {"units": "Å^2", "long_name":
-                       f"Li MSD per dimension at lag {m * dt:.3g} ps"}),
+            "li_msd": (
+                ("region", "direction"),
+                mean[:, :, 0],
+                {"units": "Å^2", "long_name": f"Li MSD per dimension at lag {m * dt:.3g} ps"},
+            ),
             "li_msd_err": (("region", "direction"), err[:, :, 0], {"units": "Å^2"}),
-            "li_D_eff": (("region", "direction"), mean[:, :, 1], {"units": "Å^2/ps", "long_name":
-                         "MSD slope per dimension between lag/2 and lag, / 2"}),
+            "li_D_eff": (
+                ("region", "direction"),
+                mean[:, :, 1],
+                {
+                    "units": "Å^2/ps",
+                    "long_name": "MSD slope per dimension between lag/2 and lag, / 2",
+                },
+            ),
             "li_D_eff_err": (("region", "direction"), err[:, :, 1], {"units": "Å^2/ps"}),
-            "li_pairs": (("region",), npairs.sum(1), {"units": "1", "long_name":
-                         "(atom, origin) pairs behind each value"}),
+            "li_pairs": (
+                ("region",),
+                npairs.sum(1),
+                {"units": "1", "long_name": "(atom, origin) pairs behind each value"},
+            ),
         },
         coords=coords,
         attrs={"lag_ps": m * dt, "n_segments": n_segments, "region_width_A": width},
@@ -209,7 +250,11 @@ def _reactions(ds: xr.Dataset, s0: np.ndarray, width: float) -> tuple[xr.Dataset
     sp = r.species
 
     def count(formula):
-        return sp.sel(formula=formula).values if formula in sp["formula"].values else np.zeros(t.size, int)
+        return (
+            sp.sel(formula=formula).values
+            if formula in sp["formula"].values
+            else np.zeros(t.size, int)
+        )
 
     cn_ps = coordination_numbers(ds, "P", "S", progress=False)
     cn_pli = coordination_numbers(ds, "P", "Li", progress=False)
@@ -223,18 +268,30 @@ def _reactions(ds: xr.Dataset, s0: np.ndarray, width: float) -> tuple[xr.Dataset
         {
             "ps_bonds": ("frame", r.bonds.sel(pair="P-S").values, {"units": "bonds"}),
             "n_PS4": ("frame", count("PS4"), {"units": "units"}),
-            "n_S_isolated": ("frame", count("S"), {"units": "atoms",
-                             "long_name": "S bonded to no P or S"}),
+            "n_S_isolated": (
+                "frame",
+                count("S"),
+                {"units": "atoms", "long_name": "S bonded to no P or S"},
+            ),
             "n_P_bare": ("frame", count("P"), {"units": "atoms", "long_name": "P bonded to no S"}),
             "n_S_without_P": ("frame", (cn_sp.values == 0).sum(1), {"units": "atoms"}),
             "cn_P_S": ("frame", cn_ps.values.mean(1), {"units": "bonds per P"}),
             "cn_P_Li": ("frame", cn_pli.values.mean(1), {"units": "bonds per P"}),
             "cn_S_P": ("frame", cn_sp.values.mean(1), {"units": "bonds per S"}),
             "cn_Cl_Li": ("frame", cn_cli.values.mean(1), {"units": "bonds per Cl"}),
-            "n_Cl_Li_only": ("frame", ((cn_cls.values == 0) & (cn_clp.values == 0)
-                                       & (cn_cli.values > 0)).sum(1), {"units": "atoms"}),
-            "n_PS4_bulk": ("frame", (cn_ps.values[:, p_bulk] == 4).sum(1), {"units": "units",
-                           "long_name": "P with 4 S whose P started in the bulk electrolyte"}),
+            "n_Cl_Li_only": (
+                "frame",
+                ((cn_cls.values == 0) & (cn_clp.values == 0) & (cn_cli.values > 0)).sum(1),
+                {"units": "atoms"},
+            ),
+            "n_PS4_bulk": (
+                "frame",
+                (cn_ps.values[:, p_bulk] == 4).sum(1),
+                {
+                    "units": "units",
+                    "long_name": "P with 4 S whose P started in the bulk electrolyte",
+                },
+            ),
             "n_PS4_contact": ("frame", (cn_ps.values[:, ~p_bulk] == 4).sum(1), {"units": "units"}),
             "ps_bonds_from_cn": ("frame", cn_ps.values.sum(1), {"units": "bonds"}),
         },
@@ -305,10 +362,16 @@ def analyse(ds: xr.Dataset, out: Path, cfg, region: np.ndarray, seed: int = 0) -
         (out / "new_environments.extxyz.tmp").replace(out / "new_environments.extxyz")
     clusters = []
     for c, row in enumerate(rows):
-        row = {"cluster": c, **row, "atoms_first": int((lab[0] == c).sum()),
-               "atoms_last": int((lab[-1] == c).sum()),
-               "neighbours_3A": {str(k): round(float(v), 2) for k, v in
-                                 zip(comp["neighbour_species"].values, comp.values[c], strict=True)}}
+        row = {
+            "cluster": c,
+            **row,
+            "atoms_first": int((lab[0] == c).sum()),
+            "atoms_last": int((lab[-1] == c).sum()),
+            "neighbours_3A": {
+                str(k): round(float(v), 2)
+                for k, v in zip(comp["neighbour_species"].values, comp.values[c], strict=True)
+            },
+        }
         clusters.append(row)
 
     # 2 profiles, thickness, growth
@@ -321,9 +384,11 @@ def analyse(ds: xr.Dataset, out: Path, cfg, region: np.ndarray, seed: int = 0) -
     t = np.asarray(ds[S.TIME].values, float)
     thick = []
     for c in (0, 1):
-        da = xr.DataArray(prof_c[c], dims=("frame", "cluster", "position"),
-                          coords={"cluster": np.arange(len(PHASES)), "position": posc,
-                                  "time": ("frame", t)})
+        da = xr.DataArray(
+            prof_c[c],
+            dims=("frame", "cluster", "position"),
+            coords={"cluster": np.arange(len(PHASES)), "position": posc, "time": ("frame", t)},
+        )
         thick.append(interphase_thickness(da, inter, method="integral").values)
     thick = np.asarray(thick)  # (contact, frame)
     n0 = max(1, t.size // 20)  # the first 5 % of the run: the starting interphase
@@ -333,8 +398,12 @@ def analyse(ds: xr.Dataset, out: Path, cfg, region: np.ndarray, seed: int = 0) -
     growth = None
     try:
         g = fit_growth_law(xr.DataArray(h, dims="frame", coords={"time": ("frame", t - t[0])}))
-        growth = {"n": float(g["n"]), "n_err": float(g["n_err"]),
-                  "prefactor": float(g["prefactor"]), "prefactor_err": float(g["prefactor_err"])}
+        growth = {
+            "n": float(g["n"]),
+            "n_err": float(g["n_err"]),
+            "prefactor": float(g["prefactor"]),
+            "prefactor_err": float(g["prefactor_err"]),
+        }
         fit_curve = np.asarray(g["fit"].values)
     except Exception as err:  # noqa: BLE001 - too few positive frames at small size
         growth = {"note": str(err)}
@@ -346,18 +415,35 @@ def analyse(ds: xr.Dataset, out: Path, cfg, region: np.ndarray, seed: int = 0) -
     # 4 Li mobility
     sp = np.asarray(ds[S.SPECIES].values).astype(str)
     upos = np.asarray(unwrap(ds)[S.POSITIONS].values, float)
-    mob = mobility_by_region(upos, s, np.asarray(ds[S.MASS].values, float), np.flatnonzero(sp == "Li"),
-                             float(t[1] - t[0]), cfg.msd_lag, cfg.region_width, cfg.n_segments)
+    mob = mobility_by_region(
+        upos,
+        s,
+        np.asarray(ds[S.MASS].values, float),
+        np.flatnonzero(sp == "Li"),
+        float(t[1] - t[0]),
+        cfg.msd_lag,
+        cfg.region_width,
+        cfg.n_segments,
+    )
 
     res = xr.Dataset(
         {
-            "phase_fraction": (("frame", "phase"), frac, {"units": "1",
-                               "long_name": "fraction of all atoms in each phase category"}),
-            "profile": (("frame", "phase", "position"), prof, {"units": "1",
-                        "long_name": "local fraction of each phase category"}),
+            "phase_fraction": (
+                ("frame", "phase"),
+                frac,
+                {"units": "1", "long_name": "fraction of all atoms in each phase category"},
+            ),
+            "profile": (
+                ("frame", "phase", "position"),
+                prof,
+                {"units": "1", "long_name": "local fraction of each phase category"},
+            ),
             "interphase_per_contact": (("contact", "frame"), grow, {"units": "Å"}),
-            "interphase_thickness": ("frame", h, {"units": "Å", "long_name":
-                                     "interphase growth, mean of the two contacts"}),
+            "interphase_thickness": (
+                "frame",
+                h,
+                {"units": "Å", "long_name": "interphase growth, mean of the two contacts"},
+            ),
             "interphase_thickness_err": ("frame", h_err, {"units": "Å"}),
             "interphase_fit": ("frame", fit_curve, {"units": "Å"}),
             "labels": (("frame", "atom"), lab.astype(np.int16), {"units": "1"}),
@@ -365,13 +451,26 @@ def analyse(ds: xr.Dataset, out: Path, cfg, region: np.ndarray, seed: int = 0) -
             "cluster_phase": ("cluster", np.array(phase)),
             "cluster_species": ("cluster", np.array([r["centre_species"] for r in rows])),
         },
-        coords={"time": ("frame", t, {"units": "ps"}), "phase": list(PHASES),
-                "position": ("position", posc, {"units": "Å", "long_name":
-                             "signed distance from the initial contact plane (metal < 0)"}),
-                "cluster": np.arange(len(rows)), "contact": [0, 1],
-                "species": ("atom", sp)},
-        attrs={"contact_planes_A": json.dumps(planes), "cell_z_A": cell_z,
-               "region_width_A": cfg.region_width},
+        coords={
+            "time": ("frame", t, {"units": "ps"}),
+            "phase": list(PHASES),
+            "position": (
+                "position",
+                posc,
+                {
+                    "units": "Å",
+                    "long_name": "signed distance from the initial contact plane (metal < 0)",
+                },
+            ),
+            "cluster": np.arange(len(rows)),
+            "contact": [0, 1],
+            "species": ("atom", sp),
+        },
+        attrs={
+            "contact_planes_A": json.dumps(planes),
+            "cell_z_A": cell_z,
+            "region_width_A": cfg.region_width,
+        },
     )
     res = xr.merge([res, rx.drop_vars("time"), mob], combine_attrs="drop_conflicts")
     netcdf_safe_attrs(res).to_netcdf(out / "results.nc.tmp", engine="h5netcdf")
@@ -401,10 +500,15 @@ def analyse(ds: xr.Dataset, out: Path, cfg, region: np.ndarray, seed: int = 0) -
         },
         "mobility": {
             "lag_ps": float(mob.attrs["lag_ps"]),
-            **{f"{r} {d}": {"msd": float(mob["li_msd"].sel(region=r, direction=d)),
-                            "msd_err": float(mob["li_msd_err"].sel(region=r, direction=d)),
-                            "D_eff": float(mob["li_D_eff"].sel(region=r, direction=d)),
-                            "D_eff_err": float(mob["li_D_eff_err"].sel(region=r, direction=d))}
-               for r in REGIONS for d in ("in plane", "across")},
+            **{
+                f"{r} {d}": {
+                    "msd": float(mob["li_msd"].sel(region=r, direction=d)),
+                    "msd_err": float(mob["li_msd_err"].sel(region=r, direction=d)),
+                    "D_eff": float(mob["li_D_eff"].sel(region=r, direction=d)),
+                    "D_eff_err": float(mob["li_D_eff_err"].sel(region=r, direction=d)),
+                }
+                for r in REGIONS
+                for d in ("in plane", "across")
+            },
         },
     }

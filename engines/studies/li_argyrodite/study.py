@@ -29,8 +29,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["StudyConfig", "signed_distance", "contact_planes", "energy_drift", "model_vs_chgnet",
-           "SPECIES"]
+__all__ = [
+    "StudyConfig",
+    "signed_distance",
+    "contact_planes",
+    "energy_drift",
+    "model_vs_chgnet",
+    "SPECIES",
+]
 
 #: the model's species, sorted
 SPECIES = ["Cl", "Li", "P", "S"]
@@ -58,13 +64,23 @@ class StudyConfig:
 
     @classmethod
     def small(cls) -> StudyConfig:
-        return cls(n_cells=1, li_layers=6, md_steps=400, stride=5, nve_steps=120,
-                   check_frames=4, msd_lag=0.05, n_segments=4)
+        return cls(
+            n_cells=1,
+            li_layers=6,
+            md_steps=400,
+            stride=5,
+            nve_steps=120,
+            check_frames=4,
+            msd_lag=0.05,
+            n_segments=4,
+        )
 
     @property
     def system(self) -> str:
-        return (f"Li(100) {self.li_layers} layers | Li6PS5Cl(100) {self.n_cells} cell"
-                f"{'s' if self.n_cells > 1 else ''}, {self.temperature:.0f} K")
+        return (
+            f"Li(100) {self.li_layers} layers | Li6PS5Cl(100) {self.n_cells} cell"
+            f"{'s' if self.n_cells > 1 else ''}, {self.temperature:.0f} K"
+        )
 
 
 def build_structure(cfg: StudyConfig):
@@ -72,11 +88,14 @@ def build_structure(cfg: StudyConfig):
     1 electrolyte)."""
     from atomtwin.engines.studies.li_argyrodite.interface import build_interface
 
-    return build_interface(cfg.lattice, n_cells=cfg.n_cells, li_layers=cfg.li_layers,
-                           gap=cfg.gap, seed=0)
+    return build_interface(
+        cfg.lattice, n_cells=cfg.n_cells, li_layers=cfg.li_layers, gap=cfg.gap, seed=0
+    )
 
 
-def contact_planes(positions_z: np.ndarray, region: np.ndarray, cell_z: float) -> tuple[float, float]:
+def contact_planes(
+    positions_z: np.ndarray, region: np.ndarray, cell_z: float
+) -> tuple[float, float]:
     """z (Å) of the two contact planes of a sandwich at its start: the middle of each gap
     between the metal (region 0) and the electrolyte (region 1).
 
