@@ -91,26 +91,40 @@ class UncertaintyConfig:
     frame was added, and on ``validation_files``).  check_every : MD steps between checks.
     threshold : eV/Å, calibrated force std of the most uncertain atom that triggers a call;
     or ``threshold_rel`` times the reference's ``noise_floor`` (eV/Å).
+    threshold_train : a trigger relative to the model's own floor: a call when the structure
+    uncertainty exceeds ``threshold_train`` times the median structure uncertainty of the
+    current training frames (recomputed after every update; the larger of this and
+    ``threshold`` when both are given).  It follows the model as it improves, and for a
+    ``scale`` calibration it does not depend on the calibration at all.
+    min_gap : MD steps after a walker's call during which its uncertainty does not trigger
+    another call (blow-ups still do): consecutive frames of one walker are correlated, and
+    a walker that resumes from before its uncertain step otherwise tends to return to the
+    same place and label near-copies of the frame it just added.
+    features : the ``gp`` estimator's per-atom features, ``all`` (invariants of every
+    interaction layer) or ``last`` (the energy head's input).
     calibration_window : the most recent labelled frames the calibration uses.
     """
 
     kind: Literal["committee", "gp"] = "committee"
     n_models: Annotated[int, Field(ge=2)] = 3
     reg: PositiveFloat = 1e-3
+    features: Literal["all", "last"] = "all"
     calibration: Literal["scale", "isotonic"] = "scale"
     check_every: PositiveCount = 10
     threshold: PositiveFloat | None = None
     threshold_rel: PositiveFloat | None = None
     noise_floor: PositiveFloat | None = None
+    threshold_train: Annotated[float, Field(gt=1.0)] | None = None
+    min_gap: Count = 0
     calibration_window: PositiveCount = 30
 
     @model_validator(mode="after")
     def _check(self):
-        if self.threshold is None and self.threshold_rel is None:
+        if self.threshold is None and self.threshold_rel is None and self.threshold_train is None:
             raise Invalid(
                 "threshold",
                 "no trigger given",
-                "give threshold (eV/Å), or threshold_rel with noise_floor",
+                "give threshold (eV/Å), threshold_rel with noise_floor, or threshold_train",
             )
         if self.threshold is not None and self.threshold_rel is not None:
             raise Invalid("threshold_rel", "both threshold and threshold_rel are given", "keep one")
@@ -124,10 +138,12 @@ class UncertaintyConfig:
 
     @property
     def trigger(self) -> float:
-        """The threshold in eV/Å."""
-        return float(
-            self.threshold if self.threshold is not None else self.threshold_rel * self.noise_floor
-        )
+        """The fixed part of the threshold in eV/Å (0 when only ``threshold_train`` is set)."""
+        if self.threshold is not None:
+            return float(self.threshold)
+        if self.threshold_rel is not None:
+            return float(self.threshold_rel * self.noise_floor)
+        return 0.0
 
 
 @config_class

@@ -123,6 +123,8 @@ class _Run:
         self.frames_since_retrain = 0
         self.estimator = None
         self.val_graphs: list = []
+        self.floor = math.nan  # median calibrated structure sigma of the training frames
+        self.observer = None
         self.t0 = time.perf_counter()
 
     # frames
@@ -134,7 +136,9 @@ class _Run:
     def build_estimator(self, models) -> None:
         u = self.cfg.uncertainty
         self.estimator = (
-            Committee(models) if u.kind == "committee" else LastLayerGP(models[0], u.reg)
+            Committee(models)
+            if u.kind == "committee"
+            else LastLayerGP(models[0], u.reg, u.features)
         )
 
     def n_models(self) -> int:
@@ -176,6 +180,23 @@ class _Run:
             self.calib = Calibration.fit(
                 [p[0] for p in pairs], [p[1] for p in pairs], self.cfg.uncertainty.calibration
             )
+        self.update_floor()
+
+    def update_floor(self) -> None:
+        """The model's own uncertainty level: the median calibrated structure sigma (eV/Å)
+        of its training frames (only needed by ``threshold_train``)."""
+        if self.cfg.uncertainty.threshold_train is None or self.calib is None:
+            self.floor = math.nan
+            return
+        preds = self.estimator.evaluate(self.graphs)
+        self.floor = float(np.median([np.max(self.calib(p.sigma)) for p in preds]))
+
+    def threshold(self) -> float:
+        """The trigger (eV/Å) of the next round."""
+        u = self.cfg.uncertainty
+        if u.threshold_train is None or not math.isfinite(self.floor):
+            return u.trigger
+        return max(u.trigger, u.threshold_train * self.floor)
 
     # persistence
     def payload(self) -> dict[str, Any]:
@@ -188,7 +209,12 @@ class _Run:
             "calls": self.calls,
             "curve": self.curve,
             "walkers": [
-                {"state": state_to_dict(w["state"]), "done": w["done"]} for w in self.walkers
+                {
+                    "state": state_to_dict(w["state"]),
+                    "done": w["done"],
+                    "last_call": w.get("last_call", -1),
+                }
+                for w in self.walkers
             ],
             "calibration": self.calib.to_dict() if self.calib is not None else None,
             "pairs": [(torch.as_tensor(s), torch.as_tensor(e)) for s, e in self.pairs],
@@ -209,9 +235,15 @@ class _Run:
         self.estimator.fit_features(self.graphs)
         self.calls, self.curve = list(st["calls"]), list(st["curve"])
         self.walkers = [
-            {"state": state_from_dict(w["state"]), "done": bool(w["done"])} for w in st["walkers"]
+            {
+                "state": state_from_dict(w["state"]),
+                "done": bool(w["done"]),
+                "last_call": int(w.get("last_call", -1)),
+            }
+            for w in st["walkers"]
         ]
         self.calib = Calibration.from_dict(st["calibration"]) if st["calibration"] else None
+        self.update_floor()
         self.pairs = [(s.numpy(), e.numpy()) for s, e in st["pairs"]]
         self.frames_since_retrain = int(st["frames_since_retrain"])
 
@@ -326,7 +358,8 @@ def _init_run(run: _Run, ref: Reference, cache: CallCache, client) -> None:
     run.graphs = []
     run.train_all(fresh=True)
     run.walkers = [
-        {"state": st, "done": False} for _, st in initial_walker_states(cfg.walkers, cfg.seed)
+        {"state": st, "done": False, "last_call": -1}
+        for _, st in initial_walker_states(cfg.walkers, cfg.seed)
     ]
     run.recalibrate()
     run.curve.append(_curve_row(run, [], retrain=True))
@@ -385,6 +418,7 @@ def learn(
     progress: bool | None = None,
     max_rounds: int | None = None,
     calculator=None,
+    observer=None,
 ) -> LearnResult:
     """Run (or resume) active learning.
 
@@ -406,6 +440,10 @@ def learn(
     calculator
         An ASE calculator object used as the reference instead of ``reference.calculator``
         (e.g. a configured DFT calculator; a resumed run must be given the same one).
+    observer
+        Optional ``observer(walker, step, frame, sigma)`` called at every uncertainty check
+        of every walker (frame: numbers, pos, cell, pbc; sigma: calibrated, eV/Å) — e.g. to
+        keep the walkers' trajectories.
 
     Returns
     -------
@@ -463,10 +501,13 @@ def learn(
     )
     cache = CallCache(out / "calls")
     run = _Run(cfg)
+    run.observer = observer
     for p in cfg.validation_files:
         run.val_graphs.extend(read_frames(p))
     if state_path.exists():  # resume (a run killed during its set-up has no state: start again)
         st = load_state(state_path)
+        cfg = _resumable_config(st["config"], cfg)
+        run.cfg = cfg
         if st["config"] != cfg.to_dict():
             raise InputError(
                 f"'{state_path}' belongs to a run with another config. Fix: resume with the "
@@ -535,12 +576,23 @@ def _step_round(run: _Run, ref: Reference, cache: CallCache, client, bar) -> boo
     triggers: list[Trigger] = []
     sigma_of = run.calib if run.calib is not None else None
     last_sigma = math.nan
+    threshold = run.threshold()
     for w, (wc, wk) in enumerate(zip(_expanded(cfg), run.walkers, strict=True)):
         if wk["done"]:
             continue
         before = wk["state"].step
+        last = wk.get("last_call", -1)
         st, trig, last_sigma = advance(
-            w, wc, wk["state"], run.estimator, sigma_of, u.trigger, u.check_every, cfg.max_force
+            w,
+            wc,
+            wk["state"],
+            run.estimator,
+            sigma_of,
+            threshold,
+            u.check_every,
+            cfg.max_force,
+            quiet_until=last + u.min_gap if last >= 0 and u.min_gap else -1,
+            observer=run.observer,
         )
         wk["state"] = st
         if trig is None:
@@ -551,6 +603,8 @@ def _step_round(run: _Run, ref: Reference, cache: CallCache, client, bar) -> boo
             bar.update(max(st.step - before, 0))
     cap = min(left, cfg.max_calls_per_round or left)
     triggers = triggers[:cap]
+    for t in triggers:
+        run.walkers[t.walker]["last_call"] = t.step
     run.round += 1
     first = len(run.calls)
     jobs = [(t, first + k) for k, t in enumerate(triggers)]
@@ -617,6 +671,24 @@ def _step_round(run: _Run, ref: Reference, cache: CallCache, client, bar) -> boo
             refresh=True,
         )
     return True
+
+
+def _resumable_config(stored: dict[str, Any], cfg: LearnConfig) -> LearnConfig:
+    """``cfg`` as it applies to a state written by an older version: keys that version did
+    not have take the behaviour it had (``uncertainty.features``: ``last``), the others
+    their defaults, so that an old run resumes as it started."""
+    import dataclasses
+
+    unc = stored.get("uncertainty", {})
+    if "features" in unc:
+        return cfg
+    cfg = dataclasses.replace(
+        cfg, uncertainty=dataclasses.replace(cfg.uncertainty, features="last")
+    )
+    new = cfg.to_dict()
+    for k, v in new["uncertainty"].items():  # keys added since: their defaults
+        unc.setdefault(k, v)
+    return cfg
 
 
 def _expanded(cfg: LearnConfig):

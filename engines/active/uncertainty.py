@@ -95,19 +95,45 @@ class Committee:
         return out
 
 
+def _invariants(blocks: list[torch.Tensor], irreps) -> torch.Tensor:
+    """Rotation- and inversion-invariant parts (N, d) of equivariant blocks (N, mul, 2l+1):
+    even scalars as they are, odd scalars by their absolute value, l >= 1 by their norm."""
+    parts = []
+    for b, (_mul, ell, p) in zip(blocks, irreps, strict=True):
+        if ell == 0:
+            parts.append(b[:, :, 0] if p == 1 else b[:, :, 0].abs())
+        else:
+            parts.append(b.norm(dim=-1))
+    return torch.cat(parts, dim=1)
+
+
 def atom_features(
-    model: Potential, graphs: Sequence[dict[str, torch.Tensor]], batch_size: int = 8
+    model: Potential,
+    graphs: Sequence[dict[str, torch.Tensor]],
+    batch_size: int = 8,
+    layers: str = "last",
 ) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
     """Per-atom readout features (N, d) of each graph and the model's predictions.
 
-    Captured with forward pre-hooks (the model is not modified): the input of
-    ``core.head`` (NequIP: the last layer's even scalars) or the input of
-    ``core.edge_energy`` (Allegro: pair latents, summed onto the centre atom).
+    Captured with forward hooks (the model is not modified): ``layers="last"`` reads the
+    input of ``core.head`` (NequIP: the last layer's even scalars, d = mul) or of
+    ``core.edge_energy`` (Allegro: pair latents, summed onto the centre atom);
+    ``layers="all"`` (NequIP) concatenates the invariants of every interaction layer's
+    output (even scalars, |odd scalars|, norms of the l >= 1 channels): a richer descriptor
+    of the local environment than the few channels the energy head reads (Allegro: the
+    same as ``"last"``).
     """
     core = model.core
-    got: dict[str, torch.Tensor] = {}
+    got: dict[Any, Any] = {}
     hooks = []
-    if hasattr(core, "head"):
+    if layers == "all" and hasattr(core, "head") and hasattr(core, "layers"):
+        for k, layer in enumerate(core.layers):
+            hooks.append(
+                layer.register_forward_hook(
+                    lambda _m, _a, out, k=k: got.__setitem__(("layer", k), out)
+                )
+            )
+    elif hasattr(core, "head"):
         hooks.append(
             core.head.register_forward_pre_hook(
                 lambda _m, args: got.__setitem__("x", args[0].detach())
@@ -138,7 +164,15 @@ def atom_features(
             chunk = graphs[s : s + batch_size]
             b = _cast(collate(chunk), dtype)
             out = model(b)
-            if "x" in got:
+            if ("layer", 0) in got:
+                x = torch.cat(
+                    [
+                        _invariants(got[("layer", k)], layer.gate.irreps_out)
+                        for k, layer in enumerate(core.layers)
+                    ],
+                    dim=1,
+                ).detach()
+            elif "x" in got:
                 x = got["x"]
             else:
                 n = b["pos"].shape[0]
@@ -170,13 +204,19 @@ class LastLayerGP:
     reg
         Prior precision relative to the number of training atoms of a species (ridge
         ``reg * n_s``); smaller = sharper contrast between seen and unseen environments.
+    features
+        ``"last"`` (the energy head's input) or ``"all"`` (invariants of every layer; see
+        :func:`atom_features`).
     """
 
     kind = "gp"
 
-    def __init__(self, model: Potential, reg: float = 1e-3) -> None:
+    def __init__(self, model: Potential, reg: float = 1e-3, features: str = "last") -> None:
+        if features not in ("last", "all"):
+            raise InputError(f"features {features!r} is unknown. Fix: 'last' or 'all'.")
         self.models = [model]
         self.reg = float(reg)
+        self.features = features
         self.params: dict[int, dict[str, np.ndarray]] = {}
 
     @property
@@ -185,7 +225,7 @@ class LastLayerGP:
 
     def fit_features(self, graphs: Sequence[dict[str, torch.Tensor]]) -> None:
         """The posterior from the training graphs' features (call after each model update)."""
-        feats, _ = atom_features(self.model, graphs)
+        feats, _ = atom_features(self.model, graphs, layers=self.features)
         x = np.concatenate(feats)
         types = np.concatenate([g["atom_types"].numpy() for g in graphs])
         self.params = {}
@@ -203,7 +243,7 @@ class LastLayerGP:
             raise InputError(
                 "LastLayerGP has not been fitted. Fix: call fit_features(training graphs)."
             )
-        feats, preds = atom_features(self.model, graphs)
+        feats, preds = atom_features(self.model, graphs, layers=self.features)
         out = []
         for g, x, p in zip(graphs, feats, preds, strict=True):
             types = g["atom_types"].numpy()

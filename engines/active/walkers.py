@@ -103,6 +103,8 @@ def advance(
     threshold: float,
     check_every: int,
     max_force: float,
+    quiet_until: int = -1,
+    observer=None,
 ) -> tuple[MDState, Trigger | None, float]:
     """Run walker ``w`` from ``state`` until it is uncertain or done.
 
@@ -116,6 +118,11 @@ def advance(
         before any calibration (then the first check triggers).
     threshold
         eV/Å.
+    quiet_until
+        Uncertainty does not trigger before this MD step (blow-ups do).
+    observer
+        Optional ``observer(walker, step, frame, sigma)`` called at every check (sigma: the
+        calibrated structure uncertainty, eV/Å; nan before any calibration).
 
     Returns
     -------
@@ -150,9 +157,13 @@ def advance(
             )
         pred = estimator.evaluate([to_graph(fr, model.species, model.r_max)])[0]
         if sigma_of is None:
+            if observer is not None:
+                observer(w, state.step, fr, math.nan)
             return safe, Trigger(w, state.step, math.inf, fr, "uncalibrated"), math.inf
         last_sigma = float(np.max(sigma_of(pred.sigma)))
-        if not last_sigma <= threshold:
+        if observer is not None:
+            observer(w, state.step, fr, last_sigma)
+        if not last_sigma <= threshold and state.step >= quiet_until:
             return safe, Trigger(w, state.step, last_sigma, fr), last_sigma
         safe = state
     return state, None, last_sigma

@@ -1,30 +1,45 @@
 """Reference calls needed to reach a validation force error: active learning vs random
 selection vs a fixed schedule, on EMT copper heated through melting.
 
-    python tests/benchmarks/bench_active.py           # the full size
-    python tests/benchmarks/bench_active.py --small   # a smoke run (minutes on one core)
+    python tests/benchmarks/bench_active.py                 # 3 seeds, one process each
+    python tests/benchmarks/bench_active.py --small         # a smoke run (minutes)
 
-System: two walkers, a 2x2x2 fcc cell with a vacancy (31 atoms) and a 2x2x6 (001) slab
-(24 atoms, 6 Å vacuum), Langevin ramps 300 -> 2500 K (bulk; through melting) and
-300 -> 1500 K (slab).  The "same MD" for the passive samplers is EMT-driven MD of these
-two ramps (ASE Langevin, 4 fs): the pool.  Validation: frames of two further EMT ramps
-(other seeds) from every phase the walkers visit (crystal, defects, surface, liquid).
+System: two walkers, a 2x2x2 fcc cell with a vacancy (31 atoms) ramped 300 -> 2500 K
+(through melting) and a 2x2x6 (001) slab (24 atoms, 6 Å vacuum) ramped 300 -> 1500 K,
+Langevin, 4 fs, ``--steps`` steps each.  Three seed frames (EMT, 300 K) start every method.
 
-* active: ``atomtwin.engines.active.learn`` with the single-model last-layer GP
-  uncertainty (threshold on the calibrated force sigma of the most uncertain atom);
-* random: N frames drawn uniformly from the pool;
-* fixed schedule: N frames evenly spaced in time along the pool (every k-th step).
+Validation, fixed before any result (seeds 900-903, true EMT MD, 40 frames per phase):
+crystal (perfect 32-atom cell, 300 -> 1200 K), vacancy (31 atoms, 300 -> 1200 K), liquid
+(31 atoms melted at 3000 K, then 2500 -> 1800 K) and surface (the slab, 300 -> 1500 K).
+The score is the *phase-balanced* force RMSE: the mean over the four phases of each
+phase's force-component RMSE (eV/Å), so that no phase counts more because it has more
+frames or atoms; the pooled RMSE over all 160 frames and the per-phase values are printed
+too.
 
-To compare datasets and not training histories, every dataset (the active one's first N
-calls, the random and the scheduled N frames, each with the same 3 seed frames) is fitted
-from fresh weights with the same budget (epochs, lr, batch) and scored on the validation
-set.  Reported: validation force RMSE (eV/Å) against N, and the N each method needs to
-reach the target (the active dataset's final error x 1.1).
+Methods (every dataset refitted from fresh weights with the same budget and scored alike):
+
+* active: ``atomtwin.engines.active.learn``, last-layer GP uncertainty (features of every
+  layer), trigger ``threshold_train`` times the model's own median uncertainty on its
+  training frames, at most one call per walker every ``min_gap`` steps; run until both
+  walkers finished their ramps.  Two trigger settings give two points (calls, error).
+* random / fixed schedule from **the same MD** (the fair baseline): the frames the active
+  walkers visited (every check, ``check_every`` steps), N drawn uniformly / N evenly
+  spaced in time (every k-th check of each walker); only the N drawn frames are labelled.
+* random from a **true-EMT MD of the same schedule** (other seed; an oracle pool: making it
+  costs one reference call per MD step, which is not counted here).
+
+Why learning curves of *whole runs*: the walkers follow a temperature ramp, so the first N
+calls of an active run come from the start of the ramp only, while N frames drawn from a
+finished trajectory cover all of it; comparing an active run's first N calls with random
+draws from the finished pool measures the ramp's order, not the selection.  Each active
+point is therefore a complete run (its total calls, its final dataset).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import resource
 import tempfile
 import time
@@ -42,20 +57,39 @@ MODEL = {
     "radial_hidden": 16,
     "radial_layers": 1,
 }
+PHASES = ("crystal", "vacancy", "liquid", "surface")
+# (threshold_train, min_gap steps): a strict and a looser trigger
+SETTINGS = {"active-strict": (3.0, 100), "active-loose": (2.0, 50)}
 
 
-def systems():
-    from ase.build import bulk, fcc100
+def _cu():
+    from ase.build import bulk
 
-    b = bulk("Cu", "fcc", a=3.61, cubic=True).repeat(2)
-    del b[5]
+    return bulk("Cu", "fcc", a=3.61, cubic=True).repeat(2)
+
+
+def _vacancy():
+    a = _cu()
+    del a[5]
+    return a
+
+
+def _slab():
+    from ase.build import fcc100
+
     s = fcc100("Cu", (2, 2, 6), a=3.61, vacuum=6.0, periodic=True)
     s.info.pop("adsorbate_info", None)  # not storable in extxyz
-    return [(b, 300.0, 2500.0), (s, 300.0, 1500.0)]
+    return s
 
 
-def emt_ramp(atoms, t0, t1, steps, every, seed):
-    """Frames (atomtwin frame dicts, EMT-labelled) every ``every`` steps of a Langevin ramp."""
+def walkers():
+    return [(_vacancy(), 300.0, 2500.0), (_slab(), 300.0, 1500.0)]
+
+
+def emt_md(atoms, temps, every, seed, equil=0):
+    """EMT-labelled frames (atomtwin frame dicts) of Langevin MD (4 fs) following the
+    temperatures ``temps`` (K, one per block of ``every`` steps), after ``equil`` steps at
+    ``temps[0]``."""
     from ase import units
     from ase.calculators.emt import EMT
     from ase.md.langevin import Langevin
@@ -67,12 +101,13 @@ def emt_ramp(atoms, t0, t1, steps, every, seed):
     out = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        MaxwellBoltzmannDistribution(at, temperature_K=t0, rng=np.random.default_rng(seed))
-        dyn = Langevin(
-            at, 4 * units.fs, temperature_K=t0, friction=0.02, rng=np.random.default_rng(seed)
-        )
-        for k in range(0, steps, every):
-            dyn.set_temperature(temperature_K=t0 + (t1 - t0) * k / steps)
+        rng = np.random.default_rng(seed)
+        MaxwellBoltzmannDistribution(at, temperature_K=temps[0], rng=rng)
+        dyn = Langevin(at, 4 * units.fs, temperature_K=temps[0], friction=0.02, rng=rng)
+        if equil:
+            dyn.run(equil)
+        for t in temps:
+            dyn.set_temperature(temperature_K=t)
             dyn.run(every)
             c = at.copy()
             c.calc = EMT()
@@ -81,59 +116,99 @@ def emt_ramp(atoms, t0, t1, steps, every, seed):
     return out
 
 
-def fit_score(frames, val_graphs, epochs, seed=0):
-    from atomtwin.engines.active.fit import fit, force_errors, new_model
+def validation(n=40):
+    """The phase-labelled validation set (fixed seeds, chosen before any result)."""
+    ramp = list(np.linspace(300, 1200, n))
+    return {
+        "crystal": emt_md(_cu(), ramp, 25, 900, equil=100),
+        "vacancy": emt_md(_vacancy(), ramp, 25, 901, equil=100),
+        "liquid": emt_md(
+            _vacancy(), [3000.0] + list(np.linspace(2500, 1800, n)), 25, 902, equil=500
+        )[1:],
+        "surface": emt_md(_slab(), list(np.linspace(300, 1500, n)), 25, 903, equil=100),
+    }
+
+
+def label(frames):
+    """EMT labels for unlabelled walker frames."""
+    from ase import Atoms
+    from ase.calculators.emt import EMT
+    from atomtwin.engines.mlip.data import frame_from_atoms
+
+    out = []
+    for fr in frames:
+        a = Atoms(numbers=fr["numbers"], positions=fr["pos"], cell=fr["cell"], pbc=fr["pbc"])
+        a.calc = EMT()
+        a.get_forces()
+        out.append(frame_from_atoms(a))
+    return out
+
+
+def score(frames, val, epochs, seed=0):
+    """Fresh model fitted on ``frames``; force RMSE (eV/Å) per phase, balanced, pooled."""
+    from atomtwin.engines.active.fit import fit, new_model, predict
     from atomtwin.engines.mlip.config import ModelConfig
     from atomtwin.engines.mlip.data import to_graph
 
     m = new_model(ModelConfig(**MODEL), frames, seed=seed)
-    g = [to_graph(f, m.species, m.r_max) for f in frames]
-    fit(m, g, epochs=epochs, lr=1e-2, batch_size=4, seed=seed)
-    vg = [to_graph(f, m.species, m.r_max) for f in val_graphs]
-    return force_errors(m, vg)["forces_rmse"]
+    fit(
+        m,
+        [to_graph(f, m.species, m.r_max) for f in frames],
+        epochs=epochs,
+        lr=1e-2,
+        batch_size=4,
+        seed=seed,
+    )
+    res, sq, n = {}, 0.0, 0
+    for ph in PHASES:
+        g = [to_graph(f, m.species, m.r_max) for f in val[ph]]
+        d = np.concatenate(
+            [p["forces"] - x["forces"].numpy() for p, x in zip(predict(m, g), g, strict=True)]
+        )
+        res[ph] = float(np.sqrt((d**2).mean()))
+        sq, n = sq + float((d**2).sum()), n + d.size
+    res["balanced"] = float(np.mean([res[ph] for ph in PHASES]))
+    res["pooled"] = float(np.sqrt(sq / n))
+    return res
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--small", action="store_true")
-    ap.add_argument("--out", default=None, help="folder for the figure and table")
-    ap.add_argument("--threshold", type=float, default=0.4, help="trigger, eV/Å (default 0.4)")
-    ap.add_argument("--max-calls", type=int, default=None, help="default 24 (--small) / 60")
-    args = ap.parse_args(argv)
+def _write(path, frames):
     import ase.io
-    import torch
-
-    torch.set_num_threads(1)
-    steps = 1500 if args.small else 4000
-    max_calls = args.max_calls or (24 if args.small else 60)
-    grid = [4, 8, 16, 24] if args.small else [4, 8, 16, 24, 32, 48, 60]
-    epochs = 40 if args.small else 80
-    t_wall, t_cpu = time.perf_counter(), time.process_time()
-    out = Path(args.out or tempfile.mkdtemp(prefix="bench_active_"))
-    out.mkdir(parents=True, exist_ok=True)
-
-    sysl = systems()
-    pool = [
-        fr for k, (a, t0, t1) in enumerate(sysl) for fr in emt_ramp(a, t0, t1, steps, 10, 10 + k)
-    ]
-    val = [
-        fr for k, (a, t0, t1) in enumerate(sysl) for fr in emt_ramp(a, t0, t1, steps, 50, 20 + k)
-    ]
-    seeds = [pool[0], pool[2], pool[len(pool) // 2]]  # crystal-like starts of both systems
     from ase import Atoms
     from ase.calculators.singlepoint import SinglePointCalculator
 
-    def to_atoms(fr):
+    out = []
+    for fr in frames:
         a = Atoms(numbers=fr["numbers"], positions=fr["pos"], cell=fr["cell"], pbc=fr["pbc"])
         a.calc = SinglePointCalculator(a, energy=fr["energy"], forces=fr["forces"])
-        return a
+        out.append(a)
+    ase.io.write(path, out)
 
-    ase.io.write(out / "seed.extxyz", [to_atoms(f) for f in seeds])
-    ase.io.write(out / "val.extxyz", [to_atoms(f) for f in val])
-    walkers = []
-    for k, (a, t0, t1) in enumerate(sysl):
+
+def worker(seed: int, out: Path, size: dict) -> dict:
+    """Everything for one seed; returns (and writes) its results."""
+    import ase.io
+    import torch
+    from atomtwin.engines.active import learn
+    from atomtwin.engines.mlip.data import frame_from_atoms
+
+    torch.set_num_threads(1)
+    t_cpu = time.process_time()
+    out.mkdir(parents=True, exist_ok=True)
+    steps, every, epochs = size["steps"], size["check_every"], size["epochs"]
+    val = validation(size["n_val"])
+    wl = walkers()
+    # the oracle pool: true-EMT MD of the walkers' schedule (another seed), every check
+    truth = [
+        emt_md(a, list(np.linspace(t0, t1, steps // every)), every, 100 + 10 * seed + k)
+        for k, (a, t0, t1) in enumerate(wl)
+    ]
+    seeds = [truth[0][0], truth[0][2], truth[1][0]]  # 300 K frames of both systems
+    _write(out / "seed.extxyz", seeds)
+    wcfg = []
+    for k, (a, t0, t1) in enumerate(wl):
         ase.io.write(out / f"start{k}.xyz", a)
-        walkers.append(
+        wcfg.append(
             {
                 "structure": str(out / f"start{k}.xyz"),
                 "temperature": t0,
@@ -143,91 +218,258 @@ def main(argv=None) -> int:
                 "friction": 5.0,
             }
         )
-    from atomtwin.engines.active import learn
+    res = {"seed": seed, "active": {}, "curves": {}}
+    visited: list[list[dict]] = [[], []]
+    for name, (rel, gap) in SETTINGS.items():
+        seen: list[list[dict]] = [[], []]
 
-    cfg = {
-        "output_dir": str(out / "run"),
-        "seed_frames": str(out / "seed.extxyz"),
-        "validation_files": str(out / "val.extxyz"),
-        "model": MODEL,
-        "progress": False,
-        "uncertainty": {"kind": "gp", "check_every": 20, "threshold": args.threshold},
-        "fit": {"epochs": epochs, "update_epochs": 15, "full_retrain_every": 8, "lr": 0.01},
-        "walkers": walkers,
-        "max_calls": max_calls,
-        "seed": 0,
-    }
-    t0 = time.process_time()
-    res = learn(cfg, overwrite=True)
-    t_active = time.process_time() - t0
-    data = ase.io.read(res.dataset, ":")
-    from atomtwin.engines.mlip.data import frame_from_atoms
+        def observer(w, step, fr, sigma, seen=seen):
+            seen[w].append(fr)
 
-    active = [frame_from_atoms(a) for a in data]
-    n_active = len(active) - len(seeds)
-    rng = np.random.default_rng(0)
-    rows = []
-    for n in [x for x in grid if x <= n_active] or [n_active]:
-        r_act = fit_score(active[: len(seeds) + n], val, epochs)
-        rnd = [
-            fit_score(
-                seeds + [pool[i] for i in rng.choice(len(pool), n, replace=False)],
-                val,
-                epochs,
-                seed=s,
-            )
-            for s in range(2)
-        ]
-        sched = [pool[int(i)] for i in np.linspace(0, len(pool) - 1, n)]
-        r_fix = fit_score(seeds + sched, val, epochs)
-        rows.append((n, r_act, float(np.mean(rnd)), r_fix))
+        cfg = {
+            "output_dir": str(out / name),
+            "seed_frames": str(out / "seed.extxyz"),
+            "model": MODEL,
+            "progress": False,
+            "uncertainty": {
+                "kind": "gp",
+                "features": "all",
+                "check_every": every,
+                "threshold_train": rel,
+                "min_gap": gap,
+            },
+            "fit": {"epochs": epochs, "update_epochs": 15, "full_retrain_every": 8, "lr": 0.01},
+            "walkers": wcfg,
+            "max_calls": size["max_calls"],
+            "seed": seed,
+        }
+        t0 = time.process_time()
+        r = learn(cfg, overwrite=True, observer=observer)
+        data = [frame_from_atoms(a) for a in ase.io.read(r.dataset, ":")]
+        calls = len(data) - len(seeds)
+        sc = score(data, val, epochs, seed=seed)
+        steps_done = [int(s) for s in _walker_steps(out / name / "calls.csv")]
+        res["active"][name] = {
+            "calls": calls,
+            "finished": r.finished,
+            "cpu_s": time.process_time() - t0,
+            "score": sc,
+            "call_steps": steps_done,
+        }
         print(
-            f"N={n:3d}  active {r_act:.4f}  random {np.mean(rnd):.4f} (+-{np.std(rnd):.4f})  "
-            f"fixed {r_fix:.4f}  eV/Å",
+            f"[seed {seed}] {name}: {calls} calls, finished {r.finished}, "
+            f"balanced {sc['balanced']:.4f} eV/Å",
             flush=True,
         )
-    target = rows[-1][1] * 1.1
+        if name == "active-strict":
+            visited = seen
+    rng = np.random.default_rng(seed)
+    pools = {"same MD": visited, "true-EMT MD": [t[3:] for t in truth]}  # seeds left out
+    for pool_name, pool in pools.items():
+        flat = [(w, i) for w in range(2) for i in range(len(pool[w]))]
+        for n in size["grid"]:
+            pick = [flat[i] for i in rng.choice(len(flat), min(n, len(flat)), replace=False)]
+            fr = [pool[w][i] for w, i in pick]
+            fr = fr if pool_name == "true-EMT MD" else label(fr)
+            res["curves"].setdefault(f"random ({pool_name})", []).append(
+                (n, score(seeds + fr, val, epochs, seed=seed))
+            )
+            if pool_name == "same MD":
+                sched = []
+                for w in range(2):  # every k-th check of each walker
+                    k = n // 2 + (w < n % 2)
+                    idx = np.linspace(0, len(pool[w]) - 1, k + 2)[1:-1].round().astype(int)
+                    sched += [pool[w][i] for i in idx]
+                res["curves"][f"fixed schedule ({pool_name})"] = res["curves"].get(
+                    f"fixed schedule ({pool_name})", []
+                ) + [(n, score(seeds + label(sched), val, epochs, seed=seed))]
+            print(f"[seed {seed}] {pool_name} N={n} done", flush=True)
+    res["pool_sizes"] = {k: [len(p[0]), len(p[1])] for k, p in pools.items()}
+    res["cpu_s"] = time.process_time() - t_cpu
+    (out / "result.json").write_text(json.dumps(res))
+    return res
 
-    def need(col):
-        hit = [r[0] for r in rows if r[col] <= target]
-        return hit[0] if hit else None
 
-    print(
-        f"\nactive run: {res.n_calls} calls, {res.rounds} rounds, CPU {t_active:.1f} s; "
-        f"pool {len(pool)} frames, validation {len(val)} frames"
+def _walker_steps(path):
+    import csv
+
+    return [r["step"] for r in csv.DictReader(open(path))]
+
+
+def _run_worker(args):
+    seed, out, size = args
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    return worker(seed, Path(out), size)
+
+
+def interp_calls(curve, target):
+    """Calls a (median) curve [(n, err)] needs to reach ``target``: linear in log(err)
+    between grid points; None when it never does."""
+    for (n0, e0), (n1, e1) in zip(curve, curve[1:], strict=False):
+        if e0 <= target:
+            return float(n0)
+        if e1 <= target:
+            f = (np.log(e0) - np.log(target)) / (np.log(e0) - np.log(e1))
+            return float(n0 + f * (n1 - n0))
+    return float(curve[0][0]) if curve and curve[0][1] <= target else None
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--small", action="store_true")
+    ap.add_argument("--out", default=None, help="folder for the figure, table and runs")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--jobs", type=int, default=3, help="seeds run in parallel processes")
+    ap.add_argument("--steps", type=int, default=None, help="MD steps per walker (1500)")
+    args = ap.parse_args(argv)
+    size = {
+        "steps": 1500,
+        "check_every": 10,
+        "epochs": 60,
+        "n_val": 40,
+        "max_calls": 80,
+        "grid": [4, 8, 16, 24, 32, 48, 64],
+    }
+    if args.small:
+        size = {
+            "steps": 200,
+            "check_every": 10,
+            "epochs": 8,
+            "n_val": 4,
+            "max_calls": 12,
+            "grid": [4, 8],
+        }
+    if args.steps:
+        size["steps"] = args.steps
+    t_wall = time.perf_counter()
+    out = Path(args.out or tempfile.mkdtemp(prefix="bench_active_"))
+    out.mkdir(parents=True, exist_ok=True)
+    load0 = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else "?"
+    jobs = [(s, str(out / f"seed{s}"), size) for s in args.seeds]
+    if args.jobs > 1 and len(jobs) > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(
+            min(args.jobs, len(jobs)), mp_context=mp.get_context("spawn")
+        ) as ex:
+            results = list(ex.map(_run_worker, jobs))
+    else:
+        results = [_run_worker(j) for j in jobs]
+    report(results, out)
+    wall = time.perf_counter() - t_wall
+    cpu = sum(r["cpu_s"] for r in results)
+    ru = max(
+        resource.getrusage(who).ru_maxrss / 1024
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
     )
-    print(f"target = 1.1 x active final = {target:.4f} eV/Å")
-    print("| method | calls to reach target |\n|---|---|")
-    for name, col in (("active (GP)", 1), ("random", 2), ("fixed schedule", 3)):
-        n = need(col)
-        print(f"| {name} | {n if n is not None else f'> {rows[-1][0]}'} |")
-    _figure(rows, target, out / "bench_active.png")
-    wall, cpu = time.perf_counter() - t_wall, time.process_time() - t_cpu
-    ru = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else "?"
-    print(f"\nwall {wall:.0f} s, CPU {cpu:.0f} s, max RSS {ru:.0f} MB, load {load}; files in {out}")
+    load1 = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else "?"
+    print(
+        f"\nwall {wall:.0f} s, CPU {cpu:.0f} s (all seeds), max RSS {ru:.0f} MB, "
+        f"load {load0} -> {load1}; files in {out}"
+    )
     return 0
 
 
-def _figure(rows, target, path):
+def report(results, out: Path, key="balanced"):
+    """Median/spread table over seeds, calls-to-target ratios, figure."""
+    curves = {}
+    for r in results:
+        for name, pts in r["curves"].items():
+            for n, sc in pts:
+                curves.setdefault(name, {}).setdefault(n, []).append(sc[key])
+    print(
+        f"\nvalidation force RMSE ({key} over {', '.join(PHASES)}), eV/Å: median [min, max] "
+        f"over {len(results)} seeds"
+    )
+    print("| method | calls | error |\n|---|---|---|")
+    for name, d in curves.items():
+        for n in sorted(d):
+            v = np.array(d[n])
+            print(f"| {name} | {n} | {np.median(v):.4f} [{v.min():.4f}, {v.max():.4f}] |")
+    act = {}
+    for r in results:
+        for name, a in r["active"].items():
+            act.setdefault(name, []).append((a["calls"], a["score"][key], a["finished"]))
+    for name, pts in act.items():
+        c = np.array([p[0] for p in pts])
+        e = np.array([p[1] for p in pts])
+        print(
+            f"| {name} (whole runs) | {np.median(c):.0f} [{c.min()}, {c.max()}] | "
+            f"{np.median(e):.4f} [{e.min():.4f}, {e.max():.4f}] |"
+        )
+    print(
+        "\ncalls each baseline needs (median curve, interpolated) to reach the active "
+        "runs' median error; ratio = baseline calls / active calls"
+    )
+    print("| active setting | its calls | its error | " + " | ".join(curves) + " |")
+    print("|---" * (3 + len(curves)) + "|")
+    for name, pts in act.items():
+        c = float(np.median([p[0] for p in pts]))
+        e = float(np.median([p[1] for p in pts]))
+        cells = []
+        for d in curves.values():
+            med = [(n, float(np.median(d[n]))) for n in sorted(d)]
+            need = interp_calls(med, e)
+            cells.append(
+                f"> {med[-1][0]} (> {med[-1][0] / c:.1f}x)"
+                if need is None
+                else f"{need:.0f} ({need / c:.2f}x)"
+            )
+        print(f"| {name} | {c:.0f} | {e:.4f} | " + " | ".join(cells) + " |")
+    print("\nper-phase force RMSE (eV/Å), median over seeds")
+    print("| dataset | " + " | ".join(PHASES) + " |\n|---" * 1 + "|---" * len(PHASES) + "|")
+    for name in act:
+        v = {ph: np.median([r["active"][name]["score"][ph] for r in results]) for ph in PHASES}
+        print(f"| {name} | " + " | ".join(f"{v[ph]:.3f}" for ph in PHASES) + " |")
+    for cname in next(iter(results))["curves"]:
+        n = max(x[0] for x in results[0]["curves"][cname])
+        v = {
+            ph: np.median([dict((m, s) for m, s in r["curves"][cname])[n][ph] for r in results])
+            for ph in PHASES
+        }
+        print(f"| {cname}, N={n} | " + " | ".join(f"{v[ph]:.3f}" for ph in PHASES) + " |")
+    _figure(curves, act, out / "bench_active.png", key)
+    (out / "summary.json").write_text(
+        json.dumps(
+            {
+                "curves": {k: {str(n): v for n, v in d.items()} for k, d in curves.items()},
+                "active": act,
+            }
+        )
+    )
+
+
+def _figure(curves, act, path, key):
     from atomtwin.toolkit.plot import PALETTE, axis_label, new_figure, save
 
     fig, ax = new_figure("single", aspect=0.75)
-    n = [r[0] for r in rows]
-    for col, name, c, m in (
-        (1, "active (GP)", PALETTE[0], "o"),
-        (2, "random", PALETTE[1], "s"),
-        (3, "fixed schedule", PALETTE[2], "^"),
-    ):
-        ax.plot(n, [r[col] for r in rows], marker=m, ms=4, color=c, label=name)
-    ax.axhline(target, color="0.5", lw=0.8, ls="--", label="target")
-    from matplotlib.ticker import MaxNLocator
-
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    marks = ["s", "^", "v", "D"]
+    for k, (name, d) in enumerate(curves.items()):
+        n = sorted(d)
+        med = [np.median(d[x]) for x in n]
+        lo = [np.min(d[x]) for x in n]
+        hi = [np.max(d[x]) for x in n]
+        c = PALETTE[1 + k]
+        ax.plot(n, med, marker=marks[k % 4], ms=3.5, color=c, lw=1, label=name)
+        ax.fill_between(n, lo, hi, color=c, alpha=0.15, lw=0)
+    for k, (name, pts) in enumerate(act.items()):
+        c = np.array([p[0] for p in pts])
+        e = np.array([p[1] for p in pts])
+        ax.plot(c, e, "o", ms=3, color=PALETTE[0], mfc="none" if k else PALETTE[0], alpha=0.6)
+        ax.plot(
+            np.median(c),
+            np.median(e),
+            "o",
+            ms=6,
+            color=PALETTE[0],
+            mfc="none" if k else PALETTE[0],
+            label=f"{name} (whole runs)",
+        )
     ax.set_xlabel("reference calls")
-    ax.set_ylabel(axis_label("validation force RMSE", "eV/Å"))
+    ax.set_ylabel(axis_label(f"validation force RMSE ({key})", "eV/Å"))
     ax.set_yscale("log")
-    ax.legend(fontsize="small", frameon=False)
+    ax.legend(fontsize="x-small", frameon=False)
     save(fig, path)
 
 
