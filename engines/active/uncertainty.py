@@ -6,9 +6,9 @@ Two estimators with one interface, ``estimator.evaluate(graphs) -> list[Predicti
   same data.  The prediction is member 0's (the model that runs the MD and is exported);
   the raw per-atom uncertainty is the spread of the members' forces,
   ``s_i = sqrt(mean_c var_m F_ic)`` (eV/Å, per component).  Cost: M forward passes.
-* :class:`LastLayerGP` — a single model.  The per-atom features the readout reads (the
-  input of the NequIP energy head, or the Allegro pair latents summed on the centre atom) are
-  captured with a forward hook; a Bayesian linear model of the local energy on these
+* :class:`LastLayerGP` — a single model.  Per-atom features (by default the invariants of
+  every NequIP interaction layer's output; or the input of the energy head; for Allegro the
+  pair latents summed on the centre atom) are captured with forward hooks; a Bayesian linear model of the local energy on these
   features (one per species, standardised, prior precision ``reg``) has the posterior
   local-energy variance ``s_i^2 = phi_i^T (Phi^T Phi + reg n I)^-1 phi_i`` — the FLARE-style
   local-energy variance of a Gaussian process with a linear kernel on learned features.
@@ -211,7 +211,7 @@ class LastLayerGP:
 
     kind = "gp"
 
-    def __init__(self, model: Potential, reg: float = 1e-3, features: str = "last") -> None:
+    def __init__(self, model: Potential, reg: float = 1e-3, features: str = "all") -> None:
         if features not in ("last", "all"):
             raise InputError(f"features {features!r} is unknown. Fix: 'last' or 'all'.")
         self.models = [model]

@@ -36,6 +36,9 @@ def test_paths_resolve_against_the_yaml_folder(tmp_path):
         ({"walkers": []}, "walkers"),
         ({"walkers": [{"structure": "s.xyz", "ensemble": "nve"}]}, "walkers[0].ensemble"),
         ({"max_calls": 0}, "max_calls"),
+        ({"uncertainty": {"threshold_train": 1.0}}, "uncertainty.threshold_train"),
+        ({"uncertainty": {"threshold": 0.1, "min_gap": -1}}, "uncertainty.min_gap"),
+        ({"uncertainty": {"threshold": 0.1, "features": "first"}}, "uncertainty.features"),
     ],
 )
 def test_mistakes_name_the_key(change, key):
@@ -46,6 +49,28 @@ def test_mistakes_name_the_key(change, key):
 def test_relative_threshold():
     cfg = LearnConfig.from_dict(BASE | {"uncertainty": {"threshold_rel": 4.0, "noise_floor": 0.05}})
     assert cfg.uncertainty.trigger == pytest.approx(0.2)
+
+
+def test_threshold_relative_to_the_training_frames():
+    """threshold_train alone is a trigger (no fixed part); with threshold, the larger wins."""
+    cfg = LearnConfig.from_dict(BASE | {"uncertainty": {"threshold_train": 3.0, "min_gap": 50}})
+    assert cfg.uncertainty.trigger == 0.0 and cfg.uncertainty.min_gap == 50
+    assert cfg.uncertainty.features == "all"
+
+
+def test_a_state_of_an_older_version_resumes_as_it_started():
+    """A state written before ``features`` existed: the GP keeps the features it had
+    (``last``) and the keys added since take their defaults, so the configs compare equal."""
+    from atomtwin.engines.active.loop import _resumable_config
+
+    cfg = LearnConfig.from_dict(BASE | {"uncertainty": {"threshold": 0.2, "kind": "gp"}})
+    old = cfg.to_dict()
+    for k in ("features", "threshold_train", "min_gap"):
+        del old["uncertainty"][k]
+    got = _resumable_config(old, cfg)
+    assert got.uncertainty.features == "last" and got.to_dict() == old
+    new = cfg.to_dict()
+    assert _resumable_config(new, cfg) is cfg
 
 
 def test_cli_registers_learn():

@@ -45,7 +45,10 @@ def test_calibration_on_a_phase_absent_from_training(cu_data, committee, kind):
     other half the coverage moves by the sampling error of a fraction over 15 frames x 32
     atoms (~1440 components, correlated within an atom and a frame: effective n ~ 300, so
     one standard error ~0.027) plus the frame-to-frame variation of the error scale; +-0.08
-    is ~3 standard errors.  Measured: committee 0.672 / Spearman 0.52, gp 0.733 / 0.69.
+    is ~3 standard errors.  Measured: committee 0.672 / Spearman 0.52, gp 0.721 / 0.71.
+    Over four sets of model seeds (0, 10, 20, 30) the committee's Spearman is 0.52, 0.58,
+    0.24, 0.60 and the GP's 0.71, 0.65, 0.54, 0.65: the GP meets 0.5 for every seed, the
+    three-member committee not for one (its per-atom spread of three members is noisy).
     """
     est = _estimators(committee)[kind]
     g = _graphs(est.model, cu_data["liquid"])
@@ -58,18 +61,23 @@ def test_calibration_on_a_phase_absent_from_training(cu_data, committee, kind):
     assert 0.85 <= rep["coverage_2sigma"] <= 0.99, rep
 
 
-# measured with these models (structure sigma / held-out crystal sigma): liquid 5.6x (committee)
-# and 35x (gp); (001) slab 1.5x / 6.9x; vacancy at 500 K 1.2x / 1.8x.  The issue's 3x holds
-# for the liquid with both and for the surface with the GP; a vacancy in a hot 32-atom
-# crystal (11 instead of 12 neighbours for 12 atoms, inside the thermal spread of the
-# training frames' environments) is not 3x for either: asserted at the weaker 1.1x.
+# measured with these models (structure sigma = most uncertain atom, over held-out crystal
+# frames): committee liquid 5.6x, (001) slab 1.5x, vacancy 1.2x; gp (features of every
+# layer) 30x, 12.7x, 3.0x.  Over model seeds 0/10/20/30 the gp's vacancy factor is 3.0, 3.3,
+# 3.5, 2.9 (2.9 at most with the energy head's 8 features alone) and the committee's 1.2,
+# 1.8, 2.0, 1.7 (slab 1.5-3.9): the issue's 3x holds for the liquid with both estimators and
+# for the surface with the GP; for the vacancy the GP is at 3x only in 3 of 4 seeds and the
+# committee is not (a vacancy in a hot 32-atom crystal: 11 instead of 12 nearest neighbours
+# for 12 atoms; the model's true force error there is only 1.85x the crystal's).  Asserted:
+# the issue's 3x where it holds for every seed, below it the weaker bounds these seeds
+# support (gp vacancy 2.5x; committee slab 1.2x, vacancy 1.1x).
 OOD_FACTOR = {
     ("committee", "liquid"): 3.0,
     ("committee", "slab"): 1.2,
     ("committee", "vacancy"): 1.1,
     ("gp", "liquid"): 3.0,
     ("gp", "slab"): 3.0,
-    ("gp", "vacancy"): 1.1,
+    ("gp", "vacancy"): 2.5,
 }
 
 

@@ -32,3 +32,57 @@ def test_ensembles():
     assert isinstance(integrator_at(WalkerConfig(**base), 0), Langevin)
     nhc = integrator_at(WalkerConfig(**base, ensemble="nhc", temperature_end=700, steps=10), 5)
     assert isinstance(nhc, NoseHooverChain) and nhc.temperature == pytest.approx(600)
+
+
+class _Fixed:
+    """An estimator whose raw per-atom uncertainty is always 1 (the MD runs with a model)."""
+
+    kind = "fixed"
+
+    def __init__(self, model):
+        self.models = [model]
+        self.model = model
+
+    def evaluate(self, graphs):
+        import numpy as np
+        from atomtwin.engines.active.uncertainty import Prediction
+
+        return [
+            Prediction(0.0, np.zeros((len(g["pos"]), 3)), np.ones(len(g["pos"]))) for g in graphs
+        ]
+
+
+def test_min_gap_holds_uncertainty_triggers_back_and_the_observer_sees_every_check():
+    """sigma (1 eV/Å) is above the threshold at every check: without a quiet period the
+    first check (step 5) triggers; with ``quiet_until=12`` the checks at 5 and 10 pass and
+    step 15 triggers, the walker continuing from step 10 (the last check it passed)."""
+    import torch
+    from ase.build import bulk
+    from atomtwin.engines.active.walkers import advance
+    from atomtwin.engines.md.state import state_from_atoms
+    from atomtwin.engines.mlip.config import ModelConfig
+    from atomtwin.engines.mlip.model import build_model
+
+    torch.manual_seed(0)
+    model = build_model(
+        ModelConfig(
+            r_max=3.0,
+            num_layers=1,
+            lmax=1,
+            mul=2,
+            num_basis=2,
+            radial_hidden=4,
+            radial_layers=1,
+            species=["Cu"],
+        )
+    )
+    wc = WalkerConfig(structure="s.xyz", temperature=300, steps=40, timestep=0.001)
+    st = state_from_atoms(bulk("Cu", "fcc", a=3.61, cubic=True), temperature_K=300, seed=0)
+    est, cal = _Fixed(model), (lambda s: s)
+    seen = []
+    obs = lambda w, step, fr, sigma: seen.append((step, sigma))  # noqa: E731
+    safe, trig, _ = advance(0, wc, st, est, cal, 0.5, 5, 50.0, observer=obs)
+    assert trig.step == 5 and safe.step == 0 and seen == [(5, 1.0)]
+    seen.clear()
+    safe, trig, _ = advance(0, wc, st, est, cal, 0.5, 5, 50.0, quiet_until=12, observer=obs)
+    assert trig.step == 15 and safe.step == 10 and [s for s, _ in seen] == [5, 10, 15]
