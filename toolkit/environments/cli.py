@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 
 
 def register(sub) -> None:
@@ -34,8 +35,55 @@ def register(sub) -> None:
         metavar="DIR",
         help="reuse descriptors across runs: a folder, or the user cache dir when no folder is given",
     )
+    p.add_argument(
+        "--chunk-frames",
+        type=int,
+        help="frames per task (default: about 64 MB of descriptors); also the cache's unit",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes (default 1: this one); N >= 2 starts a local dask cluster of N "
+        "single-thread worker processes, so the descriptors use N cores",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_environments)
+
+
+@contextmanager
+def local_cluster(n_workers: int):
+    """A dask distributed client on ``n_workers`` local single-thread processes for the
+    duration of the block (none for ``n_workers <= 1``); on leaving (also on Ctrl-C or an
+    error) the client and every worker process are closed."""
+    if n_workers <= 1:
+        yield None
+        return
+    import logging
+    import signal
+    import threading
+
+    from distributed import Client, LocalCluster
+
+    # The workers start with Ctrl-C ignored (an ignored signal stays ignored in a spawned
+    # process): a Ctrl-C in a terminal reaches every process of the group, and only this one
+    # should act on it, by cancelling the tasks and closing the workers (no traceback from
+    # each worker).  A Ctrl-C during the ~1 s start of the workers is ignored too.
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        cluster = LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
+    with cluster, Client(cluster) as client:
+        yield client
 
 
 def check_arguments(args) -> None:
@@ -49,6 +97,10 @@ def check_arguments(args) -> None:
     for flag, value in (("--n-clusters", args.n_clusters), ("--n-fit", args.n_fit)):
         if value is not None and value < 1:
             raise InputError(f"{flag} must be >= 1, got {value}.")
+    if args.chunk_frames is not None and args.chunk_frames < 1:
+        raise InputError(f"--chunk-frames must be >= 1, got {args.chunk_frames}.")
+    if args.workers < 1:
+        raise InputError(f"--workers must be >= 1, got {args.workers}.")
     if args.rattle < 0:
         raise InputError(f"--rattle must be >= 0 Å, got {args.rattle}.")
     if args.out:
@@ -79,22 +131,27 @@ def cmd_environments(args) -> int:
     check_arguments(args)
     ds = open_input(args, lazy=True)
     require_species(ds, species=args.species, neighbours=args.neighbours)
-    if args.pipeline:
-        clf = EnvironmentClassifier.load(args.pipeline)
-        clf.cache = args.cache if args.cache else getattr(clf, "cache", None)
-    else:
-        desc = SOAP(r_cut=args.r_cut) if args.descriptor == "soap" else ACSF(r_cut=args.r_cut)
-        clf = EnvironmentClassifier(
-            desc,
-            species=args.species,
-            neighbours=args.neighbours,
-            method=args.method,
-            n_clusters=args.n_clusters,
-            n_fit=args.n_fit,
-            seed=args.seed,
-            cache=args.cache,
-        ).fit(ds)
-    labels = clf.predict(ds)
+    with local_cluster(args.workers):
+        if args.pipeline:
+            clf = EnvironmentClassifier.load(args.pipeline)
+            clf.cache = args.cache if args.cache else getattr(clf, "cache", None)
+            if args.chunk_frames:
+                clf.chunk_frames = args.chunk_frames
+            labels = clf.predict(ds)
+        else:
+            desc = SOAP(r_cut=args.r_cut) if args.descriptor == "soap" else ACSF(r_cut=args.r_cut)
+            clf = EnvironmentClassifier(
+                desc,
+                species=args.species,
+                neighbours=args.neighbours,
+                method=args.method,
+                n_clusters=args.n_clusters,
+                n_fit=args.n_fit,
+                seed=args.seed,
+                cache=args.cache,
+                chunk_frames=args.chunk_frames,
+            )
+            labels = clf.fit_predict(ds)
     frac = phase_fractions(labels)
     out = labels.to_dataset(name="labels")
     out["fraction"] = frac
