@@ -487,10 +487,21 @@ def learn(
         for d in ("calls", "committee"):
             shutil.rmtree(out / d, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
+    own_client = None
     if cluster and client is None:
         from distributed import Client
 
-        client = Client(cluster)
+        client = own_client = Client(cluster)
+    try:
+        return _learn(
+            cfg, out, state_path, resume, client, progress, max_rounds, calculator, observer
+        )
+    finally:
+        if own_client is not None:  # the one we connected: closed, the cluster keeps running
+            own_client.close()
+
+
+def _learn(cfg, out, state_path, resume, client, progress, max_rounds, calculator, observer):
     torch.manual_seed(cfg.seed)
     rc = cfg.reference
     ref = Reference(

@@ -130,6 +130,48 @@ def test_a_reference_that_always_fails_stops_with_a_named_error(tmp_path):
     assert (tmp_path / "run" / "state.pt").exists()  # the seeds' round is kept for a resume
 
 
+def test_the_whole_loop_on_a_dask_cluster_makes_the_calls_of_a_serial_run(tmp_path, capsys):
+    """``atomtwin learn --cluster ADDRESS`` (a LocalCluster, one in-process worker): the
+    reference calls of each round run on the cluster and the run makes the same calls as a
+    serial one — same walkers, steps and triggers, same structures and labels.
+
+    Tolerances: a fresh EMT per call on the cluster and a reused one serially give forces
+    equal to round-off (~1e-12 eV/Å, see the references test); the models trained on them and
+    the MD they drive differ by as little, so walker positions agree to 1e-6 Å and forces to
+    1e-8 eV/Å, and the same checks trigger."""
+    distributed = pytest.importorskip("distributed")
+    import json
+
+    import ase.io
+    from atomtwin.engines.active import learn
+    from atomtwin.toolkit.cli import main
+
+    (tmp_path / "serial").mkdir()
+    (tmp_path / "cluster").mkdir()
+    serial = learn(_setup(tmp_path / "serial", max_calls=4))
+    cfg = _setup(tmp_path / "cluster", max_calls=4)
+    with distributed.LocalCluster(
+        processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None
+    ) as lc:
+        code = main(["learn", str(cfg), "--cluster", lc.scheduler_address, "--json"])
+        assert code == 0
+        # the references ran there, and the client learn connected is closed again (only
+        # the scheduler's internal one is left)
+        assert "remote_label" in lc.scheduler.task_prefixes
+        assert set(lc.scheduler.clients) <= {"fire-and-forget"}
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["calls"] == serial.n_calls == 4 and summary["finished"]
+    a, b = _table(serial.calls_csv), _table(Path(summary["dataset"]).parent / "calls.csv")
+    strip = [(r[0], r[1], r[2], r[3], r[4], r[6]) for r in a]  # call, round, walker, step, ...
+    assert strip == [(r[0], r[1], r[2], r[3], r[4], r[6]) for r in b]
+    da = ase.io.read(serial.dataset, ":")
+    db = ase.io.read(summary["dataset"], ":")
+    assert len(da) == len(db) == 3 + 4
+    for x, y in zip(da, db, strict=True):
+        assert np.allclose(x.positions, y.positions, rtol=0, atol=1e-6)
+        assert np.allclose(x.get_forces(), y.get_forces(), rtol=0, atol=1e-8)
+
+
 def _cli(cfg: Path, *extra: str, log: Path) -> subprocess.Popen:
     env = dict(
         os.environ,
