@@ -162,6 +162,20 @@ def toolkit_frames(path: Path) -> int:
     return int(atomtwin.toolkit.open(path).sizes["frame"])
 
 
+def _temperature(path: Path) -> dict:
+    """Mean and standard deviation (K) of the kinetic temperature over the second half."""
+    from atomtwin.toolkit import units as U
+
+    import atomtwin
+
+    ds = atomtwin.toolkit.read(path)
+    v = np.asarray(ds["velocities"].values)
+    ke = 0.5 * np.einsum("a,fai->f", np.asarray(ds["mass"].values), v**2) * U.AMU_A2_PS2_TO_EV
+    temp = 2 * ke / (3 * ds.sizes["atom"] * U.KB)
+    half = temp[temp.size // 2 :]
+    return {"temperature_K": float(half.mean()), "temperature_std_K": float(half.std())}
+
+
 def _quiet_md(cfg_dict: dict, **kw):
     """``atomtwin.engines.md.run`` without the notice a first resumable run gives."""
     import warnings
@@ -323,6 +337,7 @@ def run_demo(
                 "ns_per_day": res.ns_per_day,
                 "atom_steps_per_s": res.atom_steps_per_s,
                 "steps_per_s": cfg.md_steps / max(res.wall_s, 1e-9),
+                **_temperature(md_file),
             },
         )
     if until == "md":

@@ -71,6 +71,15 @@ def phase_of_clusters(
     return out
 
 
+#: classifier settings of each centre species' pipeline (see :func:`_environments`)
+#: 6 PCA components keep a full-covariance mixture affordable for BIC (21 covariance
+#: parameters per component instead of 136 with 16), so a product (isolated S among Li)
+#: is not lumped with the bulk site it resembles (the argyrodite's free S2-); components
+#: are merged only when they overlap by more than 30 % (the toolkit default 5 % reunites
+#: liquids, and merged those two here)
+CLASSIFIER = {"n_components": 6, "merge_overlap": 0.3, "max_clusters": 8}
+
+
 def _environments(ds: xr.Dataset, cfg, seed: int):
     """One classifier per centre species (its own BIC: the 8 P of the cell are not outvoted
     by the 150 Li), each matched to the references holding that species.
@@ -97,8 +106,9 @@ def _environments(ds: xr.Dataset, cfg, seed: int):
             seed=seed,
             fit_frames=None,
             n_fit=min(4000, nf * n_c),
-            max_clusters=6 if n_c >= 8 else 4,
-            n_components=min(16, max(2, nf * n_c // 40)),
+            max_clusters=CLASSIFIER["max_clusters"] if n_c >= 8 else 4,
+            n_components=min(CLASSIFIER["n_components"], max(2, nf * n_c // 40)),
+            merge_overlap=CLASSIFIER["merge_overlap"],
         )
         phase = phase_of_clusters(env)
         off = len(rows)
@@ -240,9 +250,10 @@ def mobility_by_region(
     )
 
 
-def _reactions(ds: xr.Dataset, s0: np.ndarray, width: float) -> tuple[xr.Dataset, dict]:
+def _reactions(ds: xr.Dataset, s0: np.ndarray, layer: float) -> tuple[xr.Dataset, dict]:
     """Reaction products and events from the reactions module, with the coordination
-    indicators and the PS4 left in the bulk electrolyte against those at the contact."""
+    indicators, and the PS4 of the layer facing the metal (P within ``layer`` Å of the
+    initial contact plane) against those of the deeper layers."""
     from atomtwin.toolkit.reactions import coordination_numbers, reactions
 
     r = reactions(ds, progress=False, contact_events=False)
@@ -263,7 +274,7 @@ def _reactions(ds: xr.Dataset, s0: np.ndarray, width: float) -> tuple[xr.Dataset
     cn_cls = coordination_numbers(ds, "Cl", "S", progress=False)
     cn_clp = coordination_numbers(ds, "Cl", "P", progress=False)
     p_idx = np.asarray(cn_ps["atom"].values)
-    p_bulk = s0[p_idx] > width
+    p_bulk = s0[p_idx] > layer
     out = xr.Dataset(
         {
             "ps_bonds": ("frame", r.bonds.sel(pair="P-S").values, {"units": "bonds"}),
@@ -341,8 +352,6 @@ def analyse(ds: xr.Dataset, out: Path, cfg, region: np.ndarray, seed: int = 0) -
     # 1 environments
     lab, rows, clfs = _environments(ds, cfg, seed)
     phase = [r["phase"] for r in rows]
-    for clf, _ in clfs:
-        clf.save(out / f"environments_{clf.species_[0]}.pkl")
     code = np.array([PHASES.index(p) for p in phase] + [len(PHASES) - 1])  # noise -> new
     cat = np.where(lab == -2, len(PHASES) - 1, code[np.where(lab >= 0, lab, len(phase))])
     frac = np.stack([(cat == k).mean(1) for k in range(len(PHASES))], axis=1)
@@ -410,7 +419,7 @@ def analyse(ds: xr.Dataset, out: Path, cfg, region: np.ndarray, seed: int = 0) -
         fit_curve = np.full(t.size, np.nan)
 
     # 3 reactions
-    rx, rx_info = _reactions(ds, s[0], cfg.region_width)
+    rx, rx_info = _reactions(ds, s[0], cfg.contact_layer)
 
     # 4 Li mobility
     sp = np.asarray(ds[S.SPECIES].values).astype(str)

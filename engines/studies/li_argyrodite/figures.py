@@ -45,16 +45,14 @@ def fig_phase_fractions(res: xr.Dataset, out: Path) -> list[Path]:
     ax.set_ylabel("fraction of atoms")
     ax.set_xlim(t[0], t[-1])
     ax.set_ylim(0, None)
-    ax.legend(
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.22),
+    fig.legend(
+        loc="outside lower center",
         ncol=3,
         frameon=False,
         fontsize=7,
         handlelength=1.5,
         columnspacing=1.0,
     )
-    fig.subplots_adjust(bottom=0.33)
     return save(fig, out / "fig_phase_fractions", formats=FORMATS)
 
 
@@ -91,15 +89,13 @@ def fig_profiles(res: xr.Dataset, out: Path) -> list[Path]:
     fig.legend(
         handles,
         labels,
-        loc="lower center",
+        loc="outside lower center",
         ncol=3,
         frameon=False,
         fontsize=7,
-        bbox_to_anchor=(0.5, 0.0),
         handlelength=1.2,
         columnspacing=1.0,
     )
-    fig.subplots_adjust(bottom=0.24, hspace=0.25)
     return save(fig, out / "fig_phase_profiles", formats=FORMATS)
 
 
@@ -144,7 +140,7 @@ def fig_reactions(res: xr.Dataset, out: Path) -> list[Path]:
     t = res["time"].values
     ax.step(t, res["ps_bonds"], where="post", color="k", label="P–S bonds")
     ax.step(
-        t, res["n_PS4"], where="post", color=PHASE_COLOURS["Li6PS5Cl"], label="PS$_4$ units (all)"
+        t, res["n_PS4"], where="post", color=PHASE_COLOURS["Li6PS5Cl"], label="PS$_4$ units, all"
     )
     ax.step(
         t,
@@ -152,7 +148,7 @@ def fig_reactions(res: xr.Dataset, out: Path) -> list[Path]:
         where="post",
         color=PHASE_COLOURS["Li6PS5Cl"],
         ls=":",
-        label="PS$_4$ units, bulk electrolyte",
+        label="PS$_4$ units, deeper layers",
     )
     ax.step(
         t, res["n_S_isolated"], where="post", color=PHASE_COLOURS["Li2S"], label="S bonded to no P"
@@ -165,8 +161,7 @@ def fig_reactions(res: xr.Dataset, out: Path) -> list[Path]:
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlim(t[0], t[-1])
     ax.set_ylim(0, None)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False, fontsize=7)
-    fig.subplots_adjust(bottom=0.36)
+    fig.legend(loc="outside lower center", ncol=2, frameon=False, fontsize=7)
     return save(fig, out / "fig_reactions", formats=FORMATS)
 
 
@@ -183,8 +178,7 @@ def fig_coordination(res: xr.Dataset, out: Path) -> list[Path]:
     ax.set_ylabel("mean bonded neighbours")
     ax.set_xlim(t[0], t[-1])
     ax.set_ylim(0, None)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, frameon=False, fontsize=7)
-    fig.subplots_adjust(bottom=0.3)
+    fig.legend(loc="outside lower center", ncol=3, frameon=False, fontsize=7)
     return save(fig, out / "fig_coordination", formats=FORMATS)
 
 
@@ -274,8 +268,17 @@ def fig_nve(out: Path) -> list[Path]:
     ax.set_xlabel(axis_label("time", "ps"))
     ax.set_ylabel(axis_label("energy per atom", "meV"))
     ax.set_xlim(t[0], t[-1])
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2, frameon=False, fontsize=7)
-    fig.subplots_adjust(bottom=0.32)
+    slope = np.polyfit(t, etot, 1)[0] * 1e3
+    ax.text(
+        0.98,
+        0.96,
+        f"drift {slope:.3f} meV/atom/ps",
+        transform=ax.transAxes,
+        ha="right",
+        va="top",
+        fontsize=7,
+    )
+    fig.legend(loc="outside lower center", ncol=2, frameon=False, fontsize=7)
     return save(fig, out / "fig_nve_energy", formats=FORMATS)
 
 

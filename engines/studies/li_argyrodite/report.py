@@ -63,6 +63,9 @@ def summarise(cfg, done: dict, wall_s: float | None = None) -> dict:
         "reactions": rx,
         "mobility": a.get("mobility", {}),
         "region_width_A": cfg.region_width,
+        "contact_layer_A": cfg.contact_layer,
+        "md_temperature_K": md.get("temperature_K"),
+        "md_temperature_std_K": md.get("temperature_std_K"),
         "n_segments": cfg.n_segments,
         "wall_s": wall_s,
         "wall_min": None if wall_s is None else wall_s / 60,
@@ -90,7 +93,9 @@ def findings(s: dict) -> list[str]:
     out = [
         f"The {s['atoms']}-atom Li | Li6PS5Cl sandwich ran for {s['md_ps']:.2f} ps at "
         f"{s['temperature_K']:.0f} K (Langevin, friction {s['friction_per_ps']:g} per ps, "
-        f"{s['timestep_fs']:g} fs steps) at {s['md_steps_per_s']:.1f} MD steps per second."
+        f"{s['timestep_fs']:g} fs steps) at {s['md_steps_per_s']:.1f} MD steps per second; "
+        f"its kinetic temperature over the second half was {s['md_temperature_K']:.0f} ± "
+        f"{s['md_temperature_std_K']:.0f} K (the reaction heat against the thermostat)."
     ]
     c = s["check"]
     if c:
@@ -117,9 +122,9 @@ def findings(s: dict) -> list[str]:
         frm = r.get("ps_form") or {}
         out.append(
             f"P-S bonds fall from {r['ps_bonds'][0]} to {r['ps_bonds'][1]} and PS4 units from "
-            f"{r['n_PS4'][0]} to {r['n_PS4'][1]} (at the contacts {r['n_PS4_contact'][0]} -> "
-            f"{r['n_PS4_contact'][1]}, in the bulk electrolyte {r['n_PS4_bulk'][0]} -> "
-            f"{r['n_PS4_bulk'][1]}); {brk.get('n_events', 0)} P-S bonds broke "
+            f"{r['n_PS4'][0]} to {r['n_PS4'][1]} (in the layer facing the metal, P within "
+            f"{s['contact_layer_A']:g} Å of the contact, {r['n_PS4_contact'][0]} -> "
+            f"{r['n_PS4_contact'][1]}; deeper {r['n_PS4_bulk'][0]} -> {r['n_PS4_bulk'][1]}); {brk.get('n_events', 0)} P-S bonds broke "
             f"({brk.get('rate', 0):.1f} ± {brk.get('rate_err', 0):.1f} per ps) and "
             f"{frm.get('n_events', 0)} formed."
         )
@@ -246,7 +251,7 @@ def write_report(out: Path, cfg, done: dict, wall_s: float | None = None) -> dic
         "",
         "`md.nc` (trajectory), `nve.nc`, `results.nc` (every curve of the figures, labels, "
         "profiles), `summary.json` (every number above), `new_environments.extxyz`, "
-        "`environments_*.pkl` (fitted classifiers), `check_forces.npz`.",
+        "`check_forces.npz` (model and CHGNet forces of the check).",
         "",
     ]
     tmp = out / "report.md.tmp"

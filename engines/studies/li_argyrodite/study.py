@@ -58,7 +58,8 @@ class StudyConfig:
     nve_steps: int = 400
     check_frames: int = 6  # frames of the model's own MD recomputed with CHGNet
     region_width: float = 3.0  # Å each side of a contact plane: the interface region
-    msd_lag: float = 0.25  # ps: the lag of the mobility comparison
+    contact_layer: float = 5.0  # Å: P closer to the contact at the start face the metal
+    msd_lag: float = 0.5  # ps: the lag of the mobility comparison
     n_segments: int = 4  # time segments of the mobility error bars
     seed: int = 18
 
