@@ -149,3 +149,13 @@ def test_overlapped_fit_predict_same_labels():
     np.testing.assert_array_equal(serial, dist)
     assert clf.n_clusters_ == serial_clf.n_clusters_ >= 2
     assert np.any(dist == -1) and np.any(dist >= 0)  # noise and clusters both present
+
+
+def test_cli_refuses_bad_workers(tmp_path, capsys):
+    from atomtwin.toolkit.cli import main
+
+    ds, _ = li_li2s_cell(n_frames=1, seed=9, thickness=12.0)
+    ds.atoms.write(tmp_path / "traj.nc")
+    for flag in ("--workers", "--chunk-frames"):
+        assert main(["environments", str(tmp_path / "traj.nc"), flag, "0"]) == 2
+        assert f"{flag} must be >= 1" in capsys.readouterr().err

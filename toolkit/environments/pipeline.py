@@ -8,7 +8,10 @@ chunk's float32 descriptors (or reads them from the optional cache), projects th
 GEMM and assigns them (HDBSCAN: :mod:`~atomtwin.toolkit.environments.assign`, the same
 labels as ``hdbscan.approximate_predict`` several times faster) and returns only the int16
 labels: millions of environments are labelled with memory bounded by one chunk per worker,
-and no descriptor is computed twice.
+and no descriptor is computed twice.  On a dask distributed client, :meth:`fit_predict`
+starts the workers on the descriptors and their projection as soon as the PCA is fitted,
+while this process fits the clusters; the reduced float32 rows stay on the workers and are
+assigned there (the same labels as ``fit`` then ``predict``).
 Cluster labels are put in a canonical order (largest cluster of the fit sample first), so
 two fits with the same seed give identical labels.  ``-1`` marks noise (HDBSCAN), ``-2``
 an atom that is not a centre (another species).

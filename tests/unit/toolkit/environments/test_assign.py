@@ -54,3 +54,22 @@ def test_pickled_assigner_same_labels():
     pts = _blobs(rng, 500, dim=4)
     b = pickle.loads(pickle.dumps(a))  # the tree is rebuilt, not shipped
     np.testing.assert_array_equal(a.predict(pts), b.predict(pts))
+
+
+def test_bounded_query_same_neighbours():
+    """The pruned query (distance_upper_bound from an upper bound of the k-th distance) returns
+    the neighbours of the plain query, in the same order; a bound that is too small for some
+    points (not an upper bound) falls back to the plain query for them."""
+    from atomtwin.toolkit.environments.assign import FastHDBSCANAssigner
+
+    rng = np.random.default_rng(5)
+    model = hdbscan.HDBSCAN(min_cluster_size=20, prediction_data=True).fit(_blobs(rng, 1500))
+    a = FastHDBSCANAssigner(model)
+    pts = _blobs(rng, 700)
+    k = 21
+    d_ref, j_ref = a.tree.query(pts, k=k)
+    bound = d_ref[:, -1] * rng.uniform(1.0, 1.5, len(pts))  # valid upper bounds, uneven
+    bound[::7] *= 0.5  # not bounds: these points must be queried again without one
+    d, j = a._query_bounded(pts, k, bound)
+    np.testing.assert_array_equal(j, j_ref)
+    np.testing.assert_array_equal(d, d_ref)

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Idle-core figures of issue 20 in one command (< 4 min on 2 idle cores):
+#   1. bench_phases.py: parallel efficiency of the phase-diagram ensemble on 2 worker
+#      processes (4 x 4 grid of 256-atom LJ NPT points, 400 + 400 MD steps each: ~3 s of
+#      CPU a point, so the ~1 s start of the worker pool does not dominate);
+#   2. bench_environments.py: pipeline / descriptor time ratio and cores used (CPU s / wall s)
+#      at the heavy settings (SOAP n_max 8, l_max 6, r_cut 5 A + HDBSCAN) and the light ones
+#      (n_max 4, l_max 4 + Gaussian mixture), 374,400 environments, 2 worker processes.
+# Run it when nothing else runs; it prints /proc/loadavg before and after each part, and the
+# figures are idle-core figures only if the load stays near 0 (the benchmarks use 2 cores).
+#
+#   bash tests/benchmarks/idle_core_check.sh            # from the repository root
+#   PY=/path/to/python bash tests/benchmarks/idle_core_check.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=${PY:-.venv/bin/python}
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+echo "== idle-core check: $(date -u +%FT%TZ), $(nproc) usable CPUs, $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "loadavg before: $(cat /proc/loadavg)"
+start=$SECONDS
+echo
+echo "== 1. phase-diagram ensemble: serial vs 2 worker processes"
+timeout 150 "$PY" tests/benchmarks/bench_phases.py --grid 4 --steps 400 --workers 2
+echo "loadavg: $(cat /proc/loadavg)"
+echo
+echo "== 2. environment pipeline vs descriptors alone (2 worker processes)"
+timeout 150 "$PY" tests/benchmarks/bench_environments.py --frames 150 --reps 2 \
+    --settings heavy light --no-peer 2>&1 | grep -v -i "warning"
+echo "loadavg after: $(cat /proc/loadavg)"
+echo "== done in $((SECONDS - start)) s"
