@@ -13,12 +13,12 @@ against CHGNet 0.3.0 (weights in the chgnet wheel, no download):
   Li6PS5Cl, Li2S, Li3P, LiCl; :func:`reference_phases`) rattled at 300 and 500 K, and the
   106-atom sandwich (:func:`small_interface`) at gaps 2.0 / 2.5 / 3.0 Å rattled at 400 K
   (the 212-atom one of :func:`build_interface` too, in the full run);
-* **walkers** (Langevin, 1 fs, friction 20 / ps as the CHGNet reference run): three on
-  the 106-atom sandwich, where the reaction happens (400 K, a 300 -> 500 K ramp, and a
-  2.0 Å gap at 450 K), each 2 ps long so that the walkers go through the reaction (CHGNet
-  reduces every contact PS4 within ~0.7 ps at 400 K); the 212-atom sandwich at 400 K (full
-  run); bulk Li6PS5Cl 400 -> 500 K, bulk Li 300 -> 450 K and the product phases Li2S, Li3P,
-  LiCl at 400 K;
+* **walkers** (Langevin, 1 fs, friction 20 / ps as the CHGNet reference run): four on
+  the 106-atom sandwich, where the reaction happens (400 K, a 300 -> 500 K ramp, a 2.0 Å
+  gap at 450 K, each 2 ps long, and 500 K for 1.5 ps), so that the walkers go through the
+  reaction (CHGNet reduces every contact PS4 within ~0.7 ps at 400 K); the 212-atom
+  sandwich of the demo at 400 K for 2.5 ps (full run); bulk Li6PS5Cl 400 -> 500 K, bulk Li
+  300 -> 450 K and the product phases Li2S, Li3P, LiCl at 400 K;
 * single-model uncertainty (``gp``: the last-layer posterior variance), recalibrated;
 * a NequIP-style model, float32, species Cl Li P S, r_max 4.5 Å, 2 layers, lmax 1
   (``MODEL``; why these: :data:`MODEL` below);
@@ -172,7 +172,8 @@ def learn_config(work: Path, *, small: bool = False, seed: int = 0) -> dict[str,
         walker("sandwich", 400.0, 2000),
         walker("sandwich", 300.0, 2000, 500.0),
         walker("sandwich_gap2", 450.0, 2000),
-        walker("sandwich212", 400.0, 1000),
+        walker("sandwich", 500.0, 1500),
+        walker("sandwich212", 400.0, 2500),
         walker("Li6PS5Cl", 400.0, 1000, 500.0),
         walker("Li", 300.0, 1000, 450.0),
         walker("Li2S", 400.0, 500),
@@ -183,11 +184,11 @@ def learn_config(work: Path, *, small: bool = False, seed: int = 0) -> dict[str,
         "output_dir": str(work / "run"),
         "seed_frames": files["seeds"],
         "model": MODEL,
-        "uncertainty": {"kind": "gp", "check_every": 10, "threshold": 0.45},
-        "fit": {"epochs": 40, "update_epochs": 5, "full_retrain_every": 60, "lr": 0.01},
+        "uncertainty": {"kind": "gp", "check_every": 10, "threshold": 0.4},
+        "fit": {"epochs": 40, "update_epochs": 5, "full_retrain_every": 80, "lr": 0.01},
         "reference": {"calculator": "chgnet", "max_consecutive_failures": 5},
         "walkers": walkers,
-        "max_calls": 260,
+        "max_calls": 420,
         "seed": seed,
         "progress": True,
     }
@@ -264,7 +265,7 @@ def learn_potential(
         Rounds between two held-out evaluations of the learning curve (default 4; the
         small run: a single point at the end).
     final_epochs
-        Fine-tuning epochs of the final model on the whole dataset (default 60; small: 0).
+        Fine-tuning epochs of the final model on the whole dataset (default 100; small: 0).
     work
         Folder of the run's state (default ``out_dir/active_run``); a run there is resumed.
     """
@@ -282,7 +283,7 @@ def learn_potential(
     cfg = learn_config(work, small=small, seed=seed)
     cfg["progress"] = progress
     rpp = rounds_per_point or (10**6 if small else 4)
-    final_epochs = (0 if small else 60) if final_epochs is None else final_epochs
+    final_epochs = (0 if small else 100) if final_epochs is None else final_epochs
     held = None if small else held_out_frames()
     calc = chgnet_calculator()
     t0, c0 = time.perf_counter(), _cpu_s()

@@ -210,3 +210,63 @@ def validate(
 
     atomic_write_text(path, json.dumps(meta, indent=1, default=float))
     return res
+
+
+def summary_markdown(meta: dict[str, Any]) -> str:
+    """The README's results block from ``model.json``'s contents."""
+    al, v = meta["active_learning"], meta["validation"]
+    e = v["errors"]
+    rows = [
+        "| held-out frames (CHGNet MD, 400 K) | frames | force MAE | force RMSE | mean abs(F) "
+        "| MAE / mean abs(F) | energy MAE |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    names = {
+        "sandwich_0-2ps": "reacting sandwich, 0-2 ps",
+        "sandwich_0-0.7ps": "  0-0.7 ps (while the PS4 react)",
+        "sandwich_0.7-2ps": "  0.7-2 ps",
+        "bulk_0-1ps": "bulk Li6PS5Cl, 0-1 ps",
+    }
+    for k, name in names.items():
+        x = e[k]
+        rows.append(
+            f"| {name} | {x['frames']} | {x['forces_mae']:.3f} eV/Å | {x['forces_rmse']:.3f} eV/Å "
+            f"| {x['mean_abs_force_component']:.3f} eV/Å "
+            f"| {x['forces_mae'] / x['mean_abs_force_component']:.2f} "
+            f"| {1000 * x['energy_mae']:.1f} meV/atom |"
+        )
+    ps2 = [r["P-S"][-1] for n, r in v["reaction"].items() if n != "CHGNet"]
+    sp, nve, b = v["speed"], v["nve"], v["bulk_400K"]
+    return "\n".join(
+        [
+            f"- **Run**: {al['calls']} CHGNet calls ({al['failed_calls']} failed), "
+            f"{al['rounds']} rounds, {al['frames']} frames; active learning {al['cpu_s']:.0f} s "
+            f"CPU ({al['wall_s']:.0f} s wall), {meta['total_cpu_s']:.0f} s CPU with the final "
+            f"fit ({meta['final_fit']['epochs']} epochs), {meta['torch_threads']} torch thread, "
+            f"load average {meta['load_at_end']:.1f} on 2 cores shared with other jobs.",
+            "",
+            *rows,
+            "",
+            "P-S bonds and PS4 units (reactions module defaults, "
+            "`make_reference_run.bond_statistics`) in the model's own MD of the 106-atom "
+            "sandwich (same start and thermostat as the CHGNet run: 400 K, Langevin 20/ps, "
+            "1 fs; velocity seeds 100-102) next to CHGNet's run, at t (ps):",
+            "",
+            v["reaction_table"],
+            "",
+            f"P-S bonds at 2 ps: model {ps2} (mean {np.mean(ps2):.1f} +- {np.std(ps2, ddof=1):.1f}), "
+            f"CHGNet {v['reaction']['CHGNet']['P-S'][-1]}.  Bulk Li6PS5Cl at 400 K with the "
+            f"model ({b['duration_ps']:.1f} ps): P-S bonds {b['P-S_min']}-{b['P-S_max']}, "
+            f"PS4 never below {b['PS4_min']} (no event, as CHGNet).",
+            "",
+            f"- **NVE** (sandwich, from 400 K, 1 fs, {nve['duration_ps']:.1f} ps, while it "
+            f"reacts: potential energy {nve['potential_energy_change_eV']:+.1f} eV): drift "
+            f"{nve['drift_eV_per_atom_per_ps']:+.1e} eV/atom/ps, largest deviation "
+            f"{nve['max_deviation_eV_per_atom']:.1e} eV/atom.",
+            f"- **Speed** (`atomtwin.engines.md.run`, Langevin, potential kind mlip, 1 torch "
+            f"thread, 300 steps): 106 atoms {sp['106']['steps_per_s_cpu']:.0f} steps/s per CPU "
+            f"second ({sp['106']['steps_per_s_wall']:.0f} wall at load "
+            f"{sp['106']['load']:.1f}), 212 atoms {sp['212']['steps_per_s_cpu']:.0f} "
+            f"({sp['212']['steps_per_s_wall']:.0f} wall at load {sp['212']['load']:.1f}).",
+        ]
+    )
