@@ -58,8 +58,13 @@ MODEL = {
     "radial_layers": 1,
 }
 PHASES = ("crystal", "vacancy", "liquid", "surface")
-# (threshold_train, min_gap steps): a strict and a looser trigger
-SETTINGS = {"active-strict": (3.0, 100), "active-loose": (2.0, 50)}
+# (threshold_train, min_gap steps): a strict and a looser trigger, and a selective one (a
+# high threshold but denser calls where it is exceeded; added after the first two were run)
+SETTINGS = {
+    "active-strict": (3.0, 100),
+    "active-loose": (2.0, 50),
+    "active-selective": (5.0, 40),
+}
 
 
 def _cu():
@@ -325,10 +330,10 @@ def main(argv=None) -> int:
     size = {
         "steps": 1500,
         "check_every": 10,
-        "epochs": 60,
+        "epochs": 40,
         "n_val": 40,
         "max_calls": 80,
-        "grid": [4, 8, 16, 24, 32, 48, 64],
+        "grid": [4, 8, 16, 32, 48],
     }
     if args.small:
         size = {
@@ -440,6 +445,13 @@ def report(results, out: Path, key="balanced"):
     )
 
 
+def replot(out: Path, key="balanced"):
+    """The figure again from a finished run's ``summary.json``."""
+    d = json.loads((Path(out) / "summary.json").read_text())
+    curves = {k: {int(n): v for n, v in c.items()} for k, c in d["curves"].items()}
+    _figure(curves, d["active"], Path(out) / "bench_active.png", key)
+
+
 def _figure(curves, act, path, key):
     from atomtwin.toolkit.plot import PALETTE, axis_label, new_figure, save
 
@@ -453,22 +465,28 @@ def _figure(curves, act, path, key):
         c = PALETTE[1 + k]
         ax.plot(n, med, marker=marks[k % 4], ms=3.5, color=c, lw=1, label=name)
         ax.fill_between(n, lo, hi, color=c, alpha=0.15, lw=0)
+    amarks = ["o", "D", "h", "p"]
     for k, (name, pts) in enumerate(act.items()):
         c = np.array([p[0] for p in pts])
         e = np.array([p[1] for p in pts])
-        ax.plot(c, e, "o", ms=3, color=PALETTE[0], mfc="none" if k else PALETTE[0], alpha=0.6)
+        m = amarks[k % 4]
+        ax.plot(c, e, m, ms=3, color=PALETTE[0], mfc="none", alpha=0.7)
         ax.plot(
             np.median(c),
             np.median(e),
-            "o",
-            ms=6,
+            m,
+            ms=6.5,
             color=PALETTE[0],
-            mfc="none" if k else PALETTE[0],
-            label=f"{name} (whole runs)",
+            label=f"{name} (median; small: seeds)",
         )
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
     ax.set_xlabel("reference calls")
-    ax.set_ylabel(axis_label(f"validation force RMSE ({key})", "eV/Å"))
+    ax.set_ylabel(axis_label("phase-balanced force RMSE", "eV/Å"))
     ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.legend(fontsize="x-small", frameon=False)
     save(fig, path)
 
