@@ -10,7 +10,7 @@ for every choice (structure, 400 K, thermostat, length) and why.
 
 Stages (each resumable; a rerun continues from the finished ones):
 
-1. ``structure``  the 212-atom sandwich (``--small``: 106 atoms), CHGNet lattice constants;
+1. ``structure``  the 212-atom sandwich (``--small``: 158 atoms), CHGNet lattice constants;
 2. ``model``      the shipped potential (SHA-256 and metadata checked), a model file given
                   with ``--model``, or with ``--retrain`` active learning against CHGNet
                   (:func:`~atomtwin.engines.studies.li_argyrodite.make_model.learn_potential`);
@@ -107,11 +107,16 @@ RETRAIN_FIX = (
 
 
 def check_model_file(path: Path, fix: str = RETRAIN_FIX) -> dict:
-    """Species and r_max of a model file; refuse one that is not for Cl, Li, P and S."""
-    from atomtwin.engines.mlip.model import read_model_file
+    """Species and r_max of a model file or training checkpoint; refuse one that is not for
+    Cl, Li, P and S."""
+    from atomtwin.engines.mlip.model import read_checkpoint, read_model_file
+    from atomtwin.toolkit.errors import FileFormatError
 
     try:
-        head = read_model_file(path)
+        try:
+            head = read_model_file(path)
+        except FileFormatError:  # a training checkpoint loads as well (its EMA weights)
+            head = read_checkpoint(path)
     except (InputError, FileNotFoundError) as err:
         raise InputError(f"{err} Or: {fix}") from err
     species, r_max = sorted(head["species"]), float(head["r_max"])
@@ -433,7 +438,9 @@ def register(sub) -> None:
         "--out", default="demo-out", help="output folder (report.md, figures, results.nc)"
     )
     p.add_argument("--force", action="store_true", help="delete the output folder's contents first")
-    p.add_argument("--small", action="store_true", help="the 106-atom sandwich, 0.4 ps (tests)")
+    p.add_argument(
+        "--small", action="store_true", help="6 Li layers on 2 cells (158 atoms), 1 ps (tests)"
+    )
     p.add_argument(
         "--retrain",
         action="store_true",

@@ -71,37 +71,44 @@ def test_products_grow_at_the_interface_while_the_bulks_stay_matched(demo_dir):
     phases = [c["phase"] for c in s["clusters"]]
     # both bulks are recognised as their reference crystal
     assert {"Li", "Li6PS5Cl"} <= set(phases), phases
-    # the environments of atoms that start far from the contacts (beyond the interface
-    # region) stay matched to their own bulk: bcc Li on the metal side, Li6PS5Cl on the
-    # electrolyte side, in at least 80 % of (frame, atom) pairs of the second half
-    # (thermal fluctuations move some atoms across cluster boundaries; a bulk that
-    # reacted or melted would fall far below)
+    # atoms that start in a bulk region keep their bulk's match: bcc Li for the metal beyond
+    # the interface region, Li6PS5Cl for the electrolyte beyond the PS4 layer facing the
+    # metal (P within contact_layer of the contact, its S up to ~1 Å further).  Compared over
+    # (frame, atom) pairs, second half against the first tenth of the run: at least 90 % of
+    # the start's match (thermal motion moves a few environments across cluster boundaries;
+    # a bulk that reacted or melted loses most of it: the contact layer loses 3 of its 4 PS4
+    # in this run), and at least 70 % absolute (the argyrodite's free S2- are Li2S-like from
+    # the start, ~8 % of its atoms)
     lab = res["labels"].values
     cphase = np.asarray(res["cluster_phase"].values).astype(str)
     s0 = res["signed_distance_start"].values
     w = float(res.attrs["region_width_A"])
-    half = lab[lab.shape[0] // 2 :]
-    ph = np.where(half >= 0, cphase[np.clip(half, 0, None)], "new")
-    assert np.mean(ph[:, s0 < -w] == "Li") > 0.8
-    assert np.mean(ph[:, s0 > w] == "Li6PS5Cl") > 0.8
-    # at least one product phase matched to its reference appears and grows, and it sits at
-    # the interface: its fraction averaged over the last fifth of the run exceeds that of the
-    # first fifth by at least 2 atoms' worth, and at the end most of its atoms are within
-    # the interface region
+    layer = s["contact_layer_A"] + 1.0
+    nf = lab.shape[0]
+
+    def phases(sl):
+        h = lab[sl]
+        return np.where(h >= 0, cphase[np.clip(h, 0, None)], "new")
+
+    start, late = phases(slice(0, max(1, nf // 10))), phases(slice(nf // 2, None))
+    for name, sel in (("Li", s0 < -w), ("Li6PS5Cl", s0 > layer)):
+        assert sel.sum() >= 10, (name, sel.sum())
+        f0, f1 = np.mean(start[:, sel] == name), np.mean(late[:, sel] == name)
+        assert f1 >= 0.9 * f0 and f1 > 0.7, (name, f0, f1)
+    # at least one product phase matched to its reference grows, and at the interface: its
+    # fraction over the last fifth exceeds that over the first fifth by at least 2 atoms'
+    # worth, and most atoms that join it start within the contact layer of a contact
     frac = res["phase_fraction"]
-    n_atoms = res.sizes["atom"]
-    nf = res.sizes["frame"]
     k = max(1, nf // 5)
     grown = []
     for p in ("Li2S", "Li3P", "LiCl"):
         f = frac.sel(phase=p).values
-        if f[-k:].mean() - f[:k].mean() >= 2.0 / n_atoms:
+        if f[-k:].mean() - f[:k].mean() >= 2.0 / res.sizes["atom"]:
             grown.append(p)
     assert grown, frac.isel(frame=[0, -1]).values
-    last = lab[-1]
     for p in grown:
-        atoms = np.flatnonzero(np.isin(last, np.flatnonzero(cphase == p)))
-        assert atoms.size and np.mean(np.abs(s0[atoms]) <= 2 * w) > 0.5, (p, s0[atoms])
+        joined = np.flatnonzero((late[-1] == p) & (start[0] != p))
+        assert joined.size >= 2 and np.mean(np.abs(s0[joined]) <= layer) > 0.5, (p, s0[joined])
 
 
 @pytest.mark.slow
@@ -278,7 +285,7 @@ def test_demo_refuses_a_model_for_other_species(tmp_path, capsys):
 
 
 def test_demo_structure_stage_builds_the_sandwich(tmp_path):
-    """The structure stage alone (no model needed): the 106-atom sandwich with its regions."""
+    """The structure stage alone: the 158-atom test sandwich with its regions."""
     from ase.io import read
     from atomtwin.engines.studies.demo import run_demo
     from atomtwin.engines.studies.li_argyrodite.study import contact_planes, signed_distance
@@ -297,10 +304,10 @@ def test_demo_structure_stage_builds_the_sandwich(tmp_path):
         if not data.path("li_argyrodite", "model.ckpt").exists():
             pytest.skip("no model to start the demo with")
         stages = run_demo(tmp_path / "s", small=True, until="structure", progress=False)["stages"]
-    assert stages["structure"]["atoms"] == 106
+    assert stages["structure"]["atoms"] == 158
     a = read(tmp_path / "s" / "structure.extxyz")
     region = a.arrays["region"]
-    assert (region == 0).sum() == 54 and (region == 1).sum() == 52
+    assert (region == 0).sum() == 54 and (region == 1).sum() == 104
     planes = contact_planes(a.positions[:, 2], region, a.cell[2, 2])
     s = signed_distance(a.positions[:, 2], planes, a.cell[2, 2])
     # metal atoms on the negative side, electrolyte atoms on the positive side, and the

@@ -78,6 +78,13 @@ def phase_of_clusters(
 #: are merged only when they overlap by more than 30 % (the toolkit default 5 % reunites
 #: liquids, and merged those two here)
 CLASSIFIER = {"n_components": 6, "merge_overlap": 0.3, "max_clusters": 8}
+#: SOAP settings of the environments.  r_cut 3.5 Å holds the first coordination shell of
+#: every site here (P-S 2.05, Li-S 2.4-2.6, Li-P 2.5-2.9, Li-Cl 2.6, Li-Li 2.95 and 3.41 Å
+#: in bcc Li) and little beyond: the reaction products at the contact are a few Å across
+#: and disordered, and with 5 Å their environments were dominated by what surrounds them
+#: (the argyrodite's free S2- and a product S among Li fell into one cluster; on the CHGNet
+#: reference run, Li2S- and Li3P-like environments then appear from zero only at 3.5 Å)
+DESCRIPTOR = {"r_cut": 3.5, "n_max": 4, "l_max": 4, "sigma": 0.5}
 
 
 def _environments(ds: xr.Dataset, cfg, seed: int):
@@ -99,7 +106,7 @@ def _environments(ds: xr.Dataset, cfg, seed: int):
         n_c = int((sp == centre).sum())
         env, clf = classify_environments(
             ds,
-            SOAP(r_cut=5.0, n_max=4, l_max=4, sigma=0.5),
+            SOAP(**DESCRIPTOR),
             species=[centre],
             references=refs,
             rattle=0.0,

@@ -204,7 +204,7 @@ METHODS = """## Methods
   CHGNet lattice constants, 2.5 Å gaps.
 - **Potential**: Allegro-style equivariant model learned by atomtwin's active learning against
   CHGNet 0.3.0; checked on frames of its own trajectory and in NVE.
-- **Environments**: SOAP (r_cut 5 Å, n_max 4, l_max 4) of every atom; each centre species
+- **Environments**: SOAP (r_cut 3.5 Å: the first coordination shells; n_max 4, l_max 4) of every atom; each centre species
   clustered on its own (PCA, Gaussian mixture, number by BIC); each cluster matched to
   Einstein-rattled references at the run temperature (bcc Li, Li6PS5Cl, Li2S, Li3P, LiCl):
   nearest reference when closer than the combined spread, else the nearest reference claiming

@@ -20,7 +20,8 @@ The choices, and why (issue 18):
   run ~450 K hot.  Mobilities are compared between regions under the same friction.
 * **Length.**  2.5 ps at 1 fs (Li is light; the reference used 1 fs): the contact reaction
   is over (PS4 of the contact layer gone) after ~1 ps, leaving 1.5 ps of a reacted
-  interface for the mobility.  Small: 0.4 ps, enough for the first P-S bonds to break.
+  interface for the mobility.  Small: 1 ps, the contact PS4 half reduced (CHGNet: 16 -> 7
+  P-S bonds).
 """
 
 from __future__ import annotations
@@ -65,14 +66,18 @@ class StudyConfig:
 
     @classmethod
     def small(cls) -> StudyConfig:
+        # two electrolyte cells (158 atoms), so that a bulk electrolyte exists beyond the
+        # contact layer (the 106-atom sandwich of the CHGNet reference run has one cell, all
+        # of whose PS4 face a contact); 1 ps: at 0.4 ps only one or two P-S bonds have broken
+        # (CHGNet), too few product environments to form clusters of their own
         return cls(
-            n_cells=1,
+            n_cells=2,
             li_layers=6,
-            md_steps=400,
-            stride=5,
-            nve_steps=120,
+            md_steps=1000,
+            stride=10,
+            nve_steps=100,
             check_frames=4,
-            msd_lag=0.05,
+            msd_lag=0.2,
             n_segments=4,
         )
 
