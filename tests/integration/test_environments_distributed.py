@@ -159,3 +159,20 @@ def test_cli_refuses_bad_workers(tmp_path, capsys):
     for flag in ("--workers", "--chunk-frames"):
         assert main(["environments", str(tmp_path / "traj.nc"), flag, "0"]) == 2
         assert f"{flag} must be >= 1" in capsys.readouterr().err
+
+
+def test_auto_workers_threshold():
+    """Without --workers the CLI uses every usable core only from AUTO_WORKERS_ENVIRONMENTS
+    environments (centres x frames) on: a small run never pays for starting processes."""
+    import os
+
+    from atomtwin.toolkit import schema as S
+    from atomtwin.toolkit.environments.cli import AUTO_WORKERS_ENVIRONMENTS, auto_workers
+
+    n_atoms = 100
+    frames = AUTO_WORKERS_ENVIRONMENTS // n_atoms
+    species = np.array(["Li"] * 80 + ["S"] * 20)
+    big = S.make_dataset(np.zeros((frames, n_atoms, 3)), species)
+    assert auto_workers(big, None) == len(os.sched_getaffinity(0))
+    assert auto_workers(big, ["S"]) == 1  # 20 centres x frames: below the threshold
+    assert auto_workers(big.isel(frame=slice(0, frames - 1)), None) == 1

@@ -43,12 +43,31 @@ def register(sub) -> None:
     p.add_argument(
         "--workers",
         type=int,
-        default=1,
-        help="processes (default 1: this one); N >= 2 starts a local dask cluster of N "
-        "single-thread worker processes, so the descriptors use N cores",
+        help="processes: 1 = this one; N >= 2 starts a local dask cluster of N single-thread "
+        "worker processes, so the descriptors (which hold Python's GIL) use N cores; default: "
+        f"every usable core from {AUTO_WORKERS_ENVIRONMENTS:,} environments on, else 1",
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_environments)
+
+
+AUTO_WORKERS_ENVIRONMENTS = 200_000  # ~10 s of SOAP on one core: worth a ~2 s worker start
+
+
+def auto_workers(ds, species) -> int:
+    """Worker processes for ``--workers`` not given: every usable core for a trajectory of at
+    least :data:`AUTO_WORKERS_ENVIRONMENTS` environments (centres x frames), else 1."""
+    import os
+
+    import numpy as np
+    from atomtwin.toolkit import schema as S
+
+    symbols = np.asarray(ds[S.SPECIES].values).astype(str)
+    centres = symbols.size if not species else int(np.isin(symbols, species).sum())
+    if centres * int(ds.sizes[S.FRAME]) < AUTO_WORKERS_ENVIRONMENTS:
+        return 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, int(cpus or 1))
 
 
 @contextmanager
@@ -99,7 +118,7 @@ def check_arguments(args) -> None:
             raise InputError(f"{flag} must be >= 1, got {value}.")
     if args.chunk_frames is not None and args.chunk_frames < 1:
         raise InputError(f"--chunk-frames must be >= 1, got {args.chunk_frames}.")
-    if args.workers < 1:
+    if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers must be >= 1, got {args.workers}.")
     if args.rattle < 0:
         raise InputError(f"--rattle must be >= 0 Å, got {args.rattle}.")
@@ -131,7 +150,8 @@ def cmd_environments(args) -> int:
     check_arguments(args)
     ds = open_input(args, lazy=True)
     require_species(ds, species=args.species, neighbours=args.neighbours)
-    with local_cluster(args.workers):
+    workers = args.workers if args.workers is not None else auto_workers(ds, args.species)
+    with local_cluster(workers):
         if args.pipeline:
             clf = EnvironmentClassifier.load(args.pipeline)
             clf.cache = args.cache if args.cache else getattr(clf, "cache", None)
