@@ -12,192 +12,236 @@
 # ---
 
 # %% [markdown]
-# # 3 · An interface study in depth: phases found by clustering, and the new-phase flag
+# # 3 · The Li | Li₆PS₅Cl interface in depth: reactions, phases found without labels, the new-phase flag
 #
-# In a reactive interface simulation nobody labels the atoms for you.  The approach of the
-# Li | Li₆PS₅Cl SEI study (arXiv:2506.10944) is to describe every atom by its local environment,
-# cluster those environments without supervision, ask which clusters match phases we *know*
-# (thermally rattled reference crystals) and flag the ones that match none as candidate new
-# phases — then follow where they are and how they grow.
+# Lithium metal against the argyrodite solid electrolyte Li₆PS₅Cl is not stable: at contact
+# the PS₄³⁻ units are reduced and an interphase grows, in the family of Li₂S, Li₃P and LiCl
+# (as experiments report) — plus environments that match no known crystal.  The SEI study this
+# toolkit is built around (arXiv:2506.10944) found them by describing every atom by its local
+# environment, clustering those environments without supervision, asking which clusters match
+# phases we *know* (thermally rattled reference crystals) and flagging the rest as new.
 #
-# This notebook runs that analysis on atomtwin's default interface, a Pd | Au fcc(100) slab
-# with free surfaces simulated with the small Allegro-style potential shipped with atomtwin
-# (`atomtwin.data.path("demo", "model.ckpt")`, trained on EMT; `data/demo/make_model.py`
-# reproduces it).  `atomtwin demo` runs the same study in one command; here we open every step.
-# The files this notebook writes go to `tutorial_output/03_interface_study/` in the folder
-# Jupyter runs in (or under `$ATOMTWIN_TUTORIAL_OUT`).
+# `atomtwin demo` runs this study in one command (about 10 minutes on two cores).  This
+# notebook opens every step and says why each choice was made, and shows how to run the same
+# analysis on **your own LAMMPS dump**.  Files go to `tutorial_output/03_interface_study/` in
+# the folder Jupyter runs in (or under `$ATOMTWIN_TUTORIAL_OUT`); `ATOMTWIN_SMALL=1` (as in the
+# tests) shortens everything.
 
 # %%
-import json
 import os
 from pathlib import Path
 
-import atomtwin
 import numpy as np
-from atomtwin.engines.studies.demo import DemoConfig, build_slab
+from atomtwin.engines.studies.li_argyrodite.study import (
+    StudyConfig,
+    build_structure,
+)
+
+import atomtwin
 
 SMALL = os.environ.get("ATOMTWIN_SMALL") == "1"  # the test suite's small size
 OUT = Path(os.environ.get("ATOMTWIN_TUTORIAL_OUT", "tutorial_output")) / "03_interface_study"
 OUT.mkdir(parents=True, exist_ok=True)
-
-cfg = DemoConfig.small() if SMALL else DemoConfig()
-model = atomtwin.data.path("demo", "model.ckpt")
-card = json.loads(atomtwin.data.path("demo", "model.json").read_text())
-print(card["val_forces_mae"], "eV/Å validation force MAE")
-slab = build_slab(cfg)
-slab.write(OUT / "slab.extxyz")
-print(slab.get_chemical_formula(), slab.cell.lengths())
+cfg = StudyConfig.small() if SMALL else StudyConfig()
 
 # %% [markdown]
-# ## The simulation
+# ## The structure, and why it looks like this
 #
-# Langevin MD at the demo's temperature with the trained potential, streamed to netCDF by the MD
-# engine (a killed run resumes from its checkpoint; every frame written is kept).
+# * An **ordered Li₆PS₅Cl cell** from the published F-43m Wyckoff positions (Deiseroth et al.
+#   2008, Kraft et al. 2017): PS₄ on 4b, free S²⁻ on 4c, Cl on 4a, one Li of each 48h pair.
+# * A **bcc Li(100)** slab on a Li₆PS₅Cl(100) slab cut between whole PS₄ units (no P–S bond is
+#   cut; the slab keeps the bulk composition and no charge), periodic along z: two contacts.
+# * **CHGNet's lattice constants** (10.00 and 3.408 Å): the potential was learned against
+#   CHGNet, so both bulks start unstrained for it; the 2.2 % misfit of the 3×3 Li cell is split.
+# * A **2.5 Å gap** at each contact and **no relaxation of the joined sandwich**: relaxing it at
+#   0 K already starts the reaction.  At 2.5 Å the largest force is below 1 eV/Å.
+
+# %%
+it = build_structure(cfg)
+atoms = it.atoms
+region = atoms.arrays["region"]  # 0: metal, 1: electrolyte (at the start)
+print(atoms.get_chemical_formula(), len(atoms), "atoms; cell", np.round(atoms.cell.lengths(), 2))
+print(f"Li cell {it.li_cell}, misfit {it.misfit_percent:.2f} %, strain", it.strain_percent)
+start = atoms.copy()
+del start.arrays["region"]
+start.write(OUT / "start.extxyz")
+
+# %% [markdown]
+# ## The potential, and how much to trust it
+#
+# The shipped potential was learned by atomtwin's active learning against CHGNet 0.3.0
+# (`python -m atomtwin.engines.studies.li_argyrodite.make_model` reproduces it; `atomtwin demo
+# --retrain` reruns it).  Its training included reacting interface configurations: a model
+# trained on bulk phases alone does not reproduce the reaction.  A first check needs no CHGNet
+# at all: the shipped CHGNet run of the reacting 106-atom sandwich carries CHGNet's forces, so
+# the model's force error on it, relative to the mean force, tells how well it knows the
+# reaction.  (The demo's `check` stage also recomputes frames of the model's *own* trajectory
+# with CHGNet.)
+
+# %%
+from atomtwin.engines.mlip import Calculator
+from atomtwin.toolkit.io.ase_io import dataset_to_atoms
+
+model = atomtwin.data.path("li_argyrodite", "model.ckpt")
+calc = Calculator.from_checkpoint(str(model))
+ref = atomtwin.read(atomtwin.data.path("li_argyrodite", "chgnet_small_400K.nc"))
+err, scale = [], []
+for f in np.linspace(0, ref.sizes["frame"] - 1, 3 if SMALL else 8).round().astype(int):
+    a = dataset_to_atoms(ref, int(f))
+    f_chgnet = ref.forces.isel(frame=int(f)).values
+    a.calc = calc
+    err.append(np.abs(a.get_forces() - f_chgnet).mean())
+    scale.append(np.abs(f_chgnet).mean())
+print(f"force MAE {np.mean(err):.3f} eV/Å = {100 * np.mean(err) / np.mean(scale):.0f} % "
+      f"of the mean |F| ({np.mean(scale):.3f} eV/Å) on the reacting contact")
+assert np.mean(err) < 0.35 * np.mean(scale)  # a model that learned nothing sits near 100 %
+
+# %% [markdown]
+# ## The simulation: 400 K, a strong thermostat
+#
+# * **400 K**: below the melting point of Li (453.7 K), so the metal stays a bcc crystal we can
+#   recognise, while the contact still reacts within a picosecond.
+# * **Langevin, friction 20 ps⁻¹**: the reduction releases ~0.23 eV per atom within ~1 ps; a
+#   thermostat removes excess heat at a rate ~3 k_B ΔT γ per atom, so γ = 20 ps⁻¹ keeps the run
+#   ~45 K above the set point, below melting (γ = 2 ps⁻¹ would run hundreds of K hot).
+# * **1 fs** steps (Li is light).
 
 # %%
 from atomtwin.engines.md import run
 
-res = run({"structure": str(OUT / "slab.extxyz"),
+steps = 600 if SMALL else cfg.md_steps
+res = run({"structure": str(OUT / "start.extxyz"),
            "potential": {"kind": "mlip", "model": str(model)},
-           "ensemble": "langevin", "temperature": cfg.temperature, "friction": 2.0,
-           "timestep": cfg.timestep, "steps": 120 if SMALL else cfg.md_steps, "stride": cfg.stride,
-           "output": str(OUT / "interface.nc"), "seed": 1, "progress": False},
-          overwrite=True)  # a rerun in the same folder replaces its own scratch run
-ds = atomtwin.read(OUT / "interface.nc")
-print(ds.sizes["frame"], "frames;", f"{res.ns_per_day:.3f} ns/day")
+           "ensemble": "langevin", "temperature": cfg.temperature,
+           "initial_temperature": cfg.temperature, "friction": cfg.friction,
+           "timestep": cfg.timestep, "steps": steps, "stride": cfg.stride,
+           "output": str(OUT / "md.nc"), "seed": cfg.seed, "progress": False},
+          overwrite=True)  # a rerun in the same folder replaces its own run
+print(f"{steps} steps, {res.wall_s:.0f} s, {steps / res.wall_s:.0f} steps/s")
 
 # %% [markdown]
-# ## Environments → clusters
+# ## Your own run: a LAMMPS dump
 #
-# SOAP descriptors of every atom (centre species kept apart), standardised, reduced by PCA,
-# clustered by a Gaussian mixture whose number of components is chosen by the Bayesian
-# information criterion.  The fit uses a subsample; every environment of every frame is then
-# labelled by `predict`, chunk by chunk, so the same code runs on millions of atoms.
+# Nothing below depends on atomtwin having run the MD.  To show it, the trajectory is written
+# as the dump LAMMPS writes with `dump 1 all custom 10 traj.lammpstrj id type x y z`, and read
+# back with `atomtwin.read` — for your own dump, pass its path, its type → element map and
+# the time between dumped steps.  The analysis needs positions, the cell and the species only.
 
 # %%
-from atomtwin.toolkit.environments import EnvironmentClassifier, identify_phases
+md = atomtwin.read(OUT / "md.nc")
+types = {"Cl": 1, "Li": 2, "P": 3, "S": 4}
+species = md.species.values.astype(str)
+with open(OUT / "traj.lammpstrj", "w") as fh:
+    for f in range(md.sizes["frame"]):
+        cell = md.cell.isel(frame=f).values
+        fh.write(f"ITEM: TIMESTEP\n{f * cfg.stride}\nITEM: NUMBER OF ATOMS\n{len(species)}\n"
+                 "ITEM: BOX BOUNDS pp pp pp\n"
+                 + "".join(f"0.0 {cell[k, k]:.6f}\n" for k in range(3))
+                 + "ITEM: ATOMS id type x y z\n")
+        for i, (s, r) in enumerate(zip(species, md.positions.isel(frame=f).values, strict=True)):
+            fh.write(f"{i + 1} {types[s]} {r[0]:.5f} {r[1]:.5f} {r[2]:.5f}\n")
 
-n_fit = min(4000, min(16, ds.sizes["frame"]) * ds.sizes["atom"])
-clf = EnvironmentClassifier("soap", n_fit=n_fit, max_clusters=6, seed=0).fit(ds)
-labels = clf.predict(ds)
-bic = np.round(clf.bic_.values, 0) if clf.bic_ is not None else "-"
-print("clusters:", clf.n_clusters_, " BIC by number of components:", bic)
+ds = atomtwin.read(OUT / "traj.lammpstrj", species_map="1=Cl,2=Li,3=P,4=S",
+                   timestep_ps=cfg.timestep)
+print(ds.sizes["frame"], "frames,", ds.sizes["atom"], "atoms, t =",
+      f"{float(ds.time[0]):.2f}-{float(ds.time[-1]):.2f} ps")
 
 # %% [markdown]
-# ## Which clusters are known phases?  The new-phase flag
+# ## Reactions: which bonds break, which species form
 #
-# References are bulk fcc Pd and fcc Au at the slab's lattice constant, rattled thermally; a
-# cluster is matched when the pipeline puts at least half of a reference's environments into
-# it.  Everything else — here the surfaces, the mixed interface layers and any disordered
-# region — is flagged `is_new`: a candidate new phase (or an interface) to look at.
+# `atomtwin.toolkit.reactions` builds a bond graph per frame from covalent-radius cutoffs with
+# **hysteresis** (a bond forms below one distance and breaks above a larger one, so a
+# vibration is not a reaction), follows the connected components (PS₄, PS₃, isolated S, ...)
+# and counts the bond events with error bars.
 
 # %%
-from ase.build import bulk
+from atomtwin.toolkit.reactions import reactions
 
-refs = {"fcc Pd": bulk("Pd", "fcc", a=cfg.a, cubic=True).repeat(3),
-        "fcc Au": bulk("Au", "fcc", a=cfg.a, cubic=True).repeat(3)}
-table = identify_phases(clf, refs, rattle=0.1)
-table[["nearest_reference", "is_new", "centre_species", "distance"]].to_dataframe()
-
-# %%
-known = [int(c) for c in table.cluster.values[~table.is_new.values]]
-new = [int(c) for c in table.cluster.values[table.is_new.values]]
-
-
-def reference_of(cluster: int) -> str:
-    return str(table.nearest_reference.sel(cluster=cluster).values)
-
-
-# the bulk of each metal must be recognised as its own reference
-assert any(reference_of(c).startswith("fcc Pd") for c in known)
-assert any(reference_of(c).startswith("fcc Au") for c in known)
-print("known:", known, " new:", new)
+rx = reactions(ds, progress=False, contact_events=False)
+summary = rx.summary()
+print("P-S bonds:", summary["bonds"]["P-S"])
+print("species (first -> last):",
+      {k: (v["first"], v["last"]) for k, v in summary["species"].items()})
+print("reactions:", summary.get("reactions", {}))
+print("P by S / P by Li:", summary["coordination"]["P by S"], summary["coordination"].get("P by Li"))
 
 # %% [markdown]
-# ## What the new clusters are made of
+# ## Environments, references, and the new-phase flag
 #
-# Mean neighbour counts per species (within 3.3 Å, between the first and second fcc shells):
-# bulk fcc has 12; surface atoms fewer; interface atoms a Pd/Au mixture.  Representative
-# environments (the sampled atoms nearest each cluster centre) go to an extxyz file to open in
-# OVITO or ASE's viewer.
-
-# %%
-from atomtwin.toolkit.environments import (
-    bootstrap_stability,
-    neighbour_composition,
-    representative_environments,
-)
-
-comp = neighbour_composition(ds, labels, r_cut=3.3)
-print(comp.to_pandas().round(2))
-reps = representative_environments(ds, clf, n_per_cluster=2,
-                                   path=OUT / "representatives.extxyz")
-ari = bootstrap_stability(clf, n_boot=3 if SMALL else 10, seed=1)
-print(f"bootstrap adjusted Rand index {ari.attrs['mean']:.2f} ± {ari.attrs['std']:.2f}")
-for c in known:  # bulk environments keep (close to) 12 neighbours
-    assert comp.sel(cluster=c).sum() > 10, comp.sel(cluster=c)
-
-# %% [markdown]
-# ## Where they are and how they evolve
+# Each centre species gets its own classifier (SOAP with r_cut 3.5 Å — the first coordination
+# shells, since the products are only a few Å across; PCA; a Gaussian mixture whose size BIC
+# chooses), so the few P atoms are not outvoted by the many Li.  The references are bcc Li,
+# Li₆PS₅Cl, Li₂S, Li₃P and LiCl, each rattled with Einstein-model amplitudes at the run's
+# temperature (`reference_environments`).  A cluster is **matched** to its nearest reference
+# when their means are closer than the combined spread (normalised distance ≤ 1), or to a
+# reference that "claims" it (half of that reference's rattled environments fall into the
+# cluster) within 1.5 spreads.  Otherwise it is **new**.
 #
-# Fractions of each cluster against time, the profile of each cluster along the interface
-# normal, and the thickness of the region the non-bulk clusters occupy, with a growth-law fit
-# h ∝ tⁿ (n = ½: diffusion-limited; n = 1: interface-reaction-limited).
+# How to read a new-phase flag: look at (1) its centre species and how many atoms it holds
+# over time (noise is small and flickers; a phase grows), (2) its neighbour composition (a
+# Li₂S-like S with P or Cl nearby, a P with one S and five Li: an intermediate of the
+# reduction), (3) its nearest reference and distance (1.1 is "almost", 2 is "nothing like
+# it"), (4) where it sits (the profile below) and (5) its representative environments,
+# written to extxyz to open in OVITO or ASE's viewer.
 
 # %%
-from atomtwin.toolkit.environments import (
-    fit_growth_law,
-    interphase_thickness,
-    phase_fractions,
-    spatial_profiles,
-)
+from atomtwin.engines.studies.li_argyrodite.analysis import analyse
 
-frac = phase_fractions(labels)
-prof = spatial_profiles(ds, labels, axis="z", n_bins=40)
-h = interphase_thickness(prof, new, n_interfaces=1)
-print(f"non-bulk thickness: {float(h[0]):.1f} -> {float(h[-1]):.1f} Å")
-try:
-    g = fit_growth_law(h.isel(frame=slice(1, None)))
-    print(f"growth exponent n = {float(g['n']):.2f} ± {float(g['n_err']):.2f}")
-except ValueError as err:
-    print("no growth fit:", err)
-# every classified atom is in exactly one cluster
-np.testing.assert_allclose(frac.sum("cluster"), 1.0, atol=1e-9)
+info = analyse(ds, OUT, cfg, region, seed=cfg.seed)
+for c in info["clusters"]:
+    if c["atoms_first"] or c["atoms_last"]:
+        print(f"cluster {c['cluster']:2d} {c['centre_species']:2s} {c['phase']:9s} "
+              f"(nearest {c['nearest_reference'].split(':')[0]}, d = {c['distance']:.2f}) "
+              f"atoms {c['atoms_first']:3d} -> {c['atoms_last']:3d}  "
+              f"neighbours within 3 Å {c['neighbours_3A']}")
+print("new clusters:", info["new_clusters"], "-> representatives in new_environments.extxyz")
 
 # %% [markdown]
-# ## Mobility along the interface against across it
+# ## Where the phases are, and how fast the interphase grows
 #
-# MSD restricted to a slab around the Pd/Au interface (an atom's pair of frames counts only while
-# it stays in the slab), in the plane (xy) and along the normal (z), per dimension.  Motion along
-# the interface that exceeds motion through it is the creep mechanism of the SEI study.
+# Profiles use the signed distance from the initial contact plane (metal < 0), both contacts
+# folded together.  The interphase growth per contact is the integral of the local fraction
+# of product-like and unmatched environments minus its value at the start (the argyrodite's
+# own free S²⁻ already look Li₂S-like); its error bar is the spread of the two contacts, and a
+# growth law h = A tⁿ is fitted (n = ½: diffusion-limited, n = 1: reaction-limited).  Li
+# mobility is measured by the region each Li starts in, in plane against across.
 
 # %%
-from atomtwin.toolkit.dynamics import msd
+import xarray as xr
 
-z = ds.positions.isel(frame=0).values[:, 2]
-sp = ds.species.values
-z_if = 0.5 * (z[sp == "Pd"].max() + z[sp == "Au"].min())
-region = f"z={z_if - 3:.2f}:{z_if + 3:.2f}"
-for s in ("Pd", "Au"):
-    m_xy = msd(ds, s, axes="xy", region=region) / 2
-    m_z = msd(ds, s, axes="z", region=region)
-    k = m_xy.sizes["lag"] // 3
-    print(f"{s} near the interface, MSD per dimension at {float(m_xy.lag[k]):.2f} ps: "
-          f"in plane {float(m_xy[k]):.3f} Å², across {float(m_z[k]):.3f} Å²")
+results = xr.open_dataset(OUT / "results.nc", engine="h5netcdf").load()
+print("phase fractions first:", {k: round(v, 3) for k, v in info["phase_fraction_first"].items()})
+print("phase fractions last: ", {k: round(v, 3) for k, v in info["phase_fraction_last"].items()})
+print("interphase growth (Å):", np.round(info["interphase_growth_A"], 2), "growth law:",
+      info["growth_law"])
+mob = info["mobility"]
+for r in ("bulk Li", "interface", "bulk electrolyte"):
+    a, b = mob[f"{r} in plane"], mob[f"{r} across"]
+    print(f"{r:17s} D_eff in plane {a['D_eff']:.3f} ± {a['D_eff_err']:.3f}, "
+          f"across {b['D_eff']:.3f} ± {b['D_eff_err']:.3f} Å²/ps")
+np.testing.assert_allclose(results.phase_fraction.sum("phase"), 1.0, atol=1e-9)
 
 # %% [markdown]
-# ## Figures
+# ## A figure: where the products are
+#
+# The local fraction of each category against the distance from the contact, at the start and
+# at the end; the colours are those of every figure of `atomtwin demo`.
 
 # %%
-from atomtwin.toolkit.plot import new_figure, save
-from atomtwin.toolkit.plot.environments import (
-    plot_phase_fractions,
-    plot_profile_heatmap,
-    plot_reduced_map,
-)
+from atomtwin.engines.studies.li_argyrodite.analysis import PHASE_LABELS
+from atomtwin.engines.studies.li_argyrodite.figures import PHASE_COLOURS
+from atomtwin.toolkit.plot import axis_label, new_figure, save
 
-fig, axes = new_figure("double", aspect=0.33, ncols=3)
-plot_reduced_map(clf.sample_reduced_, clf.sample_labels_, ax=axes[0])
-plot_phase_fractions(frac, ax=axes[1])
-plot_profile_heatmap(prof, new[0] if new else known[0], ax=axes[2])
-save(fig, OUT / "interface_clusters", formats=("png", "pdf"))
+fig, ax = new_figure("single", aspect=0.8)
+n = max(1, results.sizes["frame"] // 10)
+x = results.position.values
+for phase in ("Li2S", "Li3P", "LiCl", "new"):
+    for sl, ls in ((slice(0, n), ":"), (slice(-n, None), "-")):
+        y = results.profile.isel(frame=sl).sel(phase=phase).mean("frame", skipna=True)
+        ax.plot(x, y.fillna(0.0), ls, color=PHASE_COLOURS[phase],
+                label=f"{PHASE_LABELS[phase]}, {'start' if ls == ':' else 'end'}")
+ax.axvline(0, color="k", lw=0.5)
+ax.set_xlabel(axis_label("distance from the initial contact (metal < 0)", "Å"))
+ax.set_ylabel("local fraction")
+fig.legend(loc="outside lower center", ncol=2, frameon=False, fontsize=6)
+save(fig, OUT / "products_profile", formats=("png", "pdf"))

@@ -40,7 +40,11 @@ REGIONS = ("bulk Li", "interface", "bulk electrolyte")
 
 
 def phase_of_clusters(
-    env: xr.Dataset, min_overlap: float = 0.5, near: float = 1.0, claim_distance: float = 1.5
+    env: xr.Dataset,
+    min_overlap: float = 0.5,
+    near: float = 1.0,
+    claim_distance: float = 1.5,
+    shell_ok: np.ndarray | None = None,
 ) -> list[str]:
     """Phase category of each cluster of ``identify_phases``' table.
 
@@ -53,9 +57,14 @@ def phase_of_clusters(
        cluster broadened by the reaction stays matched to the bulk that fills it;
     3. otherwise it is ``"new"``: a reference's environments that fit no cluster well
        still land in some cluster, so a claim alone is not a match.
+
+    ``shell_ok`` (cluster, reference) bool, when given, removes the references whose first
+    shell has another chemistry (see :func:`first_shell_agrees`) from both rules.
     """
     ov = np.asarray(env["overlap"].values)
     dist = np.asarray(env["distances"].values)
+    if shell_ok is not None:
+        dist = np.where(shell_ok, dist, np.inf)
     names = [str(r).split(":")[0] for r in env["reference"].values]
     out = []
     for k in range(ov.shape[0]):
@@ -87,6 +96,38 @@ CLASSIFIER = {"n_components": 6, "merge_overlap": 0.3, "max_clusters": 8}
 DESCRIPTOR = {"r_cut": 3.5, "n_max": 4, "l_max": 4, "sigma": 0.5}
 
 
+#: neighbour species whose first-shell count a match must reproduce (Li-Li distances are
+#: soft and vary between the phases at the same chemistry; the anions are not)
+SHELL_SPECIES = ("Cl", "P", "S")
+SHELL_R = 3.0  # Å: first shell of every pair here (P-S 2.05, Li-S 2.45, Li-P 2.6, Li-Cl 2.6)
+
+
+def reference_shells(refs: dict, centre: str) -> dict[str, dict[str, float]]:
+    """Mean number of neighbours of each species within :data:`SHELL_R` around the
+    ``centre`` atoms of each reference (``{reference: {species: count}}``)."""
+    from ase.neighborlist import neighbor_list
+
+    out = {}
+    for name, atoms in refs.items():
+        sym = np.asarray(atoms.get_chemical_symbols())
+        c = sym == centre
+        if not c.any():
+            continue
+        i, j = neighbor_list("ij", atoms, SHELL_R)
+        out[name] = {x: float(np.sum(c[i] & (sym[j] == x)) / c.sum()) for x in SHELL_SPECIES}
+    return out
+
+
+def first_shell_agrees(cluster: dict[str, float], ref: dict[str, float]) -> bool:
+    """A cluster and a reference have the same first-shell chemistry: for each anion species
+    the mean neighbour counts differ by at most one neighbour or half the reference's count
+    (a Li with three S around it is not bcc Li, however close the descriptors)."""
+    return all(
+        abs(cluster.get(x, 0.0) - ref.get(x, 0.0)) <= max(1.0, 0.5 * ref.get(x, 0.0))
+        for x in SHELL_SPECIES
+    )
+
+
 def _environments(ds: xr.Dataset, cfg, seed: int):
     """One classifier per centre species (its own BIC: the 8 P of the cell are not outvoted
     by the 150 Li), each matched to the references holding that species.
@@ -95,7 +136,7 @@ def _environments(ds: xr.Dataset, cfg, seed: int):
     distance / overlap, the classifiers and each one's label offset.
     """
     from atomtwin.toolkit import schema as S
-    from atomtwin.toolkit.environments import SOAP, classify_environments
+    from atomtwin.toolkit.environments import SOAP, classify_environments, neighbour_composition
 
     refs = _references(cfg, seed)
     sp = np.asarray(ds[S.SPECIES].values).astype(str)
@@ -117,9 +158,20 @@ def _environments(ds: xr.Dataset, cfg, seed: int):
             n_components=min(CLASSIFIER["n_components"], max(2, nf * n_c // 40)),
             merge_overlap=CLASSIFIER["merge_overlap"],
         )
-        phase = phase_of_clusters(env)
-        off = len(rows)
         local = np.asarray(env["labels"].values)
+        comp = neighbour_composition(ds, env["labels"], r_cut=SHELL_R)
+        shells = reference_shells(refs, centre)
+        ok = np.zeros(env["distances"].shape, bool)
+        for i in range(env.sizes["cluster"]):
+            cl = {
+                str(x): float(v)
+                for x, v in zip(comp["neighbour_species"].values, comp.values[i], strict=True)
+            }
+            for j, rn in enumerate(env["reference"].values):
+                name = str(rn).split(":")[0]
+                ok[i, j] = name in shells and first_shell_agrees(cl, shells[name])
+        phase = phase_of_clusters(env, shell_ok=ok)
+        off = len(rows)
         mask = local >= 0
         lab[mask] = local[mask] + off
         lab[(local == -1)] = -1
