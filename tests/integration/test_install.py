@@ -78,13 +78,14 @@ def test_demo_model_stage_uses_shipped_model_without_training(installed):
     r = _run([str(atomtwin_cli), "demo", "--small", "--out", str(out), "--until", "model"], cwd=work)
     assert r.returncode == 0, r.stderr[-3000:]
     stages = json.loads(r.stdout)["stages"]
-    assert stages["reference"]["frames"] == 0  # no reference data generated
-    assert stages["model"]["source"] == "atomtwin.data: demo/model.ckpt"
-    # the model in use is the shipped file, byte for byte, and no training ran
-    shipped = _run([str(py), "-c", "import atomtwin.data as d; print(d.path('demo', 'model.ckpt'))"],
-                   cwd=work).stdout.strip()
-    assert (out / "model" / "best.ckpt").read_bytes() == Path(shipped).read_bytes()
-    assert not (out / "model" / "metrics.csv").exists() and not (out / "reference.extxyz").exists()
+    assert stages["model"]["source"] == "atomtwin.data: li_argyrodite/model.ckpt"
+    assert stages["model"]["species"] == ["Cl", "Li", "P", "S"]
+    assert stages["structure"]["atoms"] == 158
+    # the model in use is the shipped file, byte for byte, and no active learning ran
+    shipped = _run([str(py), "-c", "import atomtwin.data as d; "
+                    "print(d.path('li_argyrodite', 'model.ckpt'))"], cwd=work).stdout.strip()
+    assert (out / "model" / "model.ckpt").read_bytes() == Path(shipped).read_bytes()
+    assert not (out / "model" / "learning").exists()
 
 
 @pytest.mark.slow
