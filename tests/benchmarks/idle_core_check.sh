@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Idle-core figures of issue 20 in one command (< 4 min on 2 idle cores):
 #   1. bench_phases.py: parallel efficiency of the phase-diagram ensemble on 2 worker
-#      processes (4 x 4 grid of 256-atom LJ NPT points, 400 + 400 MD steps each: ~3 s of
-#      CPU a point, so the ~1 s start of the worker pool does not dominate);
+#      processes (4 x 4 grid of 256-atom LJ NPT points, 800 + 800 MD steps each: ~2 s of CPU
+#      a point; each worker process imports numpy, xarray, torch and atomtwin once, ~2 s of
+#      CPU, which at 400 + 400 steps still cost 0.76 CPU efficiency under load);
 #   2. bench_environments.py: pipeline / descriptor time ratio and cores used (CPU s / wall s)
 #      at the heavy settings (SOAP n_max 8, l_max 6, r_cut 5 A + HDBSCAN) and the light ones
-#      (n_max 4, l_max 4 + Gaussian mixture), 374,400 environments, 2 worker processes.
+#      (n_max 4, l_max 4 + Gaussian mixture), 499,200 environments, 2 worker processes.
 # Run it when nothing else runs; it prints /proc/loadavg before and after each part, and the
 # figures are idle-core figures only if the load stays near 0 (the benchmarks use 2 cores).
 #
@@ -22,7 +23,7 @@ echo "loadavg before: $(cat /proc/loadavg)"
 if [ "${SMOKE:-0}" = 1 ]; then
     phases=(--grid 2 --steps 50); envs=(--frames 4 --reps 1)
 else
-    phases=(--grid 4 --steps 400); envs=(--frames 150 --reps 2)
+    phases=(--grid 4 --steps 800); envs=(--frames 200 --reps 2)
 fi
 start=$SECONDS
 echo
