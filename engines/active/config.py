@@ -93,7 +93,8 @@ class UncertaintyConfig:
     or ``threshold_rel`` times the reference's ``noise_floor`` (eV/Å).
     threshold_train : a trigger relative to the model's own floor: a call when the structure
     uncertainty exceeds ``threshold_train`` times the median structure uncertainty of the
-    current training frames (recomputed after every update; the larger of this and
+    current training frames (for ``gp`` each frame as if left out of the fit; recomputed
+    after every update; the larger of this and
     ``threshold`` when both are given).  It follows the model as it improves, and for a
     ``scale`` calibration it does not depend on the calibration at all.
     min_gap : MD steps after a walker's call during which its uncertainty does not trigger

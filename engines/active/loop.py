@@ -182,14 +182,29 @@ class _Run:
             )
         self.update_floor()
 
+    def sigma_map(self) -> Calibration | None:
+        """Raw -> calibrated sigma for the trigger; ``None`` (the first check calls) before
+        any calibration, except for a purely relative trigger (``threshold_train`` alone):
+        a ratio of two sigmas needs no scale, so the raw values serve until the first
+        labelled frame calibrates them (no call is spent only to calibrate)."""
+        u = self.cfg.uncertainty
+        if self.calib is None and u.threshold_train is not None and u.trigger == 0.0:
+            return Calibration()
+        return self.calib
+
     def update_floor(self) -> None:
         """The model's own uncertainty level: the median calibrated structure sigma (eV/Å)
-        of its training frames (only needed by ``threshold_train``)."""
-        if self.cfg.uncertainty.threshold_train is None or self.calib is None:
+        of its training frames, each as if left out of the fit for the GP (only needed by
+        ``threshold_train``)."""
+        cal = self.sigma_map()
+        if self.cfg.uncertainty.threshold_train is None or cal is None:
             self.floor = math.nan
             return
-        preds = self.estimator.evaluate(self.graphs)
-        self.floor = float(np.median([np.max(self.calib(p.sigma)) for p in preds]))
+        if hasattr(self.estimator, "heldout_sigma"):  # GP: each frame as if left out
+            raw = self.estimator.heldout_sigma(self.graphs)
+        else:  # committee: in-sample spread (lower than on new frames like them)
+            raw = [p.sigma for p in self.estimator.evaluate(self.graphs)]
+        self.floor = float(np.median([np.max(cal(r)) for r in raw]))
 
     def threshold(self) -> float:
         """The trigger (eV/Å) of the next round."""
@@ -585,7 +600,7 @@ def _step_round(run: _Run, ref: Reference, cache: CallCache, client, bar) -> boo
         return False
     u = cfg.uncertainty
     triggers: list[Trigger] = []
-    sigma_of = run.calib if run.calib is not None else None
+    sigma_of = run.sigma_map()
     last_sigma = math.nan
     threshold = run.threshold()
     for w, (wc, wk) in enumerate(zip(_expanded(cfg), run.walkers, strict=True)):

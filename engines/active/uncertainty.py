@@ -238,6 +238,32 @@ class LastLayerGP:
             a = z.T @ z + self.reg * max(len(z), 1) * np.eye(d)
             self.params[int(t)] = {"mu": mu, "sd": sd, "ainv": np.linalg.inv(a)}
 
+    def heldout_sigma(self, graphs: Sequence[dict[str, torch.Tensor]]) -> list[np.ndarray]:
+        """Raw per-atom sigma (N,) of each *training* graph as if that graph had been left
+        out of the fit: the leverage of an atom inside the fit is biased low (most with few
+        frames and many features), so a level set by the training frames uses this.
+
+        Exact for the linear posterior (Woodbury): with ``H = Z A^-1 Z^T`` over the graph's
+        atoms of one species, the left-out leverages are ``diag(H (I - H)^-1)``.
+        """
+        feats, _ = atom_features(self.model, graphs, layers=self.features)
+        out = []
+        for g, x in zip(graphs, feats, strict=True):
+            types = g["atom_types"].numpy()
+            s2 = np.zeros(len(x))
+            for t in np.unique(types):
+                m = types == t
+                par = self.params.get(int(t))
+                if par is None:
+                    s2[m] = np.inf
+                    continue
+                z = (x[m] - par["mu"]) / par["sd"]
+                h = z @ par["ainv"] @ z.T
+                k = np.eye(len(h)) - h
+                s2[m] = np.diag(h @ np.linalg.solve(k, np.eye(len(h))))
+            out.append(np.sqrt(np.maximum(s2, 0.0)))
+        return out
+
     def evaluate(self, graphs: Sequence[dict[str, torch.Tensor]]) -> list[Prediction]:
         if not self.params:
             raise InputError(

@@ -135,3 +135,24 @@ def test_gp_features_of_an_allegro_model(cu_data):
     liq = gp.evaluate(_graphs(m, cu_data["liquid"][:2]))
     assert all(p.sigma.shape == (32,) and np.isfinite(p.sigma).all() for p in cry + liq)
     assert np.mean([p.sigma_max for p in liq]) > np.mean([p.sigma_max for p in cry])
+
+
+def test_gp_left_out_sigma_of_a_training_frame(committee):
+    """The left-out sigma of a training frame (Woodbury) equals the leverage under the
+    posterior refitted without that frame's atoms (same standardisation), to round-off;
+    and it exceeds the in-fit sigma (an atom's own contribution lowers its leverage)."""
+    com, train_graphs = committee
+    gp = LastLayerGP(com.model, reg=1e-3)
+    gp.fit_features(train_graphs)
+    j = 3
+    got = gp.heldout_sigma([train_graphs[j]])[0]
+    inside = gp.evaluate([train_graphs[j]])[0].sigma
+    from atomtwin.engines.active.uncertainty import atom_features
+
+    x = atom_features(gp.model, [train_graphs[j]], layers=gp.features)[0][0]
+    par = gp.params[0]
+    z = (x - par["mu"]) / par["sd"]
+    a_without = np.linalg.inv(par["ainv"]) - z.T @ z
+    want = np.sqrt(np.einsum("nd,de,ne->n", z, np.linalg.inv(a_without), z))
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert np.all(got > inside)
