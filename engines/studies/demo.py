@@ -144,7 +144,7 @@ def shipped_model() -> Path:
     return path
 
 
-def retrain(out: Path, small: bool, seed: int, progress: bool) -> tuple[Path, dict]:
+def learn_model(out: Path, small: bool, seed: int, progress: bool) -> tuple[Path, dict]:
     """Active learning against CHGNet into ``out/model`` (part of the study's package)."""
     from atomtwin.engines.mlip.model import export_model, read_model_file
     from atomtwin.engines.studies.li_argyrodite.make_model import learn_potential
@@ -294,7 +294,7 @@ def run_demo(
                         k: v for k, v in card.items() if isinstance(v, (int, float, str))
                     }
         else:
-            learned, info = retrain(out, small, cfg.seed, progress)
+            learned, info = learn_model(out, small, cfg.seed, progress)
             shutil.copy(learned, model_path)
         info.update(check_model_file(model_path))
         st.finish("model", info)

@@ -314,3 +314,20 @@ def test_demo_structure_stage_builds_the_sandwich(tmp_path):
     # closest atoms half a gap (1.25 Å) from the contact plane
     assert np.all(s[region == 0] < 0) and np.all(s[region == 1] > 0)
     np.testing.assert_allclose(np.abs(s).min(), 1.25, atol=1e-6)
+
+
+def test_demo_retrain_runs_active_learning_and_keeps_its_folder_apart(tmp_path, capsys):
+    """``--retrain`` (small) learns a model against CHGNet inside the run; continuing that
+    folder with the shipped model (or another) would mix two models and is refused."""
+    pytest.importorskip("chgnet")
+    out = tmp_path / "re"
+    assert (
+        main(["demo", "--small", "--retrain", "--until", "model", "--out", str(out), "--json"]) == 0
+    )
+    stages = json.loads(capsys.readouterr().out)["stages"]
+    assert stages["model"]["source"].startswith("--retrain")
+    assert stages["model"]["species"] == ["Cl", "Li", "P", "S"]
+    assert (out / "model" / "model.ckpt").stat().st_size > 1000
+    assert main(["demo", "--small", "--until", "model", "--out", str(out), *_model_args()]) == 2
+    err = capsys.readouterr().err
+    assert "retrain" in err and "--force" in err, err
