@@ -184,6 +184,7 @@ def _environments(ds: xr.Dataset, cfg, seed: int):
                     "centre_species": centre,
                     "nearest_reference": str(env["reference"].values[j]),
                     "distance": float(dist[i, j]),
+                    "same_first_shell": bool(ok[i, j]),
                     "overlap": float(np.max(env["overlap"].values[i])),
                 }
             )

@@ -83,7 +83,9 @@ def _new_sentences(s: dict, top: int = 3) -> list[str]:
             f"cluster {c['cluster']} ({c['centre_species']} centres, {c['atoms_first']} -> "
             f"{c['atoms_last']} atoms; within 3 Å on average {nb}; nearest reference "
             f"{c['nearest_reference'].split(':')[0]} at a normalised distance of "
-            f"{c['distance']:.2f})"
+            f"{c['distance']:.2f}"
+            + ("" if c.get("same_first_shell", True) else ", but another first-shell chemistry")
+            + ")"
         )
     return out
 
@@ -208,7 +210,9 @@ METHODS = """## Methods
   clustered on its own (PCA, Gaussian mixture, number by BIC); each cluster matched to
   Einstein-rattled references at the run temperature (bcc Li, Li6PS5Cl, Li2S, Li3P, LiCl):
   nearest reference when closer than the combined spread, else the nearest reference claiming
-  at least half of its rattled environments within 1.5 spreads, else flagged new.
+  at least half of its rattled environments within 1.5 spreads, else flagged new; a
+  reference whose first shell holds other anion counts (Cl, P, S within 3 Å: more than one
+  neighbour or 50 % apart) is never a match.
   Representative environments of new clusters: `new_environments.extxyz`.
 - **Profiles**: against the signed distance from the initial contact plane (both contacts
   folded); interphase growth per contact = integral of the local fraction of product-like
