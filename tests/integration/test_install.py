@@ -54,8 +54,9 @@ def installed(tmp_path_factory) -> tuple[Path, Path]:
 def test_shipped_data_is_package_data(installed):
     py, work = installed
     code = ("import json, atomtwin, atomtwin.data as d; "
-            "print(json.dumps([atomtwin.__file__, str(d.path('demo', 'model.ckpt')), "
-            "d.sha256(d.path('demo', 'model.ckpt')), d.expected_sha256('demo', 'model.ckpt'), "
+            "print(json.dumps([atomtwin.__file__, str(d.path('li_argyrodite', 'model.ckpt')), "
+            "d.sha256(d.path('li_argyrodite', 'model.ckpt')), "
+            "d.expected_sha256('li_argyrodite', 'model.ckpt'), "
             "[str(d.verified_path(*line.split()[1].split('/'))) "
             "for line in d.path('SHA256SUMS').read_text().splitlines()]]))")
     r = _run([str(py), "-c", code], cwd=work)
