@@ -32,10 +32,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from atomtwin.engines.studies.li_argyrodite.study import (
-    StudyConfig,
-    build_structure,
-)
+from atomtwin.engines.studies.li_argyrodite.study import StudyConfig, build_structure
 
 import atomtwin
 
@@ -109,7 +106,7 @@ assert np.mean(err) < 0.35 * np.mean(scale)  # a model that learned nothing sits
 # %%
 from atomtwin.engines.md import run
 
-steps = 600 if SMALL else cfg.md_steps
+steps = cfg.md_steps  # 2.5 ps (small: 1 ps)
 res = run({"structure": str(OUT / "start.extxyz"),
            "potential": {"kind": "mlip", "model": str(model)},
            "ensemble": "langevin", "temperature": cfg.temperature,
@@ -197,6 +194,46 @@ for c in info["clusters"]:
 print("new clusters:", info["new_clusters"], "-> representatives in new_environments.extxyz")
 
 # %% [markdown]
+# ### Reading one flag
+#
+# The largest new cluster at the end of the run, read the five ways listed above.  Its
+# representative environments (centre first, neighbours within 4 Å) are in
+# `new_environments.extxyz`; `ase.io.read(path, index=":")` gives them as `Atoms` with
+# `info["cluster"]`.
+
+# %%
+import ase.io
+import xarray as xr
+from atomtwin.engines.studies.li_argyrodite.study import contact_planes, signed_distance
+
+results = xr.open_dataset(OUT / "results.nc", engine="h5netcdf").load()
+new = [c for c in info["clusters"] if c["phase"] == "new"]
+if new:
+    c = max(new, key=lambda c: c["atoms_last"])
+    k = c["cluster"]
+    count = (results.labels == k).sum("atom").values
+    cell_z = float(ds.cell.values[0, 2, 2])
+    planes = contact_planes(ds.positions.values[0, :, 2], region, cell_z)
+    s_end = signed_distance(ds.positions.values[-1, :, 2], planes, cell_z)
+    where = s_end[results.labels.values[-1] == k]
+    print(f"cluster {k}: {c['centre_species']} centres, {count[0]} -> {count[-1]} atoms "
+          f"(max {count.max()}); first shell {c['neighbours_3A']}")
+    print(f"nearest reference {c['nearest_reference']} at d = {c['distance']:.2f}"
+          f"{'' if c['same_first_shell'] else ' (but another first-shell chemistry)'}")
+    print("its atoms at the end sit at", np.round(np.sort(where), 1), "Å from the contact")
+    reps = [a for a in ase.io.read(OUT / "new_environments.extxyz", index=":")
+            if a.info["cluster"] == k]
+    print(len(reps), "representative environments, e.g.", reps[0].get_chemical_formula()
+          if reps else "-")
+
+# %% [markdown]
+# A flag whose atoms sit deep in a bulk region, with that bulk's first shell (a Li with three
+# S in the electrolyte), is the thermal tail of the bulk's own environments, not a new
+# phase.  A flag to study grows with time, at the contact, with a first shell no reference
+# has: for example an S among six or seven Li with a P nearby (Li₂S-like, P substituted), or
+# a P with one or two S and five Li (a reduction intermediate on the way to Li₃P).
+
+# %% [markdown]
 # ## Where the phases are, and how fast the interphase grows
 #
 # Profiles use the signed distance from the initial contact plane (metal < 0), both contacts
@@ -207,9 +244,6 @@ print("new clusters:", info["new_clusters"], "-> representatives in new_environm
 # mobility is measured by the region each Li starts in, in plane against across.
 
 # %%
-import xarray as xr
-
-results = xr.open_dataset(OUT / "results.nc", engine="h5netcdf").load()
 print("phase fractions first:", {k: round(v, 3) for k, v in info["phase_fraction_first"].items()})
 print("phase fractions last: ", {k: round(v, 3) for k, v in info["phase_fraction_last"].items()})
 print("interphase growth (Å):", np.round(info["interphase_growth_A"], 2), "growth law:",
@@ -222,26 +256,28 @@ for r in ("bulk Li", "interface", "bulk electrolyte"):
 np.testing.assert_allclose(results.phase_fraction.sum("phase"), 1.0, atol=1e-9)
 
 # %% [markdown]
-# ## A figure: where the products are
+# ## A figure: the interphase grows
 #
-# The local fraction of each category against the distance from the contact, at the start and
-# at the end; the colours are those of every figure of `atomtwin demo`.
+# The growth per contact against time, the band spanning the two contacts, and the fitted
+# growth law.  `atomtwin demo` writes this figure and seven more (fractions, profiles,
+# reactions, coordination, Li mobility, the model checks) with the same colours for the same
+# phase in every one (`figures.PHASE_COLOURS`).
 
 # %%
-from atomtwin.engines.studies.li_argyrodite.analysis import PHASE_LABELS
 from atomtwin.engines.studies.li_argyrodite.figures import PHASE_COLOURS
 from atomtwin.toolkit.plot import axis_label, new_figure, save
 
-fig, ax = new_figure("single", aspect=0.8)
-n = max(1, results.sizes["frame"] // 10)
-x = results.position.values
-for phase in ("Li2S", "Li3P", "LiCl", "new"):
-    for sl, ls in ((slice(0, n), ":"), (slice(-n, None), "-")):
-        y = results.profile.isel(frame=sl).sel(phase=phase).mean("frame", skipna=True)
-        ax.plot(x, y.fillna(0.0), ls, color=PHASE_COLOURS[phase],
-                label=f"{PHASE_LABELS[phase]}, {'start' if ls == ':' else 'end'}")
-ax.axvline(0, color="k", lw=0.5)
-ax.set_xlabel(axis_label("distance from the initial contact (metal < 0)", "Å"))
-ax.set_ylabel("local fraction")
-fig.legend(loc="outside lower center", ncol=2, frameon=False, fontsize=6)
-save(fig, OUT / "products_profile", formats=("png", "pdf"))
+fig, ax = new_figure("single", aspect=0.75)
+t = results.time.values - results.time.values[0]
+h, e = results.interphase_thickness.values, results.interphase_thickness_err.values
+ax.fill_between(t, h - e, h + e, color=PHASE_COLOURS["new"], alpha=0.25, lw=0,
+                label="spread of the two contacts")
+ax.plot(t, h, color=PHASE_COLOURS["new"], label="mean of the two contacts")
+g = info["growth_law"]
+if "n" in g:
+    ax.plot(t, results.interphase_fit.values, "k--", lw=0.8,
+            label=f"$h = A t^n$, n = {g['n']:.2f} ± {g['n_err']:.2f}")
+ax.set_xlabel(axis_label("time", "ps"))
+ax.set_ylabel(axis_label("interphase growth", "Å"))
+fig.legend(loc="outside lower center", ncol=2, frameon=False, fontsize=7)
+save(fig, OUT / "interphase_growth", formats=("png", "pdf"))

@@ -465,11 +465,25 @@ def analyse(ds: xr.Dataset, out: Path, cfg, region: np.ndarray, seed: int = 0) -
     h = grow.mean(0)
     h_err = np.abs(grow[0] - grow[1]) / 2  # std of the two contacts / sqrt(2)
     growth = None
+
+    def _fit(y):
+        return fit_growth_law(xr.DataArray(y, dims="frame", coords={"time": ("frame", t - t[0])}))
+
     try:
-        g = fit_growth_law(xr.DataArray(h, dims="frame", coords={"time": ("frame", t - t[0])}))
+        g = _fit(h)
+        # the fit's error assumes independent frames; consecutive frames are correlated, so
+        # the two contacts (independent samples) are fitted on their own too and the error is
+        # the larger of the fit's and half their difference
+        try:
+            n_c = [float(_fit(grow[c])["n"]) for c in (0, 1)]
+        except Exception:  # noqa: BLE001 - one contact without enough positive frames
+            n_c = [float("nan")] * 2
+        spread = abs(n_c[0] - n_c[1]) / 2 if np.all(np.isfinite(n_c)) else float("nan")
         growth = {
             "n": float(g["n"]),
-            "n_err": float(g["n_err"]),
+            "n_err": float(np.nanmax([float(g["n_err"]), spread])),
+            "n_fit_err": float(g["n_err"]),
+            "n_per_contact": n_c,
             "prefactor": float(g["prefactor"]),
             "prefactor_err": float(g["prefactor_err"]),
         }

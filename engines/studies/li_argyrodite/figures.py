@@ -128,7 +128,7 @@ def fig_interphase(res: xr.Dataset, growth: dict | None, out: Path) -> list[Path
     ax.set_xlabel(axis_label("time", "ps"))
     ax.set_ylabel(axis_label("interphase growth h", "Å"))
     ax.set_xlim(t[0], t[-1])
-    ax.legend(loc="upper left", frameon=False, fontsize=7)
+    fig.legend(loc="outside lower center", ncol=2, frameon=False, fontsize=7)
     return save(fig, out / "fig_interphase_growth", formats=FORMATS)
 
 

@@ -167,7 +167,10 @@ def findings(s: dict) -> list[str]:
             f"start) grew by {h[0]:.1f} ± {h[1]:.1f} Å per contact"
         )
         if g and "n" in g:
-            txt += f"; a growth law h = A t^n fits n = {g['n']:.2f} ± {g['n_err']:.2f}"
+            txt += (
+                f"; a growth law h = A t^n fits n = {g['n']:.2f} ± {g['n_err']:.2f} (the "
+                f"contacts alone: {g['n_per_contact'][0]:.2f} and {g['n_per_contact'][1]:.2f})"
+            )
         out.append(txt + ".")
     m = s["mobility"]
     if m:
@@ -217,7 +220,8 @@ METHODS = """## Methods
 - **Profiles**: against the signed distance from the initial contact plane (both contacts
   folded); interphase growth per contact = integral of the local fraction of product-like
   and unmatched environments minus its value over the first 5 % of the run; error = spread
-  of the two contacts; growth law by `atomtwin.toolkit.environments.fit_growth_law`.
+  of the two contacts; growth law by `atomtwin.toolkit.environments.fit_growth_law` on the
+  mean, its error the larger of the fit's and half the difference of the two contacts' fits.
 - **Reactions**: `atomtwin.toolkit.reactions` (covalent-radius cutoffs with hysteresis).
 - **Li mobility**: MSD per dimension of Li by the region it starts in (bulk Li, interface,
   bulk electrolyte), centre-of-mass drift removed; D_eff = slope between lag/2 and lag;
