@@ -14,7 +14,9 @@ Example (units: Å, ps, K, eV, amu; pressure eV/Å³; thresholds eV/Å)::
          steps: 2000, timestep: 0.004, copies: 2}
     max_calls: 100
 
-Relative paths resolve against the YAML file's folder.  Mistakes raise
+``max_force`` (eV/Å, the model's) and ``min_distance`` (Å, optional): a walker check with a
+larger force or two atoms closer is a blow-up — the frame is labelled and the walker goes
+back to its last safe state.  Relative paths resolve against the YAML file's folder.  Mistakes raise
 :class:`~atomtwin.toolkit.errors.ConfigError` naming the key and the fix.
 """
 
@@ -191,6 +193,7 @@ class LearnConfig:
     max_calls: PositiveCount = 100
     max_calls_per_round: PositiveCount | None = None
     max_force: PositiveFloat = 50.0
+    min_distance: PositiveFloat | None = None
     seed: Count = 0
     progress: bool = True
 

@@ -619,6 +619,7 @@ def _step_round(run: _Run, ref: Reference, cache: CallCache, client, bar) -> boo
             cfg.max_force,
             quiet_until=last + u.min_gap if last >= 0 and u.min_gap else -1,
             observer=run.observer,
+            min_distance=cfg.min_distance,
         )
         wk["state"] = st
         if trig is None:

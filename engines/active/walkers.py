@@ -84,6 +84,15 @@ def state_frame(state: MDState) -> dict[str, Any]:
     }
 
 
+def _closest(g: dict[str, torch.Tensor]) -> float:
+    """Shortest interatomic distance (Å) among the graph's edges (inf without edges)."""
+    ei = g["edge_index"]
+    if ei.shape[1] == 0:
+        return math.inf
+    vec = g["pos"][ei[1]] - g["pos"][ei[0]] + g["edge_cell_shift"].to(g["pos"].dtype) @ g["cell"]
+    return float(vec.norm(dim=1).min())
+
+
 def _blown(state: MDState, max_force: float) -> bool:
     f = state.forces
     return (
@@ -105,6 +114,7 @@ def advance(
     max_force: float,
     quiet_until: int = -1,
     observer=None,
+    min_distance: float | None = None,
 ) -> tuple[MDState, Trigger | None, float]:
     """Run walker ``w`` from ``state`` until it is uncertain or done.
 
@@ -123,6 +133,9 @@ def advance(
     observer
         Optional ``observer(walker, step, frame, sigma)`` called at every check (sigma: the
         calibrated structure uncertainty, eV/Å; nan before any calibration).
+    min_distance
+        Å: a check that finds two atoms closer than this is a blow-up (a model that has
+        not learnt the repulsion lets atoms collapse while its forces stay moderate).
 
     Returns
     -------
@@ -155,7 +168,10 @@ def advance(
                 Trigger(w, state.step, math.inf, fr if ok else state_frame(safe), "blow-up"),
                 math.inf,
             )
-        pred = estimator.evaluate([to_graph(fr, model.species, model.r_max)])[0]
+        g = to_graph(fr, model.species, model.r_max)
+        if min_distance is not None and _closest(g) < min_distance:
+            return safe, Trigger(w, state.step, math.inf, fr, "too close"), math.inf
+        pred = estimator.evaluate([g])[0]
         if sigma_of is None:
             if observer is not None:
                 observer(w, state.step, fr, math.nan)

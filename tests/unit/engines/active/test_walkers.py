@@ -86,3 +86,48 @@ def test_min_gap_holds_uncertainty_triggers_back_and_the_observer_sees_every_che
     seen.clear()
     safe, trig, _ = advance(0, wc, st, est, cal, 0.5, 5, 50.0, quiet_until=12, observer=obs)
     assert trig.step == 15 and safe.step == 10 and [s for s, _ in seen] == [5, 10, 15]
+
+
+def test_atoms_closer_than_min_distance_are_a_blow_up():
+    """The closest pair is measured through periodic images (equal to ASE's minimum-image
+    distance), and a check that finds a pair closer than ``min_distance`` returns a
+    "too close" trigger and the last safe state."""
+    import numpy as np
+    import torch
+    from ase.build import bulk
+    from atomtwin.engines.active.walkers import _closest, advance, state_frame
+    from atomtwin.engines.md.state import state_from_atoms
+    from atomtwin.engines.mlip.config import ModelConfig
+    from atomtwin.engines.mlip.data import to_graph
+    from atomtwin.engines.mlip.model import build_model
+
+    a = bulk("Cu", "fcc", a=3.61, cubic=True)
+    a.positions[0] -= [0.4, 0.3, 0.2]  # towards its periodic neighbours across the cell
+    a.wrap()
+    d = a.get_all_distances(mic=True)
+    np.fill_diagonal(d, np.inf)
+    st = state_from_atoms(a, temperature_K=300, seed=0)
+    g = to_graph(state_frame(st), ["Cu"], 3.0)
+    assert abs(_closest(g) - d.min()) < 1e-9
+    torch.manual_seed(0)
+    model = build_model(
+        ModelConfig(
+            r_max=3.0,
+            num_layers=1,
+            lmax=1,
+            mul=2,
+            num_basis=2,
+            radial_hidden=4,
+            radial_layers=1,
+            species=["Cu"],
+        )
+    )
+    wc = WalkerConfig(structure="s.xyz", temperature=300, steps=40, timestep=0.0001)
+    safe, trig, _ = advance(
+        0, wc, st, _Fixed(model), lambda s: s, 5.0, 5, 50.0, min_distance=d.min() + 0.2
+    )
+    assert trig.reason == "too close" and trig.step == 5 and safe.step == 0
+    _, trig, _ = advance(
+        0, wc, st, _Fixed(model), lambda s: s, 5.0, 5, 50.0, min_distance=d.min() - 0.2
+    )
+    assert trig is None  # sigma 1 < 5 everywhere: the walker finishes
