@@ -378,21 +378,19 @@ def _write_curve(out: Path, points: list[dict[str, Any]]) -> None:
     fin = [p for p in points if p.get("final")]
     fig, ax = new_figure("single", aspect=0.75)
     for k, (key, lab) in enumerate(
-        (("sandwich", "reacting sandwich (400 K)"), ("bulk", "bulk Li$_6$PS$_5$Cl (400 K)"))
+        (("sandwich", "reacting sandwich, 0-2 ps"), ("bulk", "bulk Li$_6$PS$_5$Cl, 0-1 ps"))
     ):
         x = [p["calls"] for p in loop]
         ax.plot(x, [p[f"{key}_forces_mae"] for p in loop], "o-", ms=3, color=PALETTE[k], label=lab)
-        if fin:
-            ax.plot([fin[-1]["calls"]], [fin[-1][f"{key}_forces_mae"]], "*", ms=9, color=PALETTE[k])
+        if fin:  # drawn just right of the last loop point, which it would otherwise hide
+            xf = fin[-1]["calls"] + 0.03 * (max(x) - min(x))
+            ax.plot([xf], [fin[-1][f"{key}_forces_mae"]], "*", ms=9, color=PALETTE[k])
+    if fin:
+        ax.plot([], [], "*", ms=9, color="0.4", label="final model (fine-tuned)")
     ax.set_xlabel("CHGNet calls")
     ax.set_ylabel(axis_label("held-out force MAE", "eV/Å"))
     ax.set_yscale("log")
-    ax.legend(
-        fontsize="small",
-        frameon=False,
-        title="star: final fine-tuned model",
-        title_fontsize="x-small",
-    )
+    ax.legend(fontsize="small", frameon=False, title="CHGNet MD at 400 K", title_fontsize="small")
     save(fig, out / "learning_curve.png")
 
 
