@@ -21,7 +21,9 @@ set*; when every plausible neighbour gives the same answer for every ``core_p`` 
 bounds, that answer is the reference's.  A second shortcut: every possible ``nn`` lies
 within ``mr <= R`` of ``p``, so when the ball of radius ``R + d_1`` around the nearest
 fitted point holds a single label (precomputed distance to the nearest point of another
-label), the label is known wherever the ``nn`` is.  The remaining points (cluster borders,
+label), the label is known wherever the ``nn`` is; this first test needs only some fitted
+point near ``p`` that is one of the reference's candidates, so it takes scipy's approximate
+(``eps``) nearest neighbour, ~4x cheaper in 16 dimensions.  The remaining points (cluster borders,
 ~15 %) get the exact rule from a ``min_samples + 1`` query (``core_p`` exact; the ``nn`` is
 the first neighbour with ``max(c_j, d_j) <= core_p``), and the few whose ``nn`` may lie
 beyond it go to ``hdbscan.approximate_predict`` itself.  Every step is the reference's rule
@@ -42,6 +44,9 @@ class FastHDBSCANAssigner:
         The fitted clusterer.
     k
         Neighbours queried on the fast path.
+    eps
+        Relative error allowed in the first, one-neighbour query (scipy's ``eps``): its
+        shortcut holds for any fitted point near enough, not only the nearest; 0: exact.
 
     Attributes
     ----------
@@ -50,8 +55,9 @@ class FastHDBSCANAssigner:
         by ``approximate_predict`` (running totals).
     """
 
-    def __init__(self, model, k: int = 12):
+    def __init__(self, model, k: int = 12, eps: float = 2.0):
         pd = model.prediction_data_
+        self.eps = float(eps)
         self.model = model
         self.min_samples = int(model.min_samples or model.min_cluster_size)
         data = np.asarray(pd.raw_data, dtype=np.float64)
@@ -74,14 +80,21 @@ class FastHDBSCANAssigner:
         out = np.full(n, -1, dtype=np.int64)
         if n == 0 or self.label.max(initial=-1) < 0:
             return out
-        # stage 0, one neighbour: interior points (the ball of radius R + d_1 with
-        # R = c2_1 + d_1 >= mr holds one label) are decided by the nearest fitted point alone
-        d1, j1 = self.tree.query(Y, k=1)
+        # stage 0, one fitted point j near p: interior points (the ball of radius R + d_j
+        # with R = c2_j + d_j >= mr holds one label) are decided by j alone.  j need not be
+        # the nearest: an approximate query (within (1 + eps) of the nearest distance, ~4x
+        # cheaper in 16 dimensions) serves when 2 d_j < c2_j, which makes j one of the
+        # min_samples + 1 nearest points of p (fewer than min_samples + 1 fitted points lie
+        # within 2 d_j of j, so within d_j of p) and so one of approximate_predict's
+        # 2 min_samples candidates: mr <= max(c_j, core_p, d_j) <= R.
+        d1, j1 = self.tree.query(Y, k=1, eps=self.eps)
         R1 = self.core2[j1] + d1
         L1 = self.label[j1]
         with np.errstate(divide="ignore"):
-            easy = (2.0 * d1 + self.core2[j1] < self.homog[j1]) & (
-                (L1 < 0) | (1.0 / R1 > self.birth[j1])
+            easy = (
+                (2.0 * d1 + self.core2[j1] < self.homog[j1])
+                & (2.0 * d1 < self.core2[j1])
+                & ((L1 < 0) | (1.0 / R1 > self.birth[j1]))
             )
         out[easy] = np.where(L1[easy] < 0, -1, L1[easy])
         self.n_fast_ += int(easy.sum())
@@ -213,16 +226,19 @@ class FastHDBSCANAssigner:
         return state
 
     def __setstate__(self, state):
+        state.setdefault("eps", 0.0)  # pickled before the approximate first query existed
         self.__dict__.update(state)
         self.tree = _tree(np.asarray(self.model.prediction_data_.raw_data, dtype=np.float64))
 
 
 def _tree(data: np.ndarray):
     """cKDTree of the fitted points; 64 points per leaf: ~15 % faster 200-neighbour queries in
-    the reduced space (16 dimensions) than the default 16, the same neighbours."""
+    the reduced space (16 dimensions) than the default 16; sliding-midpoint splits
+    (``balanced_tree=False``): 12-neighbour queries ~2x and 200-neighbour ones ~1.3x faster on
+    clustered SOAP projections than median splits; the same neighbours."""
     from scipy.spatial import cKDTree
 
-    return cKDTree(data, leafsize=64)
+    return cKDTree(data, leafsize=64, balanced_tree=False)
 
 
 def _homogeneity_radius(data: np.ndarray, label: np.ndarray) -> np.ndarray:

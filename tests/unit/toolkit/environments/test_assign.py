@@ -73,3 +73,22 @@ def test_bounded_query_same_neighbours():
     d, j = a._query_bounded(pts, k, bound)
     np.testing.assert_array_equal(j, j_ref)
     np.testing.assert_array_equal(d, d_ref)
+
+
+def test_approximate_first_query_same_labels():
+    """The first stage may use any fitted point near enough (scipy's eps query), not only the
+    nearest: for every eps the labels are those of the exact query and of approximate_predict
+    (the shortcut only takes a point j with 2 d_j < c2_j, one of the reference's candidates)."""
+    from atomtwin.toolkit.environments.assign import FastHDBSCANAssigner
+
+    rng = np.random.default_rng(6)
+    model = hdbscan.HDBSCAN(min_cluster_size=25, prediction_data=True).fit(_blobs(rng, 2000))
+    pts = _blobs(rng, 3000)
+    ref, _ = hdbscan.approximate_predict(model, pts)
+    exact = FastHDBSCANAssigner(model, eps=0.0).predict(pts)
+    for eps in (0.5, 2.0, 8.0):
+        a = FastHDBSCANAssigner(model, eps=eps)
+        ours = a.predict(pts)
+        np.testing.assert_array_equal(ours, exact)
+        assert np.mean(ours == ref) >= 0.999  # ties only, as in the test above
+        assert a.n_fast_ > 0.3 * len(pts)  # the shortcut still decides most points
