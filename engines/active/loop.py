@@ -81,6 +81,7 @@ CURVE_COLUMNS = [
     "mean_sigma_triggers",
     "mean_error_before",
     "calibration_scale",
+    "threshold",
     "heldout_coverage_1sigma",
     "heldout_coverage_2sigma",
     "heldout_spearman",
@@ -418,6 +419,7 @@ def _curve_row(run: _Run, rows: list[dict[str, Any]], retrain: bool) -> dict[str
         "calibration_scale": run.calib.scale
         if run.calib is not None and run.calib.kind == "scale"
         else math.nan,
+        "threshold": run.threshold(),  # eV/Å, the trigger of the next round
         "retrain": retrain,
         "wall_s": round(time.perf_counter() - run.t0, 3),
     }
