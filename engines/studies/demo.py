@@ -17,7 +17,8 @@ Stages (each resumable; a rerun continues from the finished ones):
 3. ``md``         Langevin MD at 400 K with our MD engine;
 4. ``nve``        an NVE continuation: energy conservation of model + integrator;
 5. ``check``      CHGNet against the model on frames of the model's own trajectory;
-6. ``analysis``   environments clustered and matched to rattled references, phase fractions
+6. ``analysis``   environments clustered and matched to references equilibrated by MD with
+                  the same potential at the run temperature, phase fractions
                   and profiles, interphase growth law, reactions, Li mobility by region;
 7. ``report``     figures (PNG + PDF), ``report.md``, ``results.nc``, a terminal summary.
 """
@@ -410,8 +411,23 @@ def run_demo(
     if begin("analysis"):
         from atomtwin.engines.studies.li_argyrodite.analysis import analyse
 
+        from atomtwin.engines.studies.li_argyrodite.references import thermal_references
+
         c0 = time.process_time()
-        info = analyse(ds, out, cfg, region, seed=cfg.seed)
+        t0 = time.perf_counter()
+        refs = thermal_references(
+            model_path,
+            cfg.temperature,
+            out / "references",
+            steps=cfg.reference_steps,
+            timestep=cfg.timestep,
+            friction=cfg.friction,
+            seed=cfg.seed,
+            lattice=cfg.lattice,
+        )
+        t_refs = time.perf_counter() - t0
+        info = analyse(ds, out, cfg, region, seed=cfg.seed, references=refs)
+        info["references_wall_s"] = t_refs
         info["cpu_s"] = time.process_time() - c0
         st.finish("analysis", info)
     if until == "analysis":

@@ -83,13 +83,17 @@ def classify_environments(
         [labels.to_dataset(name="labels"), phase_fractions(labels).to_dataset(), sample],
         compat="override",
         combine_attrs="drop",
+        join="outer",  # a cluster with no labelled environment has no fraction column
     )
     if axis is not None:
         out["profile"] = spatial_profiles(ds, labels, axis=axis, n_bins=n_bins)
     if references is not None:
         ph = identify_phases(clf, references, min_overlap=min_overlap, rattle=rattle, seed=clf.seed)
         out = xr.merge(
-            [out, ph.rename({"size": "sample_size"})], compat="override", combine_attrs="drop"
+            [out, ph.rename({"size": "sample_size"})],
+            compat="override",
+            combine_attrs="drop",
+            join="outer",  # the phase table covers every cluster, the fractions those seen
         )
     out.attrs.update(
         {

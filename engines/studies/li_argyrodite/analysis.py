@@ -3,8 +3,8 @@ would make them on their own run (a LAMMPS dump read with ``atomtwin.toolkit.rea
 the same way).
 
 1. Environments: SOAP of every atom, clustered without labels (Gaussian mixture, BIC), each
-   cluster matched to Einstein-rattled references at the run temperature (bcc Li,
-   Li6PS5Cl, Li2S, Li3P, LiCl); a cluster no reference claims is flagged new, with its
+   cluster matched to references at the run temperature (bcc Li, Li6PS5Cl, Li2S, Li3P,
+   LiCl; equilibrated by MD with the study's potential, or Einstein-rattled); a cluster no reference claims is flagged new, with its
    neighbour composition and representative environments (extxyz).
 2. Where the phases are: fractions against time, profiles against the signed distance from
    the initial contact plane (negative: metal; both contacts folded together), the
@@ -128,7 +128,7 @@ def first_shell_agrees(cluster: dict[str, float], ref: dict[str, float]) -> bool
     )
 
 
-def _environments(ds: xr.Dataset, cfg, seed: int):
+def _environments(ds: xr.Dataset, cfg, seed: int, references: dict | None = None):
     """One classifier per centre species (its own BIC: the 8 P of the cell are not outvoted
     by the 150 Li), each matched to the references holding that species.
 
@@ -138,7 +138,7 @@ def _environments(ds: xr.Dataset, cfg, seed: int):
     from atomtwin.toolkit import schema as S
     from atomtwin.toolkit.environments import SOAP, classify_environments, neighbour_composition
 
-    refs = _references(cfg, seed)
+    refs = dict(references) if references is not None else _references(cfg, seed)
     sp = np.asarray(ds[S.SPECIES].values).astype(str)
     nf = ds.sizes["frame"]
     lab = np.full((nf, sp.size), -2, np.int16)
@@ -380,12 +380,22 @@ def _reactions(ds: xr.Dataset, s0: np.ndarray, layer: float) -> tuple[xr.Dataset
     return out, info
 
 
-def analyse(ds: xr.Dataset, out: Path, cfg, region: np.ndarray, seed: int = 0) -> dict:
+def analyse(
+    ds: xr.Dataset,
+    out: Path,
+    cfg,
+    region: np.ndarray,
+    seed: int = 0,
+    references: dict | None = None,
+) -> dict:
     """Run the study's analysis on the trajectory ``ds``; write ``results.nc``,
     ``environments.pkl`` and ``new_environments.extxyz`` to ``out``; return a JSON-ready dict.
 
     ``region`` (atom,) 0 for the atoms of the metal and 1 for those of the electrolyte at the
     start: it places the two contact planes (:func:`study.contact_planes`).
+    ``references`` ``{phase: Atoms}`` (bulk, periodic) to match the clusters against; the
+    study passes :func:`references.thermal_references` (MD with its own potential at the
+    run temperature), the default is one Einstein-rattled crystal of each phase.
     """
     from atomtwin.engines.studies.li_argyrodite.study import contact_planes, signed_distance
     from atomtwin.toolkit import schema as S
@@ -410,7 +420,7 @@ def analyse(ds: xr.Dataset, out: Path, cfg, region: np.ndarray, seed: int = 0) -
     contact = np.where(u < 0.5 * width, 1, np.where(u < 0.5 * (width + cell_z), 0, 1))
 
     # 1 environments
-    lab, rows, clfs = _environments(ds, cfg, seed)
+    lab, rows, clfs = _environments(ds, cfg, seed, references)
     phase = [r["phase"] for r in rows]
     code = np.array([PHASES.index(p) for p in phase] + [len(PHASES) - 1])  # noise -> new
     cat = np.where(lab == -2, len(PHASES) - 1, code[np.where(lab >= 0, lab, len(phase))])
@@ -555,7 +565,9 @@ def analyse(ds: xr.Dataset, out: Path, cfg, region: np.ndarray, seed: int = 0) -
             "region_width_A": cfg.region_width,
         },
     )
-    res = xr.merge([res, rx.drop_vars("time"), mob], combine_attrs="drop_conflicts")
+    res = xr.merge(
+        [res, rx.drop_vars("time"), mob], combine_attrs="drop_conflicts", join="outer"
+    )
     netcdf_safe_attrs(res).to_netcdf(out / "results.nc.tmp", engine="h5netcdf")
     (out / "results.nc.tmp").replace(out / "results.nc")
 

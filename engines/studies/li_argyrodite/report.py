@@ -150,8 +150,8 @@ def findings(s: dict) -> list[str]:
         }
         parts = ", ".join(f"{names[p]} {f0[p]:.2f} -> {f1[p]:.2f}" for p in f0)
         out.append(
-            f"The {s['n_clusters']} environment clusters, matched to the rattled "
-            f"references, give these fractions of all atoms (start -> end): {parts}."
+            f"The {s['n_clusters']} environment clusters, matched to the reference "
+            f"crystals equilibrated at the run temperature, give these fractions of all atoms (start -> end): {parts}."
         )
         nn = _new_sentences(s)
         if nn:
@@ -207,13 +207,15 @@ METHODS = """## Methods
 - **Structure**: periodic Li(100) | Li6PS5Cl(100) sandwich (two contacts per cell) built by
   `atomtwin.engines.studies.li_argyrodite.build_interface` from published Wyckoff positions,
   CHGNet lattice constants, 2.5 Å gaps.
-- **Potential**: Allegro-style equivariant model learned by atomtwin's active learning against
+- **Potential**: NequIP-style equivariant model learned by atomtwin's active learning against
   CHGNet 0.3.0; checked on frames of its own trajectory and in NVE.
 - **Environments**: SOAP (r_cut 3.5 Å: the first coordination shells; n_max 4, l_max 4) of every atom; each centre species
   clustered on its own (PCA, Gaussian mixture, number by BIC); each cluster matched to
-  Einstein-rattled references at the run temperature (bcc Li, Li6PS5Cl, Li2S, Li3P, LiCl):
+  references at the run temperature (bcc Li, Li6PS5Cl, Li2S, Li3P, LiCl, each a bulk cell of
+  at least 200 atoms after 0.5 ps of Langevin MD with the same potential: Einstein rattling
+  would keep the argyrodite's Li on their sites, while at 400 K they disorder within 0.2 ps):
   nearest reference when closer than the combined spread, else the nearest reference claiming
-  at least half of its rattled environments within 1.5 spreads, else flagged new; a
+  at least half of its environments within 1.5 spreads, else flagged new; a
   reference whose first shell holds other anion counts (Cl, P, S within 3 Å: more than one
   neighbour or 50 % apart) is never a match.
   Representative environments of new clusters: `new_environments.extxyz`.

@@ -57,6 +57,7 @@ class StudyConfig:
     md_steps: int = 2500
     stride: int = 10  # a frame every 10 fs
     nve_steps: int = 400
+    reference_steps: int = 500  # MD steps of each reference bulk (thermal_references)
     check_frames: int = 6  # frames of the model's own MD recomputed with CHGNet
     region_width: float = 3.0  # Å each side of a contact plane: the interface region
     contact_layer: float = 5.0  # Å: P closer to the contact at the start face the metal
