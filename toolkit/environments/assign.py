@@ -81,21 +81,24 @@ class FastHDBSCANAssigner:
         if n == 0 or self.label.max(initial=-1) < 0:
             return out
         # stage 0, one fitted point j near p: interior points (the ball of radius R + d_j
-        # with R = c2_j + d_j >= mr holds one label) are decided by j alone.  j need not be
-        # the nearest: an approximate query (within (1 + eps) of the nearest distance, ~4x
-        # cheaper in 16 dimensions) serves when 2 d_j < c2_j, which makes j one of the
-        # min_samples + 1 nearest points of p (fewer than min_samples + 1 fitted points lie
-        # within 2 d_j of j, so within d_j of p) and so one of approximate_predict's
-        # 2 min_samples candidates: mr <= max(c_j, core_p, d_j) <= R.
+        # around j, R >= mr, holds one label) are decided by j alone.  j need not be the
+        # nearest: an approximate query (within (1 + eps) of the nearest distance, ~4x
+        # cheaper in 16 dimensions) serves with either bound R of mr:
+        #  a. R = c2_j + d_j when 2 d_j < c2_j: then j is one of the min_samples + 1 nearest
+        #     points of p (fewer than min_samples + 1 fitted points lie within 2 d_j of j, so
+        #     within d_j of p), one of approximate_predict's 2 min_samples candidates, and
+        #     mr <= max(c_j, core_p, d_j) <= R (core_p <= c2_j + d_j);
+        #  b. R = max(c_j + 2 d_j, c2_j + d_j) always: the nearest point i (a candidate) has
+        #     d_i <= d_j and, core distances being 1-Lipschitz, c_i <= c_j + |i - j| <= c_j + 2 d_j.
         d1, j1 = self.tree.query(Y, k=1, eps=self.eps)
-        R1 = self.core2[j1] + d1
-        L1 = self.label[j1]
+        c2, L1 = self.core2[j1], self.label[j1]
+        Ra = c2 + d1
+        Rb = np.maximum(self.core[j1] + 2.0 * d1, Ra)
         with np.errstate(divide="ignore"):
-            easy = (
-                (2.0 * d1 + self.core2[j1] < self.homog[j1])
-                & (2.0 * d1 < self.core2[j1])
-                & ((L1 < 0) | (1.0 / R1 > self.birth[j1]))
-            )
+            easy_a = (2.0 * d1 < c2) & (Ra + d1 < self.homog[j1])
+            easy_a &= (L1 < 0) | (1.0 / Ra > self.birth[j1])
+            easy_b = (Rb + d1 < self.homog[j1]) & ((L1 < 0) | (1.0 / Rb > self.birth[j1]))
+        easy = easy_a | easy_b
         out[easy] = np.where(L1[easy] < 0, -1, L1[easy])
         self.n_fast_ += int(easy.sum())
         hard = np.flatnonzero(~easy)
