@@ -31,10 +31,9 @@
 import os
 from pathlib import Path
 
+import atomtwin
 import numpy as np
 from atomtwin.engines.studies.li_argyrodite.study import StudyConfig, build_structure
-
-import atomtwin
 
 SMALL = os.environ.get("ATOMTWIN_SMALL") == "1"  # the test suite's small size
 OUT = Path(os.environ.get("ATOMTWIN_TUTORIAL_OUT", "tutorial_output")) / "03_interface_study"
@@ -188,7 +187,6 @@ print("P by S / P by Li:", summary["coordination"]["P by S"], summary["coordinat
 
 # %%
 from atomtwin.engines.studies.li_argyrodite.analysis import analyse
-
 from atomtwin.engines.studies.li_argyrodite.references import thermal_references
 
 refs = thermal_references(model, cfg.temperature, OUT / "references",

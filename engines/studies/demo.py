@@ -410,7 +410,6 @@ def run_demo(
 
     if begin("analysis"):
         from atomtwin.engines.studies.li_argyrodite.analysis import analyse
-
         from atomtwin.engines.studies.li_argyrodite.references import thermal_references
 
         c0 = time.process_time()

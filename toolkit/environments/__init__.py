@@ -43,6 +43,8 @@ def classify_environments(
     n_bins: int = 50,
     min_overlap: float = 0.5,
     rattle: float = 0.08,
+    site_species=None,
+    site_shell: float = 3.0,
     **classifier_options,
 ) -> tuple[xr.Dataset, EnvironmentClassifier]:
     """Fit a classifier on ``ds`` and label every environment, in one call.
@@ -56,6 +58,8 @@ def classify_environments(
     references
         Optional reference structures (``{name: Atoms}``, list or extxyz path) matched by
         :func:`identify_phases`.
+    site_species, site_shell
+        Match each site of a reference on its own (see :func:`identify_phases`).
     axis
         When given, spatial profiles along this cell axis are added.
     classifier_options
@@ -88,7 +92,15 @@ def classify_environments(
     if axis is not None:
         out["profile"] = spatial_profiles(ds, labels, axis=axis, n_bins=n_bins)
     if references is not None:
-        ph = identify_phases(clf, references, min_overlap=min_overlap, rattle=rattle, seed=clf.seed)
+        ph = identify_phases(
+            clf,
+            references,
+            min_overlap=min_overlap,
+            rattle=rattle,
+            seed=clf.seed,
+            site_species=site_species,
+            site_shell=site_shell,
+        )
         out = xr.merge(
             [out, ph.rename({"size": "sample_size"})],
             compat="override",

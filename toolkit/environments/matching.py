@@ -42,6 +42,9 @@ def reference_descriptors(
     n_rattle: int = 4,
     seed: int = 0,
     min_length: float | None = None,
+    site_species=None,
+    site_shell: float = 3.0,
+    min_site_fraction: float = 0.1,
 ):
     """Descriptors of thermally rattled references, with the classifier's settings.
 
@@ -59,6 +62,16 @@ def reference_descriptors(
     min_length
         Each reference is repeated until every cell width is at least this (default 2 x the
         descriptor cutoff).
+    site_species
+        When given (e.g. the anions ``("Cl", "P", "S")``), each reference's environments
+        of a centre species are split into *sites* by how many neighbours of each of these
+        species lie within ``site_shell`` Å (counted on the reference as given, before
+        rattling), and each site is named ``"<name>[<species><count> ...]"``: a crystal
+        with two kinds of S (Li6PS5Cl: S bonded to P in PS4 units, and free S2- among Li
+        only) is then two references instead of one mixture, whose mean lies between both
+        and whose spread is wide enough to take in either.  Sites holding less than
+        ``min_site_fraction`` of their (reference, centre species) environments (thermal
+        fluctuations of the count) are merged into the largest site.
 
     Returns
     -------
@@ -95,15 +108,42 @@ def reference_descriptors(
         if centre.size == 0:
             continue
         neigh = tuple(s for s in clf.neighbours_)
+        site_names = (
+            np.full(centre.size, name, dtype=object)
+            if site_species is None
+            else _site_names(
+                atoms, centre, name, tuple(site_species), site_shell, min_site_fraction
+            )
+        )
         for _ in range(n_rattle):
             a = atoms.copy()
             a.positions += rng.normal(0.0, rattle, a.positions.shape)
             feats.append(clf.descriptor.compute(a, centre, neigh, tuple(clf.species_)))
             species.append(sp[centre])
-            names.append(np.full(centre.size, name))
+            names.append(site_names.astype(str))
     if not feats:
         raise InputError(f"no reference holds a centre species {clf.species_}.")
     return np.vstack(feats), np.concatenate(species), np.concatenate(names)
+
+
+def _site_names(atoms, centre, name, site_species, shell, min_fraction) -> np.ndarray:
+    """``"<name>[<species><count> ...]"`` for each centre atom of ``atoms`` (see
+    :func:`reference_descriptors`); small sites merged into the largest of their species."""
+    from ase.neighborlist import neighbor_list
+
+    sym = np.asarray(atoms.get_chemical_symbols())
+    i, j = neighbor_list("ij", atoms, shell)
+    out = np.empty(centre.size, dtype=object)
+    for c, atom in enumerate(centre):
+        nb = sym[j[i == atom]]
+        out[c] = f"{name}[" + " ".join(f"{x}{int(np.sum(nb == x))}" for x in site_species) + "]"
+    for centre_species in np.unique(sym[centre]):
+        m = sym[centre] == centre_species
+        keys, counts = np.unique(out[m].astype(str), return_counts=True)
+        big = keys[np.argmax(counts)]
+        small = set(keys[counts < min_fraction * m.sum()])
+        out[m] = [big if k in small else k for k in out[m]]
+    return out
 
 
 def identify_phases(
@@ -114,6 +154,8 @@ def identify_phases(
     rattle: float = 0.08,
     n_rattle: int = 4,
     seed: int = 0,
+    site_species=None,
+    site_shell: float = 3.0,
 ) -> xr.Dataset:
     """Match each cluster to its nearest reference; flag unmatched clusters as new phases.
 
@@ -127,6 +169,10 @@ def identify_phases(
     candidate new phase, or interface/surface environments); its ``nearest_reference`` is
     then the one at the smallest distance.
 
+    ``site_species`` / ``site_shell`` split each reference into its sites (see
+    :func:`reference_descriptors`); each site is then matched as a reference of its own,
+    named ``"<name>[<species><count> ...]"``.
+
     Returns
     -------
     Dataset on ``cluster``: ``nearest_reference`` (str), ``distance`` (1), ``is_new``
@@ -134,7 +180,13 @@ def identify_phases(
     environments the pipeline puts in the cluster); ``distances`` (cluster, reference).
     """
     X, sp, names = reference_descriptors(
-        clf, references, rattle=rattle, n_rattle=n_rattle, seed=seed
+        clf,
+        references,
+        rattle=rattle,
+        n_rattle=n_rattle,
+        seed=seed,
+        site_species=site_species,
+        site_shell=site_shell,
     )
     Zr = clf._augment(X, sp)
     pred = clf.predict_features(X, sp)

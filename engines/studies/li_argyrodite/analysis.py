@@ -65,7 +65,7 @@ def phase_of_clusters(
     dist = np.asarray(env["distances"].values)
     if shell_ok is not None:
         dist = np.where(shell_ok, dist, np.inf)
-    names = [str(r).split(":")[0] for r in env["reference"].values]
+    names = [reference_phase(r) for r in env["reference"].values]
     out = []
     for k in range(ov.shape[0]):
         d = np.where(np.isfinite(dist[k]), dist[k], np.inf)
@@ -100,6 +100,23 @@ DESCRIPTOR = {"r_cut": 3.5, "n_max": 4, "l_max": 4, "sigma": 0.5}
 #: soft and vary between the phases at the same chemistry; the anions are not)
 SHELL_SPECIES = ("Cl", "P", "S")
 SHELL_R = 3.0  # Å: first shell of every pair here (P-S 2.05, Li-S 2.45, Li-P 2.6, Li-Cl 2.6)
+
+
+def reference_phase(ref_name) -> str:
+    """The phase of a reference entry: ``"Li6PS5Cl[Cl0 P1 S0]"`` (a site) or
+    ``"Li6PS5Cl:S"`` -> ``"Li6PS5Cl"``."""
+    return str(ref_name).split(":")[0].split("[")[0]
+
+
+def site_shell(ref_name) -> dict[str, float] | None:
+    """The first shell a site reference is named by: ``"Li6PS5Cl[Cl0 P1 S0]"`` ->
+    ``{"Cl": 0, "P": 1, "S": 0}``; None for a reference without sites."""
+    import re
+
+    m = re.search(r"\[([^\]]*)\]", str(ref_name))
+    if m is None:
+        return None
+    return {k: float(v) for k, v in re.findall(r"([A-Z][a-z]?)(\d+)", m.group(1))}
 
 
 def reference_shells(refs: dict, centre: str) -> dict[str, dict[str, float]]:
@@ -157,6 +174,11 @@ def _environments(ds: xr.Dataset, cfg, seed: int, references: dict | None = None
             max_clusters=CLASSIFIER["max_clusters"] if n_c >= 8 else 4,
             n_components=min(CLASSIFIER["n_components"], max(2, nf * n_c // 40)),
             merge_overlap=CLASSIFIER["merge_overlap"],
+            # each site of a reference on its own: Li6PS5Cl's S bonded to P and its free
+            # S2- among Li only are two references, not one mixture (whose wide spread took
+            # in product S with 7 Li and no P as "Li6PS5Cl")
+            site_species=SHELL_SPECIES,
+            site_shell=SHELL_R,
         )
         local = np.asarray(env["labels"].values)
         comp = neighbour_composition(ds, env["labels"], r_cut=SHELL_R)
@@ -168,8 +190,9 @@ def _environments(ds: xr.Dataset, cfg, seed: int, references: dict | None = None
                 for x, v in zip(comp["neighbour_species"].values, comp.values[i], strict=True)
             }
             for j, rn in enumerate(env["reference"].values):
-                name = str(rn).split(":")[0]
-                ok[i, j] = name in shells and first_shell_agrees(cl, shells[name])
+                name = reference_phase(rn)
+                shell = site_shell(rn) or shells.get(name)
+                ok[i, j] = shell is not None and first_shell_agrees(cl, shell)
         phase = phase_of_clusters(env, shell_ok=ok)
         off = len(rows)
         mask = local >= 0
@@ -565,9 +588,7 @@ def analyse(
             "region_width_A": cfg.region_width,
         },
     )
-    res = xr.merge(
-        [res, rx.drop_vars("time"), mob], combine_attrs="drop_conflicts", join="outer"
-    )
+    res = xr.merge([res, rx.drop_vars("time"), mob], combine_attrs="drop_conflicts", join="outer")
     netcdf_safe_attrs(res).to_netcdf(out / "results.nc.tmp", engine="h5netcdf")
     (out / "results.nc.tmp").replace(out / "results.nc")
 

@@ -10,6 +10,15 @@ from pathlib import Path
 __all__ = ["summarise", "findings", "format_summary", "write_report"]
 
 
+def _ref_label(ref: str) -> str:
+    """``"Li6PS5Cl[Cl0 P1 S0]"`` -> ``"Li6PS5Cl (its site with Cl0 P1 S0 within 3 Å)"``."""
+    name = ref.split(":")[0]
+    if "[" in name:
+        phase, key = name.rstrip("]").split("[", 1)
+        return f"{phase} (its site with {key} within 3 Å)"
+    return name
+
+
 def _r(x, nd=3):
     return None if x is None else float(f"{float(x):.{nd}g}")
 
@@ -73,6 +82,26 @@ def summarise(cfg, done: dict, wall_s: float | None = None) -> dict:
     return s
 
 
+def _grown_sentences(s: dict, top: int = 4) -> list[str]:
+    """Clusters that hold at most one atom in the first frame and at least three in the
+    last: the environments the run created, whatever they matched."""
+    grown = [c for c in s["clusters"] if c["atoms_first"] <= 1 and c["atoms_last"] >= 3]
+    grown = sorted(grown, key=lambda c: -c["atoms_last"])[:top]
+    out = []
+    for c in grown:
+        nb = ", ".join(f"{v:g} {k}" for k, v in c["neighbours_3A"].items() if v > 0)
+        match = (
+            "matching no reference"
+            if c["phase"] == "new"
+            else f"matched to {_ref_label(c['nearest_reference'])}"
+        )
+        out.append(
+            f"cluster {c['cluster']} ({c['centre_species']} centres, {c['atoms_first']} -> "
+            f"{c['atoms_last']} atoms; within 3 Å on average {nb}; {match})"
+        )
+    return out
+
+
 def _new_sentences(s: dict, top: int = 3) -> list[str]:
     new = [c for c in s["clusters"] if c["phase"] == "new"]
     new = sorted(new, key=lambda c: -c["atoms_last"])[:top]
@@ -82,7 +111,7 @@ def _new_sentences(s: dict, top: int = 3) -> list[str]:
         out.append(
             f"cluster {c['cluster']} ({c['centre_species']} centres, {c['atoms_first']} -> "
             f"{c['atoms_last']} atoms; within 3 Å on average {nb}; nearest reference "
-            f"{c['nearest_reference'].split(':')[0]} at a normalised distance of "
+            f"{_ref_label(c['nearest_reference'])} at a normalised distance of "
             f"{c['distance']:.2f}"
             + ("" if c.get("same_first_shell", True) else ", but another first-shell chemistry")
             + ")"
@@ -153,6 +182,13 @@ def findings(s: dict) -> list[str]:
             f"The {s['n_clusters']} environment clusters, matched to the reference "
             f"crystals equilibrated at the run temperature, give these fractions of all atoms (start -> end): {parts}."
         )
+        gg = _grown_sentences(s)
+        if gg:
+            out.append(
+                "Environments the run created (clusters from at most 1 atom to at least 3): "
+                + "; ".join(gg)
+                + "."
+            )
         nn = _new_sentences(s)
         if nn:
             out.append(
