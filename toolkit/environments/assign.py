@@ -65,10 +65,10 @@ class FastHDBSCANAssigner:
         self.tree = _tree(data)
         self.core = np.asarray(pd.core_distances, dtype=np.float64)
         m = min(self.min_samples + 1, data.shape[0])
-        # core2 and the exact stage use hdbscan's own tree: distances bit-identical to the
-        # reference's, so a point on a tie (a fitted point itself: lambda == its fall-out
-        # lambda) is decided as the reference decides it
-        self.core2 = pd.tree.query(data, k=m)[0][:, -1] if m > 1 else np.zeros(data.shape[0])
+        # core2 and the exact stage's distances to fitted points are bit-identical to those
+        # of hdbscan's own tree, so a point on a tie (a fitted point itself: lambda == its
+        # fall-out lambda) is decided as the reference decides it
+        self.core2 = _core2(data, self.tree, pd.tree, m, getattr(model, "metric", "euclidean"))
         self.label, self.fall, self.birth = _point_labels(model, data.shape[0])
         self.homog = _homogeneity_radius(data, self.label)
         self.n_fast_ = self.n_mid_ = self.n_exact_ = 0
@@ -242,6 +242,36 @@ def _tree(data: np.ndarray):
     from scipy.spatial import cKDTree
 
     return cKDTree(data, leafsize=64, balanced_tree=False)
+
+
+def _core2(data: np.ndarray, tree, ref_tree, m: int, metric: str) -> np.ndarray:
+    """Distance from each fitted point to its ``m``-th nearest (itself included), bit-identical
+    to a query of hdbscan's own tree (``ref_tree``).
+
+    The neighbours come from the cKDTree (~2.5x faster than hdbscan's scikit-learn tree); the
+    distances of ranks ``m - 2 .. m + 2`` are recomputed in scikit-learn's order (squares summed
+    dimension by dimension, then the root), so the value equals the reference's.  A point
+    whose ranks around ``m`` are closer than rounding could reorder (a near tie) is queried in
+    ``ref_tree`` itself."""
+    n = data.shape[0]
+    if m <= 1:
+        return np.zeros(n)
+    if metric != "euclidean" or m < 4 or m + 3 > n:
+        return ref_tree.query(data, k=m)[0][:, -1]
+    d, j = tree.query(data, k=m + 3)
+    win = j[:, m - 3 : m + 2]  # ranks m-2 .. m+2 (1-based)
+    acc = np.zeros(win.shape)
+    for k in range(data.shape[1]):
+        diff = data[win, k] - data[:, None, k]
+        acc += diff * diff
+    out = np.sort(np.sqrt(acc), axis=1)[:, 2]
+    # the window holds rank m unless ranks outside it are within rounding of its ends
+    tol = 1e-12 * np.maximum(d[:, -1], 1e-300)
+    near = d[:, m - 3] - d[:, m - 4] < tol
+    near |= d[:, m + 2] - d[:, m + 1] < tol
+    if near.any():
+        out[near] = ref_tree.query(data[near], k=m)[0][:, -1]
+    return out
 
 
 def _homogeneity_radius(data: np.ndarray, label: np.ndarray) -> np.ndarray:

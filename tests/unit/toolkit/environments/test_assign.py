@@ -92,3 +92,20 @@ def test_approximate_first_query_same_labels():
         np.testing.assert_array_equal(ours, exact)
         assert np.mean(ours == ref) >= 0.999  # ties only, as in the test above
         assert a.n_fast_ > 0.3 * len(pts)  # the shortcut still decides most points
+
+
+def test_core2_bit_identical_to_hdbscans_tree():
+    """The (min_samples + 1)-th neighbour distance of each fitted point, found with the cKDTree
+    and recomputed in scikit-learn's order, equals the query of hdbscan's own tree bit for bit:
+    on random data, and on a lattice full of exact ties (the near-tie fallback)."""
+    from atomtwin.toolkit.environments.assign import _core2, _tree
+
+    rng = np.random.default_rng(7)
+    grid = np.stack(np.meshgrid(*[np.arange(6.0)] * 3), -1).reshape(-1, 3)
+    for data in (_blobs(rng, 1500), grid * 0.7):
+        model = hdbscan.HDBSCAN(min_cluster_size=15, prediction_data=True).fit(data)
+        ref_tree = model.prediction_data_.tree
+        tree = _tree(np.asarray(data, float))
+        for m in (2, 5, 16, 41):
+            ours = _core2(np.asarray(data, float), tree, ref_tree, m, "euclidean")
+            np.testing.assert_array_equal(ours, ref_tree.query(data, k=m)[0][:, -1])
