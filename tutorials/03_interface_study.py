@@ -245,9 +245,12 @@ if new:
 #
 # Profiles use the signed distance from the initial contact plane (metal < 0), both contacts
 # folded together.  The interphase growth per contact is the integral of the local fraction
-# of product-like and unmatched environments minus its value at the start (the argyrodite's
-# own free S²⁻ already look Li₂S-like); its error bar is the spread of the two contacts, and a
-# growth law h = A tⁿ is fitted (n = ½: diffusion-limited, n = 1: reaction-limited).  Li
+# of product-like and unmatched environments minus its value at the start.  It misses
+# products that look like a bulk site: an S reduced out of a PS₄ unit, now among six or seven
+# Li only, matches the argyrodite's own free S²⁻ better than crystalline Li₂S (eight Li), and
+# a metal Li that gained S neighbours matches an argyrodite Li site; the report lists such
+# clusters the run created separately, and the reactions module counts them.  The error
+# bar is the spread of the two contacts, and a growth law h = A tⁿ is fitted (n = ½: diffusion-limited, n = 1: reaction-limited).  Li
 # mobility is measured by the region each Li starts in, in plane against across.
 
 # %%

@@ -95,25 +95,21 @@ def test_products_grow_at_the_interface_while_the_bulks_stay_matched(demo_dir):
         assert sel.sum() >= 10, (name, sel.sum())
         f0, f1 = np.mean(start[:, sel] == name), np.mean(late[:, sel] == name)
         assert f1 >= 0.9 * f0 and f1 > 0.7, (name, f0, f1)
-    # the interphase grows at the contacts: product-like environments (clusters matched to
-    # Li2S, Li3P or LiCl, or unmatched "new" ones) gain at least 2 atoms' worth of fraction
-    # from the first fifth to the last fifth of the run, and most atoms that join them start
-    # within the contact layer.  At this size and time (1 ps, 4 of 32 P-S bonds broken) the
-    # products are intermediates -- reduced P still holding 2-3 S, S2- among ~6.5 Li -- that
-    # the references equilibrated at 400 K do not claim as crystalline Li2S / Li3P / LiCl
-    # (the argyrodite's own free S2- has 5.9 Li within 3 Å, Li2S 8.0), so "new" counts here;
-    # the reactions test below checks that they are reduction products.
-    frac = res["phase_fraction"]
+    # the interphase grows at the contacts: its environments (a product phase or unmatched)
+    # gain at least 2 atoms from the first fifth of the run to the last fifth, most atoms
+    # that join it start within the contact layer, and the deep bulks are rarely in it.  At
+    # this size and time (1 ps, 4 of 32 P-S bonds broken) the products are intermediates --
+    # reduced P still holding 2-3 S -- which no reference claims; S2- reduced out of PS4
+    # (among ~6.5 Li) matches the argyrodite's own free S2- site (5.9 Li within 3 Å) rather
+    # than Li2S (8.0), so no matched Li2S / Li3P / LiCl is required here.
+    inter = res["in_interphase"].values.astype(bool)
     k = max(1, nf // 5)
-    grown = []
-    for p in ("Li2S", "Li3P", "LiCl", "new"):
-        f = frac.sel(phase=p).values
-        if f[-k:].mean() - f[:k].mean() >= 2.0 / res.sizes["atom"]:
-            grown.append(p)
-    assert grown, frac.isel(frame=[0, -1]).values
-    for p in grown:
-        joined = np.flatnonzero((late[-1] == p) & (start[0] != p))
-        assert joined.size >= 2 and np.mean(np.abs(s0[joined]) <= layer) > 0.5, (p, s0[joined])
+    gain = inter[-k:].sum(1).mean() - inter[:k].sum(1).mean()
+    assert gain >= 2.0, gain
+    joined = np.flatnonzero(inter[-1] & ~inter[0])
+    assert joined.size >= 2 and np.mean(np.abs(s0[joined]) <= layer) > 0.5, s0[joined]
+    deep = (s0 < -w) | (s0 > layer)
+    assert inter[nf // 2 :, deep].mean() < 0.05, inter[nf // 2 :, deep].mean()
 
 
 @pytest.mark.slow
