@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Idle-core figures of issue 20 in one command (< 4 min on 2 idle cores):
 #   1. bench_phases.py: parallel efficiency of the phase-diagram ensemble on 2 worker
-#      processes (4 x 4 grid of 256-atom LJ NPT points, 800 + 800 MD steps each: ~2 s of CPU
+#      processes (4 x 4 grid of 256-atom LJ NPT points, 800 + 800 MD steps each: ~3 s of CPU
 #      a point; each worker process imports numpy, xarray, torch and atomtwin once, ~2 s of
-#      CPU, which at 400 + 400 steps still cost 0.76 CPU efficiency under load);
+#      CPU; the points are dispatched one at a time: dask's default batches of 6 ran 16 points
+#      as 10 + 6 on the two workers, which capped the wall efficiency near 0.8);
 #   2. bench_environments.py: pipeline / descriptor time ratio and cores used (CPU s / wall s)
 #      at the heavy settings (SOAP n_max 8, l_max 6, r_cut 5 A + HDBSCAN) and the light ones
 #      (n_max 4, l_max 4 + Gaussian mixture), 499,200 environments, 2 worker processes.
