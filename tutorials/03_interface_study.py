@@ -245,13 +245,14 @@ if new:
 #
 # Profiles use the signed distance from the initial contact plane (metal < 0), both contacts
 # folded together.  The interphase growth per contact is the integral of the local fraction
-# of product-like and unmatched environments minus its value at the start.  It misses
-# products that look like a bulk site: an S reduced out of a PS₄ unit, now among six or seven
-# Li only, matches the argyrodite's own free S²⁻ better than crystalline Li₂S (eight Li), and
-# a metal Li that gained S neighbours matches an argyrodite Li site; the report lists such
-# clusters the run created separately, and the reactions module counts them.  The error
-# bar is the spread of the two contacts, and a growth law h = A tⁿ is fitted (n = ½: diffusion-limited, n = 1: reaction-limited).  Li
-# mobility is measured by the region each Li starts in, in plane against across.
+# of environments that are no longer those of the bulk their atom started in (product-like,
+# unmatched, or the other bulk's: a metal Li that gained S neighbours matches an argyrodite
+# Li site -- lithium turned into a sulfide) minus its value at the start.  It leaves out an S
+# reduced out of a PS₄ unit: among six or seven Li only, it matches the argyrodite's own free
+# S²⁻ better than crystalline Li₂S (eight Li); the reactions module counts those.  The error
+# bar is the spread of the two contacts, and a growth law h = A tⁿ is fitted (n = ½:
+# diffusion-limited, n = 1: reaction-limited).  Li mobility is measured by the region each Li
+# starts in, in plane against across.
 
 # %%
 print("phase fractions first:", {k: round(v, 3) for k, v in info["phase_fraction_first"].items()})

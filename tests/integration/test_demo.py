@@ -95,8 +95,8 @@ def test_products_grow_at_the_interface_while_the_bulks_stay_matched(demo_dir):
         assert sel.sum() >= 10, (name, sel.sum())
         f0, f1 = np.mean(start[:, sel] == name), np.mean(late[:, sel] == name)
         assert f1 >= 0.9 * f0 and f1 > 0.7, (name, f0, f1)
-    # the interphase grows at the contacts: its environments (a product phase or unmatched)
-    # gain at least 2 atoms from the first fifth of the run to the last fifth, most atoms
+    # the interphase grows at the contacts: its environments (a product phase, unmatched, or
+    # the other bulk's than the atom started in) gain at least 2 atoms from the first fifth of the run to the last fifth, most atoms
     # that join it start within the contact layer, and the deep bulks are rarely in it.  At
     # this size and time (1 ps, 4 of 32 P-S bonds broken) the products are intermediates --
     # reduced P still holding 2-3 S -- which no reference claims; S2- reduced out of PS4

@@ -35,7 +35,7 @@ PHASE_LABELS = {
     "new": "unmatched (new)",
 }
 #: the categories that make up the interphase (reaction products and unmatched environments),
-#: with the environments of clusters the run created (see :func:`analyse`)
+#: with any environment of the other bulk than the atom started in (see :func:`analyse`)
 INTERPHASE = ("Li2S", "Li3P", "LiCl", "new")
 REGIONS = ("bulk Li", "interface", "bulk electrolyte")
 
@@ -485,13 +485,15 @@ def analyse(
     posc = 0.5 * (edges[1:] + edges[:-1])
     t = np.asarray(ds[S.TIME].values, float)
     n0 = max(1, t.size // 20)  # the first 5 % of the run: the starting interphase
-    # the interphase: environments of a product phase and unmatched ones.  Clusters the
-    # run created but that match a bulk site (a metal Li that gained S neighbours matches
-    # an argyrodite Li site; an S reduced out of a PS4 unit, among ~6.5 Li only, the
-    # argyrodite's own free S2-) are not counted: the bulks' thermalisation from the
-    # ordered start populates new clusters of their own too, everywhere (36 % of the deep
-    # bulk atoms in the small run), so "created" does not locate a product
-    in_inter = np.isin(cat, [PHASES.index(p) for p in INTERPHASE])
+    # the interphase: every environment that is no longer the bulk its atom started in --
+    # a product phase, an unmatched one, or the other bulk's (a metal Li that gained S
+    # neighbours and matches an argyrodite Li site: lithium turned into a sulfide).  An S
+    # reduced out of a PS4 unit, among ~6.5 Li only, matches the argyrodite's own free S2-
+    # site and is not counted here (the reactions module counts it).  Not used: "clusters
+    # the run created", since the bulks' thermalisation from the ordered start populates
+    # new clusters everywhere (36 % of the deep bulk atoms in the small run)
+    start_cat = np.where(np.asarray(region) == 0, PHASES.index("Li"), PHASES.index("Li6PS5Cl"))
+    in_inter = np.isin(cat, [PHASES.index(p) for p in INTERPHASE]) | (cat != start_cat[None, :])
     flag = np.where(in_inter, 0, 1)  # two categories: interphase, other
     thick = []
     for c in (0, 1):

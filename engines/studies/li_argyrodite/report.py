@@ -199,8 +199,8 @@ def findings(s: dict) -> list[str]:
     h, g = s["interphase_growth_A"], s["growth_law"]
     if h:
         txt = (
-            f"The interphase (product-like and unmatched environments beyond those of the "
-            f"start) grew by {h[0]:.1f} ± {h[1]:.1f} Å per contact"
+            f"The interphase (environments no longer those of the bulk their atom started "
+            f"in: product-like, unmatched, or the other bulk's) grew by {h[0]:.1f} ± {h[1]:.1f} Å per contact"
         )
         if g and "n" in g:
             txt += (
@@ -256,8 +256,10 @@ METHODS = """## Methods
   neighbour or 50 % apart) is never a match.
   Representative environments of new clusters: `new_environments.extxyz`.
 - **Profiles**: against the signed distance from the initial contact plane (both contacts
-  folded); interphase growth per contact = integral of the local fraction of product-like
-  and unmatched environments minus its value over the first 5 % of the run; error = spread
+  folded); interphase growth per contact = integral of the local fraction of environments no
+  longer those of the bulk their atom started in (product-like, unmatched, or the other
+  bulk's: a metal Li among S matched to an argyrodite Li site) minus its value over the
+  first 5 % of the run; error = spread
   of the two contacts; growth law by `atomtwin.toolkit.environments.fit_growth_law` on the
   mean, its error the larger of the fit's and half the difference of the two contacts' fits.
 - **Reactions**: `atomtwin.toolkit.reactions` (covalent-radius cutoffs with hysteresis).
