@@ -63,7 +63,7 @@ def test_model_matches_chgnet_on_its_own_trajectory_and_conserves_energy(demo_di
 
 
 @pytest.mark.slow
-def test_products_grow_at_the_interface_while_the_bulks_stay_matched(demo_dir):
+def test_interphase_grows_at_the_contacts_while_the_bulks_stay_matched(demo_dir):
     import xarray as xr
 
     res = xr.open_dataset(demo_dir / "results.nc", engine="h5netcdf").load()
