@@ -19,7 +19,7 @@ MANIFEST = "SHA256SUMS"
 
 
 def path(*parts: str) -> Path:
-    """Filesystem path of a shipped file, e.g. ``path("demo", "model.ckpt")``.
+    """Filesystem path of a shipped file, e.g. ``path("li_argyrodite", "model.ckpt")``.
 
     Found through :mod:`importlib.resources`, so it works after a regular, editable or
     wheel install alike (atomtwin is not installed zipped).

@@ -103,7 +103,10 @@ def _grown_sentences(s: dict, top: int = 4) -> list[str]:
 
 
 def _new_sentences(s: dict, top: int = 3) -> list[str]:
-    new = [c for c in s["clusters"] if c["phase"] == "new"]
+    # clusters empty at both ends (visited only in between) have no neighbour statistics
+    new = [
+        c for c in s["clusters"] if c["phase"] == "new" and (c["atoms_first"] or c["atoms_last"])
+    ]
     new = sorted(new, key=lambda c: -c["atoms_last"])[:top]
     out = []
     for c in new:
@@ -164,7 +167,7 @@ def findings(s: dict) -> list[str]:
             f"and P bonded to no S from {r['n_P_bare'][0]} to {r['n_P_bare'][1]}; on average each "
             f"P goes from {r['cn_P_S'][0]:.2f} to {r['cn_P_S'][1]:.2f} S and from "
             f"{r['cn_P_Li'][0]:.2f} to {r['cn_P_Li'][1]:.2f} Li (reduction towards Li3P), while "
-            f"Cl keeps {r['cn_Cl_Li'][0]:.2f} -> {r['cn_Cl_Li'][1]:.2f} Li and "
+            f"Cl goes from {r['cn_Cl_Li'][0]:.2f} to {r['cn_Cl_Li'][1]:.2f} Li and "
             f"{r['n_Cl_Li_only'][1]} Cl are bonded to Li only at the end."
         )
     f0, f1 = s["phase_fraction_first"], s["phase_fraction_last"]
