@@ -75,9 +75,12 @@ demo: $(STAMP)
 	$(BIN)/atomtwin demo --out $(DEMO_OUT) --force
 
 # two pytest workers, one thread each: most of the suite is Python-bound, so two single-
-# threaded workers use the two cores better than one worker with two threads
+# threaded workers use the two cores better than one worker with two threads.  MKL too:
+# torch's MKL GEMMs obey MKL_NUM_THREADS over torch.set_num_threads, and two workers with
+# two spinning OpenMP threads each on two cores ran the demo test 10x slower (.ci/run
+# exports MKL_NUM_THREADS=2)
 test: $(STAMP)
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # the unit tests on the dependency floors of pyproject.toml (every `>=X` installed as `==X`
 # by .ci/min_constraints.py; torch stays at constraints.txt, triton is left out)
@@ -91,7 +94,7 @@ $(STAMP_MIN): pyproject.toml constraints.txt .ci/min_constraints.py
 
 test-min: $(STAMP_MIN)
 	$(VENV_MIN)/bin/python -m pip list --format=freeze > $(VENV_MIN)/installed.txt
-	OMP_NUM_THREADS=1 $(VENV_MIN)/bin/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile -p no:cacheprovider tests/unit $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(VENV_MIN)/bin/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile -p no:cacheprovider tests/unit $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check atomtwin toolkit engines tests tutorials data/__init__.py setup.py
