@@ -100,6 +100,31 @@ def test_cli_end_to_end(tmp_path, capsys):
     assert res["labels"].shape == (2, ds.sizes["atom"])
     np.testing.assert_allclose(res["fraction"].sum("cluster"), 1.0)
     assert main(["environments", str(tmp_path / "traj.nc"), "--species", "Cl"]) == 2
+    # sites: each reference here has one kind of each species -- bcc Li (a = 3.44 Å: 8 Li at
+    # 2.98 Å), antifluorite Li2S (a = 5.72 Å: Li with 4 S at 2.48 Å and 6 Li at 2.86 Å; S
+    # with 8 Li) -- so the site names carry those counts within 3 Å and the same clusters
+    # are matched
+    rc = main(
+        [
+            "environments",
+            str(tmp_path / "traj.nc"),
+            "--species",
+            "Li",
+            "S",
+            "--r-cut",
+            "4.0",
+            "--references",
+            str(tmp_path / "refs.xyz"),
+            "--site-species",
+            "Li,S",
+            "--json",
+        ]
+    )
+    assert rc == 0
+    sited = json.loads(capsys.readouterr().out)
+    matched_sites = {p["nearest_reference"] for p in sited["phases"] if not p["is_new"]}
+    assert {"Li[Li8 S0]:Li", "Li2S[Li6 S4]:Li", "Li2S[Li8 S0]:S"} <= matched_sites
+    assert main(["environments", str(tmp_path / "traj.nc"), "--site-species", "S"]) == 2
 
 
 def test_figures(tmp_path):

@@ -24,6 +24,14 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--references", help="extxyz of reference crystals (info 'name' per frame)")
     p.add_argument("--rattle", type=float, default=0.08, help="reference rattle in Å")
+    p.add_argument(
+        "--site-species",
+        help="split each reference into sites by its neighbours of these species within "
+        "--site-shell (e.g. P,S: a crystal's S bonded to P and its free S are two references)",
+    )
+    p.add_argument(
+        "--site-shell", type=float, default=3.0, help="shell of --site-species in Å (3.0)"
+    )
     p.add_argument("--axis", choices=("x", "y", "z"), help="also compute profiles along this axis")
     p.add_argument("--out", help="labels and results (*.nc)")
     p.add_argument("--save-pipeline", help="pickle the fitted pipeline here")
@@ -122,6 +130,10 @@ def check_arguments(args) -> None:
         raise InputError(f"--workers must be >= 1, got {args.workers}.")
     if args.rattle < 0:
         raise InputError(f"--rattle must be >= 0 Å, got {args.rattle}.")
+    if args.site_shell <= 0:
+        raise InputError(f"--site-shell must be > 0 Å, got {args.site_shell}.")
+    if args.site_species is not None and not args.references:
+        raise InputError("--site-species needs --references. Fix: give the reference crystals.")
     if args.out:
         out = Path(args.out)
         if not out.name.lower().endswith((".nc", ".nc4")) or out.is_dir():
@@ -188,7 +200,19 @@ def cmd_environments(args) -> int:
     if args.axis:
         out["profile"] = spatial_profiles(ds, labels, axis=args.axis)
     if args.references:
-        ph = identify_phases(clf, args.references, rattle=args.rattle, seed=args.seed)
+        sites = (
+            None
+            if args.site_species is None
+            else tuple(x.strip() for x in args.site_species.split(",") if x.strip())
+        )
+        ph = identify_phases(
+            clf,
+            args.references,
+            rattle=args.rattle,
+            seed=args.seed,
+            site_species=sites,
+            site_shell=args.site_shell,
+        )
         out["nearest_reference"] = ph["nearest_reference"]
         out["is_new"] = ph["is_new"].astype(np.int8)
         out["distance"] = ph["distance"]
