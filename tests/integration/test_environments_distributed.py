@@ -71,17 +71,20 @@ def test_cli_end_to_end(tmp_path, capsys):
     refs = [bulk("Li", "bcc", a=3.44, cubic=True), bulk("SLi2", "fluorite", a=5.72, cubic=True)]
     refs[0].info["name"], refs[1].info["name"] = "Li", "Li2S"
     ase.io.write(tmp_path / "refs.xyz", refs, format="extxyz")
+    base = [
+        "environments",
+        str(tmp_path / "traj.nc"),
+        "--species",
+        "Li",
+        "S",
+        "--r-cut",
+        "4.0",
+        "--references",
+        str(tmp_path / "refs.xyz"),
+    ]
     rc = main(
         [
-            "environments",
-            str(tmp_path / "traj.nc"),
-            "--species",
-            "Li",
-            "S",
-            "--r-cut",
-            "4.0",
-            "--references",
-            str(tmp_path / "refs.xyz"),
+            *base,
             "--axis",
             "z",
             "--out",
@@ -104,22 +107,7 @@ def test_cli_end_to_end(tmp_path, capsys):
     # 2.98 Å), antifluorite Li2S (a = 5.72 Å: Li with 4 S at 2.48 Å and 6 Li at 2.86 Å; S
     # with 8 Li) -- so the site names carry those counts within 3 Å and the same clusters
     # are matched
-    rc = main(
-        [
-            "environments",
-            str(tmp_path / "traj.nc"),
-            "--species",
-            "Li",
-            "S",
-            "--r-cut",
-            "4.0",
-            "--references",
-            str(tmp_path / "refs.xyz"),
-            "--site-species",
-            "Li,S",
-            "--json",
-        ]
-    )
+    rc = main([*base, "--site-species", "Li,S", "--json"])
     assert rc == 0
     sited = json.loads(capsys.readouterr().out)
     matched_sites = {p["nearest_reference"] for p in sited["phases"] if not p["is_new"]}
