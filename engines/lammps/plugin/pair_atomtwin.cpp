@@ -7,7 +7,10 @@
 //
 // Each step: a full neighbour list (newton on) over local atoms -- and over ghost atoms too for
 // a message-passing (NequIP-style) model, whose ghost shell must reach num_layers * r_max --
-// gives the edges i -> j with r_ij < r_max; the package (see engines/lammps/export.py)
+// gives the edges i -> j with r_ij < r_max between graph nodes, one node per atom (periodic
+// images of a local atom are that atom; copies of an atom owned by another rank share a
+// node), so one rank evaluates exactly our engine's periodic graph; the package (see
+// engines/lammps/export.py)
 // returns per-atom energies and g_e = dE/d(x_j - x_i), E being the energy of the local atoms.
 // Forces f_i += g, f_j -= g on local and ghost atoms (ghost forces are reverse-communicated
 // by LAMMPS, newton on); virial W = -sum_e vec_e (x) g_e, per-atom virial half to each end.
@@ -240,52 +243,89 @@ void PairAtomtwin::compute(int eflag, int vflag)
   int **firstneigh = list->firstneigh;
   const double cutsq_model = r_max * r_max;
 
-  // atoms: every local and ghost atom, then two dummy atoms (weight 0)
-  types.resize(ntotal + 2);
-  weight.resize(ntotal + 2);
-  for (int i = 0; i < ntotal; i++) {
-    int k = type_map[type[i]];
-    if (k < 0)
-      error->one(FLERR, "pair_style atomtwin: atom type {} is mapped to NULL but is present. "
-                 "Fix: name its species in pair_coeff", type[i]);
-    types[i] = k;
-    weight[i] = i < nlocal ? 1.0 : 0.0;
-  }
-  types[ntotal] = types[ntotal + 1] = 0;
-  weight[ntotal] = weight[ntotal + 1] = 0.0;
-
-  // edges i -> j with r < r_max, then two dummy edges longer than r_max (zero contribution).
+  // Graph nodes: one per atom, not per copy.  A ghost that is a periodic image of a local atom
+  // of this rank is that local atom's node; the several ghost copies of an atom owned by
+  // another rank share one node, centred (for message passing) on its copy nearest to this
+  // rank's sub-domain.  Edge vectors stay those of the copies, and forces go onto the copies
+  // (LAMMPS reverse-communicates them to the owner, also from a rank to itself).  On one rank
+  // the graph is therefore exactly the periodic graph of our Python engine: no ghost atom is
+  // evaluated, whatever the ghost shell.  Across ranks only atoms owned elsewhere are added.
+  //
   // Message passing: a ghost atom further than (L-1) r_max outside this rank's sub-domain can
   // pass nothing to a local atom in the remaining layers, so no edge is centred on it (it
   // still sends first-layer messages as a neighbour).  The depth is bounded from below
   // (exact for orthogonal boxes, the largest slab distance for triclinic ones): only atoms
   // that are surely too deep are skipped.
+  tagint *tag = atom->tag;
   const double prune = (num_layers - 1) * r_max;
   const bool tri = domain->triclinic;
   const double *hi = domain->h_inv;
   const double dlam[3] = {std::sqrt(hi[0] * hi[0] + hi[5] * hi[5] + hi[4] * hi[4]),
                           std::sqrt(hi[1] * hi[1] + hi[3] * hi[3]), std::fabs(hi[2])};
-  auto too_deep = [&](int i) -> bool {
-    double d[3];
+  auto depth_of = [&](int i) -> double {
     if (!tri) {
-      for (int k = 0; k < 3; k++)
-        d[k] = std::max({domain->sublo[k] - x[i][k], 0.0, x[i][k] - domain->subhi[k]});
-      return d[0] * d[0] + d[1] * d[1] + d[2] * d[2] > prune * prune;
+      double d2 = 0.0;
+      for (int k = 0; k < 3; k++) {
+        double d = std::max({domain->sublo[k] - x[i][k], 0.0, x[i][k] - domain->subhi[k]});
+        d2 += d * d;
+      }
+      return std::sqrt(d2);
     }
-    double lam[3];
+    double lam[3], out = 0.0;
     domain->x2lamda(x[i], lam);
-    for (int k = 0; k < 3; k++) {
-      double out = std::max({domain->sublo_lamda[k] - lam[k], 0.0, lam[k] - domain->subhi_lamda[k]});
-      if (out / dlam[k] > prune) return true;    // distance to the slab k of the sub-domain
-    }
-    return false;
+    for (int k = 0; k < 3; k++)    // distance to the slab k of the sub-domain
+      out = std::max(out, std::max({domain->sublo_lamda[k] - lam[k], 0.0,
+                                    lam[k] - domain->subhi_lamda[k]}) / dlam[k]);
+    return out;
   };
+  by_tag.clear();
+  by_tag.reserve(2 * (size_t) ntotal + 16);
+  node_of.resize(ntotal);
+  rep.resize(ntotal);
+  depth.resize(ntotal);
+  for (int i = 0; i < nlocal; i++) {
+    by_tag.emplace((long long) tag[i], i);
+    node_of[i] = i;
+    rep[i] = i;
+    depth[i] = 0.0;
+  }
+  for (int g = nlocal; g < ntotal; g++) {
+    depth[g] = message_passing ? depth_of(g) : 0.0;
+    auto it = by_tag.emplace((long long) tag[g], g);
+    if (!it.second && it.first->second >= nlocal && depth[g] < depth[it.first->second])
+      it.first->second = g;    // a nearer copy of an atom owned elsewhere
+  }
+  int nnode = nlocal;
+  for (int g = nlocal; g < ntotal; g++) {
+    const int r = by_tag[(long long) tag[g]];
+    rep[g] = r;
+    if (r == g) node_of[g] = nnode++;
+  }
+  for (int g = nlocal; g < ntotal; g++) node_of[g] = node_of[rep[g]];
+
+  // node attributes: the type of its atom, weight 1 for local atoms; then two dummy nodes
+  types.resize(nnode + 2);
+  weight.resize(nnode + 2);
+  for (int i = 0; i < ntotal; i++) {
+    if (rep[i] != i) continue;
+    int k = type_map[type[i]];
+    if (k < 0)
+      error->one(FLERR, "pair_style atomtwin: atom type {} is mapped to NULL but is present. "
+                 "Fix: name its species in pair_coeff", type[i]);
+    types[node_of[i]] = k;
+    weight[node_of[i]] = i < nlocal ? 1.0 : 0.0;
+  }
+  types[nnode] = types[nnode + 1] = 0;
+  weight[nnode] = weight[nnode + 1] = 0.0;
+
+  // edges i -> j with r < r_max, centred on local atoms and (message passing) on the nearest
+  // copy of each ghost atom that is not too deep; then two dummy edges longer than r_max
   vec.clear();
   centre.clear();
   neigh.clear();
   for (int ii = 0; ii < ncentre; ii++) {
     const int i = ilist[ii];
-    if (ii >= list->inum && too_deep(i)) continue;
+    if (ii >= list->inum && (rep[i] != i || depth[i] > prune)) continue;
     const int *jlist = firstneigh[i];
     const int jnum = numneigh[i];
     for (int jj = 0; jj < jnum; jj++) {
@@ -303,16 +343,16 @@ void PairAtomtwin::compute(int eflag, int vflag)
   const double far = 2.0 * r_max;
   const double dummy[6] = {far, 0.0, 0.0, -far, 0.0, 0.0};
   vec.insert(vec.end(), dummy, dummy + 6);
-  const int64_t E = nedge + 2, N = ntotal + 2;
+  const int64_t E = nedge + 2, N = nnode + 2;
   index.resize(2 * E);
   for (int64_t e = 0; e < nedge; e++) {
-    index[e] = centre[e];
-    index[E + e] = neigh[e];
+    index[e] = node_of[centre[e]];
+    index[E + e] = node_of[neigh[e]];
   }
-  index[nedge] = ntotal;
-  index[nedge + 1] = ntotal + 1;
-  index[E + nedge] = ntotal + 1;
-  index[E + nedge + 1] = ntotal;
+  index[nedge] = nnode;
+  index[nedge + 1] = nnode + 1;
+  index[E + nedge] = nnode + 1;
+  index[E + nedge + 1] = nnode;
 
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
   auto i64 = torch::TensorOptions().dtype(torch::kInt64);
@@ -363,7 +403,7 @@ void PairAtomtwin::compute(int eflag, int vflag)
     }
   }
   if (eflag_either) {
-    for (int i = 0; i < nlocal; i++) {
+    for (int i = 0; i < nlocal; i++) {    // local atoms are nodes 0 .. nlocal-1
       if (eflag_global) eng_vdwl += ae[i];
       if (eflag_atom) eatom[i] += ae[i];
     }
@@ -376,5 +416,7 @@ double PairAtomtwin::memory_usage()
   bytes += (double) vec.capacity() * sizeof(double) + weight.capacity() * sizeof(double);
   bytes += (double) index.capacity() * sizeof(int64_t) + types.capacity() * sizeof(int64_t);
   bytes += (double) (centre.capacity() + neigh.capacity()) * sizeof(int);
+  bytes += (double) (node_of.capacity() + rep.capacity()) * sizeof(int) +
+      depth.capacity() * sizeof(double) + by_tag.size() * 32.0;
   return bytes;
 }

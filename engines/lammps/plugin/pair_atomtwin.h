@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace torch::inductor {
@@ -44,8 +45,12 @@ class PairAtomtwin : public Pair {
   std::vector<double> vec;          // (E,3)
   std::vector<int64_t> index;       // (2,E): centres then neighbours
   std::vector<int> centre, neigh;   // LAMMPS indices of each edge's ends
-  std::vector<int64_t> types;       // (N,)
-  std::vector<double> weight;       // (N,)
+  std::vector<int64_t> types;       // (N,) per graph node
+  std::vector<double> weight;       // (N,) per graph node
+  std::vector<int> node_of;         // LAMMPS index (local or ghost) -> graph node
+  std::vector<int> rep;             // ghost index -> the copy of its atom that is a centre
+  std::vector<double> depth;        // ghost index -> distance outside this rank's sub-domain
+  std::unordered_map<long long, int> by_tag;    // atom ID -> local index, or nearest ghost copy
 };
 
 }    // namespace LAMMPS_NS
