@@ -50,9 +50,11 @@ __all__ = [
     "OUTPUT_NAMES",
     "lammps_inputs",
     "ghost_cutoff",
+    "layer_inputs",
+    "pad_dummy",
 ]
 
-LAMMPS_FORMAT = "atomtwin-lammps-aoti/1"
+LAMMPS_FORMAT = "atomtwin-lammps-aoti/2"
 INPUT_NAMES = ("edge_vec", "atom_types", "edge_index", "weight")
 OUTPUT_NAMES = ("energy", "atom_energy", "edge_grad")
 
@@ -68,16 +70,29 @@ class LammpsEnergy(nn.Module):
         super().__init__()
         self.model = model
 
-    def atom_energies(self, vec: Tensor, types: Tensor, edge_index: Tensor) -> Tensor:
-        return self.model.energies_from_edges(vec, types, edge_index[0], edge_index[1])
+    def atom_energies(
+        self, vec: Tensor, types: Tensor, edge_index: Tensor, layer_edges: list | None = None
+    ) -> Tensor:
+        return self.model.energies_from_edges(
+            vec, types, edge_index[0], edge_index[1], layer_edges
+        )
 
     def forward(
-        self, edge_vec: Tensor, atom_types: Tensor, edge_index: Tensor, weight: Tensor
+        self,
+        edge_vec: Tensor,
+        atom_types: Tensor,
+        edge_index: Tensor,
+        weight: Tensor,
+        *edges_per_layer: Tensor,
     ) -> tuple[Tensor, Tensor, Tensor]:
+        """``edges_per_layer``: for a message-passing model, ``num_layers - 1`` tensors whose
+        lengths (their values are not read) say how many leading edges layers 2, 3, ... use;
+        none: every layer uses every edge."""
         dtype = self.model.shift.dtype
+        layer_edges = [t.shape[0] for t in edges_per_layer] if edges_per_layer else None
         with torch.enable_grad():
             vec = edge_vec.to(dtype).detach().requires_grad_(True)
-            atom_e = self.atom_energies(vec, atom_types, edge_index)
+            atom_e = self.atom_energies(vec, atom_types, edge_index, layer_edges)
             energy = (atom_e * weight.to(dtype)).sum().reshape(1)
             (grad,) = torch.autograd.grad(energy.sum(), [vec])
         return energy.detach(), atom_e.detach(), grad
@@ -105,25 +120,60 @@ def lammps_inputs(
     vec = pos[ei[1]] - pos[ei[0]] + b["edge_cell_shift"].to(dtype) @ cell
     n = pos.shape[0]
     weight = torch.ones(n, dtype=dtype, device=device)
+    cls = torch.zeros(ei.shape[1], dtype=torch.long, device=device)
     if n_ghost:
         weight[n - n_ghost :] = 0
-    return pad_dummy(vec, b["atom_types"], ei, weight, model.r_max)
+        # ghost centres one shell out: the last layer skips their edges
+        cls = (ei[0] >= n - n_ghost).long()
+    cfg = model.config
+    extra = layer_inputs(cfg.architecture, cfg.num_layers)
+    return pad_dummy(vec, b["atom_types"], ei, weight, model.r_max, extra, cls)
+
+
+def layer_inputs(architecture: str, num_layers: int) -> int:
+    """How many ``edges_per_layer`` inputs a LAMMPS package takes: ``num_layers - 1`` for
+    message passing (NequIP-style), 0 for strictly local models."""
+    return int(num_layers) - 1 if architecture == "nequip" else 0
 
 
 def pad_dummy(
-    vec: Tensor, types: Tensor, ei: Tensor, weight: Tensor, r_max: float
+    vec: Tensor,
+    types: Tensor,
+    ei: Tensor,
+    weight: Tensor,
+    r_max: float,
+    extra_layers: int = 0,
+    edge_class: Tensor | None = None,
 ) -> tuple[Tensor, ...]:
-    """Append two weight-0 atoms joined by two edges of length 2 r_max (what the plugin does
-    on every call; their energy and gradient contributions are exactly 0)."""
+    """The package's inputs as the plugin builds them.
+
+    Two weight-0 atoms joined by two edges of length 2 r_max are appended (their energy and
+    gradient contributions are exactly 0; every call then has >= 2 atoms and edges).  Edges
+    are ordered by ``edge_class`` (default 0 for all: the centre is a local atom; class ``c``:
+    the centre lies up to ``c`` r_max outside the rank's sub-domain), the dummy edges right
+    after class 0, and for a message-passing model ``extra_layers`` (= num_layers - 1)
+    length-carrying tensors follow: layer ``k`` (2..L) uses the edges of class <= L - k."""
     n = types.shape[0]
     far = torch.tensor([[2 * r_max, 0, 0], [-2 * r_max, 0, 0]], dtype=vec.dtype, device=vec.device)
     dummy = torch.tensor([[n, n + 1], [n + 1, n]], dtype=ei.dtype, device=ei.device)
-    return (
-        torch.cat([vec, far]),
+    if edge_class is None:
+        edge_class = torch.zeros(vec.shape[0], dtype=torch.long, device=vec.device)
+    order = torch.argsort(edge_class, stable=True)
+    cls = edge_class[order]
+    n0 = int((cls == 0).sum())
+    vec, ei = vec[order], ei[:, order]
+    out = (
+        torch.cat([vec[:n0], far, vec[n0:]]),
         torch.cat([types, types.new_zeros(2)]),
-        torch.cat([ei, dummy], dim=1),
+        torch.cat([ei[:, :n0], dummy, ei[:, n0:]], dim=1),
         torch.cat([weight, weight.new_zeros(2)]),
     )
+    L = extra_layers + 1
+    carriers = tuple(
+        torch.zeros(int((cls <= L - k).sum()) + 2, dtype=torch.uint8, device=vec.device)
+        for k in range(2, L + 1)
+    )
+    return out + carriers
 
 
 def _export(wrapper: nn.Module, example: tuple[Tensor, ...]):
@@ -132,7 +182,9 @@ def _export(wrapper: nn.Module, example: tuple[Tensor, ...]):
 
     gm = TI.make_fx(wrapper, tracing_mode="symbolic", allow_non_fake_inputs=True)(*example)
     n, e = Dim("n_atoms", min=2), Dim("n_edges", min=2)
-    shapes = ({0: e}, {0: n}, {1: e}, {0: n})
+    shapes = ({0: e}, {0: n}, {1: e}, {0: n}) + tuple(
+        {0: Dim(f"n_edges_layer{k + 2}", min=2)} for k in range(len(example) - 4)
+    )
     return torch.export.export(gm, example, dynamic_shapes=shapes, strict=False)
 
 
@@ -155,7 +207,10 @@ def compile_lammps(
     device
         ``"cpu"`` or ``"cuda"``: the device type LAMMPS will run the package on.
     kernel
-        Use the fused tensor-product op (CUDA only; without CUDA: the reference, a warning).
+        Route the Allegro contraction through the sparse tensor-product op
+        (``atomtwin::tp_sparse``), compiled into the package: its Triton kernel on CUDA, its
+        torch implementation on CPU (a warning says so).  The package then runs in LAMMPS with
+        no Python.  NequIP-style models have no such contraction (a warning, no change).
     check_sizes
         Atom counts of the self-check structures (the last third of each weighted 0, as
         ghosts), besides the tiny padded case.
@@ -191,16 +246,15 @@ def compile_lammps(
     model = copy.deepcopy(model).to(device).eval()
     use_k = False
     if kernel:
+        from atomtwin.engines.mlip.kernels import use_kernel
+
         if device != "cuda":
             warnings.warn(
-                "--kernel needs CUDA (a Triton kernel); compiling with the reference "
-                "tensor product instead (same numbers).",
+                "--kernel on CPU: the package embeds the sparse tensor-product op's plain-torch "
+                "CPU implementation (the Triton kernel needs CUDA); same numbers as the reference.",
                 stacklevel=2,
             )
-        else:
-            from atomtwin.engines.mlip.kernels import use_kernel
-
-            use_k = use_kernel(model)
+        use_k = use_kernel(model, allow_cpu=True)
     for p in model.parameters():
         p.requires_grad_(False)
     dtype = model.shift.dtype
@@ -213,6 +267,7 @@ def compile_lammps(
         "torch_version": torch.__version__,
         "device": device,
         "kernel": use_k,
+        "kernel_impl": ("triton" if device == "cuda" else "torch-cpu") if use_k else None,
         "species": list(model.species),
         "r_max": float(model.r_max),
         "dtype": str(dtype).removeprefix("torch."),
@@ -228,7 +283,8 @@ def compile_lammps(
             "edge_grad": "eV/Angstrom",
             "edge_vec": "Angstrom",
         },
-        "inputs": list(INPUT_NAMES),
+        "inputs": list(INPUT_NAMES)
+        + [f"edges_layer{k}" for k in range(2, 2 + layer_inputs(cfg.architecture, cfg.num_layers))],
         "outputs": list(OUTPUT_NAMES),
     }
     flat = {
@@ -244,6 +300,8 @@ def compile_lammps(
         "atomtwin.num_layers": str(int(cfg.num_layers)),
         "atomtwin.ghost_cutoff": repr(ghost),
         "atomtwin.model_hash": meta["model_hash"],
+        "atomtwin.kernel": meta["kernel_impl"] or "none",
+        "atomtwin.layer_inputs": str(layer_inputs(cfg.architecture, cfg.num_layers)),
     }
     example = lammps_inputs(model, 12, seed=1, n_ghost=3, device=device)
     t0 = time.perf_counter()
@@ -287,6 +345,7 @@ def self_check(
         torch.zeros(2, 0, dtype=torch.long, device=device),
         torch.zeros(0, dtype=model.shift.dtype, device=device),
         model.r_max,
+        layer_inputs(model.config.architecture, model.config.num_layers),
     )
     cases = [
         lammps_inputs(model, n, seed=100 + k, n_ghost=n // 3, device=device)
@@ -299,8 +358,9 @@ def self_check(
         for name, g, r in zip(OUTPUT_NAMES, got, ref, strict=True):
             scale = float(r.abs().max()) + 1e-12
             err = float((g - r).abs().max()) / scale
-            if name == "edge_grad":  # the dummy edges must give exactly zero
-                err = max(err, float(g[-2:].abs().max()))
+            if name == "edge_grad":  # the dummy edges (centred on the 2 dummy atoms) give 0
+                dummy = inputs[2][0] >= inputs[1].shape[0] - 2
+                err = max(err, float(g[dummy].abs().max()))
             worst[name] = max(worst.get(name, 0.0), err)
             if not err <= tol:
                 raise RuntimeError(

@@ -81,7 +81,7 @@ def build_cached_plugin(root: Path) -> Path:
     return build_plugin(cache=root / "plugin")
 
 
-def compile_cached(model, root: Path, name: str) -> tuple[Path, dict]:
+def compile_cached(model, root: Path, name: str, kernel: bool = False) -> tuple[Path, dict]:
     import torch
     from atomtwin.engines.lammps import export
     from atomtwin.engines.mlip.compile import model_hash
@@ -94,6 +94,7 @@ def compile_cached(model, root: Path, name: str) -> tuple[Path, dict]:
         torch.__version__,
         atomtwin.engines.__version__,
         Path(export.__file__).read_text(),
+        f"kernel={kernel}",
     ):
         h.update(part.encode())
     key = f"{name}-{h.hexdigest()[:16]}"
@@ -105,7 +106,7 @@ def compile_cached(model, root: Path, name: str) -> tuple[Path, dict]:
     tmp = root / f".{key}.building.pt2"
     try:
         with torch._inductor.config.patch({"aot_inductor.precompile_headers": False}):
-            res = export.compile_lammps(model, tmp)
+            res = export.compile_lammps(model, tmp, kernel=kernel)
     finally:
         if old is None:
             os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)

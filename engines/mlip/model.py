@@ -106,18 +106,26 @@ class Potential(nn.Module):
         vec = pos[neighbour] - pos[centre] + torch.einsum("ek,ekx->ex", shift, cell[batch[centre]])
         return self.energies_from_edges(vec, types, centre, neighbour)
 
-    def energies_from_edges(self, vec: Tensor, types: Tensor, centre: Tensor, neighbour: Tensor) -> Tensor:
+    def energies_from_edges(self, vec: Tensor, types: Tensor, centre: Tensor, neighbour: Tensor,
+                            layer_edges: list[int] | None = None) -> Tensor:
         """Per-atom energies (N,) eV from edge vectors ``vec`` (E, 3) Å, pointing from
         ``centre`` (E,) to ``neighbour`` (E,), for atoms of species index ``types`` (N,).
-        The one place the model's energy is computed (training, MD, and the LAMMPS export)."""
+        The one place the model's energy is computed (training, MD, and the LAMMPS export).
+
+        ``layer_edges`` (NequIP-style only, ``num_layers - 1`` counts): layer ``k + 2`` uses
+        the first ``layer_edges[k]`` edges only (LAMMPS' ghost shells; see
+        :meth:`atomtwin.engines.mlip.models.nequip.NequIPCore.features`)."""
         r = vec.norm(dim=-1)
         sh = spherical_harmonics(vec, self.lmax)
         basis = self.basis(r)
         u = polynomial_cutoff(r, self.r_max, self.cutoff_p)
         if self.is_allegro:
+            if layer_edges is not None:
+                raise InputError("layer_edges is for message-passing (NequIP-style) models; "
+                                 "an Allegro-style model is strictly local. Fix: pass None.")
             e = self.core(types, sh, basis, u, centre, neighbour)
         else:
-            e = self.core(types, sh, basis * u[:, None], centre, neighbour)
+            e = self.core(types, sh, basis * u[:, None], centre, neighbour, layer_edges)
         e = e * self.scale[types] + self.shift[types]
         if self.zbl is not None:
             e = e + scatter_sum(self.zbl(r, types[centre], types[neighbour]), centre, types.shape[0])

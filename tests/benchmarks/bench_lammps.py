@@ -115,7 +115,7 @@ def run_lammps_case(pkg: str, n_atoms: int, steps: int, nprocs: int, work: str) 
 
 def run_ours_case(pkg: str, n_atoms: int, steps: int) -> dict:
     import torch
-    from atomtwin.engines.lammps.export import pad_dummy
+    from atomtwin.engines.lammps.export import layer_inputs, pad_dummy
     from atomtwin.engines.md import VelocityVerlet, state_from_atoms
     from atomtwin.engines.md.mlip_provider import MLIPForceProvider
     from atomtwin.engines.mlip import torch_internals as TI
@@ -125,6 +125,7 @@ def run_ours_case(pkg: str, n_atoms: int, steps: int) -> dict:
     meta = read_metadata(pkg)
     runner = TI.aoti_load_package(str(pkg), device_index=-1)
     dtype = getattr(torch, meta["dtype"])
+    extra = layer_inputs(meta["architecture"], meta["num_layers"])  # every edge, every layer
 
     class SamePackage(torch.nn.Module):
         """The LAMMPS package with the eager model's call contract (energy, forces)."""
@@ -137,7 +138,7 @@ def run_ours_case(pkg: str, n_atoms: int, steps: int) -> dict:
             vec = (pos[ei[1]] - pos[ei[0]] + data["edge_cell_shift"] @ cell).to(dtype)
             n = pos.shape[0]
             w = torch.ones(n, dtype=dtype)
-            energy, _, g = runner(*pad_dummy(vec, data["atom_types"], ei, w, self.r_max))
+            energy, _, g = runner(*pad_dummy(vec, data["atom_types"], ei, w, self.r_max, extra))
             g = g[:-2].to(pos.dtype)
             f = torch.zeros_like(pos).index_add_(0, ei[0], g).index_add_(0, ei[1], -g)
             return {"energy": energy.to(pos.dtype), "forces": f, "stress": torch.zeros(1, 3, 3)}

@@ -111,6 +111,26 @@ def test_single_point_equals_python_calculator(arch, plugin, packages, tmp_path)
     )
 
 
+def test_kernel_package_runs_in_lammps_without_python(plugin, packages, lammps_cache, tmp_path):
+    """An Allegro-style package built with ``kernel=True`` (the ``atomtwin::tp_sparse`` op,
+    here its CPU implementation) is compiled into the ``.pt2``: LAMMPS' C++ loader runs it
+    with no Python (an opaque Python op would fail to load) and gives the reference package's
+    numbers, on 1 and 2 ranks."""
+    import warnings
+
+    model, pkg_ref, info_ref = packages["allegro"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pkg_k, info_k = compile_cached(model, lammps_cache, "allegro-f64-kernel", kernel=True)
+    assert info_k["kernel"] is True and info_k["kernel_impl"] == "torch-cpu"
+    pos, cell, species = random_cell(30, seed=4)
+    for n in (1, 2):
+        ref, *_ = _single_point(plugin, pkg_ref, info_ref, pos, cell, species, tmp_path / f"r{n}", n)
+        got, *_ = _single_point(plugin, pkg_k, info_k, pos, cell, species, tmp_path / f"k{n}", n)
+        for key in ("energy", "forces", "atom_energy", "virial", "atom_virial"):
+            assert _rel(got[key], ref[key]) <= TOL, (n, key)
+
+
 @pytest.mark.parametrize("n_atoms,nprocs", [(60, 2), (60, 3), (3, 3)])
 def test_message_passing_across_ranks_equals_one_rank(n_atoms, nprocs, plugin, packages, tmp_path):
     """NequIP-style (2 layers): with the ghost shell of num_layers * r_max, every rank count

@@ -40,7 +40,7 @@
 
 using namespace LAMMPS_NS;
 
-static const char *FORMAT = "atomtwin-lammps-aoti/1";
+static const char *FORMAT = "atomtwin-lammps-aoti/2";
 static const char *FIX_COMPILE = "atomtwin compile CHECKPOINT OUT.pt2 --target lammps";
 
 PairAtomtwin::PairAtomtwin(LAMMPS *lmp) : Pair(lmp)
@@ -318,14 +318,16 @@ void PairAtomtwin::compute(int eflag, int vflag)
   types[nnode] = types[nnode + 1] = 0;
   weight[nnode] = weight[nnode + 1] = 0.0;
 
-  // edges i -> j with r < r_max, centred on local atoms and (message passing) on the nearest
-  // copy of each ghost atom that is not too deep; then two dummy edges longer than r_max
+  // Edges i -> j with r < r_max, ordered by the class of their centre: local atoms (class
+  // 0), then the two dummy edges (two weight-0 dummy nodes > r_max apart: every call has >= 2
+  // nodes and edges, also on an empty rank), then (message passing) the nearest copy of each
+  // ghost atom by shell, class c = ceil(depth / r_max) <= L - 1.  Layer k (2..L) of the model
+  // uses the edges of class <= L - k only: a centre further out cannot reach a local atom in
+  // the remaining layers (package input k-1, a tensor whose length is that edge count).
   vec.clear();
   centre.clear();
   neigh.clear();
-  for (int ii = 0; ii < ncentre; ii++) {
-    const int i = ilist[ii];
-    if (ii >= list->inum && (rep[i] != i || depth[i] > prune)) continue;
+  auto add_edges = [&](int i) {
     const int *jlist = firstneigh[i];
     const int jnum = numneigh[i];
     for (int jj = 0; jj < jnum; jj++) {
@@ -338,21 +340,39 @@ void PairAtomtwin::compute(int eflag, int vflag)
       centre.push_back(i);
       neigh.push_back(j);
     }
-  }
-  const int64_t nedge = (int64_t) centre.size();
+  };
+  for (int ii = 0; ii < list->inum; ii++) add_edges(ilist[ii]);
   const double far = 2.0 * r_max;
   const double dummy[6] = {far, 0.0, 0.0, -far, 0.0, 0.0};
   vec.insert(vec.end(), dummy, dummy + 6);
-  const int64_t E = nedge + 2, N = nnode + 2;
+  centre.push_back(-1);
+  centre.push_back(-1);
+  neigh.push_back(-1);
+  neigh.push_back(-1);
+  const int nextra = message_passing ? num_layers - 1 : 0;
+  std::vector<int64_t> upto(num_layers, (int64_t) centre.size());    // edges of class <= c
+  for (int c = 1; c <= nextra; c++) {
+    for (int ii = list->inum; ii < ncentre; ii++) {
+      const int i = ilist[ii];
+      if (rep[i] != i || depth[i] > prune) continue;
+      const int cls = std::max(1, (int) std::ceil(depth[i] / r_max));
+      if (cls == c) add_edges(i);
+    }
+    upto[c] = (int64_t) centre.size();
+  }
+  const int64_t E = (int64_t) centre.size(), N = nnode + 2;
   index.resize(2 * E);
-  for (int64_t e = 0; e < nedge; e++) {
+  int ndummy = 0;
+  for (int64_t e = 0; e < E; e++) {
+    if (centre[e] < 0) {    // dummy edges: node nnode -> nnode + 1 and back
+      index[e] = nnode + ndummy;
+      index[E + e] = nnode + 1 - ndummy;
+      ndummy++;
+      continue;
+    }
     index[e] = node_of[centre[e]];
     index[E + e] = node_of[neigh[e]];
   }
-  index[nedge] = nnode;
-  index[nedge + 1] = nnode + 1;
-  index[E + nedge] = nnode + 1;
-  index[E + nedge + 1] = nnode;
 
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
   auto i64 = torch::TensorOptions().dtype(torch::kInt64);
@@ -370,9 +390,12 @@ void PairAtomtwin::compute(int eflag, int vflag)
     t_types = t_types.to(torch::kCUDA);
     t_index = t_index.to(torch::kCUDA);
   }
+  std::vector<at::Tensor> inputs = {t_vec, t_types, t_index, t_w};
+  auto u8 = torch::TensorOptions().dtype(torch::kUInt8).device(on_cuda ? torch::kCUDA : torch::kCPU);
+  for (int k = 2; k <= nextra + 1; k++) inputs.push_back(torch::empty({upto[num_layers - k]}, u8));
   std::vector<at::Tensor> out;
   try {
-    out = loader->run({t_vec, t_types, t_index, t_w});
+    out = loader->run(inputs);
   } catch (const std::exception &e) {
     error->one(FLERR, std::string("pair_style atomtwin: the package failed: ") + e.what());
   }
@@ -381,8 +404,9 @@ void PairAtomtwin::compute(int eflag, int vflag)
   const double *ae = atom_e.data_ptr<double>();
   const double *g = grad.data_ptr<double>();
 
-  for (int64_t e = 0; e < nedge; e++) {
+  for (int64_t e = 0; e < E; e++) {
     const int i = centre[e], j = neigh[e];
+    if (i < 0) continue;    // dummy
     const double gx = g[3 * e], gy = g[3 * e + 1], gz = g[3 * e + 2];
     f[i][0] += gx;
     f[i][1] += gy;

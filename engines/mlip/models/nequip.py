@@ -120,19 +120,31 @@ class NequIPCore(nn.Module):
 
     def forward(
         self, atom_types: Tensor, sh: list[Tensor], radial: Tensor, centre: Tensor,
-        neighbour: Tensor,
+        neighbour: Tensor, layer_edges: list[int] | None = None,
     ) -> Tensor:
         """``sh``: SH blocks (E, 2l+1); ``radial``: (E, num_basis) basis × cutoff.
-        Returns (N,) raw atomic energies."""
-        x = self.features(atom_types, sh, radial, centre, neighbour)
+        Returns (N,) raw atomic energies.  ``layer_edges``: see :meth:`features`."""
+        x = self.features(atom_types, sh, radial, centre, neighbour, layer_edges)
         return self.head(x[0].squeeze(-1)).squeeze(-1)
 
     def features(
         self, atom_types: Tensor, sh: list[Tensor], radial: Tensor, centre: Tensor,
-        neighbour: Tensor,
+        neighbour: Tensor, layer_edges: list[int] | None = None,
     ) -> list[Tensor]:
-        """The last layer's node features: blocks ``(N, mul, 2l+1)`` of ``final_irreps``."""
+        """The last layer's node features: blocks ``(N, mul, 2l+1)`` of ``final_irreps``.
+
+        ``layer_edges`` (optional, ``num_layers - 1`` counts): layer ``k + 2`` passes messages
+        along the first ``layer_edges[k]`` edges only (the first layer along all).  A domain
+        decomposition orders its edges by how far outside its sub-domain their centre lies:
+        a node ``d`` Å outside needs its layer-``k`` features only if ``d <= (L - k) r_max``,
+        so later layers skip the outer ghost shells (the features of skipped centres are then
+        wrong, and unused: their energy weight is 0 and they feed no kept centre)."""
         x = [self.embed[atom_types].unsqueeze(-1)]
-        for layer in self.layers:
-            x = layer(x, atom_types, sh, radial, centre, neighbour)
+        for k, layer in enumerate(self.layers):
+            if k and layer_edges is not None:
+                m = layer_edges[k - 1]
+                x = layer(x, atom_types, [b[:m] for b in sh], radial[:m], centre[:m],
+                          neighbour[:m])
+            else:
+                x = layer(x, atom_types, sh, radial, centre, neighbour)
         return x

