@@ -3,10 +3,15 @@ selection vs a fixed schedule, on EMT copper heated through melting.
 
     python tests/benchmarks/bench_active.py                 # 3 seeds, one process each
     python tests/benchmarks/bench_active.py --small         # a smoke run (minutes)
+    python tests/benchmarks/bench_active.py --scenario campaign --grid 4 8 16 32 48 64
 
-System: two walkers, a 2x2x2 fcc cell with a vacancy (31 atoms) ramped 300 -> 2500 K
-(through melting) and a 2x2x6 (001) slab (24 atoms, 6 Å vacuum) ramped 300 -> 1500 K,
-Langevin, 4 fs, ``--steps`` steps each.  Three seed frames (EMT, 300 K) start every method.
+System (``--scenario ramp``, the default): two walkers, a 2x2x2 fcc cell with a vacancy (31
+atoms) ramped 300 -> 2500 K (through melting) and a 2x2x6 (001) slab (24 atoms, 6 Å vacuum)
+ramped 300 -> 1500 K, Langevin, 4 fs, ``--steps`` steps each.  ``--scenario campaign``: four
+walkers as in a production campaign -- the perfect 32-atom crystal 300 -> 900 K, the vacancy
+cell 300 -> 1200 K, the slab 300 -> 1500 K and the vacancy cell 300 -> 2500 K (the only one
+that melts) -- so most MD time is spent where the model has already learnt.  Three seed
+frames (EMT, 300 K) start every method.
 
 Validation, fixed before any result (seeds 900-903, true EMT MD, 40 frames per phase):
 crystal (perfect 32-atom cell, 300 -> 1200 K), vacancy (31 atoms, 300 -> 1200 K), liquid
@@ -88,8 +93,25 @@ def _slab():
     return s
 
 
-def walkers():
-    return [(_vacancy(), 300.0, 2500.0), (_slab(), 300.0, 1500.0)]
+# Walker sets (structure, start K, end K); the first three frames of walkers 0-2 hold the
+# seed frames.  "ramp": the two ramps above.  "campaign": a production-like set of four --
+# the perfect crystal 300 -> 900 K, the vacancy cell 300 -> 1200 K, the slab 300 -> 1500 K and
+# the vacancy cell heated through melting 300 -> 2500 K -- where, as in a real campaign, most
+# MD time is spent in configurations that are already learnt and the liquid is ~10 % of it.
+SCENARIOS = {
+    "ramp": lambda: [(_vacancy(), 300.0, 2500.0), (_slab(), 300.0, 1500.0)],
+    "campaign": lambda: [
+        (_cu(), 300.0, 900.0),
+        (_vacancy(), 300.0, 1200.0),
+        (_slab(), 300.0, 1500.0),
+        (_vacancy(), 300.0, 2500.0),
+    ],
+}
+SEEDS = {"ramp": [(0, 0), (0, 2), (1, 0)], "campaign": [(0, 0), (1, 0), (2, 0)]}
+
+
+def walkers(scenario: str = "ramp"):
+    return SCENARIOS[scenario]()
 
 
 def emt_md(atoms, temps, every, seed, equil=0):
@@ -203,13 +225,15 @@ def worker(seed: int, out: Path, size: dict) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     steps, every, epochs = size["steps"], size["check_every"], size["epochs"]
     val = validation(size["n_val"])
-    wl = walkers()
+    scenario = size.get("scenario", "ramp")
+    wl = walkers(scenario)
+    nw = len(wl)
     # the oracle pool: true-EMT MD of the walkers' schedule (another seed), every check
     truth = [
         emt_md(a, list(np.linspace(t0, t1, steps // every)), every, 100 + 10 * seed + k)
         for k, (a, t0, t1) in enumerate(wl)
     ]
-    seeds = [truth[0][0], truth[0][2], truth[1][0]]  # 300 K frames of both systems
+    seeds = [truth[w][i] for w, i in SEEDS[scenario]]  # 300 K frames
     _write(out / "seed.extxyz", seeds)
     wcfg = []
     for k, (a, t0, t1) in enumerate(wl):
@@ -225,9 +249,9 @@ def worker(seed: int, out: Path, size: dict) -> dict:
             }
         )
     res = {"seed": seed, "active": {}, "curves": {}}
-    visited: list[list[dict]] = [[], []]
+    visited: list[list[dict]] = [[] for _ in range(nw)]
     for name, (rel, gap) in SETTINGS.items():
-        seen: list[list[dict]] = [[], []]
+        seen: list[list[dict]] = [[] for _ in range(nw)]
 
         def observer(w, step, fr, sigma, seen=seen):
             seen[w].append(fr)
@@ -273,7 +297,7 @@ def worker(seed: int, out: Path, size: dict) -> dict:
     rng = np.random.default_rng(seed)
     pools = {"same MD": visited, "true-EMT MD": [t[3:] for t in truth]}  # seeds left out
     for pool_name, pool in pools.items():
-        flat = [(w, i) for w in range(2) for i in range(len(pool[w]))]
+        flat = [(w, i) for w in range(nw) for i in range(len(pool[w]))]
         for n in size["grid"]:
             pick = [flat[i] for i in rng.choice(len(flat), min(n, len(flat)), replace=False)]
             fr = [pool[w][i] for w, i in pick]
@@ -283,15 +307,16 @@ def worker(seed: int, out: Path, size: dict) -> dict:
             )
             if pool_name == "same MD":
                 sched = []
-                for w in range(2):  # every k-th check of each walker
-                    k = n // 2 + (w < n % 2)
+                for w in range(nw):  # every k-th check of each walker
+                    k = n // nw + (w < n % nw)
                     idx = np.linspace(0, len(pool[w]) - 1, k + 2)[1:-1].round().astype(int)
                     sched += [pool[w][i] for i in idx]
                 res["curves"][f"fixed schedule ({pool_name})"] = res["curves"].get(
                     f"fixed schedule ({pool_name})", []
                 ) + [(n, score(seeds + label(sched), val, epochs, seed=seed))]
             print(f"[seed {seed}] {pool_name} N={n} done", flush=True)
-    res["pool_sizes"] = {k: [len(p[0]), len(p[1])] for k, p in pools.items()}
+    res["pool_sizes"] = {k: [len(w) for w in p] for k, p in pools.items()}
+    res["scenario"] = scenario
     res["cpu_s"] = time.process_time() - t_cpu
     (out / "result.json").write_text(json.dumps(res))
     return res
@@ -328,6 +353,10 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--jobs", type=int, default=3, help="seeds run in parallel processes")
     ap.add_argument("--steps", type=int, default=None, help="MD steps per walker (1500)")
+    ap.add_argument("--scenario", choices=sorted(SCENARIOS), default="ramp",
+                    help="walker set: 'ramp' (2 ramps) or 'campaign' (4 walkers, see SCENARIOS)")
+    ap.add_argument("--grid", type=int, nargs="+", default=None,
+                    help="calls of the random / fixed-schedule curves (4 8 16 32 48)")
     args = ap.parse_args(argv)
     size = {
         "steps": 1500,
@@ -348,6 +377,9 @@ def main(argv=None) -> int:
         }
     if args.steps:
         size["steps"] = args.steps
+    if args.grid:
+        size["grid"] = sorted(args.grid)
+    size["scenario"] = args.scenario
     t_wall = time.perf_counter()
     out = Path(args.out or tempfile.mkdtemp(prefix="bench_active_"))
     out.mkdir(parents=True, exist_ok=True)
