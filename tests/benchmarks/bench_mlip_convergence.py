@@ -193,20 +193,31 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.small:
         args.epochs, args.train, args.val, args.minutes = 3, 10, 5, 5.0
-    out = Path(args.out)
+    rows = compare(Path(args.out), args.archs, args.epochs, args.patience, args.minutes,
+                   args.train, args.val, verbose=True)
+    for arch in args.archs:
+        o = next((r for r in rows if r["arch"] == arch and r["stack"] == "ours" and "error" not in r), None)
+        p = next((r for r in rows if r["arch"] == arch and r["stack"] == "peer" and "error" not in r), None)
+        if o and p:
+            print(f"{arch}: best force MAE ours / peer = {o['best_force_mae'] / p['best_force_mae']:.2f}")
+    return 0
+
+
+def compare(out: Path, archs, epochs: int, patience: int, minutes: float, n_train: int,
+            n_val: int, verbose: bool = False) -> list[dict]:
+    """Run the four trainings (two at a time) and return one row per (arch, stack)."""
     out.mkdir(parents=True, exist_ok=True)
-    tr, va = write_data(out, args.train, args.val)
+    tr, va = write_data(out, n_train, n_val)
     jobs = []
     info = {}
-    for arch in args.archs:
+    for arch in archs:
         m = matched(arch)
         info[arch] = m["info"]
         for stack in ("ours", "peer"):
             run = out / f"{arch}-{stack}"
-            cfg = (ours_config(m, tr, va, run, args.epochs, args.patience, args.minutes)
+            cfg = (ours_config(m, tr, va, run, epochs, patience, minutes)
                    if stack == "ours" else
-                   nequip_config(arch, m["info"], tr, va, run, args.epochs, args.patience,
-                                 args.minutes))
+                   nequip_config(arch, m["info"], tr, va, run, epochs, patience, minutes))
             jobs.append((stack, arch, cfg, run))
     t0 = time.perf_counter()
     running: list = []
@@ -220,8 +231,9 @@ def main(argv=None) -> int:
             p, stack, arch, run = item
             if p.poll() is not None:
                 running.remove(item)
-                print(f"{arch} {stack}: exit {p.returncode} after "
-                      f"{time.perf_counter() - t0:.0f} s", flush=True)
+                if verbose:
+                    print(f"{arch} {stack}: exit {p.returncode} after "
+                          f"{time.perf_counter() - t0:.0f} s", flush=True)
     rows, curves = [], {}
     for stack, arch, _, run in jobs:
         c = read_curve(stack, run)
@@ -242,8 +254,13 @@ def main(argv=None) -> int:
             for r in c:
                 w.writerow([k, r["epoch"], f"{r['wall_s']:.2f}", f"{r['force_mae']:.6f}",
                             f"{r['energy_mae_mev']:.4f}"])
+    settings = {**TRAIN, "epochs": epochs, "patience": patience, "minutes": minutes,
+                "n_train": n_train, "n_val": n_val}
     (out / "summary.json").write_text(json.dumps({"rows": rows, "info": info,
-                                                  "settings": {**TRAIN, **vars(args)}}, indent=1))
+                                                  "settings": settings}, indent=1))
+    figure(curves, out / "convergence.png")
+    if not verbose:
+        return rows
     print("\n| model | stack | parameters | epochs run | best val force MAE (eV/Å) | at epoch | "
           "at wall (s) | energy MAE there (meV/atom) |\n|---|---|---|---|---|---|---|---|")
     for r in rows:
@@ -253,13 +270,7 @@ def main(argv=None) -> int:
         print(f"| {r['arch']} | {'ours (atomtwin train)' if r['stack'] == 'ours' else 'peer (nequip-train)'} "
               f"| {r['params']:,} | {r['epochs']} | {r['best_force_mae']:.4f} | {r['best_epoch']} | "
               f"{r['best_wall_s']:.0f} | {r['energy_mae_mev_at_best']:.2f} |")
-    for arch in args.archs:
-        o = next((r for r in rows if r["arch"] == arch and r["stack"] == "ours" and "error" not in r), None)
-        p = next((r for r in rows if r["arch"] == arch and r["stack"] == "peer" and "error" not in r), None)
-        if o and p:
-            print(f"{arch}: best force MAE ours / peer = {o['best_force_mae'] / p['best_force_mae']:.2f}")
-    figure(curves, out / "convergence.png")
-    return 0
+    return rows
 
 
 def figure(curves: dict, path: Path) -> None:
@@ -268,22 +279,42 @@ def figure(curves: dict, path: Path) -> None:
     fig, axes = new_figure("double", ncols=2, aspect=0.38)
     style = {"nequip": "-", "allegro": "--"}
     colour = {"ours": PALETTE[0], "peer": PALETTE[1]}
-    name = {"ours": "ours (atomtwin train)", "peer": "nequip / nequip-allegro (nequip-train)"}
+    peer = {"nequip": "nequip", "allegro": "nequip-allegro"}
+    lo = []
     for key, c in curves.items():
         if not c:
             continue
         arch, stack = key.split("-")
-        lab = f"{'NequIP' if arch == 'nequip' else 'Allegro'}-style, {name[stack]}"
+        lab = (f"{'NequIP' if arch == 'nequip' else 'Allegro'}-style, ours (atomtwin train)"
+               if stack == "ours" else f"{peer[arch]} (nequip-train)")
         y = [r["force_mae"] for r in c]
+        lo.append(min(y))
         axes[0].plot([r["epoch"] for r in c], y, style[arch], color=colour[stack], lw=1, label=lab)
         axes[1].plot([r["wall_s"] / 60 for r in c], y, style[arch], color=colour[stack], lw=1)
-    for ax in axes:
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    for ax in axes:  # the converging part; the first epochs start near 0.3 eV/Å
         ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        if lo:
+            ax.set_ylim(0.8 * min(lo), 0.05)
         ax.set_ylabel(axis_label("validation force MAE", "eV/Å"))
     axes[0].set_xlabel("epoch")
     axes[1].set_xlabel(axis_label("wall time, one core", "min"))
     axes[0].legend(fontsize="x-small", frameon=False)
     save(fig, path)
+
+
+def replot(out: Path) -> None:
+    """The figure again from a finished run's ``convergence.csv``."""
+    curves: dict = {}
+    for r in csv.DictReader(open(Path(out) / "convergence.csv")):
+        curves.setdefault(r["run"], []).append(
+            {"epoch": int(r["epoch"]), "wall_s": float(r["wall_s"]),
+             "force_mae": float(r["val_force_mae"])})
+    figure(curves, Path(out) / "convergence.png")
 
 
 if __name__ == "__main__":
