@@ -14,6 +14,33 @@ from typing import TypeVar
 T = TypeVar("T")
 
 _ENABLED = False
+_INTERRUPTED = False
+
+
+def note_interrupt() -> None:
+    """Record a Ctrl-C (the CLI's SIGINT handler calls this before raising KeyboardInterrupt).
+
+    Python drops exceptions raised inside some callbacks (garbage-collector callbacks, e.g.
+    dask's, and ``__del__``), so a KeyboardInterrupt can be lost; every :func:`progress` loop
+    raises it again at its next item while the record stands."""
+    global _INTERRUPTED
+    _INTERRUPTED = True
+
+
+def clear_interrupt() -> None:
+    global _INTERRUPTED
+    _INTERRUPTED = False
+
+
+def interrupted() -> bool:
+    """True once a Ctrl-C was recorded (and not cleared)."""
+    return _INTERRUPTED
+
+
+def check_interrupt() -> None:
+    """Raise KeyboardInterrupt if a Ctrl-C was recorded."""
+    if _INTERRUPTED:
+        raise KeyboardInterrupt
 
 
 def enable(on: bool = True) -> None:
@@ -33,10 +60,11 @@ def progress(iterable: Iterable[T], total: int | None = None, desc: str = "",
     ``progress=None`` follows :func:`enable`; True/False forces it.
     """
     show = enabled() if progress is None else progress
-    if not show:
-        yield from iterable
-        return
-    from tqdm.auto import tqdm
+    if show:
+        from tqdm.auto import tqdm
 
-    yield from tqdm(iterable, total=total, desc=desc, unit=unit, file=sys.stderr,
-                    dynamic_ncols=True, leave=False)
+        iterable = tqdm(iterable, total=total, desc=desc, unit=unit, file=sys.stderr,
+                        dynamic_ncols=True, leave=False)
+    for item in iterable:
+        check_interrupt()
+        yield item

@@ -255,13 +255,30 @@ def run_command(command: str, func, args) -> int:
         collected.append(text)
         print(f"atomtwin {command}: warning: {text}", file=sys.stderr)
 
+    import signal
+    import threading
+
     was = progress.enabled()
     progress.enable(not getattr(args, "no_progress", False))
     _WARNINGS.append(collected)
+    # Ctrl-C: recorded before KeyboardInterrupt is raised, so that one raised where Python
+    # drops exceptions (a garbage-collector callback) is raised again by the next progress
+    # step, and a command that still ran to its end reports the interrupt
+    previous = None
+    if (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+        def on_sigint(signum, frame):
+            progress.note_interrupt()
+            raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = show
-            return int(func(args) or 0)
+            status = int(func(args) or 0)
+        if progress.interrupted():
+            raise KeyboardInterrupt
+        return status
     except InputError as err:
         print(f"atomtwin {command}: error: {cli_message(str(err))}", file=sys.stderr)
         return EXIT_USAGE
@@ -278,6 +295,9 @@ def run_command(command: str, func, args) -> int:
         print(f"atomtwin {command}: interrupted", file=sys.stderr)
         return 130
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        progress.clear_interrupt()
         _WARNINGS.pop()
         progress.enable(was)
 

@@ -218,3 +218,34 @@ def test_python_dash_m_runs_the_same_cli(tmp_path):
                           str(tmp_path / "missing.nc")], capture_output=True, text=True, timeout=120)
     lines = [line for line in bad.stderr.splitlines() if line.strip()]
     assert bad.returncode == 2 and len(lines) == 1 and "Traceback" not in bad.stderr, bad.stderr
+
+
+def test_a_dropped_ctrl_c_is_raised_again_and_reported(capsys):
+    """A KeyboardInterrupt raised where Python drops exceptions (a garbage-collector callback,
+    as dask's) must not let a command run on as if nothing happened: the recorded Ctrl-C is
+    raised again at the next progress step, and exit status 130 is returned."""
+    import argparse
+
+    from atomtwin.toolkit import progress
+    from atomtwin.toolkit.cli import run_command
+
+    seen = []
+
+    def func(args):
+        for i in progress.progress(range(5), progress=False):
+            seen.append(i)
+            if i == 1:
+                progress.note_interrupt()  # the handler ran; its exception was dropped
+        return 0
+
+    assert run_command("demo", func, argparse.Namespace()) == 130
+    assert seen == [0, 1]
+    assert capsys.readouterr().err.strip().endswith("atomtwin demo: interrupted")
+    assert not progress.interrupted()  # cleared for the next command
+
+    def no_loop(args):  # ran to its end after the Ctrl-C: still reported as interrupted
+        progress.note_interrupt()
+        return 0
+
+    assert run_command("demo", no_loop, argparse.Namespace()) == 130
+    assert run_command("demo", lambda args: 0, argparse.Namespace()) == 0
