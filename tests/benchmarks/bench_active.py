@@ -172,13 +172,13 @@ def label(frames):
     return out
 
 
-def score(frames, val, epochs, seed=0):
+def score(frames, val, epochs, seed=0, model=None):
     """Fresh model fitted on ``frames``; force RMSE (eV/Å) per phase, balanced, pooled."""
     from atomtwin.engines.active.fit import fit, new_model, predict
     from atomtwin.engines.mlip.config import ModelConfig
     from atomtwin.engines.mlip.data import to_graph
 
-    m = new_model(ModelConfig(**MODEL), frames, seed=seed)
+    m = new_model(ModelConfig(**(model or MODEL)), frames, seed=seed)
     fit(
         m,
         [to_graph(f, m.species, m.r_max) for f in frames],
@@ -226,6 +226,7 @@ def worker(seed: int, out: Path, size: dict) -> dict:
     steps, every, epochs = size["steps"], size["check_every"], size["epochs"]
     val = validation(size["n_val"])
     scenario = size.get("scenario", "ramp")
+    model = size.get("model", MODEL)
     wl = walkers(scenario)
     nw = len(wl)
     # the oracle pool: true-EMT MD of the walkers' schedule (another seed), every check
@@ -259,7 +260,7 @@ def worker(seed: int, out: Path, size: dict) -> dict:
         cfg = {
             "output_dir": str(out / name),
             "seed_frames": str(out / "seed.extxyz"),
-            "model": MODEL,
+            "model": model,
             "progress": False,
             "uncertainty": {
                 "kind": "gp",
@@ -278,7 +279,7 @@ def worker(seed: int, out: Path, size: dict) -> dict:
         r = learn(cfg, overwrite=True, observer=observer)
         data = [frame_from_atoms(a) for a in ase.io.read(r.dataset, ":")]
         calls = len(data) - len(seeds)
-        sc = score(data, val, epochs, seed=seed)
+        sc = score(data, val, epochs, seed=seed, model=model)
         steps_done = [int(s) for s in _walker_steps(out / name / "calls.csv")]
         res["active"][name] = {
             "calls": calls,
@@ -303,7 +304,7 @@ def worker(seed: int, out: Path, size: dict) -> dict:
             fr = [pool[w][i] for w, i in pick]
             fr = fr if pool_name == "true-EMT MD" else label(fr)
             res["curves"].setdefault(f"random ({pool_name})", []).append(
-                (n, score(seeds + fr, val, epochs, seed=seed))
+                (n, score(seeds + fr, val, epochs, seed=seed, model=model))
             )
             if pool_name == "same MD":
                 sched = []
@@ -313,7 +314,7 @@ def worker(seed: int, out: Path, size: dict) -> dict:
                     sched += [pool[w][i] for i in idx]
                 res["curves"][f"fixed schedule ({pool_name})"] = res["curves"].get(
                     f"fixed schedule ({pool_name})", []
-                ) + [(n, score(seeds + label(sched), val, epochs, seed=seed))]
+                ) + [(n, score(seeds + label(sched), val, epochs, seed=seed, model=model))]
             print(f"[seed {seed}] {pool_name} N={n} done", flush=True)
     res["pool_sizes"] = {k: [len(w) for w in p] for k, p in pools.items()}
     res["scenario"] = scenario
@@ -355,6 +356,8 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=None, help="MD steps per walker (1500)")
     ap.add_argument("--scenario", choices=sorted(SCENARIOS), default="ramp",
                     help="walker set: 'ramp' (2 ramps) or 'campaign' (4 walkers, see SCENARIOS)")
+    ap.add_argument("--mul", type=int, default=None,
+                    help="channels of the model (8); --radial-hidden follows as 2 x mul")
     ap.add_argument("--grid", type=int, nargs="+", default=None,
                     help="calls of the random / fixed-schedule curves (4 8 16 32 48)")
     args = ap.parse_args(argv)
@@ -380,6 +383,8 @@ def main(argv=None) -> int:
     if args.grid:
         size["grid"] = sorted(args.grid)
     size["scenario"] = args.scenario
+    if args.mul:
+        size["model"] = {**MODEL, "mul": args.mul, "radial_hidden": 2 * args.mul}
     t_wall = time.perf_counter()
     out = Path(args.out or tempfile.mkdtemp(prefix="bench_active_"))
     out.mkdir(parents=True, exist_ok=True)
