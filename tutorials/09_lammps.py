@@ -27,8 +27,9 @@
 #   (NequIP-style) model with L layers needs them up to L × r_max, because an atom's energy
 #   after L layers depends on atoms L × r_max away — the communication cutoff is read from the
 #   package, and a too small one is refused.  Periodic images and duplicate ghost copies are
-#   one graph node each, and later layers skip the outer ghost shells, so only the first
-#   L − 1 layers repeat work near a rank's border.
+#   one graph node each, and each layer centres edges only on the ghosts whose messages can
+#   still reach the rank's own atoms, so only the first L − 1 layers repeat work near a
+#   rank's border.
 #
 # The workflow: a trained potential → `atomtwin compile … --target lammps` → LAMMPS on two
 # ranks (`atomtwin md` with `engine: lammps`, or your own input script with the `plugin

@@ -17,15 +17,28 @@ The plugin keeps the duplicated work small:
   rank's own atoms is that atom, and the ghost copies of an atom owned elsewhere share one
   node.  On one rank the graph is exactly our engine's periodic graph (no ghost is
   evaluated, however wide the shell); across ranks only atoms owned by other ranks are added;
-* edges are ordered by how far outside the sub-domain their centre lies (shell
-  ``c = ceil(depth / r_max)``), and layer ``k`` of the model uses only centres of shell
-  ``<= L - k`` (a deeper centre cannot reach an own atom in the remaining layers): the last
-  layer works on the rank's own atoms only, the first on a shell of ``(L - 1) r_max``.
+* only ghost atoms a message can still reach an own atom from centre edges, layer by layer:
+  ghost nodes get the hop count ``c`` of a breadth-first search (edges ``r < r_max``) from
+  the rank's own atoms, and layer ``k`` of the model uses only centres with ``c <= L - k``.
+  The last layer works on the rank's own atoms only, the first on ghosts up to ``L - 1``
+  hops away.  This is the exact set (a ghost inside the shell with no own atom within
+  ``r_max`` centres nothing).
 
-What remains duplicated is the first ``L - 1`` layers' work on that shell: for L = 2,
-r_max = 5 Å and 10k Cu atoms on 2 ranks (slabs 24 Å thick) the first layer sees 1.41x the
-rank's own edges, which bounds the 2-rank efficiency near 0.8; it shrinks as sub-domains grow,
-so give each rank many atoms (or use an Allegro-style model) when scaling out.
+What remains duplicated is the first ``L - 1`` layers' work on those ghosts: for L = 2,
+r_max = 5 Å and 10k Cu atoms on 2 ranks (slabs 25 Å thick) the first layer sees 1.27x the
+rank's own edges (1.41x with the earlier depth-based shells); the package time per rank is
+then 0.52-0.61 of the one-rank time, where 0.5 is ideal.  It shrinks as sub-domains grow, so
+give each rank many atoms (or use an Allegro-style model) when scaling out.  The alternative,
+exchanging each layer's features between ranks (ghost shell ``r_max`` for any L), was
+measured for this model: its per-layer forward and backward stages, compiled apart, cost
+1.31x the single fused graph on one process, more than the duplicated first layer costs (1.27x
+the edges of a layer estimated at ~15 % of the step), so it was not adopted.
+
+Run ranks bound to cores (``mpirun -bind-to core``, what :func:`~atomtwin.engines.lammps.run.
+run_lammps` does when the ranks fit) and with glibc's mmap path off for large blocks
+(:data:`~atomtwin.engines.lammps.build.MALLOC_ENV`): unbound ranks migrated and left 2-rank
+efficiencies scattered from 0.65 to 0.93 on a 2-core machine, and without the malloc settings
+a 10k-atom step page-faults through its tensors (LAMMPS reported 80 % CPU use).
 
 Nothing here imports LAMMPS at import time; :func:`lammps_available` says whether the
 ``lammps`` extra is installed.

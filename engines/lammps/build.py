@@ -26,7 +26,7 @@ from pathlib import Path
 
 from atomtwin.toolkit.errors import InputError
 
-__all__ = ["Toolchain", "locate", "build_plugin", "plugin_load_line", "lammps_env", "cache_root"]
+__all__ = ["Toolchain", "locate", "build_plugin", "plugin_load_line", "lammps_env", "cache_root", "MALLOC_ENV"]
 
 PLUGIN_DIR = Path(__file__).parent / "plugin"
 SOURCES = ("CMakeLists.txt", "plugin.cpp", "pair_atomtwin.cpp", "pair_atomtwin.h")
@@ -216,12 +216,21 @@ def plugin_load_line(lib: str | Path) -> str:
     return f"plugin load {Path(lib).resolve()}"
 
 
+#: glibc malloc settings for LAMMPS ranks running a package: the model's per-step tensors
+#: (tens of MB at 10^4 atoms) are above glibc's mmap threshold, so each step maps fresh pages
+#: and page-faults through them (15-20 % of a 10k-atom NequIP-style step on one rank, 80 %
+#: "CPU use" in LAMMPS' timing); keeping freed memory in the heap removes that.  Export them
+#: yourself when you run ``lmp`` by hand.
+MALLOC_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**40)}
+
+
 def lammps_env(tc: Toolchain | None = None, threads: int = 1) -> dict[str, str]:
     """Environment for ``mpirun ... lmp``: MPICH's library folder first on
     ``LD_LIBRARY_PATH``, ``threads`` OpenMP/MKL threads per rank (two OpenMP runtimes share
-    the process -- LAMMPS' and torch's -- so one thread per rank is the safe default)."""
+    the process -- LAMMPS' and torch's -- so one thread per rank is the safe default), and
+    :data:`MALLOC_ENV` unless the caller's environment sets those variables."""
     tc = tc or locate()
-    env = dict(os.environ)
+    env = {**MALLOC_ENV, **os.environ}
     old = env.get("LD_LIBRARY_PATH", "")
     env["LD_LIBRARY_PATH"] = str(tc.mpi_lib) + (os.pathsep + old if old else "")
     env["OMP_NUM_THREADS"] = str(threads)

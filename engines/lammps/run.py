@@ -11,6 +11,7 @@ behind ``atomtwin md`` with ``engine: lammps`` is :mod:`atomtwin.engines.lammps.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -26,6 +27,20 @@ class LammpsError(InputError):
 
 
 _ERROR = re.compile(r"^(ERROR(?: on proc \d+)?:.*)$", re.MULTILINE)
+
+
+def binding(nprocs: int, threads: int = 1) -> list[str]:
+    """MPICH (hydra) arguments pinning each rank to its own core(s) when the ranks fit on this
+    machine's cores: ``-bind-to core`` (``core:T`` for T threads per rank); none when
+    oversubscribed.  Unpinned ranks migrate between cores: on a 2-core machine this cost up
+    to 20 % of a 2-rank step, and left the 1-rank baseline on whichever core was idler."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    if nprocs * threads > cores:
+        return []
+    return ["-bind-to", "core" if threads == 1 else f"core:{threads}"]
 
 
 def run_lammps(
@@ -61,6 +76,7 @@ def run_lammps(
         str(tc.mpirun),
         "-np",
         str(int(nprocs)),
+        *binding(int(nprocs), int(threads)),
         str(tc.lmp),
         "-in",
         name,

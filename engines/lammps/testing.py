@@ -22,9 +22,9 @@ MASSES = (63.546, 58.693, 26.982)
 ARCHS = ("nequip", "allegro")
 
 
-def small_model(arch: str, dtype: str = "float64"):
-    """A random-weight model (2 layers, l_max 1, r_max 3 Å, 3 species) with per-species
-    scale and shift; small enough to compile and run in seconds."""
+def small_model(arch: str, dtype: str = "float64", num_layers: int = 2):
+    """A random-weight model (``num_layers`` layers, l_max 1, r_max 3 Å, 3 species) with
+    per-species scale and shift; small enough to compile and run in seconds."""
     import torch
     from atomtwin.engines.mlip.config import ModelConfig
     from atomtwin.engines.mlip.model import build_model
@@ -34,7 +34,7 @@ def small_model(arch: str, dtype: str = "float64"):
         architecture=arch,
         species=SPECIES,
         r_max=3.0,
-        num_layers=2,
+        num_layers=num_layers,
         lmax=1,
         mul=4,
         latent=8,

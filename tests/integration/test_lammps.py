@@ -147,6 +147,25 @@ def test_message_passing_across_ranks_equals_one_rank(n_atoms, nprocs, plugin, p
         assert _rel(many[key], one[key]) <= TOL, key
 
 
+@pytest.mark.parametrize("nprocs", [2, 3])
+def test_three_layers_across_ranks_equal_python(nprocs, plugin, lammps_cache, tmp_path):
+    """A 3-layer NequIP-style model: ghost nodes up to two hops from a rank's atoms centre
+    first-layer edges, one hop second-layer edges (the breadth-first classes of the plugin).
+    2 and 3 ranks give our Python calculator's energy, forces, virials and per-atom energies
+    to 1e-9; a class one hop too short would miss messages and fail by O(1)."""
+    from atomtwin.engines.lammps.export import edge_reference
+
+    model = small_model("nequip", num_layers=3)
+    pkg, info = compile_cached(model, lammps_cache, "nequip3-f64")
+    assert info["ghost_cutoff"] == pytest.approx(9.0)
+    cell = np.diag([10.0, 9.0, 8.5]) + np.array([[0, 0, 0], [0.7, 0, 0], [-0.3, 0.5, 0]])
+    pos, cell, species = random_cell(70, seed=5, cell=cell)
+    got, pos_l, cell_l, types, _ = _single_point(plugin, pkg, info, pos, cell, species, tmp_path, nprocs)
+    ref = edge_reference(model, pos_l, cell_l, types - 1)
+    for key in ("energy", "forces", "atom_energy", "virial", "atom_virial"):
+        assert _rel(got[key], ref[key]) <= TOL, key
+
+
 def _nve_input(plugin, pkg, info, steps, dump, stride):
     from atomtwin.engines.lammps.inputs import MDSettings, md_input
 

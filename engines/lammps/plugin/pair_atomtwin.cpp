@@ -2,7 +2,9 @@
 // GPL-2.0 (see LICENSE in this folder).
 //
 //   plugin load /path/to/atomtwin_lammps.so       (printed by `atomtwin lammps build`)
-//   pair_style atomtwin [threads N]
+//   pair_style atomtwin [threads N] [timing yes]
+//   (timing yes: each rank prints, at the end, its seconds per call in graph building, the
+//   package and the force tally, and its mean node and edge counts)
 //   pair_coeff * * model.pt2 Cu Ni NULL ...        (one species name, or NULL, per atom type)
 //
 // Each step: a full neighbour list (newton on) over local atoms -- and over ghost atoms too for
@@ -33,7 +35,9 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -56,6 +60,14 @@ PairAtomtwin::PairAtomtwin(LAMMPS *lmp) : Pair(lmp)
 
 PairAtomtwin::~PairAtomtwin()
 {
+  if (timing && calls > 0)    // one line per rank, at the end of the run
+    fprintf(stderr,
+            "pair_style atomtwin timing, rank %d: %ld calls; per call: graph %.4f s, package "
+            "%.4f s, forces %.4f s; nodes %.0f (local %.0f), edges %.0f (first layer) %.0f "
+            "(last layer)\n",
+            comm->me, calls, t_graph / calls, t_model / calls, t_tally / calls,
+            (double) sum_nodes / calls, (double) sum_local / calls, (double) sum_edges_first / calls,
+            (double) sum_edges_last / calls);
   if (allocated) {
     memory->destroy(setflag);
     memory->destroy(cutsq);
@@ -82,10 +94,13 @@ void PairAtomtwin::settings(int narg, char **arg)
       nthreads = std::atoi(arg[iarg + 1]);
       if (nthreads < 1) error->all(FLERR, "pair_style atomtwin: threads must be >= 1");
       iarg += 2;
+    } else if (strcmp(arg[iarg], "timing") == 0 && iarg + 1 < narg) {
+      timing = strcmp(arg[iarg + 1], "yes") == 0;
+      iarg += 2;
     } else {
       error->all(FLERR,
                  std::string("pair_style atomtwin: unknown argument '") + arg[iarg] +
-                     "'. Fix: pair_style atomtwin [threads N]");
+                     "'. Fix: pair_style atomtwin [threads N] [timing yes]");
     }
   }
 }
@@ -231,6 +246,8 @@ double PairAtomtwin::init_one(int i, int j)
 void PairAtomtwin::compute(int eflag, int vflag)
 {
   ev_init(eflag, vflag);
+  using clock = std::chrono::steady_clock;
+  const auto t0 = clock::now();
 
   double **x = atom->x;
   double **f = atom->f;
@@ -251,13 +268,14 @@ void PairAtomtwin::compute(int eflag, int vflag)
   // the graph is therefore exactly the periodic graph of our Python engine: no ghost atom is
   // evaluated, whatever the ghost shell.  Across ranks only atoms owned elsewhere are added.
   //
-  // Message passing: a ghost atom further than (L-1) r_max outside this rank's sub-domain can
-  // pass nothing to a local atom in the remaining layers, so no edge is centred on it (it
-  // still sends first-layer messages as a neighbour).  The depth is bounded from below
-  // (exact for orthogonal boxes, the largest slab distance for triclinic ones): only atoms
-  // that are surely too deep are skipped.
+  // Message passing: layer L needs layer L-1 features of the local atoms' neighbours only,
+  // layer L-1 those of their neighbours, and so on.  Ghost nodes get the hop count c of a
+  // breadth-first search along edges (r < r_max) from the local atoms, and only nodes with
+  // c <= L - 1 centre edges: layer k uses centres with c <= L - k.  This is the exact set
+  // (a ghost just inside the shell but with no local atom within r_max centres nothing).
+  // Of the copies of an atom owned elsewhere, the one nearest the sub-domain (smallest
+  // depth) is its node's centre: its neighbours are surely within the ghost shell.
   tagint *tag = atom->tag;
-  const double prune = (num_layers - 1) * r_max;
   const bool tri = domain->triclinic;
   const double *hi = domain->h_inv;
   const double dlam[3] = {std::sqrt(hi[0] * hi[0] + hi[5] * hi[5] + hi[4] * hi[4]),
@@ -320,10 +338,9 @@ void PairAtomtwin::compute(int eflag, int vflag)
 
   // Edges i -> j with r < r_max, ordered by the class of their centre: local atoms (class
   // 0), then the two dummy edges (two weight-0 dummy nodes > r_max apart: every call has >= 2
-  // nodes and edges, also on an empty rank), then (message passing) the nearest copy of each
-  // ghost atom by shell, class c = ceil(depth / r_max) <= L - 1.  Layer k (2..L) of the model
-  // uses the edges of class <= L - k only: a centre further out cannot reach a local atom in
-  // the remaining layers (package input k-1, a tensor whose length is that edge count).
+  // nodes and edges, also on an empty rank), then (message passing) ghost nodes by hop count
+  // c = 1 .. L - 1.  Layer k (2..L) of the model uses the edges of class <= L - k only
+  // (package input k-1, a tensor whose length is that edge count).
   vec.clear();
   centre.clear();
   neigh.clear();
@@ -341,7 +358,17 @@ void PairAtomtwin::compute(int eflag, int vflag)
       neigh.push_back(j);
     }
   };
+  const int nextra = message_passing ? num_layers - 1 : 0;
+  hop.assign(message_passing ? nnode : 0, num_layers);
+  for (int i = 0; i < (message_passing ? nlocal : 0); i++) hop[i] = 0;
+  auto mark = [&](size_t from, int c) {    // neighbours of edges [from, end) get hop <= c
+    for (size_t e = from; e < centre.size(); e++) {
+      int &h = hop[node_of[neigh[e]]];
+      if (h > c) h = c;
+    }
+  };
   for (int ii = 0; ii < list->inum; ii++) add_edges(ilist[ii]);
+  if (message_passing) mark(0, 1);
   const double far = 2.0 * r_max;
   const double dummy[6] = {far, 0.0, 0.0, -far, 0.0, 0.0};
   vec.insert(vec.end(), dummy, dummy + 6);
@@ -349,15 +376,14 @@ void PairAtomtwin::compute(int eflag, int vflag)
   centre.push_back(-1);
   neigh.push_back(-1);
   neigh.push_back(-1);
-  const int nextra = message_passing ? num_layers - 1 : 0;
   std::vector<int64_t> upto(num_layers, (int64_t) centre.size());    // edges of class <= c
   for (int c = 1; c <= nextra; c++) {
+    const size_t from = centre.size();
     for (int ii = list->inum; ii < ncentre; ii++) {
       const int i = ilist[ii];
-      if (rep[i] != i || depth[i] > prune) continue;
-      const int cls = std::max(1, (int) std::ceil(depth[i] / r_max));
-      if (cls == c) add_edges(i);
+      if (rep[i] == i && hop[node_of[i]] == c) add_edges(i);
     }
+    if (c < nextra) mark(from, c + 1);
     upto[c] = (int64_t) centre.size();
   }
   const int64_t E = (int64_t) centre.size(), N = nnode + 2;
@@ -394,6 +420,7 @@ void PairAtomtwin::compute(int eflag, int vflag)
   auto u8 = torch::TensorOptions().dtype(torch::kUInt8).device(on_cuda ? torch::kCUDA : torch::kCPU);
   for (int k = 2; k <= nextra + 1; k++) inputs.push_back(torch::empty({upto[num_layers - k]}, u8));
   std::vector<at::Tensor> out;
+  const auto t1 = clock::now();
   try {
     out = loader->run(inputs);
   } catch (const std::exception &e) {
@@ -403,6 +430,7 @@ void PairAtomtwin::compute(int eflag, int vflag)
   at::Tensor grad = out[2].to(torch::kCPU, torch::kFloat64).contiguous();
   const double *ae = atom_e.data_ptr<double>();
   const double *g = grad.data_ptr<double>();
+  const auto t2 = clock::now();
 
   for (int64_t e = 0; e < E; e++) {
     const int i = centre[e], j = neigh[e];
@@ -432,6 +460,17 @@ void PairAtomtwin::compute(int eflag, int vflag)
       if (eflag_atom) eatom[i] += ae[i];
     }
   }
+  if (timing) {
+    const auto t3 = clock::now();
+    t_graph += std::chrono::duration<double>(t1 - t0).count();
+    t_model += std::chrono::duration<double>(t2 - t1).count();
+    t_tally += std::chrono::duration<double>(t3 - t2).count();
+    calls++;
+    sum_nodes += nnode;
+    sum_local += nlocal;
+    sum_edges_first += E;
+    sum_edges_last += upto[0];
+  }
 }
 
 double PairAtomtwin::memory_usage()
@@ -441,6 +480,6 @@ double PairAtomtwin::memory_usage()
   bytes += (double) index.capacity() * sizeof(int64_t) + types.capacity() * sizeof(int64_t);
   bytes += (double) (centre.capacity() + neigh.capacity()) * sizeof(int);
   bytes += (double) (node_of.capacity() + rep.capacity()) * sizeof(int) +
-      depth.capacity() * sizeof(double) + by_tag.size() * 32.0;
+      depth.capacity() * sizeof(double) + hop.capacity() * sizeof(int) + by_tag.size() * 32.0;
   return bytes;
 }

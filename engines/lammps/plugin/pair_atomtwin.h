@@ -40,6 +40,10 @@ class PairAtomtwin : public Pair {
   bool message_passing = false, single_precision = false, on_cuda = false;
   std::string architecture;
   int nthreads = 1;
+  bool timing = false;    // pair_style atomtwin timing yes: per-rank breakdown at the end
+  long calls = 0;
+  double t_graph = 0.0, t_model = 0.0, t_tally = 0.0;
+  long long sum_nodes = 0, sum_local = 0, sum_edges_first = 0, sum_edges_last = 0;
 
   // buffers reused between steps (capacity kept)
   std::vector<double> vec;          // (E,3)
@@ -50,6 +54,7 @@ class PairAtomtwin : public Pair {
   std::vector<int> node_of;         // LAMMPS index (local or ghost) -> graph node
   std::vector<int> rep;             // ghost index -> the copy of its atom that is a centre
   std::vector<double> depth;        // ghost index -> distance outside this rank's sub-domain
+  std::vector<int> hop;             // node -> edges (r < r_max) from the nearest local atom
   std::unordered_map<long long, int> by_tag;    // atom ID -> local index, or nearest ghost copy
 };
 
