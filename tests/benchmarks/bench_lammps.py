@@ -258,7 +258,7 @@ def main(argv=None) -> None:
         one = max(ones, key=lambda r: r["steps_per_s"])
         two = max(twos, key=lambda r: r["steps_per_s"])
         eff = two["steps_per_s"] / (2 * one["steps_per_s"])
-        paired = [b["steps_per_s"] / (2 * a["steps_per_s"]) for a, b in zip(ones, twos)]
+        paired = [b["steps_per_s"] / (2 * a["steps_per_s"]) for a, b in zip(ones, twos, strict=True)]
         print(
             f"| {arch} | {n:,} | {steps} | {one['steps_per_s']:.3g} | {two['steps_per_s']:.3g} | {eff:.2f} "
             f"| {np.median(paired):.2f} ({min(paired):.2f}-{max(paired):.2f}) "
