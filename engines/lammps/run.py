@@ -32,8 +32,12 @@ _ERROR = re.compile(r"^(ERROR(?: on proc \d+)?:.*)$", re.MULTILINE)
 def binding(nprocs: int, threads: int = 1) -> list[str]:
     """MPICH (hydra) arguments pinning each rank to its own core(s) when the ranks fit on this
     machine's cores: ``-bind-to core`` (``core:T`` for T threads per rank); none when
-    oversubscribed.  Unpinned ranks migrate between cores: on a 2-core machine this cost up
-    to 20 % of a 2-rank step, and left the 1-rank baseline on whichever core was idler."""
+    oversubscribed, or when ``ATOMTWIN_LAMMPS_BIND=0`` (set it when several LAMMPS jobs share
+    the machine: each job would pin its ranks to the same first cores).  Unpinned ranks
+    migrate between cores: on a 2-core machine this cost up to 20 % of a 2-rank step, and left
+    the 1-rank baseline on whichever core was idler."""
+    if os.environ.get("ATOMTWIN_LAMMPS_BIND", "1") == "0":
+        return []
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux

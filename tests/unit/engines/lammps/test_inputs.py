@@ -244,3 +244,20 @@ def test_later_layers_skip_outer_ghost_shells():
     # the last layer's edges matter: dropping the class-0 edges from it changes the energy
     cut = pruned_in[:4] + (pruned_in[4], torch.zeros(2, dtype=torch.uint8))
     assert abs(float(wrapper(*cut)[0]) - float(full[0])) > 1e-6
+
+
+def test_ranks_are_bound_to_cores_only_when_they_fit(monkeypatch):
+    """``mpirun -bind-to core`` when ranks x threads fit the allowed cores; nothing when
+    oversubscribed (ranks would share a core) or when ATOMTWIN_LAMMPS_BIND=0."""
+    import os
+
+    from atomtwin.engines.lammps.run import binding
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.delenv("ATOMTWIN_LAMMPS_BIND", raising=False)
+    assert binding(2) == ["-bind-to", "core"]
+    assert binding(2, threads=2) == ["-bind-to", "core:2"]
+    assert binding(3, threads=2) == []
+    assert binding(5) == []
+    monkeypatch.setenv("ATOMTWIN_LAMMPS_BIND", "0")
+    assert binding(2) == []
