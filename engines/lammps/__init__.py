@@ -27,7 +27,7 @@ The plugin keeps the duplicated work small:
 What remains duplicated is the first ``L - 1`` layers' work on those ghosts: for L = 2,
 r_max = 5 Å and 10k Cu atoms on 2 ranks (slabs 25 Å thick) the first layer sees 1.27x the
 rank's own edges (1.41x with the earlier depth-based shells); the package time per rank is
-then 0.52-0.61 of the one-rank time, where 0.5 is ideal.  It shrinks as sub-domains grow, so
+then 0.48-0.61 of the one-rank time in most runs, where 0.5 is ideal.  It shrinks as sub-domains grow, so
 give each rank many atoms (or use an Allegro-style model) when scaling out.  The alternative,
 exchanging each layer's features between ranks (ghost shell ``r_max`` for any L), was
 measured for this model: its per-layer forward and backward stages, compiled apart, cost
@@ -36,9 +36,11 @@ the edges of a layer estimated at ~15 % of the step), so it was not adopted.
 
 Run ranks bound to cores (``mpirun -bind-to core``, what :func:`~atomtwin.engines.lammps.run.
 run_lammps` does when the ranks fit) and with glibc's mmap path off for large blocks
-(:data:`~atomtwin.engines.lammps.build.MALLOC_ENV`): unbound ranks migrated and left 2-rank
-efficiencies scattered from 0.65 to 0.93 on a 2-core machine, and without the malloc settings
-a 10k-atom step page-faults through its tensors (LAMMPS reported 80 % CPU use).
+(:data:`~atomtwin.engines.lammps.build.MALLOC_ENV`).  Without the malloc settings a 10k-atom
+step page-faults through its tensors (LAMMPS reported 80 % CPU use; one rank 12-17 % slower).
+Binding keeps the 1-rank baseline and the 2-rank job on the same cores; on a 2-core machine
+its effect was within the noise (paired 2-rank efficiency medians 0.81-0.82 bound, 0.75-0.83
+unbound; single runs 0.65-0.97 either way).
 
 Nothing here imports LAMMPS at import time; :func:`lammps_available` says whether the
 ``lammps`` extra is installed.

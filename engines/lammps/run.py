@@ -33,9 +33,9 @@ def binding(nprocs: int, threads: int = 1) -> list[str]:
     """MPICH (hydra) arguments pinning each rank to its own core(s) when the ranks fit on this
     machine's cores: ``-bind-to core`` (``core:T`` for T threads per rank); none when
     oversubscribed, or when ``ATOMTWIN_LAMMPS_BIND=0`` (set it when several LAMMPS jobs share
-    the machine: each job would pin its ranks to the same first cores).  Unpinned ranks
-    migrate between cores: on a 2-core machine this cost up to 20 % of a 2-rank step, and left
-    the 1-rank baseline on whichever core was idler."""
+    the machine: each job would pin its ranks to the same first cores).  Pinned, a 1-rank
+    baseline and a 2-rank run use the same cores, and ranks do not migrate (on a 2-core
+    machine the effect on 2-rank efficiency was within that machine's noise)."""
     if os.environ.get("ATOMTWIN_LAMMPS_BIND", "1") == "0":
         return []
     try:
