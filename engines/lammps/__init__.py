@@ -39,7 +39,7 @@ run_lammps` does when the ranks fit) and with glibc's mmap path off for large bl
 (:data:`~atomtwin.engines.lammps.build.MALLOC_ENV`).  Without the malloc settings a 10k-atom
 step page-faults through its tensors (LAMMPS reported 80 % CPU use; one rank 12-17 % slower).
 Binding keeps the 1-rank baseline and the 2-rank job on the same cores; on a 2-core machine
-its effect was within the noise (paired 2-rank efficiency medians 0.81-0.82 bound, 0.75-0.83
+its effect was not measurable (paired 2-rank efficiency medians 0.75-0.82 bound, 0.75-0.83
 unbound; single runs 0.65-0.97 either way).
 
 Nothing here imports LAMMPS at import time; :func:`lammps_available` says whether the
