@@ -150,7 +150,7 @@ def pad_dummy(
     Two weight-0 atoms joined by two edges of length 2 r_max are appended (their energy and
     gradient contributions are exactly 0; every call then has >= 2 atoms and edges).  Edges
     are ordered by ``edge_class`` (default 0 for all: the centre is a local atom; class ``c``:
-    the centre lies up to ``c`` r_max outside the rank's sub-domain), the dummy edges right
+    the centre is ``c`` hops, along edges ``r < r_max``, from the rank's own atoms), the dummy edges right
     after class 0, and for a message-passing model ``extra_layers`` (= num_layers - 1)
     length-carrying tensors follow: layer ``k`` (2..L) uses the edges of class <= L - k."""
     n = types.shape[0]

@@ -135,10 +135,11 @@ class NequIPCore(nn.Module):
 
         ``layer_edges`` (optional, ``num_layers - 1`` counts): layer ``k + 2`` passes messages
         along the first ``layer_edges[k]`` edges only (the first layer along all).  A domain
-        decomposition orders its edges by how far outside its sub-domain their centre lies:
-        a node ``d`` Å outside needs its layer-``k`` features only if ``d <= (L - k) r_max``,
-        so later layers skip the outer ghost shells (the features of skipped centres are then
-        wrong, and unused: their energy weight is 0 and they feed no kept centre)."""
+        decomposition (LAMMPS' plugin) orders its edges by the hop count ``c`` of their centre
+        from the rank's own atoms (edges ``r < r_max``): a node ``c`` hops away needs its
+        layer-``k`` features only if ``c <= L - k``, so later layers skip the outer ghosts (the
+        features of skipped centres are then wrong, and unused: their energy weight is 0 and
+        they feed no kept centre)."""
         x = [self.embed[atom_types].unsqueeze(-1)]
         for k, layer in enumerate(self.layers):
             if k and layer_edges is not None:
