@@ -39,11 +39,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from atomtwin.engines.lammps.build import MALLOC_ENV
 
 MODELS = {"allegro": "small.ckpt", "nequip": "large.ckpt"}
-# the same glibc settings for LAMMPS' ranks (atomtwin.engines.lammps.build.lammps_env sets
-# them) and for our engine's process
-MALLOC_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**40)}
+
 
 
 def _cells(n_atoms: int) -> tuple[int, int, int]:
@@ -180,6 +179,7 @@ def _subprocess(kind: str, *args) -> dict:
         [sys.executable, "-c", code, json.dumps(list(args))],
         capture_output=True,
         text=True,
+        # the glibc settings lammps_env gives LAMMPS' ranks, for our engine's process too
         env={**os.environ, **MALLOC_ENV, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
     )
     line = [x for x in r.stdout.splitlines() if x.startswith("RESULT ")]
