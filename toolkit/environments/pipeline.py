@@ -233,6 +233,8 @@ class EnvironmentClassifier:
         for k in range(frames.size):
             f = int(frames[k])
             rows = np.flatnonzero(fi == k)
+            if rows.size == 0:  # more fit frames than sampled environments: none drawn here
+                continue
             a = (f // chunk) * chunk
             b = min(nf, a + chunk)
             tasks.append(

@@ -114,3 +114,17 @@ def test_growth_law_error_calibrated():
         fit_growth_law(
             xr.DataArray([1.0, 2.0], dims="frame", coords={"time": ("frame", [1.0, 2.0])})
         )
+
+
+def test_fewer_sampled_environments_than_fit_frames():
+    """n_fit below the number of fit frames leaves frames with no sampled centre; the fit
+    from the trajectory (descriptors of the sampled centres only) must skip them and use
+    exactly the sample that the fit from precomputed descriptors uses (a 1,000-frame demo
+    run with n_fit 4,000 for 8 P atoms failed here)."""
+    ds, _ = li_li2s_cell(n_frames=12, seed=3, thickness=12.0)
+    kw = dict(method="kmeans", n_clusters=2, seed=4, n_fit=6, species=["S"])
+    from_ds = EnvironmentClassifier(DESC, **kw).fit(ds)
+    X = EnvironmentClassifier(DESC, species=["S"]).descriptors(ds)
+    from_x = EnvironmentClassifier(DESC, **kw).fit(X)
+    np.testing.assert_allclose(from_ds.mean_, from_x.mean_, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(from_ds.predict(ds).values, from_x.predict(ds).values)
