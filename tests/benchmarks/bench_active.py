@@ -107,7 +107,18 @@ SCENARIOS = {
         (_vacancy(), 300.0, 2500.0),
     ],
 }
-SEEDS = {"ramp": [(0, 0), (0, 2), (1, 0)], "campaign": [(0, 0), (1, 0), (2, 0)]}
+# "production": the campaign's walkers, but the three that stay solid run ``HOLD`` times as
+# long (their ramps 4x slower) while the melting walker keeps its length: long MD in states
+# the model has learnt early, as in a production run, and the liquid ~2.5 % of the pool
+SCENARIOS["production"] = SCENARIOS["campaign"]
+HOLD = 4
+#: MD length of each walker in units of ``--steps``
+LENGTHS = {"ramp": [1, 1], "campaign": [1, 1, 1, 1], "production": [HOLD, HOLD, HOLD, 1]}
+SEEDS = {
+    "ramp": [(0, 0), (0, 2), (1, 0)],
+    "campaign": [(0, 0), (1, 0), (2, 0)],
+    "production": [(0, 0), (1, 0), (2, 0)],
+}
 
 
 def walkers(scenario: str = "ramp"):
@@ -230,9 +241,10 @@ def worker(seed: int, out: Path, size: dict) -> dict:
     wl = walkers(scenario)
     nw = len(wl)
     # the oracle pool: true-EMT MD of the walkers' schedule (another seed), every check
+    lengths = [steps * f for f in LENGTHS[scenario]]
     truth = [
-        emt_md(a, list(np.linspace(t0, t1, steps // every)), every, 100 + 10 * seed + k)
-        for k, (a, t0, t1) in enumerate(wl)
+        emt_md(a, list(np.linspace(t0, t1, n // every)), every, 100 + 10 * seed + k)
+        for k, ((a, t0, t1), n) in enumerate(zip(wl, lengths, strict=True))
     ]
     seeds = [truth[w][i] for w, i in SEEDS[scenario]]  # 300 K frames
     _write(out / "seed.extxyz", seeds)
@@ -244,7 +256,7 @@ def worker(seed: int, out: Path, size: dict) -> dict:
                 "structure": str(out / f"start{k}.xyz"),
                 "temperature": t0,
                 "temperature_end": t1,
-                "steps": steps,
+                "steps": lengths[k],
                 "timestep": 0.004,
                 "friction": 5.0,
             }
@@ -355,7 +367,8 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=3, help="seeds run in parallel processes")
     ap.add_argument("--steps", type=int, default=None, help="MD steps per walker (1500)")
     ap.add_argument("--scenario", choices=sorted(SCENARIOS), default="ramp",
-                    help="walker set: 'ramp' (2 ramps) or 'campaign' (4 walkers, see SCENARIOS)")
+                    help="walker set: 'ramp' (2 ramps), 'campaign' (4 walkers) or 'production' "
+                    "(the campaign, solid walkers 4x longer); see SCENARIOS")
     ap.add_argument("--mul", type=int, default=None,
                     help="channels of the model (8); --radial-hidden follows as 2 x mul")
     ap.add_argument("--grid", type=int, nargs="+", default=None,
