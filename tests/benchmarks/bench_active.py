@@ -4,14 +4,19 @@ selection vs a fixed schedule, on EMT copper heated through melting.
     python tests/benchmarks/bench_active.py                 # 3 seeds, one process each
     python tests/benchmarks/bench_active.py --small         # a smoke run (minutes)
     python tests/benchmarks/bench_active.py --scenario campaign --grid 4 8 16 32 48 64
+    python tests/benchmarks/bench_active.py --scenario production --grid 4 8 16 32 48 64
+    python tests/benchmarks/bench_active.py --merge DIR1 DIR2 --out DIR   # seeds together
 
 System (``--scenario ramp``, the default): two walkers, a 2x2x2 fcc cell with a vacancy (31
 atoms) ramped 300 -> 2500 K (through melting) and a 2x2x6 (001) slab (24 atoms, 6 Å vacuum)
 ramped 300 -> 1500 K, Langevin, 4 fs, ``--steps`` steps each.  ``--scenario campaign``: four
 walkers as in a production campaign -- the perfect 32-atom crystal 300 -> 900 K, the vacancy
 cell 300 -> 1200 K, the slab 300 -> 1500 K and the vacancy cell 300 -> 2500 K (the only one
-that melts) -- so most MD time is spent where the model has already learnt.  Three seed
-frames (EMT, 300 K) start every method.
+that melts) -- so most MD time is spent where the model has already learnt.
+``--scenario production``: the same four walkers, the three that stay solid running ``HOLD``
+(4) times as long (ramps 4x slower), as a production campaign spends most of its MD in
+states learnt early; the liquid is ~2.5 % of the pool.  Three seed frames (EMT, 300 K) start
+every method.
 
 Validation, fixed before any result (seeds 900-903, true EMT MD, 40 frames per phase):
 crystal (perfect 32-atom cell, 300 -> 1200 K), vacancy (31 atoms, 300 -> 1200 K), liquid
@@ -373,7 +378,21 @@ def main(argv=None) -> int:
                     help="channels of the model (8); --radial-hidden follows as 2 x mul")
     ap.add_argument("--grid", type=int, nargs="+", default=None,
                     help="calls of the random / fixed-schedule curves (4 8 16 32 48)")
+    ap.add_argument("--merge", nargs="+", metavar="DIR", default=None,
+                    help="no runs: the table and figure of the seeds in these finished "
+                    "--out folders together, written to --out")
     args = ap.parse_args(argv)
+    if args.merge:
+        res = [
+            json.loads(p.read_text())
+            for d in args.merge
+            for p in sorted(Path(d).glob("seed*/result.json"))
+        ]
+        out = Path(args.out or tempfile.mkdtemp(prefix="bench_active_"))
+        out.mkdir(parents=True, exist_ok=True)
+        print(f"{len(res)} seeds: {sorted(r['seed'] for r in res)}")
+        report(res, out)
+        return 0
     size = {
         "steps": 1500,
         "check_every": 10,
@@ -474,6 +493,20 @@ def report(results, out: Path, key="balanced"):
                 else f"{need:.0f} ({need / c:.2f}x)"
             )
         print(f"| {name} | {c:.0f} | {e:.4f} | " + " | ".join(cells) + " |")
+    print(
+        "\nthe same ratios resampled over seeds (bootstrap, 2000 draws of the seeds with "
+        "replacement, every curve and active run of a seed drawn together): median [16th, "
+        "84th percentile]; a draw whose baseline never reaches the error counts as its last "
+        "grid point"
+    )
+    print("| active setting | " + " | ".join(curves) + " |")
+    print("|---" * (1 + len(curves)) + "|")
+    for name, (mid, lo, hi) in bootstrap_ratios(results, key).items():
+        print(
+            f"| {name} | "
+            + " | ".join(f"{m:.2f} [{a:.2f}, {b:.2f}]" for m, a, b in zip(mid, lo, hi, strict=True))
+            + " |"
+        )
     print("\nper-phase force RMSE (eV/Å), median over seeds")
     print("| dataset | " + " | ".join(PHASES) + " |\n|---" * 1 + "|---" * len(PHASES) + "|")
     for name in act:
@@ -495,6 +528,34 @@ def report(results, out: Path, key="balanced"):
             }
         )
     )
+
+
+def bootstrap_ratios(results, key="balanced", n_boot=2000, seed=0):
+    """Per active setting, (median, 16th, 84th percentile) of the calls ratio to each
+    baseline (same order as the results' curves) over seed resamples."""
+    rng = np.random.default_rng(seed)
+    names = list(results[0]["curves"])
+    settings = list(results[0]["active"])
+    out = {}
+    for a in settings:
+        ratios = []
+        for _ in range(n_boot):
+            pick = [results[i] for i in rng.integers(0, len(results), len(results))]
+            c = float(np.median([r["active"][a]["calls"] for r in pick]))
+            e = float(np.median([r["active"][a]["score"][key] for r in pick]))
+            row = []
+            for name in names:
+                grid = [n for n, _ in pick[0]["curves"][name]]
+                med = [
+                    (n, float(np.median([dict(r["curves"][name])[n][key] for r in pick])))
+                    for n in grid
+                ]
+                need = interp_calls(med, e)
+                row.append((grid[-1] if need is None else need) / c)
+            ratios.append(row)
+        q = np.percentile(np.array(ratios), [50, 16, 84], axis=0)
+        out[a] = tuple(q[k].tolist() for k in range(3))
+    return out
 
 
 def replot(out: Path, key="balanced"):
