@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 import pytest
+from foreground import default_sigint
 from synthetic_cells import li_li2s_cell
 
 psutil = pytest.importorskip("psutil")
@@ -51,7 +52,12 @@ def test_ctrl_c_mid_run(trajectory, tmp_path, workers):
     with open(tmp_path / "stderr.txt", "w") as err:
         # a session of its own: the signal goes to the whole group, as a terminal's Ctrl-C does
         proc = subprocess.Popen(
-            cmd, stdout=subprocess.DEVNULL, stderr=err, env=env, start_new_session=True
+            cmd,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                env=env,
+                start_new_session=True,
+                preexec_fn=default_sigint,
         )
         try:
             # mid-run: the first chunks are in the cache (labelling has begun), not all of them

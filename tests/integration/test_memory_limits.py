@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 import pytest
+from foreground import default_sigint
 
 BUDGET = 384 * 2**20  # bytes above the child's address space after setup
 N_SIDE = 18  # 18^3 = 5,832 waters (17,496 atoms) on a cubic lattice
@@ -179,7 +180,11 @@ def test_ctrl_c_stops_an_analysis_cleanly(tmp_path):
         "ATOMTWIN_NO_PROGRESS": "",
     }
     p = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        preexec_fn=default_sigint,
     )
     err = bytearray()
     reader = threading.Thread(

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from atomtwin.toolkit.cli import main
+from foreground import default_sigint
 
 import atomtwin
 
@@ -66,7 +67,8 @@ def test_interrupted_convert_leaves_nothing(tmp_path):
     out = tmp_path / "big.nc"
     exe = Path(sys.executable).with_name("atomtwin")
     proc = subprocess.Popen([str(exe), "convert", str(big), str(out), "--species-map", "1=Ar", "--chunk", "8"],
-                            stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                            stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            preexec_fn=default_sigint)
     time.sleep(2.5)
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=60)
