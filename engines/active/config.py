@@ -99,6 +99,11 @@ class UncertaintyConfig:
     after every update; the larger of this and
     ``threshold`` when both are given).  It follows the model as it improves, and for a
     ``scale`` calibration it does not depend on the calibration at all.
+    floor : the level ``threshold_train`` multiplies: ``pooled`` (all training frames) or
+    ``walker`` (one level per walker, over the frames it called and the seed frames).  A
+    pooled level is set by the hardest walker once its frames are in (a melt raises it for
+    every walker, and a cold walker then stops calling while its error is still large); a
+    level per walker asks each walker for novelty against what it has itself taught.
     min_gap : MD steps after a walker's call during which its uncertainty does not trigger
     another call (blow-ups still do): consecutive frames of one walker are correlated, and
     a walker that resumes from before its uncertain step otherwise tends to return to the
@@ -118,6 +123,7 @@ class UncertaintyConfig:
     threshold_rel: PositiveFloat | None = None
     noise_floor: PositiveFloat | None = None
     threshold_train: Annotated[float, Field(gt=1.0)] | None = None
+    floor: Literal["pooled", "walker"] = "pooled"
     min_gap: Count = 0
     calibration_window: PositiveCount = 30
 

@@ -125,6 +125,7 @@ class _Run:
         self.estimator = None
         self.val_graphs: list = []
         self.floor = math.nan  # median calibrated structure sigma of the training frames
+        self.walker_floor: dict[int, float] = {}  # the same per walker (``floor: walker``)
         self.observer = None
         self.t0 = time.perf_counter()
 
@@ -196,8 +197,10 @@ class _Run:
     def update_floor(self) -> None:
         """The model's own uncertainty level: the median calibrated structure sigma (eV/Å)
         of its training frames, each as if left out of the fit for the GP (only needed by
-        ``threshold_train``)."""
+        ``threshold_train``).  With ``floor: walker`` also one level per walker, over the
+        frames that walker called and the seed frames (which belong to every walker)."""
         cal = self.sigma_map()
+        self.walker_floor = {}
         if self.cfg.uncertainty.threshold_train is None or cal is None:
             self.floor = math.nan
             return
@@ -205,14 +208,22 @@ class _Run:
             raw = self.estimator.heldout_sigma(self.graphs)
         else:  # committee: in-sample spread (lower than on new frames like them)
             raw = [p.sigma for p in self.estimator.evaluate(self.graphs)]
-        self.floor = float(np.median([np.max(cal(r)) for r in raw]))
+        level = np.array([np.max(cal(r)) for r in raw])
+        self.floor = float(np.median(level))
+        if self.cfg.uncertainty.floor == "walker":
+            owner = np.array([_walker_of(fr) for fr in self.frames])
+            for w in range(len(_expanded(self.cfg))):
+                mine = level[(owner == w) | (owner < 0)]
+                self.walker_floor[w] = float(np.median(mine)) if mine.size else self.floor
 
-    def threshold(self) -> float:
-        """The trigger (eV/Å) of the next round."""
+    def threshold(self, walker: int | None = None) -> float:
+        """The trigger (eV/Å) of the next round; for one walker under ``floor: walker``
+        (without a walker: the pooled level)."""
         u = self.cfg.uncertainty
-        if u.threshold_train is None or not math.isfinite(self.floor):
+        floor = self.walker_floor.get(walker, self.floor) if walker is not None else self.floor
+        if u.threshold_train is None or not math.isfinite(floor):
             return u.trigger
-        return max(u.trigger, u.threshold_train * self.floor)
+        return max(u.trigger, u.threshold_train * floor)
 
     # persistence
     def payload(self) -> dict[str, Any]:
@@ -278,6 +289,14 @@ class _Run:
         write_csv(out / "calls.csv", self.calls, CALL_COLUMNS)
         write_csv(out / "learning_curve.csv", self.curve, CURVE_COLUMNS)
         save_state(out / "state.pt", self.payload())
+
+
+def _walker_of(fr: dict[str, Any]) -> int:
+    """The walker whose call labelled a training frame; -1 for seed frames."""
+    try:
+        return int((fr.get("info") or {}).get("walker", -1))
+    except (TypeError, ValueError):
+        return -1
 
 
 def _frame_to_plain(fr: dict[str, Any]) -> dict[str, Any]:
@@ -604,7 +623,6 @@ def _step_round(run: _Run, ref: Reference, cache: CallCache, client, bar) -> boo
     triggers: list[Trigger] = []
     sigma_of = run.sigma_map()
     last_sigma = math.nan
-    threshold = run.threshold()
     for w, (wc, wk) in enumerate(zip(_expanded(cfg), run.walkers, strict=True)):
         if wk["done"]:
             continue
@@ -616,7 +634,7 @@ def _step_round(run: _Run, ref: Reference, cache: CallCache, client, bar) -> boo
             wk["state"],
             run.estimator,
             sigma_of,
-            threshold,
+            run.threshold(w),
             u.check_every,
             cfg.max_force,
             quiet_until=last + u.min_gap if last >= 0 and u.min_gap else -1,
@@ -709,13 +727,11 @@ def _resumable_config(stored: dict[str, Any], cfg: LearnConfig) -> LearnConfig:
     import dataclasses
 
     unc = stored.get("uncertainty", {})
-    if "features" in unc:
-        return cfg
-    cfg = dataclasses.replace(
-        cfg, uncertainty=dataclasses.replace(cfg.uncertainty, features="last")
-    )
-    new = cfg.to_dict()
-    for k, v in new["uncertainty"].items():  # keys added since: their defaults
+    if "features" not in unc:
+        cfg = dataclasses.replace(
+            cfg, uncertainty=dataclasses.replace(cfg.uncertainty, features="last")
+        )
+    for k, v in cfg.to_dict()["uncertainty"].items():  # keys added since: their defaults
         unc.setdefault(k, v)
     return cfg
 

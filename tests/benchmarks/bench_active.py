@@ -284,6 +284,7 @@ def worker(seed: int, out: Path, size: dict) -> dict:
                 "features": "all",
                 "check_every": every,
                 "threshold_train": rel,
+                "floor": size.get("floor", "pooled"),
                 "min_gap": gap,
             },
             "fit": {"epochs": epochs, "update_epochs": 15, "full_retrain_every": 8, "lr": 0.01},
@@ -335,6 +336,7 @@ def worker(seed: int, out: Path, size: dict) -> dict:
             print(f"[seed {seed}] {pool_name} N={n} done", flush=True)
     res["pool_sizes"] = {k: [len(w) for w in p] for k, p in pools.items()}
     res["scenario"] = scenario
+    res["floor"] = size.get("floor", "pooled")
     res["cpu_s"] = time.process_time() - t_cpu
     (out / "result.json").write_text(json.dumps(res))
     return res
@@ -378,6 +380,9 @@ def main(argv=None) -> int:
                     help="channels of the model (8); --radial-hidden follows as 2 x mul")
     ap.add_argument("--grid", type=int, nargs="+", default=None,
                     help="calls of the random / fixed-schedule curves (4 8 16 32 48)")
+    ap.add_argument("--floor", choices=["pooled", "walker"], default="pooled",
+                    help="the active runs' trigger level: the median over all training "
+                    "frames (pooled) or one per walker (walker); see UncertaintyConfig")
     ap.add_argument("--merge", nargs="+", metavar="DIR", default=None,
                     help="no runs: the table and figure of the seeds in these finished "
                     "--out folders together, written to --out")
@@ -415,6 +420,7 @@ def main(argv=None) -> int:
     if args.grid:
         size["grid"] = sorted(args.grid)
     size["scenario"] = args.scenario
+    size["floor"] = args.floor
     if args.mul:
         size["model"] = {**MODEL, "mul": args.mul, "radial_hidden": 2 * args.mul}
     t_wall = time.perf_counter()

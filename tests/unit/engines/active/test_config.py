@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 
+import numpy as np
 import pytest
 from atomtwin.engines.active.config import LearnConfig, load_config
 from atomtwin.toolkit.errors import ConfigError
@@ -71,6 +72,11 @@ def test_a_state_of_an_older_version_resumes_as_it_started():
     assert got.uncertainty.features == "last" and got.to_dict() == old
     new = cfg.to_dict()
     assert _resumable_config(new, cfg) is cfg
+    # a state written before ``floor`` existed resumes with the pooled level it had
+    old = cfg.to_dict()
+    del old["uncertainty"]["floor"]
+    got = _resumable_config(old, cfg)
+    assert got.uncertainty.floor == "pooled" and got.to_dict() == old
 
 
 def test_cli_registers_learn():
@@ -82,3 +88,40 @@ def test_cli_registers_learn():
     assert args.resume and args.cluster == "tcp://h:8786" and callable(args.func)
     with pytest.raises(SystemExit):
         parser.parse_args(["learn", "c.yaml", "--resume", "--force"])
+
+
+class _LevelsGP:
+    """Held-out per-atom sigmas given per training frame (the trigger's only input)."""
+
+    def __init__(self, levels):
+        self.levels = levels
+
+    def heldout_sigma(self, graphs):
+        return [np.full(4, v) for v in self.levels]
+
+
+def test_a_floor_per_walker_follows_each_walkers_own_frames():
+    """Two walkers: walker 1 melted (its frames' held-out sigma 0.30-0.55 eV/Å), walker 0
+    stayed cold (0.04-0.06); two seed frames at 0.05.  The pooled level is the median of
+    all eleven frames, which the melt sets (0.30); the per-walker level of walker 0 is the
+    median of its own and the seed frames, so its trigger stays at threshold_train x 0.05,
+    not x 0.30, and walker 1's rises to x 0.375."""
+    from atomtwin.engines.active.calibration import Calibration
+    from atomtwin.engines.active.loop import _Run
+
+    levels = [0.05, 0.05, 0.04, 0.06, 0.05, 0.30, 0.35, 0.40, 0.45, 0.50, 0.55]
+    owners = [-1, -1, 0, 0, 0, 1, 1, 1, 1, 1, 1]
+    two = BASE | {"walkers": [{"structure": "a.xyz"}, {"structure": "b.xyz"}]}
+    for mode, want0, want1 in (("pooled", 0.30, 0.30), ("walker", 0.05, 0.375)):
+        cfg = LearnConfig.from_dict(
+            two | {"uncertainty": {"threshold_train": 2.0, "floor": mode, "kind": "gp"}}
+        )
+        run = _Run(cfg)
+        run.estimator = _LevelsGP(levels)
+        run.calib = Calibration()
+        run.frames = [{"info": {"walker": w}} for w in owners]
+        run.update_floor()
+        assert run.floor == pytest.approx(0.30)
+        assert run.threshold(0) == pytest.approx(2.0 * want0)
+        assert run.threshold(1) == pytest.approx(2.0 * want1)
+        assert run.threshold() == pytest.approx(0.60)  # the pooled level without a walker

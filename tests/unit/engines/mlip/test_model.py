@@ -263,3 +263,67 @@ def test_fast_convolution_equals_reference_tensor_product(lmax, parity, mul):
                     assert a is None or not a.abs().sum()
                     continue
                 assert _rel(a, b) < 1e-12
+
+
+@pytest.mark.parametrize("lmax,parity,mul", [(1, True, 4), (2, False, 3), (2, True, 2)])
+def test_allegro_contraction_per_centre_equals_reference_tensor_product(lmax, parity, mul):
+    # tp_uuu_cl_centre (the environment weighted and gathered per atom, then per pair) is a
+    # re-association of tp_uuu's sums over the same CG entries: in float64 values and the
+    # gradients with respect to the pair track and the per-atom environment agree to
+    # rounding (1e-12 relative), for the full output and the last layer's scalars alone.
+    from atomtwin.engines.mlip.models.allegro import coupling_entries, tp_uuu_cl_centre
+    from atomtwin.engines.mlip.tp import cg_coefficients, make_paths, tp_uuu
+
+    g = torch.Generator().manual_seed(lmax * 10 + mul)
+    irr = tuple((mul, ell, (-1) ** ell if parity else 1) for ell in range(lmax + 1))
+    ps = (1, -1) if parity else (1,)
+    dims = [2 * ell + 1 for _, ell, _ in irr]
+    for out_ls in (tuple((ell, p) for ell in range(lmax + 1) for p in ps), ((0, 1),)):
+        paths, out = make_paths(irr, irr, out_ls, parity)
+        cgs = cg_coefficients(paths, irr, irr, out)
+        dout = [2 * ell + 1 for _, ell, _ in out]
+        idx, val = coupling_entries(paths, cgs, dims, dims, dout)
+        n_nodes, n_edges = 6, 23
+        v = torch.randn(n_edges, sum(dims), mul, generator=g, dtype=torch.float64, requires_grad=True)
+        env = torch.randn(n_nodes, sum(dims), mul, generator=g, dtype=torch.float64, requires_grad=True)
+        centre = torch.randint(0, n_nodes, (n_edges,), generator=g)
+        got = tp_uuu_cl_centre(v, env, centre, idx, val, sum(dout))
+        blocks = lambda t: [b.transpose(1, 2) for b in t.split(dims, dim=1)]  # noqa: E731
+        ref = torch.cat([b.transpose(1, 2) for b in
+                         tp_uuu(blocks(v), blocks(env[centre]), paths, cgs, len(out))], dim=1)
+        assert got.shape == ref.shape == (n_edges, sum(dout), mul)
+        probe = torch.randn(ref.shape, generator=g, dtype=torch.float64)
+        gr = torch.autograd.grad((ref * probe).sum(), [v, env])
+        gg = torch.autograd.grad((got * probe).sum(), [v, env])
+        for a, b in zip([got, *gg], [ref, *gr], strict=True):
+            assert _rel(a, b) < 1e-12
+
+
+@pytest.mark.parametrize("lmax,parity,mul", [(1, True, 4), (2, False, 3)])
+def test_allegro_channel_mixing_batched_over_components_equals_per_irrep(lmax, parity, mul):
+    # mix_cl (one matmul batched over components) against the per-irrep-block reference and
+    # against EquivariantLinear itself on the split (E, mul, 2l+1) blocks: values and the
+    # gradients for the track and the weights agree to rounding in float64, including the
+    # empty edge list.
+    from atomtwin.engines.mlip.models.allegro import _mix_cl_blocks, mix_cl
+    from atomtwin.engines.mlip.nn import EquivariantLinear
+
+    g = torch.Generator().manual_seed(7 + lmax)
+    ps = (1, -1) if parity else (1,)
+    irr = tuple((mul, ell, p) for ell in range(lmax + 1) for p in ps)
+    lin = EquivariantLinear(irr, irr).double()
+    dims = [2 * ell + 1 for _, ell, _ in irr]
+    for n_edges in (11, 0):
+        v = torch.randn(n_edges, sum(dims), mul, generator=g, dtype=torch.float64, requires_grad=True)
+        got, ref = mix_cl(lin, v), _mix_cl_blocks(lin, v)
+        via = torch.cat([t.transpose(1, 2) for t in lin([b.transpose(1, 2) for b in v.split(dims, 1)])], 1)
+        assert got.shape == ref.shape == via.shape == v.shape
+        if not n_edges:
+            continue
+        probe = torch.randn(ref.shape, generator=g, dtype=torch.float64)
+        params = [v, *lin.weights]
+        gg = torch.autograd.grad((got * probe).sum(), params)
+        gr = torch.autograd.grad((ref * probe).sum(), params)
+        for a, b in zip([got, *gg], [ref, *gr], strict=True):
+            assert _rel(a, b) < 1e-12
+        assert _rel(got, via) < 1e-12
