@@ -327,3 +327,31 @@ def test_allegro_channel_mixing_batched_over_components_equals_per_irrep(lmax, p
         for a, b in zip([got, *gg], [ref, *gr], strict=True):
             assert _rel(a, b) < 1e-12
         assert _rel(got, via) < 1e-12
+
+
+@pytest.mark.parametrize("dims,last_act", [([5, 7, 3], False), ([4, 6, 6, 2], True), ([3, 2], False)])
+def test_mlp_with_the_scale_folded_into_the_weights_is_the_unit_moment_perceptron(dims, last_act):
+    # MLP folds SiLU's 1.679 into the next layer's weight; it must stay the perceptron
+    # x -> ... (silu(x @ W_k / sqrt(fan_in)) * 1.679) ... written out, values and gradients
+    # (input and weights) to rounding in float64, and keep MLP(0) = 0.
+    from atomtwin.engines.mlip.nn import MLP
+
+    g = torch.Generator().manual_seed(len(dims))
+    mlp = MLP(dims, last_act=last_act).double()
+    x = torch.randn(9, dims[0], generator=g, dtype=torch.float64, requires_grad=True)
+
+    def written_out(x):
+        for k, w in enumerate(mlp.weights):
+            x = x @ w / w.shape[0] ** 0.5
+            if k < len(mlp.weights) - 1 or last_act:
+                x = torch.nn.functional.silu(x) * 1.679
+        return x
+
+    got, ref = mlp(x), written_out(x)
+    probe = torch.randn(ref.shape, generator=g, dtype=torch.float64)
+    params = [x, *mlp.weights]
+    gg = torch.autograd.grad((got * probe).sum(), params)
+    gr = torch.autograd.grad((ref * probe).sum(), params)
+    for a, b in zip([got, *gg], [ref, *gr], strict=True):
+        assert _rel(a, b) < 1e-12
+    assert float(mlp(torch.zeros(1, dims[0], dtype=torch.float64)).abs().max()) == 0.0
