@@ -46,6 +46,16 @@ def _rel(a, b):
     return float((a - b).abs().max() / b.abs().max().clamp_min(1e-300))
 
 
+def _same_values_and_gradients(got, ref, params, g, tol=1e-12):
+    """``got`` and ``ref`` (functions of ``params``) agree, and so do their gradients along
+    a random probe, to ``tol`` relative."""
+    probe = torch.randn(ref.shape, generator=g, dtype=ref.dtype)
+    gg = torch.autograd.grad((got * probe).sum(), params)
+    gr = torch.autograd.grad((ref * probe).sum(), params)
+    for a, b in zip([got, *gg], [ref, *gr], strict=True):
+        assert _rel(a, b) < tol
+
+
 @pytest.mark.parametrize("arch", ARCHS)
 def test_invariance_and_equivariance(arch):
     # E(3) symmetry is exact in the construction (CG coefficients, scalar gates), so only
@@ -292,11 +302,7 @@ def test_allegro_contraction_per_centre_equals_reference_tensor_product(lmax, pa
         ref = torch.cat([b.transpose(1, 2) for b in
                          tp_uuu(blocks(v), blocks(env[centre]), paths, cgs, len(out))], dim=1)
         assert got.shape == ref.shape == (n_edges, sum(dout), mul)
-        probe = torch.randn(ref.shape, generator=g, dtype=torch.float64)
-        gr = torch.autograd.grad((ref * probe).sum(), [v, env])
-        gg = torch.autograd.grad((got * probe).sum(), [v, env])
-        for a, b in zip([got, *gg], [ref, *gr], strict=True):
-            assert _rel(a, b) < 1e-12
+        _same_values_and_gradients(got, ref, [v, env], g)
 
 
 @pytest.mark.parametrize("lmax,parity,mul", [(1, True, 4), (2, False, 3)])
@@ -320,12 +326,7 @@ def test_allegro_channel_mixing_batched_over_components_equals_per_irrep(lmax, p
         assert got.shape == ref.shape == via.shape == v.shape
         if not n_edges:
             continue
-        probe = torch.randn(ref.shape, generator=g, dtype=torch.float64)
-        params = [v, *lin.weights]
-        gg = torch.autograd.grad((got * probe).sum(), params)
-        gr = torch.autograd.grad((ref * probe).sum(), params)
-        for a, b in zip([got, *gg], [ref, *gr], strict=True):
-            assert _rel(a, b) < 1e-12
+        _same_values_and_gradients(got, ref, [v, *lin.weights], g)
         assert _rel(got, via) < 1e-12
 
 
@@ -348,10 +349,5 @@ def test_mlp_with_the_scale_folded_into_the_weights_is_the_unit_moment_perceptro
         return x
 
     got, ref = mlp(x), written_out(x)
-    probe = torch.randn(ref.shape, generator=g, dtype=torch.float64)
-    params = [x, *mlp.weights]
-    gg = torch.autograd.grad((got * probe).sum(), params)
-    gr = torch.autograd.grad((ref * probe).sum(), params)
-    for a, b in zip([got, *gg], [ref, *gr], strict=True):
-        assert _rel(a, b) < 1e-12
+    _same_values_and_gradients(got, ref, [x, *mlp.weights], g)
     assert float(mlp(torch.zeros(1, dims[0], dtype=torch.float64)).abs().max()) == 0.0
