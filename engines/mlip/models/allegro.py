@@ -10,10 +10,11 @@ The pair energy ``E_ij = MLP(x_ij)`` is summed onto the centre atom.
 Layout (CPU, eager; every op a memory pass): the tensor track is ONE tensor ``(E, D, mul)``
 (all irrep components concatenated, channels last), so element-wise work runs along
 contiguous rows of ``mul`` channels instead of broadcasting over 2l+1 <= 7 components, the
-channel mixing is a plain matmul per irrep, and the contraction runs over the nonzero
-Clebsch–Gordan entries only (:func:`tp_uuu_cl`: one gather, one product, one ``index_add``;
-backward the same three), with the centre's environment gathered and weighted per atom
-before it is gathered per pair (:func:`tp_uuu_cl_centre`).  Parameters and buffers are those of the per-block layout, so
+channel mixing is one matmul batched over the components (:func:`mix_cl`), and the
+contraction runs over the nonzero Clebsch–Gordan entries only (:func:`tp_uuu_cl`: one
+gather, one product, one ``index_add``; backward the same three), with the centre's
+environment gathered and weighted per atom before it is gathered per pair
+(:func:`tp_uuu_cl_centre`).  Parameters and buffers are those of the per-block layout, so
 checkpoints load unchanged.
 """
 
