@@ -25,7 +25,7 @@ import torch
 __all__ = [
     "CHECKED_TORCH", "TorchInternalsError", "aoti_compile_and_package", "aoti_load_package",
     "dynamo_config", "dynamo_counters", "dynamo_reset", "functorch_config", "inductor_config",
-    "make_fx", "require",
+    "make_fx", "require", "tracing",
 ]
 
 #: torch versions (``major.minor``, inclusive) every attribute below was checked with
@@ -41,6 +41,7 @@ NAMES = {
     "aoti_compile_and_package": ("torch._inductor", "aoti_compile_and_package"),
     "aoti_load_package": ("torch._inductor", "aoti_load_package"),
     "make_fx": ("torch.fx.experimental.proxy_tensor", "make_fx"),
+    "get_proxy_mode": ("torch.fx.experimental.proxy_tensor", "get_proxy_mode"),
 }
 
 
@@ -119,3 +120,17 @@ def aoti_compile_and_package(exported, package_path: str, inductor_configs: dict
 def aoti_load_package(path: str, device_index: int = -1):
     """Load a ``.pt2`` package (the runner that calls the compiled model)."""
     return require("aoti_load_package")(path, device_index=device_index)
+
+
+def tracing() -> bool:
+    """True while torch.compile, torch.export or ``make_fx`` (the AOTInductor route) traces
+    the caller; eager-only code paths (hand-written autograd functions that trade time for
+    memory) then step aside for the plain ops, whose buffers the compiler plans.  On a torch
+    without ``get_proxy_mode`` a ``make_fx`` trace is not seen, which is still correct: the
+    hand-written functions trace too, only the graph differs."""
+    if torch.compiler.is_compiling() or torch.compiler.is_exporting():
+        return True
+    try:
+        return require("get_proxy_mode")() is not None
+    except TorchInternalsError:
+        return False

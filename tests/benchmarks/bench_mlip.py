@@ -149,7 +149,7 @@ def load_peer_package(path: str):
 
 
 def worker(side: str, arch: str, mode: str, n_atoms: int, match: str, budget_s: float,
-           device: str, package: str | None) -> dict:
+           device: str, package: str | None, lean: bool = False) -> dict:
     import resource
 
     import torch
@@ -158,6 +158,7 @@ def worker(side: str, arch: str, mode: str, n_atoms: int, match: str, budget_s: 
     ours, peer, info = pair(arch, match, avg, device)
     for p in list(ours.parameters()) + list(peer.parameters()):
         p.requires_grad_(False)
+    ours.set_lean_memory(lean)
     if mode == "eager":
         run = pm.ours_energy_forces(ours) if side == "ours" else pm.peer_energy_forces(peer)
     elif mode == "compile":
@@ -232,12 +233,14 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="also write every row here")
     ap.add_argument("--malloc-tuned", action="store_true",
                     help="MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2**40 for every case")
+    ap.add_argument("--lean", action="store_true",
+                    help="ours with set_lean_memory(True) (NequIP-style eager: less memory, more time)")
     ap.add_argument("--worker", nargs=6, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         side, arch, mode, n, match, package = args.worker
         r = worker(side, arch, mode, int(n), match, args.budget, args.device,
-                   None if package == "-" else package)
+                   None if package == "-" else package, lean=args.lean)
         print(json.dumps(r))
         return
     sizes = [64] if args.small else (args.sizes or [64, 512, 4096])
@@ -250,6 +253,7 @@ def main() -> None:
     print(f"# device {args.device}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '(unset)')}, "
           f"MALLOC_* = {malloc or '(none set: glibc defaults)'}, same for every case")
     print(f"# shared hyperparameters: {H}")
+    print(f"# ours: set_lean_memory({args.lean})")
     rows = []
     tmp = Path(tempfile.mkdtemp(prefix="bench_mlip_"))
     for arch in args.arch:
@@ -276,6 +280,7 @@ def main() -> None:
                         pkg = pk.get((side, mode), "-")
                         cmd = [sys.executable, __file__, "--worker", side, arch, mode, str(n), match,
                                pkg, "--budget", str(args.budget), "--device", args.device]
+                        cmd += ["--lean"] if args.lean else []
                         p = subprocess.run(cmd, capture_output=True, text=True, env=env)
                         try:
                             res[side] = json.loads(p.stdout.strip().splitlines()[-1])

@@ -24,6 +24,7 @@ import math
 
 import torch
 from atomtwin.engines.mlip.nn import MLP, EquivariantLinear, scatter_sum
+from atomtwin.engines.mlip.torch_internals import tracing
 from atomtwin.engines.mlip.tp import Irreps, cg_coefficients, make_paths
 from torch import Tensor, nn
 
@@ -70,6 +71,60 @@ def tp_uuu_cl_centre(x: Tensor, y_node: Tensor, centre: Tensor, idx: Tensor, val
     y = y_node.index_select(1, idx[1]) * val[:, None]  # (N, nnz, mul)
     prod = x.index_select(1, idx[0]) * y.index_select(0, centre)
     return x.new_zeros((x.shape[0], n_out, x.shape[2])).index_add(1, idx[2], prod)
+
+
+class _CentreContraction(torch.autograd.Function):
+    """:func:`tp_uuu_cl_centre` that keeps for backward only its inputs: the pair track
+    ``x`` (E, A, mul) and the per-atom environment (N, B, mul), not the two (E, nnz, mul)
+    gathers that autograd saves for the product (at 4,096 Cu atoms, 2 x 180 MB in the first
+    layer, alive from the forward to the end of the backward).  The backward gathers again:
+    two per-pair passes more, in return for a smaller peak.  Its formulas are torch ops on the
+    saved inputs, so they are differentiated in turn (force training's double backward)."""
+
+    @staticmethod
+    def forward(x, y_node, centre, idx, val, n_out):
+        # tp_uuu_cl_centre's ops with the product written into a gather (no autograd here):
+        # two (E, nnz, mul) buffers alive at once instead of three
+        prod = x.index_select(1, idx[0])
+        prod.mul_((y_node.index_select(1, idx[1]) * val[:, None]).index_select(0, centre))
+        return x.new_zeros((x.shape[0], n_out, x.shape[2])).index_add(1, idx[2], prod)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, y_node, centre, idx, val, _ = inputs
+        ctx.save_for_backward(x, y_node, centre, idx, val)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y_node, centre, idx, val = ctx.saved_tensors
+        gp = grad.index_select(1, idx[2])  # (E, nnz, mul): the output's gradient per entry
+        # a first-order backward (forces at inference) runs without grad mode: products go
+        # into the fresh gathers; with create_graph (training) they stay out of place
+        inplace = not torch.is_grad_enabled()
+        gx = gy = None
+        if ctx.needs_input_grad[0]:
+            y = (y_node.index_select(1, idx[1]) * val[:, None]).index_select(0, centre)
+            y = y.mul_(gp) if inplace else y * gp
+            gx = x.new_zeros(x.shape).index_add(1, idx[0], y)
+            del y
+        if ctx.needs_input_grad[1]:
+            q = x.index_select(1, idx[0])
+            q = q.mul_(gp) if inplace else q * gp
+            del gp
+            per_atom = q.new_zeros((y_node.shape[0],) + q.shape[1:]).index_add(0, centre, q)
+            del q
+            gy = y_node.new_zeros(y_node.shape).index_add(1, idx[1], per_atom * val[:, None])
+        return gx, gy, None, None, None, None
+
+
+def contract_centre(x: Tensor, y_node: Tensor, centre: Tensor, idx: Tensor, val: Tensor,
+                    n_out: int) -> Tensor:
+    """:func:`tp_uuu_cl_centre` with the smaller backward footprint of
+    :class:`_CentreContraction` in eager mode; under ``torch.compile``, ``torch.export`` or
+    ``make_fx`` tracing the plain ops (the compiler plans its own buffers)."""
+    if tracing() or not (x.requires_grad or y_node.requires_grad):
+        return tp_uuu_cl_centre(x, y_node, centre, idx, val, n_out)
+    return _CentreContraction.apply(x, y_node, centre, idx, val, n_out)
 
 
 def mix_cl(mixer: EquivariantLinear, v: Tensor) -> Tensor:
@@ -159,7 +214,7 @@ class AllegroLayer(nn.Module):
         if self.sparse_contract is not None:  # kernel: the environment stays per node
             t = self.sparse_contract(self, v, env_node, centre)
         else:
-            t = tp_uuu_cl_centre(v, env_node, centre, self.cl_idx, self.cl_val, self.n_out)
+            t = contract_centre(v, env_node, centre, self.cl_idx, self.cl_val, self.n_out)
         scal = t[:, self.scalar_component, :]
         x_new = (x + self.latent_mlp(torch.cat([x, scal], dim=-1)) * cutoff[:, None]) / math.sqrt(2.0)
         return x_new, t

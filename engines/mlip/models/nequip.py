@@ -61,6 +61,9 @@ class Interaction(nn.Module):
         self.linear_2 = EquivariantLinear(self.tp_out, pre)
         self.self_connection = SpeciesLinear(irreps_in, pre, num_species)
         self.norm = 1.0 / math.sqrt(avg_num_neighbors)
+        #: eager backward that keeps less (see :func:`atomtwin.engines.mlip.tp.conv_uvu`);
+        #: a run-time choice, not saved: :meth:`atomtwin.engines.mlip.model.Potential.set_lean_memory`
+        self.lean_memory = False
 
     def forward(
         self, x: list[Tensor], atom_types: Tensor, sh: list[Tensor], radial: Tensor,
@@ -75,7 +78,7 @@ class Interaction(nn.Module):
         plan = UVUPlan(self.plan_groups, [getattr(self, f"plan_c{g}") for g in range(ng)])
         # channels-last edge messages (see tp.conv_uvu); node-level transposes are cheap
         msg = conv_uvu([b.transpose(1, 2).contiguous() for b in h], neighbour, sh, w, self.paths,
-                       cgs, len(self.tp_out), plan)
+                       cgs, len(self.tp_out), plan, lean=self.lean_memory)
         agg = [(scatter_sum(m, centre, n) * self.norm).transpose(1, 2) for m in msg]
         y = self.linear_2(agg)
         return self.gate([a + b for a, b in zip(y, sc, strict=True)])

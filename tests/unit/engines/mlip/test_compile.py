@@ -8,7 +8,8 @@ track, the tensor contraction through the sparse op ``atomtwin::tp_sparse`` — 
 with dynamic atom/edge/structure counts, the self-check and the metadata).  A cold
 AOTInductor build takes ~1-2 min on 2 busy cores, so the package is kept on disk in the
 pytest cache (``.pytest_cache/d/atomtwin-aoti``), keyed by the model hash, the torch and
-atomtwin versions and the source of ``compile.py``/``compiled.py``; inductor's own cache
+atomtwin versions and the source of ``compile.py``/``compiled.py``, the kernels and the model
+code (``model.py``, ``tp.py``, ``nn.py``, ``models/``); inductor's own cache
 (``TORCHINDUCTOR_CACHE_DIR``) lives there too.  A changed model, torch or exporter makes a
 new key, so a cached package is never tested against code it was not built by.
 
@@ -59,12 +60,20 @@ def _tiny():
     return m
 
 
+def _model_sources() -> list[Path]:
+    """The code the package is traced from (its forward and backward), not only the exporter."""
+    root = Path(compile_mod.__file__).parent
+    return [root / "model.py", root / "tp.py", root / "nn.py", root / "torch_internals.py",
+            *sorted((root / "models").glob("*.py"))]
+
+
 def _cache_key(model) -> str:
     h = hashlib.sha256()
     kdir = Path(compile_mod.__file__).parent / "kernels"
     for part in (model_hash(model), str(HAS_TRITON), torch.__version__, atomtwin.engines.__version__,
                  Path(compile_mod.__file__).read_text(), Path(compiled_mod.__file__).read_text(),
-                 (kdir / "sparse.py").read_text(), (kdir / "__init__.py").read_text()):
+                 (kdir / "sparse.py").read_text(), (kdir / "__init__.py").read_text(),
+                 *[f.read_text() for f in _model_sources()]):
         h.update(part.encode())
     return h.hexdigest()[:20]
 

@@ -3,6 +3,8 @@ smoothness at the cutoff, batching, and the contract's error messages."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -246,7 +248,7 @@ def test_fast_convolution_equals_reference_tensor_product(lmax, parity, mul):
     # including the last-layer shape (scalars out only) and an empty edge list.
     from atomtwin.engines.mlip.models.nequip import hidden_irreps, sh_irreps
     from atomtwin.engines.mlip.nn import spherical_harmonics
-    from atomtwin.engines.mlip.tp import cg_coefficients, conv_uvu, make_paths, tp_uvu, uvu_plan
+    from atomtwin.engines.mlip.tp import cg_coefficients, conv_uvu, conv_uvu_ops, make_paths, tp_uvu, uvu_plan
 
     g = torch.Generator().manual_seed(lmax * 10 + mul)
     irr, shi = hidden_irreps(mul, lmax, parity), sh_irreps(lmax, parity)
@@ -261,18 +263,38 @@ def test_fast_convolution_equals_reference_tensor_product(lmax, parity, mul):
             w = torch.randn(n_edges, len(paths), mul, generator=g, dtype=torch.float64, requires_grad=True)
             nb = torch.randint(0, n_nodes, (n_edges,), generator=g)
             ref = tp_uvu([b[nb] for b in h], spherical_harmonics(vec, lmax), w, paths, cgs, len(out))
-            got = [t.transpose(1, 2) for t in conv_uvu([b.transpose(1, 2) for b in h], nb,
-                                                         spherical_harmonics(vec, lmax), w, paths,
-                                                         cgs, len(out), plan)]
-            assert [t.shape for t in got] == [t.shape for t in ref]
             probe = [torch.randn(t.shape, generator=g, dtype=torch.float64) for t in ref]
-            gr = torch.autograd.grad(sum((t * q).sum() for t, q in zip(ref, probe, strict=True)), [vec, w, *h], allow_unused=True)
-            gg = torch.autograd.grad(sum((t * q).sum() for t, q in zip(got, probe, strict=True)), [vec, w, *h], allow_unused=True)
-            for a, b in zip(got + list(gg), ref + list(gr), strict=True):
-                if b is None or not b.numel():
-                    assert a is None or not a.abs().sum()
-                    continue
-                assert _rel(a, b) < 1e-12
+            gr = torch.autograd.grad(sum((t * q).sum() for t, q in zip(ref, probe, strict=True)), [vec, w, *h],
+                                     allow_unused=True, retain_graph=True)
+            for lean in (False, True):  # autograd's backward, and the hand-written one
+                got = [t.transpose(1, 2) for t in conv_uvu([b.transpose(1, 2) for b in h], nb,
+                                                             spherical_harmonics(vec, lmax), w, paths,
+                                                             cgs, len(out), plan, lean=lean)]
+                assert [t.shape for t in got] == [t.shape for t in ref]
+                gg = torch.autograd.grad(sum((t * q).sum() for t, q in zip(got, probe, strict=True)), [vec, w, *h],
+                                         allow_unused=True)
+                for a, b in zip(got + list(gg), ref + list(gr), strict=True):
+                    if b is None or not b.numel():
+                        assert a is None or not a.abs().sum()
+                        continue
+                    assert _rel(a, b) < 1e-12
+            if not n_edges:
+                continue
+            # conv_uvu's hand-written backward (it keeps the inputs, not the per-edge gathers
+            # and products) against autograd's backward of the same ops: the second
+            # derivatives too (force training differentiates the gradient again)
+            second = []
+            for fn in (functools.partial(conv_uvu, lean=True), conv_uvu_ops):
+                out_ = fn([b.transpose(1, 2) for b in h], nb, spherical_harmonics(vec, lmax), w,
+                          paths, cgs, len(out), plan)
+                first = torch.autograd.grad(sum((t.transpose(1, 2) * q).sum() for t, q in zip(out_, probe, strict=True)),
+                                            [vec, w, *h], create_graph=True, allow_unused=True)
+                loss = sum((d * d.detach().sin()).sum() for d in first if d is not None)
+                second.append(torch.autograd.grad(loss, [vec, w, *h], allow_unused=True))
+            for a, b in zip(*second, strict=True):
+                assert (a is None) == (b is None)
+                if b is not None:
+                    assert _rel(a, b) < 1e-12
 
 
 @pytest.mark.parametrize("lmax,parity,mul", [(1, True, 4), (2, False, 3), (2, True, 2)])
@@ -281,7 +303,7 @@ def test_allegro_contraction_per_centre_equals_reference_tensor_product(lmax, pa
     # re-association of tp_uuu's sums over the same CG entries: in float64 values and the
     # gradients with respect to the pair track and the per-atom environment agree to
     # rounding (1e-12 relative), for the full output and the last layer's scalars alone.
-    from atomtwin.engines.mlip.models.allegro import coupling_entries, tp_uuu_cl_centre
+    from atomtwin.engines.mlip.models.allegro import contract_centre, coupling_entries, tp_uuu_cl_centre
     from atomtwin.engines.mlip.tp import cg_coefficients, make_paths, tp_uuu
 
     g = torch.Generator().manual_seed(lmax * 10 + mul)
@@ -303,6 +325,19 @@ def test_allegro_contraction_per_centre_equals_reference_tensor_product(lmax, pa
                          tp_uuu(blocks(v), blocks(env[centre]), paths, cgs, len(out))], dim=1)
         assert got.shape == ref.shape == (n_edges, sum(dout), mul)
         _same_values_and_gradients(got, ref, [v, env], g)
+        # the eager form with the hand-written backward (saves the inputs, not the gathers):
+        # the same values, gradients and second derivatives (a force loss differentiates the
+        # gradient again) as autograd's own backward of the plain ops
+        plain = lambda: tp_uuu_cl_centre(v, env, centre, idx, val, sum(dout))  # noqa: E731
+        lean = lambda: contract_centre(v, env, centre, idx, val, sum(dout))  # noqa: E731
+        _same_values_and_gradients(lean(), plain(), [v, env], g)
+        probe = torch.randn(got.shape, generator=g, dtype=torch.float64)
+        second = []
+        for out in (lean(), plain()):
+            gv, ge = torch.autograd.grad((out * probe).sum(), [v, env], create_graph=True)
+            second.append(torch.autograd.grad((gv * gv.detach()).sum() + (ge ** 2).sum(), [v, env]))
+        for a, b in zip(*second, strict=True):
+            assert _rel(a, b) < 1e-12
 
 
 @pytest.mark.parametrize("lmax,parity,mul", [(1, True, 4), (2, False, 3)])
@@ -351,3 +386,30 @@ def test_mlp_with_the_scale_folded_into_the_weights_is_the_unit_moment_perceptro
     got, ref = mlp(x), written_out(x)
     _same_values_and_gradients(got, ref, [x, *mlp.weights], g)
     assert float(mlp(torch.zeros(1, dims[0], dtype=torch.float64)).abs().max()) == 0.0
+
+
+def test_lean_memory_gives_the_same_energies_forces_stress_and_force_training_gradients():
+    # set_lean_memory swaps the NequIP-style convolution's backward for the hand-written one
+    # that keeps less: the same sums, so in float64 energy, forces and stress agree to
+    # rounding, and so does the gradient of a force loss with respect to the weights (the
+    # double backward of training); the setting is not part of the saved state.
+    atoms = _structure(3, n=8)
+    res = []
+    for lean in (False, True):
+        m = _model("nequip").set_lean_memory(lean)
+        assert all(getattr(i, "lean_memory", lean) == lean for i in m.modules())
+        out = _eval(m, atoms)
+        m.train()
+        b = collate([atoms], r_max=m.r_max, species=m.species)
+        f = m(b)["forces"]
+        loss = (f ** 2).sum()
+        grads = torch.autograd.grad(loss, [p for p in m.parameters() if p.requires_grad], allow_unused=True)
+        res.append((out["energy"], out["forces"], out["stress"], grads))
+        assert "lean_memory" not in str(list(m.state_dict()))
+    for a, b in zip(res[0][:3], res[1][:3], strict=True):
+        assert _rel(a, b) < 1e-12
+    assert sum(g is not None for g in res[0][3]) > 10
+    for a, b in zip(res[0][3], res[1][3], strict=True):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert _rel(a, b) < 1e-12

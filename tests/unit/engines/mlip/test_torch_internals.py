@@ -32,3 +32,18 @@ def test_missing_attribute_names_it_the_versions_and_the_fix(monkeypatch):
 def test_unknown_config_option_is_named():
     with pytest.raises(TI.TorchInternalsError, match="torch._dynamo.config.no_such_switch"):
         TI.dynamo_config(no_such_switch=True)
+
+
+def test_tracing_is_seen_by_make_fx_and_torch_compile_but_not_in_eager():
+    # the eager-only autograd functions (lean convolution, Allegro contraction) step aside
+    # when a graph is traced; a trace that went unseen would export their backward instead
+    seen = []
+
+    def f(x):
+        seen.append(TI.tracing())
+        return x * 2
+
+    f(torch.ones(2))
+    TI.make_fx(f, tracing_mode="symbolic")(torch.ones(3))
+    torch.compile(f, backend="eager", fullgraph=True)(torch.ones(4))
+    assert seen == [False, True, True]
