@@ -248,7 +248,14 @@ def test_fast_convolution_equals_reference_tensor_product(lmax, parity, mul):
     # including the last-layer shape (scalars out only) and an empty edge list.
     from atomtwin.engines.mlip.models.nequip import hidden_irreps, sh_irreps
     from atomtwin.engines.mlip.nn import spherical_harmonics
-    from atomtwin.engines.mlip.tp import cg_coefficients, conv_uvu, conv_uvu_ops, make_paths, tp_uvu, uvu_plan
+    from atomtwin.engines.mlip.tp import (
+        cg_coefficients,
+        conv_uvu,
+        conv_uvu_ops,
+        make_paths,
+        tp_uvu,
+        uvu_plan,
+    )
 
     g = torch.Generator().manual_seed(lmax * 10 + mul)
     irr, shi = hidden_irreps(mul, lmax, parity), sh_irreps(lmax, parity)
@@ -303,7 +310,11 @@ def test_allegro_contraction_per_centre_equals_reference_tensor_product(lmax, pa
     # re-association of tp_uuu's sums over the same CG entries: in float64 values and the
     # gradients with respect to the pair track and the per-atom environment agree to
     # rounding (1e-12 relative), for the full output and the last layer's scalars alone.
-    from atomtwin.engines.mlip.models.allegro import contract_centre, coupling_entries, tp_uuu_cl_centre
+    from atomtwin.engines.mlip.models.allegro import (
+        contract_centre,
+        coupling_entries,
+        tp_uuu_cl_centre,
+    )
     from atomtwin.engines.mlip.tp import cg_coefficients, make_paths, tp_uuu
 
     g = torch.Generator().manual_seed(lmax * 10 + mul)
@@ -328,8 +339,8 @@ def test_allegro_contraction_per_centre_equals_reference_tensor_product(lmax, pa
         # the eager form with the hand-written backward (saves the inputs, not the gathers):
         # the same values, gradients and second derivatives (a force loss differentiates the
         # gradient again) as autograd's own backward of the plain ops
-        plain = lambda: tp_uuu_cl_centre(v, env, centre, idx, val, sum(dout))  # noqa: E731
-        lean = lambda: contract_centre(v, env, centre, idx, val, sum(dout))  # noqa: E731
+        plain = functools.partial(tp_uuu_cl_centre, v, env, centre, idx, val, sum(dout))
+        lean = functools.partial(contract_centre, v, env, centre, idx, val, sum(dout))
         _same_values_and_gradients(lean(), plain(), [v, env], g)
         probe = torch.randn(got.shape, generator=g, dtype=torch.float64)
         second = []
