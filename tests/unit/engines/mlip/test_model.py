@@ -349,6 +349,9 @@ def test_allegro_contraction_per_centre_equals_reference_tensor_product(lmax, pa
             second.append(torch.autograd.grad((gv * gv.detach()).sum() + (ge ** 2).sum(), [v, env]))
         for a, b in zip(*second, strict=True):
             assert _rel(a, b) < 1e-12
+        empty = contract_centre(v[:0], env, centre[:0], idx, val, sum(dout))
+        assert empty.shape == (0, sum(dout), mul)
+        assert not torch.autograd.grad(empty.sum(), env)[0].abs().sum()
 
 
 @pytest.mark.parametrize("lmax,parity,mul", [(1, True, 4), (2, False, 3)])
