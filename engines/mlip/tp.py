@@ -201,25 +201,6 @@ def conv_uvu(
     return list(out)
 
 
-def _row_weights(weight: Tensor, rows: tuple[tuple[int, int, int], ...]) -> Tensor:
-    """(E, rows, mul): each row of a group carries its path's weight (one gather)."""
-    ids = [p for p, _, c in rows for _ in range(c)]
-    if len(rows) == 1 and rows[0][2] == 1:
-        return weight[:, ids[0]:ids[0] + 1]
-    return weight.index_select(1, torch.tensor(ids, device=weight.device))
-
-
-def _path_sums(prod: Tensor, rows: tuple[tuple[int, int, int], ...]) -> Tensor:
-    """(E, n_paths, mul): ``prod`` (E, rows, mul) summed over each path's rows, as one small
-    matrix product ``(n_paths, rows) @ (E, rows, mul)`` (contiguous, ~2x a strided sum)."""
-    if all(c == 1 for _, _, c in rows):
-        return prod
-    m = prod.new_zeros((len(rows), prod.shape[1]))
-    for j, (_, r0, c) in enumerate(rows):
-        m[j, r0:r0 + c] = 1.0
-    return torch.matmul(m, prod)
-
-
 class _ConvUVU(torch.autograd.Function):
     """:func:`conv_uvu_ops` with a hand-written backward that gathers the node features and
     forms the per-edge couplings again (one gather and one small batched matmul per vector
@@ -267,7 +248,7 @@ class _ConvUVU(torch.autograd.Function):
                 else:
                     torch.sum(prod, dim=1, out=gweight[:, p])
             else:
-                gws[p] = prod.squeeze(1) if prod.shape[1] == 1 else prod.sum(1)
+                gws[p] = prod.sum(1)
         gx2: list[Tensor | None] = [None] * len(x2)
         gh: list[Tensor | None] = [None] * nh
 
@@ -312,20 +293,21 @@ class _ConvUVU(torch.autograd.Function):
                     t = (y.transpose(1, 2) * xa).sum(1, keepdim=True)
                 else:
                     t = torch.bmm(y, xa)
-                # the group's rows at once, contiguous (a path's rows are a strided slice:
-                # element-wise work on those slices runs at half speed)
-                ge = [gk[paths[p][2]] for p, _, _ in rows]
-                ge = ge[0] if len(ge) == 1 else torch.cat(ge, dim=1)  # (E, rows, mul)
-                wr = _row_weights(weight, rows)  # (E, rows, mul)
-                prod = t.mul_(ge) if inplace else t * ge
+                gt = []
+                for (p, _, _), s in zip(rows, t.split([r[2] for r in rows], dim=1), strict=True):
+                    g = gk[paths[p][2]]
+                    if inplace:  # t's rows become the gradient of the rows: no new buffer
+                        grad_w(p, s.mul_(g))
+                        torch.mul(g, ws[p].unsqueeze(1), out=s)
+                    else:
+                        grad_w(p, g * s)
+                        gt.append(g * ws[p].unsqueeze(1))
+                del s
+                if inplace:
+                    gt = t
+                else:
+                    gt = gt[0] if len(gt) == 1 else torch.cat(gt, dim=1)  # (E, rows, mul)
                 del t
-                red = _path_sums(prod, rows)  # (E, paths of the group, mul)
-                del prod
-                for j, (p, _, _) in enumerate(rows):
-                    grad_w(p, red[:, j:j + 1])
-                del red
-                gt = ge.mul_(wr) if inplace and len(rows) > 1 else ge * wr  # (a cat is ours)
-                del ge, wr
                 if n_rows == 1:
                     gy = (xa * gt).sum(-1).unsqueeze(1)  # (E, 1, a)
                     del xa
@@ -419,11 +401,10 @@ def conv_uvu_ops(
             else:
                 t = torch.bmm(y, xa)
             del xa
-            if inplace:  # no autograd: weight all rows at once, contiguous
-                t.mul_(_row_weights(weight, rows))
             # split (backward: one cat), not slicing (backward: a zero-filled copy per slice)
             for (p, _, _), s in zip(rows, t.split([r[2] for r in rows], dim=1), strict=True):
-                add(paths[p][2], s if inplace else s * ws[p].unsqueeze(1))
+                w = ws[p].unsqueeze(1)
+                add(paths[p][2], s.mul_(w) if inplace else s * w)
             del t
     return [o for o in out if o is not None]
 
