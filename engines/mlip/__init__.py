@@ -35,7 +35,7 @@ frames or ``ase.Atoms``.  ``Calculator.from_checkpoint(path, device=...)`` is th
 The model is a plain ``torch.nn.Module`` whose forward uses only tensors, ints and tuples;
 the tensor products live in :mod:`atomtwin.engines.mlip.tp` (reference implementation).
 ``model.set_lean_memory(True)`` trades 11-15 % of a NequIP-style model's eager speed for
-~30 % less peak memory (a run-time choice; the Allegro-style model always runs lean).
+~30 % less peak memory (a run-time choice; the Allegro-style model runs lean at inference).
 """
 
 from __future__ import annotations

@@ -97,7 +97,7 @@ class Potential(nn.Module):
         4,096 Cu atoms (lmax 1, 32 channels, 3 layers, ~43 neighbours, float32, CPU): peak
         RSS 3.4 -> 2.4 GB, 11-15 % more time per energy + forces call.  Same numbers (the
         same sums; float64 gradients and second derivatives equal to 1e-12).  The
-        Allegro-style contraction always runs lean (no measurable cost), and compiled
+        Allegro-style contraction runs lean at inference (no measurable cost), and compiled
         models plan their own buffers, so this changes nothing there."""
         from atomtwin.engines.mlip.models.nequip import Interaction
 
