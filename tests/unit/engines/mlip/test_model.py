@@ -305,17 +305,20 @@ def test_fast_convolution_equals_reference_tensor_product(lmax, parity, mul):
 
 
 @pytest.mark.parametrize("lmax,parity,mul", [(1, True, 4), (2, False, 3), (2, True, 2)])
-def test_allegro_contraction_per_centre_equals_reference_tensor_product(lmax, parity, mul):
+def test_allegro_contraction_per_centre_equals_reference_tensor_product(lmax, parity, mul, monkeypatch):
     # tp_uuu_cl_centre (the environment weighted and gathered per atom, then per pair) is a
     # re-association of tp_uuu's sums over the same CG entries: in float64 values and the
     # gradients with respect to the pair track and the per-atom environment agree to
     # rounding (1e-12 relative), for the full output and the last layer's scalars alone.
+    from atomtwin.engines.mlip.models import allegro
     from atomtwin.engines.mlip.models.allegro import (
         contract_centre,
         coupling_entries,
         tp_uuu_cl_centre,
     )
     from atomtwin.engines.mlip.tp import cg_coefficients, make_paths, tp_uuu
+
+    monkeypatch.setattr(allegro, "LEAN_MIN_ELEMENTS", 0)  # the lean backward at any size
 
     g = torch.Generator().manual_seed(lmax * 10 + mul)
     irr = tuple((mul, ell, (-1) ** ell if parity else 1) for ell in range(lmax + 1))
