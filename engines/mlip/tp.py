@@ -15,6 +15,7 @@ import math
 from typing import NamedTuple
 
 import torch
+from atomtwin.engines.mlip.torch_internals import tracing
 from atomtwin.toolkit.errors import InputError
 from torch import Tensor
 
@@ -191,8 +192,6 @@ def conv_uvu(
     RSS by ~0.9 GB, for 11-15 % more time per energy + forces call (the gathers and the
     coupling product are formed again in the backward).  Under ``torch.compile`` / export
     tracing, and without gradients, always the plain ops (the compiler plans buffers)."""
-    from atomtwin.engines.mlip.torch_internals import tracing
-
     if not lean or tracing() or not (
         weight.requires_grad or any(t.requires_grad for t in (*h, *x2))
     ):
