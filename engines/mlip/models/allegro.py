@@ -113,8 +113,10 @@ class _CentreContraction(torch.autograd.Function):
     training's double backward)."""
 
     @staticmethod
-    def forward(x, y_node, centre, idx, val, n_out):
+    def forward(ctx, x, y_node, centre, idx, val, n_out):
         pairs, r = _pair_coupling(idx, val, n_out, y_node.shape[1])
+        ctx.pairs, ctx.r = pairs, r  # constants of the layer: the backward reuses them
+        ctx.save_for_backward(x, y_node, centre)
         # no autograd here: the product is written into the first gather, so two
         # (E, pairs, mul) buffers are alive at once instead of three
         prod = x.index_select(1, pairs[0])
@@ -122,15 +124,9 @@ class _CentreContraction(torch.autograd.Function):
         return torch.matmul(r, prod)
 
     @staticmethod
-    def setup_context(ctx, inputs, output):
-        x, y_node, centre, idx, val, n_out = inputs
-        ctx.n_out = n_out
-        ctx.save_for_backward(x, y_node, centre, idx, val)
-
-    @staticmethod
     def backward(ctx, grad):
-        x, y_node, centre, idx, val = ctx.saved_tensors
-        pairs, r = _pair_coupling(idx, val, ctx.n_out, y_node.shape[1])
+        x, y_node, centre = ctx.saved_tensors
+        pairs, r = ctx.pairs, ctx.r
         single = bool(((r != 0).sum(0) == 1).all())  # each pair feeds one output component
         if single:
             # (E, pairs, mul): the output's gradient at each pair; its value is applied per
